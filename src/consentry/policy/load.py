@@ -1,0 +1,79 @@
+"""Find, read and validate policies; errors point at the field to change."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import PolicyError
+from .model import Policy
+
+DEFAULT_POLICY = "recommended"
+
+
+def preset_names() -> list[str]:
+    folder = resources.files(__package__) / "presets"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    if name not in preset_names():
+        raise PolicyError(
+            f"there is no built-in policy '{name}'",
+            fix=f"use one of {', '.join(preset_names())}, or the path of a policy file",
+        )
+    return (resources.files(__package__) / "presets" / f"{name}.yaml").read_text("utf-8")
+
+
+def load_policy(name_or_path: str | Path | None = None) -> Policy:
+    """A preset by name, else a YAML file by path."""
+    ref = str(name_or_path) if name_or_path is not None else DEFAULT_POLICY
+    if ref in preset_names():
+        return parse_policy(preset_text(ref), source=f"built-in policy '{ref}'")
+    path = Path(ref)
+    if not path.is_file():
+        raise PolicyError(
+            f"'{ref}' is neither a built-in policy nor a file",
+            fix=f"use one of {', '.join(preset_names())}, or the path of a policy YAML file "
+            f"(start from `consentry policy show recommended > my-policy.yaml`)",
+        )
+    return parse_policy(path.read_text("utf-8"), source=str(path))
+
+
+def parse_policy(text: str, *, source: str = "policy") -> Policy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}, line {mark.line + 1}" if mark else source
+        raise PolicyError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where) from None
+    if not isinstance(data, dict):
+        raise PolicyError("a policy is a YAML mapping (name:, kinds:, jurisdictions: ...)", where=source)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_path(err['loc'])}: {_message(err)}" for err in exc.errors()]
+        raise PolicyError(
+            "invalid policy:\n    " + "\n    ".join(problems),
+            where=source,
+            fix="compare with `consentry policy show recommended`",
+        ) from None
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _message(err: dict) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check its spelling)"
+    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
+        return f"{msg} (got {err['input']!r})"
+    return msg

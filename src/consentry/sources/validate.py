@@ -1,0 +1,351 @@
+"""Refuse a bad export before any decision is made, naming file, column, row and fix.
+
+All checks are set operations in DuckDB: one scan per table for the per-value
+checks, one join per reference. Examples (with row numbers) are looked up only
+when a check fails, so a clean 20M-item export costs a few scans.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ..errors import InputError
+from ..policy.regions import COUNTRY_CODES
+from .export import Export, TableFile, sql_str
+from .schema import Column
+
+LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+MAX_PROBLEMS = 25
+
+
+@dataclass
+class Problem:
+    file: str
+    column: str | None
+    message: str
+    fix: str
+    example: str | None = None
+
+    def render(self) -> str:
+        return InputError(self.message, where=self.file, column=self.column, row=self.example, fix=self.fix).render()
+
+
+class ExportInvalid(InputError):
+    """The export was refused; `problems` lists every distinct problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        n = len(problems)
+        text = f"the export was refused ({n} problem{'s' if n != 1 else ''}; nothing was imported):\n" + "\n".join(
+            p.render() for p in problems
+        )
+        super().__init__(text)
+
+    def render(self) -> str:  # the full text is built in __init__
+        return self.problem
+
+
+@dataclass
+class ValidationReport:
+    folder: str
+    rows: dict[str, int] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
+    validated_at: str = ""
+
+
+@dataclass(frozen=True)
+class _ValueCheck:
+    column: Column
+    predicate: str  # SQL over the base relation; true = bad row
+    message: str  # "{n} rows ..." formatted with the count
+    fix: str
+
+
+_TYPE_OK = {
+    "string": ("VARCHAR",),
+    "country": ("VARCHAR",),
+    "language": ("VARCHAR",),
+    "timestamp": ("TIMESTAMP", "VARCHAR"),
+    "date": ("DATE", "VARCHAR"),
+}
+
+
+def _type_problems(tf: TableFile) -> list[Problem]:
+    problems = []
+    for col in tf.table.columns:
+        read = tf.columns.get(col.name)
+        if read is None:
+            continue
+        if not any(read.upper().startswith(ok) for ok in _TYPE_OK[col.kind]) and read.upper() != '"NULL"':
+            want = {"timestamp": "timestamp (or ISO 8601 text)", "date": "date (or YYYY-MM-DD text)"}.get(
+                col.kind, "string"
+            )
+            problems.append(
+                Problem(
+                    tf.label,
+                    col.name,
+                    f"has type {read}, expected {want}",
+                    f"write '{col.name}' as {want} in the export",
+                )
+            )
+    return problems
+
+
+def _base(export: Export, tf: TableFile, *, numbered: bool) -> str:
+    cols = []
+    for col in tf.table.columns:
+        cols.append(f'{export.raw_expr(tf, col)} AS "raw__{col.name}"')
+        cols.append(f'{export.typed_expr(tf, col)} AS "{col.name}"')
+    if numbered:
+        cols.insert(0, "row_number() OVER () AS __row")
+    return f"SELECT {', '.join(cols)} FROM {tf.scan_sql()}"
+
+
+def _value_checks(tf: TableFile) -> list[_ValueCheck]:
+    checks: list[_ValueCheck] = []
+    for col in tf.table.columns:
+        if col.name not in tf.columns:
+            continue
+        raw = f'"raw__{col.name}"'
+        typed = f'"{col.name}"'
+        blank = f"({raw} IS NULL OR TRIM(CAST({raw} AS VARCHAR)) = '')"
+        if col.not_null:
+            checks.append(
+                _ValueCheck(col, blank, "{n} row(s) have no value", f"every row needs a '{col.name}'")
+            )
+        if col.kind in ("timestamp", "date"):
+            shape = "2024-06-26T00:00:00Z" if col.kind == "timestamp" else "2006-06-26"
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"NOT {blank} AND {typed} IS NULL",
+                    "{n} value(s) are not a valid " + ("ISO 8601 timestamp" if col.kind == "timestamp" else "date"),
+                    f"write it like {shape}, or leave it empty",
+                )
+            )
+        if col.kind == "country":
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"{typed} IS NOT NULL AND NOT list_contains(__countries, {typed})",
+                    "{n} value(s) are not an ISO 3166-1 alpha-2 country code",
+                    "use two-letter codes such as DE, GB, US, or leave it empty when unknown",
+                )
+            )
+        if col.kind == "language":
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"NOT {blank} AND NOT regexp_full_match(TRIM({typed}), {sql_str(LANGUAGE_RE)})",
+                    "{n} value(s) are not a BCP 47 language tag",
+                    "use tags such as nl, de, en or pt-BR, or leave it empty",
+                )
+            )
+        if col.name == "media_path":
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"{typed} IS NOT NULL AND ({typed} LIKE '/%' OR {typed} LIKE '%..%' OR {typed} LIKE '%\\%')",
+                    "{n} path(s) leave the export folder",
+                    "media_path is relative to the export folder, e.g. media/1234.jpg, without '..'",
+                )
+            )
+    return checks
+
+
+def _example(
+    con: duckdb.DuckDBPyConnection, export: Export, tf: TableFile, predicate: str, column: str
+) -> str | None:
+    """The first offending row, by its number, with its id and the bad value."""
+    names = [tf.table.columns[0].name] + ([column] if column != tf.table.columns[0].name else [])
+    cols = [f'"raw__{n}"' for n in names]
+    row = con.execute(
+        f"SELECT __row, {', '.join(cols)} FROM ({_base(export, tf, numbered=True)}) WHERE {predicate} "
+        f"ORDER BY __row LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    shown = ", ".join(
+        f"{c.strip(chr(34)).removeprefix('raw__')}={json.dumps(v, default=str)}" for c, v in zip(cols, row[1:])
+    )
+    return f"{tf.row_label(row[0])}: {shown}"
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchone()[0])
+
+
+def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> ValidationReport:
+    """Check everything CONTRACT §1 requires; raise ExportInvalid listing each problem."""
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        return _validate(export, con)
+    except duckdb.Error as exc:
+        raise InputError(
+            f"could not be read: {str(exc).splitlines()[0]}",
+            where=str(export.folder),
+            fix="check that every table file is complete and in its format",
+        ) from None
+    finally:
+        if own:
+            con.close()
+
+
+def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationReport:
+    con.execute("SET TimeZone = 'UTC'")
+    problems: list[Problem] = []
+    for tf in export.files.values():
+        problems += _type_problems(tf)
+    if problems:
+        raise ExportInvalid(problems)
+
+    codes = "[" + ", ".join(sql_str(c) for c in sorted(COUNTRY_CODES)) + "]"
+    report = ValidationReport(folder=str(export.folder))
+    for name, tf in export.files.items():
+        checks = _value_checks(tf)
+        aggs = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks) or "0"
+        base = _base(export, tf, numbered=False)
+        row = con.execute(
+            f"SELECT count(*), {aggs} FROM (SELECT *, {codes} AS __countries FROM ({base}))"
+        ).fetchone()
+        report.rows[name] = int(row[0])
+        report.formats[name] = tf.format
+        for check, n in zip(checks, row[1:]):
+            if n:
+                pred = check.predicate.replace("__countries", codes)
+                problems.append(
+                    Problem(
+                        tf.label,
+                        check.column.name,
+                        check.message.format(n=n),
+                        check.fix,
+                        _example(con, export, tf, pred, check.column.name),
+                    )
+                )
+    if problems:
+        raise ExportInvalid(problems[:MAX_PROBLEMS])
+
+    export.register(con)
+    problems += _uniqueness(con, export)
+    problems += _references(con, export)
+    if problems:
+        raise ExportInvalid(problems[:MAX_PROBLEMS])
+    report.fingerprint = export.fingerprint()
+    report.validated_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return report
+
+
+def _uniqueness(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]:
+    problems = []
+    for table, column in (("users", "user_id"), ("users", "handle"), ("content", "item_id")):
+        tf = export.files[table]
+        dupes = con.execute(
+            f'SELECT "{column}", count(*) AS n FROM {table} WHERE "{column}" IS NOT NULL '
+            f'GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, 1 LIMIT 3'
+        ).fetchall()
+        if not dupes:
+            continue
+        total = _count(
+            con,
+            f'SELECT count(*) FROM (SELECT 1 FROM {table} WHERE "{column}" IS NOT NULL '
+            f'GROUP BY "{column}" HAVING count(*) > 1)',
+        )
+        value = dupes[0][0]
+        rows = con.execute(
+            f'SELECT __row FROM ({_base(export, tf, numbered=True)}) WHERE "{column}" = ? ORDER BY __row LIMIT 3',
+            [value],
+        ).fetchall()
+        where = ", ".join(tf.row_label(r[0]) for r in rows)
+        problems.append(
+            Problem(
+                tf.label,
+                column,
+                f"{total} value(s) occur more than once; {column} must be unique",
+                f"keep one row per {column} (merge or drop the duplicates)",
+                f"{column}={json.dumps(value)} appears {dupes[0][1]} times: {where}",
+            )
+        )
+    return problems
+
+
+#: (table, column, target table, target column, what to do)
+_REFERENCES = (
+    ("content", "user_id", "users", "user_id", "add the author to users, or drop their items"),
+    ("content", "parent_id", "content", "item_id", "export the parent item too, or leave parent_id empty"),
+    ("tags", "item_id", "content", "item_id", "drop tags of items that are not in the export"),
+    ("tags", "tagged_user_id", "users", "user_id", "add the tagged person to users, or drop the tag"),
+)
+
+
+def _references(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]:
+    problems = []
+    for table, column, target, target_col, fix in _REFERENCES:
+        if table not in export.files:
+            continue
+        tf = export.files[table]
+        dangling = f'SELECT s."{column}" FROM {table} s LEFT JOIN {target} t ON s."{column}" = t."{target_col}" ' \
+            f'WHERE s."{column}" IS NOT NULL AND t."{target_col}" IS NULL'
+        n = _count(con, f"SELECT count(*) FROM ({dangling})")
+        if not n:
+            continue
+        value = con.execute(f"{dangling} LIMIT 1").fetchone()[0]
+        example = _example(con, export, tf, f'"{column}" = {sql_str(value)}', column)
+        problems.append(
+            Problem(
+                tf.label,
+                column,
+                f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}",
+                fix,
+                example,
+            )
+        )
+    return problems
+
+
+# -- the "already validated" memo ------------------------------------------------
+
+
+class ValidationMemo:
+    """Remembers exports that passed, by fingerprint, so `evaluate` does not
+    re-scan 100M rows for duplicates each run. Any change to a file re-validates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, export: Export) -> ValidationReport | None:
+        entry = self._load().get(export.fingerprint())
+        return ValidationReport(**entry) if entry else None
+
+    def put(self, report: ValidationReport) -> None:
+        data = self._load()
+        data[report.fingerprint] = report.__dict__
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.path)
+
+
+def open_export(
+    folder: str | Path, *, memo: ValidationMemo | None = None, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[Export, ValidationReport, bool]:
+    """Open and validate (or trust the memo). Returns (export, report, was_cached)."""
+    export = Export(folder)
+    if memo is not None and (cached := memo.get(export)) is not None:
+        return export, cached, True
+    report = validate(export, con)
+    if memo is not None:
+        memo.put(report)
+    return export, report, False

@@ -1,0 +1,57 @@
+"""UTC instants, parsed strictly: a cut-off time decides what trains a model."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from .errors import InputError
+
+
+def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
+    """Parse an ISO 8601 instant; naive values are UTC (the contract's convention).
+
+    Returns an aware UTC datetime. A bare date means midnight UTC of that day.
+    """
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                dt = datetime.combine(date.fromisoformat(text), datetime.min.time())
+            else:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                f"'{value}' is not an ISO 8601 {what}",
+                fix="write it like 2024-06-26T00:00:00Z (UTC) or 2024-06-26",
+            ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def naive_utc(dt: datetime) -> datetime:
+    """The naive UTC wall time the engines store (TIMESTAMP without zone)."""
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def to_micros(dt: datetime) -> int:
+    """Microseconds since the epoch: exact, sortable and the same in every database."""
+    delta = dt.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(us: int) -> datetime:
+    from datetime import timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def iso(dt: datetime) -> str:
+    """Render as the contract writes instants: 2024-06-26T00:00:00Z."""
+    dt = dt.astimezone(UTC)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}".rstrip("0")
+    return text + "Z"
