@@ -1,0 +1,105 @@
+"""Ledger events (CONTRACT §2): what a person said or was told, and when."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..timeutil import iso, parse_instant
+
+
+class EventType(StrEnum):
+    notified = "notified"
+    objected = "objected"
+    objection_withdrawn = "objection_withdrawn"
+    objection_rejected = "objection_rejected"
+    consent_given = "consent_given"
+    consent_withdrawn = "consent_withdrawn"
+    erasure_requested = "erasure_requested"
+
+
+class Channel(StrEnum):
+    web = "web"
+    email = "email"
+    in_app = "in_app"
+    api = "api"
+    cli = "cli"
+    import_ = "import"
+
+
+OBJECTION_TYPES = (EventType.objected, EventType.objection_withdrawn, EventType.objection_rejected)
+CONSENT_TYPES = (EventType.consent_given, EventType.consent_withdrawn)
+
+
+class NewEvent(BaseModel):
+    """An event as it arrives, before the ledger gives it a sequence number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str | None = Field(default=None, min_length=1, max_length=128)
+    user_id: str = Field(min_length=1, max_length=256)
+    type: EventType
+    at: datetime
+    channel: Channel = Channel.import_
+    note: str | None = Field(default=None, max_length=10_000)
+    actor: str | None = Field(default=None, max_length=256)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: object) -> datetime:
+        if not isinstance(value, (str, datetime)):
+            raise ValueError("must be an ISO 8601 timestamp such as 2024-06-26T00:00:00Z")
+        try:
+            return parse_instant(value)
+        except Exception:
+            raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _rejection_has_grounds(self) -> NewEvent:
+        if self.type is EventType.objection_rejected and not self.note:
+            raise ValueError(
+                "an objection_rejected event needs a note giving the compelling grounds "
+                "(the person is shown it and may contest it)"
+            )
+        return self
+
+    def content_id(self) -> str:
+        """A deterministic id for events imported without one, so re-importing
+        the same file is still idempotent."""
+        body = json.dumps(
+            [self.user_id, self.type.value, iso(self.at), self.channel.value, self.note], separators=(",", ":")
+        )
+        return "h-" + hashlib.sha256(body.encode()).hexdigest()[:32]
+
+    def with_id(self) -> NewEvent:
+        return self if self.event_id else self.model_copy(update={"event_id": self.content_id()})
+
+
+class StoredEvent(NewEvent):
+    """An event in the ledger: `seq` is its place in ledger order."""
+
+    seq: int
+    event_id: str
+    recorded_at: datetime
+
+    def as_json(self) -> dict:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "type": self.type.value,
+            "at": iso(self.at),
+            "channel": self.channel.value,
+            "note": self.note,
+            "actor": self.actor,
+            "recorded_at": iso(self.recorded_at),
+        }

@@ -1,0 +1,341 @@
+"""The ledger: an append-only log of events in SQLite (default) or PostgreSQL.
+
+Appends take the head row's lock, so sequence numbers are gap-free and in
+commit order; the person_state table is updated in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pyarrow as pa
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..errors import InputError, LedgerError
+from ..timeutil import from_micros, to_micros
+from . import tables as t
+from .events import NewEvent, StoredEvent
+from .state import PersonState
+
+CHUNK = 5_000
+
+
+def default_url(home: Path | None = None) -> str:
+    return f"sqlite:///{(home or Path.cwd()) / 'consentry.db'}"
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to print: never show a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable ledger URL>"
+
+
+@dataclass
+class ImportResult:
+    read: int = 0
+    added: int = 0
+    already_there: int = 0
+    conflicts: list[str] = field(default_factory=list)  # event_ids stored with other content
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+    dbapi_conn.isolation_level = None  # we emit BEGIN IMMEDIATE ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that later writes
+    # can fail with SQLITE_BUSY instead of waiting its turn.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Ledger:
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = url or default_url()
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise LedgerError(f"cannot open the ledger {redact_url(self.url)}: {exc}") from None
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        if migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (no-op when current)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("consentry.ledger") / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise LedgerError(
+                f"cannot reach the ledger {redact_url(self.url)}: {str(exc.orig).strip().splitlines()[0]}"
+            ) from None
+
+    # -- writing ----------------------------------------------------------------
+
+    def append(self, events: Iterable[NewEvent]) -> list[StoredEvent]:
+        """Append events in one transaction; ids already stored are left alone."""
+        batch = [e.with_id() for e in events]
+        with self.engine.begin() as conn:
+            stored, _ = self._append(conn, batch, ImportResult())
+        return stored
+
+    def record(self, event: NewEvent) -> StoredEvent:
+        """Append one event and return it as stored (committed when this returns)."""
+        stored = self.append([event])
+        if stored:
+            return stored[0]
+        existing = self.get(event.with_id().event_id or "")
+        assert existing is not None
+        return existing
+
+    def import_jsonl(self, path: str | Path) -> ImportResult:
+        """Import a JSONL file of events: all or nothing, idempotent by event_id."""
+        path = Path(path)
+        batch = list(parse_jsonl(path))
+        result = ImportResult(read=len(batch))
+        with self.engine.begin() as conn:
+            self._append(conn, batch, result)
+        return result
+
+    def _append(
+        self, conn: Connection, batch: list[NewEvent], result: ImportResult
+    ) -> tuple[list[StoredEvent], ImportResult]:
+        if not batch:
+            return [], result
+        head = conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one()
+        ids = [e.event_id for e in batch]
+        existing: dict[str, NewEvent] = {}
+        for i in range(0, len(ids), CHUNK):
+            rows = conn.execute(select(t.events).where(t.events.c.event_id.in_(ids[i : i + CHUNK]))).mappings()
+            for row in rows:
+                existing[row["event_id"]] = _row_to_event(row)
+        now_us = to_micros(datetime.now(UTC))
+        fresh: list[StoredEvent] = []
+        seen: set[str] = set()
+        for e in batch:
+            assert e.event_id is not None
+            if e.event_id in existing or e.event_id in seen:
+                result.already_there += 1
+                old = existing.get(e.event_id)
+                if old is not None and _differs(old, e):
+                    result.conflicts.append(e.event_id)
+                continue
+            seen.add(e.event_id)
+            head += 1
+            fresh.append(StoredEvent(**e.model_dump(), seq=head, recorded_at=from_micros(now_us)))
+        if not fresh:
+            return [], result
+        rows = [
+            {
+                "seq": s.seq,
+                "event_id": s.event_id,
+                "user_id": s.user_id,
+                "type": s.type.value,
+                "at_us": to_micros(s.at),
+                "channel": s.channel.value,
+                "note": s.note,
+                "actor": s.actor,
+                "recorded_us": now_us,
+            }
+            for s in fresh
+        ]
+        for i in range(0, len(rows), CHUNK):
+            conn.execute(insert(t.events), rows[i : i + CHUNK])
+        conn.execute(update(t.head).where(t.head.c.id == 1).values(last_seq=head))
+        self._update_state(conn, fresh)
+        result.added += len(fresh)
+        result.first_seq = fresh[0].seq
+        result.last_seq = fresh[-1].seq
+        return fresh, result
+
+    def _update_state(self, conn: Connection, fresh: list[StoredEvent]) -> None:
+        users = sorted({e.user_id for e in fresh})
+        states: dict[str, PersonState] = {}
+        for i in range(0, len(users), CHUNK):
+            q = select(t.person_state).where(t.person_state.c.user_id.in_(users[i : i + CHUNK]))
+            for row in conn.execute(q).mappings():
+                states[row["user_id"]] = PersonState(**row)
+        known = set(states)
+        for e in fresh:
+            s = states.get(e.user_id) or PersonState(e.user_id)
+            states[e.user_id] = s.apply(e.type.value, to_micros(e.at), e.seq)
+        new_rows = [s.__dict__ for u, s in states.items() if u not in known]
+        old_rows = [s.__dict__ for u, s in states.items() if u in known]
+        for i in range(0, len(new_rows), CHUNK):
+            conn.execute(insert(t.person_state), new_rows[i : i + CHUNK])
+        if old_rows:
+            from sqlalchemy import bindparam
+
+            stmt = (
+                update(t.person_state)
+                .where(t.person_state.c.user_id == bindparam("b_user_id"))
+                .values({c.name: bindparam(f"b_{c.name}") for c in t.person_state.c if c.name != "user_id"})
+            )
+            conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in old_rows])
+
+    # -- reading ----------------------------------------------------------------
+
+    def watermark(self) -> int:
+        """The last sequence number committed: everything up to it is visible."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.events).where(t.events.c.event_id == event_id)).mappings().first()
+        return _row_to_stored(row) if row else None
+
+    def history(self, user_id: str) -> list[StoredEvent]:
+        q = select(t.events).where(t.events.c.user_id == user_id).order_by(t.events.c.at_us, t.events.c.seq)
+        with self.engine.connect() as conn:
+            return [_row_to_stored(r) for r in conn.execute(q).mappings()]
+
+    def state(self, user_id: str) -> PersonState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.person_state).where(t.person_state.c.user_id == user_id)).mappings().first()
+        return PersonState(**row) if row else None
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+    def events_arrow(self, upto: datetime | None = None, *, upto_seq: int | None = None) -> pa.Table:
+        """Events with at <= `upto` (and seq <= `upto_seq`) as Arrow, streamed in
+        batches, for the decision engines: (seq, user_id, type, at)."""
+        q = select(t.events.c.seq, t.events.c.user_id, t.events.c.type, t.events.c.at_us)
+        if upto is not None:
+            q = q.where(t.events.c.at_us <= to_micros(upto))
+        if upto_seq is not None:
+            q = q.where(t.events.c.seq <= upto_seq)
+        schema = pa.schema(
+            [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("at", pa.timestamp("us"))]
+        )
+        batches = []
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=100_000).execute(q)
+            for part in result.partitions(100_000):
+                seq, uid, typ, at = zip(*part)
+                batches.append(
+                    pa.record_batch(
+                        [
+                            pa.array(seq, pa.int64()),
+                            pa.array(uid, pa.string()),
+                            pa.array(typ, pa.string()),
+                            pa.array(at, pa.int64()).cast(pa.timestamp("us")),
+                        ],
+                        schema=schema,
+                    )
+                )
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def iter_events(self) -> Iterator[StoredEvent]:
+        q = select(t.events).order_by(t.events.c.seq)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(q).mappings():
+                yield _row_to_stored(row)
+
+
+def _row_to_event(row) -> NewEvent:  # noqa: ANN001
+    return NewEvent(
+        event_id=row["event_id"],
+        user_id=row["user_id"],
+        type=row["type"],
+        at=from_micros(row["at_us"]),
+        channel=row["channel"],
+        note=row["note"],
+        actor=row["actor"],
+    )
+
+
+def _row_to_stored(row) -> StoredEvent:  # noqa: ANN001
+    return StoredEvent(
+        **_row_to_event(row).model_dump(), seq=row["seq"], recorded_at=from_micros(row["recorded_us"])
+    )
+
+
+def _differs(a: NewEvent, b: NewEvent) -> bool:
+    keys = ("user_id", "type", "at", "channel", "note")
+    return any(getattr(a, k) != getattr(b, k) for k in keys)
+
+
+def parse_jsonl(path: Path) -> Iterator[NewEvent]:
+    """Parse every line first; the first bad line stops the import with its number."""
+    if not path.is_file():
+        raise InputError("no such file", where=str(path), fix="pass the path of a JSONL file of ledger events")
+    events: list[NewEvent] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"not valid JSON ({exc.msg}, character {exc.pos + 1}); nothing was imported",
+                    where=f"{path}, line {lineno}",
+                    row=line.strip()[:200],
+                    fix="one JSON object per line",
+                ) from None
+            if not isinstance(data, dict):
+                raise InputError(
+                    "each line must be a JSON object; nothing was imported",
+                    where=f"{path}, line {lineno}",
+                    row=line.strip()[:200],
+                )
+            try:
+                events.append(NewEvent.model_validate(data).with_id())
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                fieldname = ".".join(str(x) for x in err["loc"]) or None
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown field (allowed: event_id, user_id, type, at, channel, note, actor)"
+                elif err["type"] == "enum":
+                    msg += f" (got {err.get('input')!r})"
+                raise InputError(
+                    f"{msg}; nothing was imported",
+                    where=f"{path}, line {lineno}",
+                    column=fieldname,
+                    row=line.strip()[:200],
+                    fix="correct that line and import the file again (events already in the ledger are skipped)",
+                ) from None
+    yield from events

@@ -1,0 +1,49 @@
+"""The ledger's tables. Instants are integer microseconds since the epoch (UTC):
+exact, ordered and identical in SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+events = Table(
+    "ledger_events",
+    metadata,
+    # Ledger order. Assigned under the head lock, so it has no gaps and a
+    # reader that saw seq N has seen every event <= N (the snapshot watermark).
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("user_id", String(256), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("actor", String(256), nullable=True),
+    Column("recorded_us", BigInteger, nullable=False),
+    Index("ix_ledger_events_user", "user_id", "at_us", "seq"),
+    Index("ix_ledger_events_at", "at_us"),
+)
+
+head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# Where each person stands now (after every event in the ledger), kept in the
+# same transaction as the events so it can never disagree with the history.
+person_state = Table(
+    "person_state",
+    metadata,
+    Column("user_id", String(256), primary_key=True),
+    Column("objection", String(32), nullable=True),  # latest of objected/withdrawn/rejected
+    Column("objection_us", BigInteger, nullable=True),
+    Column("consent", String(32), nullable=True),  # latest of consent_given/withdrawn
+    Column("consent_us", BigInteger, nullable=True),
+    Column("erasure_us", BigInteger, nullable=True),  # first erasure request
+    Column("first_notified_us", BigInteger, nullable=True),
+    Column("last_notified_us", BigInteger, nullable=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
