@@ -240,14 +240,14 @@ class Ledger:
 
     def events_arrow(self, upto: datetime | None = None, *, upto_seq: int | None = None) -> pa.Table:
         """Events with at <= `upto` (and seq <= `upto_seq`) as Arrow, streamed in
-        batches, for the decision engines: (seq, user_id, type, at)."""
+        batches, for the decision engines: (seq, user_id, type, event_at)."""
         q = select(t.events.c.seq, t.events.c.user_id, t.events.c.type, t.events.c.at_us)
         if upto is not None:
             q = q.where(t.events.c.at_us <= to_micros(upto))
         if upto_seq is not None:
             q = q.where(t.events.c.seq <= upto_seq)
         schema = pa.schema(
-            [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("at", pa.timestamp("us"))]
+            [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("event_at", pa.timestamp("us"))]
         )
         batches = []
         with self.engine.connect() as conn:

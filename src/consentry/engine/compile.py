@@ -1,0 +1,214 @@
+"""Compile a policy and a cut-off into SQL over three relations:
+`users`, `content`, `tags` (CONTRACT §1, typed) and `ledger_events`
+(seq, user_id, type, event_at).
+
+Only portable SQL is emitted (CASE, joins, GROUP BY, row_number, year/month/day)
+so the same text runs in DuckDB and in Spark SQL; nothing is decided in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..policy import Policy, TaggedPeople
+from ..ledger.events import CONSENT_TYPES, OBJECTION_TYPES
+from ..timeutil import naive_utc
+from .rules import Reason
+
+
+def lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ts_lit(dt: datetime) -> str:
+    return f"TIMESTAMP '{naive_utc(dt).isoformat(sep=' ')}'"
+
+
+def in_list(expr: str, values: list[str]) -> str:
+    return f"{expr} IN ({', '.join(lit(v) for v in values)})" if values else "false"
+
+
+def age_sql(birth: str, at: str) -> str:
+    """Whole years completed at `at`. Someone born on 29 February comes of age on
+    1 March in a common year."""
+    return (
+        f"(year({at}) - year({birth}) - CASE WHEN month({at}) * 100 + day({at}) "
+        f"< month({birth}) * 100 + day({birth}) THEN 1 ELSE 0 END)"
+    )
+
+
+@dataclass(frozen=True)
+class Compiler:
+    policy: Policy
+    at: datetime
+
+    @property
+    def T(self) -> str:
+        return ts_lit(self.at)
+
+    # -- people ---------------------------------------------------------------------
+
+    def jurisdiction_sql(self, country: str) -> str:
+        p = self.policy
+        whens = [f"WHEN {country} IS NULL THEN {lit(p.unknown_country_jurisdiction.name)}"]
+        for j in p.jurisdictions:
+            if not j.is_default:
+                whens.append(f"WHEN {in_list(country, j.countries)} THEN {lit(j.name)}")
+        return f"CASE {' '.join(whens)} ELSE {lit(p.default_jurisdiction.name)} END"
+
+    def notice_before_sql(self, jurisdiction: str) -> str:
+        whens = [
+            f"WHEN {lit(j.name)} THEN {ts_lit(self.at - timedelta(days=j.notice_days))}"
+            for j in self.policy.jurisdictions
+            if j.notice_days is not None
+        ]
+        return f"CASE {jurisdiction} {' '.join(whens)} END" if whens else "CAST(NULL AS TIMESTAMP)"
+
+    def person_conditions(self, p: str, item_created: str | None) -> dict[Reason, str]:
+        """SQL conditions, true when the person fails the rule. `p` is a row of the
+        `people` relation; rule 9 needs the item's creation time."""
+        pol = self.policy
+        consent_j = [j.name for j in pol.jurisdictions if j.basis == "consent"]
+        honour_j = [j.name for j in pol.jurisdictions if j.honour_objections]
+        conds = {
+            Reason.account_deleted: f"({p}.deleted_at <= {self.T} OR {p}.erased)",
+            Reason.age_unknown: f"{p}.birth_date IS NULL",
+            Reason.minor: f"{age_sql(f'{p}.birth_date', self.T)} < {pol.minimum_age}",
+        }
+        if pol.minimum_age_at_posting and item_created is not None:
+            conds[Reason.minor_at_posting] = f"{age_sql(f'{p}.birth_date', item_created)} < {pol.minimum_age}"
+        conds[Reason.no_consent] = (
+            f"({in_list(f'{p}.jurisdiction', consent_j)} AND "
+            f"COALESCE({p}.consent_state, '') <> 'consent_given')"
+        )
+        conds[Reason.objected] = (
+            f"({in_list(f'{p}.jurisdiction', honour_j)} AND COALESCE({p}.objection_state, '') = 'objected')"
+        )
+        conds[Reason.not_notified] = (
+            f"({p}.notice_before IS NOT NULL AND "
+            f"({p}.first_notified_at IS NULL OR {p}.first_notified_at > {p}.notice_before))"
+        )
+        return conds
+
+    def people_ctes(self) -> str:
+        """`people`: one row per user with everything the person rules read at T,
+        and `reason_a` (rules 6-8) / `reason_b` (rules 10-12)."""
+        groups = ", ".join(lit(t) for t in (*OBJECTION_TYPES, *CONSENT_TYPES))
+        objection = ", ".join(lit(t) for t in OBJECTION_TYPES)
+        conds = self.person_conditions("p", None)
+        a = [Reason.account_deleted, Reason.age_unknown, Reason.minor]
+        b = [Reason.no_consent, Reason.objected, Reason.not_notified]
+        case_a = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in a)
+        case_b = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in b)
+        return f"""
+ev AS (
+  SELECT user_id, type, event_at, seq FROM ledger_events WHERE event_at <= {self.T}
+),
+latest AS (
+  SELECT user_id, grp, type FROM (
+    SELECT user_id, type,
+      CASE WHEN type IN ({objection}) THEN 'objection' ELSE 'consent' END AS grp,
+      row_number() OVER (
+        PARTITION BY user_id, CASE WHEN type IN ({objection}) THEN 'objection' ELSE 'consent' END
+        ORDER BY event_at DESC, seq DESC) AS rn
+    FROM ev WHERE type IN ({groups})
+  ) ranked WHERE rn = 1
+),
+per_user AS (
+  SELECT user_id,
+    max(CASE WHEN type = 'erasure_requested' THEN 1 ELSE 0 END) = 1 AS erased,
+    min(CASE WHEN type = 'notified' THEN event_at END) AS first_notified_at
+  FROM ev GROUP BY user_id
+),
+people_base AS (
+  SELECT u.user_id, u.birth_date, u.deleted_at, u.country,
+    {self.jurisdiction_sql('u.country')} AS jurisdiction,
+    COALESCE(pu.erased, false) AS erased,
+    pu.first_notified_at,
+    lo.type AS objection_state,
+    lc.type AS consent_state
+  FROM users u
+  LEFT JOIN per_user pu ON pu.user_id = u.user_id
+  LEFT JOIN latest lo ON lo.user_id = u.user_id AND lo.grp = 'objection'
+  LEFT JOIN latest lc ON lc.user_id = u.user_id AND lc.grp = 'consent'
+),
+people_j AS (
+  SELECT *, {self.notice_before_sql('jurisdiction')} AS notice_before FROM people_base
+),
+people AS (
+  SELECT p.*, CASE {case_a} END AS reason_a, CASE {case_b} END AS reason_b FROM people_j p
+)"""
+
+    # -- items ----------------------------------------------------------------------
+
+    def item_conditions(self, c: str) -> dict[Reason, str]:
+        pol = self.policy
+        conds = {
+            Reason.private_message: f"{c}.kind = 'private_message'",
+            Reason.kind_not_allowed: f"NOT ({in_list(f'{c}.kind', list(pol.kinds))})",
+            Reason.not_public: f"COALESCE({c}.visibility, '') <> 'public'",
+            Reason.after_cutoff: f"{c}.created_at > {self.T}",
+            Reason.content_deleted: f"{c}.deleted_at <= {self.T}",
+        }
+        return conds
+
+    def before_window_sql(self, c: str) -> str | None:
+        since = self.policy.content_since
+        if since is None:
+            return None
+        return f"{c}.created_at < TIMESTAMP '{since.isoformat()} 00:00:00'"
+
+    def tagged_cte(self) -> str:
+        """Per tagged item: does any tagged person fail a person rule at T, and the
+        youngest birth date (for rule 9 at the item's creation time)."""
+        return """
+tagged AS (
+  SELECT t.item_id,
+    max(CASE WHEN tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL THEN 1 ELSE 0 END) = 1 AS fails_now,
+    max(tp.birth_date) AS youngest_birth_date
+  FROM tags t JOIN people tp ON tp.user_id = t.tagged_user_id
+  GROUP BY t.item_id
+)"""
+
+    def tagged_fail_sql(self, c: str, tg: str) -> str:
+        cond = f"COALESCE({tg}.fails_now, false)"
+        if self.policy.minimum_age_at_posting:
+            cond = (
+                f"({cond} OR COALESCE({age_sql(f'{tg}.youngest_birth_date', f'{c}.created_at')} "
+                f"< {self.policy.minimum_age}, false))"
+            )
+        return cond
+
+    def reason_sql(self, c: str = "c", p: str = "p", tg: str = "tg") -> str:
+        whens = [f"WHEN {cond} THEN {lit(r)}" for r, cond in self.item_conditions(c).items()]
+        whens.append(f"WHEN {p}.reason_a IS NOT NULL THEN {p}.reason_a")
+        person = self.person_conditions(p, f"{c}.created_at")
+        if Reason.minor_at_posting in person:
+            whens.append(f"WHEN {person[Reason.minor_at_posting]} THEN {lit(Reason.minor_at_posting)}")
+        whens.append(f"WHEN {p}.reason_b IS NOT NULL THEN {p}.reason_b")
+        if (bw := self.before_window_sql(c)) is not None:
+            whens.append(f"WHEN {bw} THEN {lit(Reason.before_window)}")
+        if self.policy.tagged_people is TaggedPeople.require:
+            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {lit(Reason.tagged_person)}")
+        return f"CASE {' '.join(whens)} ELSE {lit(Reason.eligible)} END"
+
+    def decisions_sql(self, *, where: str | None = None) -> str:
+        """One row per content item: item_id, user_id, eligible, reason, and
+        blur_faces when the policy blurs tagged people instead of dropping items."""
+        checks_tags = self.policy.tagged_people is not TaggedPeople.ignore
+        ctes = self.people_ctes() + ("," + self.tagged_cte() if checks_tags else "")
+        tag_join = "LEFT JOIN tagged tg ON tg.item_id = c.item_id" if checks_tags else ""
+        blur = self.policy.tagged_people is TaggedPeople.blur
+        inner_extra = f", {self.tagged_fail_sql('c', 'tg')} AS tagged_fail" if blur else ""
+        outer_extra = ", (reason = 'eligible' AND tagged_fail) AS blur_faces" if blur else ""
+        filt = f"WHERE {where}" if where else ""
+        return f"""WITH {ctes},
+decided AS (
+  SELECT c.item_id, c.user_id, {self.reason_sql()} AS reason{inner_extra}
+  FROM content c
+  JOIN people p ON p.user_id = c.user_id
+  {tag_join}
+  {filt}
+)
+SELECT item_id, user_id, reason = 'eligible' AS eligible, reason{outer_extra} FROM decided"""

@@ -1,0 +1,38 @@
+"""The DuckDB backend: the export as views, the ledger as an Arrow table."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+
+import duckdb
+
+from ..ledger import Ledger
+from ..sources import Export
+
+
+def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection tuned for streaming large scans within a bounded memory."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('CONSENTRY_MEMORY_LIMIT', '3GB')}'")
+    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/consentry-duckdb'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger, at: datetime, watermark: int | None = None
+) -> int:
+    """Register users/content/tags and the ledger events visible at `at`, up to a
+    watermark read first, so the decision is pinned to a known ledger state."""
+    export.register(con)
+    wm = ledger.watermark() if watermark is None else watermark
+    events = ledger.events_arrow(upto=at, upto_seq=wm)
+    con.register("ledger_events_arrow", events)
+    con.execute("CREATE OR REPLACE TEMP TABLE ledger_events AS SELECT * FROM ledger_events_arrow")
+    con.unregister("ledger_events_arrow")
+    return wm
