@@ -72,7 +72,7 @@ class Compiler:
         consent_j = [j.name for j in pol.jurisdictions if j.basis == "consent"]
         honour_j = [j.name for j in pol.jurisdictions if j.honour_objections]
         conds = {
-            Reason.account_deleted: f"({p}.deleted_at <= {self.T} OR {p}.erased)",
+            Reason.account_deleted: f"(COALESCE({p}.deleted_at <= {self.T}, false) OR {p}.erased)",
             Reason.age_unknown: f"{p}.birth_date IS NULL",
             Reason.minor: f"{age_sql(f'{p}.birth_date', self.T)} < {pol.minimum_age}",
         }
@@ -149,7 +149,7 @@ people AS (
             Reason.kind_not_allowed: f"NOT ({in_list(f'{c}.kind', list(pol.kinds))})",
             Reason.not_public: f"COALESCE({c}.visibility, '') <> 'public'",
             Reason.after_cutoff: f"{c}.created_at > {self.T}",
-            Reason.content_deleted: f"{c}.deleted_at <= {self.T}",
+            Reason.content_deleted: f"COALESCE({c}.deleted_at <= {self.T}, false)",
         }
         return conds
 

@@ -1,0 +1,238 @@
+"""Every rule for one item, passed or failed, in plain words.
+
+The facts come from the same compiled SQL as the decisions; the verdict is
+the decision query's own answer for the item, so explanation and decision
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from ..errors import InputError
+from ..ledger import Ledger
+from ..policy import Policy, TaggedPeople
+from ..sources import Export
+from .compile import Compiler, age_sql, lit
+from .duck import connect, load_inputs
+from .rules import MEANING, ORDER, PERSON_RULES, Reason
+
+
+@dataclass
+class Check:
+    reason: Reason
+    failed: bool | None  # None: the policy does not apply this rule
+    detail: str
+
+    @property
+    def number(self) -> int:
+        return self.reason.number
+
+
+@dataclass
+class PersonChecks:
+    user_id: str
+    checks: list[Check]
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((c for c in self.checks if c.failed), None)
+
+
+@dataclass
+class Explanation:
+    item_id: str
+    user_id: str
+    at: datetime
+    policy: str
+    reason: Reason
+    checks: list[Check]
+    tagged: list[PersonChecks] = field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        return self.reason is Reason.eligible
+
+    @property
+    def summary(self) -> str:
+        if self.eligible:
+            return f"{self.item_id} may be used at the cut-off: it passes every rule."
+        return f"{self.item_id} is excluded by rule {self.reason.number} ({self.reason}): {MEANING[self.reason]}."
+
+
+def _d(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+def _person_sql(comp: Compiler, p: str, created: str) -> str:
+    conds = comp.person_conditions(p, created)
+    cols = [f"{cond} AS \"f_{r}\"" for r, cond in conds.items()]
+    cols.append(f"{age_sql(f'{p}.birth_date', comp.T)} AS age_now")
+    cols.append(f"{age_sql(f'{p}.birth_date', created)} AS age_then")
+    return ", ".join(cols)
+
+
+def _person_checks(policy: Policy, row: dict) -> list[Check]:
+    j = next(x for x in policy.jurisdictions if x.name == row["jurisdiction"])
+    out = []
+    for r in PERSON_RULES:
+        failed = row.get(f"f_{r}")
+        failed = bool(failed) if failed is not None else None
+        if r is Reason.account_deleted:
+            if row["account_deleted_at"] is not None:
+                detail = f"account deleted {_d(row['account_deleted_at'])}"
+            else:
+                detail = "account not deleted"
+            detail += "; erasure requested" if row["erased"] else "; no erasure request"
+        elif r is Reason.age_unknown:
+            detail = f"born {row['birth_date']}" if row["birth_date"] else "no birth date on record"
+        elif r is Reason.minor:
+            detail = (
+                f"aged {row['age_now']} at the cut-off (minimum {policy.minimum_age})"
+                if row["birth_date"]
+                else "age unknown"
+            )
+            failed = failed if row["birth_date"] else None
+        elif r is Reason.minor_at_posting:
+            if not policy.minimum_age_at_posting:
+                failed, detail = None, "not checked: the policy looks at age at the cut-off only"
+            elif not row["birth_date"]:
+                failed, detail = None, "age unknown"
+            else:
+                detail = f"aged {row['age_then']} when it was posted (minimum {policy.minimum_age})"
+        elif r is Reason.no_consent:
+            if j.basis != "consent":
+                failed, detail = None, f"jurisdiction '{j.name}' relies on legitimate interest: no consent needed"
+            else:
+                detail = f"jurisdiction '{j.name}' needs consent; " + (
+                    "consent in force" if row["consent_state"] == "consent_given" else "no consent in force"
+                )
+        elif r is Reason.objected:
+            if not j.honour_objections:
+                failed, detail = None, f"jurisdiction '{j.name}': this policy does not honour objections"
+            else:
+                detail = {
+                    "objected": "objection in force",
+                    "objection_withdrawn": "objected, then withdrew the objection",
+                    "objection_rejected": "objected; the objection was rejected on compelling grounds",
+                }.get(row["objection_state"] or "", "no objection")
+        else:  # not_notified
+            if j.notice_days is None:
+                failed, detail = None, f"jurisdiction '{j.name}' has no notice rule"
+            else:
+                detail = (
+                    f"notice {j.notice_days} days before use: needed by {_d(row['notice_before'])}, "
+                    + (f"first notified {_d(row['first_notified_at'])}" if row["first_notified_at"] else "never notified")
+                )
+        out.append(Check(r, failed, detail))
+    return out
+
+
+def explain(
+    item_id: str,
+    export: Export,
+    ledger: Ledger,
+    policy: Policy,
+    at: datetime,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Explanation:
+    con = con or connect()
+    load_inputs(con, export, ledger, at)
+    comp = Compiler(policy, at)
+    item_conds = comp.item_conditions("c")
+    bw = comp.before_window_sql("c")
+    cols = ", ".join(f"{cond} AS \"f_{r}\"" for r, cond in item_conds.items())
+    if bw:
+        cols += f", {bw} AS \"f_{Reason.before_window}\""
+    q = f"""WITH {comp.people_ctes()}
+SELECT c.item_id, c.user_id, c.kind, c.visibility, c.created_at, c.deleted_at,
+  p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at, p.notice_before,
+  p.objection_state, p.consent_state, {cols}, {_person_sql(comp, 'p', 'c.created_at')}
+FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(item_id)}"""
+    cur = con.execute(q)
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    if not rows:
+        raise InputError(f"there is no item '{item_id}' in this export", where=str(export.folder))
+    row = dict(zip(names, rows[0]))
+    item_deleted = row["deleted_at"]
+
+    checks = [
+        Check(Reason.private_message, row[f"f_{Reason.private_message}"], f"kind is '{row['kind']}'"),
+        Check(
+            Reason.kind_not_allowed,
+            row[f"f_{Reason.kind_not_allowed}"],
+            f"kind '{row['kind']}'; the policy uses {', '.join(policy.kinds)}",
+        ),
+        Check(Reason.not_public, row[f"f_{Reason.not_public}"], f"visibility is '{row['visibility']}'"),
+        Check(
+            Reason.after_cutoff,
+            row[f"f_{Reason.after_cutoff}"],
+            f"created {_d(row['created_at'])}; cut-off {_d(at)}",
+        ),
+        Check(
+            Reason.content_deleted,
+            row[f"f_{Reason.content_deleted}"],
+            f"deleted {_d(item_deleted)}" if item_deleted else "not deleted",
+        ),
+    ]
+    checks += _person_checks(policy, row)
+    if bw:
+        checks.append(
+            Check(
+                Reason.before_window,
+                row[f"f_{Reason.before_window}"],
+                f"created {_d(row['created_at'])}; the policy uses content since {policy.content_since}",
+            )
+        )
+    else:
+        checks.append(Check(Reason.before_window, None, "the policy has no content window"))
+
+    tagged = _tagged(con, comp, policy, item_id)
+    if policy.tagged_people is TaggedPeople.ignore:
+        checks.append(Check(Reason.tagged_person, None, "the policy does not check tagged people"))
+    elif not tagged:
+        checks.append(Check(Reason.tagged_person, False, "nobody is tagged"))
+    else:
+        failing = [t for t in tagged if t.first_failure]
+        if not failing:
+            detail = f"{len(tagged)} tagged, all may be used"
+        else:
+            detail = "; ".join(f"{t.user_id} fails {t.first_failure.reason}" for t in failing)  # type: ignore[union-attr]
+            if policy.tagged_people is TaggedPeople.blur:
+                detail += " (their faces are blurred instead)"
+        checks.append(
+            Check(
+                Reason.tagged_person,
+                bool(failing) if policy.tagged_people is TaggedPeople.require else False,
+                detail,
+            )
+        )
+
+    verdict = con.execute(
+        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')})"
+    ).fetchone()[0]
+    reason = Reason(verdict)
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged)
+
+
+def _tagged(con: duckdb.DuckDBPyConnection, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:
+    q = f"""WITH {comp.people_ctes()}
+SELECT DISTINCT p.user_id, p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at,
+  p.notice_before, p.objection_state, p.consent_state, {_person_sql(comp, 'p', 'c.created_at')}
+FROM tags t JOIN people p ON p.user_id = t.tagged_user_id JOIN content c ON c.item_id = t.item_id
+WHERE t.item_id = {lit(item_id)} ORDER BY p.user_id"""
+    cur = con.execute(q)
+    names = [d[0] for d in cur.description]
+    return [PersonChecks(r[0], _person_checks(policy, dict(zip(names, r)))) for r in cur.fetchall()]
+
+
+__all__ = ["Check", "Explanation", "PersonChecks", "explain", "ORDER"]
