@@ -1,0 +1,382 @@
+"""The `consentry` command: a thin face over the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import config
+from .errors import ConsentryError
+from .timeutil import iso, parse_instant
+
+app = typer.Typer(
+    help="Decide which user-generated content may train AI models, and prove it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ledger_app = typer.Typer(help="The ledger of what people said and were told.", no_args_is_help=True)
+policy_app = typer.Typer(help="Built-in and custom policies.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(policy_app, name="policy")
+
+out = Console()
+err = Console(stderr=True)
+
+LedgerOpt = Annotated[
+    Optional[str],
+    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
+]
+DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
+AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
+PolicyOpt = Annotated[
+    str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
+]
+
+
+def friendly(fn):  # noqa: ANN001, ANN201
+    """Print consentry's own errors as messages, not tracebacks; exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except ConsentryError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _ledger(url: str | None):  # noqa: ANN202
+    from .ledger import Ledger
+
+    return Ledger(config.ledger_url(url))
+
+
+def _export(data: Path, quiet: bool = False):  # noqa: ANN202
+    from .sources import ValidationMemo, open_export
+
+    with err.status(f"checking the export {data} ...") if not quiet else _null():
+        export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
+    if not quiet:
+        rows = ", ".join(f"{n:,} {t}" for t, n in report.rows.items())
+        note = f"unchanged since validated {report.validated_at}" if cached else "valid"
+        err.print(f"export {data}: {rows} ({note})", highlight=False)
+    return export
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+# -- export ------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def validate(data: DataOpt) -> None:
+    """Check an export against the contract; every problem is named with its file, row and fix."""
+    from .sources import ValidationMemo, open_export
+
+    with err.status(f"checking {data} ..."):
+        _, report, _ = open_export(data, memo=None)
+    ValidationMemo(config.validation_memo_path()).put(report)
+    table = Table("table", "format", "rows", title=f"{data}: valid")
+    for name, n in report.rows.items():
+        table.add_row(name, report.formats[name], f"{n:,}")
+    out.print(table)
+
+
+@app.command()
+@friendly
+def evaluate(
+    data: DataOpt,
+    at: AtOpt,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the decisions (.parquet).")],
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Decide every item at the cut-off; write item_id, user_id, eligible, reason."""
+    from .engine import evaluate as run
+    from .policy import load_policy
+
+    t = parse_instant(at, what="cut-off time")
+    pol = load_policy(policy)
+    export = _export(data)
+    with _ledger(ledger) as led, err.status("deciding ..."):
+        result = run(export, led, pol, t, out_file)
+    print_counts(result)
+    out.print(
+        f"wrote {result.items:,} decisions to {out_file} in {result.seconds:.1f}s "
+        f"(policy {pol.name} {pol.hash}, ledger up to event #{result.watermark})",
+        highlight=False,
+    )
+
+
+def print_counts(result) -> None:  # noqa: ANN001
+    from .engine import MEANING
+
+    table = Table(title=f"Decisions at {iso(result.at)} under policy '{result.policy_name}'")
+    table.add_column("#", justify="right")
+    table.add_column("reason")
+    table.add_column("items", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("meaning", style="dim")
+    total = result.items or 1
+    for reason, n in result.ordered_counts():
+        style = "bold green" if reason == "eligible" else ("" if n else "dim")
+        table.add_row(str(reason.number), reason.value, f"{n:,}", f"{100 * n / total:.1f}%", MEANING[reason], style=style)
+    table.add_section()
+    table.add_row("", "total", f"{result.items:,}", "100%", "")
+    out.print(table)
+
+
+@app.command()
+@friendly
+def explain(
+    item_id: Annotated[str, typer.Argument(help="The item to explain.")],
+    data: DataOpt,
+    at: AtOpt,
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Show every rule for one item, passed or failed, including each tagged person's."""
+    from .engine.explain import explain as run
+    from .policy import load_policy
+
+    t = parse_instant(at, what="cut-off time")
+    pol = load_policy(policy)
+    export = _export(data, quiet=True)
+    with _ledger(ledger) as led:
+        e = run(item_id, export, led, pol, t)
+    out.print(f"[bold]{e.item_id}[/] by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}", highlight=False)
+    _print_checks(e.checks, e.reason)
+    for person in e.tagged:
+        out.print(f"\ntagged person [bold]{person.user_id}[/]", highlight=False)
+        first = person.first_failure
+        _print_checks(person.checks, first.reason if first else None)
+    color = "green" if e.eligible else "red"
+    out.print(f"\n[bold {color}]{e.summary}[/]", highlight=False)
+
+
+def _print_checks(checks, decisive) -> None:  # noqa: ANN001
+    table = Table(show_header=True, box=None, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("rule")
+    table.add_column("result")
+    table.add_column("because")
+    for c in checks:
+        if c.failed is None:
+            result = "[dim]n/a[/]"
+        elif c.failed:
+            result = "[bold red]FAIL[/]" + (" ◀ decides" if c.reason == decisive else "")
+        else:
+            result = "[green]pass[/]"
+        table.add_row(str(c.number), c.reason.value, result, c.detail)
+    out.print(table)
+
+
+# -- ledger --------------------------------------------------------------------------
+
+
+@ledger_app.command("import")
+@friendly
+def ledger_import(
+    file: Annotated[Path, typer.Argument(help="JSONL, one event per line (CONTRACT §2).")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Load events; the whole file or nothing, and events already there are skipped."""
+    with _ledger(ledger) as led, err.status(f"importing {file} ..."):
+        r = led.import_jsonl(file)
+    out.print(
+        f"{file}: {r.read:,} events read, {r.added:,} added, {r.already_there:,} already in the ledger"
+        + (f" (events #{r.first_seq}-#{r.last_seq})" if r.added else ""),
+        highlight=False,
+    )
+    if r.conflicts:
+        err.print(
+            f"[yellow]warning:[/] {len(r.conflicts)} event_id(s) are in the ledger with different content; "
+            f"the ledger is append-only, so the stored events were kept: {', '.join(r.conflicts[:5])}",
+            highlight=False,
+        )
+
+
+@ledger_app.command("show")
+@friendly
+def ledger_show(
+    user_id: Annotated[str, typer.Argument(help="The person.")],
+    ledger: LedgerOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """A person's history, oldest first, and where they stand now."""
+    with _ledger(ledger) as led:
+        history = led.history(user_id)
+        state = led.state(user_id)
+    if as_json:
+        for e in history:
+            sys.stdout.write(json.dumps(e.as_json()) + "\n")
+        return
+    if not history:
+        out.print(f"no events for {user_id}", highlight=False)
+        return
+    table = Table("#", "at", "type", "channel", "note", title=f"ledger of {user_id}")
+    for e in history:
+        table.add_row(str(e.seq), iso(e.at), e.type.value, e.channel.value, e.note or "")
+    out.print(table)
+    if state:
+        words = []
+        words.append("objects" if state.objects else "does not object")
+        words.append("consents" if state.consents else "has not consented")
+        if state.erasure_us is not None:
+            words.append("asked for erasure")
+        words.append("was notified" if state.first_notified_us is not None else "was never notified")
+        out.print("now: " + ", ".join(words), highlight=False)
+
+
+@ledger_app.command("status")
+@friendly
+def ledger_status(ledger: LedgerOpt = None) -> None:
+    """Where the ledger is and how much it holds."""
+    from .ledger import redact_url
+
+    with _ledger(ledger) as led:
+        out.print(f"{redact_url(led.url)}: {led.count():,} events, watermark #{led.watermark()}", highlight=False)
+
+
+@app.command("object")
+@friendly
+def object_(
+    user_id: Annotated[str, typer.Argument(help="The person who objects.")],
+    note: Annotated[Optional[str], typer.Option(help="Optional; an objection never needs a reason.")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record an objection now. It takes effect at the moment it is recorded."""
+    from .ledger import Channel, EventType, NewEvent
+
+    with _ledger(ledger) as led:
+        e = led.record(
+            NewEvent(user_id=user_id, type=EventType.objected, at=datetime.now(UTC), channel=Channel.cli, note=note)
+        )
+    out.print(
+        f"objection of {user_id} recorded as event #{e.seq}; it applies from {iso(e.at)} "
+        f"to every cut-off at or after that time",
+        highlight=False,
+    )
+
+
+# -- policies -------------------------------------------------------------------------
+
+
+@policy_app.command("list")
+@friendly
+def policy_list() -> None:
+    """The built-in policies."""
+    from .policy import load_policy, preset_names
+
+    table = Table("name", "hash", "description")
+    for name in preset_names():
+        p = load_policy(name)
+        table.add_row(name, p.hash, p.description)
+    out.print(table)
+
+
+@policy_app.command("show")
+@friendly
+def policy_show(name: Annotated[str, typer.Argument(help="A built-in policy or a file.")] = "recommended") -> None:
+    """Print a policy as YAML, to copy and edit."""
+    from .policy import load_policy, preset_names, preset_text
+
+    if name in preset_names():
+        sys.stdout.write(preset_text(name))
+    else:
+        sys.stdout.write(Path(name).read_text("utf-8") if Path(name).is_file() else "")
+    p = load_policy(name)
+    err.print(f"# {p.name}: hash {p.hash}", highlight=False)
+
+
+@policy_app.command("check")
+@friendly
+def policy_check(file: Annotated[Path, typer.Argument(help="A policy YAML file.")]) -> None:
+    """Validate a policy file and print its hash."""
+    from .policy import load_policy
+
+    p = load_policy(str(file))
+    out.print(f"{file}: valid policy '{p.name}', hash {p.hash}", highlight=False)
+
+
+# -- data -------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="An empty or new folder.")],
+    users: Annotated[int, typer.Option(help="How many people.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 0,
+    media: Annotated[int, typer.Option(help="How many photos get a real JPEG.")] = 200,
+) -> None:
+    """Write a realistic synthetic export and an events.jsonl ledger."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from .generate import generate as run
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("generating people", total=users)
+        try:
+            s = run(out_dir, users=users, seed=seed, media=media, progress=lambda n: bar.update(task, completed=n))
+        except ValueError as exc:
+            raise ConsentryError(str(exc)) from None
+    out.print(
+        f"wrote {s.users:,} users, {s.items:,} items, {s.tags:,} tags, {s.events:,} events "
+        f"and {s.media_files:,} images to {out_dir}",
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where to put the demo's files.")] = Path("demo"),
+    users: Annotated[int, typer.Option(help="How many people to generate.")] = 20_000,
+    at: AtOpt = "2024-06-26T00:00:00Z",
+) -> None:
+    """The whole job on generated data: generate, import the ledger, evaluate, summarise."""
+    data = workdir / "export"
+    led_url = f"sqlite:///{(workdir / 'consentry.db').resolve()}"
+    if not (data / "users.parquet").exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        generate(out_dir=data, users=users, seed=42, media=100)
+    ledger_import(data / "events.jsonl", ledger=led_url)
+    for name in ("meta-2024", "recommended"):
+        evaluate(
+            data=data, at=at, out_file=workdir / f"decisions-{name}.parquet", policy=name, ledger=led_url
+        )
+    out.print(
+        f"\nNext: `consentry explain ITEM --data {data} --at {at} --ledger {led_url}` "
+        "shows why an item is in or out.",
+        highlight=False,
+    )
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
