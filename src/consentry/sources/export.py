@@ -28,12 +28,16 @@ class TableFile:
     path: Path
     format: str  # parquet | jsonl | csv
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type as read
+    empty: bool = False  # a JSONL file without a single line: a table with no rows
 
     @property
     def label(self) -> str:
         return self.path.name + ("/" if self.path.is_dir() else "")
 
     def scan_sql(self) -> str:
+        if self.empty:
+            cols = ", ".join(f'CAST(NULL AS VARCHAR) AS "{c.name}"' for c in self.table.columns)
+            return f"(SELECT {cols} WHERE false)"
         p = str(self.path)
         if self.format == "parquet":
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
@@ -68,6 +72,15 @@ def find_table_file(folder: Path, table: Table) -> Path | None:
     return found[0] if found else None
 
 
+def _blank(path: Path) -> bool:
+    """True for a file with nothing but white space (read in small blocks)."""
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 16):
+            if block.strip():
+                return False
+    return True
+
+
 class Export:
     """A validated-or-not platform export; `register` exposes typed views."""
 
@@ -99,6 +112,9 @@ class Export:
 
     @staticmethod
     def _describe(con: duckdb.DuckDBPyConnection, tf: TableFile) -> TableFile:
+        if tf.format == "jsonl" and _blank(tf.path):
+            cols = {c.name: "VARCHAR" for c in tf.table.columns}
+            return TableFile(tf.table, tf.path, tf.format, cols, empty=True)
         if tf.format == "jsonl":
             scan = f"read_json({sql_str(str(tf.path))}, format='newline_delimited', sample_size=-1)"
         else:
@@ -112,6 +128,8 @@ class Export:
                 fix=f"check that the file is valid {tf.format.upper()}",
             ) from None
         columns = {name: typ for name, typ, *_ in rows}
+        if tf.format != "parquet":  # text formats are scanned as strings and cast by us
+            columns = {name: "VARCHAR" for name in columns}
         missing = [c.name for c in tf.table.columns if c.required and c.name not in columns]
         if missing:
             raise InputError(
