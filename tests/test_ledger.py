@@ -1,0 +1,172 @@
+"""The ledger on SQLite and on a real PostgreSQL: append-only, ordered, idempotent,
+and a person's current state always equal to the fold of their history."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from consentry.engine import decide
+from consentry.ledger import EventType, Ledger, NewEvent, PersonState
+from consentry.policy import load_policy
+from consentry.sources import Export
+from consentry.timeutil import parse_instant, to_micros
+from exportkit import item, user, write_export
+
+
+def _write(path, events):
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def test_import_is_idempotent_by_event_id(ledger_url, tmp_path):
+    led = Ledger(ledger_url)
+    f = _write(
+        tmp_path / "e.jsonl",
+        [
+            {"event_id": "a", "user_id": "u1", "type": "notified", "at": "2024-05-01T00:00:00Z", "channel": "email"},
+            {"event_id": "b", "user_id": "u1", "type": "objected", "at": "2024-06-01T00:00:00Z"},
+            {"user_id": "u2", "type": "consent_given", "at": "2024-06-01T00:00:00Z", "channel": "web"},
+        ],
+    )
+    first = led.import_jsonl(f)
+    assert (first.read, first.added, first.already_there) == (3, 3, 0)
+    again = led.import_jsonl(f)
+    assert (again.added, again.already_there, again.conflicts) == (0, 3, [])
+    assert led.count() == 3
+    assert led.watermark() == 3
+    assert [e.type for e in led.history("u1")] == ["notified", "objected"]
+    assert led.history("u1")[0].channel == "email"
+    assert led.history("u1")[1].channel == "import"
+    led.close()
+
+
+def test_same_event_id_with_other_content_is_kept_as_stored(ledger):
+    ledger.append([NewEvent(event_id="x", user_id="u1", type="objected", at="2024-06-01T00:00:00Z")])
+    f_events = [NewEvent(event_id="x", user_id="u1", type="objection_withdrawn", at="2024-06-02T00:00:00Z")]
+    from consentry.ledger.store import ImportResult
+
+    with ledger.engine.begin() as conn:
+        _, result = ledger._append(conn, f_events, ImportResult())
+    assert result.conflicts == ["x"]
+    assert [e.type for e in ledger.history("u1")] == ["objected"]
+
+
+def test_sequence_is_gap_free_under_concurrent_writers(ledger_url):
+    led = Ledger(ledger_url)
+    errors = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(25):
+                led.record(NewEvent(user_id=f"u{k}", type="objected", at=datetime.now(UTC), note=f"{k}-{i}"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with led.engine.connect() as conn:
+        seqs = [r[0] for r in conn.execute(text("SELECT seq FROM ledger_events ORDER BY seq"))]
+    assert seqs == list(range(1, 101))
+    assert led.watermark() == 100
+    led.close()
+
+
+def test_record_returns_the_committed_event(ledger_url):
+    led = Ledger(ledger_url)
+    e = led.record(NewEvent(user_id="u9", type=EventType.objected, at="2024-06-10T10:00:00Z", channel="cli"))
+    other = Ledger(ledger_url)  # a second connection sees it at once
+    assert other.get(e.event_id).seq == e.seq
+    assert other.state("u9").objects
+    other.close()
+    led.close()
+
+
+def test_reopening_does_not_migrate_twice(ledger_url):
+    Ledger(ledger_url).record(NewEvent(user_id="u1", type="notified", at="2024-01-01T00:00:00Z"))
+    again = Ledger(ledger_url)
+    assert again.count() == 1
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    again.close()
+
+
+def test_sqlite_is_durable_and_concurrent(tmp_path):
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    with led.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+    led.close()
+
+
+def test_events_arrow_respects_time_and_watermark(ledger):
+    ledger.append([NewEvent(user_id="u", type="notified", at=f"2024-0{m}-01T00:00:00Z") for m in range(1, 7)])
+    assert ledger.events_arrow().num_rows == 6
+    assert ledger.events_arrow(upto=parse_instant("2024-03-01T00:00:00Z")).num_rows == 3
+    assert ledger.events_arrow(upto_seq=2).num_rows == 2
+    assert ledger.events_arrow().column_names == ["seq", "user_id", "type", "event_at"]
+
+
+_types = st.sampled_from([t.value for t in EventType])
+_instants = st.integers(0, 5).map(lambda d: datetime(2024, 6, 1, tzinfo=UTC) + timedelta(days=d))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(st.tuples(st.sampled_from(["a", "b"]), _types, _instants), max_size=6), max_size=4))
+def test_person_state_is_the_fold_of_history(tmp_path_factory, batches):
+    """However events arrive (batches, out of time order), the state table equals
+    a fold of the full history sorted by (at, seq)."""
+    led = Ledger(f"sqlite:///{tmp_path_factory.mktemp('fold') / 'l.db'}")
+    for batch in batches:
+        led.append(
+            [NewEvent(user_id=u, type=t, at=at, note="grounds" if t == "objection_rejected" else None,
+                      event_id=f"{u}{t}{at.isoformat()}{i}{id(batch)}")
+             for i, (u, t, at) in enumerate(batch)]
+        )
+    for uid in ("a", "b"):
+        hist = led.history(uid)
+        expected = PersonState(uid)
+        for e in sorted(hist, key=lambda e: (e.at, e.seq)):
+            expected = expected.apply(e.type.value, to_micros(e.at), e.seq)
+        got = led.state(uid)
+        if not hist:
+            assert got is None
+        else:
+            assert got == expected
+    led.close()
+
+
+def test_decisions_are_the_same_on_sqlite_and_postgres(tmp_path, pg_url):
+    users = [user("u1"), user("u2", country="US"), user("u3")]
+    write_export(tmp_path / "x", users, [item("i1", "u1"), item("i2", "u2"), item("i3", "u3")])
+    events = [
+        NewEvent(user_id=u, type="notified", at="2024-05-01T00:00:00Z") for u in ("u1", "u2", "u3")
+    ] + [NewEvent(user_id="u2", type="objected", at="2024-06-01T00:00:00Z")]
+    at = parse_instant("2024-06-26T00:00:00Z")
+    results = []
+    for url in (f"sqlite:///{tmp_path / 'l.db'}", pg_url):
+        led = Ledger(url)
+        led.append(events)
+        results.append(sorted(decide(Export(tmp_path / "x"), led, load_policy("recommended"), at).fetchall()))
+        led.close()
+    assert results[0] == results[1]
+    assert ("i2", "u2", False, "objected") in results[0]
+
+
+def test_unreachable_ledger_is_a_clear_error_without_the_password():
+    from consentry.errors import LedgerError
+
+    with pytest.raises(LedgerError) as info:
+        Ledger("postgresql+psycopg://someone:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in str(info.value)
+    assert "cannot reach the ledger" in str(info.value)
