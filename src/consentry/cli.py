@@ -363,15 +363,29 @@ def demo(
         workdir.mkdir(parents=True, exist_ok=True)
         generate(out_dir=data, users=users, seed=42, media=100)
     ledger_import(data / "events.jsonl", ledger=led_url)
+    eligible = {}
     for name in ("meta-2024", "recommended"):
-        evaluate(
-            data=data, at=at, out_file=workdir / f"decisions-{name}.parquet", policy=name, ledger=led_url
-        )
+        target = workdir / f"decisions-{name}.parquet"
+        evaluate(data=data, at=at, out_file=target, policy=name, ledger=led_url)
+        eligible[name] = _count_eligible(target)
+    fewer = eligible["meta-2024"] - eligible["recommended"]
+    out.print(
+        f"\n[bold]Summary:[/] meta-2024 would train on {eligible['meta-2024']:,} items; recommended on "
+        f"{eligible['recommended']:,} ({fewer:,} fewer: objections honoured everywhere, everyone notified, "
+        "no content posted as a minor, no photos of people who may not be used).",
+        highlight=False,
+    )
     out.print(
         f"\nNext: `consentry explain ITEM --data {data} --at {at} --ledger {led_url}` "
         "shows why an item is in or out.",
         highlight=False,
     )
+
+
+def _count_eligible(path: Path) -> int:
+    import duckdb
+
+    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}') WHERE eligible").fetchone()[0])
 
 
 def main() -> None:  # pragma: no cover

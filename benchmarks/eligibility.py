@@ -1,0 +1,207 @@
+"""Benchmark `evaluate` against a floor and an honest pandas implementation.
+
+    python benchmarks/eligibility.py --users 100000            # generates bench-data/u100000 if missing
+    python benchmarks/eligibility.py --users 5000000 --pandas-max-users 1000000
+
+Every contender runs in its own subprocess, so its peak RSS is its own
+(os.wait4). Contenders, on the same Parquet files in the same run:
+
+- scan        DuckDB reads and hashes the columns the rules read (content,
+              users, tags): the cost of just touching the data.
+- scan+write  the same scan, writing an output of the decisions' shape
+              (item_id, user_id, bool, string) to Parquet: the floor for any
+              engine that must read the export and write one row per item.
+- engine      consentry's evaluate (export already validated, as after
+              `consentry validate`), ledger in SQLite.
+- pandas      benchmarks/pandas_baseline.py: merges and boolean masks, no
+              per-row apply; its decisions are checked equal to the engine's.
+
+Ratios are printed against the floors measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+T = "2024-06-26T00:00:00Z"
+
+
+# -- children ----------------------------------------------------------------------
+
+
+def child_scan(data: Path, out: Path | None) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET memory_limit='3GB'")
+    con.execute("SET preserve_insertion_order=false")
+    c, u, t = (f"read_parquet('{data / n}.parquet')" for n in ("content", "users", "tags"))
+    if out is None:
+        con.execute(
+            f"SELECT sum(hash(item_id, user_id, kind, visibility, created_at, deleted_at)) FROM {c}"
+        ).fetchall()
+    else:
+        con.execute(
+            f"COPY (SELECT item_id, user_id, visibility = 'public' AS eligible, kind AS reason FROM {c}) "
+            f"TO '{out}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 1000000)"
+        )
+    con.execute(f"SELECT sum(hash(user_id, birth_date, country, deleted_at)) FROM {u}").fetchall()
+    con.execute(f"SELECT sum(hash(item_id, tagged_user_id)) FROM {t}").fetchall()
+
+
+def child_engine(data: Path, ledger: str, out: Path, policy: str) -> dict:
+    from consentry.engine import evaluate
+    from consentry.ledger import Ledger
+    from consentry.policy import load_policy
+    from consentry.sources import Export
+    from consentry.timeutil import parse_instant
+
+    with Ledger(ledger) as led:
+        r = evaluate(Export(data), led, load_policy(policy), parse_instant(T), out)
+    return {"counts": r.counts}
+
+
+def child_pandas(data: Path, ledger: str, out: Path, policy: str) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pandas_baseline import decide_pandas
+
+    from consentry.ledger import Ledger
+    from consentry.policy import load_policy
+    from consentry.timeutil import parse_instant
+
+    with Ledger(ledger) as led:
+        events = led.events_arrow(upto=parse_instant(T)).to_pandas()
+    df = decide_pandas(data, events, load_policy(policy), parse_instant(T))
+    df.to_parquet(out, index=False)
+    return {"rows": len(df)}
+
+
+def child_validate(data: Path) -> dict:
+    from consentry.sources import Export, validate
+
+    r = validate(Export(data))
+    return {"rows": r.rows}
+
+
+def run_child(args: list[str]) -> dict:
+    """Run one contender; return its wall time, peak RSS and what it printed."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE)
+    stdout = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    result = {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "ok": code == 0}
+    if code == 0 and stdout.strip():
+        result.update(json.loads(stdout.decode().strip().splitlines()[-1]))
+    return result
+
+
+# -- orchestration -----------------------------------------------------------------
+
+
+def ensure_data(users: int, data: Path) -> float:
+    if (data / "content.parquet").exists():
+        return 0.0
+    data.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "consentry"), "generate", "--users", str(users), "--out", str(data),
+         "--seed", "1", "--media", "0"],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def ensure_ledger(data: Path) -> tuple[str, float]:
+    from consentry.ledger import Ledger
+
+    url = f"sqlite:///{data / 'ledger.db'}"
+    with Ledger(url) as led:
+        if led.count():
+            return url, 0.0
+        started = time.perf_counter()
+        led.import_jsonl(data / "events.jsonl")
+        return url, time.perf_counter() - started
+
+
+def compare(a: Path, b: Path) -> int:
+    import duckdb
+
+    return duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{a}') x FULL JOIN read_parquet('{b}') y USING (item_id) "
+        f"WHERE x.reason IS DISTINCT FROM y.reason OR x.eligible IS DISTINCT FROM y.eligible"
+    ).fetchone()[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--data", type=Path, help="an existing export (default bench-data/u<users>)")
+    ap.add_argument("--policy", default="recommended")
+    ap.add_argument("--pandas-max-users", type=int, default=2_000_000, help="skip pandas above this size")
+    ap.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child is not None:
+        kind, *rest = args.child
+        out: dict = {}
+        if kind == "scan":
+            child_scan(Path(rest[0]), Path(rest[1]) if len(rest) > 1 else None)
+        elif kind == "engine":
+            out = child_engine(Path(rest[0]), rest[1], Path(rest[2]), rest[3])
+        elif kind == "pandas":
+            out = child_pandas(Path(rest[0]), rest[1], Path(rest[2]), rest[3])
+        elif kind == "validate":
+            out = child_validate(Path(rest[0]))
+        print(json.dumps(out, default=str))
+        return
+
+    data = (args.data or ROOT / "bench-data" / f"u{args.users}").resolve()
+    gen_s = ensure_data(args.users, data)
+    ledger, import_s = ensure_ledger(data)
+    scratch = data / "bench-out"
+    scratch.mkdir(exist_ok=True)
+
+    results: dict[str, dict] = {}
+    results["validate"] = run_child(["validate", str(data)])
+    results["scan"] = run_child(["scan", str(data)])
+    results["scan+write"] = run_child(["scan", str(data), str(scratch / "floor.parquet")])
+    results["engine"] = run_child(["engine", str(data), ledger, str(scratch / "engine.parquet"), args.policy])
+    items = sum(results["engine"].get("counts", {}).values())
+    users_n = args.users
+    if users_n <= args.pandas_max_users:
+        results["pandas"] = run_child(["pandas", str(data), ledger, str(scratch / "pandas.parquet"), args.policy])
+        if results["pandas"]["ok"]:
+            results["pandas"]["mismatches"] = compare(scratch / "engine.parquet", scratch / "pandas.parquet")
+
+    e = results["engine"]["seconds"]
+    print(f"\n== eligibility benchmark: {users_n:,} users, {items:,} items, policy {args.policy} ==")
+    if gen_s:
+        print(f"generate: {gen_s:.1f}s   ledger import: {import_s:.1f}s")
+    print(f"{'contender':<12}{'seconds':>10}{'items/s':>14}{'peak RSS MiB':>14}{'engine ÷ it':>13}")
+    for name, r in results.items():
+        if not r["ok"]:
+            print(f"{name:<12}{'FAILED':>10}   peak RSS {r['peak_rss_mib']:.0f} MiB")
+            continue
+        rate = items / r["seconds"] if r["seconds"] else 0
+        print(f"{name:<12}{r['seconds']:>10.2f}{rate:>14,.0f}{r['peak_rss_mib']:>14,.0f}{e / r['seconds']:>13.2f}")
+    if "pandas" in results and results["pandas"]["ok"]:
+        p = results["pandas"]
+        print(f"pandas ÷ engine: {p['seconds'] / e:.1f}x slower; decisions differing: {p['mismatches']}")
+    print(f"engine ÷ scan+write floor: {e / results['scan+write']['seconds']:.2f}x;"
+          f" engine ÷ bare scan: {e / results['scan']['seconds']:.2f}x")
+    print(json.dumps({"users": users_n, "items": items, **{k: {kk: vv for kk, vv in v.items() if kk != 'counts'}
+                                                          for k, v in results.items()}}, default=str))
+
+
+if __name__ == "__main__":
+    main()
