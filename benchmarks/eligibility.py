@@ -136,7 +136,7 @@ def ensure_ledger(data: Path) -> tuple[str, float]:
 def compare(a: Path, b: Path) -> int:
     import duckdb
 
-    return duckdb.sql(
+    return duckdb.connect().execute(
         f"SELECT count(*) FROM read_parquet('{a}') x FULL JOIN read_parquet('{b}') y USING (item_id) "
         f"WHERE x.reason IS DISTINCT FROM y.reason OR x.eligible IS DISTINCT FROM y.eligible"
     ).fetchone()[0]

@@ -385,7 +385,7 @@ def demo(
 def _count_eligible(path: Path) -> int:
     import duckdb
 
-    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}') WHERE eligible").fetchone()[0])
+    return int(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{path}') WHERE eligible").fetchone()[0])
 
 
 def main() -> None:  # pragma: no cover
