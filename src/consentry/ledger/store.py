@@ -249,22 +249,29 @@ class Ledger:
         schema = pa.schema(
             [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("event_at", pa.timestamp("us"))]
         )
+        sql, params = _compiled(q, self.engine)
         batches = []
+        # A raw DB-API cursor: SQLAlchemy Row objects cost 5x more per event,
+        # and this runs before every decision.
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=100_000).execute(q)
-            for part in result.partitions(100_000):
-                seq, uid, typ, at = zip(*part)
-                batches.append(
-                    pa.record_batch(
-                        [
-                            pa.array(seq, pa.int64()),
-                            pa.array(uid, pa.string()),
-                            pa.array(typ, pa.string()),
-                            pa.array(at, pa.int64()).cast(pa.timestamp("us")),
-                        ],
-                        schema=schema,
+            cur = conn.connection.dbapi_connection.cursor()
+            try:
+                cur.execute(sql, params)
+                while part := cur.fetchmany(200_000):
+                    seq, uid, typ, at = zip(*part)
+                    batches.append(
+                        pa.record_batch(
+                            [
+                                pa.array(seq, pa.int64()),
+                                pa.array(uid, pa.string()),
+                                pa.array(typ, pa.string()),
+                                pa.array(at, pa.int64()).cast(pa.timestamp("us")),
+                            ],
+                            schema=schema,
+                        )
                     )
-                )
+            finally:
+                cur.close()
         return pa.Table.from_batches(batches, schema=schema)
 
     def iter_events(self) -> Iterator[StoredEvent]:
@@ -272,6 +279,14 @@ class Ledger:
         with self.engine.connect() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(q).mappings():
                 yield _row_to_stored(row)
+
+
+def _compiled(q, engine: Engine) -> tuple[str, tuple | dict]:  # noqa: ANN001
+    """SQL text and parameters in the driver's own paramstyle."""
+    c = q.compile(dialect=engine.dialect)
+    if engine.dialect.paramstyle in ("qmark", "numeric", "format"):
+        return str(c), tuple(c.params[k] for k in c.positiontup)
+    return str(c), c.params
 
 
 def _row_to_event(row) -> NewEvent:  # noqa: ANN001
