@@ -1,0 +1,502 @@
+"""The `consentry` command end to end: through Typer's CliRunner on `consentry.cli.app`
+and through the installed console script in a real subprocess.
+
+Every refusal exits 2 with a message a person can act on, never a traceback,
+and never prints a ledger password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from consentry.cli import app
+from consentry.engine import ORDER
+from consentry.policy import load_policy, parse_policy, preset_names, preset_text
+from consentry.timeutil import iso, parse_instant
+from exportkit import item, user, write_export
+
+AT = "2024-06-26T00:00:00Z"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "consentry"
+RULES = [r.value for r in ORDER]  # the 15 reasons, in contract order
+PERSON_RULES = RULES[5:12]
+
+USERS = [
+    user("alice"),
+    user("bob", birth_date="2010-01-01"),  # a minor
+    user("carol", country="US", language="en"),
+    user("dave"),  # never notified
+]
+CONTENT = [
+    item("p1", "alice"),
+    item("ph1", "alice", kind="photo", media_path="media/ph1.jpg"),
+    item("pm1", "alice", kind="private_message"),
+    item("c1", "carol", kind="comment", parent_id="p1"),
+    item("p2", "dave"),
+    item("s1", "alice", kind="story", visibility="friends"),
+]
+TAGS = [{"item_id": "ph1", "tagged_user_id": "bob"}]
+EVENTS = [
+    {"event_id": "e1", "user_id": "alice", "type": "notified", "at": "2024-01-01T00:00:00Z", "channel": "email"},
+    {"event_id": "e2", "user_id": "carol", "type": "notified", "at": "2024-01-01T00:00:00Z", "channel": "email"},
+    {"event_id": "e3", "user_id": "carol", "type": "objected", "at": "2024-03-01T00:00:00Z", "channel": "web"},
+]
+EXPECTED = {
+    "p1": "eligible",
+    "ph1": "tagged_person",
+    "pm1": "private_message",
+    "c1": "objected",
+    "p2": "not_notified",
+    "s1": "not_public",
+}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh working folder that is also CONSENTRY_HOME, with an export and events."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
+    monkeypatch.delenv("CONSENTRY_LEDGER", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns otherwise
+    write_export(tmp_path / "export", USERS, CONTENT, TAGS)
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
+    return tmp_path
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def ok(result):
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
+    )
+    return result
+
+
+def refused(result) -> str:
+    """Exit 2 through consentry's own error path: a message, no traceback."""
+    text = result.stdout + result.stderr
+    assert result.exit_code == 2, f"exit {result.exit_code}\n{text}\n{result.exception!r}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in text
+    assert "\nerror: " in "\n" + result.stderr, result.stderr
+    return result.stderr[result.stderr.index("error: ") :]
+
+
+def decisions(path: Path) -> dict[str, str]:
+    rows = pq.read_table(path).to_pylist()
+    return {r["item_id"]: r["reason"] for r in rows}
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if line.count("│") >= 2]
+
+
+# -- policies ------------------------------------------------------------------------------------
+
+
+def test_policy_list_shows_every_builtin_with_its_hash(home):
+    r = ok(cli("policy", "list"))
+    assert set(preset_names()) == {"recommended", "meta-2024", "consent-only"}
+    for name in preset_names():
+        row = next(row for row in table_rows(r.stdout) if row and row[0] == name)
+        assert row[1] == load_policy(name).hash
+
+
+@pytest.mark.parametrize("name", ["recommended", "meta-2024", "consent-only"])
+def test_policy_show_prints_a_loadable_yaml_with_the_same_hash(home, name):
+    r = ok(cli("policy", "show", name))
+    assert yaml.safe_load(r.stdout)["name"] == name
+    policy = parse_policy(r.stdout)
+    assert policy.hash == load_policy(name).hash
+    assert r.stdout == preset_text(name)
+    assert load_policy(name).hash in r.stderr  # the hash goes to stderr, so stdout stays pure YAML
+    # what a person does next: save it and check it
+    (home / "mine.yaml").write_text(r.stdout)
+    check = ok(cli("policy", "check", "mine.yaml"))
+    assert f"hash {policy.hash}" in check.stdout
+
+
+def test_policy_check_a_good_file(home):
+    data = yaml.safe_load(preset_text("recommended"))
+    data["name"] = "ours"
+    data["jurisdictions"][1]["notice_days"] = 60
+    (home / "ours.yaml").write_text(yaml.safe_dump(data))
+    r = ok(cli("policy", "check", "ours.yaml"))
+    expected = load_policy(str(home / "ours.yaml")).hash
+    assert expected != load_policy("recommended").hash
+    assert "ours.yaml: valid policy 'ours'" in r.stdout
+    assert expected in r.stdout
+
+
+@pytest.mark.parametrize(
+    "case,text,words",
+    [
+        (
+            "private_message",
+            preset_text("recommended").replace("kinds: [post,", "kinds: [private_message, post,"),
+            "private_message can never be used",
+        ),
+        (
+            "yaml syntax",
+            preset_text("recommended").replace("minimum_age: 18\n", "minimum_age: 18: 19\n"),
+            "bad.yaml, line 8: not valid YAML",
+        ),
+        (
+            "unknown field",
+            preset_text("recommended").replace("    notice_days: 30\n", "    notice_days: 30\n    bogus: 1\n", 1),
+            "jurisdictions[0].bogus: unknown field",
+        ),
+    ],
+)
+def test_policy_check_a_bad_file(home, case, text, words):
+    (home / "bad.yaml").write_text(text)
+    msg = refused(cli("policy", "check", "bad.yaml"))
+    assert "bad.yaml" in msg
+    assert words in msg
+
+
+def test_policy_check_a_missing_file(home):
+    msg = refused(cli("policy", "check", "nope.yaml"))
+    assert "'nope.yaml' is neither a built-in policy nor a file" in msg
+    assert "fix:" in msg
+
+
+# -- validate ---------------------------------------------------------------------------------------
+
+
+def test_validate_a_good_export(home):
+    before = sorted(p.name for p in (home / "export").iterdir())
+    r = ok(cli("validate", "--data", "export"))
+    tables = ("users", "content", "tags")
+    counts = {row[0]: (row[1], row[2]) for row in table_rows(r.stdout) if row and row[0] in tables}
+    assert counts == {"users": ("parquet", "4"), "content": ("parquet", "6"), "tags": ("parquet", "1")}
+    assert "valid" in r.stdout
+    memo = json.loads((home / ".consentry" / "validated.json").read_text())
+    assert len(memo) == 1 and next(iter(memo.values()))["rows"] == {"users": 4, "content": 6, "tags": 1}
+    assert sorted(p.name for p in (home / "export").iterdir()) == before
+    assert not (home / "consentry.db").exists()  # validating needs no ledger
+
+
+@pytest.mark.parametrize(
+    "users,content,file,column",
+    [
+        (USERS, CONTENT + [item("x1", "ghost")], "content.parquet", "user_id"),
+        (USERS + [user("eve", country="ZZ")], CONTENT, "users.parquet", "country"),
+        (USERS + [user("alice", handle="again")], CONTENT, "users.parquet", "user_id"),
+        (USERS, CONTENT + [item("x1", "alice", media_path="../../etc/passwd")], "content.parquet", "media_path"),
+    ],
+    ids=["dangling user_id", "unknown country", "duplicate user_id", "media_path escapes"],
+)
+def test_validate_a_bad_export(home, users, content, file, column):
+    write_export(home / "bad", users, content, TAGS)
+    msg = refused(cli("validate", "--data", "bad"))
+    assert f"{file}, column '{column}'" in msg
+    assert re.search(r"example: .*\brow \d+\b", msg), msg
+    assert "fix:" in msg
+    assert "nothing was imported" in msg
+    assert not (home / ".consentry" / "validated.json").exists()
+
+
+def test_validate_a_missing_table_and_a_missing_folder(home):
+    (home / "export" / "users.parquet").unlink()
+    msg = refused(cli("validate", "--data", "export"))
+    assert "the table 'users' is missing" in msg
+    assert "fix: add users.parquet, users.jsonl or users.csv" in msg
+    msg = refused(cli("validate", "--data", "nowhere"))
+    assert "nowhere: no such export folder" in msg
+
+
+# -- ledger -----------------------------------------------------------------------------------------
+
+
+def test_ledger_import_counts_and_is_idempotent(home):
+    r = ok(cli("ledger", "import", "events.jsonl"))
+    assert "3 events read, 3 added, 0 already in the ledger (events #1-#3)" in r.stdout
+    assert (home / "consentry.db").exists()  # the default ledger lives in CONSENTRY_HOME
+    r = ok(cli("ledger", "import", "events.jsonl"))
+    assert "3 events read, 0 added, 3 already in the ledger" in r.stdout
+    r = ok(cli("ledger", "status"))
+    assert "3 events, watermark #3" in r.stdout
+
+
+def test_ledger_import_of_a_bad_file_writes_nothing(home):
+    lines = [json.dumps(e) for e in EVENTS] + [json.dumps({"user_id": "x", "type": "objected", "at": "soon"})]
+    (home / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    msg = refused(cli("ledger", "import", "bad.jsonl"))
+    assert "bad.jsonl, line 4, column 'at'" in msg
+    assert "nothing was imported" in msg
+    assert "0 events" in ok(cli("ledger", "status")).stdout
+    msg = refused(cli("ledger", "import", "missing.jsonl"))
+    assert "missing.jsonl: no such file" in msg
+
+
+def test_ledger_show_table_and_json(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("ledger", "show", "carol"))
+    rows = [row for row in table_rows(r.stdout) if row and row[0].isdigit()]
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        ("2024-01-01T00:00:00Z", "notified", "email"),
+        ("2024-03-01T00:00:00Z", "objected", "web"),
+    ]
+    assert "now: objects, has not consented, was notified" in r.stdout
+
+    r = ok(cli("ledger", "show", "carol", "--json"))
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(e["event_id"], e["seq"], e["type"], e["at"], e["channel"]) for e in events] == [
+        ("e2", 2, "notified", "2024-01-01T00:00:00Z", "email"),
+        ("e3", 3, "objected", "2024-03-01T00:00:00Z", "web"),
+    ]
+    assert all(e["user_id"] == "carol" for e in events)
+
+    assert "no events for nobody" in ok(cli("ledger", "show", "nobody")).stdout
+    assert ok(cli("ledger", "show", "nobody", "--json")).stdout == ""
+
+
+def test_object_records_an_objection_now_that_applies_from_its_time(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("object", "dave"))
+    m = re.search(r"recorded as event #(\d+); it applies from\s+(\S+Z)", r.stdout)
+    assert m, r.stdout
+    seq, printed = int(m.group(1)), m.group(2)
+    assert seq == 4
+
+    shown = json.loads(ok(cli("ledger", "show", "dave", "--json")).stdout)
+    assert (shown["seq"], shown["type"], shown["channel"], shown["at"]) == (4, "objected", "cli", printed)
+    rows = [row for row in table_rows(ok(cli("ledger", "show", "dave")).stdout) if row and row[0] == "4"]
+    assert rows and rows[0][1:4] == [printed, "objected", "cli"]
+
+    # it takes effect at exactly that instant, not a microsecond before
+    at = parse_instant(printed)
+    ok(cli("evaluate", "--data", "export", "--at", printed, "--out", "now.parquet"))
+    assert decisions(home / "now.parquet")["p2"] == "objected"
+    before = iso(at - timedelta(microseconds=1))
+    ok(cli("evaluate", "--data", "export", "--at", before, "--out", "before.parquet"))
+    assert decisions(home / "before.parquet")["p2"] == "not_notified"
+
+
+# -- evaluate ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_evaluate_writes_one_decision_per_item_and_prints_every_reason(home, fmt):
+    write_export(home / f"export-{fmt}", USERS, CONTENT, TAGS, fmt=fmt)
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("evaluate", "--data", f"export-{fmt}", "--at", AT, "--policy", "recommended", "--out", "d.parquet"))
+
+    table = pq.read_table(home / "d.parquet")
+    assert table.column_names == ["item_id", "user_id", "eligible", "reason"]
+    assert table.num_rows == len(CONTENT)
+    rows = table.to_pylist()
+    assert {r["item_id"]: r["reason"] for r in rows} == EXPECTED
+    assert {r["item_id"]: r["user_id"] for r in rows} == {c["item_id"]: c["user_id"] for c in CONTENT}
+    assert all(r["eligible"] == (r["reason"] == "eligible") for r in rows)
+
+    printed = {row[1]: int(row[2].replace(",", "")) for row in table_rows(r.stdout) if len(row) > 2 and row[1] in RULES}
+    assert list(printed) == RULES  # all 15, in contract order, zeros included
+    assert printed == {reason: list(EXPECTED.values()).count(reason) for reason in RULES}
+    total = [row for row in table_rows(r.stdout) if len(row) > 2 and row[1] == "total"]
+    assert total and total[0][2] == "6"
+    assert "wrote 6 decisions to d.parquet" in r.stdout
+    assert load_policy("recommended").hash in r.stdout
+    assert "ledger up to event #3" in r.stdout
+
+
+def test_evaluate_with_another_policy_and_a_policy_file(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    ok(cli("evaluate", "--data", "export", "--at", AT, "--policy", "meta-2024", "--out", "meta.parquet"))
+    meta = decisions(home / "meta.parquet")
+    assert meta["ph1"] == "eligible"  # meta-2024 does not look at tagged people
+    assert meta["c1"] == "eligible"  # nor at objections outside Europe
+    (home / "mine.yaml").write_text(preset_text("meta-2024").replace("minimum_age: 18", "minimum_age: 21"))
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--policy", "mine.yaml", "--out", "mine.parquet"))
+    assert load_policy(str(home / "mine.yaml")).hash in r.stdout
+    assert decisions(home / "mine.parquet") == meta
+
+
+@pytest.mark.parametrize("at", ["yesterday", "26/06/2024", "2024-13-01T00:00:00Z"])
+def test_evaluate_with_a_bad_cutoff(home, at):
+    msg = refused(cli("evaluate", "--data", "export", "--at", at, "--out", "d.parquet"))
+    assert f"'{at}' is not an ISO 8601 cut-off time" in msg
+    assert "fix: write it like 2024-06-26T00:00:00Z" in msg
+    assert not (home / "d.parquet").exists()
+
+
+def test_evaluate_with_an_unknown_policy(home):
+    msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--policy", "gdpr-max", "--out", "d.parquet"))
+    assert "'gdpr-max' is neither a built-in policy nor a file" in msg
+    for name in preset_names():
+        assert name in msg
+    assert not (home / "d.parquet").exists()
+
+
+def test_evaluate_to_a_missing_folder(home):
+    msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--out", "no/such/d.parquet"))
+    assert "no/such/d.parquet: its folder does not exist" in msg
+    assert "fix:" in msg
+    assert not (home / "no").exists()
+
+
+def test_evaluate_refuses_a_bad_export_without_writing(home):
+    write_export(home / "bad", USERS, CONTENT + [item("p1", "bob")], TAGS)
+    msg = refused(cli("evaluate", "--data", "bad", "--at", AT, "--out", "d.parquet"))
+    assert "content.parquet, column 'item_id'" in msg
+    assert not (home / "d.parquet").exists()
+
+
+# -- explain ----------------------------------------------------------------------------------------
+
+
+def _check_lines(text: str) -> dict[str, str]:
+    """rule name -> its line, for the lines of a rules table (item first, later duplicates kept out)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)\s+([a-z_]+)\s", line)
+        if m and m.group(2) in RULES and m.group(2) not in out:
+            out[m.group(2)] = line
+    return out
+
+
+def test_explain_a_photo_with_a_tagged_minor(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("explain", "ph1", "--data", "export", "--at", AT))
+    out = r.stdout
+    head, _, tagged = out.partition("tagged person bob")
+    assert tagged, out
+    lines = _check_lines(head)
+    assert list(lines) == RULES[:14]  # every rule, in order (15, eligible, is the verdict below)
+    for name, line in lines.items():
+        assert re.match(rf"\s*{RULES.index(name) + 1}\s+{name}\s", line)
+    assert "◀ decides" in lines["tagged_person"]
+    assert sum("decides" in line for line in lines.values()) == 1
+    assert "bob fails minor" in lines["tagged_person"]
+    assert "FAIL" not in lines["minor"] and "pass" in lines["minor"]
+
+    person = _check_lines(tagged)
+    assert list(person) == PERSON_RULES
+    assert "FAIL ◀ decides" in person["minor"]
+    assert "aged 14 at the cut-off" in person["minor"]
+    assert "excluded by rule 14 (tagged_person)" in out
+
+
+def test_explain_agrees_with_evaluate_for_every_item(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
+    for item_id, reason in decisions(home / "d.parquet").items():
+        out = ok(cli("explain", item_id, "--data", "export", "--at", AT)).stdout
+        assert out.startswith(f"{item_id} by ")
+        if reason == "eligible":
+            assert "passes every rule" in out
+            assert "decides" not in out
+        else:
+            assert f"excluded by rule {RULES.index(reason) + 1} ({reason})" in out
+            assert "◀ decides" in _check_lines(out)[reason]
+
+
+def test_explain_an_unknown_item(home):
+    msg = refused(cli("explain", "nope", "--data", "export", "--at", AT))
+    assert "there is no item 'nope' in this export" in msg
+
+
+# -- ledger URLs ------------------------------------------------------------------------------------
+
+
+def test_postgres_ledger_import_and_evaluate(home, pg_url):
+    r = ok(cli("ledger", "import", "events.jsonl", "--ledger", pg_url))
+    assert "3 added" in r.stdout
+    assert "0 added" in ok(cli("ledger", "import", "events.jsonl", "--ledger", pg_url)).stdout
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "pg.parquet", "--ledger", pg_url))
+    assert decisions(home / "pg.parquet") == EXPECTED
+    assert "ledger up to event #3" in r.stdout
+    assert not (home / "consentry.db").exists()  # the default SQLite ledger was not touched
+    shown = ok(cli("ledger", "show", "carol", "--json", "--ledger", pg_url)).stdout.splitlines()
+    shown = [json.loads(line) for line in shown]
+    assert [e["event_id"] for e in shown] == ["e2", "e3"]
+
+
+UNREACHABLE = "postgresql+psycopg://u:s3cret@127.0.0.1:1/x"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ledger", "import", "events.jsonl"],
+        ["ledger", "show", "carol"],
+        ["ledger", "status"],
+        ["object", "carol"],
+        ["evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"],
+        ["explain", "p1", "--data", "export", "--at", AT],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_unreachable_ledger_never_prints_the_password(home, args):
+    r = cli(*args, "--ledger", UNREACHABLE)
+    msg = refused(r)
+    assert "s3cret" not in r.stdout + r.stderr
+    assert "cannot reach the ledger postgresql+psycopg://u:***@127.0.0.1:1/x" in msg
+    assert not (home / "d.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://u:s3cret@127.0.0.1:notaport/x", "nosuchdb://u:s3cret@host/x", "u:s3cret@127.0.0.1/x"],
+)
+def test_malformed_ledger_url_never_prints_the_password(home, url):
+    r = cli("ledger", "status", "--ledger", url)
+    refused(r)
+    assert "s3cret" not in r.stdout + r.stderr
+
+
+def test_ledger_url_from_the_environment(home, monkeypatch):
+    monkeypatch.setenv("CONSENTRY_LEDGER", f"sqlite:///{home / 'elsewhere.db'}")
+    ok(cli("ledger", "import", "events.jsonl"))
+    assert (home / "elsewhere.db").exists() and not (home / "consentry.db").exists()
+
+
+# -- the installed command, in a real process -------------------------------------------------------
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CONSENTRY_HOME": str(home), "COLUMNS": "200"}
+    env.pop("CONSENTRY_LEDGER", None)
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args], cwd=home, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_console_script_refuses_a_bad_export_without_a_traceback(home):
+    assert CONSOLE_SCRIPT.exists()
+    write_export(home / "bad", USERS, CONTENT + [item("x1", "ghost")], TAGS, fmt="csv")
+    p = _run(home, "validate", "--data", "bad")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+    assert "content.csv, column 'user_id'" in p.stderr
+    assert 'example: row 7 (line 8): item_id="x1", user_id="ghost"' in p.stderr
+    assert "fix:" in p.stderr
+
+    p = _run(home, "ledger", "status", "--ledger", UNREACHABLE)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stdout + p.stderr and "s3cret" not in p.stdout + p.stderr
+
+
+def test_console_script_imports_and_evaluates(home):
+    p = _run(home, "ledger", "import", "events.jsonl")
+    assert p.returncode == 0, p.stderr
+    assert "3 added" in p.stdout
+    p = _run(home, "evaluate", "--data", "export", "--at", AT, "--out", "d.parquet")
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert decisions(home / "d.parquet") == EXPECTED
+    for reason in RULES:
+        assert reason in p.stdout
