@@ -267,11 +267,6 @@ def test_corrupt_parquet_is_refused_naming_the_file(tmp_path, damage):
     assert "Traceback" not in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sources/export.py Export._describe: passes DuckDB's 'Malformed JSON ... in line N' through, "
-    "and DuckDB's N is one past the bad line (a bad line 3 is reported as line 4)",
-)
 @pytest.mark.parametrize(
     "bad",
     ['{"item_id": "i9", "user_id": ', '{"item_id": "i9" "user_id": "u1"}', "not json at all"],
@@ -292,12 +287,6 @@ def test_malformed_jsonl_is_refused_naming_file_and_line(tmp_path, bad):
     assert not re.search(r"\bline 4\b", msg), f"names the wrong line:\n{msg}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sources/export.py Export._describe: a JSONL line that is valid JSON but not an object makes "
-    "DuckDB read the file as one 'json' column, refused as 'missing column(s) item_id, ... (has: json)' "
-    "without naming the line",
-)
 def test_jsonl_line_that_is_not_an_object_is_refused_naming_the_line(tmp_path):
     folder = make(tmp_path / "x", "jsonl")
     path = folder / "content.jsonl"
@@ -317,20 +306,9 @@ def test_jsonl_line_that_is_not_an_object_is_refused_naming_the_line(tmp_path):
     [
         pytest.param(
             "near the top",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG sources/export.py Export._describe: the CSV sniffer gives up on the ragged row and "
-                "reads one column; refused as 'missing column(s) item_id, ... (has: item_id,user_id,...)' "
-                "with no line",
-            ),
         ),
         pytest.param(
             "far down",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG sources/validate.py validate(): a ragged CSV row past the sniffer's sample fails "
-                "in DuckDB during validation and is reported against the export folder, not content.csv",
-            ),
         ),
     ],
 )
@@ -447,11 +425,6 @@ def test_unparseable_timestamp_is_refused(tmp_path, fmt, table, column):
         "2024-06-26T25:00:00Z",
         pytest.param(
             "epoch",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG sources/export.py typed_expr: DuckDB's TRY_CAST accepts the special string "
-                "'epoch' (1970-01-01), which is not ISO 8601, so it passes validation",
-            ),
         ),
         "infinity",
         "-infinity",
@@ -470,17 +443,9 @@ def test_unparseable_timestamp_values(tmp_path, value):
         "31/12/1990",
         "1990-02-30",
         "not a date",
-        *[
-            pytest.param(
-                value,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason=f"BUG sources/export.py typed_expr: birth_date {value!r} passes TRY_CAST(.. AS DATE) "
-                    "and validation; such a person is then decided 'eligible' (neither age_unknown nor minor)",
-                ),
-            )
-            for value in ("epoch", "infinity", "-infinity")
-        ],
+        "epoch",
+        "infinity",
+        "-infinity",
     ],
 )
 def test_unparseable_date_is_refused(tmp_path, fmt, value):
@@ -615,11 +580,6 @@ def test_dangling_reference_is_refused(tmp_path, fmt, table, column, target):
 # -- row numbers an editor finds ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sources/export.py TableFile.row_label: JSONL 'line N' is the N-th record; blank lines "
-    "(which DuckDB skips) are not counted, so the line named is too small",
-)
 def test_jsonl_line_numbers_count_blank_lines(tmp_path):
     folder = make(tmp_path / "x", "jsonl")
     path = folder / "content.jsonl"
@@ -631,11 +591,6 @@ def test_jsonl_line_numbers_count_blank_lines(tmp_path):
     assert "example: line 5:" in text, text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sources/export.py TableFile.row_label: CSV 'line N+1' assumes one line per record; a quoted "
-    "text with newlines (common in posts) shifts every later row, so the line named is wrong",
-)
 def test_csv_line_numbers_count_newlines_inside_quoted_fields(tmp_path):
     content = [
         item("i1", "u1", text="first line\nsecond line\nthird line"),
@@ -689,11 +644,6 @@ def test_several_key_problems_are_reported_together(tmp_path, fmt):
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sources/validate.py _validate: raises after the per-value checks, so duplicates and dangling "
-    "references in the same export are reported only on the next run (ExportInvalid promises every problem)",
-)
 def test_value_and_key_problems_are_reported_together(tmp_path):
     users = base_users() + [user("u4", country="ZZ"), user("u1", handle="again")]
     content = base_content() + [item("i4", "ghost")]
@@ -990,11 +940,6 @@ def test_policy_with_an_unknown_country_code_is_refused(tmp_path):
     assert "jurisdictions[0].countries: unknown country code(s) XX" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG policy/load.py parse_policy: yaml.safe_load keeps the last of two equal keys, so a policy "
-    "saying 'minimum_age: 18' and later 'minimum_age: 13' loads silently as 13",
-)
 def test_policy_with_a_duplicate_key_is_refused(tmp_path):
     text = preset_text("recommended").replace("minimum_age: 18\n", "minimum_age: 18\nminimum_age: 13\n")
     assert text.count("minimum_age:") == 2

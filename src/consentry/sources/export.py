@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import InputError
+from .lines import record_line, text_problem
 from .schema import FORMATS, TABLES, Column, Table
 
 
@@ -50,10 +51,27 @@ class TableFile:
     def row_label(self, n: int) -> str:
         """Where a person finds data row n (1-based) with an editor."""
         if self.format == "csv":
-            return f"row {n} (line {n + 1})"
+            return f"row {n} (line {record_line(self.path, 'csv', n)})"
         if self.format == "jsonl":
-            return f"line {n}"
+            return f"line {record_line(self.path, 'jsonl', n)}"
         return f"row {n}"
+
+    def unreadable(self, exc: Exception | None = None) -> InputError:
+        """The error for a file DuckDB could not read: the exact line when we can find it."""
+        found = text_problem(self.path, self.format) if not self.path.is_dir() else None
+        if found is not None:
+            line, problem = found
+            return InputError(
+                problem,
+                where=f"{self.path}, line {line}",
+                fix=f"correct that line so the file is valid {self.format.upper()}, then run again",
+            )
+        detail = f": {str(exc).splitlines()[0]}" if exc is not None else ""
+        return InputError(
+            f"cannot be read as {self.format.upper()}{detail}",
+            where=str(self.path),
+            fix=f"check that the file is complete, valid {self.format.upper()}",
+        )
 
 
 def find_table_file(folder: Path, table: Table) -> Path | None:
@@ -122,15 +140,13 @@ class Export:
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
         except duckdb.Error as exc:
-            raise InputError(
-                f"cannot be read as {tf.format.upper()}: {str(exc).splitlines()[0]}",
-                where=str(tf.path),
-                fix=f"check that the file is valid {tf.format.upper()}",
-            ) from None
+            raise tf.unreadable(exc) from None
         columns = {name: typ for name, typ, *_ in rows}
         if tf.format != "parquet":  # text formats are scanned as strings and cast by us
             columns = {name: "VARCHAR" for name in columns}
         missing = [c.name for c in tf.table.columns if c.required and c.name not in columns]
+        if missing and tf.format != "parquet" and text_problem(tf.path, tf.format) is not None:
+            raise tf.unreadable()  # a malformed line, not missing columns
         if missing:
             raise InputError(
                 f"missing column(s) {', '.join(missing)} (has: {', '.join(columns) or 'none'})",
@@ -159,11 +175,18 @@ class Export:
                 return f"make_timestamp(epoch_us({src}))"
             if read_type.startswith("TIMESTAMP"):
                 return f"CAST({src} AS TIMESTAMP)"
-            return f"make_timestamp(epoch_us(TRY_CAST(NULLIF(TRIM({src}), '') AS TIMESTAMPTZ)))"
+            # Only ISO 8601: DuckDB would also take 'epoch' or 'infinity'.
+            return (
+                f"CASE WHEN regexp_matches(TRIM({src}), '^\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+                f"THEN make_timestamp(epoch_us(TRY_CAST(TRIM({src}) AS TIMESTAMPTZ))) END"
+            )
         if col.kind == "date":
             if read_type == "DATE":
                 return src
-            return f"TRY_CAST(NULLIF(TRIM({src}), '') AS DATE)"
+            return (
+                f"CASE WHEN regexp_full_match(TRIM({src}), '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+                f"THEN TRY_CAST(TRIM({src}) AS DATE) END"
+            )
         if col.kind == "country":
             return f"NULLIF(UPPER(TRIM({src})), '')"
         return f"CAST({src} AS VARCHAR)"

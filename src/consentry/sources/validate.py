@@ -212,9 +212,12 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
         checks = _value_checks(tf)
         aggs = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks) or "0"
         base = _base(export, tf, numbered=False)
-        row = con.execute(
-            f"SELECT count(*), {aggs} FROM (SELECT *, {codes} AS __countries FROM ({base}))"
-        ).fetchone()
+        try:
+            row = con.execute(
+                f"SELECT count(*), {aggs} FROM (SELECT *, {codes} AS __countries FROM ({base}))"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise tf.unreadable(exc) from None
         report.rows[name] = int(row[0])
         report.formats[name] = tf.format
         for check, n in zip(checks, row[1:]):
@@ -229,9 +232,7 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
                         _example(con, export, tf, pred, check.column.name),
                     )
                 )
-    if problems:
-        raise ExportInvalid(problems[:MAX_PROBLEMS])
-
+    # Value problems do not stop the key checks: one run reports everything.
     export.register(con)
     problems += _uniqueness(con, export)
     problems += _references(con, export)
