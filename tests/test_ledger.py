@@ -170,3 +170,17 @@ def test_unreachable_ledger_is_a_clear_error_without_the_password():
         Ledger("postgresql+psycopg://someone:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in str(info.value)
     assert "cannot reach the ledger" in str(info.value)
+
+
+def test_arrow_fast_path_equals_the_portable_path(ledger_url, monkeypatch):
+    led = Ledger(ledger_url)
+    led.append([NewEvent(user_id=f"u{i % 7}", type="notified", at=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
+                         event_id=f"e{i}") for i in range(300)])
+    at = parse_instant("2024-05-15T00:00:00Z")
+    fast = led.events_arrow(upto=at, upto_seq=250)
+    assert led._events_adbc(at, 250) is not None  # the driver is really used
+    monkeypatch.setattr(Ledger, "_events_adbc", lambda self, upto, upto_seq: None)
+    slow = led.events_arrow(upto=at, upto_seq=250)
+    assert fast.sort_by("seq").equals(slow.sort_by("seq"))
+    assert 0 < fast.num_rows < 250
+    led.close()

@@ -29,6 +29,19 @@ def in_list(expr: str, values: list[str]) -> str:
     return f"{expr} IN ({', '.join(lit(v) for v in values)})" if values else "false"
 
 
+def adult_from_sql(birth: str, years: int) -> str:
+    """The day someone born on `birth` completes `years` years: the same month and
+    day, or 1 March for a 29 February birthday in a common year. Computed once
+    per person, so the rules compare instants instead of doing calendar
+    arithmetic for every item."""
+    y = f"(year({birth}) + {years})"
+    leap = f"(({y} % 4 = 0 AND {y} % 100 <> 0) OR {y} % 400 = 0)"
+    return (
+        f"CASE WHEN month({birth}) = 2 AND day({birth}) = 29 AND NOT {leap} "
+        f"THEN make_date({y}, 3, 1) ELSE make_date({y}, month({birth}), day({birth})) END"
+    )
+
+
 def age_sql(birth: str, at: str) -> str:
     """Whole years completed at `at`. Someone born on 29 February comes of age on
     1 March in a common year."""
@@ -74,10 +87,10 @@ class Compiler:
         conds = {
             Reason.account_deleted: f"(COALESCE({p}.deleted_at <= {self.T}, false) OR {p}.erased)",
             Reason.age_unknown: f"{p}.birth_date IS NULL",
-            Reason.minor: f"{age_sql(f'{p}.birth_date', self.T)} < {pol.minimum_age}",
+            Reason.minor: f"{p}.adult_from > {self.T}",
         }
         if pol.minimum_age_at_posting and item_created is not None:
-            conds[Reason.minor_at_posting] = f"{age_sql(f'{p}.birth_date', item_created)} < {pol.minimum_age}"
+            conds[Reason.minor_at_posting] = f"{item_created} < {p}.adult_from"
         conds[Reason.no_consent] = (
             f"({in_list(f'{p}.jurisdiction', consent_j)} AND "
             f"COALESCE({p}.consent_state, '') <> 'consent_given')"
@@ -123,6 +136,7 @@ per_user AS (
 ),
 people_base AS (
   SELECT u.user_id, u.birth_date, u.deleted_at, u.country,
+    CAST({adult_from_sql('u.birth_date', self.policy.minimum_age)} AS TIMESTAMP) AS adult_from,
     {self.jurisdiction_sql('u.country')} AS jurisdiction,
     COALESCE(pu.erased, false) AS erased,
     pu.first_notified_at,
@@ -161,12 +175,12 @@ people AS (
 
     def tagged_cte(self) -> str:
         """Per tagged item: does any tagged person fail a person rule at T, and the
-        youngest birth date (for rule 9 at the item's creation time)."""
+        latest coming-of-age among them (for rule 9 at the item's creation time)."""
         return """
 tagged AS (
   SELECT t.item_id,
     max(CASE WHEN tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL THEN 1 ELSE 0 END) = 1 AS fails_now,
-    max(tp.birth_date) AS youngest_birth_date
+    max(tp.adult_from) AS youngest_adult_from
   FROM tags t JOIN people tp ON tp.user_id = t.tagged_user_id
   GROUP BY t.item_id
 )"""
@@ -174,10 +188,7 @@ tagged AS (
     def tagged_fail_sql(self, c: str, tg: str) -> str:
         cond = f"COALESCE({tg}.fails_now, false)"
         if self.policy.minimum_age_at_posting:
-            cond = (
-                f"({cond} OR COALESCE({age_sql(f'{tg}.youngest_birth_date', f'{c}.created_at')} "
-                f"< {self.policy.minimum_age}, false))"
-            )
+            cond = f"({cond} OR COALESCE({c}.created_at < {tg}.youngest_adult_from, false))"
         return cond
 
     def reason_sql(self, c: str = "c", p: str = "p", tg: str = "tg") -> str:
