@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, to_micros
 from . import tables as t
-from .events import NewEvent, StoredEvent
+from .events import CONSENT_TYPES, OBJECTION_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
 CHUNK = 5_000
@@ -125,13 +125,21 @@ class Ledger:
         assert existing is not None
         return existing
 
-    def import_jsonl(self, path: str | Path) -> ImportResult:
-        """Import a JSONL file of events: all or nothing, idempotent by event_id."""
+    def import_jsonl(self, path: str | Path, *, batch_size: int = 50_000) -> ImportResult:
+        """Import a JSONL file of events: all or nothing, idempotent by event_id.
+
+        Streams in batches inside one transaction: a bad line anywhere rolls
+        back everything, and memory stays flat however long the file is."""
         path = Path(path)
-        batch = list(parse_jsonl(path))
-        result = ImportResult(read=len(batch))
+        result = ImportResult()
         with self.engine.begin() as conn:
-            self._append(conn, batch, result)
+            head = start = self._lock_head(conn)
+            seen: set[str] = set()
+            now_us = to_micros(datetime.now(UTC))
+            for batch in iter_jsonl(path, batch_size):
+                result.read += len(batch)
+                head = self._insert(conn, batch, head, now_us, seen, result)
+            self._commit_head(conn, start, head, result)
         return result
 
     def _append(
@@ -139,16 +147,29 @@ class Ledger:
     ) -> tuple[list[StoredEvent], ImportResult]:
         if not batch:
             return [], result
-        head = conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one()
+        head = start = self._lock_head(conn)
+        head = self._insert(conn, batch, head, to_micros(datetime.now(UTC)), set(), result)
+        self._commit_head(conn, start, head, result)
+        if head == start:
+            return [], result
+        rows = conn.execute(select(t.events).where(t.events.c.seq > start).order_by(t.events.c.seq)).mappings()
+        return [_row_to_stored(r) for r in rows], result
+
+    @staticmethod
+    def _lock_head(conn: Connection) -> int:
+        return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one())
+
+    def _insert(
+        self, conn: Connection, batch: list[NewEvent], head: int, now_us: int, seen: set[str], result: ImportResult
+    ) -> int:
+        """Insert the events not stored yet, numbering them from head + 1."""
         ids = [e.event_id for e in batch]
         existing: dict[str, NewEvent] = {}
         for i in range(0, len(ids), CHUNK):
             rows = conn.execute(select(t.events).where(t.events.c.event_id.in_(ids[i : i + CHUNK]))).mappings()
             for row in rows:
                 existing[row["event_id"]] = _row_to_event(row)
-        now_us = to_micros(datetime.now(UTC))
-        fresh: list[StoredEvent] = []
-        seen: set[str] = set()
+        rows_out = []
         for e in batch:
             assert e.event_id is not None
             if e.event_id in existing or e.event_id in seen:
@@ -159,56 +180,30 @@ class Ledger:
                 continue
             seen.add(e.event_id)
             head += 1
-            fresh.append(StoredEvent(**e.model_dump(), seq=head, recorded_at=from_micros(now_us)))
-        if not fresh:
-            return [], result
-        rows = [
-            {
-                "seq": s.seq,
-                "event_id": s.event_id,
-                "user_id": s.user_id,
-                "type": s.type.value,
-                "at_us": to_micros(s.at),
-                "channel": s.channel.value,
-                "note": s.note,
-                "actor": s.actor,
-                "recorded_us": now_us,
-            }
-            for s in fresh
-        ]
-        for i in range(0, len(rows), CHUNK):
-            conn.execute(insert(t.events), rows[i : i + CHUNK])
-        conn.execute(update(t.head).where(t.head.c.id == 1).values(last_seq=head))
-        self._update_state(conn, fresh)
-        result.added += len(fresh)
-        result.first_seq = fresh[0].seq
-        result.last_seq = fresh[-1].seq
-        return fresh, result
-
-    def _update_state(self, conn: Connection, fresh: list[StoredEvent]) -> None:
-        users = sorted({e.user_id for e in fresh})
-        states: dict[str, PersonState] = {}
-        for i in range(0, len(users), CHUNK):
-            q = select(t.person_state).where(t.person_state.c.user_id.in_(users[i : i + CHUNK]))
-            for row in conn.execute(q).mappings():
-                states[row["user_id"]] = PersonState(**row)
-        known = set(states)
-        for e in fresh:
-            s = states.get(e.user_id) or PersonState(e.user_id)
-            states[e.user_id] = s.apply(e.type.value, to_micros(e.at), e.seq)
-        new_rows = [s.__dict__ for u, s in states.items() if u not in known]
-        old_rows = [s.__dict__ for u, s in states.items() if u in known]
-        for i in range(0, len(new_rows), CHUNK):
-            conn.execute(insert(t.person_state), new_rows[i : i + CHUNK])
-        if old_rows:
-            from sqlalchemy import bindparam
-
-            stmt = (
-                update(t.person_state)
-                .where(t.person_state.c.user_id == bindparam("b_user_id"))
-                .values({c.name: bindparam(f"b_{c.name}") for c in t.person_state.c if c.name != "user_id"})
+            rows_out.append(
+                {
+                    "seq": head,
+                    "event_id": e.event_id,
+                    "user_id": e.user_id,
+                    "type": e.type.value,
+                    "at_us": to_micros(e.at),
+                    "channel": e.channel.value,
+                    "note": e.note,
+                    "actor": e.actor,
+                    "recorded_us": now_us,
+                }
             )
-            conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in old_rows])
+        for i in range(0, len(rows_out), CHUNK):
+            conn.execute(insert(t.events), rows_out[i : i + CHUNK])
+        result.added += len(rows_out)
+        return head
+
+    def _commit_head(self, conn: Connection, start: int, head: int, result: ImportResult) -> None:
+        if head == start:
+            return
+        conn.execute(update(t.head).where(t.head.c.id == 1).values(last_seq=head))
+        refresh_state(conn, after_seq=start)
+        result.first_seq, result.last_seq = start + 1, head
 
     # -- reading ----------------------------------------------------------------
 
@@ -353,45 +348,95 @@ def _differs(a: NewEvent, b: NewEvent) -> bool:
     return any(getattr(a, k) != getattr(b, k) for k in keys)
 
 
-def parse_jsonl(path: Path) -> Iterator[NewEvent]:
-    """Parse every line first; the first bad line stops the import with its number."""
+def iter_jsonl(path: Path, batch_size: int = 50_000) -> Iterator[list[NewEvent]]:
+    """Parsed events in batches; the first bad line raises with its number."""
     if not path.is_file():
         raise InputError("no such file", where=str(path), fix="pass the path of a JSONL file of ledger events")
-    events: list[NewEvent] = []
+    batch: list[NewEvent] = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"not valid JSON ({exc.msg}, character {exc.pos + 1}); nothing was imported",
-                    where=f"{path}, line {lineno}",
-                    row=line.strip()[:200],
-                    fix="one JSON object per line",
-                ) from None
-            if not isinstance(data, dict):
-                raise InputError(
-                    "each line must be a JSON object; nothing was imported",
-                    where=f"{path}, line {lineno}",
-                    row=line.strip()[:200],
-                )
-            try:
-                events.append(NewEvent.model_validate(data).with_id())
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                fieldname = ".".join(str(x) for x in err["loc"]) or None
-                msg = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown field (allowed: event_id, user_id, type, at, channel, note, actor)"
-                elif err["type"] == "enum":
-                    msg += f" (got {err.get('input')!r})"
-                raise InputError(
-                    f"{msg}; nothing was imported",
-                    where=f"{path}, line {lineno}",
-                    column=fieldname,
-                    row=line.strip()[:200],
-                    fix="correct that line and import the file again (events already in the ledger are skipped)",
-                ) from None
-    yield from events
+            batch.append(_parse_line(path, lineno, line))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def parse_jsonl(path: Path) -> Iterator[NewEvent]:
+    for batch in iter_jsonl(path):
+        yield from batch
+
+
+def _parse_line(path: Path, lineno: int, line: str) -> NewEvent:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not valid JSON ({exc.msg}, character {exc.pos + 1}); nothing was imported",
+            where=f"{path}, line {lineno}",
+            row=line.strip()[:200],
+            fix="one JSON object per line",
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            "each line must be a JSON object; nothing was imported",
+            where=f"{path}, line {lineno}",
+            row=line.strip()[:200],
+        )
+    try:
+        return NewEvent.model_validate(data).with_id()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fieldname = ".".join(str(x) for x in err["loc"]) or None
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (allowed: event_id, user_id, type, at, channel, note, actor)"
+        elif err["type"] == "enum":
+            msg += f" (got {err.get('input')!r})"
+        raise InputError(
+            f"{msg}; nothing was imported",
+            where=f"{path}, line {lineno}",
+            column=fieldname,
+            row=line.strip()[:200],
+            fix="correct that line and import the file again (events already in the ledger are skipped)",
+        ) from None
+
+
+_OBJ = ", ".join(f"'{x}'" for x in OBJECTION_TYPES)
+_CONS = ", ".join(f"'{x}'" for x in CONSENT_TYPES)
+_GROUP = f"CASE WHEN type IN ({_OBJ}) THEN 'o' WHEN type IN ({_CONS}) THEN 'c' ELSE 'x' END"
+_AFFECTED = "SELECT DISTINCT user_id FROM ledger_events WHERE seq > :after"
+_REFRESH = f"""
+WITH ev AS (
+  SELECT user_id, type, at_us, seq FROM ledger_events WHERE user_id IN ({_AFFECTED})
+),
+ranked AS (
+  SELECT user_id, type, at_us, {_GROUP} AS grp,
+    ROW_NUMBER() OVER (PARTITION BY user_id, {_GROUP} ORDER BY at_us DESC, seq DESC) AS rn
+  FROM ev
+),
+agg AS (
+  SELECT user_id,
+    MIN(CASE WHEN type = 'erasure_requested' THEN at_us END) AS erasure_us,
+    MIN(CASE WHEN type = 'notified' THEN at_us END) AS first_notified_us,
+    MAX(CASE WHEN type = 'notified' THEN at_us END) AS last_notified_us,
+    MAX(seq) AS last_seq
+  FROM ev GROUP BY user_id
+)
+INSERT INTO person_state
+  (user_id, objection, objection_us, consent, consent_us, erasure_us, first_notified_us, last_notified_us, last_seq)
+SELECT a.user_id, o.type, o.at_us, c.type, c.at_us, a.erasure_us, a.first_notified_us, a.last_notified_us, a.last_seq
+FROM agg a
+LEFT JOIN ranked o ON o.user_id = a.user_id AND o.grp = 'o' AND o.rn = 1
+LEFT JOIN ranked c ON c.user_id = a.user_id AND c.grp = 'c' AND c.rn = 1
+"""
+
+
+def refresh_state(conn: Connection, *, after_seq: int) -> None:
+    """Recompute person_state for everyone with an event after `after_seq`,
+    set-based, from their whole history ordered by (at, seq)."""
+    conn.execute(text(f"DELETE FROM person_state WHERE user_id IN ({_AFFECTED})"), {"after": after_seq})
+    conn.execute(text(_REFRESH), {"after": after_seq})
