@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 ledger_app = typer.Typer(help="The ledger of what people said and were told.", no_args_is_help=True)
 policy_app = typer.Typer(help="Built-in and custom policies.", no_args_is_help=True)
+admin_app = typer.Typer(help="Privacy center administrators and API clients.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(policy_app, name="policy")
+app.add_typer(admin_app, name="admin")
 
 out = Console()
 err = Console(stderr=True)
@@ -380,6 +382,84 @@ def demo(
         "shows why an item is in or out.",
         highlight=False,
     )
+
+
+# -- privacy center ----------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def serve(
+    data: DataOpt,
+    ledger: LedgerOpt = None,
+    policy: PolicyOpt = "recommended",
+    cutoff: Annotated[Optional[str], typer.Option(help="The next planned cut-off (default: now).")] = None,
+    smtp: Annotated[
+        Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... (or $CONSENTRY_SMTP)")
+    ] = None,
+    mail_dir: Annotated[Optional[Path], typer.Option(help="Development: write mails to this folder.")] = None,
+    base_url: Annotated[str, typer.Option(help="The public address, for links in mails.")] = "http://127.0.0.1:8000",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+) -> None:
+    """Start the privacy center (web pages and the JSON API at /api/v1)."""
+    import os
+
+    import uvicorn
+
+    from .center.settings import CenterSettings
+    from .notices.mailer import SmtpSettings
+
+    secret = os.environ.get("CONSENTRY_SECRET_KEY")
+    if not secret:
+        raise ConsentryError(
+            "set CONSENTRY_SECRET_KEY to a random value of at least 32 characters "
+            "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
+        )
+    smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+    try:
+        settings = CenterSettings(
+            data=data, ledger_url=config.ledger_url(ledger), policy=policy,
+            cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret, base_url=base_url,
+            smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
+        )
+    except ValueError as exc:
+        raise ConsentryError(str(exc)) from None
+    # Workers rebuild the settings; secrets travel only in their own variables.
+    os.environ["CONSENTRY_CENTER_SETTINGS"] = settings.model_dump_json(exclude={"secret_key", "smtp"})
+    if smtp_url:
+        os.environ["CONSENTRY_SMTP"] = smtp_url
+    err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
+    uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@admin_app.command("add")
+@friendly
+def admin_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="reviewer (may reject with grounds) or viewer")] = "reviewer",
+    ledger: LedgerOpt = None,
+) -> None:
+    """Add or update an administrator; the password is asked for, never taken as an argument."""
+    from .access import Admins
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with _ledger(ledger) as led:
+        a = Admins(led.engine).add(username, password, role)
+    out.print(f"administrator {a.username} ({a.role}) saved", highlight=False)
+
+
+@admin_app.command("client")
+@friendly
+def admin_client(name: str, ledger: LedgerOpt = None) -> None:
+    """Create an API client for a platform; its key is printed once."""
+    from .access import ApiClients
+
+    with _ledger(ledger) as led:
+        client_id, key = ApiClients(led.engine).create(name)
+    out.print(f"client {client_id} ({name}); key (shown once, store it safely):", highlight=False)
+    sys.stdout.write(key + "\n")
 
 
 def _count_eligible(path: Path) -> int:

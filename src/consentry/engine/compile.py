@@ -55,6 +55,9 @@ def age_sql(birth: str, at: str) -> str:
 class Compiler:
     policy: Policy
     at: datetime
+    #: Decide only one person's items (and look only at the people they tag):
+    #: what a privacy-center page needs, without evaluating every user.
+    scope_user: str | None = None
 
     @property
     def T(self) -> str:
@@ -114,9 +117,24 @@ class Compiler:
         b = [Reason.no_consent, Reason.objected, Reason.not_notified]
         case_a = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in a)
         case_b = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in b)
-        return f"""
+        scope = ""
+        users_rel, ev_filter = "users", ""
+        if self.scope_user is not None:
+            uid = lit(self.scope_user)
+            scope = f"""
+scope AS (
+  SELECT {uid} AS user_id
+  UNION SELECT t.tagged_user_id FROM tags t JOIN content c ON c.item_id = t.item_id WHERE c.user_id = {uid}
+  UNION SELECT t.tagged_user_id FROM tags t WHERE t.item_id IN (
+    SELECT item_id FROM tags WHERE tagged_user_id = {uid})
+  UNION SELECT c.user_id FROM content c JOIN tags t ON t.item_id = c.item_id WHERE t.tagged_user_id = {uid}
+),
+scoped_users AS (SELECT * FROM users WHERE user_id IN (SELECT user_id FROM scope)),"""
+            users_rel = "scoped_users"
+            ev_filter = " AND user_id IN (SELECT user_id FROM scope)"
+        return f"""{scope}
 ev AS (
-  SELECT user_id, type, event_at, seq FROM ledger_events WHERE event_at <= {self.T}
+  SELECT user_id, type, event_at, seq FROM ledger_events WHERE event_at <= {self.T}{ev_filter}
 ),
 latest AS (
   SELECT user_id, grp, type FROM (
@@ -142,7 +160,7 @@ people_base AS (
     pu.first_notified_at,
     lo.type AS objection_state,
     lc.type AS consent_state
-  FROM users u
+  FROM {users_rel} u
   LEFT JOIN per_user pu ON pu.user_id = u.user_id
   LEFT JOIN latest lo ON lo.user_id = u.user_id AND lo.grp = 'objection'
   LEFT JOIN latest lc ON lc.user_id = u.user_id AND lc.grp = 'consent'

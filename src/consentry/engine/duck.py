@@ -25,13 +25,19 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
 
 
 def load_inputs(
-    con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger, at: datetime, watermark: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    export: Export,
+    ledger: Ledger,
+    at: datetime,
+    watermark: int | None = None,
+    users: list[str] | None = None,
 ) -> int:
     """Register users/content/tags and the ledger events visible at `at`, up to a
-    watermark read first, so the decision is pinned to a known ledger state."""
+    watermark read first, so the decision is pinned to a known ledger state.
+    `users` limits the events read to those people (a person's own page)."""
     export.register(con)
     wm = ledger.watermark() if watermark is None else watermark
-    events = ledger.events_arrow(upto=at, upto_seq=wm)
+    events = ledger.events_arrow(upto=at, upto_seq=wm, users=users)
     con.register("ledger_events_arrow", events)
     con.execute("CREATE OR REPLACE TEMP TABLE ledger_events AS SELECT * FROM ledger_events_arrow")
     con.unregister("ledger_events_arrow")

@@ -233,7 +233,9 @@ class Ledger:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
-    def events_arrow(self, upto: datetime | None = None, *, upto_seq: int | None = None) -> pa.Table:
+    def events_arrow(
+        self, upto: datetime | None = None, *, upto_seq: int | None = None, users: list[str] | None = None
+    ) -> pa.Table:
         """Events with at <= `upto` (and seq <= `upto_seq`) as Arrow, streamed in
         batches, for the decision engines: (seq, user_id, type, event_at)."""
         q = select(t.events.c.seq, t.events.c.user_id, t.events.c.type, t.events.c.at_us)
@@ -241,10 +243,12 @@ class Ledger:
             q = q.where(t.events.c.at_us <= to_micros(upto))
         if upto_seq is not None:
             q = q.where(t.events.c.seq <= upto_seq)
+        if users is not None:
+            q = q.where(t.events.c.user_id.in_(users))
         schema = pa.schema(
             [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("event_at", pa.timestamp("us"))]
         )
-        table = self._events_adbc(upto, upto_seq)
+        table = self._events_adbc(upto, upto_seq) if users is None else None
         if table is not None:
             return table
         sql, params = _compiled(q, self.engine)
@@ -319,7 +323,7 @@ class Ledger:
 
 def _compiled(q, engine: Engine) -> tuple[str, tuple | dict]:  # noqa: ANN001
     """SQL text and parameters in the driver's own paramstyle."""
-    c = q.compile(dialect=engine.dialect)
+    c = q.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
     if engine.dialect.paramstyle in ("qmark", "numeric", "format"):
         return str(c), tuple(c.params[k] for k in c.positiontup)
     return str(c), c.params

@@ -1,0 +1,119 @@
+"""Administrators (salted scrypt hashes, roles) and API clients (hashed keys)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, insert, select, update
+
+from ..errors import InputError
+from ..timeutil import to_micros
+from .tables import admins, api_clients
+
+ROLES = ("reviewer", "viewer")  # reviewers may record rejections; viewers only look
+_N, _R, _P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
+    return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+@dataclass(frozen=True)
+class Admin:
+    username: str
+    role: str
+
+    @property
+    def may_decide(self) -> bool:
+        return self.role == "reviewer"
+
+
+class Admins:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, username: str, password: str, role: str = "reviewer") -> Admin:
+        if role not in ROLES:
+            raise InputError(f"unknown role '{role}'", fix=f"use one of {', '.join(ROLES)}")
+        if len(password) < 12:
+            raise InputError("the password is too short", fix="use at least 12 characters")
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(admins.c.username).where(admins.c.username == username)).first()
+            values = {"password_hash": hash_password(password), "role": role}
+            if exists:
+                conn.execute(update(admins).where(admins.c.username == username).values(**values))
+            else:
+                conn.execute(
+                    insert(admins).values(username=username, created_us=to_micros(datetime.now(UTC)), **values)
+                )
+        return Admin(username, role)
+
+    def authenticate(self, username: str, password: str) -> Admin | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(admins).where(admins.c.username == username)).mappings().first()
+        if row is None:
+            check_password(password, hash_password("timing equaliser"))
+            return None
+        return Admin(row["username"], row["role"]) if check_password(password, row["password_hash"]) else None
+
+    def get(self, username: str) -> Admin | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(admins).where(admins.c.username == username)).mappings().first()
+        return Admin(row["username"], row["role"]) if row else None
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiClients:
+    """Platform clients of the JSON API. A key is shown once, stored hashed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, name: str) -> tuple[str, str]:
+        client_id = "cl_" + secrets.token_hex(6)
+        key = f"csk_{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_clients).values(
+                    client_id=client_id, name=name, key_hash=_key_hash(key), created_us=to_micros(datetime.now(UTC))
+                )
+            )
+        return client_id, key
+
+    def verify(self, key: str) -> str | None:
+        """The client id for a valid, unrevoked key."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_clients.c.client_id).where(
+                    api_clients.c.key_hash == _key_hash(key), api_clients.c.revoked_us.is_(None)
+                )
+            ).first()
+        return row[0] if row else None
+
+    def revoke(self, client_id: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(api_clients)
+                .where(api_clients.c.client_id == client_id, api_clients.c.revoked_us.is_(None))
+                .values(revoked_us=to_micros(datetime.now(UTC)))
+            )
+        return done.rowcount == 1

@@ -1,0 +1,113 @@
+"""JSON API for platforms: wire objections and consents into their own settings
+pages. Authenticated per platform client with a bearer key (stored hashed,
+never logged)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from ..ledger import Channel, EventType, NewEvent, StoredEvent
+from ..timeutil import iso
+from .context import Center
+from .pages import center
+
+router = APIRouter(prefix="/api/v1", tags=["people"])
+bearer = HTTPBearer(auto_error=False, description="A platform client key: `Authorization: Bearer csk_...`")
+
+UserId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+
+
+def client(
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer), c: Center = Depends(center)
+) -> str:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(status_code=401, detail="Missing API key", headers={"WWW-Authenticate": "Bearer"})
+    cache: dict = request.app.state.key_cache
+    client_id = cache.get(creds.credentials)
+    if client_id is None:
+        client_id = c.clients.verify(creds.credentials)
+        if client_id is None:
+            raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        cache[creds.credentials] = client_id
+    return client_id
+
+
+class Note(BaseModel):
+    note: str | None = Field(default=None, max_length=4000, description="Optional; an objection never needs a reason.")
+
+
+class Event(BaseModel):
+    seq: int
+    event_id: str
+    user_id: str
+    type: str
+    at: str = Field(description="When it took effect (UTC, ISO 8601): for an objection, its receipt")
+    channel: str
+    note: str | None
+
+    @classmethod
+    def of(cls, e: StoredEvent) -> Event:
+        return cls(seq=e.seq, event_id=e.event_id, user_id=e.user_id, type=e.type.value, at=iso(e.at),
+                   channel=e.channel.value, note=e.note)
+
+
+class Status(BaseModel):
+    user_id: str
+    objects: bool
+    consents: bool
+    erasure_requested: bool
+    notified: bool
+    history: list[Event]
+
+
+def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
+    stored = c.ledger.record(
+        NewEvent(user_id=user_id, type=type_, at=datetime.now(UTC), channel=Channel.api, note=note,
+                 actor=f"client:{client_id}")
+    )
+    return Event.of(stored)
+
+
+@router.post("/people/{user_id}/objection", status_code=201, response_model=Event)
+def object_(user_id: UserId, body: Note | None = None, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    """Record an objection. It is in force from the returned `at`, for every cut-off after it."""
+    return _record(c, user_id, EventType.objected, body.note if body else None, cid)
+
+
+@router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event)
+def withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return _record(c, user_id, EventType.objection_withdrawn, None, cid)
+
+
+@router.post("/people/{user_id}/consent", status_code=201, response_model=Event)
+def consent(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return _record(c, user_id, EventType.consent_given, None, cid)
+
+
+@router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event)
+def consent_withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return _record(c, user_id, EventType.consent_withdrawn, None, cid)
+
+
+@router.post("/people/{user_id}/erasure", status_code=201, response_model=Event)
+def erasure(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return _record(c, user_id, EventType.erasure_requested, None, cid)
+
+
+@router.get("/people/{user_id}", response_model=Status)
+def status(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Status:
+    state = c.ledger.state(user_id)
+    history = [Event.of(e) for e in c.ledger.history(user_id)]
+    return Status(
+        user_id=user_id,
+        objects=bool(state and state.objects),
+        consents=bool(state and state.consents),
+        erasure_requested=bool(state and state.erasure_us is not None),
+        notified=bool(state and state.first_notified_us is not None),
+        history=history,
+    )

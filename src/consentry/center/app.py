@@ -1,0 +1,68 @@
+"""The privacy center: a thin FastAPI face over the library."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from . import admin, api, pages
+from .context import Center
+from .security import SECURITY_HEADERS
+from .settings import CenterSettings
+
+
+def create_app(settings: CenterSettings) -> FastAPI:
+    c = Center.build(settings)
+    app = FastAPI(
+        title="consentry privacy center API",
+        version="1",
+        description="Record objections, consents and erasure requests for a platform's users.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.center = c
+    app.state.key_cache = {}
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="consentry_session",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    from importlib import resources
+
+    app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(api.router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 401 and not request.url.path.startswith("/admin"):
+            msg = "Sign in first: ask for a sign-in link on the home page."
+        else:
+            msg = str(exc.detail)
+        return c.render(request, "error.html", {"message": msg}, status=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    return app

@@ -1,0 +1,104 @@
+"""Everything a request needs, built once per app: library objects, not web code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+from babel.dates import format_datetime
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from .. import config
+from ..access import Admins, ApiClients, Links, RateLimiter
+from ..ledger import Ledger
+from ..people import Directory, Person
+from ..policy import Policy, load_policy
+from ..sources import Export, ValidationMemo, open_export
+from . import i18n
+from .mail import Outbox
+from .security import SECURITY_HEADERS, csrf_token
+from .settings import CenterSettings
+
+
+@dataclass
+class Center:
+    settings: CenterSettings
+    ledger: Ledger
+    export: Export
+    policy: Policy
+    directory: Directory
+    links: Links
+    limiter: RateLimiter
+    admins: Admins
+    clients: ApiClients
+    outbox: Outbox
+    templates: Jinja2Templates
+
+    @classmethod
+    def build(cls, settings: CenterSettings) -> Center:
+        ledger = Ledger(settings.ledger_url)
+        export, _, _ = open_export(settings.data, memo=ValidationMemo(config.validation_memo_path()))
+        templates = Jinja2Templates(directory=str(resources.files(__package__) / "templates"))
+        templates.env.autoescape = True
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            export=export,
+            policy=load_policy(settings.policy),
+            directory=Directory(export),
+            links=Links(ledger.engine, settings.secret_key.get_secret_value()),
+            limiter=RateLimiter(ledger.engine),
+            admins=Admins(ledger.engine),
+            clients=ApiClients(ledger.engine),
+            outbox=Outbox(settings.smtp, settings.mail_dir),
+            templates=templates,
+        )
+
+    def cutoff(self) -> datetime:
+        return self.settings.cutoff or datetime.now(UTC)
+
+    # -- people in sessions ---------------------------------------------------------
+
+    def signed_in(self, request: Request) -> Person | None:
+        uid = request.session.get("user_id")
+        return self.directory.by_id(uid) if uid else None
+
+    def lang(self, request: Request, person: Person | None = None) -> str:
+        return i18n.pick(
+            explicit=request.query_params.get("lang") or request.session.get("lang"),
+            person=person.language if person else None,
+            accept=request.headers.get("accept-language"),
+        )
+
+    # -- rendering -------------------------------------------------------------------
+
+    def gettext(self, lang: str):  # noqa: ANN201
+        return i18n.gettext(lang)
+
+    def when(self, dt: datetime, lang: str) -> str:
+        """An instant as people read it, always with its zone: UTC."""
+        return format_datetime(dt.astimezone(UTC), "d MMMM y, HH:mm:ss", tzinfo=UTC, locale=lang) + " UTC"
+
+    def render(
+        self, request: Request, name: str, ctx: dict | None = None, *, status: int = 200, person: Person | None = None
+    ) -> HTMLResponse:
+        lang = self.lang(request, person)
+        context = {
+            "_": i18n.gettext(lang),
+            "lang": lang,
+            "languages": i18n.NAMES,
+            "csrf": csrf_token(request),
+            "platform": self.settings.platform_name,
+            "policy": self.policy,
+            "person": person,
+            "when": lambda dt: self.when(dt, lang),
+            "admin": request.session.get("admin"),
+        }
+        context.update(ctx or {})
+        response = self.templates.TemplateResponse(request, name, context, status_code=status)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers[k] = v
+        return response

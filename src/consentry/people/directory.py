@@ -1,0 +1,49 @@
+"""Find a person in the export by e-mail address, id or handle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ..engine.duck import connect
+from ..sources import Export
+
+_COLS = "user_id, handle, email, birth_date, country, language, created_at, deleted_at"
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    handle: str | None
+    email: str | None
+    birth_date: date | None
+    country: str | None
+    language: str | None
+    created_at: datetime | None
+    deleted_at: datetime | None
+
+    def as_json(self) -> dict:
+        return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in self.__dict__.items()}
+
+
+class Directory:
+    def __init__(self, export: Export) -> None:
+        self.export = export
+
+    def _one(self, where: str, value: str) -> Person | None:
+        con = connect()
+        try:
+            self.export.register(con)
+            row = con.execute(f"SELECT {_COLS} FROM users WHERE {where} LIMIT 1", [value]).fetchone()
+        finally:
+            con.close()
+        return Person(*row) if row else None
+
+    def by_email(self, email: str) -> Person | None:
+        return self._one("lower(trim(email)) = lower(trim(?))", email)
+
+    def by_id(self, user_id: str) -> Person | None:
+        return self._one("user_id = ?", user_id)
+
+    def by_handle(self, handle: str) -> Person | None:
+        return self._one("lower(handle) = lower(?)", handle.lstrip("@"))

@@ -1,0 +1,128 @@
+"""What a person sees about themselves: their items and the photos they are in,
+each with its decision at the next cut-off, their ledger history, and a
+download of all of it. Decided by the same compiled SQL as `evaluate`, scoped
+to the people involved so a page does not evaluate the whole platform."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..engine.compile import Compiler
+from ..engine.duck import connect, load_inputs
+from ..engine.rules import MEANING, Reason
+from ..ledger import Ledger, StoredEvent
+from ..policy import Policy
+from ..sources import Export
+from ..timeutil import iso
+from .directory import Person
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    item_id: str
+    role: str  # author | tagged
+    kind: str
+    visibility: str
+    created_at: datetime
+    text: str | None
+    eligible: bool
+    reason: str
+
+    @property
+    def meaning(self) -> str:
+        return MEANING[Reason(self.reason)]
+
+    def as_json(self) -> dict:
+        return {
+            "item_id": self.item_id,
+            "role": self.role,
+            "kind": self.kind,
+            "visibility": self.visibility,
+            "created_at": iso(self.created_at),
+            "text": self.text,
+            "eligible": self.eligible,
+            "reason": self.reason,
+            "meaning": self.meaning,
+        }
+
+
+@dataclass
+class PersonView:
+    person: Person
+    at: datetime
+    policy: Policy
+    items: list[ItemDecision] = field(default_factory=list)
+    history: list[StoredEvent] = field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        return sum(1 for i in self.items if i.eligible)
+
+
+def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, person: Person) -> PersonView:
+    uid = person.user_id
+    con = connect()
+    try:
+        export.register(con)
+        scope = [
+            r[0]
+            for r in con.execute(
+                """SELECT ? UNION SELECT t.tagged_user_id FROM tags t JOIN content c ON c.item_id = t.item_id
+                   WHERE c.user_id = ? UNION SELECT c.user_id FROM content c JOIN tags t ON t.item_id = c.item_id
+                   WHERE t.tagged_user_id = ? UNION SELECT t2.tagged_user_id FROM tags t JOIN tags t2
+                   ON t2.item_id = t.item_id WHERE t.tagged_user_id = ?""",
+                [uid, uid, uid, uid],
+            ).fetchall()
+        ]
+        load_inputs(con, export, ledger, at, users=scope)
+        comp = Compiler(policy, at, scope_user=uid)
+        mine = f"(c.user_id = '{_q(uid)}' OR c.item_id IN (SELECT item_id FROM tags WHERE tagged_user_id = '{_q(uid)}'))"
+        rows = con.execute(
+            f"""SELECT d.item_id, CASE WHEN c.user_id = ? THEN 'author' ELSE 'tagged' END, c.kind, c.visibility,
+                       c.created_at, c.text, d.eligible, d.reason
+                FROM ({comp.decisions_sql(where=mine)}) d JOIN content c ON c.item_id = d.item_id
+                ORDER BY c.created_at DESC, d.item_id""",
+            [uid],
+        ).fetchall()
+    finally:
+        con.close()
+    return PersonView(person, at, policy, [ItemDecision(*r) for r in rows], ledger.history(uid))
+
+
+def _q(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def data_archive(view: PersonView) -> bytes:
+    """A zip of JSON files: everything consentry holds about the person."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+
+        def put(name: str, data: object) -> None:
+            z.writestr(name, json.dumps(data, indent=2, ensure_ascii=False))
+
+        put("profile.json", view.person.as_json())
+        put("items.json", [i.as_json() for i in view.items if i.role == "author"])
+        put("tagged_in.json", [i.as_json() for i in view.items if i.role == "tagged"])
+        put("ledger.json", [e.as_json() for e in view.history])
+        put(
+            "decisions.json",
+            {
+                "cutoff": iso(view.at),
+                "policy": view.policy.name,
+                "policy_hash": view.policy.hash,
+                "items": {i.item_id: {"eligible": i.eligible, "reason": i.reason} for i in view.items},
+            },
+        )
+        z.writestr(
+            "README.txt",
+            "Your data as held by this platform's AI-training consent system (consentry).\n"
+            "profile.json: your account; items.json: what you posted; tagged_in.json: others' items you are tagged in;\n"
+            "ledger.json: every notice, objection and consent on record; decisions.json: whether each item may be used\n"
+            "for training at the cut-off, and why.\n",
+        )
+    return buf.getvalue()
