@@ -108,7 +108,7 @@ def reject(
     state = c.ledger.state(user_id)
     if state is None or not state.objects:
         raise HTTPException(status_code=409, detail=f"{user_id} has no objection in force to reject.")
-    c.ledger.record(
+    c.committer.record(
         NewEvent(
             user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
             note=grounds, actor=f"admin:{admin.username}",

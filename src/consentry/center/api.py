@@ -66,7 +66,7 @@ class Status(BaseModel):
 
 
 def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
-    stored = c.ledger.record(
+    stored = c.committer.record(
         NewEvent(user_id=user_id, type=type_, at=datetime.now(UTC), channel=Channel.api, note=note,
                  actor=f"client:{client_id}")
     )

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from .. import config
 from ..access import Admins, ApiClients, Links, RateLimiter
-from ..ledger import Ledger
+from ..ledger import GroupCommitter, Ledger
 from ..people import Directory, Person
 from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, open_export
@@ -27,6 +27,7 @@ from .settings import CenterSettings
 class Center:
     settings: CenterSettings
     ledger: Ledger
+    committer: GroupCommitter
     export: Export
     policy: Policy
     directory: Directory
@@ -46,6 +47,7 @@ class Center:
         return cls(
             settings=settings,
             ledger=ledger,
+            committer=GroupCommitter(ledger),
             export=export,
             policy=load_policy(settings.policy),
             directory=Directory(export),

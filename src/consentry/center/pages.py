@@ -136,7 +136,7 @@ def me(request: Request, c: Center = Depends(center), person: Person = Depends(m
 
 
 def _record(c: Center, person: Person, type_: EventType, note: str | None = None) -> object:
-    return c.ledger.record(
+    return c.committer.record(
         NewEvent(user_id=person.user_id, type=type_, at=datetime.now(UTC), channel=Channel.web, note=note or None)
     )
 

@@ -1,5 +1,6 @@
 """The ledger (CONTRACT §2): everything a person said or was told, append-only."""
 
+from .committer import GroupCommitter
 from .events import CONSENT_TYPES, OBJECTION_TYPES, Channel, EventType, NewEvent, StoredEvent
 from .state import PersonState
 from .store import ImportResult, Ledger, default_url, parse_jsonl, redact_url
@@ -9,6 +10,7 @@ __all__ = [
     "OBJECTION_TYPES",
     "Channel",
     "EventType",
+    "GroupCommitter",
     "ImportResult",
     "Ledger",
     "NewEvent",

@@ -6,8 +6,11 @@ commit order; the person_state table is updated in the same transaction.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -74,6 +77,9 @@ class Ledger:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise LedgerError(f"cannot open the ledger {redact_url(self.url)}: {exc}") from None
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._thread_lock = threading.Lock()
+        db = self.engine.url.database
+        self._lock_path = f"{db}.writelock" if self.is_sqlite and db and db != ":memory:" else None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -109,10 +115,26 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time across threads and processes. For SQLite an
+        flock wakes the next writer the moment the lock is free, where SQLite's
+        own busy handler sleeps in steps of up to 100 ms."""
+        with self._thread_lock:
+            if self._lock_path is None:
+                yield
+                return
+            with open(self._lock_path, "a+b") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
     def append(self, events: Iterable[NewEvent]) -> list[StoredEvent]:
         """Append events in one transaction; ids already stored are left alone."""
         batch = [e.with_id() for e in events]
-        with self.engine.begin() as conn:
+        with self._writing(), self.engine.begin() as conn:
             stored, _ = self._append(conn, batch, ImportResult())
         return stored
 
@@ -132,7 +154,7 @@ class Ledger:
         back everything, and memory stays flat however long the file is."""
         path = Path(path)
         result = ImportResult()
-        with self.engine.begin() as conn:
+        with self._writing(), self.engine.begin() as conn:
             head = start = self._lock_head(conn)
             seen: set[str] = set()
             now_us = to_micros(datetime.now(UTC))
