@@ -123,7 +123,7 @@ def reject(
 def _send_rejection(c: Center, email: str, language: str | None, grounds: str) -> None:
     lang = i18n.pick(person=language)
     _ = c.gettext(lang)
-    text = c.templates.env.get_template("mail/rejection.txt").render(
+    text = c.mail_templates.get_template("mail/rejection.txt").render(
         _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.settings.platform_name
     )
     c.outbox.send(Message(to=email, subject=_("Decision on your objection"), text=text, headers={"X-Consentry-Kind": "rejection"}))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -22,7 +23,7 @@ bearer = HTTPBearer(auto_error=False, description="A platform client key: `Autho
 UserId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 
 
-def client(
+async def client(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer), c: Center = Depends(center)
 ) -> str:
     if creds is None or creds.scheme.lower() != "bearer":
@@ -30,7 +31,7 @@ def client(
     cache: dict = request.app.state.key_cache
     client_id = cache.get(creds.credentials)
     if client_id is None:
-        client_id = c.clients.verify(creds.credentials)
+        client_id = await run_in_threadpool(c.clients.verify, creds.credentials)
         if client_id is None:
             raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         cache[creds.credentials] = client_id
@@ -65,8 +66,8 @@ class Status(BaseModel):
     history: list[Event]
 
 
-def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
-    stored = c.committer.record(
+async def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
+    stored = await c.committer.arecord(
         NewEvent(user_id=user_id, type=type_, at=datetime.now(UTC), channel=Channel.api, note=note,
                  actor=f"client:{client_id}")
     )
@@ -74,29 +75,29 @@ def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_
 
 
 @router.post("/people/{user_id}/objection", status_code=201, response_model=Event)
-def object_(user_id: UserId, body: Note | None = None, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+async def object_(user_id: UserId, body: Note | None = None, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
     """Record an objection. It is in force from the returned `at`, for every cut-off after it."""
-    return _record(c, user_id, EventType.objected, body.note if body else None, cid)
+    return await _record(c, user_id, EventType.objected, body.note if body else None, cid)
 
 
 @router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event)
-def withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return _record(c, user_id, EventType.objection_withdrawn, None, cid)
+async def withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.objection_withdrawn, None, cid)
 
 
 @router.post("/people/{user_id}/consent", status_code=201, response_model=Event)
-def consent(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return _record(c, user_id, EventType.consent_given, None, cid)
+async def consent(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_given, None, cid)
 
 
 @router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event)
-def consent_withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return _record(c, user_id, EventType.consent_withdrawn, None, cid)
+async def consent_withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_withdrawn, None, cid)
 
 
 @router.post("/people/{user_id}/erasure", status_code=201, response_model=Event)
-def erasure(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return _record(c, user_id, EventType.erasure_requested, None, cid)
+async def erasure(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.erasure_requested, None, cid)
 
 
 @router.get("/people/{user_id}", response_model=Status)

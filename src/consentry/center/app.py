@@ -15,6 +15,29 @@ from .security import SECURITY_HEADERS
 from .settings import CenterSettings
 
 
+class SecurityHeaders:
+    """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request)."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in self.extra if k not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: CenterSettings) -> FastAPI:
     c = Center.build(settings)
     app = FastAPI(
@@ -27,6 +50,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
     )
     app.state.center = c
     app.state.key_cache = {}
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
@@ -57,12 +81,5 @@ def create_app(settings: CenterSettings) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):  # noqa: ANN001, ANN202
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
 
     return app

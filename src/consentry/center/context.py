@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -37,6 +38,7 @@ class Center:
     clients: ApiClients
     outbox: Outbox
     templates: Jinja2Templates
+    mail_templates: Environment  # plain text: no HTML escaping in mails
 
     @classmethod
     def build(cls, settings: CenterSettings) -> Center:
@@ -57,6 +59,9 @@ class Center:
             clients=ApiClients(ledger.engine),
             outbox=Outbox(settings.smtp, settings.mail_dir),
             templates=templates,
+            mail_templates=Environment(
+                loader=FileSystemLoader(str(resources.files(__package__) / "templates")), autoescape=False
+            ),
         )
 
     def cutoff(self) -> datetime:

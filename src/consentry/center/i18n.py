@@ -22,7 +22,7 @@ NAMES = {"en": "English", "nl": "Nederlands", "de": "Deutsch", "fr": "Français"
 
 @lru_cache(maxsize=None)
 def translations(lang: str) -> NullTranslations:
-    if lang == DEFAULT or lang not in LANGUAGES:
+    if lang not in LANGUAGES:
         return NullTranslations()
     po = resources.files(__package__) / "locales" / f"{lang}.po"
     if not po.is_file():

@@ -24,7 +24,7 @@ from .security import require_csrf
 router = APIRouter()
 
 
-def center(request: Request) -> Center:
+async def center(request: Request) -> Center:
     return request.app.state.center
 
 
@@ -73,7 +73,7 @@ def _send_signin(c: Center, person: Person, token: str) -> None:
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/signin/{token}"
-    text = c.templates.env.get_template("mail/signin.txt").render(_=_, link=link, platform=c.settings.platform_name)
+    text = c.mail_templates.get_template("mail/signin.txt").render(_=_, link=link, platform=c.settings.platform_name)
     assert person.email
     c.outbox.send(
         Message(to=person.email, subject=_("Your sign-in link"), text=text, headers={"X-Consentry-Kind": "signin"})
@@ -151,7 +151,7 @@ def _send_confirmation(c: Center, person: Person, event, kind: str) -> None:  # 
         return
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
-    text = c.templates.env.get_template("mail/confirmation.txt").render(
+    text = c.mail_templates.get_template("mail/confirmation.txt").render(
         _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.settings.platform_name,
         base_url=c.settings.base_url,
     )
@@ -272,7 +272,7 @@ def others_submit(
 def _send_third_party(c: Center, email: str, ref: str, token: str, lang: str) -> None:
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/others/verify/{ref}/{token}"
-    text = c.templates.env.get_template("mail/third_party.txt").render(_=_, link=link, platform=c.settings.platform_name)
+    text = c.mail_templates.get_template("mail/third_party.txt").render(_=_, link=link, platform=c.settings.platform_name)
     c.outbox.send(Message(to=email, subject=_("Confirm your objection"), text=text, headers={"X-Consentry-Kind": "third_party"}))
 
 

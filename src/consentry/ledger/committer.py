@@ -26,12 +26,22 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def record(self, event: NewEvent, timeout: float = 30.0) -> StoredEvent:
-        """Append one event; returns once it is committed (raises if it was not)."""
+    def submit(self, event: NewEvent) -> Future[StoredEvent]:
+        """Queue one event; the future resolves when it is committed."""
         self._ensure_thread()
         future: Future[StoredEvent] = Future()
         self._queue.put((event.with_id(), future))
-        return future.result(timeout)
+        return future
+
+    def record(self, event: NewEvent, timeout: float = 30.0) -> StoredEvent:
+        """Append one event; returns once it is committed (raises if it was not)."""
+        return self.submit(event).result(timeout)
+
+    async def arecord(self, event: NewEvent, timeout: float = 30.0) -> StoredEvent:
+        """The same for async code: waits without holding a thread."""
+        import asyncio
+
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event)), timeout)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Regenerate messages.pot for the privacy center, and check the catalogs.
+
+    .venv/bin/python scripts/extract_messages.py            # writes src/consentry/center/locales/messages.pot
+    .venv/bin/python scripts/extract_messages.py --check    # also: every locale has every msgid, placeholders match
+    .venv/bin/python scripts/extract_messages.py -o FILE    # write the template elsewhere
+
+Sources of msgids:
+
+* the Jinja2 templates (*.html, mail/*.txt), with Jinja2's Babel extractor: `_("...")` and
+  `_("... %(name)s ...", name=...)`;
+* the Python files of the center (`_("...")` for mail subjects);
+* strings that reach `_()` only at run time, so no extractor can see them: the reasons in
+  `consentry.engine.rules.MEANING` (`_(i.meaning)`), the event type names (`_(e.type.value)`),
+  the `LinkError` messages, and the fixed error messages of pages.py and app.py.
+
+Translators: every template, the mail ones included, is rendered with autoescape on, so an ASCII
+apostrophe or quote in a msgstr reaches a plain-text mail as &#39; or &#34;. Use ’ “ ” „ instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+CENTER = SRC / "consentry" / "center"
+LOCALES = CENTER / "locales"
+LANGS = ("nl", "de", "fr")
+
+# Fixed English messages that pages show as `message` in error.html, passed in as plain strings.
+FIXED = {
+    "center/pages.py": ["This account no longer exists."],
+    "center/app.py": [
+        "Sign in first: ask for a sign-in link on the home page.",
+        "Some of the form was missing or too long.",
+    ],
+}
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def _add(catalog: Catalog, msgid: str, where: str, line: int | None = None, note: str | None = None) -> None:
+    if not msgid:
+        return
+    loc = (where, line or 0)
+    found = catalog.get(msgid)
+    if found is None:
+        catalog.add(
+            msgid,
+            locations=[loc],
+            flags=("python-format",) if PLACEHOLDER.search(msgid) else (),
+            auto_comments=[note] if note else (),
+        )
+    else:
+        if loc not in found.locations:
+            found.locations.append(loc)
+        if note and note not in found.auto_comments:
+            found.auto_comments.append(note)
+
+
+def _extract_templates(catalog: Catalog) -> None:
+    method_map = [("**.html", "jinja2"), ("**.txt", "jinja2")]
+    options = {"**": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        CENTER / "templates", method_map, options_map=options, keywords={"_": None}
+    ):
+        if isinstance(message, tuple):  # _("...", name=...) comes back as ("...", None, ...)
+            message = message[0]
+        _add(catalog, message, f"center/templates/{filename}", lineno)
+
+
+def _extract_python(catalog: Catalog) -> None:
+    method_map = [("**.py", "python")]
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        CENTER, method_map, keywords={"_": None}
+    ):
+        if isinstance(message, tuple):
+            message = message[0]
+        _add(catalog, message, f"center/{filename}", lineno)
+
+
+def _runtime(catalog: Catalog) -> None:
+    sys.path.insert(0, str(SRC))
+    from consentry.access.links import LinkError
+    from consentry.engine.rules import MEANING
+    from consentry.ledger.events import EventType
+
+    for reason, text in MEANING.items():
+        _add(catalog, text, f"engine/rules.py:MEANING[{reason.value}]",
+             note="Why an item is or is not used: a lowercase phrase in the 'Why' column of My data.")
+    for t in EventType:
+        _add(catalog, t.value, "ledger/events.py:EventType",
+             note="Event type in the history list ('<date>: <this>'): a short lowercase phrase.")
+    for reason in ("expired", "used", "invalid"):
+        _add(catalog, str(LinkError(reason)), f"access/links.py:LinkError({reason})",
+             note="Shown on the error page when a sign-in or confirmation link fails.")
+    for rel, texts in FIXED.items():
+        source = (SRC / "consentry" / rel).read_text(encoding="utf-8")
+        for text in texts:
+            if text not in source:
+                print(f"warning: {rel} no longer contains {text!r}", file=sys.stderr)
+                continue
+            _add(catalog, text, rel, source[: source.index(text)].count("\n") + 1,
+                 note="Error page message.")
+
+
+def build() -> Catalog:
+    catalog = Catalog(project="consentry", version="0.1.0", charset="utf-8", fuzzy=False)
+    _extract_templates(catalog)
+    _extract_python(catalog)
+    _runtime(catalog)
+    return catalog
+
+
+def check(template: Catalog) -> int:
+    wanted = {m.id for m in template if m.id}
+    problems = 0
+    for lang in LANGS:
+        path = LOCALES / f"{lang}.po"
+        if not path.is_file():
+            print(f"{lang}: {path} is missing")
+            problems += 1
+            continue
+        with path.open("rb") as fh:
+            cat = read_po(fh, locale=lang)
+        have = {m.id for m in cat if m.id}
+        missing, extra = sorted(wanted - have), sorted(have - wanted)
+        untranslated = sorted(m.id for m in cat if m.id and not m.string)
+        fuzzy = sorted(m.id for m in cat if m.id and m.fuzzy)
+        bad = sorted(
+            m.id
+            for m in cat
+            if m.id and m.string and sorted(PLACEHOLDER.findall(m.id)) != sorted(PLACEHOLDER.findall(m.string))
+        )
+        for label, items in (("missing", missing), ("extra", extra), ("untranslated", untranslated),
+                             ("fuzzy", fuzzy), ("placeholders differ", bad)):
+            for item in items:
+                print(f"{lang}: {label}: {item!r}")
+            problems += len(items)
+        print(f"{lang}: {len(have)} messages, {len(have) - len(untranslated)} translated")
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-o", "--output", type=Path, default=LOCALES / "messages.pot")
+    ap.add_argument("--check", action="store_true", help="compare nl, de and fr with the extracted msgids")
+    args = ap.parse_args()
+    catalog = build()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("wb") as fh:
+        write_po(fh, catalog, width=100, omit_header=False)
+    print(f"{len(catalog)} messages -> {args.output}")
+    return 1 if args.check and check(catalog) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
