@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate messages.pot for the privacy center, and check the catalogs.
 
-    .venv/bin/python scripts/extract_messages.py            # writes src/consentry/center/locales/messages.pot
+    .venv/bin/python scripts/extract_messages.py            # writes src/consentry/locales/messages.pot
     .venv/bin/python scripts/extract_messages.py --check    # also: every locale has every msgid, placeholders match
     .venv/bin/python scripts/extract_messages.py -o FILE    # write the template elsewhere
 
@@ -32,7 +32,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 CENTER = SRC / "consentry" / "center"
-LOCALES = CENTER / "locales"
+LOCALES = SRC / "consentry" / "locales"
 LANGS = ("nl", "de", "fr")
 
 # Fixed English messages that pages show as `message` in error.html, passed in as plain strings.

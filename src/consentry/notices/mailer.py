@@ -423,18 +423,26 @@ class MailSession:
         state = "open" if self._conn else "closed"
         return f"<MailSession {self.mailer.settings.server} {state}, {self.connections} connection(s)>"
 
-    def send(self, message: Message) -> str:
-        """Send one message; returns its Message-ID."""
+    def send(self, message: Message, *, before_final_dot: Callable[[], None] | None = None) -> str:
+        """Send one message; returns its Message-ID. `before_final_dot` runs once the
+        whole message is with the server but before it is final (see campaigns)."""
         mail = self.mailer.build(message)
-        self._deliver(mail, message)
+        self._deliver(mail, message, before_final_dot)
         return str(mail["Message-ID"])
 
-    def send_with_retry(self, message: Message, attempts: int = 3, backoff: float = 0.5) -> str:
+    def send_with_retry(
+        self,
+        message: Message,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        *,
+        before_final_dot: Callable[[], None] | None = None,
+    ) -> str:
         """Send, retrying TemporaryFailure; every attempt carries the same Message-ID."""
         mail = self.mailer.build(message)
 
         def attempt() -> str:
-            self._deliver(mail, message)
+            self._deliver(mail, message, before_final_dot)
             return str(mail["Message-ID"])
 
         return _retry(attempt, attempts, backoff)
@@ -592,7 +600,25 @@ class MailSession:
             return self._fail(TemporaryFailure, f"cannot reach the server: {exc}", stage)
         return self._fail(PermanentFailure, f"unexpected {type(exc).__name__}: {exc}", stage)
 
-    def _deliver(self, mail: EmailMessage, message: Message) -> None:
+    @staticmethod
+    def _data(conn: smtplib.SMTP, payload: bytes, before_final_dot: Callable[[], None] | None) -> tuple[int, bytes]:
+        """smtplib's DATA, with a hook just before the final dot: the last moment
+        at which the server would still discard the mail if this process died."""
+        if before_final_dot is None:
+            return conn.data(payload)
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            return code, reply
+        body = smtplib._quote_periods(payload)  # noqa: SLF001 - the same quoting smtplib.data() applies
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        conn.send(body)
+        before_final_dot()
+        conn.send(b".\r\n")
+        return conn.getreply()
+
+    def _deliver(self, mail: EmailMessage, message: Message, before_final_dot: Callable[[], None] | None = None) -> None:
         sender = self.mailer.settings.sender_address
         recipient = parse_mailbox(message.to, what="Message.to").addr_spec
         international = not (sender + recipient).isascii()
@@ -608,7 +634,7 @@ class MailSession:
             buffer = BytesIO()
             gen_policy = _POLICY.clone(utf8=True) if international else _POLICY
             BytesGenerator(buffer, policy=gen_policy).flatten(mail, linesep="\r\n")
-            code, reply = conn.data(buffer.getvalue())
+            code, reply = self._data(conn, buffer.getvalue(), before_final_dot)
             if code != 250:
                 self._reset()
                 raise self._fail(None, "message refused", stage, code=code, text=reply, recipient=recipient)
