@@ -19,7 +19,7 @@ T = parse_instant("2024-06-26T00:00:00Z")
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS ledger_events, ledger_head, person_state, signin_links, rate_events, admins, api_clients, third_party_objections, alembic_version CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS ledger_events, ledger_head, person_state, signin_links, rate_events, admins, api_clients, third_party_objections, campaigns, notice_outbox, alembic_version CASCADE"))
     engine.dispose()
 
 

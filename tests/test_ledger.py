@@ -97,7 +97,7 @@ def test_reopening_does_not_migrate_twice(ledger_url):
     again = Ledger(ledger_url)
     assert again.count() == 1
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
     again.close()
 
 

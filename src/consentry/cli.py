@@ -26,6 +26,8 @@ app = typer.Typer(
 ledger_app = typer.Typer(help="The ledger of what people said and were told.", no_args_is_help=True)
 policy_app = typer.Typer(help="Built-in and custom policies.", no_args_is_help=True)
 admin_app = typer.Typer(help="Privacy center administrators and API clients.", no_args_is_help=True)
+notices_app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_is_help=True)
+app.add_typer(notices_app, name="notices")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(policy_app, name="policy")
 app.add_typer(admin_app, name="admin")
@@ -460,6 +462,160 @@ def admin_client(name: str, ledger: LedgerOpt = None) -> None:
         client_id, key = ApiClients(led.engine).create(name)
     out.print(f"client {client_id} ({name}); key (shown once, store it safely):", highlight=False)
     sys.stdout.write(key + "\n")
+
+
+# -- notices -------------------------------------------------------------------------------
+
+
+def _secret() -> str:
+    import os
+
+    secret = os.environ.get("CONSENTRY_SECRET_KEY")
+    if not secret or len(secret) < 32:
+        raise ConsentryError(
+            "set CONSENTRY_SECRET_KEY (the privacy center's, at least 32 characters): "
+            "it signs the one-click objection links in the notices"
+        )
+    return secret
+
+
+@app.command()
+@friendly
+def notify(
+    data: DataOpt,
+    cutoff: Annotated[str, typer.Option(help="The planned cut-off the notice announces.")],
+    campaign: Annotated[str, typer.Option(help="Campaign id; run again with the same id to resume.")],
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count who would be told; send nothing.")] = False,
+    channels: Annotated[str, typer.Option(help="email, in_app or both (comma-separated).")] = "email,in_app",
+    smtp: Annotated[Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... or $CONSENTRY_SMTP")] = None,
+    rate: Annotated[float, typer.Option(help="Mails per second at most.")] = 50.0,
+    base_url: Annotated[str, typer.Option(help="The privacy center's public address.")] = "http://127.0.0.1:8000",
+) -> None:
+    """Tell every affected person before use, exactly once: mail and in-app notices."""
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    from .notices.campaign import CHANNELS, Campaign
+    from .notices.mailer import Mailer, SmtpSettings
+    from .policy import load_policy
+
+    wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
+    if not wanted or any(c not in CHANNELS for c in wanted):
+        raise ConsentryError(f"--channels takes {', '.join(CHANNELS)} (comma-separated), got '{channels}'")
+    t = parse_instant(cutoff, what="cut-off")
+    pol = load_policy(policy)
+    export = _export(data)
+    with _ledger_notice(ledger) as led:
+        camp = Campaign.open(led, campaign, pol, t) if not dry_run else None
+        if dry_run:
+            from .notices.campaign import Plan  # noqa: F401
+            from .notices.audience import audience
+
+            people = audience(export, led, pol, t).to_pylist()
+            table = Table("jurisdiction", "language", "people", title=f"Would notify {len(people):,} people (dry run)")
+            counts: dict = {}
+            for p in people:
+                counts[(p["jurisdiction"], p["language"])] = counts.get((p["jurisdiction"], p["language"]), 0) + 1
+            for (j, lang), n in sorted(counts.items()):
+                table.add_row(j, lang, f"{n:,}")
+            out.print(table)
+            out.print(f"{sum(1 for p in people if not p['email']):,} have no e-mail address (in-app notice only)")
+            return
+        assert camp is not None
+        plan = camp.plan(export, pol, channels=wanted)
+        err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
+        summary = None
+        if "email" in wanted:
+            smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+            if not smtp_url:
+                raise ConsentryError("sending mail needs --smtp or $CONSENTRY_SMTP (or --channels in_app)")
+            try:
+                mailer = Mailer(SmtpSettings.from_url(smtp_url))
+            except ValueError as exc:
+                raise ConsentryError(str(exc)) from None
+            pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)
+            with Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                "{task.fields[rate]}", TimeRemainingColumn(), console=err,
+            ) as bar:
+                task = bar.add_task("mailing", total=pending, rate="")
+                started = __import__("time").perf_counter()
+
+                def tick(n: int) -> None:
+                    el = __import__("time").perf_counter() - started
+                    bar.update(task, completed=n, rate=f"{n / el:,.0f}/s" if el > 0 else "")
+
+                summary = camp.send_mail(mailer, pol, secret=_secret(), base_url=base_url, rate=rate, progress=tick)
+        _print_campaign(camp, summary)
+
+
+def _ledger_notice(url: str | None):  # noqa: ANN202
+    from .ledger import Ledger
+
+    return Ledger(config.ledger_url(url), synchronous="NORMAL")
+
+
+def _print_campaign(camp, summary) -> None:  # noqa: ANN001
+    counts = camp.counts()
+    table = Table("channel", "state", "people", title=f"campaign {camp.id} ({camp.version})")
+    for (ch, st), n in sorted(counts.items()):
+        table.add_row(ch, st, f"{n:,}")
+    out.print(table)
+    if summary is not None:
+        out.print(
+            f"this run: {summary.sent:,} sent, {summary.bounced:,} bounced, {summary.deferred:,} deferred "
+            f"(temporary failures, sent on the next run), {summary.recovered:,} recovered and "
+            f"{summary.resent_after_crash:,} resent after an interruption; {summary.rate:,.0f} mails/s",
+            highlight=False,
+        )
+
+
+@notices_app.command("status")
+@friendly
+def notices_status(campaign: str, ledger: LedgerOpt = None) -> None:
+    """Where a campaign stands, per channel and state."""
+    from .notices.campaign import Campaign
+
+    with _ledger_notice(ledger) as led:
+        _print_campaign(Campaign(led, campaign), None)
+
+
+@notices_app.command("inapp")
+@friendly
+def notices_inapp(campaign: str, ledger: LedgerOpt = None) -> None:
+    """Print the in-app notices the platform should show, one JSON object per line."""
+    from .notices.campaign import Campaign
+
+    with _ledger_notice(ledger) as led:
+        for row in Campaign(led, campaign).in_app_pending():
+            sys.stdout.write(json.dumps(row) + "\n")
+
+
+@notices_app.command("ack")
+@friendly
+def notices_ack(
+    campaign: str,
+    file: Annotated[Path, typer.Argument(help="JSONL of shown notices (each with dedupe_key), or - for stdin.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record in-app notices the platform has shown; each counts once."""
+    from .notices.campaign import Campaign
+
+    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    keys = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            keys.append(json.loads(line)["dedupe_key"])
+        except (ValueError, KeyError, TypeError):
+            raise ConsentryError(f"{file}, line {n}: expected a JSON object with a dedupe_key") from None
+    with _ledger_notice(ledger) as led:
+        shown = Campaign(led, campaign).acknowledge(keys)
+    out.print(f"{shown:,} in-app notices recorded as shown ({len(keys) - shown:,} were already recorded or unknown)")
 
 
 def _count_eligible(path: Path) -> int:

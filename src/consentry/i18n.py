@@ -43,6 +43,7 @@ def gettext(lang: str):  # noqa: ANN201
         text = t.gettext(message)
         return text % values if values else text
 
+    _.lang = lang  # type: ignore[attr-defined]  (dates are formatted in the same language)
     return _
 
 

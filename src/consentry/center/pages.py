@@ -231,6 +231,34 @@ def erase(
     return _confirm(request, c, background, person, event, "erasure_requested")
 
 
+# -- the one-click objection link in a notice ---------------------------------------------
+
+
+@router.get("/o/{token}")
+def notice_objection_form(request: Request, token: str, c: Center = Depends(center)) -> Response:
+    """One button, nothing to fill in (a GET must not act: mail scanners open links)."""
+    from ..notices.links import read_objection_token
+
+    if read_objection_token(c.settings.secret_key.get_secret_value(), token) is None:
+        return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
+    return c.render(request, "notice_objection.html", {"token": token})
+
+
+@router.post("/o/{token}", dependencies=[Depends(require_csrf)])
+def notice_objection(request: Request, token: str, background: BackgroundTasks, c: Center = Depends(center)) -> Response:
+    from ..notices.links import read_objection_token
+
+    found = read_objection_token(c.settings.secret_key.get_secret_value(), token)
+    person = c.directory.by_id(found[0]) if found else None
+    if person is None:
+        return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
+    event = c.committer.record(
+        NewEvent(user_id=person.user_id, type=EventType.objected, at=datetime.now(UTC), channel=Channel.email,
+                 note=None, actor=f"notice:{found[1]}")
+    )
+    return _confirm(request, c, background, person, event, "objected")
+
+
 # -- people without an account ---------------------------------------------------------------
 
 

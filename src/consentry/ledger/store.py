@@ -54,11 +54,13 @@ class ImportResult:
     last_seq: int | None = None
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # noqa: ANN001
     dbapi_conn.isolation_level = None  # we emit BEGIN IMMEDIATE ourselves
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    # FULL by default; a notice campaign uses NORMAL (durable if the process dies,
+    # not on power loss: then a notice is lost, and the person is simply not used).
+    cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -70,7 +72,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 class Ledger:
-    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+    def __init__(self, url: str | None = None, *, migrate: bool = True, synchronous: str = "FULL") -> None:
         self.url = url or default_url()
         try:
             self.engine: Engine = create_engine(self.url, future=True)
@@ -81,7 +83,9 @@ class Ledger:
         db = self.engine.url.database
         self._lock_path = f"{db}.writelock" if self.is_sqlite and db and db != ":memory:" else None
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine, "connect", lambda dbapi_conn, rec: _sqlite_pragmas(dbapi_conn, rec, synchronous)
+            )
             event.listen(self.engine, "begin", _sqlite_begin)
         if migrate:
             self.migrate()
@@ -131,6 +135,18 @@ class Ledger:
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction holding the writer lock: for library code that
+        must change its own tables and append events atomically."""
+        with self._writing(), self.engine.begin() as conn:
+            yield conn
+
+    def append_in(self, conn: Connection, events: Iterable[NewEvent], *, returning: bool = True) -> list[StoredEvent]:
+        """Append within a transaction from `transaction()`."""
+        stored, _ = self._append(conn, [e.with_id() for e in events], ImportResult(), returning=returning)
+        return stored
+
     def append(self, events: Iterable[NewEvent]) -> list[StoredEvent]:
         """Append events in one transaction; ids already stored are left alone."""
         batch = [e.with_id() for e in events]
@@ -165,14 +181,14 @@ class Ledger:
         return result
 
     def _append(
-        self, conn: Connection, batch: list[NewEvent], result: ImportResult
+        self, conn: Connection, batch: list[NewEvent], result: ImportResult, *, returning: bool = True
     ) -> tuple[list[StoredEvent], ImportResult]:
         if not batch:
             return [], result
         head = start = self._lock_head(conn)
         head = self._insert(conn, batch, head, to_micros(datetime.now(UTC)), set(), result)
         self._commit_head(conn, start, head, result)
-        if head == start:
+        if head == start or not returning:
             return [], result
         rows = conn.execute(select(t.events).where(t.events.c.seq > start).order_by(t.events.c.seq)).mappings()
         return [_row_to_stored(r) for r in rows], result

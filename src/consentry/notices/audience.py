@@ -1,0 +1,54 @@
+"""Who must be told before the cut-off: everyone whose content the policy could
+use, including the people tagged in it (a photo of them is used only if they
+pass the person rules, notice included). Computed with the engine's own
+person rules, as set operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pyarrow as pa
+
+from ..engine.compile import Compiler, in_list
+from ..engine.duck import connect, load_inputs
+from ..i18n import LANGUAGES
+from ..ledger import Ledger
+from ..policy import Policy
+from ..sources import Export
+
+
+def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime) -> pa.Table:
+    """user_id, email, language, jurisdiction for every person to notify."""
+    comp = Compiler(policy, cutoff)
+    needs_notice = [j.name for j in policy.jurisdictions if j.notice_days is not None]
+    if not needs_notice:
+        return pa.table({"user_id": [], "email": [], "language": [], "jurisdiction": []})
+    usable = " AND ".join(
+        f"NOT ({cond})" for cond in comp.item_conditions("c").values()
+    )
+    if (bw := comp.before_window_sql("c")) is not None:
+        usable += f" AND NOT ({bw})"
+    langs = ", ".join(f"'{x}'" for x in LANGUAGES)
+    con = connect()
+    try:
+        load_inputs(con, export, ledger, cutoff)
+        return con.sql(
+            f"""WITH {comp.people_ctes()},
+usable AS (SELECT c.item_id, c.user_id FROM content c WHERE {usable}),
+affected AS (
+  SELECT user_id FROM usable
+  UNION SELECT t.tagged_user_id FROM tags t JOIN usable u ON u.item_id = t.item_id
+)
+SELECT p.user_id, u.email,
+  CASE WHEN lower(split_part(u.language, '-', 1)) IN ({langs}) THEN lower(split_part(u.language, '-', 1))
+       ELSE 'en' END AS language,
+  p.jurisdiction
+FROM people p JOIN users u ON u.user_id = p.user_id
+WHERE p.user_id IN (SELECT user_id FROM affected)
+  AND p.reason_a IS NULL
+  AND COALESCE(p.objection_state, '') <> 'objected'
+  AND {in_list('p.jurisdiction', needs_notice)}
+ORDER BY p.user_id"""
+        ).to_arrow_table()
+    finally:
+        con.close()

@@ -1,0 +1,316 @@
+"""A notice campaign: tell every affected person, exactly once, before use.
+
+Every outbox row moves pending -> sending -> committing -> sent, each step
+committed. `committing` is written together with the person's `notified`
+event just before the SMTP server gets the final dot, the last moment at
+which the server still discards a mail if this process dies. Rerunning after
+a crash therefore:
+- resends `sending` rows: the server never took them, so nobody gets two mails;
+- counts `committing` rows as sent: their notice is in the ledger.
+The one gap left is a death between that commit and the next socket write
+(one syscall); such a person is recorded as notified without the mail, which
+the summary cannot see. A permanent refusal (a bounce) is recorded and writes
+no `notified` event: a person who was never told is never used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, select, update
+
+from ..errors import InputError
+from ..i18n import gettext
+from ..ledger import Channel, EventType, Ledger, NewEvent
+from ..policy import Policy
+from ..sources import Export
+from ..timeutil import from_micros, to_micros
+from .audience import audience
+from .links import objection_token
+from .mailer import Mailer, MailError, Message, PermanentFailure
+from .tables import campaigns, outbox
+from .text import TEMPLATE_VERSION, render_notice
+
+CHANNELS = ("email", "in_app")
+
+
+def _now_us() -> int:
+    return to_micros(datetime.now(UTC))
+
+
+@dataclass
+class Plan:
+    people: int = 0
+    added: int = 0
+    per_jurisdiction_language: dict[tuple[str, str], int] = field(default_factory=dict)
+    without_email: int = 0
+
+
+@dataclass
+class RunSummary:
+    sent: int = 0
+    bounced: int = 0
+    deferred: int = 0  # temporary failures: sent on the next run
+    recovered: int = 0  # found `committing` after a crash: counted as sent
+    resent_after_crash: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+class Campaign:
+    def __init__(self, ledger: Ledger, campaign_id: str) -> None:
+        self.ledger = ledger
+        self.id = campaign_id
+        with ledger.engine.connect() as conn:
+            row = conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id)).mappings().first()
+        if row is None:
+            raise InputError(f"there is no campaign '{campaign_id}'", fix="start it with `consentry notify`")
+        self.row = dict(row)
+
+    @property
+    def cutoff(self) -> datetime:
+        return from_micros(self.row["cutoff_us"])
+
+    @property
+    def version(self) -> str:
+        """What the person was shown: the policy's rules and the template."""
+        return f"policy {self.row['policy_hash']}, template {self.row['template_version']}"
+
+    @classmethod
+    def open(cls, ledger: Ledger, campaign_id: str, policy: Policy, cutoff: datetime) -> Campaign:
+        """Create the campaign, or resume it; refuse to resume under other rules."""
+        with ledger.transaction() as conn:
+            row = conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id)).mappings().first()
+            if row is None:
+                conn.execute(
+                    insert(campaigns).values(
+                        campaign_id=campaign_id, policy_name=policy.name, policy_hash=policy.hash,
+                        template_version=TEMPLATE_VERSION, cutoff_us=to_micros(cutoff), created_us=_now_us(),
+                    )
+                )
+            elif row["policy_hash"] != policy.hash or row["cutoff_us"] != to_micros(cutoff):
+                raise InputError(
+                    f"campaign '{campaign_id}' was started with policy {row['policy_hash']} and cut-off "
+                    f"{from_micros(row['cutoff_us']).isoformat()}; it cannot resume with other rules",
+                    fix="resume it with the same --policy and --cutoff, or start a campaign with a new id",
+                )
+        return cls(ledger, campaign_id)
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan(self, export: Export, policy: Policy, *, channels: tuple[str, ...] = CHANNELS, dry_run: bool = False) -> Plan:
+        people = audience(export, self.ledger, policy, self.cutoff)
+        result = Plan(people=people.num_rows)
+        rows = people.to_pylist()
+        for r in rows:
+            key = (r["jurisdiction"], r["language"])
+            result.per_jurisdiction_language[key] = result.per_jurisdiction_language.get(key, 0) + 1
+            result.without_email += r["email"] is None
+        if dry_run:
+            return result
+        now = _now_us()
+        out = []
+        for r in rows:
+            for channel in channels:
+                if channel == "email" and not r["email"]:
+                    continue
+                out.append(
+                    {
+                        "dedupe_key": f"{self.id}:{r['user_id']}:{channel}",
+                        "campaign_id": self.id, "user_id": r["user_id"], "channel": channel,
+                        "address": r["email"] if channel == "email" else None, "language": r["language"],
+                        "jurisdiction": r["jurisdiction"], "state": "pending", "attempts": 0, "updated_us": now,
+                    }
+                )
+        dialect = self.ledger.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        with self.ledger.transaction() as conn:
+            before = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.campaign_id == self.id)).scalar_one()
+            for i in range(0, len(out), 5000):
+                conn.execute(dialect_insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]), out[i : i + 5000])
+            after = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.campaign_id == self.id)).scalar_one()
+        result.added = after - before
+        return result
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def recover(self) -> tuple[int, int]:
+        """After a crash: `committing` rows are sent (their notice is in the ledger);
+        `sending` rows go back to pending (the server discarded them)."""
+        with self.ledger.transaction() as conn:
+            recovered = conn.execute(
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "committing")
+                .values(state="sent", updated_us=_now_us())
+            ).rowcount
+            resend = conn.execute(
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "sending")
+                .values(state="pending", updated_us=_now_us())
+            ).rowcount
+        return recovered, resend
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self.ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.channel, outbox.c.state, func.count())
+                .where(outbox.c.campaign_id == self.id).group_by(outbox.c.channel, outbox.c.state)
+            ).all()
+        return {(ch, st): n for ch, st, n in rows}
+
+    def send_mail(
+        self,
+        mailer: Mailer,
+        policy: Policy,
+        *,
+        secret: str,
+        base_url: str,
+        rate: float = 50.0,
+        progress: Callable[[int], None] | None = None,
+        platform: str = "the platform",
+    ) -> RunSummary:
+        summary = RunSummary()
+        summary.recovered, summary.resent_after_crash = self.recover()
+        started = time.perf_counter()
+        interval = 1.0 / rate if rate > 0 else 0.0
+        next_at = time.perf_counter()
+        with mailer.session() as session:
+            while True:
+                with self.ledger.engine.connect() as conn:
+                    batch = conn.execute(
+                        select(outbox).where(
+                            outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == "pending"
+                        ).order_by(outbox.c.dedupe_key).limit(500)
+                    ).mappings().all()
+                if not batch:
+                    break
+                claimed = self._claim([r["dedupe_key"] for r in batch])
+                done: list[str] = []
+                for row in batch:
+                    if row["dedupe_key"] not in claimed:
+                        continue
+                    if interval:
+                        delay = next_at - time.perf_counter()
+                        if delay > 0:
+                            time.sleep(delay)
+                        next_at = max(next_at + interval, time.perf_counter() - 1.0)
+                    if self._send_one(session, row, policy, secret, base_url, platform, summary):
+                        done.append(row["dedupe_key"])
+                    if progress:
+                        progress(summary.sent + summary.bounced + summary.deferred)
+                self._mark_sent(done)
+                if summary.deferred and summary.deferred >= len(batch):
+                    break  # everything left failed temporarily: try again later, not in a loop
+        with self.ledger.transaction() as conn:
+            conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _claim(self, keys: list[str]) -> set[str]:
+        """Move a batch from pending to sending in one transaction. A crash now
+        costs nothing: sending rows go back to pending, their mail was never final."""
+        with self.ledger.transaction() as conn:
+            conn.execute(
+                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "pending")
+                .values(state="sending", attempts=outbox.c.attempts + 1, updated_us=_now_us())
+            )
+            rows = conn.execute(
+                select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "sending")
+            ).all()
+        return {r[0] for r in rows}
+
+    def _mark_sent(self, keys: list[str]) -> None:
+        """committing -> sent, in bulk: only the label changes (recovery already
+        counts committing as sent)."""
+        if not keys:
+            return
+        with self.ledger.transaction() as conn:
+            conn.execute(
+                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "committing")
+                .values(state="sent", updated_us=_now_us())
+            )
+
+    def _send_one(self, session, row, policy, secret, base_url, platform, summary) -> bool:  # noqa: ANN001
+        """Send one claimed notice; True when the server took it."""
+        key = row["dedupe_key"]
+        link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
+        subject, text, html = render_notice(gettext(row["language"]), policy, self.cutoff, link, platform, row["jurisdiction"])
+        message = Message(
+            to=row["address"], subject=subject, text=text, html=html,
+            headers={"X-Consentry-Campaign": self.id, "X-Consentry-Notice": key},
+            message_id=f"<{key.replace(':', '.')}@consentry>",
+        )
+
+        def commit_notice() -> None:
+            with self.ledger.transaction() as conn:
+                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state="committing", updated_us=_now_us()))
+                self.ledger.append_in(conn, [self._notified(row["user_id"], Channel.email)], returning=False)
+
+        try:
+            session.send_with_retry(message, attempts=3, backoff=0.2, before_final_dot=commit_notice)
+        except PermanentFailure as exc:
+            self._finish(key, "bounced", error=exc.render(), only_from="sending")
+            summary.bounced += 1
+            return False
+        except MailError as exc:
+            self._finish(key, "pending", error=exc.render(), only_from="sending")
+            summary.deferred += 1
+            return False
+        summary.sent += 1
+        return True
+
+    def _finish(self, key: str, state: str, *, error: str | None = None, message_id: str | None = None,
+                only_from: str | None = None) -> None:
+        values: dict = {"state": state, "updated_us": _now_us()}
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if message_id is not None:
+            values["message_id"] = message_id
+        q = update(outbox).where(outbox.c.dedupe_key == key)
+        if only_from:
+            q = q.where(outbox.c.state == only_from)
+        with self.ledger.transaction() as conn:
+            conn.execute(q.values(**values))
+
+    def _notified(self, user_id: str, channel: Channel) -> NewEvent:
+        return NewEvent(
+            event_id=f"notice:{self.id}:{user_id}:{channel.value}",
+            user_id=user_id, type=EventType.notified, at=datetime.now(UTC), channel=channel,
+            note=f"campaign {self.id}; {self.version}",
+        )
+
+    # -- in-app ----------------------------------------------------------------------------------
+
+    def in_app_pending(self, limit: int = 100_000) -> list[dict]:
+        with self.ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.language)
+                .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app", outbox.c.state == "pending")
+                .order_by(outbox.c.dedupe_key).limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def acknowledge(self, dedupe_keys: list[str]) -> int:
+        """The platform showed these in-app notices: record them, once each."""
+        shown = 0
+        with self.ledger.transaction() as conn:
+            for key in dedupe_keys:
+                row = conn.execute(
+                    select(outbox.c.user_id).where(
+                        outbox.c.dedupe_key == key, outbox.c.campaign_id == self.id,
+                        outbox.c.channel == "in_app", outbox.c.state == "pending",
+                    )
+                ).first()
+                if row is None:
+                    continue
+                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state="shown", updated_us=_now_us()))
+                self.ledger.append_in(conn, [self._notified(row[0], Channel.in_app)])
+                shown += 1
+        return shown

@@ -1,0 +1,24 @@
+"""The one-click objection link in a notice: signed, names the person and the
+campaign, and leads to the privacy center's confirmation page."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SALT = "consentry.notice-objection"
+VALID_DAYS = 400  # a notice stays usable well past the cut-off
+
+
+def objection_token(secret: str, user_id: str, campaign_id: str) -> str:
+    return URLSafeTimedSerializer(secret, salt=SALT).dumps({"u": user_id, "c": campaign_id})
+
+
+def read_objection_token(secret: str, token: str) -> tuple[str, str] | None:
+    """(user_id, campaign_id), or None for a forged or expired link."""
+    try:
+        data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=VALID_DAYS * 86_400)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+        return None
+    return data["u"], str(data.get("c", ""))

@@ -1,0 +1,37 @@
+"""The notice itself, in plain words, from the policy (en, nl, de, fr)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+
+from babel.dates import format_date
+
+from ..policy import Policy
+
+TEMPLATE_VERSION = "1"
+
+
+def render_notice(
+    _: Callable[..., str], policy: Policy, cutoff: datetime, link: str, platform: str, jurisdiction: str
+) -> tuple[str, str, str]:
+    """Subject, text and HTML of one notice."""
+    j = next((x for x in policy.jurisdictions if x.name == jurisdiction), policy.default_jurisdiction)
+    lang = getattr(_, "lang", "en")
+    date = format_date(cutoff.astimezone(UTC).date(), "long", locale=lang)
+    subject = _("How %(platform)s will use your public posts to train AI, and how to say no", platform=platform)
+    paras = [
+        _("From %(date)s, %(platform)s will use public content to train AI models.", date=date, platform=platform),
+        _("What is used: your public %(kinds)s, if you are %(age)s or older.", kinds=", ".join(policy.kinds), age=policy.minimum_age)
+        + (" " + _("Nothing you posted before you turned %(age)s.", age=policy.minimum_age) if policy.minimum_age_at_posting else ""),
+        _("Never used: private messages and anything that is not public."),
+        (_("We rely on your consent: nothing is used unless you say yes.") if j.basis == "consent"
+         else _("We rely on our legitimate interest.")),
+        _("You can object at any time, in one click, without giving a reason. Your objection applies from the moment we receive it, to everything you ever posted:"),
+    ]
+    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + link.split("/o/")[0] + "/me"])
+    html = "".join(f"<p>{escape(p)}</p>" for p in paras) + (
+        f'<p><a href="{escape(link)}">{escape(_("Do not use my data for AI training"))}</a></p>'
+    )
+    return subject, text + "\n", html
