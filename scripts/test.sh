@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# The test suite, from a fresh machine: venv, dependencies, PostgreSQL, pytest.
+# The test suite, from a fresh machine: venv, dependencies, PostgreSQL,
+# Chromium (Debian's, never a downloaded browser) and axe-core, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test,bench]'
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=""
+  command -v chromium >/dev/null || missing="$missing chromium"
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
+  if [ -n "$missing" ]; then
+    echo "installing from Debian:$missing"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null
+  fi
+fi
+if command -v npm >/dev/null && [ ! -d tests/browser/node_modules/axe-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
+
 if [ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]; then
   CONSENTRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh || true)
   export CONSENTRY_TEST_POSTGRES_URL
