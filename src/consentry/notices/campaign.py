@@ -15,8 +15,11 @@ no `notified` event: a person who was never told is never used.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,10 +38,103 @@ from .tables import campaigns, outbox
 from .text import TEMPLATE_VERSION, render_notice
 
 CHANNELS = ("email", "in_app")
+_LINK = "\x00objection-link\x00"  # stands for each person's own link in the cached text
+
+
+class _NoticeCommitter:
+    """Group commit for the step before the final dot: senders on several
+    connections each wait here, and whoever is waiting goes in one transaction
+    (outbox rows to committing, notified events appended)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="notice-commit", daemon=True)
+        self._thread.start()
+
+    def commit(self, key: str, event: NewEvent) -> None:
+        future: Future[None] = Future()
+        self._queue.put((key, event, future))
+        future.result(60)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 256:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            try:
+                with self.ledger.transaction() as conn:
+                    conn.execute(
+                        update(outbox).where(outbox.c.dedupe_key.in_([k for k, _, _ in batch]))
+                        .values(state="committing", updated_us=_now_us())
+                    )
+                    self.ledger.append_in(conn, [e for _, e, _ in batch], returning=False)
+                for _, _, future in batch:
+                    future.set_result(None)
+            except Exception as exc:  # nobody sends a final dot for a notice not recorded
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
 
 
 def _now_us() -> int:
     return to_micros(datetime.now(UTC))
+
+
+class _Pace:
+    """At most `rate` starts per second across all senders (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_at = time.perf_counter()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.perf_counter()
+            at = max(self.next_at, now)
+            self.next_at = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+def build_notice_bytes(sender: str, message: Message) -> bytes:
+    """The notice as MIME bytes: multipart text + HTML, UTF-8, base64 bodies.
+    Built with the compat32 classes, 4x cheaper than EmailMessage's header
+    registry, which matters at hundreds of mails per second."""
+    from email.header import Header
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+    from email.utils import formatdate
+
+    mime = MIMEMultipart("alternative")
+    mime["From"] = sender
+    mime["To"] = message.to
+    mime["Subject"] = message.subject if message.subject.isascii() else Header(message.subject, "utf-8", header_name="Subject")
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = message.message_id or ""
+    for name, value in message.headers.items():
+        mime[name] = value
+    mime.attach(MIMEText(message.text, "plain", "utf-8"))
+    if message.html is not None:
+        mime.attach(MIMEText(message.html, "html", "utf-8"))
+    return mime.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 @dataclass
@@ -175,39 +271,59 @@ class Campaign:
         rate: float = 50.0,
         progress: Callable[[int], None] | None = None,
         platform: str = "the platform",
+        connections: int = 8,
     ) -> RunSummary:
+        """Send every pending mail of the campaign; `rate` mails/s at most (0: no
+        limit) over `connections` SMTP connections."""
         summary = RunSummary()
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
-        interval = 1.0 / rate if rate > 0 else 0.0
-        next_at = time.perf_counter()
-        with mailer.session() as session:
+        pace = _Pace(rate)
+        lock = threading.Lock()
+        committer = _NoticeCommitter(self.ledger)
+        try:
             while True:
                 with self.ledger.engine.connect() as conn:
                     batch = conn.execute(
                         select(outbox).where(
                             outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == "pending"
-                        ).order_by(outbox.c.dedupe_key).limit(500)
+                        ).order_by(outbox.c.dedupe_key).limit(1000)
                     ).mappings().all()
                 if not batch:
                     break
                 claimed = self._claim([r["dedupe_key"] for r in batch])
-                done: list[str] = []
+                work: queue.SimpleQueue = queue.SimpleQueue()
                 for row in batch:
-                    if row["dedupe_key"] not in claimed:
-                        continue
-                    if interval:
-                        delay = next_at - time.perf_counter()
-                        if delay > 0:
-                            time.sleep(delay)
-                        next_at = max(next_at + interval, time.perf_counter() - 1.0)
-                    if self._send_one(session, row, policy, secret, base_url, platform, summary):
-                        done.append(row["dedupe_key"])
-                    if progress:
-                        progress(summary.sent + summary.bounced + summary.deferred)
+                    if row["dedupe_key"] in claimed:
+                        work.put(row)
+                deferred_before = summary.deferred
+                done: list[str] = []
+
+                def worker() -> None:
+                    with mailer.session() as session:
+                        while True:
+                            try:
+                                row = work.get_nowait()
+                            except queue.Empty:
+                                return
+                            pace.wait()
+                            ok = self._send_one(session, row, policy, secret, base_url, platform, summary, lock, committer)
+                            with lock:
+                                if ok:
+                                    done.append(row["dedupe_key"])
+                                if progress:
+                                    progress(summary.sent + summary.bounced + summary.deferred)
+
+                threads = [threading.Thread(target=worker) for _ in range(max(1, connections))]
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
                 self._mark_sent(done)
-                if summary.deferred and summary.deferred >= len(batch):
+                if summary.deferred - deferred_before >= len(claimed):
                     break  # everything left failed temporarily: try again later, not in a loop
+        finally:
+            committer.close()
         with self.ledger.transaction() as conn:
             conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
         summary.seconds = time.perf_counter() - started
@@ -237,34 +353,45 @@ class Campaign:
                 .values(state="sent", updated_us=_now_us())
             )
 
-    def _send_one(self, session, row, policy, secret, base_url, platform, summary) -> bool:  # noqa: ANN001
+    def _send_one(self, session, row, policy, secret, base_url, platform, summary, lock, committer) -> bool:  # noqa: ANN001
         """Send one claimed notice; True when the server took it."""
         key = row["dedupe_key"]
         link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
-        subject, text, html = render_notice(gettext(row["language"]), policy, self.cutoff, link, platform, row["jurisdiction"])
+        subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, platform)
+        text, html = text.replace(_LINK, link), html.replace(_LINK, link)
         message = Message(
             to=row["address"], subject=subject, text=text, html=html,
             headers={"X-Consentry-Campaign": self.id, "X-Consentry-Notice": key},
             message_id=f"<{key.replace(':', '.')}@consentry>",
         )
-
-        def commit_notice() -> None:
-            with self.ledger.transaction() as conn:
-                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state="committing", updated_us=_now_us()))
-                self.ledger.append_in(conn, [self._notified(row["user_id"], Channel.email)], returning=False)
-
+        event = self._notified(row["user_id"], Channel.email)
+        raw = build_notice_bytes(session.mailer.settings.sender, message)
         try:
-            session.send_with_retry(message, attempts=3, backoff=0.2, before_final_dot=commit_notice)
+            session.send_raw(
+                message, raw, attempts=3, backoff=0.2, before_final_dot=lambda: committer.commit(key, event)
+            )
         except PermanentFailure as exc:
             self._finish(key, "bounced", error=exc.render(), only_from="sending")
-            summary.bounced += 1
+            with lock:
+                summary.bounced += 1
             return False
         except MailError as exc:
             self._finish(key, "pending", error=exc.render(), only_from="sending")
-            summary.deferred += 1
+            with lock:
+                summary.deferred += 1
             return False
-        summary.sent += 1
+        with lock:
+            summary.sent += 1
         return True
+
+    def _texts(self, lang: str, jurisdiction: str, policy: Policy, base_url: str, platform: str) -> tuple[str, str, str]:
+        """The notice for a language and jurisdiction, rendered once; only the link differs per person."""
+        cache = self.__dict__.setdefault("_text_cache", {})
+        k = (lang, jurisdiction)
+        if k not in cache:
+            cache[k] = render_notice(gettext(lang), policy, self.cutoff, f"{base_url}/o/{_LINK}", platform, jurisdiction)
+            cache[k] = (cache[k][0], cache[k][1].replace(f"{base_url}/o/{_LINK}", _LINK), cache[k][2].replace(f"{base_url}/o/{_LINK}", _LINK))
+        return cache[k]
 
     def _finish(self, key: str, state: str, *, error: str | None = None, message_id: str | None = None,
                 only_from: str | None = None) -> None:

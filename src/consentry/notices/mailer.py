@@ -431,6 +431,24 @@ class MailSession:
         self._deliver(mail, message, before_final_dot)
         return str(mail["Message-ID"])
 
+    def send_raw(
+        self,
+        message: Message,
+        raw: bytes,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        *,
+        before_final_dot: Callable[[], None] | None = None,
+    ) -> str:
+        """Send bytes built by the caller (a campaign builds thousands from one
+        template); `message` gives the recipient and the Message-ID."""
+
+        def attempt() -> str:
+            self._deliver(None, message, before_final_dot, raw)
+            return message.message_id or ""
+
+        return _retry(attempt, attempts, backoff)
+
     def send_with_retry(
         self,
         message: Message,
@@ -623,7 +641,13 @@ class MailSession:
         conn.send(b".\r\n")
         return conn.getreply()
 
-    def _deliver(self, mail: EmailMessage, message: Message, before_final_dot: Callable[[], None] | None = None) -> None:
+    def _deliver(
+        self,
+        mail: EmailMessage | None,
+        message: Message,
+        before_final_dot: Callable[[], None] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         sender = self.mailer.settings.sender_address
         recipient = parse_mailbox(message.to, what="Message.to").addr_spec
         international = not (sender + recipient).isascii()
@@ -636,10 +660,14 @@ class MailSession:
                 self._reset()
                 raise self._fail(None, "recipient refused", stage, code=code, text=reply, recipient=recipient)
             stage = "DATA"
-            buffer = BytesIO()
-            gen_policy = _POLICY.clone(utf8=True) if international else _POLICY
-            BytesGenerator(buffer, policy=gen_policy).flatten(mail, linesep="\r\n")
-            code, reply = self._data(conn, buffer.getvalue(), before_final_dot)
+            if raw is not None:
+                payload = raw
+            else:
+                buffer = BytesIO()
+                gen_policy = _POLICY.clone(utf8=True) if international else _POLICY
+                BytesGenerator(buffer, policy=gen_policy).flatten(mail, linesep="\r\n")
+                payload = buffer.getvalue()
+            code, reply = self._data(conn, payload, before_final_dot)
             if code != 250:
                 self._reset()
                 raise self._fail(None, "message refused", stage, code=code, text=reply, recipient=recipient)
@@ -652,7 +680,7 @@ class MailSession:
             self._drop()
             maybe = " (the server may have accepted it: a retry can deliver it twice)" if stage == "DATA" else ""
             raise self._fail(TemporaryFailure, f"connection lost: {exc}{maybe}", stage, recipient=recipient) from exc
-        log.debug("sent %s to %s via %s", mail["Message-ID"], recipient, self.mailer.settings.server)
+        log.debug("sent %s to %s via %s", message.message_id or (mail and mail["Message-ID"]), recipient, self.mailer.settings.server)
 
     def _start_transaction(self, sender: str, recipient: str, international: bool) -> smtplib.SMTP:
         """MAIL FROM, reconnecting once if a reused connection turns out to be dead."""
