@@ -79,12 +79,13 @@ def _extract_templates(catalog: Catalog) -> None:
 
 def _extract_python(catalog: Catalog) -> None:
     method_map = [("**.py", "python")]
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        CENTER, method_map, keywords={"_": None}
-    ):
-        if isinstance(message, tuple):
-            message = message[0]
-        _add(catalog, message, f"center/{filename}", lineno)
+    for folder in ("center", "notices"):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            SRC / "consentry" / folder, method_map, keywords={"_": None}
+        ):
+            if isinstance(message, tuple):
+                message = message[0]
+            _add(catalog, message, f"{folder}/{filename}", lineno)
 
 
 def _runtime(catalog: Catalog) -> None:

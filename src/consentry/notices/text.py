@@ -21,9 +21,14 @@ def render_notice(
     lang = getattr(_, "lang", "en")
     date = format_date(cutoff.astimezone(UTC).date(), "long", locale=lang)
     subject = _("How %(platform)s will use your public posts to train AI, and how to say no", platform=platform)
+    labels = {
+        "post": _("posts"), "photo": _("photos"), "caption": _("captions"), "comment": _("comments"),
+        "story": _("stories"), "video": _("videos"), "reel": _("reels"),
+    }
+    kinds = ", ".join(labels.get(k, k) for k in policy.kinds)
     paras = [
         _("From %(date)s, %(platform)s will use public content to train AI models.", date=date, platform=platform),
-        _("What is used: your public %(kinds)s, if you are %(age)s or older.", kinds=", ".join(policy.kinds), age=policy.minimum_age)
+        _("What is used: your public %(kinds)s, if you are %(age)s or older.", kinds=kinds, age=policy.minimum_age)
         + (" " + _("Nothing you posted before you turned %(age)s.", age=policy.minimum_age) if policy.minimum_age_at_posting else ""),
         _("Never used: private messages and anything that is not public."),
         (_("We rely on your consent: nothing is used unless you say yes.") if j.basis == "consent"
