@@ -28,13 +28,10 @@ async def client(
 ) -> str:
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(status_code=401, detail="Missing API key", headers={"WWW-Authenticate": "Bearer"})
-    cache: dict = request.app.state.key_cache
-    client_id = cache.get(creds.credentials)
+    # Checked on every request (one indexed lookup): a revoked key stops at once.
+    client_id = await run_in_threadpool(c.clients.verify, creds.credentials)
     if client_id is None:
-        client_id = await run_in_threadpool(c.clients.verify, creds.credentials)
-        if client_id is None:
-            raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        cache[creds.credentials] = client_id
+        raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     return client_id
 
 

@@ -49,7 +49,6 @@ def create_app(settings: CenterSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.center = c
-    app.state.key_cache = {}
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,

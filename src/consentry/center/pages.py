@@ -36,6 +36,14 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _within_limits(request: Request, c: Center, email: str) -> bool:
+    """Mails we send on someone's behalf: per address and per IP, per hour.
+    Both buckets count the attempt, so neither can be drained through the other."""
+    by_email = c.limiter.allow(bucket("email", email), limit=c.settings.signin_per_email_per_hour, window_s=3600)
+    by_ip = c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600)
+    return by_email and by_ip
+
+
 # -- public -------------------------------------------------------------------------------
 
 
@@ -58,9 +66,7 @@ def signin(
 ) -> Response:
     """Always the same answer, known address or not: no one learns who has an account."""
     email = email.strip()
-    allowed = c.limiter.allow(bucket("email", email), limit=c.settings.signin_per_email_per_hour, window_s=3600)
-    allowed = c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600) and allowed
-    if not allowed:
+    if not _within_limits(request, c, email):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
     person = c.directory.by_email(email) if "@" in email else None
     if person is not None and person.email:
@@ -165,40 +171,33 @@ def _send_confirmation(c: Center, person: Person, event, kind: str) -> None:  # 
     c.outbox.send(Message(to=person.email, subject=subjects[kind], text=text, headers={"X-Consentry-Kind": kind}))
 
 
-@router.post("/me/object", dependencies=[Depends(require_csrf)])
-def object_(
-    request: Request,
-    background: BackgroundTasks,
-    note: str = Form("", max_length=4000),
-    c: Center = Depends(center),
-    person: Person = Depends(me_required),
-) -> Response:
-    event = _record(c, person, EventType.objected, note)
-    return _confirm(request, c, background, person, event, "objected")
+def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
+    """A one-step action: a POST with nothing but the CSRF token (and, for an
+    objection, an optional note) records one event and confirms it."""
+
+    def action(
+        request: Request,
+        background: BackgroundTasks,
+        note: str = Form("", max_length=4000),
+        c: Center = Depends(center),
+        person: Person = Depends(me_required),
+    ) -> Response:
+        event = _record(c, person, type_, note if with_note else None)
+        return _confirm(request, c, background, person, event, type_.value)
+
+    return action
 
 
-@router.post("/me/withdraw", dependencies=[Depends(require_csrf)])
-def withdraw(
-    request: Request, background: BackgroundTasks, c: Center = Depends(center), person: Person = Depends(me_required)
-) -> Response:
-    event = _record(c, person, EventType.objection_withdrawn)
-    return _confirm(request, c, background, person, event, "objection_withdrawn")
-
-
-@router.post("/me/consent", dependencies=[Depends(require_csrf)])
-def consent(
-    request: Request, background: BackgroundTasks, c: Center = Depends(center), person: Person = Depends(me_required)
-) -> Response:
-    event = _record(c, person, EventType.consent_given)
-    return _confirm(request, c, background, person, event, "consent_given")
-
-
-@router.post("/me/consent/withdraw", dependencies=[Depends(require_csrf)])
-def consent_withdraw(
-    request: Request, background: BackgroundTasks, c: Center = Depends(center), person: Person = Depends(me_required)
-) -> Response:
-    event = _record(c, person, EventType.consent_withdrawn)
-    return _confirm(request, c, background, person, event, "consent_withdrawn")
+for _path, _type, _note in (
+    ("/me/object", EventType.objected, True),
+    ("/me/withdraw", EventType.objection_withdrawn, False),
+    ("/me/consent", EventType.consent_given, False),
+    ("/me/consent/withdraw", EventType.consent_withdrawn, False),
+):
+    router.add_api_route(
+        _path, _one_step(_type, with_note=_note), methods=["POST"], dependencies=[Depends(require_csrf)],
+        name=_type.value,
+    )
 
 
 @router.get("/me/download")
@@ -280,9 +279,7 @@ def others_submit(
     email = email.strip()
     if "@" not in email or not (handles.strip() or items.strip()):
         return c.render(request, "others.html", {"error": True, "email": email, "handles": handles, "items": items}, status=400)
-    ok = c.limiter.allow(bucket("email", email), limit=c.settings.signin_per_email_per_hour, window_s=3600)
-    ok = c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600) and ok
-    if not ok:
+    if not _within_limits(request, c, email):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
     ref = secrets.token_hex(8)
     with c.ledger.engine.begin() as conn:
