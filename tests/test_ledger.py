@@ -172,8 +172,8 @@ def test_unreachable_ledger_is_a_clear_error_without_the_password():
     assert "cannot reach the ledger" in str(info.value)
 
 
-def test_arrow_fast_path_equals_the_portable_path(ledger_url, monkeypatch):
-    led = Ledger(ledger_url)
+def test_arrow_fast_path_equals_the_portable_path(pg_url, monkeypatch):
+    led = Ledger(pg_url)
     led.append([NewEvent(user_id=f"u{i % 7}", type="notified", at=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
                          event_id=f"e{i}") for i in range(300)])
     at = parse_instant("2024-05-15T00:00:00Z")
@@ -183,4 +183,19 @@ def test_arrow_fast_path_equals_the_portable_path(ledger_url, monkeypatch):
     slow = led.events_arrow(upto=at, upto_seq=250)
     assert fast.sort_by("seq").equals(slow.sort_by("seq"))
     assert 0 < fast.num_rows < 250
+    led.close()
+
+
+def test_reading_events_never_loses_later_writes(tmp_path):
+    """A second copy of SQLite in the process (the ADBC driver's) once deleted
+    the WAL on close; commits after that vanished. Read, write, reopen: all there."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    led = Ledger(url)
+    led.append([NewEvent(user_id="u1", type="notified", at="2024-05-01T00:00:00Z")])
+    led.events_arrow()
+    led.record(NewEvent(user_id="u1", type="objected", at="2024-06-01T00:00:00Z"))
+    assert (tmp_path / "l.db-wal").exists()
+    other = Ledger(url)
+    assert [e.type for e in other.history("u1")] == ["notified", "objected"]
+    other.close()
     led.close()

@@ -315,17 +315,15 @@ class Ledger:
         return pa.Table.from_batches(batches, schema=schema)
 
     def _events_adbc(self, upto: datetime | None, upto_seq: int | None) -> pa.Table | None:
-        """Read events straight into Arrow with an ADBC driver (5x faster than
-        any Python cursor); None when no driver fits this ledger."""
+        """Read events straight into Arrow with ADBC (PostgreSQL only, 5x faster
+        than a Python cursor); None when no driver fits this ledger."""
         url = self.engine.url
         try:
-            if self.is_sqlite:
-                import adbc_driver_sqlite.dbapi as adbc
-
-                if not url.database or url.database == ":memory:":
-                    return None
-                connect_args = (url.database,)
-            elif self.engine.dialect.name == "postgresql":
+            # Never for SQLite: the ADBC driver carries its own copy of SQLite,
+            # and two copies in one process break SQLite's locking. When that
+            # copy closed it deleted the WAL file, and this process's later
+            # commits went into a file no longer on disk, lost.
+            if self.engine.dialect.name == "postgresql":
                 import adbc_driver_postgresql.dbapi as adbc
 
                 connect_args = (url.set(drivername="postgresql").render_as_string(hide_password=False),)
