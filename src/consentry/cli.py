@@ -490,7 +490,12 @@ def notify(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count who would be told; send nothing.")] = False,
     channels: Annotated[str, typer.Option(help="email, in_app or both (comma-separated).")] = "email,in_app",
     smtp: Annotated[Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... or $CONSENTRY_SMTP")] = None,
-    rate: Annotated[float, typer.Option(help="Mails per second at most.")] = 50.0,
+    rate: Annotated[float, typer.Option(help="Mails per second at most (0: no limit).")] = 50.0,
+    connections: Annotated[
+        int,
+        typer.Option(help="SMTP connections. More is faster, but widens the window in which a crash "
+                     "records a notice whose mail was never final (see the README)."),
+    ] = 1,
     base_url: Annotated[str, typer.Option(help="The privacy center's public address.")] = "http://127.0.0.1:8000",
 ) -> None:
     """Tell every affected person before use, exactly once: mail and in-app notices."""
@@ -509,7 +514,6 @@ def notify(
     pol = load_policy(policy)
     export = _export(data)
     with _ledger_notice(ledger) as led:
-        camp = Campaign.open(led, campaign, pol, t) if not dry_run else None
         if dry_run:
             from .notices.campaign import Plan  # noqa: F401
             from .notices.audience import audience
@@ -524,11 +528,8 @@ def notify(
             out.print(table)
             out.print(f"{sum(1 for p in people if not p['email']):,} have no e-mail address (in-app notice only)")
             return
-        assert camp is not None
-        plan = camp.plan(export, pol, channels=wanted)
-        err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
-        summary = None
-        if "email" in wanted:
+        mailer = secret = None
+        if "email" in wanted:  # check everything needed before anything is planned
             smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
             if not smtp_url:
                 raise ConsentryError("sending mail needs --smtp or $CONSENTRY_SMTP (or --channels in_app)")
@@ -536,6 +537,12 @@ def notify(
                 mailer = Mailer(SmtpSettings.from_url(smtp_url))
             except ValueError as exc:
                 raise ConsentryError(str(exc)) from None
+            secret = _secret()
+        camp = Campaign.open(led, campaign, pol, t)
+        plan = camp.plan(export, pol, channels=wanted)
+        err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
+        summary = None
+        if mailer is not None and secret is not None:
             pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)
             with Progress(
                 "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
@@ -548,7 +555,9 @@ def notify(
                     el = __import__("time").perf_counter() - started
                     bar.update(task, completed=n, rate=f"{n / el:,.0f}/s" if el > 0 else "")
 
-                summary = camp.send_mail(mailer, pol, secret=_secret(), base_url=base_url, rate=rate, progress=tick)
+                summary = camp.send_mail(
+                    mailer, pol, secret=secret, base_url=base_url, rate=rate, progress=tick, connections=connections
+                )
         _print_campaign(camp, summary)
 
 

@@ -19,7 +19,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,56 +38,6 @@ from .text import TEMPLATE_VERSION, render_notice
 
 CHANNELS = ("email", "in_app")
 _LINK = "\x00objection-link\x00"  # stands for each person's own link in the cached text
-
-
-class _NoticeCommitter:
-    """Group commit for the step before the final dot: senders on several
-    connections each wait here, and whoever is waiting goes in one transaction
-    (outbox rows to committing, notified events appended)."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="notice-commit", daemon=True)
-        self._thread.start()
-
-    def commit(self, key: str, event: NewEvent) -> None:
-        future: Future[None] = Future()
-        self._queue.put((key, event, future))
-        future.result(60)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < 256:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            try:
-                with self.ledger.transaction() as conn:
-                    conn.execute(
-                        update(outbox).where(outbox.c.dedupe_key.in_([k for k, _, _ in batch]))
-                        .values(state="committing", updated_us=_now_us())
-                    )
-                    self.ledger.append_in(conn, [e for _, e, _ in batch], returning=False)
-                for _, _, future in batch:
-                    future.set_result(None)
-            except Exception as exc:  # nobody sends a final dot for a notice not recorded
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
 
 
 def _now_us() -> int:
@@ -149,7 +98,7 @@ class Plan:
 class RunSummary:
     sent: int = 0
     bounced: int = 0
-    deferred: int = 0  # temporary failures: sent on the next run
+    deferred: int = 0  # temporary failures: tried again on the next run
     recovered: int = 0  # found `committing` after a crash: counted as sent
     resent_after_crash: int = 0
     seconds: float = 0.0
@@ -180,7 +129,19 @@ class Campaign:
 
     @classmethod
     def open(cls, ledger: Ledger, campaign_id: str, policy: Policy, cutoff: datetime) -> Campaign:
-        """Create the campaign, or resume it; refuse to resume under other rules."""
+        """Create the campaign, or resume it; refuse to resume under other rules,
+        and refuse a cut-off that a notice sent now could not precede by the
+        policy's notice period (nobody told today could be used then)."""
+        from datetime import timedelta
+
+        longest = max((j.notice_days for j in policy.jurisdictions if j.notice_days is not None), default=0)
+        earliest = datetime.now(UTC) + timedelta(days=longest)
+        if cutoff < earliest:
+            raise InputError(
+                f"the cut-off {cutoff.isoformat()} is less than {longest} days away: under policy "
+                f"'{policy.name}' a person told today could not be used then",
+                fix=f"announce a cut-off on or after {earliest.date().isoformat()}",
+            )
         with ledger.transaction() as conn:
             row = conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id)).mappings().first()
             if row is None:
@@ -251,6 +212,10 @@ class Campaign:
                 update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "sending")
                 .values(state="pending", updated_us=_now_us())
             ).rowcount
+            conn.execute(
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "deferred")
+                .values(state="pending", updated_us=_now_us())
+            )
         return recovered, resend
 
     def counts(self) -> dict[tuple[str, str], int]:
@@ -271,61 +236,79 @@ class Campaign:
         rate: float = 50.0,
         progress: Callable[[int], None] | None = None,
         platform: str = "the platform",
-        connections: int = 8,
+        connections: int = 1,
     ) -> RunSummary:
         """Send every pending mail of the campaign; `rate` mails/s at most (0: no
-        limit) over `connections` SMTP connections."""
+        limit) over `connections` SMTP connections, kept open for the whole run.
+
+        Each sender commits its own notice just before its own final dot, in
+        its own thread. With more than one connection, Python's interpreter
+        lock can hold a sender between that commit and the dot for
+        milliseconds, which widens the crash gap (see the module docstring);
+        one connection is the default for that reason. A mail that fails
+        temporarily waits for the next run."""
         summary = RunSummary()
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
         pace = _Pace(rate)
         lock = threading.Lock()
-        committer = _NoticeCommitter(self.ledger)
+        work: queue.Queue = queue.Queue(maxsize=2000)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                with mailer.session() as session:
+                    while (row := work.get()) is not None:
+                        pace.wait()
+                        ok = self._send_one(session, row, policy, secret, base_url, platform, summary, lock)
+                        with lock:
+                            if ok:
+                                sent_keys.append(row["dedupe_key"])
+                            if progress:
+                                progress(summary.sent + summary.bounced + summary.deferred)
+            except BaseException as exc:  # noqa: BLE001 - reported by the run, never silently
+                errors.append(exc)
+                while work.get() is not None:  # keep the feeder from blocking
+                    pass
+
+        sent_keys: list[str] = []
+        threads = [threading.Thread(target=worker, name=f"notice-sender-{i}") for i in range(max(1, connections))]
+        for th in threads:
+            th.start()
         try:
-            while True:
+            while not errors:
                 with self.ledger.engine.connect() as conn:
                     batch = conn.execute(
-                        select(outbox).where(
+                        select(outbox.c.dedupe_key).where(
                             outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == "pending"
                         ).order_by(outbox.c.dedupe_key).limit(1000)
-                    ).mappings().all()
+                    ).all()
                 if not batch:
                     break
-                claimed = self._claim([r["dedupe_key"] for r in batch])
-                work: queue.SimpleQueue = queue.SimpleQueue()
-                for row in batch:
-                    if row["dedupe_key"] in claimed:
-                        work.put(row)
-                deferred_before = summary.deferred
-                done: list[str] = []
-
-                def worker() -> None:
-                    with mailer.session() as session:
-                        while True:
-                            try:
-                                row = work.get_nowait()
-                            except queue.Empty:
-                                return
-                            pace.wait()
-                            ok = self._send_one(session, row, policy, secret, base_url, platform, summary, lock, committer)
-                            with lock:
-                                if ok:
-                                    done.append(row["dedupe_key"])
-                                if progress:
-                                    progress(summary.sent + summary.bounced + summary.deferred)
-
-                threads = [threading.Thread(target=worker) for _ in range(max(1, connections))]
-                for th in threads:
-                    th.start()
-                for th in threads:
-                    th.join()
+                claimed = self._claim([r[0] for r in batch])
+                with self.ledger.engine.connect() as conn:
+                    rows = conn.execute(select(outbox).where(outbox.c.dedupe_key.in_(claimed))).mappings().all()
+                for row in rows:
+                    work.put(dict(row))
+                with lock:
+                    done, sent_keys[:] = list(sent_keys), []
                 self._mark_sent(done)
-                if summary.deferred - deferred_before >= len(claimed):
-                    break  # everything left failed temporarily: try again later, not in a loop
         finally:
-            committer.close()
+            for _ in threads:
+                work.put(None)
+            for th in threads:
+                th.join()
+        with lock:
+            self._mark_sent(list(sent_keys))
         with self.ledger.transaction() as conn:
+            # Deferred rows sat out the rest of this run; the next one tries them.
+            conn.execute(
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "deferred")
+                .values(state="pending", updated_us=_now_us())
+            )
             conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
+        if errors:
+            raise errors[0]
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -353,7 +336,7 @@ class Campaign:
                 .values(state="sent", updated_us=_now_us())
             )
 
-    def _send_one(self, session, row, policy, secret, base_url, platform, summary, lock, committer) -> bool:  # noqa: ANN001
+    def _send_one(self, session, row, policy, secret, base_url, platform, summary, lock) -> bool:  # noqa: ANN001
         """Send one claimed notice; True when the server took it."""
         key = row["dedupe_key"]
         link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
@@ -365,21 +348,32 @@ class Campaign:
             message_id=f"<{key.replace(':', '.')}@consentry>",
         )
         event = self._notified(row["user_id"], Channel.email)
+
+        def commit_notice() -> None:
+            with self.ledger.transaction() as conn:
+                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state="committing", updated_us=_now_us()))
+                self.ledger.append_in(conn, [event], returning=False)
+
         raw = build_notice_bytes(session.mailer.settings.sender, message)
         try:
-            session.send_raw(
-                message, raw, attempts=3, backoff=0.2, before_final_dot=lambda: committer.commit(key, event)
-            )
+            session.send_raw(message, raw, attempts=3, backoff=0.2, before_final_dot=commit_notice)
         except PermanentFailure as exc:
             self._finish(key, "bounced", error=exc.render(), only_from="sending")
             with lock:
                 summary.bounced += 1
             return False
         except MailError as exc:
-            self._finish(key, "pending", error=exc.render(), only_from="sending")
+            self._finish(key, "deferred", error=exc.render(), only_from="sending")
             with lock:
                 summary.deferred += 1
             return False
+        except Exception:
+            # The notice could not be recorded (the ledger failed): the final dot
+            # was never sent, so the server drops the mail; so must we, the
+            # connection is mid-DATA.
+            session.abort()
+            self._finish(key, "pending", error="the notice could not be recorded", only_from="sending")
+            raise
         with lock:
             summary.sent += 1
         return True

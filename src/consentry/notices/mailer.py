@@ -466,6 +466,11 @@ class MailSession:
 
         return _retry(attempt, attempts, backoff)
 
+    def abort(self) -> None:
+        """Drop the connection without QUIT: in the middle of DATA the server
+        must see a dead client and discard the unfinished mail."""
+        self._drop()
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
