@@ -55,7 +55,7 @@ def pick(*, explicit: str | None = None, person: str | None = None, accept: str 
             if base in LANGUAGES:
                 return base
     if accept:
-        wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept.split(",") if part.strip()]
+        wanted = [part.split(";")[0].strip().replace("-", "_").lower() for part in accept.split(",") if part.strip()]
         found = negotiate_locale(wanted, list(LANGUAGES), sep="_") or negotiate_locale(
             [w.split("_")[0] for w in wanted], list(LANGUAGES)
         )

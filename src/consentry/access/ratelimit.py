@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, text
 
 from ..timeutil import to_micros
 from .tables import rate_events
@@ -27,6 +27,10 @@ class RateLimiter:
         now = to_micros(datetime.now(UTC))
         since = now - window_s * 1_000_000
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Count-then-insert must not interleave: lock this bucket for the
+                # transaction (SQLite's BEGIN IMMEDIATE already serialises).
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:b))"), {"b": name})
             n = conn.execute(
                 select(func.count()).select_from(rate_events).where(
                     rate_events.c.bucket == name, rate_events.c.at_us > since

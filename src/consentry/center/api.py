@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ..ledger import Channel, EventType, NewEvent, StoredEvent
 from ..timeutil import iso
@@ -37,6 +37,20 @@ async def client(
 
 class Note(BaseModel):
     note: str | None = Field(default=None, max_length=4000, description="Optional; an objection never needs a reason.")
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """Refuse what no database can store (NUL, unpaired surrogates, control
+        characters), rather than altering what the person wrote."""
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the note contains an unpaired surrogate; send valid UTF-8 text") from None
+            if any(ord(ch) < 32 and ch not in "\n\t\r" or ord(ch) == 127 for ch in value):
+                raise ValueError("the note contains control characters (such as NUL); send plain text")
+        return value
 
 
 class Event(BaseModel):

@@ -78,7 +78,10 @@ def create_app(settings: CenterSettings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+            # Never echo the input back: it may be unencodable, and it is the
+            # caller's data, not something an error needs to repeat.
+            errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
+            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
         return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
 
     return app

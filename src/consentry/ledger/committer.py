@@ -60,14 +60,21 @@ class GroupCommitter:
                 except queue.Empty:
                     break
             try:
-                stored = {e.event_id: e for e in self.ledger.append([e for e, _ in batch])}
-                for event, future in batch:
-                    found = stored.get(event.event_id) or self.ledger.get(event.event_id or "")
-                    if found is None:  # pragma: no cover - append either stores or finds it
-                        future.set_exception(RuntimeError("event was not stored"))
-                    else:
-                        future.set_result(found)
-            except Exception as exc:  # every waiter learns its event was not committed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                self._commit(batch)
+            except Exception:
+                # One bad event must not cost anyone else theirs: commit one by one.
+                for item in batch:
+                    try:
+                        self._commit([item])
+                    except Exception as exc:  # this waiter learns its event was not committed
+                        if not item[1].done():
+                            item[1].set_exception(exc)
+
+    def _commit(self, batch: list[tuple[NewEvent, Future[StoredEvent]]]) -> None:
+        stored = {e.event_id: e for e in self.ledger.append([e for e, _ in batch])}
+        for event, future in batch:
+            found = stored.get(event.event_id) or self.ledger.get(event.event_id or "")
+            if found is None:  # pragma: no cover - append either stores or finds it
+                future.set_exception(RuntimeError("event was not stored"))
+            else:
+                future.set_result(found)

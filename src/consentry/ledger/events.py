@@ -58,10 +58,17 @@ class NewEvent(BaseModel):
         except Exception:
             raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
 
-    @field_validator("note")
+    @field_validator("note", mode="before")
     @classmethod
-    def _note(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
+    def _note(cls, value: object) -> str | None:
+        """Free text from anyone: keep it storable everywhere. NUL bytes (which
+        PostgreSQL refuses) and other control characters go; unpaired
+        surrogates become "?"."""
+        if value is None or not isinstance(value, str):
+            return value  # type: ignore[return-value]  (pydantic reports a non-string)
+        value = value.encode("utf-8", "replace").decode("utf-8")
+        value = "".join(ch for ch in value if ch in "\n\t" or not (ord(ch) < 32 or ord(ch) == 127))
+        return value.strip() or None
 
     @model_validator(mode="after")
     def _rejection_has_grounds(self) -> NewEvent:
