@@ -28,6 +28,7 @@ one connection, no database, no signing:
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
 import json
 import math
 import os
@@ -41,7 +42,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CUTOFF = "2024-06-26T00:00:00Z"
+# A cut-off the policy's 30-day notice period can still precede (campaigns refuse less).
+CUTOFF = (datetime.now(UTC) + timedelta(days=60)).strftime("%Y-%m-%dT00:00:00Z")
 SENDER = "Privacy <privacy@example.org>"
 SECRET = "benchmark-secret-" + "x" * 32
 USERS_PER_PERSON = 1.31  # generated users per person in the audience with an e-mail (seed 1: 0.766)
