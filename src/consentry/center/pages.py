@@ -171,6 +171,13 @@ def _send_confirmation(c: Center, person: Person, event, kind: str) -> None:  # 
     c.outbox.send(Message(to=person.email, subject=subjects[kind], text=text, headers={"X-Consentry-Kind": kind}))
 
 
+#: A withdrawal needs something in force to withdraw.
+_NEEDS = {
+    EventType.objection_withdrawn: lambda state: bool(state and state.objects),
+    EventType.consent_withdrawn: lambda state: bool(state and state.consents),
+}
+
+
 def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
     """A one-step action: a POST with nothing but the CSRF token (and, for an
     objection, an optional note) records one event and confirms it."""
@@ -182,6 +189,9 @@ def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
         c: Center = Depends(center),
         person: Person = Depends(me_required),
     ) -> Response:
+        needs = _NEEDS.get(type_)
+        if needs is not None and not needs(c.ledger.state(person.user_id)):
+            return _see_other("/me")  # nothing in force: nothing to record
         event = _record(c, person, type_, note if with_note else None)
         return _confirm(request, c, background, person, event, type_.value)
 
