@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 
+from ..ledger.store import reader
+
 from ..errors import InputError
 from ..timeutil import to_micros
 from .tables import admins, api_clients
@@ -65,7 +67,7 @@ class Admins:
         return Admin(username, role)
 
     def authenticate(self, username: str, password: str) -> Admin | None:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:
             row = conn.execute(select(admins).where(admins.c.username == username)).mappings().first()
         if row is None:
             check_password(password, hash_password("timing equaliser"))
@@ -73,7 +75,7 @@ class Admins:
         return Admin(row["username"], row["role"]) if check_password(password, row["password_hash"]) else None
 
     def get(self, username: str) -> Admin | None:
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:
             row = conn.execute(select(admins).where(admins.c.username == username)).mappings().first()
         return Admin(row["username"], row["role"]) if row else None
 
@@ -101,7 +103,7 @@ class ApiClients:
 
     def verify(self, key: str) -> str | None:
         """The client id for a valid, unrevoked key."""
-        with self.engine.connect() as conn:
+        with reader(self.engine).connect() as conn:
             row = conn.execute(
                 select(api_clients.c.client_id).where(
                     api_clients.c.key_hash == _key_hash(key), api_clients.c.revoked_us.is_(None)

@@ -67,7 +67,7 @@ def logout(request: Request) -> Response:
 
 @router.get("")
 def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(admin_required)) -> Response:
-    with c.ledger.engine.connect() as conn:
+    with c.ledger.reader.connect() as conn:
         objections = conn.execute(
             select(person_state.c.user_id, person_state.c.objection_us)
             .where(person_state.c.objection == EventType.objected.value)

@@ -66,9 +66,19 @@ def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # 
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    # Take the write lock up front: a deferred transaction that later writes
-    # can fail with SQLITE_BUSY instead of waiting its turn.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front: a deferred transaction that later
+    # writes can fail with SQLITE_BUSY instead of waiting its turn. Readers
+    # (marked with the `consentry_read` option) must not: in WAL mode they
+    # never block, and taking the lock would queue them behind every writer.
+    if conn.get_execution_options().get("consentry_read"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same database for reads only: no write lock on SQLite."""
+    return engine.execution_options(consentry_read=True)
 
 
 class Ledger:
@@ -87,6 +97,7 @@ class Ledger:
                 self.engine, "connect", lambda dbapi_conn, rec: _sqlite_pragmas(dbapi_conn, rec, synchronous)
             )
             event.listen(self.engine, "begin", _sqlite_begin)
+        self.reader = reader(self.engine)
         if migrate:
             self.migrate()
 
@@ -247,28 +258,28 @@ class Ledger:
 
     def watermark(self) -> int:
         """The last sequence number committed: everything up to it is visible."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
 
     def get(self, event_id: str) -> StoredEvent | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(t.events).where(t.events.c.event_id == event_id)).mappings().first()
         return _row_to_stored(row) if row else None
 
     def history(self, user_id: str) -> list[StoredEvent]:
         q = select(t.events).where(t.events.c.user_id == user_id).order_by(t.events.c.at_us, t.events.c.seq)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_row_to_stored(r) for r in conn.execute(q).mappings()]
 
     def state(self, user_id: str) -> PersonState | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(t.person_state).where(t.person_state.c.user_id == user_id)).mappings().first()
         return PersonState(**row) if row else None
 
     def count(self) -> int:
         from sqlalchemy import func
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
     def events_arrow(
@@ -293,7 +304,7 @@ class Ledger:
         batches = []
         # A raw DB-API cursor: SQLAlchemy Row objects cost 5x more per event,
         # and this runs before every decision.
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             cur = conn.connection.dbapi_connection.cursor()
             try:
                 cur.execute(sql, params)
@@ -352,7 +363,7 @@ class Ledger:
 
     def iter_events(self) -> Iterator[StoredEvent]:
         q = select(t.events).order_by(t.events.c.seq)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(q).mappings():
                 yield _row_to_stored(row)
 

@@ -112,7 +112,7 @@ class Campaign:
     def __init__(self, ledger: Ledger, campaign_id: str) -> None:
         self.ledger = ledger
         self.id = campaign_id
-        with ledger.engine.connect() as conn:
+        with ledger.reader.connect() as conn:
             row = conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id)).mappings().first()
         if row is None:
             raise InputError(f"there is no campaign '{campaign_id}'", fix="start it with `consentry notify`")
@@ -219,7 +219,7 @@ class Campaign:
         return recovered, resend
 
     def counts(self) -> dict[tuple[str, str], int]:
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             rows = conn.execute(
                 select(outbox.c.channel, outbox.c.state, func.count())
                 .where(outbox.c.campaign_id == self.id).group_by(outbox.c.channel, outbox.c.state)
@@ -277,7 +277,7 @@ class Campaign:
             th.start()
         try:
             while not errors:
-                with self.ledger.engine.connect() as conn:
+                with self.ledger.reader.connect() as conn:
                     batch = conn.execute(
                         select(outbox.c.dedupe_key).where(
                             outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == "pending"
@@ -286,7 +286,7 @@ class Campaign:
                 if not batch:
                     break
                 claimed = self._claim([r[0] for r in batch])
-                with self.ledger.engine.connect() as conn:
+                with self.ledger.reader.connect() as conn:
                     rows = conn.execute(select(outbox).where(outbox.c.dedupe_key.in_(claimed))).mappings().all()
                 for row in rows:
                     work.put(dict(row))
@@ -410,7 +410,7 @@ class Campaign:
     # -- in-app ----------------------------------------------------------------------------------
 
     def in_app_pending(self, limit: int = 100_000) -> list[dict]:
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             rows = conn.execute(
                 select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.language)
                 .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app", outbox.c.state == "pending")
