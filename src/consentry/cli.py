@@ -514,19 +514,16 @@ def notify(
     pol = load_policy(policy)
     export = _export(data)
     with _ledger_notice(ledger) as led:
-        if dry_run:
-            from .notices.campaign import Plan  # noqa: F401
+        if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from .notices.audience import audience
+            from .notices.campaign import summarize
 
-            people = audience(export, led, pol, t).to_pylist()
-            table = Table("jurisdiction", "language", "people", title=f"Would notify {len(people):,} people (dry run)")
-            counts: dict = {}
-            for p in people:
-                counts[(p["jurisdiction"], p["language"])] = counts.get((p["jurisdiction"], p["language"]), 0) + 1
-            for (j, lang), n in sorted(counts.items()):
+            plan = summarize(audience(export, led, pol, t).to_pylist())
+            table = Table("jurisdiction", "language", "people", title=f"Would notify {plan.people:,} people (dry run)")
+            for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
                 table.add_row(j, lang, f"{n:,}")
             out.print(table)
-            out.print(f"{sum(1 for p in people if not p['email']):,} have no e-mail address (in-app notice only)")
+            out.print(f"{plan.without_email:,} have no e-mail address (in-app notice only)")
             return
         mailer = secret = None
         if "email" in wanted:  # check everything needed before anything is planned

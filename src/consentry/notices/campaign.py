@@ -94,6 +94,16 @@ class Plan:
     without_email: int = 0
 
 
+def summarize(people: list[dict]) -> Plan:
+    """Counts per jurisdiction and language, and how many have no address."""
+    result = Plan(people=len(people))
+    for r in people:
+        key = (r["jurisdiction"], r["language"])
+        result.per_jurisdiction_language[key] = result.per_jurisdiction_language.get(key, 0) + 1
+        result.without_email += r["email"] is None
+    return result
+
+
 @dataclass
 class RunSummary:
     sent: int = 0
@@ -162,13 +172,8 @@ class Campaign:
     # -- planning --------------------------------------------------------------------------
 
     def plan(self, export: Export, policy: Policy, *, channels: tuple[str, ...] = CHANNELS, dry_run: bool = False) -> Plan:
-        people = audience(export, self.ledger, policy, self.cutoff)
-        result = Plan(people=people.num_rows)
-        rows = people.to_pylist()
-        for r in rows:
-            key = (r["jurisdiction"], r["language"])
-            result.per_jurisdiction_language[key] = result.per_jurisdiction_language.get(key, 0) + 1
-            result.without_email += r["email"] is None
+        rows = audience(export, self.ledger, policy, self.cutoff).to_pylist()
+        result = summarize(rows)
         if dry_run:
             return result
         now = _now_us()
