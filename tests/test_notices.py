@@ -436,8 +436,10 @@ def test_the_link_in_the_notice_objects_through_the_privacy_center(home, tmp_pat
     app = create_app(settings)
     try:
         with TestClient(app, base_url=BASE_URL, follow_redirects=False) as client:
-            page = client.get(path)
+            page = client.get(path, headers={"Accept-Language": "fr"})
             assert page.status_code == 200
+            # the page speaks the language of the person the link names (nl), not the browser's
+            assert '<html lang="nl">' in page.text
             main = re.search(r"(?s)<main.*?</main>", page.text).group(0)
             assert main.count("<button") == 1 and main.count("<form") == 1
             assert f'action="{path}"' in main

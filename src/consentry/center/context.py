@@ -90,9 +90,18 @@ class Center:
         return format_datetime(dt.astimezone(UTC), "d MMMM y, HH:mm:ss", tzinfo=UTC, locale=lang) + " UTC"
 
     def render(
-        self, request: Request, name: str, ctx: dict | None = None, *, status: int = 200, person: Person | None = None
+        self,
+        request: Request,
+        name: str,
+        ctx: dict | None = None,
+        *,
+        status: int = 200,
+        person: Person | None = None,
+        speak_to: Person | None = None,
     ) -> HTMLResponse:
-        lang = self.lang(request, person)
+        """`person` is who is signed in; `speak_to` is whose language to use when
+        a page is for someone who is not signed in (the notice's objection link)."""
+        lang = self.lang(request, person or speak_to)
         context = {
             "_": i18n.gettext(lang),
             "lang": lang,

@@ -248,9 +248,11 @@ def notice_objection_form(request: Request, token: str, c: Center = Depends(cent
     """One button, nothing to fill in (a GET must not act: mail scanners open links)."""
     from ..notices.links import read_objection_token
 
-    if read_objection_token(c.settings.secret_key.get_secret_value(), token) is None:
+    found = read_objection_token(c.settings.secret_key.get_secret_value(), token)
+    person = c.directory.by_id(found[0]) if found else None
+    if person is None:
         return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
-    return c.render(request, "notice_objection.html", {"token": token})
+    return c.render(request, "notice_objection.html", {"token": token}, speak_to=person)
 
 
 @router.post("/o/{token}", dependencies=[Depends(require_csrf)])
@@ -265,7 +267,8 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
         NewEvent(user_id=person.user_id, type=EventType.objected, at=datetime.now(UTC), channel=Channel.email,
                  note=None, actor=f"notice:{found[1]}")
     )
-    return _confirm(request, c, background, person, event, "objected")
+    background.add_task(_send_confirmation, c, person, event, "objected")
+    return c.render(request, "done.html", {"event": event, "kind": "objected", "cutoff": c.cutoff()}, speak_to=person)
 
 
 # -- people without an account ---------------------------------------------------------------
