@@ -656,6 +656,15 @@ def test_admin_login_failures_and_rate_limit(center: CenterKit) -> None:
     assert center.admin_login(center.new_client(), "deputy").status_code == 303
 
 
+def test_admin_login_guessing_across_names_is_limited_per_address(center: CenterKit) -> None:
+    center.add_admin("dpo")
+    c = center.new_client()
+    codes = [center.admin_login(c, f"name{i}", "guess guess guess").status_code for i in range(30)]
+    assert set(codes) == {401}  # thirty different names, each tried once
+    assert center.admin_login(c, "name-31", "guess guess guess").status_code == 429
+    assert center.admin_login(c, "dpo").status_code == 429  # even the right one, from this address
+
+
 # -- races (both ledger backends) ---------------------------------------------------------------------
 
 

@@ -49,7 +49,11 @@ def login(
     password: str = Form(..., max_length=1024),
     c: Center = Depends(center),
 ) -> Response:
-    if not c.limiter.allow(bucket("admin", username), limit=10, window_s=900):
+    # Per name and per address: guessing across many names is limited too.
+    ip = request.client.host if request.client else "unknown"
+    by_name = c.limiter.allow(bucket("admin", username), limit=10, window_s=900)
+    by_ip = c.limiter.allow(bucket("admin-ip", ip), limit=30, window_s=900)
+    if not (by_name and by_ip):
         return c.render(request, "admin_login.html", {"failed": True}, status=429)
     admin = c.admins.authenticate(username, password)
     if admin is None:
