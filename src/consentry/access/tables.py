@@ -60,3 +60,16 @@ third_party_objections = Table(
     Column("resolved_by", String(128), nullable=True),
     Column("resolution", String(4000), nullable=True),
 )
+
+# An administrator's link between a verified objection by someone without an
+# account and the photos that show them.
+third_party_links = Table(
+    "third_party_links",
+    metadata,
+    Column("ref", String(64), nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("linked_us", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Index("ix_third_party_links_item", "item_id"),
+    Index("ux_third_party_links", "ref", "item_id", unique=True),
+)
