@@ -19,7 +19,9 @@ T = parse_instant("2024-06-26T00:00:00Z")
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS ledger_events, ledger_head, person_state, signin_links, rate_events, admins, api_clients, third_party_objections, campaigns, notice_outbox, alembic_version CASCADE"))
+        # The whole schema, so a table added by a later migration is never left behind.
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 
