@@ -21,7 +21,7 @@ import pytest
 from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from center_kit import (  # noqa: F401  (fixtures)
     ALICE,
@@ -44,7 +44,7 @@ from center_kit import (  # noqa: F401  (fixtures)
     when_text,
 )
 from consentry.access import Links
-from consentry.access.tables import third_party_objections
+from consentry.access.tables import third_party_links, third_party_objections
 from consentry.center import i18n
 from consentry.engine.rules import MEANING, Reason
 from consentry.ledger import Channel, EventType
@@ -268,7 +268,7 @@ def _scenario(kit: CenterKit, route: str):  # noqa: ANN202
             conn.execute(insert(third_party_objections).values(
                 id="ref123", email="x@example.net", handles="@alice", received_us=to_micros(datetime.now(UTC)),
                 status="open"))
-        return kit.admin_client(), "/admin/third-party/ref123", {"resolution": "linked the tags", "status": "linked"}
+        return kit.admin_client(), "/admin/third-party/ref123", {"resolution": "linked the tags", "status": "linked", "item_ids": ["a-photo"]}
     if route == "/admin/logout":
         return kit.admin_client(), route, {}
     raise AssertionError(route)
@@ -758,13 +758,29 @@ def test_third_party_objection_is_confirmed_and_resolved(center: CenterKit) -> N
     assert r.status_code == 422  # resolution too short
     r = center.post_form(admin, f"/admin/third-party/{ref}", {"resolution": "tags linked", "status": "deleted"})
     assert r.status_code == 400
+    # The queue offers the photo they named, already ticked, and alice's other photos.
+    assert 'name="item_ids" value="a-photo" checked' in queue
+    # Linking needs at least one real item; a bad id is named and nothing changes.
     r = center.post_form(admin, f"/admin/third-party/{ref}", {"resolution": "tags on a-photo linked", "status": "linked"})
+    assert r.status_code == 400 and "at least one photo" in r.text
+    r = center.post_form(admin, f"/admin/third-party/{ref}", {"resolution": "linked", "status": "linked", "item_ids": ["a-photo"], "more_items": "no-such-item"})
+    assert r.status_code == 400 and "no-such-item" in r.text
+    assert center.third_party(ref)["status"] == "open" and linked_items(center) == []
+    r = center.post_form(admin, f"/admin/third-party/{ref}", {"resolution": "tags on a-photo linked", "status": "linked", "item_ids": ["a-photo"]})
     assert r.status_code == 303
     row = center.third_party(ref)
     assert (row["status"], row["resolved_by"], row["resolution"]) == ("linked", "admin:dpo", "tags on a-photo linked")
+    assert linked_items(center) == [(ref, "a-photo", "admin:dpo")]
+    outcome = center.inbox.wait(to="stranger@example.net", kind="third_party_outcome")
+    assert "1 photos" in outcome.text and "tags on a-photo linked" in outcome.text
     assert ref not in admin.get("/admin").text
     r = center.post_form(admin, f"/admin/third-party/{ref}", {"resolution": "again", "status": "closed"})
     assert r.status_code == 404
+
+
+def linked_items(center: CenterKit) -> list[tuple[str, str, str]]:
+    with center.ledger.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(third_party_links.c.ref, third_party_links.c.item_id, third_party_links.c.actor)))
 
 
 # -- languages ----------------------------------------------------------------------------------------

@@ -390,6 +390,32 @@ def test_explain_a_photo_with_a_tagged_minor(home):
     assert "excluded by rule 14 (tagged_person)" in out
 
 
+def test_explain_shows_an_objection_by_someone_without_an_account(home):
+    from sqlalchemy import insert
+
+    from consentry.access.tables import third_party_objections
+    from consentry.ledger import Ledger
+    from consentry.people.third_party import ThirdParties, ThirdPartyError
+    from consentry.sources import open_export
+
+    led = Ledger(f"sqlite:///{home / 'consentry.db'}")
+    with led.engine.begin() as conn:
+        conn.execute(insert(third_party_objections).values(id="r1", email="x@example.net", items="ph1",
+                                                           received_us=1, status="open"))
+    export = open_export(home / "export")[0]
+    parties = ThirdParties(led.engine, export)
+    assert [c.item_id for c in parties.candidates("r1")] == ["ph1"]
+    with pytest.raises(ThirdPartyError, match="nope"):
+        parties.link("r1", ["ph1", "nope"], actor="admin:dpo", resolution="found them")
+    before = ok(cli("explain", "ph1", "--data", "export", "--at", AT)).stdout
+    assert "without an account" not in before
+    assert parties.link("r1", ["ph1"], actor="admin:dpo", resolution="found them") == 1
+    led.close()
+    out = ok(cli("explain", "ph1", "--data", "export", "--at", AT)).stdout
+    assert "a person without an account objected to appearing here (reference r1" in out
+    assert "by admin:dpo" in out
+
+
 def test_explain_agrees_with_evaluate_for_every_item(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))

@@ -173,6 +173,12 @@ def explain(
         first = person.first_failure
         _print_checks(person.checks, first.reason if first else None)
     color = "green" if e.eligible else "red"
+    for ref, linked, actor in e.third_party:
+        out.print(
+            f"\n[yellow]a person without an account objected to appearing here[/] (reference {ref}, linked {iso(linked)} by {actor}):"
+            " snapshots leave this item out, or blur its faces where the policy blurs.",
+            highlight=False,
+        )
     out.print(f"\n[bold {color}]{e.summary}[/]", highlight=False)
 
 

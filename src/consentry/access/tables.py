@@ -59,6 +59,7 @@ third_party_objections = Table(
     Column("status", String(32), nullable=False),  # open | linked | closed
     Column("resolved_by", String(128), nullable=True),
     Column("resolution", String(4000), nullable=True),
+    Column("language", String(16), nullable=True),  # of the form they used: the outcome is mailed in it
 )
 
 # An administrator's link between a verified objection by someone without an

@@ -14,6 +14,7 @@ from ..access.tables import third_party_objections
 from ..ledger import Channel, EventType, NewEvent
 from ..ledger.tables import person_state
 from ..notices.mailer import Message
+from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
 from ..timeutil import from_micros
 from . import i18n
 from .context import Center
@@ -88,7 +89,10 @@ def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(
         "admin.html",
         {
             "objections": [(u, from_micros(us)) for u, us in objections],
-            "third": [dict(r, received=from_micros(r["received_us"])) for r in third],
+            "third": [
+                dict(r, received=from_micros(r["received_us"]), candidates=ThirdParties(c.ledger.engine, c.export).candidates(r["id"]))
+                for r in third
+            ],
             "me_admin": admin,
         },
     )
@@ -136,19 +140,41 @@ def _send_rejection(c: Center, email: str, language: str | None, grounds: str) -
 @router.post("/third-party/{ref}", dependencies=[Depends(require_csrf)])
 def resolve_third_party(
     ref: str,
+    background: BackgroundTasks,
     resolution: str = Form(..., min_length=3, max_length=4000),
     status: str = Form(...),
+    item_ids: list[str] = Form([], max_length=500),
+    more_items: str = Form("", max_length=4000),
     c: Center = Depends(center),
     admin: Admin = Depends(reviewer_required),
 ) -> Response:
+    """Link the objection to the photos that show the person (they then leave
+    every snapshot, or have faces blurred where the policy blurs), or close it."""
     if status not in ("linked", "closed"):
         raise HTTPException(status_code=400, detail="status is 'linked' or 'closed'")
-    with c.ledger.engine.begin() as conn:
-        done = conn.execute(
-            update(third_party_objections)
-            .where(third_party_objections.c.id == ref, third_party_objections.c.status == "open")
-            .values(status=status, resolved_by=f"admin:{admin.username}", resolution=resolution.strip())
+    actor = f"admin:{admin.username}"
+    parties = ThirdParties(c.ledger.engine, c.export)
+    request_row = parties.request(ref)
+    try:
+        if status == "linked":
+            count = parties.link(ref, [*item_ids, *named_tokens(more_items)], actor=actor, resolution=resolution.strip())
+        else:
+            count = 0
+            parties.close(ref, actor=actor, resolution=resolution.strip())
+    except ThirdPartyError as exc:
+        code = 404 if "No open objection" in str(exc) else 400
+        raise HTTPException(status_code=code, detail=str(exc)) from None
+    if request_row:
+        background.add_task(
+            _send_third_party_outcome, c, request_row["email"], request_row["language"], status, count, resolution.strip()
         )
-    if done.rowcount != 1:
-        raise HTTPException(status_code=404, detail="No open objection with that reference.")
     return RedirectResponse("/admin", status_code=303)
+
+
+def _send_third_party_outcome(c: Center, email: str, language: str | None, status: str, count: int, resolution: str) -> None:
+    lang = i18n.pick(person=language)
+    _ = c.gettext(lang)
+    text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
+        _=_, linked=status == "linked", count=count, resolution=resolution, platform=c.settings.platform_name
+    )
+    c.outbox.send(Message(to=email, subject=_("Your objection about photos"), text=text, headers={"X-Consentry-Kind": "third_party_outcome"}))

@@ -300,6 +300,7 @@ def others_submit(
             insert(third_party_objections).values(
                 id=ref, email=email.lower(), handles=handles.strip() or None, items=items.strip() or None,
                 note=note.strip() or None, received_us=to_micros(datetime.now(UTC)), status="unverified",
+                language=c.lang(request),
             )
         )
     token = c.links.issue(email, purpose=f"tp:{ref}")

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import duckdb
 
+from ..access.third_party import links_for
 from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
@@ -51,6 +52,10 @@ class Explanation:
     reason: Reason
     checks: list[Check]
     tagged: list[PersonChecks] = field(default_factory=list)
+    # Objections by people without an account, linked to this item by an
+    # administrator: (reference, linked at, by). Outside the contract's rules,
+    # so not a reason; snapshots leave the item out or blur its faces.
+    third_party: list[tuple[str, datetime, str]] = field(default_factory=list)
 
     @property
     def eligible(self) -> bool:
@@ -221,7 +226,7 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
         f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')})"
     ).fetchone()[0]
     reason = Reason(verdict)
-    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged)
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, links_for(ledger.engine, item_id))
 
 
 def _tagged(con: duckdb.DuckDBPyConnection, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:

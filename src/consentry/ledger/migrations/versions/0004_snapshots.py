@@ -75,8 +75,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_third_party_links_item", "third_party_links", ["item_id"])
     op.create_index("ux_third_party_links", "third_party_links", ["ref", "item_id"], unique=True)
+    # So the outcome can be mailed in the language the person wrote in.
+    with op.batch_alter_table("third_party_objections") as batch:
+        batch.add_column(sa.Column("language", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("third_party_objections") as batch:
+        batch.drop_column("language")
     for name in ("third_party_links", "models", "purged_people", "snapshot_purges", "snapshots"):
         op.drop_table(name)
