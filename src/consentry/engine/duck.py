@@ -31,13 +31,14 @@ def load_inputs(
     at: datetime,
     watermark: int | None = None,
     users: list[str] | None = None,
+    touched_after: int | None = None,
 ) -> int:
     """Register users/content/tags and the ledger events visible at `at`, up to a
     watermark read first, so the decision is pinned to a known ledger state.
     `users` limits the events read to those people (a person's own page)."""
     export.register(con)
     wm = ledger.watermark() if watermark is None else watermark
-    events = ledger.events_arrow(upto=at, upto_seq=wm, users=users)
+    events = ledger.events_arrow(upto=at, upto_seq=wm, users=users, touched_after=touched_after)
     con.register("ledger_events_arrow", events)
     con.execute("CREATE OR REPLACE TEMP TABLE ledger_events AS SELECT * FROM ledger_events_arrow")
     con.unregister("ledger_events_arrow")

@@ -283,7 +283,12 @@ class Ledger:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
     def events_arrow(
-        self, upto: datetime | None = None, *, upto_seq: int | None = None, users: list[str] | None = None
+        self,
+        upto: datetime | None = None,
+        *,
+        upto_seq: int | None = None,
+        users: list[str] | None = None,
+        touched_after: int | None = None,
     ) -> pa.Table:
         """Events with at <= `upto` (and seq <= `upto_seq`) as Arrow, streamed in
         batches, for the decision engines: (seq, user_id, type, event_at)."""
@@ -294,10 +299,15 @@ class Ledger:
             q = q.where(t.events.c.seq <= upto_seq)
         if users is not None:
             q = q.where(t.events.c.user_id.in_(users))
+        if touched_after is not None:  # the whole history of people with an event after this seq
+            touched = select(t.events.c.user_id).where(t.events.c.seq > touched_after)
+            if upto_seq is not None:
+                touched = touched.where(t.events.c.seq <= upto_seq)
+            q = q.where(t.events.c.user_id.in_(touched.distinct()))
         schema = pa.schema(
             [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("event_at", pa.timestamp("us"))]
         )
-        table = self._events_adbc(upto, upto_seq) if users is None else None
+        table = self._events_adbc(upto, upto_seq) if users is None and touched_after is None else None
         if table is not None:
             return table
         sql, params = _compiled(q, self.engine)

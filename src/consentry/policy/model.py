@@ -29,6 +29,19 @@ class TaggedPeople(StrEnum):
     ignore = "ignore"  # do not look at tagged people at all (meta-2024)
 
 
+class Transforms(BaseModel):
+    """What a snapshot build changes in what it copies. Not part of any
+    decision, so not part of the policy's hash; the manifest records them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    redact_emails: bool = True
+    redact_phones: bool = True
+    redact_ibans: bool = True
+    redact_cards: bool = True  # 13-19 digits that pass the Luhn check
+    mentions: bool = True  # @handle of a person who fails the person rules -> @[person]
+    strip_exif: bool = True  # images are re-encoded without EXIF/GPS
+
+
 class Jurisdiction(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +91,7 @@ class Policy(BaseModel):
         description="jurisdiction for people whose country is unknown; default: the '*' one",
     )
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    transforms: Transforms = Transforms()
 
     @field_validator("kinds")
     @classmethod
@@ -144,7 +158,7 @@ class Policy(BaseModel):
 
     def rules_document(self) -> dict:
         """Everything that changes a decision, normalised (sorted, groups expanded)."""
-        data = self.model_dump(mode="json", exclude={"name", "description"})
+        data = self.model_dump(mode="json", exclude={"name", "description", "transforms"})
         data["kinds"] = sorted(data["kinds"])
         for j in data["jurisdictions"]:
             j["countries"] = sorted(j["countries"])

@@ -1,0 +1,210 @@
+"""Purge: take out of an existing snapshot, for real, everyone the ledger now
+says may not be in it; then vacuum, so the old bytes are gone from disk.
+
+Applies every event after the snapshot's watermark (objections, erasures,
+consent withdrawals), accounts and items deleted in the export since, and
+objections by people without an account linked to photos. Only the buckets
+that hold such rows are rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ..engine.compile import Compiler
+from ..engine.duck import connect, load_inputs
+from ..ledger import Ledger
+from ..policy import Policy, TaggedPeople
+from ..sources import Export, open_export
+from .build import SCHEMA, later_failures, register_third_party, snapshot_lock
+from .manifest import Manifest, Purge, content_digest, write_json
+from .registry import Registry, SnapshotError, SnapshotRecord
+
+
+def _policy(m: Manifest) -> Policy:
+    policy = Policy.model_validate(m.policy_document)
+    if policy.hash != m.policy_hash:  # pragma: no cover - the document is written by build
+        raise SnapshotError(f"the policy stored in snapshot '{m.name}' does not match its hash {m.policy_hash}")
+    return policy
+
+
+def _export(m: Manifest, data: Path | None) -> Export:
+    folder = data or Path(m.export)
+    if not folder.is_dir():
+        raise SnapshotError(
+            f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "
+            "so deleted accounts and items are purged too"
+        )
+    return open_export(folder)[0]
+
+
+def _snapshot_view(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, columns: str = "*") -> list[str]:
+    from deltalake import DeltaTable
+
+    files = DeltaTable(rec.uri).file_uris()
+    if files:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW snap AS SELECT {columns} FROM read_parquet({files!r}, hive_partitioning = true, "
+            "hive_types = {'bucket': INTEGER})"
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW snap AS SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS user_id, "
+                    "NULL::VARCHAR[] AS tagged, NULL::INTEGER AS bucket, NULL::VARCHAR AS media, "
+                    "NULL::INTEGER AS faces_blurred WHERE false")
+    return files
+
+
+@dataclass
+class PurgeResult:
+    name: str
+    from_watermark: int
+    to_watermark: int
+    people: int = 0
+    rows_removed: int = 0
+    files_removed: int = 0
+    buckets_rewritten: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def purge(
+    ledger: Ledger,
+    name: str,
+    *,
+    data: Path | None = None,
+    now: datetime | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> PurgeResult:
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+    registry = Registry(ledger.engine)
+    rec = registry.require(name)
+    folder = Path(rec.uri).parent
+    t0 = time.perf_counter()
+    started = datetime.now(UTC)
+    now = now or started
+    with snapshot_lock(folder):
+        rec = registry.require(name)  # re-read under the lock: another purge may have run
+        m = rec.manifest
+        policy = _policy(m)
+        export = _export(m, data)
+        con = connect()
+        try:
+            # Everyone with an event after the watermark, with their whole history.
+            new_wm = load_inputs(con, export, ledger, now, touched_after=m.watermark)
+            result = PurgeResult(name, m.watermark, new_wm)
+            con.execute("ALTER VIEW users RENAME TO users_all")
+            con.execute(
+                "CREATE TEMP VIEW users AS SELECT * FROM users_all "
+                "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
+            )
+            later_failures(con, policy, m.cutoff, now)
+            register_third_party(con, ledger)
+            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media")
+            tag_check = policy.tagged_people is not TaggedPeople.ignore
+            tagged_sql = (
+                """UNION ALL
+                SELECT t.item_id, t.bucket, t.media, t.u AS person, 'tagged:' || lf.reason AS cause
+                FROM (SELECT item_id, bucket, media, unnest(tagged) AS u FROM snap) t
+                JOIN later_fail lf ON lf.user_id = t.u"""
+                if tag_check
+                else ""
+            )
+            con.execute(
+                f"""CREATE TEMP TABLE hits AS
+                SELECT s.item_id, s.bucket, s.media, s.user_id AS person, lf.reason AS cause
+                FROM snap s JOIN later_fail lf ON lf.user_id = s.user_id
+                UNION ALL
+                SELECT s.item_id, s.bucket, s.media, s.user_id, 'content_deleted'
+                FROM snap s JOIN (SELECT item_id FROM content WHERE deleted_at <= {Compiler(policy, now).T}) c
+                  ON c.item_id = s.item_id
+                UNION ALL
+                SELECT s.item_id, s.bucket, s.media, NULL, 'third_party_objection'
+                FROM snap s JOIN tp_items tp ON tp.item_id = s.item_id
+                {tagged_sql}"""
+            )
+            doomed = con.execute(
+                "SELECT count(DISTINCT item_id), count(DISTINCT bucket) FROM hits"
+            ).fetchall()[0]
+            result.rows_removed, result.buckets_rewritten = int(doomed[0]), int(doomed[1])
+            # Rows per cause, each row counted once (under the first cause found).
+            result.counts = dict(
+                con.execute(
+                    "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
+                ).fetchall()
+            )
+            people = [
+                {"user_id": u, "cause": c.removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
+                for u, c, n, s in con.execute(
+                    """SELECT h.person, min(h.cause), count(DISTINCT h.item_id),
+                         (SELECT max(e.seq) FROM ledger_events e WHERE e.user_id = h.person AND e.seq > ?)
+                       FROM hits h WHERE h.person IS NOT NULL GROUP BY h.person ORDER BY h.person""",
+                    [m.watermark],
+                ).fetchall()
+            ]
+            result.people = len(people)
+            if result.rows_removed == 0:
+                m = m.model_copy(update={"watermark": new_wm})
+                registry.advance(m)
+                write_json(folder, m)
+                result.seconds = time.perf_counter() - t0
+                say(f"nothing to purge; watermark {m.watermark}")
+                return result
+
+            buckets = [b for (b,) in con.execute("SELECT DISTINCT bucket FROM hits ORDER BY 1").fetchall()]
+            media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
+            dt = DeltaTable(rec.uri)
+            files = dt.file_uris(partition_filters=[("bucket", "in", [str(b) for b in buckets])])
+            cols = ", ".join(f'"{f.name}"' for f in SCHEMA)
+            keep = con.sql(
+                f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}})
+                WHERE item_id NOT IN (SELECT item_id FROM hits)"""
+            ).to_arrow_reader(200_000)
+            facts = {"purge": {"from_watermark": m.watermark, "to_watermark": new_wm, "rows_removed": result.rows_removed,
+                               "counts": result.counts}}
+            say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows")
+            import pyarrow as pa
+
+            write_deltalake(
+                dt,
+                pa.RecordBatchReader.from_batches(SCHEMA, (b.cast(SCHEMA) for b in keep)),
+                mode="overwrite",
+                predicate=f"bucket IN ({', '.join(str(b) for b in buckets)})",
+                partition_by=["bucket"],
+                commit_properties=CommitProperties(custom_metadata={"consentry.purge": json.dumps(facts, sort_keys=True)}),
+            )
+        finally:
+            con.close()
+        removed_media = 0
+        for rel in media:
+            target = folder / rel
+            if target.is_file():
+                target.unlink()
+                removed_media += 1
+        dt = DeltaTable(rec.uri)
+        vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        result.files_removed = len(vacuumed) + removed_media
+        finished = datetime.now(UTC)
+        purge_rec = Purge(
+            at=finished, from_watermark=result.from_watermark, to_watermark=new_wm, people=result.people,
+            rows_removed=result.rows_removed, files_removed=result.files_removed, table_version=dt.version(),
+            counts=result.counts,
+        )
+        m = m.model_copy(
+            update={
+                "watermark": new_wm, "rows": m.rows - result.rows_removed, "digest": content_digest(folder),
+                "table_version": dt.version(), "purges": [*m.purges, purge_rec],
+            }
+        )
+        registry.record_purge(m, purge_rec, people, started)
+        write_json(folder, m)
+    result.seconds = time.perf_counter() - t0
+    say(f"purged {result.rows_removed:,} rows of {result.people:,} people; {result.files_removed:,} files deleted")
+    return result

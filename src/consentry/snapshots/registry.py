@@ -1,0 +1,145 @@
+"""The snapshots and models a ledger knows about, in the ledger's database."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from ..errors import ConsentryError
+from ..timeutil import from_micros, to_micros
+from .manifest import Manifest, Purge, loads
+from .tables import models, purged_people, snapshot_purges, snapshots
+
+
+class SnapshotError(ConsentryError):
+    """A snapshot operation cannot go ahead; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    name: str
+    uri: str
+    manifest: Manifest
+
+    @property
+    def watermark(self) -> int:
+        return self.manifest.watermark
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    snapshot: str
+    table_version: int
+    digest: str
+    rows: int
+    registered_at: datetime
+    mlflow_run: str | None
+    rows_purged_since: int  # rows its snapshot lost after it was trained
+
+    @property
+    def flagged(self) -> bool:
+        return self.rows_purged_since > 0
+
+
+class Registry:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, name: str) -> SnapshotRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(snapshots.c.name, snapshots.c.uri, snapshots.c.manifest).where(snapshots.c.name == name)).first()
+        return SnapshotRecord(row[0], row[1], loads(row[2])) if row else None
+
+    def require(self, name: str) -> SnapshotRecord:
+        found = self.get(name)
+        if found is None:
+            names = ", ".join(r.name for r in self.all()) or "none yet"
+            raise SnapshotError(f"no snapshot named '{name}' in this ledger (have: {names}); build one with `consentry snapshot build`")
+        return found
+
+    def all(self) -> list[SnapshotRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(snapshots.c.name, snapshots.c.uri, snapshots.c.manifest).order_by(snapshots.c.built_us)).all()
+        return [SnapshotRecord(r[0], r[1], loads(r[2])) for r in rows]
+
+    @staticmethod
+    def _values(m: Manifest) -> dict:
+        return {
+            "policy_name": m.policy, "policy_hash": m.policy_hash, "cutoff_us": to_micros(m.cutoff),
+            "watermark": m.watermark, "built_us": to_micros(m.built_at), "rows": m.rows, "rows_built": m.rows_built,
+            "digest": m.digest, "table_version": m.table_version, "manifest": m.dumps(),
+        }
+
+    def add(self, conn, uri: str, m: Manifest) -> None:  # noqa: ANN001 - a Connection in an open transaction
+        conn.execute(insert(snapshots).values(name=m.name, uri=uri, **self._values(m)))
+
+    def record_purge(self, m: Manifest, purge: Purge, people: list[dict], started: datetime) -> int:
+        """The new state, the purge and who left, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(update(snapshots).where(snapshots.c.name == m.name).values(**self._values(m)))
+            pid = conn.execute(
+                insert(snapshot_purges).values(
+                    snapshot=m.name, started_us=to_micros(started), finished_us=to_micros(purge.at),
+                    from_watermark=purge.from_watermark, to_watermark=purge.to_watermark, people=purge.people,
+                    rows_removed=purge.rows_removed, files_removed=purge.files_removed,
+                    table_version=purge.table_version, counts=json.dumps(purge.counts, sort_keys=True),
+                )
+            ).inserted_primary_key[0]
+            if people:
+                conn.execute(insert(purged_people), [{**p, "snapshot": m.name, "purge_id": pid, "purged_us": to_micros(purge.at)} for p in people])
+        return int(pid)
+
+    def advance(self, m: Manifest) -> None:
+        """A purge that found nothing to remove still moves the watermark."""
+        with self.engine.begin() as conn:
+            conn.execute(update(snapshots).where(snapshots.c.name == m.name).values(**self._values(m)))
+
+    # -- models ---------------------------------------------------------------------
+
+    def register_model(self, name: str, snap: SnapshotRecord, *, mlflow_run: str | None, actor: str | None) -> ModelRecord:
+        m = snap.manifest
+        with self.engine.begin() as conn:
+            if conn.execute(select(models.c.name).where(models.c.name == name)).first():
+                raise SnapshotError(f"a model named '{name}' is already registered; models are recorded once, pick a new name")
+            conn.execute(
+                insert(models).values(
+                    name=name, snapshot=snap.name, table_version=m.table_version, digest=m.digest, rows=m.rows,
+                    registered_us=to_micros(datetime.now(UTC)), mlflow_run=mlflow_run, actor=actor,
+                )
+            )
+        return self.model(name)  # type: ignore[return-value]
+
+    def _model_rows(self, where=None) -> list[ModelRecord]:  # noqa: ANN001
+        purged = (
+            select(func.coalesce(func.sum(snapshot_purges.c.rows_removed), 0))
+            .where(snapshot_purges.c.snapshot == models.c.snapshot, snapshot_purges.c.finished_us > models.c.registered_us)
+            .scalar_subquery()
+        )
+        q = select(models, purged.label("purged")).order_by(models.c.registered_us)
+        if where is not None:
+            q = q.where(where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            ModelRecord(r["name"], r["snapshot"], r["table_version"], r["digest"], r["rows"], from_micros(r["registered_us"]),
+                        r["mlflow_run"], int(r["purged"]))
+            for r in rows
+        ]
+
+    def model(self, name: str) -> ModelRecord | None:
+        found = self._model_rows(models.c.name == name)
+        return found[0] if found else None
+
+    def models(self, snapshot: str | None = None) -> list[ModelRecord]:
+        return self._model_rows(models.c.snapshot == snapshot if snapshot else None)
+
+    def purged_for(self, user_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(purged_people).where(purged_people.c.user_id == user_id).order_by(purged_people.c.purged_us)
+            ).mappings().all()
+        return [dict(r, purged_at=from_micros(r["purged_us"])) for r in rows]
