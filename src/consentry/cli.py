@@ -27,6 +27,10 @@ ledger_app = typer.Typer(help="The ledger of what people said and were told.", n
 policy_app = typer.Typer(help="Built-in and custom policies.", no_args_is_help=True)
 admin_app = typer.Typer(help="Privacy center administrators and API clients.", no_args_is_help=True)
 notices_app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_is_help=True)
+snapshot_app = typer.Typer(help="Training snapshots on Delta Lake: build, purge, verify.", no_args_is_help=True)
+model_app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(model_app, name="model")
 app.add_typer(notices_app, name="notices")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(policy_app, name="policy")
@@ -628,6 +632,188 @@ def notices_ack(
     with _ledger_notice(ledger) as led:
         shown = Campaign(led, campaign).acknowledge(keys)
     out.print(f"{shown:,} in-app notices recorded as shown ({len(keys) - shown:,} were already recorded or unknown)")
+
+
+# -- snapshots ---------------------------------------------------------------------
+
+
+@snapshot_app.command("build")
+@friendly
+def snapshot_build(
+    data: DataOpt,
+    at: AtOpt,
+    name: Annotated[str, typer.Option("--name", help="A new name: snapshots are never overwritten.")],
+    policy: PolicyOpt = "recommended",
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder for the snapshot (default: $CONSENTRY_HOME/snapshots/NAME).")
+    ] = None,
+    buckets: Annotated[int, typer.Option(help="Hash buckets of user_id: a purge rewrites only the buckets it touches.")] = 64,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Write the eligible items, transformed, into a new Delta table with a manifest."""
+    from .policy import load_policy
+    from .snapshots import build
+
+    t = parse_instant(at, what="cut-off time")
+    pol = load_policy(policy)
+    export = _export(data)
+    with _ledger(ledger) as led, err.status("building ...") as status:
+        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s))
+    _print_manifest(m)
+
+
+def _print_manifest(m) -> None:  # noqa: ANN001
+    table = Table(title=f"snapshot '{m.name}': {m.rows:,} rows, policy {m.policy} {m.policy_hash}, cut-off {iso(m.cutoff)}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for k, v in sorted(m.excluded_at_build.items()):
+        table.add_row(f"left out at build: {k}", f"{v:,}")
+    for k, v in m.transforms.items():
+        table.add_row(f"transform: {k}", f"{v:,}")
+    for p in m.purges:
+        table.add_row(f"purge {iso(p.at)} (events {p.from_watermark + 1}..{p.to_watermark})", f"-{p.rows_removed:,}")
+    out.print(table)
+    out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
+
+
+@snapshot_app.command("purge")
+@friendly
+def snapshot_purge(
+    name: Annotated[Optional[str], typer.Argument(help="The snapshot (default with --all: every snapshot).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Purge every snapshot in the ledger (for cron).")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep purging as new events arrive, until interrupted.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds with --watch.")] = 60.0,
+    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Remove from existing snapshots everyone the ledger now excludes, and vacuum the old files away."""
+    import time
+
+    from .snapshots import Registry
+    from .snapshots.purge import purge
+
+    if not name and not every:
+        raise ConsentryError("name a snapshot, or pass --all")
+    with _ledger(ledger) as led:
+        while True:
+            names = [name] if name else [r.name for r in Registry(led.engine).all()]
+            for n in names:
+                r = purge(led, n, data=data)
+                out.print(
+                    f"{n}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
+                    f"{r.people:,} people from {r.buckets_rewritten} buckets, {r.files_removed:,} files deleted "
+                    f"({r.seconds:.1f}s)" if r.rows_removed else f"{n}: nothing to remove (ledger up to event {r.to_watermark})",
+                    highlight=False,
+                )
+            if not watch:
+                return
+            time.sleep(interval)
+
+
+@snapshot_app.command("verify")
+@friendly
+def snapshot_verify(
+    name: Annotated[str, typer.Argument(help="The snapshot.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Re-check every row against the current ledger; exit 1 if any should not be there."""
+    from .snapshots.verify import verify
+
+    with _ledger(ledger) as led, err.status("verifying ..."):
+        total, problems = verify(led, name, data=data)
+    if not problems:
+        out.print(f"[green]{name}: all {total:,} rows may be there.[/]", highlight=False)
+        return
+    err.print(f"[bold red]{name}: {len(problems):,} of {total:,} rows should not be there:[/]", highlight=False)
+    for p in problems[:50]:
+        err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
+    if len(problems) > 50:
+        err.print(f"  ... and {len(problems) - 50:,} more", highlight=False)
+    err.print(f"run `consentry snapshot purge {name}`, then verify again", highlight=False)
+    raise typer.Exit(1)
+
+
+@snapshot_app.command("list")
+@friendly
+def snapshot_list(ledger: LedgerOpt = None) -> None:
+    """Every snapshot with its rows, purges and models."""
+    from .snapshots import Registry
+
+    with _ledger(ledger) as led:
+        reg = Registry(led.engine)
+        table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
+        for r in reg.all():
+            m = r.manifest
+            models = ", ".join(f"{x.name}{' (FLAGGED)' if x.flagged else ''}" for x in reg.models(r.name)) or "-"
+            table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
+                          str(m.watermark), models, r.uri)
+    out.print(table)
+
+
+@snapshot_app.command("show")
+@friendly
+def snapshot_show(name: Annotated[str, typer.Argument(help="The snapshot.")], ledger: LedgerOpt = None) -> None:
+    """The manifest: what went in, what was left out and why, what was purged."""
+    from .snapshots import Registry
+
+    with _ledger(ledger) as led:
+        _print_manifest(Registry(led.engine).require(name).manifest)
+
+
+@model_app.command("register")
+@friendly
+def model_register(
+    name: Annotated[str, typer.Argument(help="The model's name (once).")],
+    snapshot: Annotated[str, typer.Option("--snapshot", help="The snapshot it was trained on.")],
+    mlflow_run: Annotated[Optional[str], typer.Option("--mlflow-run", help="Also log the snapshot as this MLflow run's input.")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record that a model was trained on a snapshot as it is now."""
+    import getpass
+
+    from .snapshots.lineage import register_model
+
+    with _ledger(ledger) as led:
+        rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}")
+    out.print(f"model {rec.name}: trained on {rec.snapshot} version {rec.table_version} ({rec.rows:,} rows, {rec.digest})",
+              highlight=False)
+
+
+@model_app.command("list")
+@friendly
+def model_list(ledger: LedgerOpt = None) -> None:
+    """Models and whether their snapshot lost rows since they were trained."""
+    from .snapshots import Registry
+
+    with _ledger(ledger) as led:
+        table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
+        for x in Registry(led.engine).models():
+            status = "[bold red]retrain or unlearn[/]" if x.flagged else "[green]current[/]"
+            table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
+    out.print(table)
+
+
+@app.command()
+@friendly
+def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: LedgerOpt = None) -> None:
+    """The snapshots and models that hold or held a person's data."""
+    from .snapshots.lineage import impact as run
+
+    with _ledger(ledger) as led:
+        found = run(led, user_id)
+    if not found:
+        out.print(f"{user_id}: in no snapshot, now or before.", highlight=False)
+        return
+    for s in found:
+        state = f"{s.rows_now:,} rows now" if s.rows_now else "no rows now"
+        out.print(f"[bold]{s.snapshot}[/] (built {iso(s.built_at)}): {state}", highlight=False)
+        for p in s.purged:
+            out.print(f"  purged {iso(p['purged_at'])}: {p['rows']:,} rows ({p['cause']})", highlight=False)
+        for mod in s.models:
+            out.print(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): "
+                      + ("[bold red]retraining or unlearning is due[/]" if mod.flagged else "its snapshot still holds this person's rows"),
+                      highlight=False)
 
 
 def _count_eligible(path: Path) -> int:

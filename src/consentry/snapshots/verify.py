@@ -1,0 +1,80 @@
+"""Verify: re-check every row of a snapshot against the current ledger and
+export, independently of how it was built or purged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..engine.compile import Compiler
+from ..engine.duck import connect, load_inputs
+from ..ledger import Ledger
+from ..policy import TaggedPeople
+from .build import later_failures, register_third_party
+from .images import has_exif
+from .purge import _export, _policy, _snapshot_view
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Problem:
+    item_id: str
+    user_id: str | None
+    why: str
+
+
+def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime | None = None) -> tuple[int, list[Problem]]:
+    """(rows checked, rows that should not be there). Checks: eligible at the
+    cut-off; author and tagged people pass the person rules now; item not
+    deleted; no objection by someone without an account; image present and
+    without EXIF."""
+    registry = Registry(ledger.engine)
+    rec = registry.require(name)
+    m = rec.manifest
+    policy = _policy(m)
+    export = _export(m, data)
+    now = now or datetime.now(UTC)
+    folder = Path(rec.uri).parent
+    con = connect()
+    try:
+        load_inputs(con, export, ledger, max(now, m.cutoff))
+        later_failures(con, policy, m.cutoff, now)
+        register_third_party(con, ledger)
+        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred")
+        comp = Compiler(policy, m.cutoff)
+        con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql()}")
+        tag_check = policy.tagged_people is not TaggedPeople.ignore
+        blur = policy.tagged_people is TaggedPeople.blur
+        checks = [
+            ("SELECT s.item_id, s.user_id, 'not in the export any more' FROM snap s "
+             "LEFT JOIN content c ON c.item_id = s.item_id WHERE c.item_id IS NULL"),
+            ("SELECT s.item_id, s.user_id, 'not eligible at the cut-off: ' || d.reason FROM snap s "
+             "JOIN decided d ON d.item_id = s.item_id WHERE NOT d.eligible"),
+            ("SELECT s.item_id, s.user_id, 'its author fails ' || lf.reason || ' now' FROM snap s "
+             "JOIN later_fail lf ON lf.user_id = s.user_id"),
+            (f"SELECT s.item_id, s.user_id, 'deleted in the export' FROM snap s JOIN content c ON c.item_id = s.item_id "
+             f"WHERE c.deleted_at <= {Compiler(policy, now).T}"),
+            ("SELECT s.item_id, s.user_id, 'a person without an account objected to it' FROM snap s "
+             "JOIN tp_items tp ON tp.item_id = s.item_id"
+             + (" WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)" if blur else "")),
+            ("SELECT s.item_id, s.user_id, 'it has an image path but no image' FROM snap s "
+             "JOIN content c ON c.item_id = s.item_id WHERE c.media_path IS NOT NULL AND s.media IS NULL"),
+        ]
+        if tag_check:
+            checks.append(
+                "SELECT t.item_id, t.user_id, 'tagged person ' || t.u || ' fails ' || lf.reason || ' now' FROM "
+                "(SELECT item_id, user_id, unnest(tagged) AS u FROM snap) t JOIN later_fail lf ON lf.user_id = t.u"
+            )
+        problems = [Problem(*row) for q in checks for row in con.execute(q).fetchall()]
+        total = con.execute("SELECT count(*) FROM snap").fetchall()[0][0]
+        media = [r for r in con.execute("SELECT item_id, user_id, media FROM snap WHERE media IS NOT NULL").fetchall()]
+    finally:
+        con.close()
+    for item_id, user_id, rel in media:
+        path = folder / rel
+        if not path.is_file():
+            problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
+        elif m.transforms_enabled.get("strip_exif", True) and has_exif(path):
+            problems.append(Problem(item_id, user_id, f"its image {rel} still has EXIF metadata"))
+    return int(total), sorted(problems, key=lambda p: (p.item_id, p.why))
