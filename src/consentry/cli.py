@@ -696,7 +696,7 @@ def snapshot_purge(
         raise ConsentryError("name a snapshot, or pass --all")
     with _ledger(ledger) as led:
         while True:
-            names = [name] if name else [r.name for r in Registry(led.engine).all()]
+            names = [name] if name else [r.name for r in Registry(led).all()]
             for n in names:
                 r = purge(led, n, data=data)
                 out.print(
@@ -741,7 +741,7 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
     from .snapshots import Registry
 
     with _ledger(ledger) as led:
-        reg = Registry(led.engine)
+        reg = Registry(led)
         table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
         for r in reg.all():
             m = r.manifest
@@ -758,7 +758,7 @@ def snapshot_show(name: Annotated[str, typer.Argument(help="The snapshot.")], le
     from .snapshots import Registry
 
     with _ledger(ledger) as led:
-        _print_manifest(Registry(led.engine).require(name).manifest)
+        _print_manifest(Registry(led).require(name).manifest)
 
 
 @model_app.command("register")
@@ -788,7 +788,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
 
     with _ledger(ledger) as led:
         table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
-        for x in Registry(led.engine).models():
+        for x in Registry(led).models():
             status = "[bold red]retrain or unlearn[/]" if x.flagged else "[green]current[/]"
             table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
     out.print(table)

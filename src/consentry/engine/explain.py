@@ -226,7 +226,7 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
         f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')})"
     ).fetchone()[0]
     reason = Reason(verdict)
-    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, links_for(ledger.engine, item_id))
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, links_for(ledger.reader, item_id))
 
 
 def _tagged(con: duckdb.DuckDBPyConnection, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:

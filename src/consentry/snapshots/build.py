@@ -104,7 +104,7 @@ def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime,
 
 
 def register_third_party(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
-    con.register("tp_items_arrow", pa.table({"item_id": pa.array(linked_item_ids(ledger.engine), pa.string())}))
+    con.register("tp_items_arrow", pa.table({"item_id": pa.array(linked_item_ids(ledger.reader), pa.string())}))
     con.execute("CREATE OR REPLACE TEMP TABLE tp_items AS SELECT DISTINCT item_id FROM tp_items_arrow")
     con.unregister("tp_items_arrow")
 
@@ -139,7 +139,7 @@ def build(
         raise SnapshotError(f"snapshot name '{name}' is not allowed: use letters, digits, '.', '_' or '-' (at most 128)")
     if not 1 <= buckets <= 4096:
         raise SnapshotError(f"--buckets {buckets} is out of range: use 1 to 4096 (default 64)")
-    registry = Registry(ledger.engine)
+    registry = Registry(ledger)
     final = (out or default_location(name)).absolute()
     if registry.get(name) is not None:
         raise SnapshotError(f"a snapshot named '{name}' exists already; snapshots are never overwritten, pick another name")
@@ -148,7 +148,12 @@ def build(
     with snapshot_lock(final):
         stage = final.parent / f".{final.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            manifest = _build_into(stage, export, ledger, policy, at, name, buckets, workers, now or datetime.now(UTC), say)
+            # The watermark first, then the clock: every event read (seq <= watermark)
+            # was received before `now`, so the watermark says exactly what applies.
+            watermark = ledger.watermark()
+            manifest = _build_into(
+                stage, export, ledger, policy, at, name, buckets, workers, now or datetime.now(UTC), watermark, say
+            )
             if _before_publish:
                 _before_publish()
             with ledger.engine.begin() as conn:
@@ -167,7 +172,7 @@ def build(
 
 def _build_into(
     stage: Path, export: Export, ledger: Ledger, policy: Policy, at: datetime, name: str,
-    buckets: int, workers: int | None, now: datetime, say: Callable[[str], None],
+    buckets: int, workers: int | None, now: datetime, watermark: int, say: Callable[[str], None],
 ) -> Manifest:
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
@@ -175,7 +180,7 @@ def _build_into(
     con = connect()
     try:
         con.execute(MACROS)
-        watermark = load_inputs(con, export, ledger, max(at, now))
+        load_inputs(con, export, ledger, max(at, now), watermark=watermark)
         say(f"ledger read up to event {watermark}")
         register_third_party(con, ledger)
         later_failures(con, policy, at, now)

@@ -31,7 +31,7 @@ def rows_of(rec: SnapshotRecord, user_id: str) -> int:
     from deltalake import DeltaTable
 
     bucket = bucket_of(user_id, rec.manifest.buckets)
-    files = DeltaTable(rec.uri).file_uris(partition_filters=[("bucket", "=", str(bucket))])
+    files = DeltaTable(rec.uri).file_uris(file_pruning_predicate=[("bucket", "=", str(bucket))])
     if not files:
         return 0
     con = duckdb.connect()
@@ -42,7 +42,7 @@ def rows_of(rec: SnapshotRecord, user_id: str) -> int:
 
 
 def impact(ledger: Ledger, user_id: str) -> list[SnapshotImpact]:
-    registry = Registry(ledger.engine)
+    registry = Registry(ledger)
     purged = registry.purged_for(user_id)
     out = []
     for rec in registry.all():
@@ -62,7 +62,7 @@ def impact(ledger: Ledger, user_id: str) -> list[SnapshotImpact]:
 def register_model(
     ledger: Ledger, name: str, snapshot: str, *, mlflow_run: str | None = None, actor: str | None = None
 ) -> ModelRecord:
-    registry = Registry(ledger.engine)
+    registry = Registry(ledger)
     rec = registry.require(snapshot)
     if mlflow_run:
         log_to_mlflow(rec, mlflow_run)

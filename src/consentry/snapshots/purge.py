@@ -84,13 +84,14 @@ def purge(
 ) -> PurgeResult:
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    registry = Registry(ledger.engine)
+    registry = Registry(ledger)
     rec = registry.require(name)
     folder = Path(rec.uri).parent
     t0 = time.perf_counter()
-    started = datetime.now(UTC)
-    now = now or started
     with snapshot_lock(folder):
+        new_wm = ledger.watermark()  # before the clock: every event up to it was received before `now`
+        started = datetime.now(UTC)
+        now = now or started
         rec = registry.require(name)  # re-read under the lock: another purge may have run
         m = rec.manifest
         policy = _policy(m)
@@ -98,7 +99,7 @@ def purge(
         con = connect()
         try:
             # Everyone with an event after the watermark, with their whole history.
-            new_wm = load_inputs(con, export, ledger, now, touched_after=m.watermark)
+            load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm, touched_after=m.watermark)
             result = PurgeResult(name, m.watermark, new_wm)
             con.execute("ALTER VIEW users RENAME TO users_all")
             con.execute(
@@ -161,7 +162,7 @@ def purge(
             buckets = [b for (b,) in con.execute("SELECT DISTINCT bucket FROM hits ORDER BY 1").fetchall()]
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
-            files = dt.file_uris(partition_filters=[("bucket", "in", [str(b) for b in buckets])])
+            files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
             cols = ", ".join(f'"{f.name}"' for f in SCHEMA)
             keep = con.sql(
                 f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}})

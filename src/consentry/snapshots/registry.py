@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from ..errors import ConsentryError
+from ..ledger import Ledger
 from ..timeutil import from_micros, to_micros
 from .manifest import Manifest, Purge, loads
 from .tables import models, purged_people, snapshot_purges, snapshots
@@ -46,11 +47,12 @@ class ModelRecord:
 
 
 class Registry:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, ledger: Ledger) -> None:
+        self.engine = ledger.engine
+        self.reader = ledger.reader  # reads must not take SQLite's write lock
 
     def get(self, name: str) -> SnapshotRecord | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(snapshots.c.name, snapshots.c.uri, snapshots.c.manifest).where(snapshots.c.name == name)).first()
         return SnapshotRecord(row[0], row[1], loads(row[2])) if row else None
 
@@ -62,7 +64,7 @@ class Registry:
         return found
 
     def all(self) -> list[SnapshotRecord]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(snapshots.c.name, snapshots.c.uri, snapshots.c.manifest).order_by(snapshots.c.built_us)).all()
         return [SnapshotRecord(r[0], r[1], loads(r[2])) for r in rows]
 
@@ -122,7 +124,7 @@ class Registry:
         q = select(models, purged.label("purged")).order_by(models.c.registered_us)
         if where is not None:
             q = q.where(where)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [
             ModelRecord(r["name"], r["snapshot"], r["table_version"], r["digest"], r["rows"], from_micros(r["registered_us"]),
@@ -138,7 +140,7 @@ class Registry:
         return self._model_rows(models.c.snapshot == snapshot if snapshot else None)
 
     def purged_for(self, user_id: str) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(purged_people).where(purged_people.c.user_id == user_id).order_by(purged_people.c.purged_us)
             ).mappings().all()

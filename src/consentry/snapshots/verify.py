@@ -29,16 +29,17 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     cut-off; author and tagged people pass the person rules now; item not
     deleted; no objection by someone without an account; image present and
     without EXIF."""
-    registry = Registry(ledger.engine)
+    registry = Registry(ledger)
     rec = registry.require(name)
     m = rec.manifest
     policy = _policy(m)
     export = _export(m, data)
+    watermark = ledger.watermark()
     now = now or datetime.now(UTC)
     folder = Path(rec.uri).parent
     con = connect()
     try:
-        load_inputs(con, export, ledger, max(now, m.cutoff))
+        load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
         later_failures(con, policy, m.cutoff, now)
         register_third_party(con, ledger)
         _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred")

@@ -1,0 +1,359 @@
+"""Snapshots on a real Delta table, with real JPEGs: build, transforms, purge,
+verify, crash safety, consistency under concurrent objections, lineage, readers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+from PIL import Image
+from sqlalchemy import insert, select
+from typer.testing import CliRunner
+
+from consentry.access.tables import third_party_objections
+from consentry.cli import app
+from consentry.ledger import Ledger, NewEvent
+from consentry.people.third_party import ThirdParties
+from consentry.policy import load_policy
+from consentry.snapshots import Registry, SnapshotError, build
+from consentry.snapshots.images import has_exif
+from consentry.snapshots.lineage import impact, register_model
+from consentry.snapshots.purge import purge
+from consentry.snapshots.tables import snapshots as snapshots_table
+from consentry.snapshots.verify import verify
+from consentry.sources import open_export
+
+from exportkit import item, user, write_export
+
+T = datetime(2024, 6, 26, tzinfo=UTC)
+NOTIFIED = "2024-01-01T00:00:00Z"
+PEOPLE = ["ann", "ben", "cat", "dan", "eve"]
+
+
+def _jpeg_with_exif(path: Path, pixels: np.ndarray | None = None) -> None:
+    img = Image.fromarray(pixels if pixels is not None else (np.random.default_rng(1).random((96, 96, 3)) * 255).astype("uint8"))
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"  # Make
+    exif[0x0110] = "EOS"  # Model
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (52.0, 22.0, 0.0), "E", (4.0, 54.0, 0.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, "JPEG", exif=exif)
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+TEXT = (
+    "write to jan.de.vries@example.nl or call +31 6 1234 5678; IBAN NL91 ABNA 0417 1643 00; "
+    "card 4111 1111 1111 1111 (order 1234 5678 9012 3456); thanks @ben and @cat and @benny."
+)
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    """Five adults, all notified; ben is 15 (a minor), so he may not be mentioned or shown."""
+    users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
+    users[1]["birth_date"] = "2009-01-01"  # ben: a minor at T
+    content = [
+        item("t1", "ann", text=TEXT),
+        item("t2", "cat", text="plain words"),
+        item("p1", "ann", kind="photo", text=None, media_path="media/p1.jpg"),  # photo with EXIF
+        item("p2", "cat", kind="photo", text=None, media_path="media/p2.jpg"),  # tags ben: excluded (require) / blurred (blur)
+        item("p3", "dan", kind="photo", text=None, media_path="media/p3.jpg"),  # no face, tags ben: no face found under blur
+        item("p4", "eve", kind="photo", text=None, media_path="media/p4.jpg"),  # a non-user objects to it
+        *[item(f"d{i}", "dan", text=f"dan's post {i}") for i in range(5)],
+        *[item(f"e{i}", "eve", text=f"eve's post {i}") for i in range(5)],
+    ]
+    tags = [{"item_id": "p2", "tagged_user_id": "ben"}, {"item_id": "p3", "tagged_user_id": "ben"}]
+    export = write_export(tmp_path / "export", users, content, tags)
+    _jpeg_with_exif(export / "media/p1.jpg")
+    _jpeg_with_exif(export / "media/p2.jpg", _astronaut())
+    _jpeg_with_exif(export / "media/p3.jpg")
+    _jpeg_with_exif(export / "media/p4.jpg", _astronaut())
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.append([NewEvent(user_id=u, type="notified", at=NOTIFIED, channel="email") for u in [*PEOPLE, "ben_young"]])
+    yield tmp_path, open_export(export)[0], led
+    led.close()
+
+
+def rows(led: Ledger, name: str) -> dict[str, dict]:
+    rec = Registry(led).require(name)
+    table = DeltaTable(rec.uri).to_pyarrow_table()
+    return {r["item_id"]: r for r in table.to_pylist()}
+
+
+def all_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_build_redacts_text_strips_exif_and_records_a_manifest(world) -> None:
+    tmp, export, led = world
+    m = build(export, led, load_policy("recommended"), T, "s1", out=tmp / "s1")
+    got = rows(led, "s1")
+    assert "p2" not in got and "p3" not in got  # they show ben, a minor (rule 14)
+    text = got["t1"]["text"]
+    assert "jan.de.vries" not in text and "1234 5678;" not in text and "NL91" not in text and "4111" not in text
+    assert text.count("[email]") == 1 and "[phone]" in text and "[iban]" in text and "[card]" in text
+    assert "1234 5678 9012 3456" in text  # fails the Luhn check: not a card number, left alone
+    assert "@[person] and @cat and @benny" in text  # ben fails the person rules; cat and benny do not
+    media = tmp / "s1" / got["p1"]["media"]
+    assert has_exif(export.folder / "media/p1.jpg") and not has_exif(media)
+    assert m.transforms["exif_stripped"] == 2 and m.transforms["text_emails"] == 1 and m.transforms["text_mentions"] == 1
+    assert m.decisions["tagged_person"] == 2 and m.rows == len(got) == m.rows_built
+    assert m.watermark == led.watermark() and m.policy_hash == load_policy("recommended").hash
+    on_disk = (tmp / "s1" / "manifest.json").read_text()
+    assert m.digest in on_disk
+    meta = DeltaTable(str(tmp / "s1" / "table")).history()[-1]
+    assert '"watermark": %d' % m.watermark in meta["consentry.build"]
+    with pytest.raises(SnapshotError, match="exists already"):
+        build(export, led, load_policy("recommended"), T, "s1", out=tmp / "other")
+
+
+def test_transforms_can_be_switched_off_in_the_policy(world, tmp_path) -> None:
+    tmp, export, led = world
+    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    doc = doc.replace("name: recommended", "name: raw").replace("redact_emails: true", "redact_emails: false")
+    doc = doc.replace("strip_exif: true", "strip_exif: false").replace("mentions: true", "mentions: false")
+    (tmp_path / "raw.yaml").write_text(doc)
+    build(export, led, load_policy(str(tmp_path / "raw.yaml")), T, "raw", out=tmp / "raw")
+    got = rows(led, "raw")
+    assert "jan.de.vries@example.nl" in got["t1"]["text"] and "@ben " in got["t1"]["text"]
+    assert "[iban]" in got["t1"]["text"]  # still on
+    assert has_exif(tmp / "raw" / got["p1"]["media"])
+
+
+def test_blur_policy_blurs_faces_and_leaves_out_photos_without_a_face(world, tmp_path) -> None:
+    tmp, export, led = world
+    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    (tmp_path / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur").replace("tagged_people: require", "tagged_people: blur"))
+    m = build(export, led, load_policy(str(tmp_path / "blur.yaml")), T, "b", out=tmp / "b")
+    got = rows(led, "b")
+    assert got["p2"]["faces_blurred"] >= 1 and "p3" not in got
+    assert m.excluded_at_build == {"no_face_found": 1}
+    assert m.transforms["photos_blurred"] == 1
+    original = np.asarray(Image.open(export.folder / "media/p2.jpg").convert("L"), dtype=float)
+    blurred = np.asarray(Image.open(tmp / "b" / got["p2"]["media"]).convert("L"), dtype=float)
+    face = (slice(66, 161), slice(177, 272))  # where the cascade finds the astronaut's face
+    detail = lambda a: np.abs(np.diff(a[face], axis=1)).mean()  # noqa: E731
+    assert detail(blurred) < 0.5 * detail(original)  # the face lost its detail ...
+    assert np.abs(blurred[400:, :100] - original[400:, :100]).mean() < 8  # ... the rest did not change
+
+
+def test_an_objection_after_the_cutoff_but_before_the_build_is_not_in_it(world) -> None:
+    tmp, export, led = world
+    led.record(NewEvent(user_id="dan", type="objected", at=datetime.now(UTC), channel="web"))
+    m = build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    assert not any(r["user_id"] == "dan" for r in rows(led, "s").values())
+    assert m.excluded_at_build["since_cutoff:objected"] == 5  # dan's five posts (p3 already failed rule 14)
+
+
+def test_purge_removes_the_person_and_their_old_bytes_from_disk(world) -> None:
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    before = rows(led, "s")
+    assert {r["user_id"] for r in before.values()} >= {"ann", "eve"}
+    register_model(led, "m1", "s")
+    old_files = set(DeltaTable(str(tmp / "s" / "table")).file_uris())
+    ann_image = tmp / "s" / before["p1"]["media"]
+    assert ann_image.is_file() and b"hello from ann" not in all_bytes(tmp / "s")  # t1 has TEXT, the others plain
+    assert b"ann" in all_bytes(tmp / "s" / "table")
+
+    ev = led.record(NewEvent(user_id="ann", type="objected", at=datetime.now(UTC), channel="web"))
+    r = purge(led, "s")
+    after = rows(led, "s")
+    assert not any(v["user_id"] == "ann" for v in after.values())
+    assert set(after) == set(before) - {"t1", "p1"}
+    assert r.rows_removed == 2 and r.people == 1 and r.to_watermark == ev.seq and r.counts == {"objected": 2}
+    # The old Parquet file of ann's bucket and her image are gone from disk; nothing left names her.
+    gone = old_files - set(DeltaTable(str(tmp / "s" / "table")).file_uris())
+    assert gone and not any(Path(u.removeprefix("file://")).exists() for u in gone)
+    assert not ann_image.exists()
+    assert b"jan.de.vries" not in all_bytes(tmp / "s") and b'"ann"' not in all_bytes(tmp / "s" / "table" / "_delta_log")
+    assert not any(b"ann" in p.read_bytes() for p in (tmp / "s" / "table").rglob("*.parquet"))
+    # Recorded: manifest, registry, the person's purge, the flagged model.
+    m = Registry(led).require("s").manifest
+    assert m.watermark == ev.seq and m.rows == len(after) and len(m.purges) == 1
+    assert Registry(led).model("m1").rows_purged_since == 2
+    found = impact(led, "ann")
+    assert [(i.snapshot, i.rows_now, [p["rows"] for p in i.purged], [x.name for x in i.models]) for i in found] == [("s", 0, [2], ["m1"])]
+    assert found[0].purged[0]["trigger_seq"] == ev.seq
+    assert verify(led, "s")[1] == []
+    # A second purge finds nothing and changes nothing.
+    again = purge(led, "s")
+    assert again.rows_removed == 0 and rows(led, "s") == after
+
+
+def test_purge_applies_erasure_consent_withdrawal_deleted_items_and_third_party_objections(world, tmp_path) -> None:
+    tmp, export, led = world
+    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/consent-only.yaml").read_text()
+    pol = load_policy("consent-only")
+    led.append([NewEvent(user_id=u, type="consent_given", at=NOTIFIED, channel="web") for u in PEOPLE])
+    build(export, led, pol, T, "c", out=tmp / "c")
+    assert {r["user_id"] for r in rows(led, "c").values()} == {"ann", "cat", "dan", "eve"}
+    led.append([
+        NewEvent(user_id="dan", type="erasure_requested", at=datetime.now(UTC), channel="web"),
+        NewEvent(user_id="cat", type="consent_withdrawn", at=datetime.now(UTC), channel="web"),
+    ])
+    with led.engine.begin() as conn:
+        conn.execute(insert(third_party_objections).values(id="r1", email="x@example.net", items="p4", received_us=1, status="open"))
+    ThirdParties(led.engine, export).link("r1", ["p4"], actor="admin:dpo", resolution="seen")
+    # eve deletes one post on the platform: a new export says so.
+    users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
+    users[1]["birth_date"] = "2009-01-01"
+    table = duckdb.sql(f"SELECT * FROM read_parquet('{export.folder}/content.parquet')").to_arrow_table().to_pylist()
+    for row in table:
+        if row["item_id"] == "e0":
+            row["deleted_at"] = datetime.now(UTC)
+    newer = write_export(tmp_path / "export2", users, table, [{"item_id": "p2", "tagged_user_id": "ben"}, {"item_id": "p3", "tagged_user_id": "ben"}])
+    for p in ("p1", "p2", "p3", "p4"):
+        (newer / "media").mkdir(exist_ok=True)
+        (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
+    r = purge(led, "c", data=newer)
+    # dan's five posts, cat's post (p2 showed ben: never in), the linked photo, eve's deleted post.
+    assert r.counts == {"account_deleted": 5, "no_consent": 1, "third_party_objection": 1, "content_deleted": 1}
+    left = rows(led, "c")
+    assert {v["user_id"] for v in left.values()} == {"ann", "eve"} and "p4" not in left and "e0" not in left
+    assert verify(led, "c", data=newer)[1] == []
+    assert "consent" in doc
+
+
+def test_verify_catches_a_planted_row_and_the_cli_fails_loudly(world, monkeypatch) -> None:
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    assert verify(led, "s") == (len(rows(led, "s")), [])
+    planted = pa.table({
+        "item_id": ["p2"], "user_id": ["cat"], "kind": ["photo"],
+        "created_at": pa.array([datetime(2020, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+        "parent_id": pa.array([None], pa.string()), "text": pa.array([None], pa.string()),
+        "media": pa.array([None], pa.string()), "faces_blurred": pa.array([0], pa.int32()),
+        "tagged": pa.array([["ben"]], pa.list_(pa.string())), "bucket": pa.array([0], pa.int32()),
+    })
+    write_deltalake(str(tmp / "s" / "table"), planted, mode="append", partition_by=["bucket"])
+    total, problems = verify(led, "s")
+    whys = {p.why for p in problems if p.item_id == "p2"}
+    assert "not eligible at the cut-off: tagged_person" in whys and "tagged person ben fails minor now" in whys
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp))
+    res = CliRunner().invoke(app, ["snapshot", "verify", "s", "--ledger", str(led.engine.url)])
+    assert res.exit_code == 1 and "p2 (user cat)" in res.stderr and "should not be there" in res.stderr
+
+
+def test_a_failed_build_leaves_nothing_visible(world) -> None:
+    tmp, export, led = world
+
+    def crash() -> None:
+        raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError):
+        build(export, led, load_policy("recommended"), T, "s", out=tmp / "snaps" / "s", _before_publish=crash)
+    assert not (tmp / "snaps" / "s").exists() and Registry(led).get("s") is None
+    assert [p.name for p in (tmp / "snaps").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_a_killed_build_leaves_no_visible_half_snapshot(world) -> None:
+    tmp, export, led = world
+    script = f"""
+import os
+from datetime import datetime, UTC
+from consentry.ledger import Ledger
+from consentry.policy import load_policy
+from consentry.snapshots import build
+from consentry.sources import open_export
+build(open_export({str(export.folder)!r})[0], Ledger({str(led.engine.url)!r}), load_policy("recommended"),
+      datetime(2024, 6, 26, tzinfo=UTC), "s", out=__import__("pathlib").Path({str(tmp / 'snaps' / 's')!r}),
+      _before_publish=lambda: os._exit(9))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    assert not (tmp / "snaps" / "s").exists() and Registry(led).get("s") is None
+    # The next build of that name goes through.
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "snaps" / "s")
+    assert (tmp / "snaps" / "s" / "manifest.json").is_file()
+
+
+def test_no_objection_acknowledged_before_a_build_is_in_it_whatever_runs_concurrently(tmp_path) -> None:
+    people = [f"u{i:03d}" for i in range(120)]
+    export = write_export(tmp_path / "export", [user(p) for p in people],
+                          [item(f"{p}-{j}", p) for p in people for j in range(3)])
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.append([NewEvent(user_id=p, type="notified", at=NOTIFIED, channel="email") for p in people])
+    acked: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def objector() -> None:
+        writer = Ledger(str(led.engine.url))
+        for p in people:
+            if stop.is_set():
+                break
+            ev = writer.record(NewEvent(user_id=p, type="objected", at=datetime.now(UTC), channel="api"))
+            acked.append((p, ev.seq))
+        writer.close()
+
+    thread = threading.Thread(target=objector)
+    thread.start()
+    manifests = []
+    try:
+        for n in range(4):
+            started_after = list(acked)  # acknowledged before this build started
+            m = build(open_export(export)[0], led, load_policy("recommended"), T, f"c{n}", out=tmp_path / f"c{n}")
+            present = {r["user_id"] for r in rows(led, f"c{n}").values()}
+            assert not present & {p for p, _ in started_after}
+            # And the watermark says exactly what was read: everyone at or below it is out, everyone above in.
+            assert present == {p for p in people} - {p for p, seq in acked if seq <= m.watermark}
+            manifests.append(m)
+    finally:
+        stop.set()
+        thread.join()
+    assert len({m.watermark for m in manifests}) > 1  # the builds really ran while objections arrived
+    led.close()
+
+
+def test_readers_duckdb_and_hugging_face_datasets(world) -> None:
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    files = DeltaTable(str(tmp / "s" / "table")).file_uris()
+    n_duck = duckdb.sql(f"SELECT count(*) FROM read_parquet({files!r})").fetchall()[0][0]
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets
+
+    ds = datasets.Dataset.from_parquet(files, cache_dir=str(tmp / "hf-cache"))
+    assert n_duck == len(ds) == len(rows(led, "s")) > 0
+    assert set(ds.column_names) >= {"item_id", "user_id", "text", "media"}
+
+
+def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
+    tmp, export, led = world
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp))
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns otherwise
+    url = str(led.engine.url)
+    cli = lambda *a: CliRunner().invoke(app, [*a, "--ledger", url])  # noqa: E731
+    r = cli("snapshot", "build", "--data", str(export.folder), "--at", "2024-06-26T00:00:00Z", "--name", "s")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert (tmp / "snapshots" / "s" / "manifest.json").is_file()
+    assert cli("model", "register", "m1", "--snapshot", "s").exit_code == 0
+    r = cli("model", "register", "m1", "--snapshot", "s")
+    assert r.exit_code == 2 and "already registered" in r.stderr
+    assert cli("snapshot", "purge", "nope").exit_code == 2
+    led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
+    r = cli("snapshot", "purge", "--all")
+    assert r.exit_code == 0 and "removed 6 rows of 1 people" in r.stdout
+    r = cli("model", "list")
+    assert "retrain or unlearn" in r.stdout
+    r = cli("impact", "eve")
+    assert "purged" in r.stdout and "6 rows (objected)" in r.stdout and "retraining or unlearning is due" in r.stdout
+    r = cli("impact", "nobody")
+    assert "in no snapshot" in r.stdout
+    with led.engine.connect() as conn:
+        assert conn.execute(select(snapshots_table.c.rows)).scalar_one() == len(rows(led, "s"))
