@@ -879,3 +879,30 @@ def test_withdrawing_what_is_not_in_force_records_nothing(center: CenterKit) -> 
         r = c.post(path, data={"csrf": csrf_from(me.text)}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/me"
     assert center.events(ALICE) == before
+
+
+def test_my_data_shows_the_training_sets_that_held_my_items_and_when_they_left(center: CenterKit, tmp_path) -> None:
+    from consentry.snapshots import build
+    from consentry.snapshots.lineage import register_model
+    from consentry.snapshots.purge import purge
+
+    c = center.signed_in_client(ALICE)
+    assert "None of your data is or was in a training set." in c.get("/me").text
+    pol = center.app.state.center.policy  # type: ignore[attr-defined]
+    m = build(center.export, center.ledger, pol, datetime(2024, 6, 26, tzinfo=UTC), "train-1", out=tmp_path / "train-1")
+    register_model(center.ledger, "model-a", "train-1")
+    page = c.get("/me").text
+    mine = sum(1 for i in items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
+    assert mine > 0 and m.rows > 0
+    assert f"{mine} of your items are in it now." in page and "Models trained on it: model-a." in page
+    center.post_form(c, "/me/object", {})
+    purge(center.ledger, "train-1")
+    page = c.get("/me").text
+    # Her own items and the photos that show her.
+    removed = mine + sum(1 for i in tagged_items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
+    assert "none of your items are in it now." in page and f"{removed} items removed" in page
+    z = zipfile.ZipFile(io.BytesIO(c.get("/me/download").content))
+    training = json.loads(z.read("training_sets.json"))
+    assert [(t["snapshot"], t["items_now"], [r["items"] for r in t["removed"]], t["models"]) for t in training] == [
+        ("train-1", 0, [removed], ["model-a"])
+    ]

@@ -13,6 +13,7 @@ from sqlalchemy import insert, update
 
 from ..access import LinkError, bucket
 from ..access.tables import third_party_objections
+from ..snapshots.lineage import impact
 from ..ledger import Channel, EventType, NewEvent
 from ..notices.mailer import Message
 from ..people import Person, data_archive, person_view
@@ -136,7 +137,8 @@ def me(request: Request, c: Center = Depends(center), person: Person = Depends(m
     return c.render(
         request,
         "me.html",
-        {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": view.items[:200]},
+        {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": view.items[:200],
+         "training": impact(c.ledger, person.user_id)},
         person=person,
     )
 
@@ -215,7 +217,12 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
     view = person_view(c.export, c.ledger, c.policy, c.cutoff(), person)
     name = f"my-data-{person.user_id}-{iso(datetime.now(UTC))[:10]}.zip"
     return Response(
-        data_archive(view),
+        data_archive(view, training=[
+            {"snapshot": s.snapshot, "built_at": iso(s.built_at), "items_now": s.rows_now,
+             "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in s.purged],
+             "models": [m.name for m in s.models]}
+            for s in impact(c.ledger, person.user_id)
+        ]),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )

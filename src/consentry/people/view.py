@@ -97,7 +97,7 @@ def _q(value: str) -> str:
     return value.replace("'", "''")
 
 
-def data_archive(view: PersonView) -> bytes:
+def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
     """A zip of JSON files: everything consentry holds about the person."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -118,11 +118,13 @@ def data_archive(view: PersonView) -> bytes:
                 "items": {i.item_id: {"eligible": i.eligible, "reason": i.reason} for i in view.items},
             },
         )
+        put("training_sets.json", training or [])
         z.writestr(
             "README.txt",
             "Your data as held by this platform's AI-training consent system (consentry).\n"
             "profile.json: your account; items.json: what you posted; tagged_in.json: others' items you are tagged in;\n"
             "ledger.json: every notice, objection and consent on record; decisions.json: whether each item may be used\n"
-            "for training at the cut-off, and why.\n",
+            "for training at the cut-off, and why; training_sets.json: the training sets that hold or held your items,\n"
+            "when they were removed, and the models trained on them.\n",
         )
     return buf.getvalue()
