@@ -223,7 +223,8 @@ def test_purge_applies_erasure_consent_withdrawal_deleted_items_and_third_party_
         (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
     r = purge(led, "c", data=newer)
     # dan's five posts, cat's post (p2 showed ben: never in), the linked photo, eve's deleted post.
-    assert r.counts == {"account_deleted": 5, "no_consent": 1, "third_party_objection": 1, "content_deleted": 1}
+    assert r.counts == {"account_deleted": 5, "no_consent": 1, "third_party_objection": 1, "content_deleted": 1,
+                        "mentions_redacted": 1}  # ann's t1 mentions @cat
     left = rows(led, "c")
     assert {v["user_id"] for v in left.values()} == {"ann", "eve"} and "p4" not in left and "e0" not in left
     assert verify(led, "c", data=newer)[1] == []
@@ -357,3 +358,18 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert "in no snapshot" in r.stdout
     with led.engine.connect() as conn:
         assert conn.execute(select(snapshots_table.c.rows)).scalar_one() == len(rows(led, "s"))
+
+
+def test_purge_hides_mentions_of_someone_who_objected_later(world) -> None:
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    assert "@cat" in rows(led, "s")["t1"]["text"]
+    led.record(NewEvent(user_id="cat", type="objected", at=datetime.now(UTC), channel="web"))
+    problems = verify(led, "s")[1]
+    assert ("t1", "it mentions @cat, who may not be used") in {(p.item_id, p.why) for p in problems}
+    r = purge(led, "s")
+    assert r.counts == {"objected": 1, "mentions_redacted": 1}  # cat's own post t2; ann's t1 stays, rewritten
+    text = rows(led, "s")["t1"]["text"]
+    assert "@cat" not in text and "@[person] and @[person] and @benny" in text
+    assert verify(led, "s")[1] == []
+    assert not any(b"@cat" in p.read_bytes() for p in (tmp / "s" / "table").rglob("*.parquet"))

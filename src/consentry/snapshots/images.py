@@ -110,6 +110,9 @@ def process_all(jobs: list[ImageJob], workers: int | None = None) -> list[ImageR
     """Threads: Pillow and OpenCV release the GIL while decoding and detecting."""
     if not jobs:
         return []
+    if any(j.blur for j in jobs):
+        import cv2  # noqa: F401 - once, here: a first import racing in several threads sees a half-made module
+        import cv2.data  # noqa: F401
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         return list(pool.map(process, jobs, chunksize=64))
 

@@ -22,9 +22,11 @@ from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
-from ..sources import Export, open_export
+from .. import config
+from ..sources import Export, ValidationMemo, open_export
 from .build import SCHEMA, later_failures, register_third_party, snapshot_lock
 from .manifest import Manifest, Purge, content_digest, write_json
+from .redact import MACROS, MENTION, text_steps
 from .registry import Registry, SnapshotError, SnapshotRecord
 
 
@@ -42,7 +44,8 @@ def _export(m: Manifest, data: Path | None) -> Export:
             f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "
             "so deleted accounts and items are purged too"
         )
-    return open_export(folder)[0]
+    # Validation is remembered by the export's fingerprint, as for every command.
+    return open_export(folder, memo=ValidationMemo(config.validation_memo_path()))[0]
 
 
 def _snapshot_view(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, columns: str = "*") -> list[str]:
@@ -57,7 +60,7 @@ def _snapshot_view(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, columns:
     else:
         con.execute("CREATE OR REPLACE TEMP VIEW snap AS SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS user_id, "
                     "NULL::VARCHAR[] AS tagged, NULL::INTEGER AS bucket, NULL::VARCHAR AS media, "
-                    "NULL::INTEGER AS faces_blurred WHERE false")
+                    "NULL::INTEGER AS faces_blurred, NULL::VARCHAR AS text WHERE false")
     return files
 
 
@@ -108,7 +111,17 @@ def purge(
             )
             later_failures(con, policy, m.cutoff, now)
             register_third_party(con, ledger)
-            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media")
+            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, text")
+            # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
+            mentions = policy.transforms.mentions
+            con.execute(
+                f"""CREATE TEMP TABLE remention AS
+                SELECT item_id, bucket, list(DISTINCT m) AS bad FROM (
+                  SELECT item_id, bucket, lower(unnest(regexp_extract_all(text, '{MENTION}', 1))) AS m
+                  FROM snap WHERE {'text LIKE' if mentions else 'false AND text LIKE'} '%@%')
+                WHERE m IN (SELECT DISTINCT lower(u.handle) FROM users_all u JOIN later_fail lf ON lf.user_id = u.user_id)
+                GROUP BY item_id, bucket"""
+            )
             tag_check = policy.tagged_people is not TaggedPeople.ignore
             tagged_sql = (
                 """UNION ALL
@@ -141,6 +154,10 @@ def purge(
                     "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
                 ).fetchall()
             )
+            con.execute("DELETE FROM remention WHERE item_id IN (SELECT item_id FROM hits)")
+            remention = con.execute("SELECT count(*) FROM remention").fetchall()[0][0]
+            if remention:
+                result.counts["mentions_redacted"] = int(remention)
             people = [
                 {"user_id": u, "cause": c.removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
                 for u, c, n, s in con.execute(
@@ -151,7 +168,7 @@ def purge(
                 ).fetchall()
             ]
             result.people = len(people)
-            if result.rows_removed == 0:
+            if result.rows_removed == 0 and not remention:
                 m = m.model_copy(update={"watermark": new_wm})
                 registry.advance(m)
                 write_json(folder, m)
@@ -159,18 +176,22 @@ def purge(
                 say(f"nothing to purge; watermark {m.watermark}")
                 return result
 
-            buckets = [b for (b,) in con.execute("SELECT DISTINCT bucket FROM hits ORDER BY 1").fetchall()]
+            buckets = [b for (b,) in con.execute(
+                "SELECT bucket FROM hits UNION SELECT bucket FROM remention ORDER BY 1").fetchall()]
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
             files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
-            cols = ", ".join(f'"{f.name}"' for f in SCHEMA)
+            con.execute(MACROS)
+            step = dict(text_steps(policy.transforms, "r.bad")).get("mentions", "{x}").replace("{x}", "s.text")
+            cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{step} AS text" for f in SCHEMA)
             keep = con.sql(
-                f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}})
-                WHERE item_id NOT IN (SELECT item_id FROM hits)"""
+                f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}}) s
+                LEFT JOIN remention r ON r.item_id = s.item_id
+                WHERE s.item_id NOT IN (SELECT item_id FROM hits)"""
             ).to_arrow_reader(200_000)
             facts = {"purge": {"from_watermark": m.watermark, "to_watermark": new_wm, "rows_removed": result.rows_removed,
                                "counts": result.counts}}
-            say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows")
+            say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows ({remention:,} rows re-redacted)")
             import pyarrow as pa
 
             write_deltalake(

@@ -14,6 +14,7 @@ from ..policy import TaggedPeople
 from .build import later_failures, register_third_party
 from .images import has_exif
 from .purge import _export, _policy, _snapshot_view
+from .redact import MENTION
 from .registry import Registry
 
 
@@ -42,8 +43,14 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
         load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
         later_failures(con, policy, m.cutoff, now)
         register_third_party(con, ledger)
-        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred")
+        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
         comp = Compiler(policy, m.cutoff)
+        con.execute(
+            f"""CREATE TEMP TABLE unmentionable AS WITH {comp.people_ctes()}
+            SELECT DISTINCT lower(u.handle) AS h FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN (
+              SELECT user_id FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
+              UNION SELECT user_id FROM later_fail)"""
+        )
         con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql()}")
         tag_check = policy.tagged_people is not TaggedPeople.ignore
         blur = policy.tagged_people is TaggedPeople.blur
@@ -62,6 +69,12 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
             ("SELECT s.item_id, s.user_id, 'it has an image path but no image' FROM snap s "
              "JOIN content c ON c.item_id = s.item_id WHERE c.media_path IS NOT NULL AND s.media IS NULL"),
         ]
+        if m.transforms_enabled.get("mentions", True):
+            checks.append(
+                f"SELECT item_id, user_id, 'it mentions @' || m || ', who may not be used' FROM ("
+                f"SELECT item_id, user_id, lower(unnest(regexp_extract_all(text, '{MENTION}', 1))) AS m FROM snap "
+                f"WHERE text LIKE '%@%') WHERE m IN (SELECT h FROM unmentionable)"
+            )
         if tag_check:
             checks.append(
                 "SELECT t.item_id, t.user_id, 'tagged person ' || t.u || ' fails ' || lf.reason || ' now' FROM "
