@@ -31,6 +31,8 @@ snapshot_app = typer.Typer(help="Training snapshots on Delta Lake: build, purge,
 model_app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(model_app, name="model")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 app.add_typer(notices_app, name="notices")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(policy_app, name="policy")
@@ -443,6 +445,9 @@ def serve(
     if smtp_url:
         os.environ["CONSENTRY_SMTP"] = smtp_url
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
+    from .center.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
     uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning")
 
 
@@ -816,10 +821,68 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
                       highlight=False)
 
 
+# -- audit -------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+@friendly
+def audit_verify(
+    public_key: Annotated[
+        Optional[Path], typer.Option("--public-key", help="Ed25519 public key (PEM): also check the signed checkpoints.")
+    ] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Re-hash the whole chain; name the first record edited, deleted, inserted or out of order."""
+    from .audit.log import verify
+
+    with _ledger(ledger) as led, err.status("verifying the audit log ..."):
+        r = verify(led, public_key=public_key.read_bytes() if public_key else None)
+    if r.ok:
+        signed = f", {r.checkpoints} signed checkpoints verified" if public_key else ""
+        out.print(f"[green]audit log intact:[/] {r.records:,} records, head {r.head_hash}{signed}", highlight=False)
+        return
+    where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
+    err.print(f"[bold red]audit log broken at {where}:[/] {r.first_bad.problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@friendly
+def audit_export(
+    out_file: Annotated[Path, typer.Option("--out", help="The JSONL file to write.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Write every audit record as JSON lines, for a regulator or an archive."""
+    from .audit.log import export_jsonl
+
+    with _ledger(ledger) as led:
+        n = export_jsonl(led, out_file)
+    out.print(f"wrote {n:,} audit records to {out_file}", highlight=False)
+
+
+@audit_app.command("checkpoint")
+@friendly
+def audit_checkpoint(
+    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Sign the chain's current head, so rewriting the whole chain would need the key."""
+    from .audit.log import checkpoint
+
+    with _ledger(ledger) as led:
+        seq, h = checkpoint(led, key.read_bytes())
+    out.print(f"signed checkpoint at record {seq}: {h}", highlight=False)
+
+
 def _count_eligible(path: Path) -> int:
     import duckdb
 
     return int(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{path}') WHERE eligible").fetchone()[0])
+
+
+from .cli_accountability import register as _register_accountability  # noqa: E402 - commands defined in their own module
+
+_register_accountability(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -9,8 +9,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
+from ..ledger import chain
 from ..ledger.store import reader
 
 from ..errors import InputError
@@ -64,6 +65,7 @@ class Admins:
                 conn.execute(
                     insert(admins).values(username=username, created_us=to_micros(datetime.now(UTC)), **values)
                 )
+            chain.append(conn, [chain.Record("admin_set", {"username": username, "role": role, "new": not exists}, subject=username)])
         return Admin(username, role)
 
     def authenticate(self, username: str, password: str) -> Admin | None:
@@ -89,6 +91,18 @@ class ApiClients:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # verify() runs on every API request, on the server's event loop: one
+        # indexed SELECT straight through the DB-API (compiled once here), not
+        # SQLAlchemy's Connection machinery with its BEGIN and ROLLBACK.
+        stmt = select(api_clients.c.client_id).where(
+            api_clients.c.key_hash == bindparam("key_hash"), api_clients.c.revoked_us.is_(None)
+        )
+        self._verify_sql = str(stmt.compile(dialect=engine.dialect))
+        self._verify_positional = engine.dialect.paramstyle in ("qmark", "numeric", "format")
+        # SQLite's connections are already in autocommit (store._sqlite_pragmas): a
+        # lone SELECT is its own read transaction. Others (psycopg) are switched to
+        # autocommit for the query, so it needs no transaction to end.
+        self._switch_autocommit = engine.dialect.name != "sqlite"
 
     def create(self, name: str) -> tuple[str, str]:
         client_id = "cl_" + secrets.token_hex(6)
@@ -99,16 +113,33 @@ class ApiClients:
                     client_id=client_id, name=name, key_hash=_key_hash(key), created_us=to_micros(datetime.now(UTC))
                 )
             )
+            chain.append(conn, [chain.Record("api_client_created", {"client_id": client_id, "name": name}, subject=client_id)])
         return client_id, key
 
     def verify(self, key: str) -> str | None:
-        """The client id for a valid, unrevoked key."""
-        with reader(self.engine).connect() as conn:
-            row = conn.execute(
-                select(api_clients.c.client_id).where(
-                    api_clients.c.key_hash == _key_hash(key), api_clients.c.revoked_us.is_(None)
-                )
-            ).first()
+        """The client id for a valid, unrevoked key. Asks the database on every
+        call (never cached), so a revoked key is refused from the next request on,
+        in every process."""
+        key_hash = _key_hash(key)
+        params = (key_hash,) if self._verify_positional else {"key_hash": key_hash}
+        raw = self.engine.raw_connection()  # pooled; returned below
+        try:
+            dbapi = raw.dbapi_connection
+            if self._switch_autocommit:
+                dbapi.autocommit = True
+            cur = dbapi.cursor()
+            try:
+                cur.execute(self._verify_sql, params)
+                row = cur.fetchone()
+            finally:
+                cur.close()
+            if self._switch_autocommit:
+                dbapi.autocommit = False
+        except BaseException:
+            raw.invalidate()  # in an unknown state: not back into the pool
+            raise
+        finally:
+            raw.close()
         return row[0] if row else None
 
     def revoke(self, client_id: str) -> bool:
@@ -118,4 +149,6 @@ class ApiClients:
                 .where(api_clients.c.client_id == client_id, api_clients.c.revoked_us.is_(None))
                 .values(revoked_us=to_micros(datetime.now(UTC)))
             )
+            if done.rowcount == 1:
+                chain.append(conn, [chain.Record("api_client_revoked", {"client_id": client_id}, subject=client_id)])
         return done.rowcount == 1

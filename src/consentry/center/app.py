@@ -11,6 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from . import admin, api, pages
 from .context import Center
+from .metrics import install_metrics
 from .security import SECURITY_HEADERS
 from .settings import CenterSettings
 
@@ -64,6 +65,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    install_metrics(app)  # GET /metrics; counts requests and recorded events (center/metrics.py)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import InputError
-from ..ledger import Ledger
+from ..ledger import Ledger, chain
 from ..policy import Policy
 from ..sources import Export
 from .compile import Compiler
@@ -72,6 +72,11 @@ def evaluate(
                 con.execute(f"SELECT reason, count(*) FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
             )
             os.replace(tmp, out)
+            with ledger.transaction() as conn:
+                chain.append(conn, [chain.Record("evaluation", {
+                    "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(), "watermark": wm,
+                    "counts": {str(k): int(v) for k, v in counts.items()}, "out": str(out.resolve()),
+                })])
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, to_micros
+from . import chain
 from . import tables as t
 from .events import CONSENT_TYPES, OBJECTION_TYPES, NewEvent, StoredEvent
 from .state import PersonState
@@ -244,6 +245,7 @@ class Ledger:
             )
         for i in range(0, len(rows_out), CHUNK):
             conn.execute(insert(t.events), rows_out[i : i + CHUNK])
+        chain.append(conn, (chain.Record("ledger_event", chain.event_data(r), r["actor"], r["user_id"]) for r in rows_out))
         result.added += len(rows_out)
         return head
 

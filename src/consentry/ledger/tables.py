@@ -47,3 +47,37 @@ person_state = Table(
     Column("last_notified_us", BigInteger, nullable=True),
     Column("last_seq", BigInteger, nullable=False),
 )
+
+# The audit log: a hash chain over everything consentry did, written in the
+# same transaction as the action. Each record holds the SHA-256 of the one
+# before and of its own canonical serialisation (see consentry.ledger.chain).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(256), nullable=True),
+    Column("subject", String(256), nullable=True),
+    Column("data", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("signed_us", BigInteger, nullable=False),
+    Column("public_key", String(128), nullable=False),  # Ed25519, hex
+    Column("signature", String(256), nullable=False),  # hex
+)

@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, select, update
 
 from ..errors import InputError
 from ..i18n import gettext
-from ..ledger import Channel, EventType, Ledger, NewEvent
+from ..ledger import Channel, EventType, Ledger, NewEvent, chain
 from ..policy import Policy
 from ..sources import Export
 from ..timeutil import from_micros, to_micros
@@ -161,6 +161,9 @@ class Campaign:
                         template_version=TEMPLATE_VERSION, cutoff_us=to_micros(cutoff), created_us=_now_us(),
                     )
                 )
+                chain.append(conn, [chain.Record("campaign_opened", {
+                    "campaign": campaign_id, "policy": policy.name, "policy_hash": policy.hash,
+                    "cutoff": cutoff.isoformat(), "template_version": TEMPLATE_VERSION}, subject=campaign_id)])
             elif row["policy_hash"] != policy.hash or row["cutoff_us"] != to_micros(cutoff):
                 raise InputError(
                     f"campaign '{campaign_id}' was started with policy {row['policy_hash']} and cut-off "

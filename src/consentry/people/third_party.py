@@ -18,6 +18,7 @@ from ..access.tables import third_party_links, third_party_objections
 from ..access.third_party import linked_item_ids, links_for  # noqa: F401 - re-exported
 from ..engine.duck import connect
 from ..errors import ConsentryError
+from ..ledger import chain
 from ..sources import Export
 from ..timeutil import to_micros
 
@@ -113,6 +114,7 @@ class ThirdParties:
             if done.rowcount != 1:
                 raise ThirdPartyError("No open objection with that reference.")
             conn.execute(insert(third_party_links), [{"ref": ref, "item_id": i, "linked_us": now, "actor": actor} for i in wanted])
+            chain.append(conn, [chain.Record("third_party_linked", {"ref": ref, "items": wanted, "resolution": resolution}, actor, ref)])
         return len(wanted)
 
     def close(self, ref: str, *, actor: str, resolution: str) -> None:
@@ -122,5 +124,7 @@ class ThirdParties:
                 .where(third_party_objections.c.id == ref, third_party_objections.c.status == "open")
                 .values(status="closed", resolved_by=actor, resolution=resolution)
             )
+            if done.rowcount == 1:
+                chain.append(conn, [chain.Record("third_party_closed", {"ref": ref, "resolution": resolution}, actor, ref)])
         if done.rowcount != 1:
             raise ThirdPartyError("No open objection with that reference.")

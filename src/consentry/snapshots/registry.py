@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, insert, select, update
 
 from ..errors import ConsentryError
-from ..ledger import Ledger
+from ..ledger import Ledger, chain
 from ..timeutil import from_micros, to_micros
 from .manifest import Manifest, Purge, loads
 from .tables import models, purged_people, snapshot_purges, snapshots
@@ -78,6 +78,10 @@ class Registry:
 
     def add(self, conn, uri: str, m: Manifest) -> None:  # noqa: ANN001 - a Connection in an open transaction
         conn.execute(insert(snapshots).values(name=m.name, uri=uri, **self._values(m)))
+        chain.append(conn, [chain.Record("snapshot_built", {
+            "name": m.name, "uri": uri, "policy": m.policy, "policy_hash": m.policy_hash, "cutoff": m.cutoff.isoformat(),
+            "watermark": m.watermark, "rows": m.rows, "digest": m.digest, "decisions": m.decisions,
+            "excluded_at_build": m.excluded_at_build, "transforms": m.transforms}, subject=m.name)])
 
     def record_purge(self, m: Manifest, purge: Purge, people: list[dict], started: datetime) -> int:
         """The new state, the purge and who left, in one transaction."""
@@ -93,12 +97,17 @@ class Registry:
             ).inserted_primary_key[0]
             if people:
                 conn.execute(insert(purged_people), [{**p, "snapshot": m.name, "purge_id": pid, "purged_us": to_micros(purge.at)} for p in people])
+            chain.append(conn, [chain.Record("snapshot_purged", {
+                "name": m.name, "purge_id": int(pid), "from_watermark": purge.from_watermark, "to_watermark": purge.to_watermark,
+                "people": purge.people, "rows_removed": purge.rows_removed, "files_removed": purge.files_removed,
+                "counts": purge.counts, "digest": m.digest}, subject=m.name)])
         return int(pid)
 
     def advance(self, m: Manifest) -> None:
         """A purge that found nothing to remove still moves the watermark."""
         with self.engine.begin() as conn:
             conn.execute(update(snapshots).where(snapshots.c.name == m.name).values(**self._values(m)))
+            chain.append(conn, [chain.Record("snapshot_checked", {"name": m.name, "watermark": m.watermark, "rows_removed": 0}, subject=m.name)])
 
     # -- models ---------------------------------------------------------------------
 
@@ -113,6 +122,9 @@ class Registry:
                     registered_us=to_micros(datetime.now(UTC)), mlflow_run=mlflow_run, actor=actor,
                 )
             )
+            chain.append(conn, [chain.Record("model_registered", {
+                "name": name, "snapshot": snap.name, "table_version": m.table_version, "digest": m.digest, "rows": m.rows,
+                "mlflow_run": mlflow_run}, actor, name)])
         return self.model(name)  # type: ignore[return-value]
 
     def _model_rows(self, where=None) -> list[ModelRecord]:  # noqa: ANN001

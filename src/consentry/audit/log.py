@@ -1,0 +1,162 @@
+"""Verify, export and sign the audit hash chain (written by consentry.ledger.chain).
+
+`verify` walks the chain in order and names the first record that is edited,
+deleted, inserted or out of order; it also checks every ledger event against
+its audit record, so an edit to the ledger itself is caught too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from ..errors import ConsentryError
+from ..ledger import Ledger
+from ..ledger.chain import GENESIS, canonical, event_data, link
+from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events
+from ..timeutil import from_micros, to_micros
+
+BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    seq: int | None
+    problem: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    records: int
+    head_seq: int
+    head_hash: str
+    first_bad: Finding | None
+    checkpoints: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+
+def _rows(ledger: Ledger) -> Iterator[dict]:
+    last = 0
+    while True:
+        with ledger.reader.connect() as conn:
+            rows = conn.execute(select(audit_log).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(BATCH)).mappings().all()
+        if not rows:
+            return
+        yield from (dict(r) for r in rows)
+        last = rows[-1]["seq"]
+
+
+def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
+    with ledger.reader.connect() as conn:
+        head_seq, head_hash = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash)).one()
+        n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    expected_seq, prev, count, covered = 1, GENESIS, 0, 0
+    bad: Finding | None = None
+    pending: dict[int, dict] = {}
+
+    def check_events() -> Finding | None:
+        if not pending:
+            return None
+        with ledger.reader.connect() as conn:
+            rows = {r["seq"]: dict(r) for r in conn.execute(select(events).where(events.c.seq.in_([d["seq"] for d in pending.values()]))).mappings()}
+        for audit_seq, data in sorted(pending.items(), key=lambda kv: kv[1]["seq"]):
+            row = rows.get(data["seq"])
+            if row is None:
+                return Finding(audit_seq, f"ledger event #{data['seq']} ({data['event_id']}) is recorded here but missing from the ledger")
+            if event_data(row) != data:
+                return Finding(audit_seq, f"ledger event #{data['seq']} ({data['event_id']}) was changed after it was recorded")
+        pending.clear()
+        return None
+
+    for r in _rows(ledger):
+        count += 1
+        seq = r["seq"]
+        if seq != expected_seq:
+            bad = Finding(seq, f"record {expected_seq} is missing (the chain jumps from {expected_seq - 1} to {seq})")
+            break
+        if r["prev_hash"] != prev:
+            bad = Finding(seq, "it does not follow the record before it (inserted, reordered, or the one before was edited)")
+            break
+        if link(prev, canonical(seq, r["at_us"], r["kind"], r["actor"], r["subject"], r["data"])) != r["hash"]:
+            bad = Finding(seq, "its content does not match its hash (edited)")
+            break
+        if r["kind"] == "ledger_event":
+            pending[seq] = json.loads(r["data"])
+            covered += 1
+            if len(pending) >= BATCH and (bad := check_events()):
+                break
+        prev, expected_seq = r["hash"], seq + 1
+    if bad is None:
+        bad = check_events()
+    if bad is None and (count != head_seq or prev != head_hash):
+        bad = Finding(count, f"the chain ends at record {count}, but its head says {head_seq}: records were removed from the end")
+    if bad is None and covered != n_events:
+        bad = Finding(None, f"the ledger holds {n_events} events but the audit log records {covered}: events were added outside consentry")
+    signed = 0
+    if bad is None and public_key is not None:
+        bad, signed = _check_checkpoints(ledger, public_key)
+    return VerifyResult(count, head_seq, head_hash, bad, signed)
+
+
+def export_jsonl(ledger: Ledger, out: Path) -> int:
+    n = 0
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in _rows(ledger):
+            r["data"] = json.loads(r["data"])
+            r["at"] = from_micros(r.pop("at_us")).isoformat().replace("+00:00", "Z")
+            f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    tmp.replace(out)
+    return n
+
+
+# -- signed checkpoints (Ed25519) ---------------------------------------------------------
+
+
+def _message(seq: int, h: str) -> bytes:
+    return f"consentry-audit-checkpoint\n{seq}\n{h}".encode()
+
+
+def checkpoint(ledger: Ledger, private_key_pem: bytes) -> tuple[int, str]:
+    """Sign the current head: a later rewrite of the whole chain would need the key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConsentryError("the checkpoint key must be an Ed25519 private key (PEM)")
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    with ledger.transaction() as conn:
+        seq, h = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1)).one()
+        if conn.execute(select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == seq)).first() is None:
+            conn.execute(insert(audit_checkpoints).values(
+                seq=seq, hash=h, signed_us=to_micros(datetime.now(UTC)), public_key=pub,
+                signature=key.sign(_message(seq, h)).hex()))
+    return int(seq), h
+
+
+def _check_checkpoints(ledger: Ledger, public_key_pem: bytes) -> tuple[Finding | None, int]:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(public_key_pem)
+    with ledger.reader.connect() as conn:
+        cps = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).mappings().all()
+        for cp in cps:
+            try:
+                key.verify(bytes.fromhex(cp["signature"]), _message(cp["seq"], cp["hash"]))  # type: ignore[union-attr]
+            except (InvalidSignature, ValueError):
+                return Finding(cp["seq"], "its signed checkpoint does not verify with this public key"), 0
+            actual = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == cp["seq"])).scalar_one_or_none()
+            if actual != cp["hash"]:
+                return Finding(cp["seq"], "it differs from what the signed checkpoint says: the chain was rewritten"), 0
+    return None, len(cps)

@@ -1,0 +1,168 @@
+"""The accountability report for the data protection officer: one self-contained
+HTML file (styles and charts inline) and a PDF of it printed by Chromium.
+
+Every number comes from a function in `queries`, so a test can recompute it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..engine.rules import MEANING, ORDER, Reason
+from ..ledger import Ledger
+from ..ledger.store import redact_url
+from ..policy import Policy
+from ..sources import Export
+from ..timeutil import iso
+from . import charts, queries
+from .render import environment
+
+PDF_TIMEOUT_S = 120
+
+
+@dataclass
+class Report:
+    at: datetime
+    generated: datetime
+    policy: Policy
+    ledger_url: str
+    watermark: int
+    notices: list[queries.NoticeRow]
+    trend: queries.Trend
+    effect: queries.EffectTimes
+    purge: queries.PurgeTimes
+    lifecycle: queries.Lifecycle
+    exclusions: queries.Exclusions | None
+    charts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    pdf: Path | None
+    pdf_skipped: str | None  # why there is no PDF, in words for the person who ran it
+
+
+def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export | None = None) -> Report:
+    """Gather every section's numbers at cut-off T, and draw the charts."""
+    eng = ledger.reader
+    excl = None
+    if export is not None:
+        with tempfile.TemporaryDirectory(prefix="consentry-report-") as work:
+            excl = queries.exclusions(export, ledger, policy, at, Path(work))
+    report = Report(
+        at=at,
+        generated=datetime.now(UTC),
+        policy=policy,
+        ledger_url=redact_url(ledger.url),
+        watermark=excl.watermark if excl else queries.watermark(eng),
+        notices=queries.notices(eng),
+        trend=queries.trend(eng, at),
+        effect=queries.objection_effect(eng, at),
+        purge=queries.objection_to_purge(eng, at),
+        lifecycle=queries.lifecycle(eng, at),
+        exclusions=excl,
+    )
+    report.charts = _charts(report)
+    return report
+
+
+def _charts(r: Report) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if r.trend.periods:
+        out["trend"] = charts.events_over_time(r.trend.periods, r.trend.series, r.trend.unit)
+    if r.notices:
+        per: dict[str, list[int]] = {}
+        for n in r.notices:
+            v = per.setdefault(n.jurisdiction, [0, 0, 0])
+            v[0] += n.delivered
+            v[1] += n.failed
+            v[2] += n.pending
+        names = sorted(per)
+        out["notices"] = charts.stacked_bars(
+            names,
+            {"delivered": [per[j][0] for j in names], "failed": [per[j][1] for j in names],
+             "not yet sent": [per[j][2] for j in names]},
+            "notices",
+            palette=charts.STATUS,
+        )
+    if r.exclusions is not None:
+        reasons = [x.value for x in ORDER if x is not Reason.eligible and r.exclusions.total(x.value)]
+        if reasons:
+            out["exclusions"] = charts.stacked_bars(
+                reasons,
+                {j: [r.exclusions.counts.get((j, x), 0) for x in reasons] for j in r.exclusions.jurisdictions},
+                "items excluded",
+                horizontal=True,
+            )
+    return out
+
+
+def render_html(report: Report) -> str:
+    env = environment(html=True)
+    return env.get_template("report.html.j2").render(
+        r=report, iso=iso, order=ORDER, meaning=MEANING, live_channels=queries.LIVE_CHANNELS, Reason=Reason,
+    )
+
+
+def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> ReportFiles:
+    """report.html, and report.pdf unless Chromium is missing or fails (then say why)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / "report.html"
+    _atomic_write(html_path, render_html(report))
+    if not pdf:
+        return ReportFiles(html_path, None, "a PDF was not asked for")
+    pdf_path = out_dir / "report.pdf"
+    problem = print_pdf(html_path, pdf_path)
+    return ReportFiles(html_path, None if problem else pdf_path, problem)
+
+
+def chromium_binary() -> str | None:
+    """CONSENTRY_CHROMIUM, else Debian's /usr/bin/chromium, else chromium on PATH."""
+    explicit = os.environ.get("CONSENTRY_CHROMIUM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+def print_pdf(html_path: Path, pdf_path: Path, *, binary: str | None = None) -> str | None:
+    """Print the HTML to PDF with headless Chromium. None on success, else the
+    reason it was skipped (the HTML is complete on its own either way)."""
+    binary = binary or chromium_binary()
+    if binary is None:
+        return (
+            "Chromium was not found (looked at $CONSENTRY_CHROMIUM, /usr/bin/chromium and PATH); "
+            "install it with `apt-get install chromium`, or print report.html from any browser"
+        )
+    tmp = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+    with tempfile.TemporaryDirectory(prefix="consentry-chromium-") as profile:
+        cmd = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            f"--user-data-dir={profile}", f"--print-to-pdf={tmp}", html_path.resolve().as_uri(),
+        ]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=PDF_TIMEOUT_S, check=False)  # noqa: S603
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tmp.unlink(missing_ok=True)
+            return f"Chromium ({binary}) could not print the PDF: {exc}"
+    if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return f"Chromium ({binary}) exited with code {done.returncode} without a PDF: {tail[0]}"
+    os.replace(tmp, pdf_path)
+    return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,223 @@
+"""Prometheus metrics for the privacy center, at GET /metrics.
+
+What is counted: requests by route template, method and status; request
+latency; ledger events the center recorded, by type and channel; and two
+queue depths (events waiting for the group commit, notices not yet sent).
+Labels never carry a user id, a token or any other personal data: routes are
+templates (`/api/v1/people/{user_id}/objection`), unmatched paths are one label.
+
+Several workers (`consentry serve --workers N`): prometheus_client keeps each
+process's values in files under PROMETHEUS_MULTIPROC_DIR and /metrics sums
+them. That variable must be set, to an empty folder, before any worker imports
+prometheus_client: `prepare_multiprocess_dir()` does that for `serve`. Without
+it every process counts alone, and a scrape sees only the worker that answered
+(fine with one worker, the default).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+NOT_YET_SENT = ("pending", "sending", "deferred", "committing")
+UNMATCHED = "<unmatched>"
+
+
+def prepare_multiprocess_dir(workers: int) -> Path | None:
+    """For `consentry serve`, before uvicorn starts: with more than one worker,
+    point PROMETHEUS_MULTIPROC_DIR at a fresh empty folder (unless the operator
+    chose one), so the workers' counts add up. Returns the folder, or None."""
+    if workers <= 1 and not os.environ.get(ENV):
+        return None
+    folder = os.environ.get(ENV) or tempfile.mkdtemp(prefix="consentry-metrics-")
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # counts of a previous run would be added to this one's
+        stale.unlink()
+    os.environ[ENV] = str(path)
+    return path
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(ENV))
+
+
+class _Metrics:
+    """The process's metric objects, made once (a second app in the same
+    process, as in tests, shares them: Prometheus refuses duplicate names)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "consentry_http_requests", "HTTP requests answered, by route template, method and status.",
+            ("route", "method", "status"), registry=self.registry,
+        )
+        self.latency = Histogram(
+            "consentry_http_request_duration_seconds", "Time to answer a request, by route template and method.",
+            ("route", "method"), registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.events = Counter(
+            "consentry_ledger_events_recorded", "Ledger events the privacy center committed, by type and channel.",
+            ("type", "channel"), registry=self.registry,
+        )
+        self.commit_queue = Gauge(
+            "consentry_ledger_commit_queue", "Events handed to the group committer and not yet committed.",
+            registry=self.registry, multiprocess_mode="livesum",
+        )
+        if multiprocess():
+            from prometheus_client import multiprocess as mp
+
+            pid = os.getpid()
+            atexit.register(lambda: mp.mark_process_dead(pid))
+
+
+_metrics: _Metrics | None = None
+_lock = threading.Lock()
+
+
+def metrics() -> _Metrics:
+    global _metrics
+    with _lock:
+        if _metrics is None:
+            _metrics = _Metrics()
+        return _metrics
+
+
+class CountingCommitter:
+    """The center's GroupCommitter, counted: every event goes through submit(),
+    so the queue gauge and the event counter see all of them. Anything else is
+    passed to the real committer unchanged."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._m = metrics()
+
+    def submit(self, event: Any) -> Future:
+        self._m.commit_queue.inc()
+        try:
+            future = self._inner.submit(event)
+        except BaseException:
+            self._m.commit_queue.dec()
+            raise
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future) -> None:
+        self._m.commit_queue.dec()
+        if future.cancelled() or future.exception() is not None:
+            return
+        stored = future.result()
+        self._m.events.labels(type=stored.type.value, channel=stored.channel.value).inc()
+
+    def record(self, event: Any, timeout: float = 30.0) -> Any:
+        return self.submit(event).result(timeout)
+
+    async def arecord(self, event: Any, timeout: float = 30.0) -> Any:
+        import asyncio
+
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event)), timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class MetricsMiddleware:
+    """Plain ASGI: times every HTTP request and labels it by its route template."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.m = metrics()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            method = scope.get("method", "GET")
+            if method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+                method = "OTHER"  # methods are client input: keep the label set small
+            self.m.latency.labels(route=route, method=method).observe(time.perf_counter() - started)
+            self.m.requests.labels(route=route, method=method, status=str(status[0])).inc()
+
+
+def _outbox_pending(engine: Any) -> dict[str, int]:
+    """Notices not yet sent, per channel, read at scrape time (the same in every worker)."""
+    from ..notices.tables import outbox
+
+    q = select(outbox.c.channel, func.count()).where(outbox.c.state.in_(NOT_YET_SENT)).group_by(outbox.c.channel)
+    with engine.connect() as conn:
+        return {str(ch): int(n) for ch, n in conn.execute(q)}
+
+
+def exposition(engine: Any) -> bytes:
+    """The text a Prometheus scrape gets."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+
+    m = metrics()
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(m.registry)
+    pending = GaugeMetricFamily(
+        "consentry_notice_outbox_pending", "Notices planned and not yet sent or shown, by channel.", labels=["channel"]
+    )
+    counts = _outbox_pending(engine)
+    for channel in sorted(set(counts) | {"email", "in_app"}):
+        pending.add_metric([channel], counts.get(channel, 0))
+
+    class _Once:
+        def collect(self):  # noqa: ANN202
+            yield pending
+
+    extra = CollectorRegistry(auto_describe=False)
+    extra.register(_Once())
+    return text + generate_latest(extra)
+
+
+def install_metrics(app: FastAPI) -> None:
+    """Count requests and recorded events, and serve GET /metrics. Call once,
+    after app.state.center is set and before the app starts."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+
+    center = app.state.center
+    if not isinstance(center.committer, CountingCommitter):
+        center.committer = CountingCommitter(center.committer)
+    app.add_middleware(MetricsMiddleware)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body = await run_in_threadpool(exposition, request.app.state.center.ledger.reader)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

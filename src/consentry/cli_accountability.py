@@ -1,0 +1,138 @@
+"""`consentry report` and `consentry documents`: the DPO's paperwork from the CLI.
+
+Kept out of cli.py so it can be wired with one line: `register(app)`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import config
+from .errors import ConsentryError, InputError
+
+out = Console()
+err = Console(stderr=True)
+
+LedgerOpt = Annotated[
+    Optional[str],
+    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
+]
+PolicyOpt = Annotated[
+    str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
+]
+
+
+def _friendly(fn):  # noqa: ANN001, ANN201
+    """consentry's own errors as messages, not tracebacks; exit 2 (as in cli.py)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except ConsentryError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _out_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a folder", where=str(path), fix="pass a folder for --out (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder: {exc.strerror}", where=str(path)) from None
+    return path
+
+
+def report(
+    at: Annotated[str, typer.Option("--at", help="Report as of this time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html and report.pdf.")],
+    data: Annotated[
+        Optional[Path], typer.Option("--data", help="The platform export; needed for items excluded per reason.")
+    ] = None,
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print a PDF with headless Chromium.")] = True,
+) -> None:
+    """The accountability report for the DPO: notices, objections, delays, exclusions, purges, flagged models."""
+    from .audit import build_report, write_report
+    from .ledger import Ledger
+    from .policy import load_policy
+    from .sources import ValidationMemo, open_export
+    from .timeutil import parse_instant
+
+    t = parse_instant(at, what="report time (--at)")
+    pol = load_policy(policy)
+    target = _out_dir(out_dir)
+    export = None
+    if data is not None:
+        with err.status(f"checking the export {data} ..."):
+            export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
+    with Ledger(config.ledger_url(ledger)) as led, err.status("counting ..."):
+        rep = build_report(led, pol, t, export=export)
+        files = write_report(rep, target, pdf=pdf)
+    out.print(f"wrote {files.html}", highlight=False)
+    if files.pdf is not None:
+        out.print(f"wrote {files.pdf}", highlight=False)
+    else:
+        err.print(f"[yellow]no PDF:[/] {files.pdf_skipped}. The HTML report is complete on its own.", highlight=False)
+    if data is None:
+        err.print("note: without --data the report cannot count items excluded per reason; that section says so.",
+                  highlight=False)
+    if rep.lifecycle.flagged:
+        err.print(f"[bold red]{len(rep.lifecycle.flagged)} model(s) flagged[/]: trained on rows since purged.",
+                  highlight=False)
+
+
+def documents(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the .md and .html documents.")],
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    controller: Annotated[Optional[str], typer.Option(help="The controller's legal name and address.")] = None,
+    contact: Annotated[Optional[str], typer.Option(help="Contact for data protection questions.")] = None,
+    dpo: Annotated[Optional[str], typer.Option(help="The data protection officer: name and contact.")] = None,
+    platform: Annotated[str, typer.Option(help="The platform's name, as people know it.")] = "the platform",
+    privacy_center: Annotated[
+        str, typer.Option("--privacy-center", help="The privacy center's public address (in the notice).")
+    ] = "https://privacy.example.org",
+    cutoff: Annotated[
+        Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
+    ] = None,
+    language: Annotated[str, typer.Option(help="Language of the notice: en, nl, de or fr.")] = "en",
+) -> None:
+    """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
+    from .audit import Controller, build_documents, write_documents
+    from .audit.documents import ledger_facts
+    from .i18n import LANGUAGES
+    from .ledger import Ledger
+    from .policy import load_policy
+    from .timeutil import parse_instant
+
+    if language not in LANGUAGES:
+        raise InputError(f"no notice text in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
+    pol = load_policy(policy)
+    t = parse_instant(cutoff, what="cut-off (--cutoff)") if cutoff else None
+    given = {"name": controller, "contact": contact, "dpo": dpo}
+    who = Controller(**{k: v for k, v in given.items() if v}, platform=platform, privacy_center=privacy_center)
+    target = _out_dir(out_dir)
+    with Ledger(config.ledger_url(ledger)) as led:
+        facts = ledger_facts(led.reader)
+    docs = build_documents(pol, facts, who, cutoff=t, language=language)
+    for path in write_documents(docs, target):
+        out.print(f"wrote {path}", highlight=False)
+    if not controller:
+        err.print("note: the controller, contact and DPO are [placeholders]; pass --controller, --contact and --dpo.",
+                  highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` and `documents` to the consentry command."""
+    app.command("report")(_friendly(report))
+    app.command("documents")(_friendly(documents))

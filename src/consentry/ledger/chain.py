@@ -1,0 +1,82 @@
+"""The audit hash chain: append records in the caller's transaction.
+
+A record is (seq, at_us, kind, actor, subject, data). Its hash is the SHA-256
+of the previous record's hash and its own canonical JSON, so editing,
+deleting, inserting or reordering any record breaks every hash after it.
+Writers serialise on the head row, like the ledger's own head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from ..timeutil import to_micros
+from .tables import audit_head, audit_log
+
+GENESIS = "0" * 64
+CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    data: dict
+    actor: str | None = None
+    subject: str | None = None
+
+
+def canonical(seq: int, at_us: int, kind: str, actor: str | None, subject: str | None, data_json: str) -> str:
+    return json.dumps(
+        {"seq": seq, "at_us": at_us, "kind": kind, "actor": actor, "subject": subject, "data": json.loads(data_json)},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+
+
+def link(prev_hash: str, canonical_text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical_text}".encode()).hexdigest()
+
+
+def data_json(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def note_digest(note: str | None) -> str | None:
+    """The audit log proves a note existed without copying personal words."""
+    return None if note is None else "sha256:" + hashlib.sha256(note.encode()).hexdigest()
+
+
+def append(conn: Connection, records: Iterable[Record], *, at: datetime | None = None) -> int:
+    """Append records to the chain inside `conn`'s transaction; returns the new head seq."""
+    records = list(records)
+    head = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()).one()
+    seq, prev = int(head[0]), head[1]
+    if not records:
+        return seq
+    at_us = to_micros(at or datetime.now(UTC))
+    rows = []
+    for r in records:
+        seq += 1
+        dj = data_json(r.data)
+        h = link(prev, canonical(seq, at_us, r.kind, r.actor, r.subject, dj))
+        rows.append({"seq": seq, "at_us": at_us, "kind": r.kind, "actor": r.actor, "subject": r.subject,
+                     "data": dj, "prev_hash": prev, "hash": h})
+        prev = h
+    for i in range(0, len(rows), CHUNK):
+        conn.execute(insert(audit_log), rows[i : i + CHUNK])
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=prev))
+    return seq
+
+
+def event_data(row: dict) -> dict:
+    """What the chain keeps of a ledger event: everything but the note's words."""
+    return {
+        "seq": row["seq"], "event_id": row["event_id"], "user_id": row["user_id"], "type": row["type"],
+        "at_us": row["at_us"], "channel": row["channel"], "note": note_digest(row["note"]), "actor": row["actor"],
+        "recorded_us": row["recorded_us"],
+    }

@@ -1,0 +1,153 @@
+"""The audit hash chain: every action appends a record in its own transaction,
+and any edit, deletion, insertion, reordering or truncation is found and named."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, insert, select, text, update
+from typer.testing import CliRunner
+
+from consentry.access import Admins, ApiClients
+from consentry.audit.log import checkpoint, export_jsonl, verify
+from consentry.cli import app
+from consentry.engine import evaluate
+from consentry.ledger import Ledger, NewEvent
+from consentry.ledger.tables import audit_head, audit_log, events
+from consentry.policy import load_policy
+from consentry.snapshots import build
+from consentry.snapshots.lineage import register_model
+from consentry.snapshots.purge import purge
+from consentry.sources import open_export
+
+from exportkit import item, user, write_export
+
+T = datetime(2024, 6, 26, tzinfo=UTC)
+
+
+@pytest.fixture
+def led(ledger_url):
+    ledger = Ledger(ledger_url)
+    ledger.append([NewEvent(user_id=f"u{i}", type="notified", at="2024-01-01T00:00:00Z", channel="email") for i in range(5)])
+    ledger.record(NewEvent(user_id="u1", type="objected", at="2024-02-01T00:00:00Z", channel="web", note="private words"))
+    yield ledger
+    ledger.close()
+
+
+def kinds(led: Ledger) -> list[str]:
+    with led.engine.connect() as conn:
+        return [k for (k,) in conn.execute(select(audit_log.c.kind).order_by(audit_log.c.seq))]
+
+
+def test_ledger_events_are_chained_without_copying_notes(led) -> None:
+    r = verify(led)
+    assert r.ok and r.records == 6 == r.head_seq and kinds(led) == ["ledger_event"] * 6
+    with led.engine.connect() as conn:
+        data = json.loads(conn.execute(select(audit_log.c.data).where(audit_log.c.seq == 6)).scalar_one())
+    assert data["type"] == "objected" and data["note"].startswith("sha256:") and "private" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("tamper, seq, words", [
+    ("edit", 3, "does not match its hash"),
+    ("delete", 4, "record 3 is missing"),
+    ("insert", 4, "does not follow the record before it"),
+    ("reorder", 3, "does not follow the record before it"),
+    ("truncate", 5, "records were removed from the end"),
+    ("ledger", 3, "was changed after it was recorded"),
+])
+def test_each_kind_of_tampering_is_found_and_named(led, tamper, seq, words) -> None:
+    with led.engine.begin() as conn:
+        rows = {r["seq"]: dict(r) for r in conn.execute(select(audit_log)).mappings()}
+        if tamper == "edit":
+            conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(actor="someone"))
+        elif tamper == "delete":
+            conn.execute(delete(audit_log).where(audit_log.c.seq == 3))
+        elif tamper == "insert":  # a forged record spliced in after 3, the rest shifted up
+            for s in sorted(rows, reverse=True):
+                if s > 3:
+                    conn.execute(update(audit_log).where(audit_log.c.seq == s).values(seq=s + 1))
+            conn.execute(insert(audit_log).values({**rows[3], "seq": 4, "kind": "forged"}))
+        elif tamper == "reorder":  # swap the contents of 3 and 4
+            for a, b in ((3, 4), (4, 3)):
+                conn.execute(update(audit_log).where(audit_log.c.seq == a).values(
+                    {k: v for k, v in rows[b].items() if k != "seq"}))
+        elif tamper == "truncate":
+            conn.execute(delete(audit_log).where(audit_log.c.seq == 6))
+        elif tamper == "ledger":
+            conn.execute(update(events).where(events.c.seq == 3).values(type="consent_given"))
+    r = verify(led)
+    assert not r.ok and r.first_bad.seq == seq and words in r.first_bad.problem, r.first_bad
+
+
+def test_every_action_appends_a_record(tmp_path, led) -> None:
+    export = write_export(tmp_path / "export", [user(f"u{i}") for i in range(5)], [item(f"i{i}", f"u{i}") for i in range(5)])
+    exp = open_export(export)[0]
+    pol = load_policy("recommended")
+    evaluate(exp, led, pol, T, tmp_path / "d.parquet")
+    build(exp, led, pol, T, "s", out=tmp_path / "s")
+    register_model(led, "m", "s", actor="cli:test")
+    led.record(NewEvent(user_id="u2", type="objected", at=datetime.now(UTC), channel="api"))
+    purge(led, "s")
+    Admins(led.engine).add("dpo", "a long password 123")
+    cid, _ = ApiClients(led.engine).create("platform")
+    ApiClients(led.engine).revoke(cid)
+    got = kinds(led)[6:]
+    assert got == ["evaluation", "snapshot_built", "model_registered", "ledger_event", "snapshot_purged",
+                   "admin_set", "api_client_created", "api_client_revoked"]
+    assert verify(led).ok
+    out = tmp_path / "audit.jsonl"
+    assert export_jsonl(led, out) == len(kinds(led))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[-1]["kind"] == "api_client_revoked" and lines[7]["data"]["name"] == "s" and lines[0]["at"].endswith("Z")
+
+
+def test_a_failed_action_leaves_no_record(tmp_path, led) -> None:
+    before = kinds(led)
+    with pytest.raises(Exception):
+        register_model(led, "m", "no-such-snapshot")
+    with pytest.raises(Exception):
+        Admins(led.engine).add("x", "short")
+    assert kinds(led) == before
+
+
+def test_signed_checkpoints_catch_a_rewritten_chain(tmp_path, led) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    seq, h = checkpoint(led, pem)
+    assert seq == 6 and verify(led, public_key=pub).checkpoints == 1
+    # Someone rewrites record 6 and recomputes its hash and the head: the chain alone cannot tell ...
+    from consentry.ledger.chain import canonical, link
+
+    with led.engine.begin() as conn:
+        r = dict(conn.execute(select(audit_log).where(audit_log.c.seq == 6)).mappings().one())
+        new_data = r["data"].replace('"web"', '"api"')
+        new_hash = link(r["prev_hash"], canonical(6, r["at_us"], r["kind"], r["actor"], r["subject"], new_data))
+        conn.execute(update(audit_log).where(audit_log.c.seq == 6).values(data=new_data, hash=new_hash))
+        conn.execute(update(events).where(events.c.seq == 6).values(channel="api"))
+        conn.execute(update(audit_head).values(last_hash=new_hash))
+    assert verify(led).ok
+    # ... but the signed checkpoint can.
+    bad = verify(led, public_key=pub)
+    assert not bad.ok and bad.first_bad.seq == 6 and "signed checkpoint" in bad.first_bad.problem
+    other = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert "does not verify" in verify(led, public_key=other).first_bad.problem
+
+
+def test_cli_verify_and_export(tmp_path, led) -> None:
+    url = str(led.engine.url.render_as_string(hide_password=False))
+    r = CliRunner().invoke(app, ["audit", "verify", "--ledger", url])
+    assert r.exit_code == 0 and "audit log intact" in r.stdout and "6 records" in r.stdout
+    r = CliRunner().invoke(app, ["audit", "export", "--out", str(tmp_path / "a.jsonl"), "--ledger", url])
+    assert r.exit_code == 0 and len((tmp_path / "a.jsonl").read_text().splitlines()) == 6
+    with led.engine.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(subject="u9"))
+    r = CliRunner().invoke(app, ["audit", "verify", "--ledger", url])
+    assert r.exit_code == 1 and "audit log broken at record 2" in r.stderr

@@ -1,0 +1,114 @@
+"""GDPR documents from the policy and the ledger (issue #6 part 3): a change of
+policy must show in the documents, and the ledger's facts must be the ledger's."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from consentry.audit import Controller, build_documents, write_documents
+from consentry.audit.documents import ledger_facts, render
+from consentry.cli_accountability import register
+from consentry.ledger import Channel, EventType, Ledger, NewEvent
+from consentry.policy import load_policy
+
+CUTOFF = datetime(2024, 6, 26, tzinfo=UTC)
+
+
+def docs_for(policy: str, ledger: Ledger, **kw):  # noqa: ANN201
+    return build_documents(load_policy(policy), ledger_facts(ledger.reader), Controller(**kw), cutoff=CUTOFF)
+
+
+def md(docs, slug: str, anchor: str | None = None) -> str:  # noqa: ANN001
+    doc = docs.get(slug)
+    if anchor is None:
+        return render(doc, "md")
+    section = doc.section(anchor)
+    return "\n".join(b.text or " ".join(b.items) or " ".join(" ".join(r) for r in b.rows) for b in section.blocks)
+
+
+def test_safeguards_follow_the_policy(ledger: Ledger) -> None:
+    rec, meta = docs_for("recommended", ledger), docs_for("meta-2024", ledger)
+    rec_s = md(rec, "legitimate-interest-assessment", "safeguards")
+    meta_s = md(meta, "legitimate-interest-assessment", "safeguards")
+    assert rec_s != meta_s
+    # meta-2024: objections and notice only in Europe, no age-at-posting rule, tagged people unchecked
+    assert "Objections are NOT honoured in rest_of_world" in meta_s
+    assert "No notice is given in rest_of_world" in meta_s
+    assert "Age at posting is not checked" in meta_s
+    assert "People tagged in photos are not checked" in meta_s
+    assert "Right to object: honoured in europe." in meta_s
+    # recommended: everywhere, and no gaps
+    assert "NOT honoured" not in rec_s and "Gap" not in md(rec, "legitimate-interest-assessment")
+    assert "Right to object: honoured in europe, rest_of_world." in rec_s
+    assert "already when they posted" in rec_s
+    # the notice: no notice outside Europe under meta-2024
+    assert "rest_of_world: no notice" in md(meta, "notice")
+    assert md(rec, "notice").count("Subject: ") == 2 and md(meta, "notice").count("Subject: ") == 1
+    # the record names the policy's hash, so the document can be matched to the decisions
+    for name, d in (("recommended", rec), ("meta-2024", meta)):
+        assert load_policy(name).hash in md(d, "record-of-processing")
+
+
+def test_blur_policy_lists_the_transform(ledger: Ledger, tmp_path: Path) -> None:
+    from consentry.policy import preset_text
+
+    path = tmp_path / "blur.yaml"
+    path.write_text(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur"))
+    docs = docs_for(str(path), ledger)
+    s = md(docs, "legitimate-interest-assessment", "safeguards")
+    assert "blur_faces" in s and "face blurring" in s
+    assert "none (no redaction or blurring" in md(docs_for("recommended", ledger), "legitimate-interest-assessment", "safeguards")
+
+
+def test_ledger_facts_are_counted_from_the_ledger(ledger: Ledger) -> None:
+    at = "2024-01-01T00:00:00Z"
+    ledger.append([
+        NewEvent(user_id="a", type=EventType.notified, at=at, channel=Channel.email),
+        NewEvent(user_id="a", type=EventType.objected, at="2024-01-02T00:00:00Z", channel=Channel.web),
+        NewEvent(user_id="b", type=EventType.objected, at=at, channel=Channel.web),
+        NewEvent(user_id="b", type=EventType.objection_withdrawn, at="2024-01-03T00:00:00Z", channel=Channel.web),
+        NewEvent(user_id="c", type=EventType.consent_given, at=at, channel=Channel.api),
+        NewEvent(user_id="d", type=EventType.erasure_requested, at=at, channel=Channel.cli),
+    ])
+    facts = ledger_facts(ledger.reader)
+    with ledger.reader.connect() as conn:
+        q = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
+        assert facts.objecting_now == q("SELECT count(*) FROM person_state WHERE objection = 'objected'") == 1
+        assert facts.consenting_now == q("SELECT count(*) FROM person_state WHERE consent = 'consent_given'") == 1
+        assert facts.notified == 1 and facts.erasure_requests == 1
+        assert facts.watermark == q("SELECT max(seq) FROM ledger_events")
+    out = md(build_documents(load_policy("recommended"), facts, cutoff=CUTOFF), "record-of-processing")
+    assert re.search(r"\| people whose objection is in force \| 1 \|", out)
+
+
+def test_documents_command_writes_markdown_and_html(ledger: Ledger, tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    r = runner.invoke(app, ["documents", "--policy", "meta-2024", "--out", str(tmp_path / "d"), "--ledger", ledger.url,
+                            "--controller", "Pixgram B.V., Amsterdam <b>", "--platform", "Pixgram", "--cutoff", "2024-06-26"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "d").iterdir())
+    assert names == sorted(f"{s}.{x}" for s in ("record-of-processing", "legitimate-interest-assessment", "notice")
+                           for x in ("md", "html"))
+    html = (tmp_path / "d" / "record-of-processing.html").read_text()
+    assert "Pixgram B.V., Amsterdam &lt;b&gt;" in html  # escaped, never raw HTML
+    assert "[data protection officer" in html  # what was not given stays a visible placeholder
+    assert "June 26, 2024" in (tmp_path / "d" / "notice.md").read_text()
+    lia = (tmp_path / "d" / "legitimate-interest-assessment.html").read_text()
+    assert lia.count('class="gap"') == 4
+    bad = runner.invoke(app, ["documents", "--out", str(tmp_path / "x"), "--ledger", ledger.url, "--language", "xx"])
+    assert bad.exit_code == 2 and "--language" in bad.output
+
+
+@pytest.mark.parametrize("lang,word", [("de", "Widerspruch"), ("nl", "bezwaar")])
+def test_notice_in_another_language(ledger: Ledger, lang: str, word: str) -> None:
+    docs = build_documents(load_policy("recommended"), ledger_facts(ledger.reader), cutoff=CUTOFF, language=lang)
+    assert word.lower() in md(docs, "notice").lower()
