@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from datetime import UTC, datetime
@@ -10,10 +9,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import config
+from .cli_common import LedgerOpt, PolicyOpt, err, friendly, out
 from .errors import ConsentryError
 from .timeutil import iso, parse_instant
 
@@ -38,32 +37,9 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(policy_app, name="policy")
 app.add_typer(admin_app, name="admin")
 
-out = Console()
-err = Console(stderr=True)
 
-LedgerOpt = Annotated[
-    Optional[str],
-    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
-]
 DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
 AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
-PolicyOpt = Annotated[
-    str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
-]
-
-
-def friendly(fn):  # noqa: ANN001, ANN201
-    """Print consentry's own errors as messages, not tracebacks; exit 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        try:
-            return fn(*args, **kwargs)
-        except ConsentryError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _ledger(url: str | None):  # noqa: ANN202

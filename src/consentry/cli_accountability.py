@@ -5,40 +5,16 @@ Kept out of cli.py so it can be wired with one line: `register(app)`.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from . import config
-from .errors import ConsentryError, InputError
+from .errors import InputError
 
-out = Console()
-err = Console(stderr=True)
-
-LedgerOpt = Annotated[
-    Optional[str],
-    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
-]
-PolicyOpt = Annotated[
-    str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
-]
-
-
-def _friendly(fn):  # noqa: ANN001, ANN201
-    """consentry's own errors as messages, not tracebacks; exit 2 (as in cli.py)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        try:
-            return fn(*args, **kwargs)
-        except ConsentryError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+from .cli_common import LedgerOpt, PolicyOpt, err, out
+from .cli_common import friendly as _friendly
 
 
 def _out_dir(path: Path) -> Path:
