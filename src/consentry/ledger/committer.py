@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from datetime import UTC, datetime
 
+from sqlalchemy import select
+
+from ..timeutil import from_micros
+from . import store
+from . import tables as t
 from .events import NewEvent, StoredEvent
-from .store import Ledger
+from .store import ImportResult, Ledger
 
 MAX_BATCH = 500
-
 
 class GroupCommitter:
     def __init__(self, ledger: Ledger, *, max_batch: int = MAX_BATCH) -> None:
@@ -71,10 +76,44 @@ class GroupCommitter:
                             item[1].set_exception(exc)
 
     def _commit(self, batch: list[tuple[NewEvent, Future[StoredEvent]]]) -> None:
-        stored = {e.event_id: e for e in self.ledger.append([e for e, _ in batch])}
+        stored = self._append([e for e, _ in batch])
         for event, future in batch:
-            found = stored.get(event.event_id) or self.ledger.get(event.event_id or "")
-            if found is None:  # pragma: no cover - append either stores or finds it
-                future.set_exception(RuntimeError("event was not stored"))
-            else:
-                future.set_result(found)
+            if future.done():  # its waiter gave up (timed out): nobody to tell
+                continue
+            # Not in this transaction: it was already in the ledger (same event_id).
+            found = stored.get(event.event_id or "") or self.ledger.get(event.event_id or "")
+            try:
+                if found is None:  # pragma: no cover - append either stores or finds it
+                    future.set_exception(RuntimeError("event was not stored"))
+                else:
+                    future.set_result(found)
+            except InvalidStateError:  # cancelled meanwhile
+                pass
+
+    def _append(self, events: list[NewEvent]) -> dict[str, StoredEvent]:
+        """The store's own append for one batch, without reading the events back
+        under the writer lock: seq and recorded_at are known, so they are built
+        in memory after the commit (read back only if some were stored before)."""
+        led = self.ledger
+        result = ImportResult()
+        with led._writing(), led.engine.begin() as conn:
+            led._append(conn, events, result, returning=False)
+            rows = []
+            if result.added and result.already_there:
+                q = select(t.events).where(t.events.c.seq >= result.first_seq).order_by(t.events.c.seq)
+                rows = list(conn.execute(q).mappings())
+        if not result.added:
+            return {}
+        # Committed (durable) from here on.
+        if rows:
+            stored = [store._row_to_stored(r) for r in rows]
+        else:
+            recorded_at = datetime.now(UTC)
+            with led.reader.connect() as conn:  # the exact recorded_us of this batch
+                recorded_us = conn.execute(select(t.events.c.recorded_us).where(t.events.c.seq == result.first_seq)).scalar_one()
+            recorded_at = from_micros(recorded_us)
+            stored = [
+                StoredEvent(**e.model_dump(), seq=seq, recorded_at=recorded_at)
+                for seq, e in enumerate(events, start=result.first_seq)
+            ]
+        return {e.event_id: e for e in stored}

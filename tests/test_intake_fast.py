@@ -1,0 +1,111 @@
+"""The fast intake path: the group committer's own batch append (state refreshed
+for the batch's people by name, events built in memory rather than read back)
+and the API key check through the DB-API. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from conftest import T
+from consentry.access import ApiClients
+from consentry.ledger import Channel, EventType, GroupCommitter, Ledger, NewEvent
+from consentry.ledger import tables as t
+
+
+def _ev(user: str, type_: EventType, minutes: int, note: str | None = None) -> NewEvent:
+    return NewEvent(user_id=user, type=type_, at=T + timedelta(minutes=minutes), channel=Channel.api, note=note,
+                    actor="client:test")
+
+
+def _state(led: Ledger) -> list[dict]:
+    with led.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(t.person_state).order_by(t.person_state.c.user_id)).mappings()]
+
+
+def _events(led: Ledger) -> list[dict]:
+    cols = [c for c in t.events.c if c.name != "recorded_us"]
+    with led.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(*cols).order_by(t.events.c.seq)).mappings()]
+
+
+SCRIPT = [
+    [_ev("ann", EventType.notified, 0), _ev("bob", EventType.objected, 1)],
+    [_ev("ann", EventType.objected, 2, "no thanks"), _ev("ann", EventType.consent_given, 3)],
+    # out of order in time: the state follows `at`, not arrival
+    [_ev("bob", EventType.objection_withdrawn, 5), _ev("bob", EventType.objected, 4), _ev("cy", EventType.erasure_requested, 6)],
+    [_ev("ann", EventType.objection_withdrawn, 7), _ev("cy", EventType.notified, 8), _ev("cy", EventType.notified, 9)],
+]
+
+
+def test_committer_batches_leave_the_same_ledger_and_state_as_append(ledger_url: str, tmp_path) -> None:  # noqa: ANN001
+    reference = Ledger(f"sqlite:///{tmp_path / 'reference.db'}")
+    with Ledger(ledger_url) as led:
+        committer = GroupCommitter(led)
+        for batch in SCRIPT:
+            reference.append(batch)
+            got = committer._append([e.with_id() for e in batch])
+            assert [got[e.with_id().event_id] for e in batch] == [led.get(e.with_id().event_id) for e in batch]
+        assert _events(led) == _events(reference)
+        assert _state(led) == _state(reference)
+        assert not led.state("bob").objects  # withdrawn at 5, after the objection at 4 (which arrived later)
+    reference.close()
+
+
+def test_an_event_already_stored_or_repeated_in_a_batch_is_returned_not_duplicated(ledger_url: str) -> None:
+    with Ledger(ledger_url) as led:
+        committer = GroupCommitter(led)
+        first = committer.record(_ev("ann", EventType.objected, 1))
+        a, b = _ev("bob", EventType.objected, 2), _ev("cy", EventType.consent_given, 3)
+        futures = [committer.submit(e) for e in (_ev("ann", EventType.objected, 1), a, b, a)]
+        results = [f.result(10) for f in futures]
+        assert results[0] == first
+        assert results[1] == results[3] == led.get(a.with_id().event_id)
+        assert results[2] == led.get(b.with_id().event_id)
+        assert led.count() == 3
+        assert [r.seq for r in results] == [1, 2, 3, 2]
+        assert led.state("bob").objects and led.state("cy").consents
+
+
+def test_many_threads_through_the_committer_lose_nothing(ledger_url: str) -> None:
+    with Ledger(ledger_url) as led:
+        committer = GroupCommitter(led)
+        got: list = []
+
+        def work(i: int) -> None:
+            for j in range(20):
+                got.append(committer.record(_ev(f"p{i}-{j}", EventType.objected, j)))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert len(got) == led.count() == 160
+        assert sorted(e.seq for e in got) == list(range(1, 161))
+        for e in got[:: 17]:
+            assert led.get(e.event_id) == e
+            assert led.state(e.user_id).objects
+
+
+def test_verify_sees_a_revocation_at_once_and_leaves_the_pool_clean(ledger_url: str) -> None:
+    with Ledger(ledger_url) as led:
+        clients = ApiClients(led.engine)
+        cid, key = clients.create("platform")
+        assert clients.verify(key) == cid
+        assert clients.verify(key + "x") is None
+        # Revoked through another engine (another worker process would be the same).
+        other = Ledger(ledger_url, migrate=False)
+        assert ApiClients(other.engine).revoke(cid)
+        other.close()
+        assert clients.verify(key) is None
+        assert led.engine.pool.checkedout() == 0
+        # The pooled connection went back usable for writes (no open transaction, no autocommit left on).
+        led.append([_ev("ann", EventType.objected, 1)])
+        cid2, key2 = clients.create("again")
+        assert clients.verify(key2) == cid2
+        with led.engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert not getattr(dbapi, "autocommit", False) or led.is_sqlite
