@@ -12,9 +12,7 @@ too. What the tests need from outside Python, and how to install it:
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -23,6 +21,8 @@ from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
+
+from consentry.audit.report import chromium_binary
 from typing import Any
 
 HERE = Path(__file__).parent
@@ -44,13 +44,8 @@ INSTALL_HINT = {
 
 
 def chromium_path() -> str | None:
-    """CONSENTRY_CHROMIUM, else Debian's /usr/bin/chromium, else chromium on PATH."""
-    explicit = os.environ.get("CONSENTRY_CHROMIUM")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
+    """The same Chromium the report's PDF printing uses."""
+    return chromium_binary()
 
 
 def missing_prerequisites(*, axe: bool) -> list[str]:

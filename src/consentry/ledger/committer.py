@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future, InvalidStateError
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -108,10 +107,7 @@ class GroupCommitter:
         if rows:
             stored = [store._row_to_stored(r) for r in rows]
         else:
-            recorded_at = datetime.now(UTC)
-            with led.reader.connect() as conn:  # the exact recorded_us of this batch
-                recorded_us = conn.execute(select(t.events.c.recorded_us).where(t.events.c.seq == result.first_seq)).scalar_one()
-            recorded_at = from_micros(recorded_us)
+            recorded_at = from_micros(result.recorded_us or 0)
             stored = [
                 StoredEvent(**e.model_dump(), seq=seq, recorded_at=recorded_at)
                 for seq, e in enumerate(events, start=result.first_seq)

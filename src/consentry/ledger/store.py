@@ -53,6 +53,7 @@ class ImportResult:
     conflicts: list[str] = field(default_factory=list)  # event_ids stored with other content
     first_seq: int | None = None
     last_seq: int | None = None
+    recorded_us: int | None = None  # when the events added were stored
 
 
 def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # noqa: ANN001
@@ -198,7 +199,8 @@ class Ledger:
         if not batch:
             return [], result
         head = start = self._lock_head(conn)
-        head = self._insert(conn, batch, head, to_micros(datetime.now(UTC)), set(), result)
+        result.recorded_us = to_micros(datetime.now(UTC))
+        head = self._insert(conn, batch, head, result.recorded_us, set(), result)
         self._commit_head(conn, start, head, result)
         if head == start or not returning:
             return [], result
