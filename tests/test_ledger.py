@@ -142,7 +142,7 @@ def test_events_arrow_respects_time_and_watermark(ledger):
     assert ledger.events_arrow().num_rows == 6
     assert ledger.events_arrow(upto=parse_instant("2024-03-01T00:00:00Z")).num_rows == 3
     assert ledger.events_arrow(upto_seq=2).num_rows == 2
-    assert ledger.events_arrow().column_names == ["seq", "user_id", "type", "event_at"]
+    assert ledger.events_arrow().column_names == ["seq", "user_id", "item_id", "type", "event_at"]
 
 
 _types = st.sampled_from([t.value for t in EventType])
@@ -157,7 +157,9 @@ def test_person_state_is_the_fold_of_history(tmp_path_factory, batches):
     led = Ledger(f"sqlite:///{tmp_path_factory.mktemp('fold') / 'l.db'}")
     for batch in batches:
         led.append(
-            [NewEvent(user_id=u, type=t, at=at, note="grounds" if t == "objection_rejected" else None,
+            [NewEvent(**({"item_id": f"photo-{u}"} if t.startswith("third_party") else {"user_id": u}),
+                      type=t, at=at,
+                      note="grounds" if t in ("objection_rejected", "third_party_dismissed") else None,
                       event_id=f"{u}{t}{at.isoformat()}{i}{id(batch)}")
              for i, (u, t, at) in enumerate(batch)]
         )

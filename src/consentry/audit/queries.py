@@ -174,15 +174,17 @@ class EffectTimes:
 
 
 def objection_effect(engine: Engine, at: datetime) -> EffectTimes:
-    """recorded_us - at_us for objections received live, at <= T."""
-    q = select(events.c.channel, events.c.recorded_us - events.c.at_us).where(
+    """recorded_us - at_us for objections received live, at <= T. Events that
+    `ledger import` wrote are never timed, whatever channel the file gave
+    (CONTRACT §2): their recorded time is the import, not the receipt."""
+    q = select(events.c.channel, events.c.recorded_us - events.c.at_us, events.c.imported_from).where(
         events.c.type == "objected", events.c.at_us <= to_micros(at)
     )
     per: dict[str, list[int]] = defaultdict(list)
     imported = 0
     with engine.connect() as conn:
-        for channel, delay in conn.execute(q):
-            if channel in LIVE_CHANNELS:
+        for channel, delay, source in conn.execute(q):
+            if channel in LIVE_CHANNELS and source is None:
                 per[channel].append(int(delay))
             else:
                 imported += 1

@@ -1,6 +1,6 @@
 """Compile a policy and a cut-off into SQL over three relations:
 `users`, `content`, `tags` (CONTRACT §1, typed) and `ledger_events`
-(seq, user_id, type, event_at).
+(seq, user_id, item_id, type, event_at).
 
 Only portable SQL is emitted (CASE, joins, GROUP BY, row_number, year/month/day)
 so the same text runs in DuckDB and in Spark SQL; nothing is decided in Python.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..policy import Policy, TaggedPeople
-from ..ledger.events import CONSENT_TYPES, OBJECTION_TYPES
+from ..ledger.events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType
 from ..timeutil import naive_utc
 from .rules import Reason
 
@@ -134,7 +134,8 @@ scoped_users AS (SELECT * FROM users WHERE user_id IN (SELECT user_id FROM scope
             ev_filter = " AND user_id IN (SELECT user_id FROM scope)"
         return f"""{scope}
 ev AS (
-  SELECT user_id, type, event_at, seq FROM ledger_events WHERE event_at <= {self.T}{ev_filter}
+  SELECT user_id, type, event_at, seq FROM ledger_events
+  WHERE event_at <= {self.T} AND user_id IS NOT NULL{ev_filter}
 ),
 latest AS (
   SELECT user_id, grp, type FROM (
@@ -203,6 +204,24 @@ tagged AS (
   GROUP BY t.item_id
 )"""
 
+    @property
+    def honours_third_parties(self) -> bool:
+        return self.policy.honour_third_party_objections
+
+    def third_party_cte(self) -> str:
+        """`third_party`: the items with a third-party objection in force at T
+        (rule 15): the latest third-party event by (at, seq) is an objection."""
+        types = ", ".join(lit(t) for t in THIRD_PARTY_TYPES)
+        return f"""
+third_party AS (
+  SELECT item_id FROM (
+    SELECT item_id, type,
+      row_number() OVER (PARTITION BY item_id ORDER BY event_at DESC, seq DESC) AS rn
+    FROM ledger_events
+    WHERE item_id IS NOT NULL AND event_at <= {self.T} AND type IN ({types})
+  ) ranked WHERE rn = 1 AND type = {lit(EventType.third_party_objected)}
+)"""
+
     def tagged_fail_sql(self, c: str, tg: str) -> str:
         cond = f"COALESCE({tg}.fails_now, false)"
         if self.policy.minimum_age_at_posting:
@@ -220,16 +239,24 @@ tagged AS (
             whens.append(f"WHEN {bw} THEN {lit(Reason.before_window)}")
         if self.policy.tagged_people is TaggedPeople.require:
             whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {lit(Reason.tagged_person)}")
+        if self.honours_third_parties and self.policy.tagged_people is not TaggedPeople.blur:
+            whens.append(f"WHEN tp.item_id IS NOT NULL THEN {lit(Reason.third_party_objected)}")
         return f"CASE {' '.join(whens)} ELSE {lit(Reason.eligible)} END"
 
     def decisions_sql(self, *, where: str | None = None) -> str:
         """One row per content item: item_id, user_id, eligible, reason, and
         blur_faces when the policy blurs tagged people instead of dropping items."""
         checks_tags = self.policy.tagged_people is not TaggedPeople.ignore
-        ctes = self.people_ctes() + ("," + self.tagged_cte() if checks_tags else "")
+        tp = self.honours_third_parties
+        ctes = (self.people_ctes() + ("," + self.tagged_cte() if checks_tags else "")
+                + ("," + self.third_party_cte() if tp else ""))
         tag_join = "LEFT JOIN tagged tg ON tg.item_id = c.item_id" if checks_tags else ""
+        if tp:
+            tag_join += "\n  LEFT JOIN third_party tp ON tp.item_id = c.item_id"
         blur = self.policy.tagged_people is TaggedPeople.blur
-        inner_extra = f", {self.tagged_fail_sql('c', 'tg')} AS tagged_fail" if blur else ""
+        # Under blur, rules 14 and 15 keep the item on condition that faces are blurred.
+        blur_if = [self.tagged_fail_sql("c", "tg")] + (["tp.item_id IS NOT NULL"] if tp else [])
+        inner_extra = f", ({' OR '.join(blur_if)}) AS tagged_fail" if blur else ""
         outer_extra = ", (reason = 'eligible' AND tagged_fail) AS blur_faces" if blur else ""
         filt = f"WHERE {where}" if where else ""
         return f"""WITH {ctes},

@@ -20,6 +20,7 @@ class Reason(StrEnum):
     not_notified = "not_notified"
     before_window = "before_window"
     tagged_person = "tagged_person"
+    third_party_objected = "third_party_objected"
     eligible = "eligible"
 
     @property
@@ -48,5 +49,6 @@ MEANING: dict[Reason, str] = {
     Reason.not_notified: "the person was not told early enough before use",
     Reason.before_window: "it is older than the policy's content window",
     Reason.tagged_person: "a person tagged in it may not be used",
+    Reason.third_party_objected: "someone without an account who appears in it objected",
     Reason.eligible: "it may be used",
 }

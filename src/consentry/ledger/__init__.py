@@ -1,13 +1,14 @@
 """The ledger (CONTRACT §2): everything a person said or was told, append-only."""
 
 from .committer import GroupCommitter
-from .events import CONSENT_TYPES, OBJECTION_TYPES, Channel, EventType, NewEvent, StoredEvent
+from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, Channel, EventType, NewEvent, StoredEvent
 from .state import PersonState
 from .store import ImportResult, Ledger, default_url, parse_jsonl, redact_url
 
 __all__ = [
     "CONSENT_TYPES",
     "OBJECTION_TYPES",
+    "THIRD_PARTY_TYPES",
     "Channel",
     "EventType",
     "GroupCommitter",

@@ -74,9 +74,15 @@ def append(conn: Connection, records: Iterable[Record], *, at: datetime | None =
 
 
 def event_data(row: dict) -> dict:
-    """What the chain keeps of a ledger event: everything but the note's words."""
-    return {
+    """What the chain keeps of a ledger event: everything but the note's words.
+    `item_id` and `imported_from` appear only when set, so records written
+    before those columns existed still verify."""
+    data = {
         "seq": row["seq"], "event_id": row["event_id"], "user_id": row["user_id"], "type": row["type"],
         "at_us": row["at_us"], "channel": row["channel"], "note": note_digest(row["note"]), "actor": row["actor"],
         "recorded_us": row["recorded_us"],
     }
+    for key in ("item_id", "imported_from"):
+        if row.get(key) is not None:
+            data[key] = row[key]
+    return data

@@ -20,6 +20,8 @@ class EventType(StrEnum):
     consent_given = "consent_given"
     consent_withdrawn = "consent_withdrawn"
     erasure_requested = "erasure_requested"
+    third_party_objected = "third_party_objected"
+    third_party_dismissed = "third_party_dismissed"
 
 
 class Channel(StrEnum):
@@ -33,6 +35,8 @@ class Channel(StrEnum):
 
 OBJECTION_TYPES = (EventType.objected, EventType.objection_withdrawn, EventType.objection_rejected)
 CONSENT_TYPES = (EventType.consent_given, EventType.consent_withdrawn)
+#: About an item, by someone without an account (CONTRACT §2, rule 15): no user_id.
+THIRD_PARTY_TYPES = (EventType.third_party_objected, EventType.third_party_dismissed)
 
 
 class NewEvent(BaseModel):
@@ -41,12 +45,15 @@ class NewEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_id: str | None = Field(default=None, min_length=1, max_length=128)
-    user_id: str = Field(min_length=1, max_length=256)
+    user_id: str | None = Field(default=None, min_length=1, max_length=256)
+    item_id: str | None = Field(default=None, min_length=1, max_length=256)
     type: EventType
     at: datetime
     channel: Channel = Channel.import_
     note: str | None = Field(default=None, max_length=10_000)
     actor: str | None = Field(default=None, max_length=256)
+    #: Set by `ledger import`: the file the event came from (CONTRACT §2).
+    imported_from: str | None = Field(default=None, max_length=4096)
 
     @field_validator("at", mode="before")
     @classmethod
@@ -71,20 +78,46 @@ class NewEvent(BaseModel):
         return value.strip() or None
 
     @model_validator(mode="after")
-    def _rejection_has_grounds(self) -> NewEvent:
+    def _well_formed(self) -> NewEvent:
+        if self.type in THIRD_PARTY_TYPES:
+            if self.user_id is not None:
+                raise ValueError(
+                    f"a {self.type.value} event is about someone without an account: "
+                    "give item_id and leave user_id out"
+                )
+            if self.item_id is None:
+                raise ValueError(f"a {self.type.value} event needs the item_id of the item it concerns")
+        else:
+            if self.user_id is None:
+                raise ValueError(f"a {self.type.value} event needs a user_id")
+            if self.item_id is not None:
+                raise ValueError(
+                    "item_id is only for third_party_objected and third_party_dismissed events"
+                )
         if self.type is EventType.objection_rejected and not self.note:
             raise ValueError(
                 "an objection_rejected event needs a note giving the compelling grounds "
                 "(the person is shown it and may contest it)"
             )
+        if self.type is EventType.third_party_dismissed and not self.note:
+            raise ValueError(
+                "a third_party_dismissed event needs a note giving the grounds "
+                "(the requester is shown it)"
+            )
         return self
+
+    @property
+    def subject(self) -> str:
+        """Whom or what the event is about: the person, or the item for third-party events."""
+        return self.user_id if self.user_id is not None else f"item:{self.item_id}"
 
     def content_id(self) -> str:
         """A deterministic id for events imported without one, so re-importing
         the same file is still idempotent."""
-        body = json.dumps(
-            [self.user_id, self.type.value, iso(self.at), self.channel.value, self.note], separators=(",", ":")
-        )
+        fields: list = [self.user_id, self.type.value, iso(self.at), self.channel.value, self.note]
+        if self.item_id is not None:  # only then: ids of person events stay what they were
+            fields.append(self.item_id)
+        body = json.dumps(fields, separators=(",", ":"))
         return "h-" + hashlib.sha256(body.encode()).hexdigest()[:32]
 
     def with_id(self) -> NewEvent:
@@ -103,10 +136,12 @@ class StoredEvent(NewEvent):
             "seq": self.seq,
             "event_id": self.event_id,
             "user_id": self.user_id,
+            "item_id": self.item_id,
             "type": self.type.value,
             "at": iso(self.at),
             "channel": self.channel.value,
             "note": self.note,
             "actor": self.actor,
+            "imported_from": self.imported_from,
             "recorded_at": iso(self.recorded_at),
         }

@@ -25,7 +25,7 @@ from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, to_micros
 from . import chain
 from . import tables as t
-from .events import CONSENT_TYPES, OBJECTION_TYPES, NewEvent, StoredEvent
+from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
 CHUNK = 5_000
@@ -237,17 +237,19 @@ class Ledger:
                     "seq": head,
                     "event_id": e.event_id,
                     "user_id": e.user_id,
+                    "item_id": e.item_id,
                     "type": e.type.value,
                     "at_us": to_micros(e.at),
                     "channel": e.channel.value,
                     "note": e.note,
                     "actor": e.actor,
                     "recorded_us": now_us,
+                    "imported_from": e.imported_from,
                 }
             )
         for i in range(0, len(rows_out), CHUNK):
             conn.execute(insert(t.events), rows_out[i : i + CHUNK])
-        chain.append(conn, (chain.Record("ledger_event", chain.event_data(r), r["actor"], r["user_id"]) for r in rows_out))
+        chain.append(conn, (chain.Record("ledger_event", chain.event_data(r), r["actor"], r["user_id"] or f"item:{r['item_id']}") for r in rows_out))
         result.added += len(rows_out)
         return head
 
@@ -295,22 +297,24 @@ class Ledger:
         touched_after: int | None = None,
     ) -> pa.Table:
         """Events with at <= `upto` (and seq <= `upto_seq`) as Arrow, streamed in
-        batches, for the decision engines: (seq, user_id, type, event_at)."""
-        q = select(t.events.c.seq, t.events.c.user_id, t.events.c.type, t.events.c.at_us)
+        batches, for the decision engines: (seq, user_id, item_id, type, event_at).
+        `users` and `touched_after` narrow the person events; third-party
+        events (about items, few) are always read whole, so rule 15 sees each
+        item's full history."""
+        q = select(t.events.c.seq, t.events.c.user_id, t.events.c.item_id, t.events.c.type, t.events.c.at_us)
         if upto is not None:
             q = q.where(t.events.c.at_us <= to_micros(upto))
         if upto_seq is not None:
             q = q.where(t.events.c.seq <= upto_seq)
+        third_party = t.events.c.item_id.is_not(None)
         if users is not None:
-            q = q.where(t.events.c.user_id.in_(users))
+            q = q.where(t.events.c.user_id.in_(users) | third_party)
         if touched_after is not None:  # the whole history of people with an event after this seq
             touched = select(t.events.c.user_id).where(t.events.c.seq > touched_after)
             if upto_seq is not None:
                 touched = touched.where(t.events.c.seq <= upto_seq)
-            q = q.where(t.events.c.user_id.in_(touched.distinct()))
-        schema = pa.schema(
-            [("seq", pa.int64()), ("user_id", pa.string()), ("type", pa.string()), ("event_at", pa.timestamp("us"))]
-        )
+            q = q.where(t.events.c.user_id.in_(touched.distinct()) | third_party)
+        schema = EVENTS_SCHEMA
         table = self._events_adbc(upto, upto_seq) if users is None and touched_after is None else None
         if table is not None:
             return table
@@ -323,12 +327,13 @@ class Ledger:
             try:
                 cur.execute(sql, params)
                 while part := cur.fetchmany(200_000):
-                    seq, uid, typ, at = zip(*part)
+                    seq, uid, item, typ, at = zip(*part)
                     batches.append(
                         pa.record_batch(
                             [
                                 pa.array(seq, pa.int64()),
                                 pa.array(uid, pa.string()),
+                                pa.array(item, pa.string()),
                                 pa.array(typ, pa.string()),
                                 pa.array(at, pa.int64()).cast(pa.timestamp("us")),
                             ],
@@ -361,7 +366,7 @@ class Ledger:
             if value is not None:
                 params.append(value)
                 where.append(f"{column} <= " + ("?" if self.is_sqlite else f"${len(params)}"))
-        sql = "SELECT seq, user_id, type, at_us FROM ledger_events" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql = "SELECT seq, user_id, item_id, type, at_us FROM ledger_events" + (f" WHERE {' AND '.join(where)}" if where else "")
         with adbc.connect(*connect_args) as conn, conn.cursor() as cur:
             cur.execute(sql, params or None)
             raw = cur.fetch_arrow_table()
@@ -370,6 +375,7 @@ class Ledger:
             {
                 "seq": raw.column("seq").cast(pa.int64()),
                 "user_id": raw.column("user_id").cast(pa.string()),
+                "item_id": raw.column("item_id").cast(pa.string()),
                 "type": raw.column("type").cast(pa.string()),
                 "event_at": at,
             }
@@ -380,6 +386,13 @@ class Ledger:
         with self.reader.connect() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(q).mappings():
                 yield _row_to_stored(row)
+
+
+#: The ledger as the decision engines read it.
+EVENTS_SCHEMA = pa.schema(
+    [("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
+     ("event_at", pa.timestamp("us"))]
+)
 
 
 def _compiled(q, engine: Engine) -> tuple[str, tuple | dict]:  # noqa: ANN001
@@ -394,11 +407,13 @@ def _row_to_event(row) -> NewEvent:  # noqa: ANN001
     return NewEvent(
         event_id=row["event_id"],
         user_id=row["user_id"],
+        item_id=row["item_id"],
         type=row["type"],
         at=from_micros(row["at_us"]),
         channel=row["channel"],
         note=row["note"],
         actor=row["actor"],
+        imported_from=row["imported_from"],
     )
 
 
@@ -409,20 +424,22 @@ def _row_to_stored(row) -> StoredEvent:  # noqa: ANN001
 
 
 def _differs(a: NewEvent, b: NewEvent) -> bool:
-    keys = ("user_id", "type", "at", "channel", "note")
+    keys = ("user_id", "item_id", "type", "at", "channel", "note")
     return any(getattr(a, k) != getattr(b, k) for k in keys)
 
 
 def iter_jsonl(path: Path, batch_size: int = 50_000) -> Iterator[list[NewEvent]]:
-    """Parsed events in batches; the first bad line raises with its number."""
+    """Parsed events in batches, each marked with the file it came from; the
+    first bad line raises with its number."""
     if not path.is_file():
         raise InputError("no such file", where=str(path), fix="pass the path of a JSONL file of ledger events")
     batch: list[NewEvent] = []
+    source = str(path.resolve())
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            batch.append(_parse_line(path, lineno, line))
+            batch.append(_parse_line(path, lineno, line, source))
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -435,7 +452,7 @@ def parse_jsonl(path: Path) -> Iterator[NewEvent]:
         yield from batch
 
 
-def _parse_line(path: Path, lineno: int, line: str) -> NewEvent:
+def _parse_line(path: Path, lineno: int, line: str, source: str) -> NewEvent:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -451,14 +468,22 @@ def _parse_line(path: Path, lineno: int, line: str) -> NewEvent:
             where=f"{path}, line {lineno}",
             row=line.strip()[:200],
         )
+    if "imported_from" in data:
+        raise InputError(
+            "imported_from is set by consentry, not by the file; nothing was imported",
+            where=f"{path}, line {lineno}",
+            column="imported_from",
+            row=line.strip()[:200],
+            fix="remove the field",
+        )
     try:
-        return NewEvent.model_validate(data).with_id()
+        return NewEvent.model_validate({**data, "imported_from": source}).with_id()
     except ValidationError as exc:
         err = exc.errors()[0]
         fieldname = ".".join(str(x) for x in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (allowed: event_id, user_id, type, at, channel, note, actor)"
+            msg = "unknown field (allowed: event_id, user_id, item_id, type, at, channel, note, actor)"
         elif err["type"] == "enum":
             msg += f" (got {err.get('input')!r})"
         raise InputError(
@@ -475,10 +500,11 @@ _CONS = ", ".join(f"'{x}'" for x in CONSENT_TYPES)
 _GROUP = f"CASE WHEN type IN ({_OBJ}) THEN 'o' WHEN type IN ({_CONS}) THEN 'c' ELSE 'x' END"
 # No DISTINCT: with it SQLite scans the whole user index on every batch (its
 # cost grew with the ledger); IN does not need it.
-_AFFECTED = "SELECT user_id FROM ledger_events WHERE seq > :after"
+_AFFECTED = "SELECT user_id FROM ledger_events WHERE seq > :after AND user_id IS NOT NULL"
 _REFRESH = f"""
 WITH ev AS (
   SELECT user_id, type, at_us, seq FROM ledger_events WHERE user_id IN ({_AFFECTED})
+    AND type NOT IN ({", ".join(f"'{x}'" for x in THIRD_PARTY_TYPES)})
 ),
 ranked AS (
   SELECT user_id, type, at_us, {_GROUP} AS grp,

@@ -14,15 +14,21 @@ events = Table(
     # reader that saw seq N has seen every event <= N (the snapshot watermark).
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("event_id", String(128), nullable=False, unique=True),
-    Column("user_id", String(256), nullable=False),
+    # Null for the two third-party types: the person has no account (CONTRACT §2).
+    Column("user_id", String(256), nullable=True),
+    # For third_party_objected / third_party_dismissed: the item they concern.
+    Column("item_id", String(256), nullable=True),
     Column("type", String(32), nullable=False),
     Column("at_us", BigInteger, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("note", Text, nullable=True),
     Column("actor", String(256), nullable=True),
     Column("recorded_us", BigInteger, nullable=False),
+    # The file `ledger import` read the event from; null for live events.
+    Column("imported_from", Text, nullable=True),
     Index("ix_ledger_events_user", "user_id", "at_us", "seq"),
     Index("ix_ledger_events_at", "at_us"),
+    Index("ix_ledger_events_item", "item_id"),
 )
 
 head = Table(

@@ -91,6 +91,8 @@ class Policy(BaseModel):
         description="jurisdiction for people whose country is unknown; default: the '*' one",
     )
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    #: Rule 15: objections by people without an account to items that show them.
+    honour_third_party_objections: bool = True
     transforms: Transforms = Transforms()
 
     @field_validator("kinds")
@@ -159,6 +161,10 @@ class Policy(BaseModel):
     def rules_document(self) -> dict:
         """Everything that changes a decision, normalised (sorted, groups expanded)."""
         data = self.model_dump(mode="json", exclude={"name", "description", "transforms"})
+        # Left out at its default, so the hashes of policies written before rule 15
+        # existed (whose snapshots already kept linked photos out) stay the same.
+        if data["honour_third_party_objections"]:
+            del data["honour_third_party_objections"]
         data["kinds"] = sorted(data["kinds"])
         for j in data["jurisdictions"]:
             j["countries"] = sorted(j["countries"])
