@@ -22,19 +22,23 @@ def _age(bd: date, t: datetime) -> int:
     return t.year - bd.year - ((t.month, t.day) < (bd.month, bd.day))
 
 
-def oracle(users: list[dict], content: list[dict], tags: list[dict], events: list[dict], policy: Policy, T: datetime) -> dict[str, str]:
+def oracle(
+    users: list[dict], content: list[dict], tags: list[dict], events: list[dict], policy: Policy, T: datetime,
+    blur: dict[str, bool] | None = None,
+) -> dict[str, str]:
+    """item_id -> reason; fills `blur` (item_id -> blur_faces) when given."""
     people = {u["user_id"]: u for u in users}
     # ledger order = list order
     visible = [(i, e) for i, e in enumerate(events) if _ts(e["at"]) <= T]
 
     def latest(uid, types):
-        cands = [(_ts(e["at"]), i, e["type"]) for i, e in visible if e["user_id"] == uid and e["type"] in types]
+        cands = [(_ts(e["at"]), i, e["type"]) for i, e in visible if e.get("user_id") == uid and e["type"] in types]
         return max(cands)[2] if cands else None
 
     def person_fail(uid: str, created: datetime) -> str | None:
         u = people[uid]
         deleted = _ts(u.get("deleted_at"))
-        erased = any(e["user_id"] == uid and e["type"] == "erasure_requested" for _, e in visible)
+        erased = any(e.get("user_id") == uid and e["type"] == "erasure_requested" for _, e in visible)
         if (deleted is not None and deleted <= T) or erased:
             return "account_deleted"
         bd = u.get("birth_date")
@@ -52,9 +56,18 @@ def oracle(users: list[dict], content: list[dict], tags: list[dict], events: lis
             return "objected"
         if j.notice_days is not None:
             needed = T - timedelta(days=j.notice_days)
-            if not any(e["user_id"] == uid and e["type"] == "notified" and _ts(e["at"]) <= needed for _, e in visible):
+            if not any(e.get("user_id") == uid and e["type"] == "notified" and _ts(e["at"]) <= needed for _, e in visible):
                 return "not_notified"
         return None
+
+    def third_party_objected(item_id: str) -> bool:
+        """Rule 15 as written: some objection at <= T that no dismissal at <= T
+        follows in (at, ledger order)."""
+        mine = [(_ts(e["at"]), i, e["type"]) for i, e in visible if e.get("item_id") == item_id]
+        return any(
+            not any(d > o for d in mine if d[2] == "third_party_dismissed")
+            for o in mine if o[2] == "third_party_objected"
+        )
 
     out = {}
     for c in content:
@@ -80,7 +93,14 @@ def oracle(users: list[dict], content: list[dict], tags: list[dict], events: lis
             person_fail(t["tagged_user_id"], created) for t in tags if t["item_id"] == c["item_id"]
         ):
             r = "tagged_person"
+        elif policy.honour_third_party_objections and policy.tagged_people != "blur" and third_party_objected(c["item_id"]):
+            r = "third_party_objected"
         else:
             r = "eligible"
+        if blur is not None:
+            blur[c["item_id"]] = r == "eligible" and policy.tagged_people == "blur" and (
+                any(person_fail(t["tagged_user_id"], created) for t in tags if t["item_id"] == c["item_id"])
+                or (policy.honour_third_party_objections and third_party_objected(c["item_id"]))
+            )
         out[c["item_id"]] = r
     return out

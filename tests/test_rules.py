@@ -335,6 +335,79 @@ def test_rule14_blur_keeps_items_and_marks_them(tmp_path, ledger, cutoff):
     assert got["p_none"] == ("eligible", False)
 
 
+def tp(item_id: str, type_: str, at: str, **kw):
+    from consentry.ledger import NewEvent
+
+    note = "the requester is not in this photo" if type_ == "third_party_dismissed" else None
+    return NewEvent(item_id=item_id, type=type_, at=at, note=note, **kw)
+
+
+def test_rule15_third_party_objection_protects_at_once(run):
+    content = [item("obj", "u1", kind="photo"), item("dis", "u1", kind="photo"), item("again", "u1", kind="photo"),
+               item("late", "u1", kind="photo"), item("at_t", "u1", kind="photo"), item("free", "u1", kind="photo")]
+    events = [
+        tp("obj", "third_party_objected", "2024-06-01T00:00:00Z"),
+        tp("dis", "third_party_objected", "2024-06-01T00:00:00Z"),
+        tp("dis", "third_party_dismissed", "2024-06-02T00:00:00Z"),
+        tp("again", "third_party_objected", "2024-06-01T00:00:00Z"),
+        tp("again", "third_party_dismissed", "2024-06-02T00:00:00Z"),
+        tp("again", "third_party_objected", "2024-06-03T00:00:00Z"),  # another requester, later
+        tp("late", "third_party_objected", "2024-06-26T00:00:00.000001Z"),  # after T: not yet
+        tp("at_t", "third_party_objected", "2024-06-26T00:00:00Z"),  # exactly T counts
+    ]
+    assert run([user("u1")], content, events=events) == {
+        "obj": "third_party_objected", "dis": "eligible", "again": "third_party_objected",
+        "late": "eligible", "at_t": "third_party_objected", "free": "eligible",
+    }
+
+
+def test_rule15_ties_at_the_same_instant_go_by_ledger_order(run):
+    at = "2024-06-10T00:00:00Z"
+    events = [
+        tp("a", "third_party_objected", at), tp("a", "third_party_dismissed", at),  # dismissed last: free
+        tp("b", "third_party_dismissed", at), tp("b", "third_party_objected", at),  # objected last: out
+    ]
+    got = run([user("u1")], [item("a", "u1", kind="photo"), item("b", "u1", kind="photo")], events=events)
+    assert got == {"a": "eligible", "b": "third_party_objected"}
+
+
+def test_rule15_comes_after_rule14_and_is_a_policy_switch(run, tmp_path, ledger, cutoff):
+    users, content, tags, events = _tag_case()
+    events = events + [tp(c["item_id"], "third_party_objected", "2024-06-01T00:00:00Z") for c in content]
+    got = run(users, content, tags, events)
+    assert got["p_kid"] == "tagged_person" and got["p_ok"] == "third_party_objected"
+    assert set(run(users, content, tags, [], policy="meta-2024").values()) == {"eligible"}
+    ignore = parse_policy(
+        preset_text("recommended").replace("honour_third_party_objections: true", "honour_third_party_objections: false")
+    )
+    assert ignore.hash != load_policy("recommended").hash
+    assert run(users, content, tags, [], policy=ignore)["p_ok"] == "eligible"
+
+
+def test_rule15_under_blur_keeps_the_item_with_faces_blurred(tmp_path, ledger, cutoff):
+    from consentry.engine import decide
+    from consentry.sources import Export
+
+    blur = parse_policy(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur"))
+    reasons(tmp_path / "x", ledger, cutoff, [user("u1")], [item("p", "u1", kind="photo"), item("q", "u1", kind="photo")],
+            events=[ev("u1", "notified", NOTIFIED), tp("p", "third_party_objected", "2024-06-01T00:00:00Z")], policy=blur)
+    got = {r[0]: (r[3], r[4]) for r in decide(Export(tmp_path / "x"), ledger, blur, cutoff).fetchall()}
+    assert got == {"p": ("eligible", True), "q": ("eligible", False)}
+
+
+def test_third_party_events_are_well_formed():
+    from consentry.ledger import NewEvent
+
+    with pytest.raises(ValueError, match="leave user_id out"):
+        NewEvent(user_id="u1", item_id="p", type="third_party_objected", at="2024-06-01T00:00:00Z")
+    with pytest.raises(ValueError, match="needs the item_id"):
+        NewEvent(type="third_party_objected", at="2024-06-01T00:00:00Z")
+    with pytest.raises(ValueError, match="giving the grounds"):
+        NewEvent(item_id="p", type="third_party_dismissed", at="2024-06-01T00:00:00Z")
+    with pytest.raises(ValueError, match="only for third_party"):
+        NewEvent(user_id="u1", item_id="p", type="objected", at="2024-06-01T00:00:00Z")
+
+
 def test_author_rules_come_before_tagged_rule(run):
     users, content, tags, events = _tag_case()
     users[0] = user("author", birth_date=None)
