@@ -39,6 +39,7 @@ EXPECTED = {
 EVENT_TYPES = {
     "notified", "objected", "objection_withdrawn", "objection_rejected",
     "consent_given", "consent_withdrawn", "erasure_requested",
+    "third_party_objected", "third_party_dismissed",
 }
 CHANNELS = {"web", "email", "in_app", "api", "cli", "import"}
 EUROPE = (
@@ -245,7 +246,11 @@ def test_events_format(out: Path, events: list[dict]) -> None:
     assert list(json.loads(first)) == ["event_id", "user_id", "type", "at", "channel", "note"]
     iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
     for e in events:
-        assert list(e) == ["event_id", "user_id", "type", "at", "channel", "note"]
+        if e["type"].startswith("third_party"):  # about an item, by someone without an account
+            assert list(e) == ["event_id", "user_id", "item_id", "type", "at", "channel", "note"]
+            assert e["user_id"] is None and re.fullmatch(r"i\d{9}", e["item_id"])
+        else:
+            assert list(e) == ["event_id", "user_id", "type", "at", "channel", "note"]
         assert iso.fullmatch(e["at"])
         assert e["note"] is None or (isinstance(e["note"], str) and e["note"])
     ats = [e["at"] for e in events]
@@ -253,10 +258,27 @@ def test_events_format(out: Path, events: list[dict]) -> None:
     assert [e["event_id"] for e in events] == sorted(e["event_id"] for e in events)
     assert {e["type"] for e in events} == EVENT_TYPES
     assert {e["channel"] for e in events} == CHANNELS
-    assert all(e["note"] for e in events if e["type"] == "objection_rejected")
+    assert all(e["note"] for e in events if e["type"] in ("objection_rejected", "third_party_dismissed"))
     assert any(e["note"] is None for e in events if e["type"] == "objected")
     assert any(e["at"] == T for e in events)
     assert max(e["at"] for e in events) <= "2024-09-30T23:59:59Z"
+
+
+def test_third_party_events_name_public_photos_and_follow_their_order(out: Path, events: list[dict]) -> None:
+    tp = [(i, e) for i, e in enumerate(events) if e["type"].startswith("third_party")]
+    assert tp, "the generator writes third-party objections"
+    con = duckdb.connect()
+    photos = dict(con.execute(
+        f"SELECT item_id, kind || '/' || visibility FROM read_parquet('{out / 'content.parquet'}') "
+        "WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [[e["item_id"] for _, e in tp]]).fetchall())
+    assert set(photos.values()) == {"photo/public"}
+    first_objection = {}
+    for i, e in tp:
+        if e["type"] == "third_party_objected":
+            first_objection.setdefault(e["item_id"], i)
+        else:  # a dismissal follows an objection of the same item, in file order
+            assert first_objection.get(e["item_id"], i) < i
+    assert any(e["type"] == "third_party_dismissed" for _, e in tp)
 
 
 def test_event_semantics(db: duckdb.DuckDBPyConnection) -> None:

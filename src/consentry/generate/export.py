@@ -73,8 +73,14 @@ VIS_P = np.array([0.611, 0.333, 0.056])
 EVENT_TYPES = (
     "notified", "consent_given", "consent_withdrawn", "objected",
     "objection_withdrawn", "objection_rejected", "erasure_requested",
+    "third_party_objected", "third_party_dismissed",
 )
-NOTIFIED, CONSENT, CONSENT_WD, OBJECTED, OBJ_WD, OBJ_REJ, ERASURE = range(len(EVENT_TYPES))
+NOTIFIED, CONSENT, CONSENT_WD, OBJECTED, OBJ_WD, OBJ_REJ, ERASURE, TP_OBJECTED, TP_DISMISSED = range(len(EVENT_TYPES))
+DISMISSAL_NOTES = (
+    "The requester is not in this photo (compared with the photo they sent).",
+    "The person shown is the account holder, not the requester.",
+    "Only a poster is visible in the photo; no person can be recognised.",
+)
 CHANNELS = ("web", "email", "in_app", "api", "cli", "import")
 WEB, EMAIL, IN_APP, API, CLI, IMPORT = range(len(CHANNELS))
 
@@ -493,12 +499,15 @@ class _EventBuf:
         channel: np.ndarray,
         note: pa.Array | None,
         until: np.ndarray,
+        item: pa.Array | None = None,
     ) -> None:
+        """`user` is -1 for third-party events, which name an `item` instead."""
         n = len(user)
         if n == 0:
             return
         table = pa.table({
             "user": pa.array(user, pa.int64()),
+            "item": item if item is not None else pa.nulls(n, pa.string()),
             "type": pa.array(np.full(n, etype, dtype=np.int8)),
             "at": pa.array(at.astype(np.int64)),
             "channel": pa.array(channel.astype(np.int8)),
@@ -611,6 +620,31 @@ def _events(rng: np.random.Generator, users: _Users, buf: _EventBuf) -> None:
     emit(sel, ERASURE, at, channel, _maybe_note(rng, tx.ERASURE_NOTES, m, 0.3))
 
 
+def _third_party_events(rng: np.random.Generator, content: pa.Table, buf: _EventBuf) -> None:
+    """People without an account object to ~1% of public photos after the notice
+    wave; an administrator dismisses a quarter of those later (a few within the
+    same second: ties go by ledger order)."""
+    photos = content.filter(
+        pc.and_(pc.equal(content.column("kind"), "photo"), pc.equal(content.column("visibility"), "public"))
+    )
+    pick = np.flatnonzero(rng.random(photos.num_rows) < 0.01)
+    m = len(pick)
+    if m == 0:
+        return
+    items = pc.take(photos.column("item_id"), pa.array(pick))
+    created = pc.take(photos.column("created_at"), pa.array(pick)).cast(pa.int64()).to_numpy() // 1_000_000
+    at = np.maximum(rng.integers(WAVE_START, DATA_END, m), created + rng.integers(3600, 30 * DAY, m))
+    never = np.full(m, np.iinfo(np.int64).max)
+    buf.add(np.full(m, -1), TP_OBJECTED, at, np.full(m, WEB), None, never, items)
+    d = np.flatnonzero(rng.random(m) < 0.25)
+    if len(d):
+        same = rng.random(len(d)) < 0.1
+        same[0] = True
+        d_at = at[d] + np.where(same, 0, rng.integers(DAY, 20 * DAY, len(d)))
+        note = tx.pick(DISMISSAL_NOTES, rng, len(d))
+        buf.add(np.full(len(d), -1), TP_DISMISSED, d_at, np.full(len(d), WEB), note, never[d], pc.take(items, pa.array(d)))
+
+
 def _write_events(path: Path, buf: _EventBuf) -> int:
     """Sort by time (ties: user, then the natural order of event types) and write JSON lines."""
     if not buf.parts:
@@ -618,16 +652,23 @@ def _write_events(path: Path, buf: _EventBuf) -> int:
         return 0
     ev = pa.concat_tables(buf.parts)
     at = ev.column("at").to_numpy()
-    seq = ev.column("user").to_numpy() * 8 + ev.column("type").to_numpy()
+    seq = ev.column("user").to_numpy() * 16 + ev.column("type").to_numpy()
     ev = ev.take(pa.array(np.lexsort((seq, at))))
     n = ev.num_rows
     at_s = pc.strftime(
         pc.cast(ev.column("at"), pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ"
     )
+    user = ev.column("user").to_numpy()
+    # Third-party events have no user: "user_id":null and the item they concern.
+    who = pc.if_else(
+        pa.array(user >= 0),
+        tx.join('"user_id":"', user_ids(np.maximum(user, 0)), '"'),
+        tx.join('"user_id":null,"item_id":"', pc.fill_null(ev.column("item"), ""), '"'),
+    )
     line = tx.join(
         '{"event_id":"e', tx.digits_str(np.arange(1, n + 1), EVENT_WIDTH),
-        '","user_id":"', user_ids(ev.column("user").to_numpy()),
-        '","type":"', pc.take(pa.array(EVENT_TYPES), ev.column("type")),
+        '",', who,
+        ',"type":"', pc.take(pa.array(EVENT_TYPES), ev.column("type")),
         '","at":"', at_s,
         '","channel":"', pc.take(pa.array(CHANNELS), ev.column("channel")),
         '","note":', tx.json_string(ev.column("note")),
@@ -695,6 +736,7 @@ def generate(
                 u = _users(rng, start, min(chunk_users, users - start), seed)
                 c = _content(rng, u, n_items, users, media - n_media, seed)
                 _events(rng, u, buf)
+                _third_party_events(np.random.default_rng([seed, 2, chunk]), c.table, buf)
                 uw.write_table(u.table)
                 cw.write_table(c.table)
                 tw.write_table(c.tags)
