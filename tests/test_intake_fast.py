@@ -46,7 +46,7 @@ def test_committer_batches_leave_the_same_ledger_and_state_as_append(ledger_url:
         committer = GroupCommitter(led)
         for batch in SCRIPT:
             reference.append(batch)
-            got = committer._append([e.with_id() for e in batch])
+            got = committer._append([(e.with_id(), None, ()) for e in batch])
             assert [got[e.with_id().event_id] for e in batch] == [led.get(e.with_id().event_id) for e in batch]
         assert _events(led) == _events(reference)
         assert _state(led) == _state(reference)

@@ -1,41 +1,73 @@
-"""The center's mails: sign-in links and confirmations, in the person's language.
+"""The center's mails: sign-in links, confirmations, decisions, in the person's language.
 
-Sent over real SMTP; in development (--mail-dir) written as .eml files. A
-failure is logged without the link or any secret, and never undoes what the
-person did: the ledger already holds it.
+Nothing is sent from a request. A mail is queued in the durable outbox in the
+same transaction as what causes it (the event, the sign-in link), and this
+worker's sender thread delivers it: over SMTP, or in development (--mail-dir)
+as an .eml file. When the mail server is down the mail waits and is retried
+with backoff until it expires (sign-in links with the link, 15 minutes;
+others after `mail_expire_hours`); expired mails are listed on /admin. So a
+page can truthfully say a mail is on its way, never that it was sent.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
+from collections.abc import Callable
+from datetime import timedelta
 
-from ..notices.mailer import Mailer, MailError, Message, SmtpSettings
+from sqlalchemy import Connection
+
+from ..ledger import Ledger, StoredEvent
+from ..mail import FolderTransport, Message, OutgoingMail, Sender, SmtpTransport
+from ..mail.outbox import MailForEvent, enqueue
+from ..mail.transport import DEV_SENDER, Transport
+from .settings import CenterSettings
 
 log = logging.getLogger("consentry.center.mail")
-DEV_SENDER = "Privacy center <privacy@localhost>"
+__all__ = ["DEV_SENDER", "CenterMail"]
 
 
-class Outbox:
-    def __init__(self, smtp: SmtpSettings | None, mail_dir: Path | None) -> None:
-        if smtp is None and mail_dir is None:
-            raise ValueError("the privacy center needs --smtp (or --mail-dir for local development) to send sign-in links")
-        self.mailer = Mailer(smtp) if smtp else None
-        self.mail_dir = mail_dir
+class CenterMail:
+    """Builds the center's mails and queues them; owns this worker's sender."""
 
-    def send(self, message: Message) -> bool:
-        try:
-            if self.mailer is not None:
-                self.mailer.send_with_retry(message)
+    def __init__(
+        self, ledger: Ledger, settings: CenterSettings, *, transport: Transport | None = None, start: bool = True
+    ) -> None:
+        if transport is None:
+            if settings.mail_dir is not None:  # development wins: `serve` did not check the SMTP server
+                transport = FolderTransport(settings.mail_dir)
+            elif settings.smtp is not None:
+                transport = SmtpTransport(settings.smtp)
             else:
-                assert self.mail_dir is not None
-                self.mail_dir.mkdir(parents=True, exist_ok=True)
-                builder = Mailer(SmtpSettings(host="localhost", port=25, security="none", sender=DEV_SENDER))
-                (self.mail_dir / f"{time.time_ns()}.eml").write_bytes(builder.build(message).as_bytes())
-            return True
-        except (MailError, OSError) as exc:
-            # The recipient and the link are not logged: the address is personal data,
-            # the link would let a log reader sign in.
-            log.warning("a %s mail could not be sent: %s", message.headers.get("X-Consentry-Kind", "center"), type(exc).__name__)
-            return False
+                raise ValueError(
+                    "the privacy center needs --smtp (or --mail-dir for local development) to send sign-in links"
+                )
+        self.transport = transport
+        self.expires_in = timedelta(hours=settings.mail_expire_hours)
+        self.sender = Sender(ledger, transport)
+        if start:
+            self.sender.start()
+
+    def message(
+        self, to: str, subject: str, text: str, kind: str, *, expires_in: timedelta | None = None
+    ) -> OutgoingMail:
+        """A rendered mail, ready to queue; `kind` is its X-Consentry-Kind."""
+        return OutgoingMail.of(
+            Message(to=to, subject=subject, text=text, headers={"X-Consentry-Kind": kind}),
+            sender=self.transport.sender, kind=kind, expires_in=expires_in or self.expires_in,
+        )
+
+    def for_event(self, build: Callable[[StoredEvent], OutgoingMail]) -> MailForEvent:
+        """For `committer.record(event, mails=[...])` when the mail names the stored event."""
+        return MailForEvent(build)
+
+    def enqueue(self, conn: Connection, mail: OutgoingMail) -> str:
+        """Queue in the caller's transaction; call `wake()` once it is committed."""
+        return enqueue(conn, mail)
+
+    def wake(self) -> None:
+        """Something was queued and committed: deliver it now rather than at the next poll."""
+        self.sender.wake()
+
+    def close(self) -> None:
+        self.sender.stop()

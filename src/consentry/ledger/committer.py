@@ -4,15 +4,21 @@ A request hands its event to the committer and waits until the transaction
 holding it has committed, so "acknowledged" still means "durable". While one
 transaction runs, the next requests queue up and go together in the next
 one: no added delay when idle, far fewer fsyncs under load.
+
+An event can carry work for the same transaction: the mails it causes
+(`record(event, mails=[...])`), queued in the mail outbox only if the event
+is committed, and built once its seq is known (a confirmation names it).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from ..timeutil import from_micros
 from . import store
@@ -22,30 +28,42 @@ from .store import ImportResult, Ledger
 
 MAX_BATCH = 500
 
+
+class EventMail(Protocol):
+    """A mail to queue with an event (consentry.mail.outbox.OutgoingMail or
+    MailForEvent): `enqueue` runs in the event's transaction, after it is stored.
+    If it raises, the event is not committed and its waiter gets the error."""
+
+    def enqueue(self, conn: Connection, event: StoredEvent) -> object: ...
+
+
+_Item = tuple[NewEvent, "Future[StoredEvent]", Sequence[EventMail]]
+
+
 class GroupCommitter:
     def __init__(self, ledger: Ledger, *, max_batch: int = MAX_BATCH) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[NewEvent, Future[StoredEvent]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def submit(self, event: NewEvent) -> Future[StoredEvent]:
-        """Queue one event; the future resolves when it is committed."""
+    def submit(self, event: NewEvent, *, mails: Sequence[EventMail] = ()) -> Future[StoredEvent]:
+        """Queue one event (and the mails it causes); the future resolves when it is committed."""
         self._ensure_thread()
         future: Future[StoredEvent] = Future()
-        self._queue.put((event.with_id(), future))
+        self._queue.put((event.with_id(), future, tuple(mails)))
         return future
 
-    def record(self, event: NewEvent, timeout: float = 30.0) -> StoredEvent:
+    def record(self, event: NewEvent, timeout: float = 30.0, *, mails: Sequence[EventMail] = ()) -> StoredEvent:
         """Append one event; returns once it is committed (raises if it was not)."""
-        return self.submit(event).result(timeout)
+        return self.submit(event, mails=mails).result(timeout)
 
-    async def arecord(self, event: NewEvent, timeout: float = 30.0) -> StoredEvent:
+    async def arecord(self, event: NewEvent, timeout: float = 30.0, *, mails: Sequence[EventMail] = ()) -> StoredEvent:
         """The same for async code: waits without holding a thread."""
         import asyncio
 
-        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event)), timeout)
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event, mails=mails)), timeout)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -74,9 +92,9 @@ class GroupCommitter:
                         if not item[1].done():
                             item[1].set_exception(exc)
 
-    def _commit(self, batch: list[tuple[NewEvent, Future[StoredEvent]]]) -> None:
-        stored = self._append([e for e, _ in batch])
-        for event, future in batch:
+    def _commit(self, batch: list[_Item]) -> None:
+        stored = self._append(batch)
+        for event, future, _ in batch:
             if future.done():  # its waiter gave up (timed out): nobody to tell
                 continue
             # Not in this transaction: it was already in the ledger (same event_id).
@@ -89,27 +107,36 @@ class GroupCommitter:
             except InvalidStateError:  # cancelled meanwhile
                 pass
 
-    def _append(self, events: list[NewEvent]) -> dict[str, StoredEvent]:
+    def _append(self, batch: list[_Item]) -> dict[str, StoredEvent]:
         """The store's own append for one batch, without reading the events back
         under the writer lock: seq and recorded_at are known, so they are built
-        in memory after the commit (read back only if some were stored before)."""
+        in memory (read back only if some were stored before). The mails of the
+        events stored now are queued in the same transaction; an event that was
+        already in the ledger had its mails queued when it was stored."""
         led = self.ledger
+        events = [e for e, _, _ in batch]
         result = ImportResult()
         with led._writing(), led.engine.begin() as conn:
             led._append(conn, events, result, returning=False)
-            rows = []
-            if result.added and result.already_there:
+            if not result.added:
+                return {}
+            if result.already_there:
                 q = select(t.events).where(t.events.c.seq >= result.first_seq).order_by(t.events.c.seq)
-                rows = list(conn.execute(q).mappings())
-        if not result.added:
-            return {}
+                stored = [store._row_to_stored(r) for r in conn.execute(q).mappings()]
+            else:
+                recorded_at = from_micros(result.recorded_us or 0)
+                stored = [
+                    StoredEvent(**e.model_dump(), seq=seq, recorded_at=recorded_at)
+                    for seq, e in enumerate(events, start=result.first_seq)
+                ]
+            by_id = {e.event_id: e for e in stored}
+            queued: set[str] = set()
+            for event, _, mails in batch:
+                now_stored = by_id.get(event.event_id or "")
+                if now_stored is None or not mails or event.event_id in queued:
+                    continue
+                queued.add(now_stored.event_id or "")
+                for mail in mails:
+                    mail.enqueue(conn, now_stored)
         # Committed (durable) from here on.
-        if rows:
-            stored = [store._row_to_stored(r) for r in rows]
-        else:
-            recorded_at = from_micros(result.recorded_us or 0)
-            stored = [
-                StoredEvent(**e.model_dump(), seq=seq, recorded_at=recorded_at)
-                for seq, e in enumerate(events, start=result.first_seq)
-            ]
-        return {e.event_id: e for e in stored}
+        return by_id

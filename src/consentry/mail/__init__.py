@@ -1,0 +1,40 @@
+"""Mail to the people whose data it is: one way to build a message
+(`message.render`), transports behind one small interface (SMTP, a folder of
+.eml files, memory for tests), and the durable outbox with its sender.
+
+    message.py    Message and render(): the bytes of a mail
+    errors.py     MailError, TemporaryFailure, PermanentFailure
+    smtp.py       SmtpSettings, Mailer/MailSession (campaigns), SmtpTransport, check_smtp
+    transport.py  Transport (the seam), FolderTransport, MemoryTransport
+    tables.py     the mail_outbox table
+    outbox.py     enqueue() in the caller's transaction; claim, mark, report
+    sender.py     Sender: delivers due mails with backoff until sent or expired
+"""
+
+from .errors import MailError, PermanentFailure, TemporaryFailure
+from .message import Message, parse_mailbox, render
+from .outbox import OutgoingMail, enqueue
+from .sender import Sender
+from .smtp import Mailer, MailSession, SmtpSettings, SmtpTransport, check_smtp, parse_hostport
+from .transport import FolderTransport, MemoryTransport, Transport
+
+__all__ = [
+    "FolderTransport",
+    "MailError",
+    "MailSession",
+    "Mailer",
+    "MemoryTransport",
+    "Message",
+    "OutgoingMail",
+    "PermanentFailure",
+    "Sender",
+    "SmtpSettings",
+    "SmtpTransport",
+    "TemporaryFailure",
+    "Transport",
+    "check_smtp",
+    "enqueue",
+    "parse_hostport",
+    "parse_mailbox",
+    "render",
+]

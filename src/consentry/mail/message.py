@@ -1,0 +1,168 @@
+"""One mail to one person, and the one way its bytes are built.
+
+Notices, the privacy center's mails and every transport (SMTP, a folder of
+.eml files, memory in tests) use `render()`, so a mail looks the same however
+it leaves. It builds with the email package's compat32 classes: 3x cheaper
+than EmailMessage's header registry, which matters for a notice campaign at
+hundreds of mails per second. Bodies are UTF-8 in base64, headers 7-bit
+(RFC 2047 words), so the bytes survive relays without 8BITMIME; only a
+non-ASCII address (SMTPUTF8) needs raw UTF-8 headers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from email import policy as email_policy
+from email.generator import BytesGenerator
+from email.header import Header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid
+from io import BytesIO
+from typing import cast
+
+# Headers render() writes itself: letting callers set them would make the
+# envelope and the headers disagree (a Cc the relay never got) or break MIME.
+_RESERVED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+    )
+)
+
+# 7bit: bodies go out quoted-printable or base64, so they survive relays that
+# do not offer 8BITMIME; headers with non-ASCII text become RFC 2047 words.
+_POLICY = email_policy.SMTP.clone(cte_type="7bit")
+
+
+def parse_mailbox(value: str, *, what: str) -> Address:
+    """One address like 'Privacy team <privacy@example.org>', or ValueError naming `what`."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what}: expected an e-mail address, got {value!r}")
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{what}: line breaks are not allowed in an address: {value!r}")
+    try:
+        header = email_policy.default.header_factory("To", value)
+        addresses = header.addresses
+        defects = [d for d in header.defects if type(d).__name__ != "NonASCIILocalPartDefect"]
+    except Exception:  # the stdlib parser raises IndexError & co on some garbage
+        addresses, defects = (), ["unparseable"]
+    if len(addresses) != 1 or defects or not addresses[0].username or not addresses[0].domain:
+        raise ValueError(
+            f"{what}: {value!r} is not one e-mail address "
+            "(expected 'name@domain' or 'Display Name <name@domain>')"
+        )
+    return cast(Address, addresses[0])
+
+
+
+@dataclass(frozen=True)
+class Message:
+    """One mail to one person. `message_id` is generated at send time unless given (e.g. to dedupe)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_mailbox(self.to, what="Message.to")
+        object.__setattr__(self, "headers", dict(self.headers))  # a later change to the caller's dict must not leak in
+        if "\r" in self.subject or "\n" in self.subject:
+            raise ValueError(f"Message.subject: line breaks are not allowed: {self.subject!r}")
+        for name, value in self.headers.items():
+            if not name or not all(33 <= ord(c) <= 126 and c != ":" for c in name):
+                raise ValueError(f"Message.headers: {name!r} is not a valid header name")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"Message.headers: {name!r} is set by the mailer; use the Message fields")
+            if not isinstance(value, str) or "\r" in value or "\n" in value:
+                raise ValueError(f"Message.headers[{name!r}]: expected one line of text, got {value!r}")
+        if self.message_id is not None:
+            mid = self.message_id
+            if not (mid.startswith("<") and mid.endswith(">") and "@" in mid) or any(c.isspace() for c in mid):
+                raise ValueError(f"Message.message_id: {mid!r} is not like '<unique@domain>'")
+
+
+
+@functools.lru_cache(maxsize=64)
+def _domain(sender: str) -> str:
+    return parse_mailbox(sender, what="sender").domain
+
+
+def with_message_id(message: Message, sender: str) -> Message:
+    """The message with a Message-ID (in the sender's domain) if it had none:
+    every attempt to deliver it then carries the same one."""
+    if message.message_id is not None:
+        return message
+    return replace(message, message_id=make_msgid(domain=_domain(sender)))
+
+
+def _mailbox(value: str, what: str) -> str:
+    """An address for a header: as given if ASCII, else the name as RFC 2047 words."""
+    if value.isascii():
+        return value
+    address = parse_mailbox(value, what=what)
+    return formataddr((address.display_name, address.addr_spec), charset="utf-8")
+
+
+def _text(value: str, name: str) -> str | Header:
+    return value if value.isascii() else Header(value, "utf-8", header_name=name)
+
+
+def is_international(sender: str, to: str) -> bool:
+    """Does the envelope need SMTPUTF8 (a non-ASCII address, not just a name)?"""
+    if (sender + to).isascii():  # the common case, without parsing
+        return False
+    return not (
+        parse_mailbox(sender, what="sender").addr_spec + parse_mailbox(to, what="Message.to").addr_spec
+    ).isascii()
+
+
+def render(message: Message, *, sender: str) -> bytes:
+    """The mail as it goes over the wire: CRLF line ends, text alone or text +
+    HTML as multipart/alternative. A message without a Message-ID gets one."""
+    message = with_message_id(message, sender)
+    if is_international(sender, message.to):
+        return _render_utf8(message, sender)
+    mime: MIMENonMultipart | MIMEMultipart
+    if message.html is None:
+        mime = MIMEText(message.text, "plain", "utf-8")
+    else:
+        mime = MIMEMultipart("alternative")
+        mime.attach(MIMEText(message.text, "plain", "utf-8"))
+        mime.attach(MIMEText(message.html, "html", "utf-8"))
+    mime["From"] = _mailbox(sender, "sender")
+    mime["To"] = _mailbox(message.to, "Message.to")
+    mime["Subject"] = _text(message.subject, "Subject")
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = cast(str, message.message_id)
+    for name, value in message.headers.items():
+        mime[name] = _text(value, name)
+    return mime.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _render_utf8(message: Message, sender: str) -> bytes:
+    """For a non-ASCII address: headers in raw UTF-8, which the server must
+    accept with SMTPUTF8 (the SMTP transport checks that it offers it)."""
+    mail = EmailMessage(policy=_POLICY)
+    mail["From"] = sender
+    mail["To"] = message.to
+    mail["Subject"] = message.subject
+    mail["Date"] = formatdate(usegmt=True)
+    mail["Message-ID"] = cast(str, message.message_id)
+    for name, value in message.headers.items():
+        mail[name] = value
+    mail.set_content(message.text, charset="utf-8")
+    if message.html is not None:
+        mail.add_alternative(message.html, subtype="html", charset="utf-8")
+    buffer = BytesIO()
+    BytesGenerator(buffer, policy=_POLICY.clone(utf8=True)).flatten(mail, linesep="\r\n")
+    return buffer.getvalue()
