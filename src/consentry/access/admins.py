@@ -9,17 +9,29 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
 from ..ledger import chain
 from ..ledger.store import reader
 
 from ..errors import InputError
 from ..timeutil import to_micros
+from .sessions import end_admin_sessions
 from .tables import admins, api_clients
 
 ROLES = ("reviewer", "viewer")  # reviewers may record rejections; viewers only look
+SCOPES = ("read", "write")  # read: GET; write: POST
 _N, _R, _P = 2**14, 8, 1
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """A hash to check unknown names against: the same scrypt work as a known
+    name, so the answer's timing does not tell which names exist."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 def hash_password(password: str) -> str:
@@ -61,6 +73,7 @@ class Admins:
             values = {"password_hash": hash_password(password), "role": role}
             if exists:
                 conn.execute(update(admins).where(admins.c.username == username).values(**values))
+                end_admin_sessions(conn, username)  # a new password ends every session at once
             else:
                 conn.execute(
                     insert(admins).values(username=username, created_us=to_micros(datetime.now(UTC)), **values)
@@ -68,11 +81,20 @@ class Admins:
             chain.append(conn, [chain.Record("admin_set", {"username": username, "role": role, "new": not exists}, subject=username)])
         return Admin(username, role)
 
+    def remove(self, username: str) -> bool:
+        """Remove an administrator and end their sessions at once."""
+        with self.engine.begin() as conn:
+            done = conn.execute(delete(admins).where(admins.c.username == username)).rowcount == 1
+            if done:
+                end_admin_sessions(conn, username)
+                chain.append(conn, [chain.Record("admin_removed", {"username": username}, subject=username)])
+        return done
+
     def authenticate(self, username: str, password: str) -> Admin | None:
         with reader(self.engine).connect() as conn:
             row = conn.execute(select(admins).where(admins.c.username == username)).mappings().first()
         if row is None:
-            check_password(password, hash_password("timing equaliser"))
+            check_password(password, _dummy())
             return None
         return Admin(row["username"], row["role"]) if check_password(password, row["password_hash"]) else None
 
@@ -94,7 +116,7 @@ class ApiClients:
         # verify() runs on every API request, on the server's event loop: one
         # indexed SELECT straight through the DB-API (compiled once here), not
         # SQLAlchemy's Connection machinery with its BEGIN and ROLLBACK.
-        stmt = select(api_clients.c.client_id).where(
+        stmt = select(api_clients.c.client_id, api_clients.c.scopes).where(
             api_clients.c.key_hash == bindparam("key_hash"), api_clients.c.revoked_us.is_(None)
         )
         self._verify_sql = str(stmt.compile(dialect=engine.dialect))
@@ -104,20 +126,36 @@ class ApiClients:
         # autocommit for the query, so it needs no transaction to end.
         self._switch_autocommit = engine.dialect.name != "sqlite"
 
-    def create(self, name: str) -> tuple[str, str]:
+    def create(self, name: str, scopes: tuple[str, ...] | list[str] = SCOPES) -> tuple[str, str]:
+        wanted = sorted(set(scopes), key=SCOPES.index) if set(scopes) <= set(SCOPES) else None
+        if not wanted:
+            raise InputError(f"unknown scopes {', '.join(scopes) or '(none)'}", fix=f"use {' and/or '.join(SCOPES)}")
         client_id = "cl_" + secrets.token_hex(6)
         key = f"csk_{secrets.token_urlsafe(32)}"
         with self.engine.begin() as conn:
             conn.execute(
                 insert(api_clients).values(
-                    client_id=client_id, name=name, key_hash=_key_hash(key), created_us=to_micros(datetime.now(UTC))
+                    client_id=client_id, name=name, key_hash=_key_hash(key), created_us=to_micros(datetime.now(UTC)),
+                    scopes=",".join(wanted),
                 )
             )
-            chain.append(conn, [chain.Record("api_client_created", {"client_id": client_id, "name": name}, subject=client_id)])
+            chain.append(conn, [chain.Record(
+                "api_client_created", {"client_id": client_id, "name": name, "scopes": wanted}, subject=client_id)])
         return client_id, key
 
+    def list(self) -> list[dict]:
+        """Every client, revoked ones too; never a key nor its hash."""
+        cols = [api_clients.c[n] for n in ("client_id", "name", "scopes", "created_us", "revoked_us")]
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(*cols).order_by(api_clients.c.created_us)).mappings()]
+
     def verify(self, key: str) -> str | None:
-        """The client id for a valid, unrevoked key. Asks the database on every
+        """The client id for a valid, unrevoked key (see verify_client)."""
+        found = self.verify_client(key)
+        return found[0] if found else None
+
+    def verify_client(self, key: str) -> tuple[str, frozenset[str]] | None:
+        """(client id, scopes) for a valid, unrevoked key. Asks the database on every
         call (never cached), so a revoked key is refused from the next request on,
         in every process."""
         key_hash = _key_hash(key)
@@ -140,7 +178,7 @@ class ApiClients:
             raise
         finally:
             raw.close()
-        return row[0] if row else None
+        return (row[0], frozenset(str(row[1]).split(","))) if row else None
 
     def revoke(self, client_id: str) -> bool:
         with self.engine.begin() as conn:

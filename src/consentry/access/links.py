@@ -8,12 +8,15 @@ racing each other cannot both win.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 
+from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from ..errors import ConsentryError
 from ..timeutil import to_micros
@@ -36,6 +39,33 @@ class LinkError(ConsentryError):
         )
 
 
+class AddressError(ConsentryError):
+    """Not one well-formed e-mail address; the message says what is wrong."""
+
+
+def normalise_address(raw: str) -> str:
+    """One spelling per mailbox, for rate limits and look-ups: `A <v@x.org>`,
+    `v@x.org (note)` and `V@X.ORG` are the same address. NFKC, then display
+    name and comments dropped (the standard library's address parser), then
+    checked by email-validator (syntax only: no DNS), then case-folded.
+
+    Case-folding never turns a different letter into a Latin one (`İ` becomes
+    `i̇`, not `i`; `ı` stays), so look-alike addresses stay apart."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not text:
+        raise AddressError("Enter an e-mail address.")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):  # NUL among them
+        raise AddressError("The address contains control characters.")
+    found = [addr for _, addr in email.utils.getaddresses([text]) if addr]
+    if len(found) != 1:
+        raise AddressError("Enter exactly one e-mail address." if found else "This is not an e-mail address.")
+    try:
+        valid = validate_email(found[0], check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AddressError(f"This is not a valid e-mail address: {exc}") from None
+    return unicodedata.normalize("NFKC", valid.normalized).casefold()
+
+
 def _hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
@@ -46,21 +76,27 @@ class Links:
         self.max_age_s = max_age_s
         self._signer = URLSafeTimedSerializer(secret, salt="consentry.signin")
 
-    def issue(self, email: str, purpose: str = "signin") -> str:
+    def issue(self, email: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
+        """A new link's token. With `conn`, in the caller's transaction (the
+        center queues the mail carrying it in the same one)."""
         nonce = secrets.token_urlsafe(24)
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(signin_links).values(
-                    nonce=_hash(nonce),
-                    subject=email.strip().lower(),
-                    purpose=purpose,
-                    created_us=to_micros(datetime.now(UTC)),
-                )
-            )
+        row = insert(signin_links).values(
+            nonce=_hash(nonce),
+            subject=email.strip().lower(),
+            purpose=purpose,
+            created_us=to_micros(datetime.now(UTC)),
+        )
+        if conn is not None:
+            conn.execute(row)
+        else:
+            with self.engine.begin() as own:
+                own.execute(row)
         return self._signer.dumps({"n": nonce, "e": email.strip().lower(), "p": purpose})
 
-    def redeem(self, token: str, purpose: str = "signin") -> str:
-        """The address the link was sent to; the link can never be used again."""
+    def redeem(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
+        """The address the link was sent to; the link can never be used again.
+        With `conn`, in the caller's transaction: using the link and what it
+        confirms then commit together, or neither does."""
         try:
             data = self._signer.loads(token, max_age=self.max_age_s)
         except SignatureExpired:
@@ -69,14 +105,18 @@ class Links:
             raise LinkError("invalid") from None
         if not isinstance(data, dict) or data.get("p") != purpose:
             raise LinkError("invalid")
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(signin_links)
-                .where(signin_links.c.nonce == _hash(str(data.get("n"))))
-                .where(signin_links.c.subject == data.get("e"))
-                .where(signin_links.c.used_us.is_(None))
-                .values(used_us=to_micros(datetime.now(UTC)))
-            )
-            if done.rowcount != 1:
-                raise LinkError("used")
+        use = (
+            update(signin_links)
+            .where(signin_links.c.nonce == _hash(str(data.get("n"))))
+            .where(signin_links.c.subject == data.get("e"))
+            .where(signin_links.c.used_us.is_(None))
+            .values(used_us=to_micros(datetime.now(UTC)))
+        )
+        if conn is not None:
+            done = conn.execute(use)
+        else:
+            with self.engine.begin() as own:
+                done = own.execute(use)
+        if done.rowcount != 1:
+            raise LinkError("used")
         return str(data["e"])

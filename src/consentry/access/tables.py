@@ -6,7 +6,7 @@ transaction can consume a link and record what the person did.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text
 
 from ..ledger.tables import metadata
 
@@ -45,32 +45,23 @@ api_clients = Table(
     Column("key_hash", String(128), nullable=False),  # sha256 of the key; the key is shown once
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger, nullable=True),
+    # Comma-separated: read (GET), write (POST). Keys made before scopes existed may do both.
+    Column("scopes", String(64), nullable=False, server_default="read,write"),
 )
 
-third_party_objections = Table(
-    "third_party_objections",
+# Server-side sessions of the privacy center: the cookie holds a random id, the
+# row holds its SHA-256, so sign-out, a password change or removing an
+# administrator ends the session at once, and a copied cookie stops working.
+sessions = Table(
+    "sessions",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("email", String(320), nullable=False),
-    Column("handles", String(2000), nullable=True),  # handles of the accounts whose photos show them
-    Column("items", String(2000), nullable=True),  # item ids or links they named
-    Column("note", String(4000), nullable=True),
-    Column("received_us", BigInteger, nullable=False),
-    Column("status", String(32), nullable=False),  # open | linked | closed
-    Column("resolved_by", String(128), nullable=True),
-    Column("resolution", String(4000), nullable=True),
-    Column("language", String(16), nullable=True),  # of the form they used: the outcome is mailed in it
-)
-
-# An administrator's link between a verified objection by someone without an
-# account and the photos that show them.
-third_party_links = Table(
-    "third_party_links",
-    metadata,
-    Column("ref", String(64), nullable=False),
-    Column("item_id", String(256), nullable=False),
-    Column("linked_us", BigInteger, nullable=False),
-    Column("actor", String(256), nullable=False),
-    Index("ix_third_party_links_item", "item_id"),
-    Index("ux_third_party_links", "ref", "item_id", unique=True),
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(256), nullable=True),  # a signed-in person
+    Column("admin", String(128), nullable=True),  # a signed-in administrator
+    Column("data", Text, nullable=False),  # JSON: CSRF token, language, ...
+    Column("created_us", BigInteger, nullable=False),  # for the absolute lifetime
+    Column("seen_us", BigInteger, nullable=False),  # for the idle timeout
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_admin", "admin"),
+    Index("ix_sessions_seen", "seen_us"),
 )

@@ -14,9 +14,14 @@ from pydantic import BaseModel, Field, field_validator
 from ..ledger import Channel, EventType, NewEvent, StoredEvent
 from ..timeutil import iso
 from .context import Center
-from .pages import center
+from .pages import _NEEDS, center
 
-router = APIRouter(prefix="/api/v1", tags=["people"])
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
+router = APIRouter(prefix="/api/v1", tags=["people"], responses={
+    401: {"description": "No valid API key", **_ERROR},
+    403: {"description": "The key lacks the scope (read for GET, write for POST)", **_ERROR},
+})
 bearer = HTTPBearer(auto_error=False, description="A platform client key: `Authorization: Bearer csk_...`")
 
 UserId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:@\-]+$")]
@@ -30,9 +35,17 @@ async def client(
     # Checked on every request (one indexed lookup): a revoked key stops at once.
     # Called inline: the query takes tens of microseconds, far less than a hop to
     # the thread pool, where a thread waits for the GIL behind the event loop.
-    client_id = c.clients.verify(creds.credentials)
-    if client_id is None:
+    found = c.clients.verify_client(creds.credentials)
+    if found is None:
         raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    client_id, scopes = found
+    needed = "read" if request.method in ("GET", "HEAD") else "write"
+    if needed not in scopes:
+        raise HTTPException(
+            status_code=403,
+            detail=f"This API key may not {needed} (its scopes: {', '.join(sorted(scopes))}); "
+            f"create one with `consentry admin client NAME --scope {needed}`.",
+        )
     return client_id
 
 
@@ -78,7 +91,17 @@ class Status(BaseModel):
     history: list[Event]
 
 
+_CONFLICT = {409: {"description": "Nothing in force to withdraw", **_ERROR}}
+
+
 async def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
+    needs = _NEEDS.get(type_)  # what the web refuses, the API refuses
+    if needs is not None:
+        from starlette.concurrency import run_in_threadpool
+
+        if not needs(await run_in_threadpool(c.ledger.state, user_id)):
+            what = "objection" if type_ == EventType.objection_withdrawn else "consent"
+            raise HTTPException(status_code=409, detail=f"{user_id} has no {what} in force to withdraw; nothing was recorded.")
     stored = await c.committer.arecord(
         NewEvent(user_id=user_id, type=type_, at=datetime.now(UTC), channel=Channel.api, note=note,
                  actor=f"client:{client_id}")
@@ -92,7 +115,7 @@ async def object_(user_id: UserId, body: Note | None = None, c: Center = Depends
     return await _record(c, user_id, EventType.objected, body.note if body else None, cid)
 
 
-@router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event)
+@router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
 async def withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
     return await _record(c, user_id, EventType.objection_withdrawn, None, cid)
 
@@ -102,7 +125,7 @@ async def consent(user_id: UserId, c: Center = Depends(center), cid: str = Depen
     return await _record(c, user_id, EventType.consent_given, None, cid)
 
 
-@router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event)
+@router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
 async def consent_withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
     return await _record(c, user_id, EventType.consent_withdrawn, None, cid)
 

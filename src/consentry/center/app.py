@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..access.sessions import Lifetimes, Sessions
 from . import admin, api, pages
 from .context import Center
 from .metrics import install_metrics
-from .security import SECURITY_HEADERS
+from .security import HSTS, SECURITY_HEADERS, BodyLimit, ServerSessions, refuse_invalid_text
 from .settings import CenterSettings
 
 
 class SecurityHeaders:
     """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task per request)."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app, *, hsts: bool = False) -> None:  # noqa: ANN001
         self.app = app
-        self.extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        headers = dict(SECURITY_HEADERS, **dict([HSTS] if hsts else []))
+        self.extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
@@ -39,9 +41,19 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class _CenterApp(FastAPI):
+    def build_middleware_stack(self):  # noqa: ANN202
+        """The headers and the body limit go outside Starlette's error handler,
+        so that its 500s, and 413s, carry the headers too."""
+        settings = self.state.center.settings
+        return SecurityHeaders(BodyLimit(super().build_middleware_stack(), settings.max_body_bytes),
+                               hsts=settings.secure_cookies)
+
+
 def create_app(settings: CenterSettings) -> FastAPI:
     c = Center.build(settings)
-    app = FastAPI(
+    app = _CenterApp(
+        dependencies=[Depends(refuse_invalid_text)],
         title="consentry privacy center API",
         version="1",
         description="Record objections, consents and erasure requests for a platform's users.",
@@ -50,15 +62,11 @@ def create_app(settings: CenterSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.center = c
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key.get_secret_value(),
-        session_cookie="consentry_session",
-        max_age=8 * 3600,
-        same_site="lax",
-        https_only=settings.secure_cookies,
-    )
+    app.state.sessions = Sessions(c.ledger.engine, Lifetimes(
+        idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s,
+        admin_idle_s=settings.admin_session_idle_s, admin_absolute_s=settings.admin_session_absolute_s,
+    ))
+    app.add_middleware(ServerSessions, sessions=app.state.sessions, secure=settings.secure_cookies)
     from importlib import resources
 
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
@@ -67,8 +75,9 @@ def create_app(settings: CenterSettings) -> FastAPI:
     app.include_router(api.router)
     install_metrics(app)  # GET /metrics; counts requests and recorded events (center/metrics.py)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's own class: its 404 for an unknown page and 405 come here too, as a page.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 401 and not request.url.path.startswith("/admin"):

@@ -19,7 +19,7 @@ from ..people import Directory, Person
 from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, open_export
 from . import i18n
-from .mail import Outbox
+from .mail import CenterMail
 from .security import SECURITY_HEADERS, csrf_token
 from .settings import CenterSettings
 
@@ -36,7 +36,7 @@ class Center:
     limiter: RateLimiter
     admins: Admins
     clients: ApiClients
-    outbox: Outbox
+    outbox: CenterMail  # the mail outbox and this worker's sender
     templates: Jinja2Templates
     mail_templates: Environment  # plain text: no HTML escaping in mails
 
@@ -57,7 +57,7 @@ class Center:
             limiter=RateLimiter(ledger.engine),
             admins=Admins(ledger.engine),
             clients=ApiClients(ledger.engine),
-            outbox=Outbox(settings.smtp, settings.mail_dir),
+            outbox=CenterMail(ledger, settings),
             templates=templates,
             mail_templates=Environment(
                 loader=FileSystemLoader(str(resources.files(__package__) / "templates")), autoescape=False

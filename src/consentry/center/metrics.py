@@ -106,10 +106,10 @@ class CountingCommitter:
         self._inner = inner
         self._m = metrics()
 
-    def submit(self, event: Any) -> Future:
+    def submit(self, event: Any, **kw: Any) -> Future:
         self._m.commit_queue.inc()
         try:
-            future = self._inner.submit(event)
+            future = self._inner.submit(event, **kw)
         except BaseException:
             self._m.commit_queue.dec()
             raise
@@ -123,13 +123,13 @@ class CountingCommitter:
         stored = future.result()
         self._m.events.labels(type=stored.type.value, channel=stored.channel.value).inc()
 
-    def record(self, event: Any, timeout: float = 30.0) -> Any:
-        return self.submit(event).result(timeout)
+    def record(self, event: Any, timeout: float = 30.0, **kw: Any) -> Any:
+        return self.submit(event, **kw).result(timeout)
 
-    async def arecord(self, event: Any, timeout: float = 30.0) -> Any:
+    async def arecord(self, event: Any, timeout: float = 30.0, **kw: Any) -> Any:
         import asyncio
 
-        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event)), timeout)
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(event, **kw)), timeout)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -194,10 +194,20 @@ def exposition(engine: Any) -> bytes:
     counts = _outbox_pending(engine)
     for channel in sorted(set(counts) | {"email", "in_app"}):
         pending.add_metric([channel], counts.get(channel, 0))
+    from ..mail import outbox as mail_outbox
+
+    mails = GaugeMetricFamily(
+        "consentry_mail_outbox", "The center's mails by state: queued, sent (last 30 days), expired, failed.",
+        labels=["state"],
+    )
+    with engine.connect() as conn:
+        for state, n in mail_outbox.counts(conn).items():
+            mails.add_metric([state], n)
 
     class _Once:
         def collect(self):  # noqa: ANN202
             yield pending
+            yield mails
 
     extra = CollectorRegistry(auto_describe=False)
     extra.register(_Once())
@@ -216,7 +226,17 @@ def install_metrics(app: FastAPI) -> None:
         center.committer = CountingCommitter(center.committer)
     app.add_middleware(MetricsMiddleware)
 
+    token = center.settings.metrics_token
+
     async def metrics_endpoint(request: Request) -> Response:
+        if token is not None:  # `serve --metrics-token`: only the scraper that has it
+            import hmac
+
+            sent = request.headers.get("authorization", "")
+            expected = f"Bearer {token.get_secret_value()}"
+            if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), expected.encode()):
+                return Response("A metrics token is needed: Authorization: Bearer <token>\n", status_code=401,
+                                media_type="text/plain", headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"})
         body = await run_in_threadpool(exposition, request.app.state.center.ledger.reader)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 

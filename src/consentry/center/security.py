@@ -1,13 +1,21 @@
-"""CSRF tokens for every form and the headers every page carries."""
+"""What every request passes: CSRF tokens, the headers every response carries,
+server-side sessions, the body limit, text no database can store, and the
+client address rate limits count."""
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
+import json
 import secrets
 
 from fastapi import HTTPException, Request
 
+from ..access.sessions import Session, Sessions
+
 CSRF_KEY = "csrf"
+COOKIE = "consentry_session"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -35,3 +43,187 @@ async def require_csrf(request: Request) -> None:
     expected = request.session.get(CSRF_KEY)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
         raise HTTPException(status_code=403, detail="This form has expired or did not come from this site. Reload the page and try again.")
+
+
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+# -- the client's address ------------------------------------------------------------------
+
+
+def client_ip(request: Request) -> str:
+    """The address rate limits count. X-Forwarded-For is believed only from a
+    trusted proxy (`serve --trusted-proxy`, none by default), read from the right:
+    the first hop that is not itself a trusted proxy is the client."""
+    peer = request.client.host if request.client else "unknown"
+    center = getattr(request.app.state, "center", None)
+    trusted = _networks(tuple(center.settings.trusted_proxies)) if center is not None else ()
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a forged or garbled header: count the proxy, not a made-up name
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(values: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def _is_trusted(host: str, networks: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+# -- input no database can store -------------------------------------------------------------------
+
+
+def _unstorable(value: str) -> bool:
+    # PostgreSQL refuses NUL in text; unpaired surrogates cannot be encoded at all.
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+async def refuse_invalid_text(request: Request) -> None:
+    """Every page route: a NUL byte (or other text no database stores) in the
+    path, the query or a form field is a clear 400, never a 500 from the
+    database. The JSON API validates its own input (422, documented)."""
+    if request.url.path.startswith("/api/"):
+        return
+    values = [*request.path_params.values(), *(x for kv in request.query_params.multi_items() for x in kv)]
+    ctype = request.headers.get("content-type", "")
+    if request.method == "POST" and ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        values += [x for k, v in form.multi_items() for x in (k, v) if isinstance(x, str)]
+    if any(isinstance(v, str) and _unstorable(v) for v in values):
+        raise HTTPException(status_code=400, detail="The request contains a NUL byte or other characters that are "
+                            "not text. Remove them and try again.")
+
+
+# -- request bodies ----------------------------------------------------------------------------
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"The request is too large (at most {limit:,} bytes).")
+
+
+class BodyLimit:
+    """Refuse a request body over `limit` bytes before anything parses it: by
+    Content-Length at once, and by counting what arrives (chunked uploads)."""
+
+    def __init__(self, app, limit: int) -> None:  # noqa: ANN001
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = True  # not a number: not a request we can trust to parse
+            if too_big:
+                await self._refuse(scope, receive, send)
+                return
+        seen = 0
+
+        async def counting_receive():  # noqa: ANN202
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)  # a 413 from the app's HTTPException handler
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _refuse(self, scope, receive, send) -> None:  # noqa: ANN001
+        from starlette.responses import JSONResponse, PlainTextResponse
+
+        detail = BodyTooLarge(self.limit).detail
+        if scope.get("path", "").startswith("/api/"):
+            response = JSONResponse({"detail": detail}, status_code=413)
+        else:
+            response = PlainTextResponse(detail, status_code=413)
+        response.headers["Connection"] = "close"  # the unread body must not be taken for the next request
+        await response(scope, receive, send)
+
+
+# -- server-side sessions ---------------------------------------------------------------------------
+
+
+class ServerSessions:
+    """`request.session` as before (a dict), kept in the database
+    (access/sessions.py); the cookie carries only a random id.
+
+    The id changes whenever who is signed in changes (sign-in, admin log-in):
+    no session fixation. An emptied session (sign-out) is deleted, and the
+    cookie with it. Database work runs in the thread pool, and only for
+    requests that carry a cookie or change their session."""
+
+    def __init__(self, app, sessions: Sessions, *, secure: bool, cookie: str = COOKIE) -> None:  # noqa: ANN001
+        self.app = app
+        self.sessions = sessions
+        self.cookie = cookie
+        self.attrs = f"Path=/; HttpOnly; SameSite=Lax{'; Secure' if secure else ''}"
+        self.max_age = sessions.lifetimes.absolute_s
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        from starlette.concurrency import run_in_threadpool
+        from starlette.datastructures import MutableHeaders
+        from starlette.requests import HTTPConnection
+
+        sent = HTTPConnection(scope).cookies.get(self.cookie)
+        loaded = await run_in_threadpool(self.sessions.load, sent) if sent else None
+        original = json.loads(json.dumps(loaded.data)) if loaded else {}
+        scope["session"] = dict(original)
+
+        async def send_with_cookie(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                cookie = await run_in_threadpool(self._commit, sent, loaded, original, scope["session"])
+                if cookie:
+                    MutableHeaders(scope=message).append("Set-Cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def _commit(self, sent: str | None, loaded: Session | None, original: dict, now: dict) -> str | None:
+        """Write what changed; the Set-Cookie header to send, if any."""
+        if not now:
+            if loaded is not None:
+                self.sessions.delete(loaded.sid)
+            return self._expire() if sent else None
+        who = lambda d: (d.get("user_id"), d.get("admin"))  # noqa: E731
+        if loaded is not None and who(now) == who(original):
+            if now != original and not self.sessions.save(loaded.sid, now):
+                return self._expire()  # ended meanwhile (signed out elsewhere): never bring it back
+            return None
+        if loaded is not None:
+            self.sessions.delete(loaded.sid)
+        sid = self.sessions.create(now)
+        return f"{self.cookie}={sid}; Max-Age={self.max_age}; {self.attrs}"
+
+    def _expire(self) -> str:
+        return f'{self.cookie}=""; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; {self.attrs}'

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+
+from ..access.links import LINK_MINUTES
 
 from ..notices.mailer import SmtpSettings
 
@@ -21,9 +25,27 @@ class CenterSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8000"
     smtp: SmtpSettings | None = None
     mail_dir: Path | None = None  # development: write mails as .eml files instead of sending
+    mail_expire_hours: float = 72.0  # a mail not delivered by then is given up and shown on /admin
     platform_name: str = "the platform"
-    signin_per_email_per_hour: int = 5
-    signin_per_ip_per_hour: int = 30
+    # Sign-in mails to one address are spaced, not capped: the 2nd after
+    # `spacing`, each next one twice as long, never more than `spacing_max`,
+    # which is shorter than a link's life: a refused owner always has a live link.
+    signin_mail_spacing_s: int = 60
+    signin_mail_spacing_max_s: int = 600
+    signin_per_ip_per_hour: int = 30  # the per-IP limit carries the weight
+    # Administrator sign-in: per name and address, `admin_free_failures` tries,
+    # then waits doubling from 1 s up to 15 min; per address, a hard limit.
+    admin_free_failures: int = 3
+    admin_tries_per_ip: int = 30  # per 15 minutes, over all names
+    # Server-side sessions (access/sessions.py).
+    session_idle_s: int = 30 * 60
+    session_absolute_s: int = 12 * 3600
+    admin_session_idle_s: int = 15 * 60
+    admin_session_absolute_s: int = 8 * 3600
+    max_body_bytes: int = 64 * 1024  # refused with 413 before any parsing
+    # Addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: list[str] = []
+    metrics_token: SecretStr | None = None  # if set, GET /metrics needs `Authorization: Bearer <token>`
 
     @field_validator("secret_key")
     @classmethod
@@ -31,6 +53,32 @@ class CenterSettings(BaseModel):
         if len(value.get_secret_value()) < 32:
             raise ValueError("the secret key must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for v in value:
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted proxy '{v}' is not an IP address or network (e.g. 10.0.0.1 or 10.0.0.0/8)") from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the metrics token must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _owner_keeps_a_link(self) -> CenterSettings:
+        if not 0 < self.signin_mail_spacing_s <= self.signin_mail_spacing_max_s < LINK_MINUTES * 60:
+            raise ValueError(
+                f"need 0 < signin_mail_spacing_s <= signin_mail_spacing_max_s < {LINK_MINUTES * 60} "
+                "(a link's life), so whoever is refused a new link still has a live one"
+            )
+        return self
 
     @property
     def secure_cookies(self) -> bool:
