@@ -86,7 +86,14 @@ def decide_pandas(data_dir: Path, events: pd.DataFrame, policy: Policy, at: date
     ev_at = events["event_at"]
     if isinstance(ev_at.dtype, pd.DatetimeTZDtype):
         ev_at = ev_at.dt.tz_convert("UTC").dt.tz_localize(None)
-    ev = events.loc[(ev_at <= pd.Timestamp(T)).to_numpy(), ["seq", "user_id", "type", "event_at"]]
+    visible = events.loc[(ev_at <= pd.Timestamp(T)).to_numpy()]
+    # Rule 15: items whose latest third-party event, by (event_at, seq), is an objection.
+    third_party_items = pd.Index([], dtype=object)
+    if "item_id" in visible.columns and policy.honour_third_party_objections:
+        tp = visible[visible["type"].isin(["third_party_objected", "third_party_dismissed"])]
+        last = tp.sort_values(["event_at", "seq"]).drop_duplicates("item_id", keep="last")
+        third_party_items = pd.Index(last.loc[last["type"] == "third_party_objected", "item_id"])
+    ev = visible.loc[visible["user_id"].notna().to_numpy(), ["seq", "user_id", "type", "event_at"]]
     ev = ev.assign(u=uid.get_indexer(ev["user_id"]))
     ev = ev[ev["u"].to_numpy() >= 0]  # events of people not in the export decide nothing
 
@@ -200,6 +207,9 @@ def decide_pandas(data_dir: Path, events: pd.DataFrame, policy: Policy, at: date
             # Rule 9 for a tagged person is judged at the item's creation time.
             bad |= ~age_unknown[tu] & (_age(b_year[tu], b_md[tu], c_year[ti], c_md[ti]) < min_age)
         codes[ti[bad]] = CODE[Reason.tagged_person]
+    if len(third_party_items) and policy.tagged_people is not TaggedPeople.blur:
+        hit = content["item_id"].isin(third_party_items).to_numpy() & (codes == CODE[Reason.eligible])
+        codes[hit] = CODE[Reason.third_party_objected]
 
     known = au >= 0  # the engine inner-joins items to their author
     out = pd.DataFrame(

@@ -28,7 +28,7 @@ from exportkit import item, user, write_export
 
 AT = "2024-06-26T00:00:00Z"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "consentry"
-RULES = [r.value for r in ORDER]  # the 15 reasons, in contract order
+RULES = [r.value for r in ORDER]  # the 16 reasons, in contract order
 PERSON_RULES = RULES[5:12]
 
 USERS = [
@@ -375,7 +375,7 @@ def test_explain_a_photo_with_a_tagged_minor(home):
     head, _, tagged = out.partition("tagged person bob")
     assert tagged, out
     lines = _check_lines(head)
-    assert list(lines) == RULES[:14]  # every rule, in order (15, eligible, is the verdict below)
+    assert list(lines) == RULES[:15]  # every rule, in order (16, eligible, is the verdict below)
     for name, line in lines.items():
         assert re.match(rf"\s*{RULES.index(name) + 1}\s+{name}\s", line)
     assert "◀ decides" in lines["tagged_person"]
@@ -391,29 +391,29 @@ def test_explain_a_photo_with_a_tagged_minor(home):
 
 
 def test_explain_shows_an_objection_by_someone_without_an_account(home):
-    from sqlalchemy import insert
-
-    from consentry.access.tables import third_party_objections
     from consentry.ledger import Ledger
     from consentry.people.third_party import ThirdParties, ThirdPartyError
     from consentry.sources import open_export
 
+    ok(cli("ledger", "import", "events.jsonl"))
     led = Ledger(f"sqlite:///{home / 'consentry.db'}")
-    with led.engine.begin() as conn:
-        conn.execute(insert(third_party_objections).values(id="r1", email="x@example.net", items="ph1",
-                                                           received_us=1, status="open"))
     export = open_export(home / "export")[0]
-    parties = ThirdParties(led.engine, export)
-    assert [c.item_id for c in parties.candidates("r1")] == ["ph1"]
+    parties = ThirdParties(led, export)
+    ref = parties.submit("x@example.net", items="nope")
+    before = ok(cli("explain", "p1", "--data", "export", "--at", AT)).stdout
+    assert "no objection by anyone without an account" in before
+    parties.confirm(ref, lambda conn: None)  # named only an unknown id: nothing protected yet
+    assert [c.item_id for c in parties.candidates(ref)] == []
     with pytest.raises(ThirdPartyError, match="nope"):
-        parties.link("r1", ["ph1", "nope"], actor="admin:dpo", resolution="found them")
-    before = ok(cli("explain", "ph1", "--data", "export", "--at", AT)).stdout
-    assert "without an account" not in before
-    assert parties.link("r1", ["ph1"], actor="admin:dpo", resolution="found them") == 1
+        parties.protect(ref, ["p1", "nope"], actor="admin:dpo")
+    [event] = parties.protect(ref, ["p1"], actor="admin:dpo")
     led.close()
-    out = ok(cli("explain", "ph1", "--data", "export", "--at", AT)).stdout
-    assert "a person without an account objected to appearing here (reference r1" in out
-    assert "by admin:dpo" in out
+    at = iso(event.at + timedelta(seconds=1))
+    out = ok(cli("explain", "p1", "--data", "export", "--at", at)).stdout
+    assert "third_party_objected" in out and "objection in force" in out and "(admin:dpo)" in out
+    assert "excluded by rule 15 (third_party_objected)" in out
+    # At the old cut-off the objection did not exist yet: rule 15 passes.
+    assert "excluded by rule 15" not in ok(cli("explain", "p1", "--data", "export", "--at", AT)).stdout
 
 
 def test_explain_agrees_with_evaluate_for_every_item(home):

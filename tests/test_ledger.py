@@ -119,6 +119,8 @@ def test_migrations_create_exactly_the_declared_tables(ledger_url):
 
     import consentry.access.tables  # noqa: F401 - declares its tables on the shared metadata
     import consentry.notices.tables  # noqa: F401
+    import consentry.mail.tables  # noqa: F401
+    import consentry.people.tables  # noqa: F401
     import consentry.snapshots.tables  # noqa: F401
     from consentry.ledger.tables import metadata
 
@@ -228,4 +230,52 @@ def test_reading_events_never_loses_later_writes(tmp_path):
     other = Ledger(url)
     assert [e.type for e in other.history("u1")] == ["notified", "objected"]
     other.close()
+    led.close()
+
+
+def test_links_made_before_rule_15_become_events_when_the_ledger_migrates(ledger_url):
+    """Revision 0006: an administrator's link becomes a third_party_objected event
+    at the moment it was linked; a request confirmed but not yet reviewed
+    protects the items it named from its confirmation; the audit chain still
+    verifies, and the engine then applies rule 15."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from consentry.audit.log import verify
+
+    led = Ledger(ledger_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("consentry.ledger") / "migrations"))
+    with led.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    led.close()
+    led = Ledger(ledger_url, migrate=False)
+    with led.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO third_party_objections (id, email, handles, items, note, received_us, status, language) VALUES "
+            "('r1', 'a@example.net', NULL, 'p1', NULL, 1000, 'linked', 'en'), "
+            "('r2', 'b@example.net', '@ann', 'p2, https://pix.example/p/p3', 'left', 2000, 'open', 'en'), "
+            "('r3', 'c@example.net', NULL, 'p4', NULL, 3000, 'unverified', 'en')"))
+        conn.execute(text("INSERT INTO third_party_links (ref, item_id, linked_us, actor) VALUES ('r1', 'p1', 1500, 'admin:dpo')"))
+    led.close()
+
+    led = Ledger(ledger_url)  # migrates to head
+    with led.engine.connect() as conn:
+        got = conn.execute(text(
+            "SELECT item_id, user_id, type, at_us, actor FROM ledger_events WHERE item_id IS NOT NULL ORDER BY seq")).all()
+        statuses = dict(conn.execute(text("SELECT id, status FROM third_party_objections")).all())
+        tables = set(led.engine.dialect.get_table_names(conn))
+    assert [tuple(r) for r in got] == [
+        ("p1", None, "third_party_objected", 1500, "admin:dpo"),
+        ("p2", None, "third_party_objected", 2000, "requester:r2"),
+        ("p3", None, "third_party_objected", 2000, "requester:r2"),
+    ]
+    assert statuses == {"r1": "reviewed", "r2": "open", "r3": "unverified"}  # r3 was never confirmed: nothing
+    assert "third_party_links" not in tables
+    assert verify(led).ok and led.watermark() == 3
+    led.record(NewEvent(item_id="p1", type="third_party_dismissed", at="2024-01-01T00:00:00Z", note="not in it at all"))
+    assert verify(led).ok
     led.close()

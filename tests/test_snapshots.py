@@ -19,7 +19,7 @@ from PIL import Image
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from consentry.access.tables import third_party_objections
+
 from consentry.cli import app
 from consentry.ledger import Ledger, NewEvent
 from consentry.people.third_party import ThirdParties
@@ -207,9 +207,8 @@ def test_purge_applies_erasure_consent_withdrawal_deleted_items_and_third_party_
         NewEvent(user_id="dan", type="erasure_requested", at=datetime.now(UTC), channel="web"),
         NewEvent(user_id="cat", type="consent_withdrawn", at=datetime.now(UTC), channel="web"),
     ])
-    with led.engine.begin() as conn:
-        conn.execute(insert(third_party_objections).values(id="r1", email="x@example.net", items="p4", received_us=1, status="open"))
-    ThirdParties(led.engine, export).link("r1", ["p4"], actor="admin:dpo", resolution="seen")
+    parties = ThirdParties(led, export)
+    parties.confirm(parties.submit("x@example.net", items="p4"), lambda conn: None)
     # eve deletes one post on the platform: a new export says so.
     users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
     users[1]["birth_date"] = "2009-01-01"
@@ -223,7 +222,7 @@ def test_purge_applies_erasure_consent_withdrawal_deleted_items_and_third_party_
         (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
     r = purge(led, "c", data=newer)
     # dan's five posts, cat's post (p2 showed ben: never in), the linked photo, eve's deleted post.
-    assert r.counts == {"account_deleted": 5, "no_consent": 1, "third_party_objection": 1, "content_deleted": 1,
+    assert r.counts == {"account_deleted": 5, "no_consent": 1, "third_party_objected": 1, "content_deleted": 1,
                         "mentions_redacted": 1}  # ann's t1 mentions @cat
     left = rows(led, "c")
     assert {v["user_id"] for v in left.values()} == {"ann", "eve"} and "p4" not in left and "e0" not in left
@@ -318,6 +317,49 @@ def test_no_objection_acknowledged_before_a_build_is_in_it_whatever_runs_concurr
         stop.set()
         thread.join()
     assert len({m.watermark for m in manifests}) > 1  # the builds really ran while objections arrived
+    led.close()
+
+
+def test_a_third_party_request_confirmed_while_builds_run_is_in_no_build_that_starts_after(tmp_path) -> None:
+    """People without an account confirm requests (the library step the
+    center's confirmation page takes) while snapshots are built: a photo whose
+    request was confirmed before a build started is never in that build."""
+    photos = [f"ph{i:03d}" for i in range(90)]
+    export = write_export(tmp_path / "export", [user("ann")], [item(p, "ann") for p in photos])
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.append([NewEvent(user_id="ann", type="notified", at=NOTIFIED, channel="email")])
+    confirmed: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def requesters() -> None:
+        writer = Ledger(str(led.engine.url))
+        parties = ThirdParties(writer, open_export(export)[0])
+        for p in photos:
+            if stop.is_set():
+                break
+            done = parties.confirm(parties.submit(f"{p}@example.net", items=p), lambda conn: None)
+            confirmed.append((p, done.protected[0].seq))
+        writer.close()
+
+    thread = threading.Thread(target=requesters)
+    thread.start()
+    manifests = []
+    try:
+        for n in range(4):
+            before = list(confirmed)  # confirmed before this build started
+            m = build(open_export(export)[0], led, load_policy("recommended"), T, f"t{n}", out=tmp_path / f"t{n}")
+            present = set(rows(led, f"t{n}"))
+            assert not present & {p for p, _ in before}
+            assert present == set(photos) - {p for p, seq in confirmed if seq <= m.watermark}
+            manifests.append(m)
+    finally:
+        stop.set()
+        thread.join()
+    assert len({m.watermark for m in manifests}) > 1  # the builds really ran while requests were confirmed
+    # And a purge takes out everything confirmed since each build.
+    purge(led, "t0")
+    assert not set(rows(led, "t0")) & {p for p, _ in confirmed}
+    assert verify(led, "t0")[1] == []
     led.close()
 
 

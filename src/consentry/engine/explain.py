@@ -8,11 +8,10 @@ cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
-from ..access.third_party import links_for
 from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
@@ -52,10 +51,9 @@ class Explanation:
     reason: Reason
     checks: list[Check]
     tagged: list[PersonChecks] = field(default_factory=list)
-    # Objections by people without an account, linked to this item by an
-    # administrator: (reference, linked at, by). Outside the contract's rules,
-    # so not a reason; snapshots leave the item out or blur its faces.
-    third_party: list[tuple[str, datetime, str]] = field(default_factory=list)
+    # Rule 15's facts: the third-party events about this item at or before the
+    # cut-off, in ledger order: (at, type, actor).
+    third_party: list[tuple[datetime, str, str | None]] = field(default_factory=list)
 
     @property
     def eligible(self) -> bool:
@@ -222,11 +220,50 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
             )
         )
 
+    history = [
+        (at_ if at_.tzinfo else at_.replace(tzinfo=UTC), typ, actor)
+        for at_, typ, actor in con.execute(
+            f"""SELECT e.event_at, e.type, a.actor FROM ledger_events e
+            LEFT JOIN tp_actors a ON a.seq = e.seq
+            WHERE e.item_id = {lit(item_id)} AND e.event_at <= {comp.T} ORDER BY e.event_at, e.seq"""
+        ).fetchall()
+    ] if _actors(con, ledger, item_id) else []
+    checks.append(_third_party_check(policy, history))
+
     verdict = con.execute(
         f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')})"
     ).fetchone()[0]
     reason = Reason(verdict)
-    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, links_for(ledger.reader, item_id))
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history)
+
+
+def _actors(con: duckdb.DuckDBPyConnection, ledger: Ledger, item_id: str) -> bool:
+    """Who wrote each third-party event about the item (the engine's events
+    carry no actor); False when there are none."""
+    from ..ledger.tables import events
+    from sqlalchemy import select
+
+    with ledger.reader.connect() as conn:
+        rows = conn.execute(select(events.c.seq, events.c.actor).where(events.c.item_id == item_id)).all()
+    con.execute("CREATE OR REPLACE TEMP TABLE tp_actors (seq BIGINT, actor VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO tp_actors VALUES (?, ?)", [list(r) for r in rows])
+    return bool(rows)
+
+
+def _third_party_check(policy: Policy, history: list[tuple[datetime, str, str | None]]) -> Check:
+    if not policy.honour_third_party_objections:
+        return Check(Reason.third_party_objected, None, "the policy does not honour objections by people without an account")
+    if not history:
+        return Check(Reason.third_party_objected, False, "no objection by anyone without an account")
+    steps = "; ".join(
+        f"{'objected' if typ == 'third_party_objected' else 'dismissed'} {_d(at_)}" + (f" ({actor})" if actor else "")
+        for at_, typ, actor in history
+    )
+    in_force = history[-1][1] == "third_party_objected"
+    if in_force and policy.tagged_people is TaggedPeople.blur:
+        return Check(Reason.third_party_objected, False, f"objection in force: faces are blurred instead; {steps}")
+    return Check(Reason.third_party_objected, in_force, ("objection in force; " if in_force else "no objection in force; ") + steps)
 
 
 def _tagged(con: duckdb.DuckDBPyConnection, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:

@@ -89,7 +89,7 @@ class NewEvent(BaseModel):
                 raise ValueError(f"a {self.type.value} event needs the item_id of the item it concerns")
         else:
             if self.user_id is None:
-                raise ValueError(f"a {self.type.value} event needs a user_id")
+                raise ValueError(f"user_id is required for {self.type.value} events")
             if self.item_id is not None:
                 raise ValueError(
                     "item_id is only for third_party_objected and third_party_dismissed events"

@@ -3,6 +3,7 @@ instant go by ledger order, as CONTRACT §3 says."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 from .events import CONSENT_TYPES, OBJECTION_TYPES, EventType
@@ -44,3 +45,13 @@ class PersonState:
                 last_notified_us=at_us if s.last_notified_us is None else max(s.last_notified_us, at_us),
             )
         return s
+
+
+def action_id(user_id: str, type_: str, state: PersonState | None) -> str:
+    """The event id of a person's action taken on a given state of theirs. A
+    double press, a reopened link or two racing requests see the same state,
+    so they make the same id, and the ledger keeps one event per id: once
+    means once. Any later event of theirs moves the state on, so a real new
+    action gets a new id."""
+    version = state.last_seq if state else 0
+    return "act-" + hashlib.sha256(f"{user_id}\x00{type_}\x00{version}".encode()).hexdigest()[:32]

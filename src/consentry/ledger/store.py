@@ -482,6 +482,8 @@ def _parse_line(path: Path, lineno: int, line: str, source: str) -> NewEvent:
         err = exc.errors()[0]
         fieldname = ".".join(str(x) for x in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
+        if fieldname is None:  # a rule across fields: name the one to fix
+            fieldname = next((f for f in ("user_id", "item_id", "note") if f in msg), None)
         if err["type"] == "extra_forbidden":
             msg = "unknown field (allowed: event_id, user_id, item_id, type, at, channel, note, actor)"
         elif err["type"] == "enum":

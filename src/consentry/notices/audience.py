@@ -28,12 +28,20 @@ def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime) -
     )
     if (bw := comp.before_window_sql("c")) is not None:
         usable += f" AND NOT ({bw})"
+    # Rule 15 through the engine: a photo a person without an account objected
+    # to is not used (unless its faces are blurred), so it makes nobody in it part of the audience.
+    from ..policy import TaggedPeople
+
+    tp_cte = ""
+    if comp.honours_third_parties and policy.tagged_people is not TaggedPeople.blur:
+        tp_cte = "," + comp.third_party_cte()
+        usable += " AND c.item_id NOT IN (SELECT item_id FROM third_party)"
     langs = ", ".join(f"'{x}'" for x in LANGUAGES)
     con = connect()
     try:
         load_inputs(con, export, ledger, cutoff)
         return con.sql(
-            f"""WITH {comp.people_ctes()},
+            f"""WITH {comp.people_ctes()}{tp_cte},
 usable AS (SELECT c.item_id, c.user_id FROM content c WHERE {usable}),
 affected AS (
   SELECT user_id FROM usable

@@ -1,42 +1,87 @@
-"""Objections from people without an account, who appear in others' photos.
+"""Objections from people without an account, who appear in others' photos:
+the one home of the concept (CONTRACT §2, rule 15).
 
-They have no user_id, so the contract's person rules cannot reach them. An
-administrator links a verified objection to the photos that show the person;
-snapshot builds and purges then keep those photos out (or blur their faces
-where the policy blurs), and `explain` says so.
+A request goes: submitted (`unverified`) → confirmed by the link mailed to the
+requester (`open`) → reviewed by an administrator (`reviewed`). Confirming
+writes a `third_party_objected` event for every item the requester named, in
+the same transaction that uses up the link: from that instant the engine
+keeps those items out of every decision, snapshot build and purge (rule 15),
+before anyone has looked. An administrator adds events for more photos of
+theirs and ends one with `third_party_dismissed`, giving grounds the
+requester is mailed. Every step leaves an audit record.
+
+The requester's address and words stay in `third_party_objections`; the
+ledger gets only events about items, with ids `tp:<ref>:...` that trace them
+to the request, and actors `requester:<ref>` or `admin:<name>`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from ..access.tables import third_party_links, third_party_objections
-from ..access.third_party import linked_item_ids, links_for  # noqa: F401 - re-exported
-from ..engine.duck import connect
 from ..errors import ConsentryError
-from ..ledger import chain
+from ..ledger import Channel, EventType, Ledger, NewEvent, StoredEvent, chain
+from ..ledger.tables import events
 from ..sources import Export
-from ..timeutil import to_micros
+from ..timeutil import from_micros, to_micros
+from .tables import third_party_objections
 
-# Kinds that can show a face.
+#: Kinds that can show a face.
 VISUAL_KINDS = ("photo", "story", "video", "reel")
+
+#: Runs inside a request's transaction, e.g. to queue the mail it causes.
+Within = Callable[[Connection], None]
 
 
 class ThirdPartyError(ConsentryError):
-    """A link the administrator asked for cannot be made (the message says why)."""
+    """A step on a third-party request that cannot be taken; the message says why."""
+
+
+@dataclass(frozen=True)
+class Request:
+    ref: str
+    email: str
+    handles: str | None
+    items: str | None
+    note: str | None
+    received: datetime
+    status: str  # unverified | open | reviewed
+    language: str | None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+    @property
+    def named_items(self) -> list[str]:
+        return named_tokens(self.items)
+
+    @property
+    def named_handles(self) -> list[str]:
+        return named_tokens(self.handles)
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """A photo the administrator may protect or dismiss for a request."""
+
     item_id: str
     author: str | None
     kind: str
     created_at: datetime
-    named: bool  # the person named this item themselves
+    named: bool  # the requester named this item themselves
+    state: str | None = None  # this request's latest event on it: third_party_objected / _dismissed
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    request: Request
+    protected: list[StoredEvent]  # one third_party_objected event per item found
+    not_found: list[str] = field(default_factory=list)  # named, but no such item in the export
 
 
 def named_tokens(text: str | None) -> list[str]:
@@ -49,82 +94,268 @@ def named_tokens(text: str | None) -> list[str]:
             continue
         if "://" in token:
             token = token.rsplit("/", 1)[-1].split("?", 1)[0]
-        out.append(token.lstrip("@"))
+        token = token.lstrip("@")
+        if token and token not in out:
+            out.append(token)
     return out
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _request(row) -> Request:  # noqa: ANN001
+    return Request(
+        ref=row["id"], email=row["email"], handles=row["handles"], items=row["items"], note=row["note"],
+        received=from_micros(row["received_us"]), status=row["status"], language=row["language"],
+        resolved_by=row["resolved_by"], resolution=row["resolution"],
+    )
+
+
+def _prefix(ref: str) -> str:
+    return f"tp:{ref}:"
+
+
 class ThirdParties:
-    def __init__(self, engine: Engine, export: Export) -> None:
-        self.engine = engine
+    """Requests and their events, over the ledger's database and the export."""
+
+    def __init__(self, ledger: Ledger, export: Export) -> None:
+        self.ledger = ledger
         self.export = export
 
-    def request(self, ref: str) -> dict | None:
-        with self.engine.connect() as conn:
+    # -- reading ---------------------------------------------------------------------
+
+    def request(self, ref: str) -> Request | None:
+        with self.ledger.reader.connect() as conn:
             row = conn.execute(select(third_party_objections).where(third_party_objections.c.id == ref)).mappings().first()
-        return dict(row) if row else None
+        return _request(row) if row else None
+
+    def open_requests(self) -> list[Request]:
+        """Confirmed and waiting for review, oldest first."""
+        with self.ledger.reader.connect() as conn:
+            rows = conn.execute(
+                select(third_party_objections)
+                .where(third_party_objections.c.status == "open")
+                .order_by(third_party_objections.c.received_us)
+            ).mappings().all()
+        return [_request(r) for r in rows]
+
+    def states(self, ref: str) -> dict[str, str]:
+        """item_id -> this request's latest event type on it, in ledger order."""
+        with self.ledger.reader.connect() as conn:
+            rows = conn.execute(
+                select(events.c.item_id, events.c.type)
+                .where(events.c.event_id.startswith(_prefix(ref), autoescape=True))
+                .order_by(events.c.at_us, events.c.seq)
+            ).all()
+        return {item: typ for item, typ in rows}
+
+    def item_history(self, item_id: str) -> list[StoredEvent]:
+        """Every third-party event about one item, in (at, seq) order: what `explain` shows."""
+        from ..ledger.store import _row_to_stored
+
+        with self.ledger.reader.connect() as conn:
+            rows = conn.execute(
+                select(events).where(events.c.item_id == item_id).order_by(events.c.at_us, events.c.seq)
+            ).mappings().all()
+        return [_row_to_stored(r) for r in rows]
 
     def candidates(self, ref: str, limit: int = 200) -> list[Candidate]:
-        """Photos the person named, then visual items posted by the accounts they
-        named: what the administrator looks at before linking."""
+        """Photos the person named, photos this request already covers, then
+        visual items posted by the accounts they named: what the
+        administrator looks at."""
         req = self.request(ref)
         if req is None:
             return []
-        items = named_tokens(req["items"])
-        handles = [h.lower() for h in named_tokens(req["handles"])]
-        con = connect()
-        try:
-            self.export.register(con)
-            rows = con.execute(
-                f"""
-                SELECT c.item_id, u.handle, c.kind, c.created_at, list_contains(?::VARCHAR[], c.item_id) AS named
-                FROM content c JOIN users u USING (user_id)
-                WHERE list_contains(?::VARCHAR[], c.item_id)
-                   OR (list_contains(?::VARCHAR[], lower(u.handle)) AND c.kind IN {VISUAL_KINDS!r})
-                ORDER BY named DESC, c.created_at DESC, c.item_id
-                LIMIT ?
-                """,
-                [items, items, handles, limit],
-            ).fetchall()
-        finally:
-            con.close()
-        return [Candidate(i, a, k, t if t.tzinfo else t.replace(tzinfo=UTC), n) for i, a, k, t, n in rows]
+        states = self.states(ref)
+        items = list(dict.fromkeys([*req.named_items, *states]))
+        handles = [h.lower() for h in req.named_handles]
+        rows = self._query(
+            f"""SELECT c.item_id, u.handle, c.kind, c.created_at, list_contains(?::VARCHAR[], c.item_id) AS named
+            FROM content c JOIN users u USING (user_id)
+            WHERE list_contains(?::VARCHAR[], c.item_id)
+               OR (list_contains(?::VARCHAR[], lower(u.handle)) AND c.kind IN {VISUAL_KINDS!r})
+            ORDER BY named DESC, c.created_at DESC, c.item_id
+            LIMIT ?""",
+            [req.named_items, items, handles, limit],
+        )
+        return [
+            Candidate(i, a, k, t if t.tzinfo else t.replace(tzinfo=UTC), n, states.get(i)) for i, a, k, t, n in rows
+        ]
 
-    def link(self, ref: str, item_ids: list[str], *, actor: str, resolution: str) -> int:
-        """Link the objection to these items and mark it resolved, in one
-        transaction. Every item must exist in the export."""
-        wanted = sorted({i.strip() for i in item_ids if i.strip()})
-        if not wanted:
-            raise ThirdPartyError("Choose at least one photo to link, or close the objection instead.")
+    def _query(self, sql: str, params: list) -> list[tuple]:
+        from ..engine.duck import connect
+
         con = connect()
         try:
             self.export.register(con)
-            found = {r[0] for r in con.execute("SELECT item_id FROM content WHERE list_contains(?::VARCHAR[], item_id)", [wanted]).fetchall()}
+            return con.execute(sql, params).fetchall()
         finally:
             con.close()
-        unknown = [i for i in wanted if i not in found]
-        if unknown:
-            raise ThirdPartyError(f"No item with id {', '.join(unknown[:10])} in the export; check the ids and try again.")
-        now = to_micros(datetime.now(UTC))
-        with self.engine.begin() as conn:
+
+    def _existing(self, item_ids: list[str]) -> set[str]:
+        if not item_ids:
+            return set()
+        return {r[0] for r in self._query(
+            "SELECT item_id FROM content WHERE list_contains(?::VARCHAR[], item_id)", [item_ids])}
+
+    # -- the requester -----------------------------------------------------------------
+
+    def submit(
+        self, email: str, *, handles: str = "", items: str = "", note: str = "", language: str | None = None,
+        within: Callable[[Connection, str], None] | None = None,
+    ) -> str:
+        """Record a request (not yet confirmed: it protects nothing until the
+        requester opens the link mailed to them). Returns its reference;
+        `within(conn, ref)` runs in the same transaction (to queue the link)."""
+        if not (named_tokens(handles) or named_tokens(items)):
+            raise ThirdPartyError("Name at least one photo or account.")
+        ref = secrets.token_hex(8)
+        with self.ledger.transaction() as conn:
+            conn.execute(insert(third_party_objections).values(
+                id=ref, email=email, handles=handles.strip() or None, items=items.strip() or None,
+                note=note.strip() or None, received_us=to_micros(_now()), status="unverified", language=language,
+            ))
+            chain.append(conn, [chain.Record(
+                "third_party_request",
+                {"ref": ref, "items_named": len(named_tokens(items)), "accounts_named": len(named_tokens(handles)),
+                 "note": chain.note_digest(note.strip() or None)},
+                f"requester:{ref}", f"request:{ref}",
+            )])
+            if within:
+                within(conn, ref)
+        return ref
+
+    def confirm(self, ref: str, redeem: Callable[[Connection], object], *, within: Within | None = None) -> Confirmation:
+        """The requester opened their link: in one transaction use up the link
+        (`redeem`, which raises if it cannot), open the request and write a
+        `third_party_objected` event, at this instant, for every named item in
+        the export."""
+        req = self.request(ref)
+        if req is None:
+            raise ThirdPartyError("No request with that reference.")
+        found = self._existing(req.named_items)
+        named = [i for i in req.named_items if i in found]
+        now = _now()
+        with self.ledger.transaction() as conn:
+            redeem(conn)
             done = conn.execute(
                 update(third_party_objections)
-                .where(third_party_objections.c.id == ref, third_party_objections.c.status == "open")
-                .values(status="linked", resolved_by=actor, resolution=resolution)
+                .where(third_party_objections.c.id == ref, third_party_objections.c.status == "unverified")
+                .values(status="open", received_us=to_micros(now))
             )
             if done.rowcount != 1:
-                raise ThirdPartyError("No open objection with that reference.")
-            conn.execute(insert(third_party_links), [{"ref": ref, "item_id": i, "linked_us": now, "actor": actor} for i in wanted])
-            chain.append(conn, [chain.Record("third_party_linked", {"ref": ref, "items": wanted, "resolution": resolution}, actor, ref)])
-        return len(wanted)
+                raise ThirdPartyError("This request is already confirmed.")
+            stored = self.ledger.append_in(conn, [
+                NewEvent(event_id=f"{_prefix(ref)}{secrets.token_hex(6)}", item_id=i,
+                         type=EventType.third_party_objected, at=now, channel=Channel.web, actor=f"requester:{ref}")
+                for i in named
+            ])
+            chain.append(conn, [chain.Record(
+                "third_party_confirmed", {"ref": ref, "protected": named, "not_found": len(req.named_items) - len(named)},
+                f"requester:{ref}", f"request:{ref}",
+            )])
+            if within:
+                within(conn)
+        return Confirmation(self.request(ref) or req, stored, [i for i in req.named_items if i not in found])
 
-    def close(self, ref: str, *, actor: str, resolution: str) -> None:
-        with self.engine.begin() as conn:
+    # -- the administrator -------------------------------------------------------------
+
+    def _open(self, ref: str) -> Request:
+        req = self.request(ref)
+        if req is None or req.status != "open":
+            raise ThirdPartyError("No open request with that reference.")
+        return req
+
+    def protect(self, ref: str, item_ids: list[str], *, actor: str, within: Within | None = None) -> list[StoredEvent]:
+        """More photos of the requester: one `third_party_objected` event each,
+        now. Every id must be an item of the export; items this request
+        already protects are left as they are."""
+        self._open(ref)
+        wanted = list(dict.fromkeys(i.strip() for i in item_ids if i.strip()))
+        if not wanted:
+            raise ThirdPartyError("Choose at least one photo to protect.")
+        unknown = [i for i in wanted if i not in self._existing(wanted)]
+        if unknown:
+            raise ThirdPartyError(f"No item with id {', '.join(unknown[:10])} in the export; check the ids and try again.")
+        states = self.states(ref)
+        new = [i for i in wanted if states.get(i) != EventType.third_party_objected]
+        now = _now()
+        with self.ledger.transaction() as conn:
+            stored = self.ledger.append_in(conn, [
+                NewEvent(event_id=f"{_prefix(ref)}{secrets.token_hex(6)}", item_id=i,
+                         type=EventType.third_party_objected, at=now, channel=Channel.web, actor=actor)
+                for i in new
+            ])
+            if within:
+                within(conn)
+        return stored
+
+    def dismiss(self, ref: str, item_ids: list[str], grounds: str, *, actor: str, within: Within | None = None) -> list[StoredEvent]:
+        """End this request's objection to these items, on grounds the
+        requester is shown. Refused for an item another request's objection
+        still covers: rule 15 reads an item's latest event, so this dismissal
+        would also end that other person's protection."""
+        self._open(ref)
+        grounds = grounds.strip()
+        if len(grounds) < 20:
+            raise ThirdPartyError("State the grounds (at least 20 characters); the requester reads them.")
+        wanted = list(dict.fromkeys(i.strip() for i in item_ids if i.strip()))
+        if not wanted:
+            raise ThirdPartyError("Choose at least one photo to dismiss.")
+        states = self.states(ref)
+        not_covered = [i for i in wanted if states.get(i) != EventType.third_party_objected]
+        if not_covered:
+            raise ThirdPartyError(f"This request does not protect {', '.join(not_covered[:10])}; nothing to dismiss.")
+        shared = self._covered_by_others(ref, wanted)
+        if shared:
+            raise ThirdPartyError(
+                f"Another person's objection also covers {', '.join(shared[:10])}: dismissing it here would end "
+                "theirs too. Review that request first."
+            )
+        now = _now()
+        with self.ledger.transaction() as conn:
+            stored = self.ledger.append_in(conn, [
+                NewEvent(event_id=f"{_prefix(ref)}{secrets.token_hex(6)}", item_id=i,
+                         type=EventType.third_party_dismissed, at=now, channel=Channel.web, actor=actor, note=grounds)
+                for i in wanted
+            ])
+            if within:
+                within(conn)
+        return stored
+
+    def _covered_by_others(self, ref: str, item_ids: list[str]) -> list[str]:
+        with self.ledger.reader.connect() as conn:
+            rows = conn.execute(
+                select(events.c.item_id, events.c.event_id, events.c.type)
+                .where(events.c.item_id.in_(item_ids))
+                .order_by(events.c.at_us, events.c.seq)
+            ).all()
+        latest: dict[tuple[str, str], str] = {}
+        for item, event_id, typ in rows:
+            owner = event_id.split(":")[1] if event_id.startswith("tp:") else event_id  # imported: its own
+            latest[(item, owner)] = typ
+        return sorted({i for (i, owner), typ in latest.items() if owner != ref and typ == EventType.third_party_objected})
+
+    def close(self, ref: str, *, actor: str, resolution: str, within: Within | None = None) -> Request:
+        """Mark the request reviewed. Its objections stay in force: only a
+        dismissal ends one."""
+        resolution = resolution.strip()
+        if len(resolution) < 3:
+            raise ThirdPartyError("Say what you checked and decided (at least 3 characters).")
+        with self.ledger.transaction() as conn:
             done = conn.execute(
                 update(third_party_objections)
                 .where(third_party_objections.c.id == ref, third_party_objections.c.status == "open")
-                .values(status="closed", resolved_by=actor, resolution=resolution)
+                .values(status="reviewed", resolved_by=actor, resolution=resolution)
             )
-            if done.rowcount == 1:
-                chain.append(conn, [chain.Record("third_party_closed", {"ref": ref, "resolution": resolution}, actor, ref)])
-        if done.rowcount != 1:
-            raise ThirdPartyError("No open objection with that reference.")
+            if done.rowcount != 1:
+                raise ThirdPartyError("No open request with that reference.")
+            chain.append(conn, [chain.Record(
+                "third_party_reviewed", {"ref": ref, "resolution": chain.note_digest(resolution)}, actor, f"request:{ref}",
+            )])
+            if within:
+                within(conn)
+        req = self.request(ref)
+        assert req is not None
+        return req

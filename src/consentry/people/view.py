@@ -21,33 +21,58 @@ from ..timeutil import iso
 from .directory import Person
 
 
+#: Why a photo someone else posted is not used, when it is because of the reader.
+ABOUT_YOU: dict[str, str] = {
+    Reason.account_deleted: "you asked for erasure or deleted your account",
+    Reason.age_unknown: "your age is unknown",
+    Reason.minor: "you are under the minimum age",
+    Reason.minor_at_posting: "you were under the minimum age when it was posted",
+    Reason.no_consent: "you have not given consent",
+    Reason.objected: "you objected",
+    Reason.not_notified: "you were not told early enough before use",
+}
+NOT_ABOUT_YOU = "it is not used, for reasons that do not concern you"
+
+
 @dataclass(frozen=True)
 class ItemDecision:
+    """One item on a person's page. For a photo someone else posted and the
+    reader is tagged in, only what is the reader's to know: that it exists,
+    whether it is used, and the reason only when it is about the reader
+    (`reason` is then theirs, or None); never its text nor anything about
+    its author."""
+
     item_id: str
     role: str  # author | tagged
     kind: str
-    visibility: str
+    visibility: str | None  # None for tagged items: not the reader's
     created_at: datetime
-    text: str | None
+    text: str | None  # None for tagged items
     eligible: bool
-    reason: str
+    reason: str | None
 
     @property
     def meaning(self) -> str:
+        if self.role == "tagged" and self.reason is None:
+            return MEANING[Reason.eligible] if self.eligible else NOT_ABOUT_YOU
+        if self.role == "tagged":
+            return ABOUT_YOU[self.reason]  # type: ignore[index]
         return MEANING[Reason(self.reason)]
 
     def as_json(self) -> dict:
-        return {
+        out = {
             "item_id": self.item_id,
             "role": self.role,
             "kind": self.kind,
-            "visibility": self.visibility,
             "created_at": iso(self.created_at),
-            "text": self.text,
             "eligible": self.eligible,
             "reason": self.reason,
             "meaning": self.meaning,
         }
+        if self.role == "author":
+            out["visibility"] = self.visibility
+            out["text"] = self.text
+        return out
 
 
 @dataclass
@@ -81,12 +106,23 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
         load_inputs(con, export, ledger, at, users=scope)
         comp = Compiler(policy, at, scope_user=uid)
         mine = f"(c.user_id = '{_q(uid)}' OR c.item_id IN (SELECT item_id FROM tags WHERE tagged_user_id = '{_q(uid)}'))"
+        # The reader's own first failing person rule, for photos of others they are tagged in.
+        me = con.execute(
+            f"WITH {comp.people_ctes()} SELECT reason_a, reason_b, adult_from FROM people WHERE user_id = ?", [uid]
+        ).fetchone() or (None, None, None)
+        at_posting = "c.created_at < CAST(? AS TIMESTAMP)" if policy.minimum_age_at_posting else "false AND ? IS NULL"
         rows = con.execute(
-            f"""SELECT d.item_id, CASE WHEN c.user_id = ? THEN 'author' ELSE 'tagged' END, c.kind, c.visibility,
-                       c.created_at, c.text, d.eligible, d.reason
+            f"""SELECT d.item_id, CASE WHEN c.user_id = ? THEN 'author' ELSE 'tagged' END AS role, c.kind,
+                       CASE WHEN c.user_id = ? THEN c.visibility END,
+                       c.created_at, CASE WHEN c.user_id = ? THEN c.text END, d.eligible,
+                       CASE WHEN c.user_id = ? THEN d.reason
+                            WHEN d.reason <> 'tagged_person' THEN NULL
+                            WHEN ? IS NOT NULL THEN ?
+                            WHEN {at_posting} THEN 'minor_at_posting'
+                            ELSE ? END
                 FROM ({comp.decisions_sql(where=mine)}) d JOIN content c ON c.item_id = d.item_id
                 ORDER BY c.created_at DESC, d.item_id""",
-            [uid],
+            [uid, uid, uid, uid, me[0], me[0], me[2], me[1]],
         ).fetchall()
     finally:
         con.close()
@@ -116,6 +152,7 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
                 "policy": view.policy.name,
                 "policy_hash": view.policy.hash,
                 "items": {i.item_id: {"eligible": i.eligible, "reason": i.reason} for i in view.items},
+                "note": "for photos of others you are tagged in, the reason is given only when it is about you",
             },
         )
         put("training_sets.json", training or [])

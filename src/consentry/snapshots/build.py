@@ -34,7 +34,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import config
-from ..access.third_party import linked_item_ids
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
@@ -103,10 +102,15 @@ def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime,
     )
 
 
-def register_third_party(con: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
-    con.register("tp_items_arrow", pa.table({"item_id": pa.array(linked_item_ids(ledger.reader), pa.string())}))
-    con.execute("CREATE OR REPLACE TEMP TABLE tp_items AS SELECT DISTINCT item_id FROM tp_items_arrow")
-    con.unregister("tp_items_arrow")
+def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime) -> None:
+    """`tp_items`: the items a third-party objection covers now (rule 15 at
+    max(T, now), by the ledger as loaded), like `later_failures` for people.
+    Empty when the policy does not honour them."""
+    comp = Compiler(policy, max(at, now))
+    if comp.honours_third_parties:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE tp_items AS WITH {comp.third_party_cte()} SELECT item_id FROM third_party")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
 
 
 @dataclass
@@ -182,7 +186,7 @@ def _build_into(
         con.execute(MACROS)
         load_inputs(con, export, ledger, max(at, now), watermark=watermark)
         say(f"ledger read up to event {watermark}")
-        register_third_party(con, ledger)
+        third_party_now(con, policy, at, now)
         later_failures(con, policy, at, now)
         comp = Compiler(policy, at)
         blur_policy = policy.tagged_people is TaggedPeople.blur
@@ -209,8 +213,8 @@ def _build_into(
                 WHEN lf.reason IS NOT NULL THEN 'since_cutoff:' || lf.reason
                 WHEN c.deleted_at <= {Compiler(policy, max(at, now)).T} THEN 'since_cutoff:content_deleted'
                 WHEN {'lt.item_id IS NOT NULL' if checks_tags and not blur_policy else 'false'} THEN 'since_cutoff:tagged_person'
-                WHEN tp.item_id IS NOT NULL AND NOT ({'c.media_path IS NOT NULL' if blur_policy else 'false'})
-                  THEN 'third_party_objection'
+                WHEN tp.item_id IS NOT NULL AND NOT {'true' if blur_policy else 'false'}
+                  THEN 'since_cutoff:third_party_objected'
               END AS excluded,
               COALESCE({blur_t}, false)
                 OR {'lt.item_id IS NOT NULL' if blur_policy else 'false'}

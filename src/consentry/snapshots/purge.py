@@ -3,7 +3,7 @@ says may not be in it; then vacuum, so the old bytes are gone from disk.
 
 Applies every event after the snapshot's watermark (objections, erasures,
 consent withdrawals), accounts and items deleted in the export since, and
-objections by people without an account linked to photos. Only the buckets
+objections by people without an account (rule 15). Only the buckets
 that hold such rows are rewritten.
 """
 
@@ -24,7 +24,7 @@ from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from .. import config
 from ..sources import Export, ValidationMemo, open_export
-from .build import SCHEMA, later_failures, register_third_party, snapshot_lock
+from .build import SCHEMA, later_failures, snapshot_lock, third_party_now
 from .manifest import Manifest, Purge, content_digest, write_json
 from .redact import MACROS, MENTION, text_steps
 from .registry import Registry, SnapshotError, SnapshotRecord
@@ -110,8 +110,8 @@ def purge(
                 "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
             )
             later_failures(con, policy, m.cutoff, now)
-            register_third_party(con, ledger)
-            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, text")
+            third_party_now(con, policy, m.cutoff, now)
+            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
             # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
             mentions = policy.transforms.mentions
             con.execute(
@@ -140,8 +140,9 @@ def purge(
                 FROM snap s JOIN (SELECT item_id FROM content WHERE deleted_at <= {Compiler(policy, now).T}) c
                   ON c.item_id = s.item_id
                 UNION ALL
-                SELECT s.item_id, s.bucket, s.media, NULL, 'third_party_objection'
+                SELECT s.item_id, s.bucket, s.media, NULL, 'third_party_objected'
                 FROM snap s JOIN tp_items tp ON tp.item_id = s.item_id
+                {'WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)' if policy.tagged_people is TaggedPeople.blur else ''}
                 {tagged_sql}"""
             )
             doomed = con.execute(

@@ -11,7 +11,7 @@ from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import TaggedPeople
-from .build import later_failures, register_third_party
+from .build import later_failures, third_party_now
 from .images import has_exif
 from .purge import _export, _policy, _snapshot_view
 from .redact import MENTION
@@ -42,7 +42,7 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     try:
         load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
         later_failures(con, policy, m.cutoff, now)
-        register_third_party(con, ledger)
+        third_party_now(con, policy, m.cutoff, now)
         _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
         comp = Compiler(policy, m.cutoff)
         con.execute(
