@@ -93,10 +93,16 @@ def _runtime(catalog: Catalog) -> None:
     from consentry.access.links import LinkError
     from consentry.engine.rules import MEANING
     from consentry.ledger.events import EventType
+    from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
 
     for reason, text in MEANING.items():
         _add(catalog, text, f"engine/rules.py:MEANING[{reason.value}]",
              note="Why an item is or is not used: a lowercase phrase in the 'Why' column of My data.")
+    for reason, text in ABOUT_YOU.items():
+        _add(catalog, text, f"people/view.py:ABOUT_YOU[{reason}]",
+             note="Why a photo someone else posted, in which the reader is tagged, is not used: about the reader.")
+    _add(catalog, NOT_ABOUT_YOU, "people/view.py:NOT_ABOUT_YOU",
+         note="A photo of someone else's in which the reader is tagged is not used, for a reason that is not theirs.")
     for t in EventType:
         _add(catalog, t.value, "ledger/events.py:EventType",
              note="Event type in the history list ('<date>: <this>'): a short lowercase phrase.")

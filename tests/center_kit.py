@@ -31,7 +31,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from consentry.access import Admins, ApiClients
-from consentry.access.tables import admins, api_clients, rate_events, signin_links, third_party_links, third_party_objections
+from consentry.access.tables import admins, api_clients, rate_events, signin_links
+from consentry.people.tables import third_party_objections
 from consentry.center import CenterSettings, create_app
 from consentry.engine import decide
 from consentry.ledger import Channel, EventType, Ledger, NewEvent, StoredEvent
@@ -347,7 +348,7 @@ class CenterKit:
         with self.ledger.engine.connect() as conn:
             return {
                 t.name: sorted(tuple(map(str, row)) for row in conn.execute(select(t)).all())
-                for t in (events_table, person_state, signin_links, rate_events, third_party_objections, third_party_links, admins, api_clients)
+                for t in (events_table, person_state, signin_links, rate_events, third_party_objections, admins, api_clients)
             }
 
     def third_party(self, ref: str) -> dict | None:

@@ -369,7 +369,8 @@ def _others_confirm(page: Page, world: World, **_: Any) -> None:
 
 
 def _others_done(page: Page, world: World, **_: Any) -> None:
-    object_as_third_party(page, world, "eve@example.net", confirm=True)
+    # Another address: mails to one address are spaced (a second one right away would wait a minute).
+    object_as_third_party(page, world, "eve.done@example.net", confirm=True)
 
 
 def _check_mail(page: Page, world: World, **_: Any) -> None:

@@ -155,12 +155,6 @@ def explain(
         first = person.first_failure
         _print_checks(person.checks, first.reason if first else None)
     color = "green" if e.eligible else "red"
-    for ref, linked, actor in e.third_party:
-        out.print(
-            f"\n[yellow]a person without an account objected to appearing here[/] (reference {ref}, linked {iso(linked)} by {actor}):"
-            " snapshots leave this item out, or blur its faces where the policy blurs.",
-            highlight=False,
-        )
     out.print(f"\n[bold {color}]{e.summary}[/]", highlight=False)
 
 
@@ -392,6 +386,16 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int = 1,
+    trusted_proxy: Annotated[
+        Optional[list[str]],
+        typer.Option("--trusted-proxy", help="A reverse proxy (address or network) whose X-Forwarded-For is "
+                     "believed for rate limits; repeatable. None by default."),
+    ] = None,
+    metrics_token: Annotated[
+        Optional[str], typer.Option(help="If set, GET /metrics needs 'Authorization: Bearer TOKEN' "
+                                    "(or $CONSENTRY_METRICS_TOKEN).")
+    ] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies are refused (413).")] = 64 * 1024,
 ) -> None:
     """Start the privacy center (web pages and the JSON API at /api/v1)."""
     import os
@@ -408,23 +412,31 @@ def serve(
             "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
         )
     smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+    token = metrics_token or os.environ.get("CONSENTRY_METRICS_TOKEN")
     try:
         settings = CenterSettings(
             data=data, ledger_url=config.ledger_url(ledger), policy=policy,
             cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret, base_url=base_url,
             smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
+            trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
         )
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
+    _check_mail_server(settings)
     # Workers rebuild the settings; secrets travel only in their own variables.
-    os.environ["CONSENTRY_CENTER_SETTINGS"] = settings.model_dump_json(exclude={"secret_key", "smtp"})
+    os.environ["CONSENTRY_CENTER_SETTINGS"] = settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"})
     if smtp_url:
         os.environ["CONSENTRY_SMTP"] = smtp_url
+    if token:
+        os.environ["CONSENTRY_METRICS_TOKEN"] = token
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
     from .center.metrics import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
-    uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
+    # 127.0.0.1; the app decides, from --trusted-proxy only.
+    uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                proxy_headers=False, server_header=False)
 
 
 @admin_app.command("add")
@@ -440,19 +452,149 @@ def admin_add(
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with _ledger(ledger) as led:
         a = Admins(led.engine).add(username, password, role)
-    out.print(f"administrator {a.username} ({a.role}) saved", highlight=False)
+    out.print(f"administrator {a.username} ({a.role}) saved; any session of theirs has ended", highlight=False)
+
+
+@admin_app.command("remove")
+@friendly
+def admin_remove(username: str, ledger: LedgerOpt = None) -> None:
+    """Remove an administrator; their sessions end at once."""
+    from .access import Admins
+
+    with _ledger(ledger) as led:
+        if not Admins(led.engine).remove(username):
+            raise ConsentryError(f"there is no administrator '{username}'")
+    out.print(f"administrator {username} removed; their sessions have ended", highlight=False)
 
 
 @admin_app.command("client")
 @friendly
-def admin_client(name: str, ledger: LedgerOpt = None) -> None:
-    """Create an API client for a platform; its key is printed once."""
+def admin_client(
+    name: Annotated[str, typer.Argument(help="A name for a new client, or 'list', or 'revoke' followed by a client id.")],
+    client_id: Annotated[Optional[str], typer.Argument(help="With 'revoke': the client id (cl_...).")] = None,
+    scope: Annotated[
+        Optional[list[str]], typer.Option("--scope", help="read (GET) and/or write (POST); repeatable. Default: both.")
+    ] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Create an API client for a platform (its key is printed once), list the
+    clients (`client list`, never a key) or revoke one (`client revoke ID`)."""
     from .access import ApiClients
+    from .timeutil import from_micros
 
+    if name in ("list", "revoke"):
+        if scope:
+            raise ConsentryError(f"--scope is for creating a client, not for '{name}'")
+        if (name == "revoke") != (client_id is not None):
+            raise ConsentryError("usage: consentry admin client revoke CLIENT_ID" if name == "revoke"
+                                 else "usage: consentry admin client list")
+    elif client_id is not None:
+        raise ConsentryError(f"unexpected extra argument '{client_id}'; quote a client name with spaces")
     with _ledger(ledger) as led:
-        client_id, key = ApiClients(led.engine).create(name)
-    out.print(f"client {client_id} ({name}); key (shown once, store it safely):", highlight=False)
+        clients = ApiClients(led.engine)
+        if name == "list":
+            table = Table("client", "name", "scopes", "created", "revoked", title="API clients")
+            for r in clients.list():
+                table.add_row(r["client_id"], r["name"], r["scopes"], iso(from_micros(r["created_us"])),
+                              iso(from_micros(r["revoked_us"])) if r["revoked_us"] else "")
+            out.print(table)
+            return
+        if name == "revoke":
+            assert client_id is not None
+            if not clients.revoke(client_id):
+                raise ConsentryError(f"no active client '{client_id}' (see `consentry admin client list`)")
+            out.print(f"client {client_id} revoked; its key is refused from now on", highlight=False)
+            return
+        client_id, key = clients.create(name, tuple(scope or ("read", "write")))
+    out.print(f"client {client_id} ({name}, {', '.join(scope or ('read', 'write'))}); key (shown once, store it safely):",
+              highlight=False)
     sys.stdout.write(key + "\n")
+
+
+def _check_mail_server(settings) -> None:  # noqa: ANN001
+    """Refuse to start a center that cannot mail: connect, TLS and AUTH now
+    (nothing is sent), rather than queue sign-in links nobody will get.
+    --mail-dir skips it: mails are then files, the SMTP server is not used."""
+    from .mail import MailError, check_smtp
+
+    if settings.mail_dir is not None:
+        if settings.smtp is not None:
+            err.print(f"--mail-dir given: mails are written to {settings.mail_dir}, not sent over SMTP", highlight=False)
+        return
+    if settings.smtp is None:
+        raise ConsentryError("the privacy center needs --smtp or $CONSENTRY_SMTP (or --mail-dir for local development)")
+    err.print(f"checking the mail server {settings.smtp.server} ...", highlight=False)
+    try:
+        check_smtp(settings.smtp)
+    except MailError as exc:  # its text names server and stage, and never holds the password
+        raise ConsentryError(
+            f"not starting: the mail server check failed. {exc}. Without it the center cannot send sign-in "
+            "links or confirmations. Fix --smtp (or $CONSENTRY_SMTP), or for local development use "
+            "--mail-dir DIR to write mails as files"
+        ) from None
+
+
+# -- mail -----------------------------------------------------------------------------------
+
+mail_app = typer.Typer(help="The privacy center's mail outbox: what is waiting, what never arrived.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("status")
+@friendly
+def mail_status(
+    ledger: LedgerOpt = None,
+    limit: Annotated[int, typer.Option(help="How many undelivered mails to list.")] = 50,
+) -> None:
+    """Mails queued, sent, expired and refused; the ones that never arrived are listed (never their content)."""
+    from .mail import outbox
+
+    with _ledger(ledger) as led, led.reader.connect() as conn:
+        counts = outbox.counts(conn)
+        lost = outbox.undelivered(conn, limit)
+    out.print(", ".join(f"{n:,} {state}" for state, n in counts.items()), highlight=False)
+    if lost:
+        table = Table("id", "kind", "to", "queued at", "state", "attempts", "last error")
+        for m in lost:
+            table.add_row(m["id"], m["kind"], m["recipient"], iso(m["created"]), m["state"], str(m["attempts"]),
+                          m["last_error"] or "")
+        out.print(table)
+
+
+@mail_app.command("send")
+@friendly
+def mail_send(
+    ledger: LedgerOpt = None,
+    smtp: Annotated[Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... (or $CONSENTRY_SMTP)")] = None,
+    mail_dir: Annotated[Optional[Path], typer.Option(help="Write the mails to this folder instead.")] = None,
+    now: Annotated[bool, typer.Option("--now", help="Try every queued mail now, even those waiting for their next attempt.")] = False,
+) -> None:
+    """Deliver the mails that are due, as a center's sender does (safe next to running centers)."""
+    import os
+
+    from .mail import FolderTransport, Sender, SmtpSettings, SmtpTransport, outbox
+
+    smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+    if mail_dir is not None:
+        transport = FolderTransport(mail_dir)
+    elif smtp_url:
+        try:
+            transport = SmtpTransport(SmtpSettings.from_url(smtp_url))
+        except ValueError as exc:
+            raise ConsentryError(str(exc)) from None
+    else:
+        raise ConsentryError("give --smtp (or $CONSENTRY_SMTP), or --mail-dir")
+    with _ledger(ledger) as led:
+        if now:
+            with led.transaction() as conn:
+                outbox.retry_now(conn)
+        done = Sender(led, transport).drain()
+    out.print(
+        f"{done.sent:,} sent, {done.retrying:,} to try again later, {done.failed:,} refused, {done.expired:,} expired",
+        highlight=False,
+    )
+    if done.retrying or done.failed or done.expired:
+        raise typer.Exit(1)
 
 
 # -- notices -------------------------------------------------------------------------------

@@ -10,16 +10,16 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select, update
 
 from ..access import Admin, bucket
-from ..access.tables import third_party_objections
 from ..ledger import Channel, EventType, NewEvent
 from ..ledger.tables import person_state
-from ..notices.mailer import Message
+from ..mail import outbox as mail_outbox
+from ..people.third_party import Request as TPRequest
 from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
 from ..timeutil import from_micros
 from . import i18n
 from .context import Center
 from .pages import center
-from .security import require_csrf
+from .security import client_ip, require_csrf
 
 router = APIRouter(prefix="/admin")
 
@@ -50,28 +50,43 @@ def login(
     password: str = Form(..., max_length=1024),
     c: Center = Depends(center),
 ) -> Response:
-    # Per name and per address: guessing across many names is limited too.
-    ip = request.client.host if request.client else "unknown"
-    by_name = c.limiter.allow(bucket("admin", username), limit=10, window_s=900)
-    by_ip = c.limiter.allow(bucket("admin-ip", ip), limit=30, window_s=900)
-    if not (by_name and by_ip):
-        return c.render(request, "admin_login.html", {"failed": True}, status=429)
+    """Slow the guesser, not the owner. Per address, a hard limit over all names
+    blocks whoever guesses. Per name *and* address, a few free tries, then waits
+    doubling from 1 s up to 15 minutes; the attempt is booked before the password
+    is checked, so parallel guesses gain nothing. Someone else's guessing never
+    delays the right password from another address. Unknown and known names
+    cost the same scrypt work (Admins.authenticate)."""
+    ip = client_ip(request)
+    if not c.limiter.allow(bucket("admin-ip", ip), limit=c.settings.admin_tries_per_ip, window_s=900):
+        return _login_refused(request, c, 900)
+    pair = bucket("admin-try", f"{username}\n{ip}")
+    wait = c.limiter.backoff(pair, free=c.settings.admin_free_failures, base_s=1, cap_s=900, window_s=900)
+    if wait:
+        return _login_refused(request, c, wait)
     admin = c.admins.authenticate(username, password)
     if admin is None:
         return c.render(request, "admin_login.html", {"failed": True}, status=401)
-    request.session.clear()
+    c.limiter.clear(pair)
+    request.session.clear()  # a new session id too (ServerSessions): no fixation
     request.session["admin"] = admin.username
     return RedirectResponse("/admin", status_code=303)
 
 
+def _login_refused(request: Request, c: Center, wait: int) -> Response:
+    page = c.render(request, "admin_login.html", {"failed": True, "wait_s": wait}, status=429)
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 @router.post("/logout", dependencies=[Depends(require_csrf)])
 def logout(request: Request) -> Response:
-    request.session.clear()
+    request.session.clear()  # deletes the server-side session: the cookie is worth nothing now
     return RedirectResponse("/admin/login", status_code=303)
 
 
 @router.get("")
 def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(admin_required)) -> Response:
+    parties = ThirdParties(c.ledger, c.export)
     with c.ledger.reader.connect() as conn:
         objections = conn.execute(
             select(person_state.c.user_id, person_state.c.objection_us)
@@ -79,21 +94,18 @@ def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(
             .order_by(person_state.c.objection_us.desc())
             .limit(100)
         ).all()
-        third = conn.execute(
-            select(third_party_objections)
-            .where(third_party_objections.c.status == "open")
-            .order_by(third_party_objections.c.received_us)
-        ).mappings().all()
+        mail_counts, undelivered = mail_outbox.counts(conn), mail_outbox.undelivered(conn)
     return c.render(
         request,
         "admin.html",
         {
             "objections": [(u, from_micros(us)) for u, us in objections],
-            "third": [
-                dict(r, received=from_micros(r["received_us"]), candidates=ThirdParties(c.ledger.engine, c.export).candidates(r["id"]))
-                for r in third
-            ],
+            # What each requester wrote, and the photos to protect or dismiss, with their state.
+            "third": [{"request": r, "candidates": parties.candidates(r.ref)} for r in parties.open_requests()],
             "me_admin": admin,
+            # Mails that never arrived (expired or refused), without their content.
+            "mail_counts": mail_counts,
+            "undelivered": undelivered,
         },
     )
 
@@ -116,65 +128,72 @@ def reject(
     state = c.ledger.state(user_id)
     if state is None or not state.objects:
         raise HTTPException(status_code=409, detail=f"{user_id} has no objection in force to reject.")
+    person = c.directory.by_id(user_id)
     c.committer.record(
         NewEvent(
             user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
             note=grounds, actor=f"admin:{admin.username}",
-        )
+        ),
+        mails=[_send_rejection(c, person.email, person.language, grounds)] if person and person.email else [],
     )
-    person = c.directory.by_id(user_id)
-    if person and person.email:
-        background.add_task(_send_rejection, c, person.email, person.language, grounds)
+    c.outbox.wake()
     return RedirectResponse("/admin", status_code=303)
 
 
-def _send_rejection(c: Center, email: str, language: str | None, grounds: str) -> None:
+def _send_rejection(c: Center, email: str, language: str | None, grounds: str):  # noqa: ANN202
+    """The decision mail, queued with the objection_rejected event."""
     lang = i18n.pick(person=language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/rejection.txt").render(
         _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.settings.platform_name
     )
-    c.outbox.send(Message(to=email, subject=_("Decision on your objection"), text=text, headers={"X-Consentry-Kind": "rejection"}))
+    return c.outbox.message(email, _("Decision on your objection"), text, "rejection")
 
 
 @router.post("/third-party/{ref}", dependencies=[Depends(require_csrf)])
-def resolve_third_party(
+def third_party_action(
     ref: str,
-    background: BackgroundTasks,
-    resolution: str = Form(..., min_length=3, max_length=4000),
-    status: str = Form(...),
+    action: str = Form(...),
     item_ids: list[str] = Form([], max_length=500),
     more_items: str = Form("", max_length=4000),
+    text: str = Form("", max_length=4000),
     c: Center = Depends(center),
     admin: Admin = Depends(reviewer_required),
 ) -> Response:
-    """Link the objection to the photos that show the person (they then leave
-    every snapshot, or have faces blurred where the policy blurs), or close it."""
-    if status not in ("linked", "closed"):
-        raise HTTPException(status_code=400, detail="status is 'linked' or 'closed'")
+    """`protect` more photos (objections in force at once), `dismiss` some on
+    grounds mailed to the requester, or `close` the review (its objections
+    stay in force; the requester is mailed the outcome)."""
+    if action not in ("protect", "dismiss", "close"):
+        raise HTTPException(status_code=400, detail="action is 'protect', 'dismiss' or 'close'")
     actor = f"admin:{admin.username}"
-    parties = ThirdParties(c.ledger.engine, c.export)
-    request_row = parties.request(ref)
+    parties = ThirdParties(c.ledger, c.export)
+    req = parties.request(ref)
+    chosen = [*item_ids, *named_tokens(more_items)]
     try:
-        if status == "linked":
-            count = parties.link(ref, [*item_ids, *named_tokens(more_items)], actor=actor, resolution=resolution.strip())
+        if req is None:
+            raise ThirdPartyError("No open request with that reference.")
+        if action == "protect":
+            parties.protect(ref, chosen, actor=actor)
+        elif action == "dismiss":
+            parties.dismiss(ref, chosen, text, actor=actor, within=lambda conn: c.outbox.enqueue(
+                conn, _send_third_party_outcome(c, req, "dismissed", len(set(chosen)), text.strip())))
         else:
-            count = 0
-            parties.close(ref, actor=actor, resolution=resolution.strip())
+            protected = sum(1 for s in parties.states(ref).values() if s == EventType.third_party_objected)
+            parties.close(ref, actor=actor, resolution=text, within=lambda conn: c.outbox.enqueue(
+                conn, _send_third_party_outcome(c, req, "reviewed", protected, text.strip())))
     except ThirdPartyError as exc:
-        code = 404 if "No open objection" in str(exc) else 400
+        code = 404 if "No open request" in str(exc) else 400
         raise HTTPException(status_code=code, detail=str(exc)) from None
-    if request_row:
-        background.add_task(
-            _send_third_party_outcome, c, request_row["email"], request_row["language"], status, count, resolution.strip()
-        )
+    c.outbox.wake()
     return RedirectResponse("/admin", status_code=303)
 
 
-def _send_third_party_outcome(c: Center, email: str, language: str | None, status: str, count: int, resolution: str) -> None:
-    lang = i18n.pick(person=language)
+def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: int, words: str):  # noqa: ANN202
+    """The mail to the requester, queued in the transaction of the step it reports:
+    `dismissed` (with the grounds) or `reviewed` (how many photos stay protected)."""
+    lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, linked=status == "linked", count=count, resolution=resolution, platform=c.settings.platform_name
+        _=_, outcome=outcome, count=count, resolution=words, platform=c.settings.platform_name
     )
-    c.outbox.send(Message(to=email, subject=_("Your objection about photos"), text=text, headers={"X-Consentry-Kind": "third_party_outcome"}))
+    return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

@@ -5,22 +5,24 @@ committed before the page answers."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import insert, update
 
 from ..access import LinkError, bucket
-from ..access.tables import third_party_objections
+from ..access.links import AddressError, normalise_address
+from ..access.links import AddressError, normalise_address
+from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
 from ..snapshots.lineage import impact
-from ..ledger import Channel, EventType, NewEvent
-from ..notices.mailer import Message
+from ..ledger import Channel, EventType, NewEvent, StoredEvent
+from ..ledger.state import action_id
 from ..people import Person, data_archive, person_view
 from ..timeutil import iso, to_micros
 from . import i18n
 from .context import Center
-from .security import require_csrf
+from .security import client_ip, require_csrf
 
 router = APIRouter()
 
@@ -34,15 +36,45 @@ def _see_other(url: str) -> RedirectResponse:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_ip(request)  # X-Forwarded-For only from `serve --trusted-proxy`
 
 
 def _within_limits(request: Request, c: Center, email: str) -> bool:
-    """Mails we send on someone's behalf: per address and per IP, per hour.
-    Both buckets count the attempt, so neither can be drained through the other."""
-    by_email = c.limiter.allow(bucket("email", email), limit=c.settings.signin_per_email_per_hour, window_s=3600)
-    by_ip = c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600)
-    return by_email and by_ip
+    """Mails we send on someone's behalf. Per IP a hard hourly limit: it carries
+    the weight. Per address (normalised) spacing, not a cap: the 2nd mail after
+    a minute, each next one after twice as long, at most 10 minutes, shorter than
+    a link's life. So a stranger cannot flood a mailbox, and whoever is refused
+    already has a live link in it. The wait is left in request.state.retry_after."""
+    try:
+        address = normalise_address(email)
+    except AddressError:
+        address = email.strip().casefold()
+    request.state.retry_after, request.state.recent_link = 3600, False
+    if not c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600):
+        return False
+    wait = c.limiter.backoff(bucket("email", address), free=1, base_s=c.settings.signin_mail_spacing_s,
+                             cap_s=c.settings.signin_mail_spacing_max_s, window_s=3600)
+    request.state.retry_after, request.state.recent_link = wait, True
+    return wait == 0
+
+
+def _limited(request: Request, c: Center) -> Response:
+    wait = int(getattr(request.state, "retry_after", 3600))
+    page = c.render(request, "check_mail.html", {
+        "limited": True, "recent_link": getattr(request.state, "recent_link", False),
+        "wait_minutes": max(1, -(-wait // 60)),
+    }, status=429)
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
+def _same_mailbox(stored: str, address: str) -> bool:
+    """The directory matches loosely (SQL lower()); only the same normalised
+    address counts, so look-alikes (`İ`, `ı`) never reach someone else's account."""
+    try:
+        return normalise_address(stored) == address
+    except AddressError:
+        return False
 
 
 # -- public -------------------------------------------------------------------------------
@@ -65,26 +97,33 @@ def notice(request: Request, c: Center = Depends(center)) -> Response:
 def signin(
     request: Request, background: BackgroundTasks, email: str = Form(..., max_length=320), c: Center = Depends(center)
 ) -> Response:
-    """Always the same answer, known address or not: no one learns who has an account."""
-    email = email.strip()
-    if not _within_limits(request, c, email):
-        return c.render(request, "check_mail.html", {"limited": True}, status=429)
-    person = c.directory.by_email(email) if "@" in email else None
-    if person is not None and person.email:
-        token = c.links.issue(person.email)
-        background.add_task(_send_signin, c, person, token)
+    """Always the same answer for a well-formed address, known or not: no one
+    learns who has an account. A malformed one is refused with the reason."""
+    try:
+        address = normalise_address(email)
+    except AddressError as exc:
+        return c.render(request, "home.html", {"cutoff": c.cutoff(), "email": email, "email_error": str(exc)},
+                        status=400, person=c.signed_in(request))
+    if not _within_limits(request, c, address):
+        return _limited(request, c)
+    person = c.directory.by_email(address)
+    if person is not None and person.email and _same_mailbox(person.email, address):
+        with c.ledger.engine.begin() as conn:  # the link and the mail carrying it: both or neither
+            _send_signin(c, conn, person, c.links.issue(person.email, conn=conn))
+        c.outbox.wake()
     return c.render(request, "check_mail.html", {"limited": False})
 
 
-def _send_signin(c: Center, person: Person, token: str) -> None:
+def _send_signin(c: Center, conn, person: Person, token: str) -> None:  # noqa: ANN001
+    """Queue the sign-in mail in the link's transaction; it expires with the link."""
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/signin/{token}"
     text = c.mail_templates.get_template("mail/signin.txt").render(_=_, link=link, platform=c.settings.platform_name)
     assert person.email
-    c.outbox.send(
-        Message(to=person.email, subject=_("Your sign-in link"), text=text, headers={"X-Consentry-Kind": "signin"})
-    )
+    c.outbox.enqueue(conn, c.outbox.message(
+        person.email, _("Your sign-in link"), text, "signin", expires_in=timedelta(seconds=c.links.max_age_s)
+    ))
 
 
 @router.get("/signin/{token}")
@@ -113,7 +152,7 @@ def signin_finish(request: Request, token: str, c: Center = Depends(center)) -> 
 
 @router.post("/signout", dependencies=[Depends(require_csrf)])
 def signout(request: Request) -> Response:
-    request.session.clear()
+    request.session.clear()  # the server-side session is deleted: a copied cookie is worth nothing
     return _see_other("/")
 
 
@@ -143,20 +182,63 @@ def me(request: Request, c: Center = Depends(center), person: Person = Depends(m
     )
 
 
-def _record(c: Center, person: Person, type_: EventType, note: str | None = None) -> object:
-    return c.committer.record(
-        NewEvent(user_id=person.user_id, type=type_, at=datetime.now(UTC), channel=Channel.web, note=note or None)
+def _record(
+    c: Center, person: Person, type_: EventType, note: str | None = None, *, channel: Channel = Channel.web,
+    actor: str | None = None,
+) -> object:
+    """Record the event with its confirmation mail queued in the same
+    transaction, once: its id comes from the person's state, so a double
+    press or two racing requests store (and mail) one event."""
+    state = c.ledger.state(person.user_id)
+    event = c.committer.record(
+        NewEvent(event_id=action_id(person.user_id, type_.value, state), user_id=person.user_id, type=type_,
+                 at=datetime.now(UTC), channel=channel, note=note or None, actor=actor),
+        mails=_send_confirmation(c, person, type_.value),
     )
+    c.outbox.wake()
+    return event
 
 
-def _confirm(request: Request, c: Center, background: BackgroundTasks, person: Person, event, kind: str) -> Response:  # noqa: ANN001
-    background.add_task(_send_confirmation, c, person, event, kind)
-    return c.render(request, "done.html", {"event": event, "kind": kind, "cutoff": c.cutoff()}, person=person)
+def _in_force(c: Center, person: Person, type_: EventType) -> StoredEvent | None:
+    """The event that already did what this action asks, while it is in force:
+    then there is nothing new to record (an objection is not recorded twice,
+    nor erasure requested twice)."""
+    state = c.ledger.state(person.user_id)
+    if state is None:
+        return None
+    already = {
+        EventType.objected: state.objects,
+        EventType.consent_given: state.consents,
+        EventType.erasure_requested: state.erasure_us is not None,
+    }.get(type_, False)
+    if not already:
+        return None
+    matching = [e for e in c.ledger.history(person.user_id) if e.type is type_]
+    if not matching:
+        return None
+    return matching[0] if type_ is EventType.erasure_requested else matching[-1]
 
 
-def _send_confirmation(c: Center, person: Person, event, kind: str) -> None:  # noqa: ANN001
+def _confirm(
+    request: Request, c: Center, background: BackgroundTasks, person: Person, event, kind: str,  # noqa: ANN001
+    *, already: bool = False, speak_to: Person | None = None,
+) -> Response:
+    """The page after an action; `already`: nothing new was recorded (and no mail sent)."""
+    return c.render(request, "done.html", {"event": event, "kind": kind, "cutoff": c.cutoff(), "already": already,
+                                           "mailed": bool(person.email) and not already},
+                    person=None if speak_to else person, speak_to=speak_to)
+
+
+def _send_confirmation(c: Center, person: Person, kind: str) -> list:
+    """The confirmation to queue with the event (none without an address). It
+    is built in the event's transaction, where its seq, the reference, is known."""
     if not person.email:
-        return
+        return []
+    return [c.outbox.for_event(lambda event: _confirmation(c, person, event, kind))]
+
+
+def _confirmation(c: Center, person: Person, event, kind: str):  # noqa: ANN001, ANN202
+    assert person.email
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/confirmation.txt").render(
@@ -170,7 +252,7 @@ def _send_confirmation(c: Center, person: Person, event, kind: str) -> None:  # 
         "consent_withdrawn": _("You withdrew your consent"),
         "erasure_requested": _("We received your erasure request"),
     }
-    c.outbox.send(Message(to=person.email, subject=subjects[kind], text=text, headers={"X-Consentry-Kind": kind}))
+    return c.outbox.message(person.email, subjects[kind], text, kind)
 
 
 #: A withdrawal needs something in force to withdraw.
@@ -194,6 +276,8 @@ def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
         needs = _NEEDS.get(type_)
         if needs is not None and not needs(c.ledger.state(person.user_id)):
             return _see_other("/me")  # nothing in force: nothing to record
+        if (existing := _in_force(c, person, type_)) is not None:
+            return _confirm(request, c, background, person, existing, type_.value, already=True)
         event = _record(c, person, type_, note if with_note else None)
         return _confirm(request, c, background, person, event, type_.value)
 
@@ -230,7 +314,7 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
 
 @router.get("/me/erase")
 def erase_form(request: Request, c: Center = Depends(center), person: Person = Depends(me_required)) -> Response:
-    return c.render(request, "erase.html", {}, person=person)
+    return c.render(request, "erase.html", {"pending": _in_force(c, person, EventType.erasure_requested)}, person=person)
 
 
 @router.post("/me/erase", dependencies=[Depends(require_csrf)])
@@ -241,6 +325,8 @@ def erase(
     c: Center = Depends(center),
     person: Person = Depends(me_required),
 ) -> Response:
+    if (existing := _in_force(c, person, EventType.erasure_requested)) is not None:
+        return _confirm(request, c, background, person, existing, "erasure_requested", already=True)
     if confirm != "yes":
         return c.render(request, "erase.html", {"missing_confirm": True}, person=person, status=400)
     event = _record(c, person, EventType.erasure_requested)
@@ -270,12 +356,10 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
     person = c.directory.by_id(found[0]) if found else None
     if person is None:
         return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
-    event = c.committer.record(
-        NewEvent(user_id=person.user_id, type=EventType.objected, at=datetime.now(UTC), channel=Channel.email,
-                 note=None, actor=f"notice:{found[1]}")
-    )
-    background.add_task(_send_confirmation, c, person, event, "objected")
-    return c.render(request, "done.html", {"event": event, "kind": "objected", "cutoff": c.cutoff()}, speak_to=person)
+    if (existing := _in_force(c, person, EventType.objected)) is not None:  # the link opened again
+        return _confirm(request, c, background, person, existing, "objected", already=True, speak_to=person)
+    event = _record(c, person, EventType.objected, channel=Channel.email, actor=f"notice:{found[1]}")
+    return _confirm(request, c, background, person, event, "objected", speak_to=person)
 
 
 # -- people without an account ---------------------------------------------------------------
@@ -289,37 +373,43 @@ def others_form(request: Request, c: Center = Depends(center)) -> Response:
 @router.post("/others", dependencies=[Depends(require_csrf)])
 def others_submit(
     request: Request,
-    background: BackgroundTasks,
     email: str = Form(..., max_length=320),
     handles: str = Form("", max_length=2000),
     items: str = Form("", max_length=2000),
     note: str = Form("", max_length=4000),
     c: Center = Depends(center),
 ) -> Response:
-    email = email.strip()
-    if "@" not in email or not (handles.strip() or items.strip()):
-        return c.render(request, "others.html", {"error": True, "email": email, "handles": handles, "items": items}, status=400)
-    if not _within_limits(request, c, email):
+    """Record the request and mail the link that confirms it (both or neither).
+    Nothing is protected until the requester confirms: the page says so."""
+    form = {"email": email, "handles": handles, "items": items, "note": note}
+    try:
+        address = normalise_address(email)
+    except AddressError as exc:
+        return c.render(request, "others.html", {**form, "error": True, "address_error": str(exc)}, status=400)
+    if not (named_tokens(handles) or named_tokens(items)):
+        return c.render(request, "others.html", {**form, "error": True}, status=400)
+    if not _within_limits(request, c, address):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
-    ref = secrets.token_hex(8)
-    with c.ledger.engine.begin() as conn:
-        conn.execute(
-            insert(third_party_objections).values(
-                id=ref, email=email.lower(), handles=handles.strip() or None, items=items.strip() or None,
-                note=note.strip() or None, received_us=to_micros(datetime.now(UTC)), status="unverified",
-                language=c.lang(request),
-            )
-        )
-    token = c.links.issue(email, purpose=f"tp:{ref}")
-    background.add_task(_send_third_party, c, email, ref, token, c.lang(request))
+    lang = c.lang(request)
+
+    def mail_the_link(conn, ref: str) -> None:  # noqa: ANN001
+        _send_third_party(c, conn, address, ref, c.links.issue(address, purpose=f"tp:{ref}", conn=conn), lang)
+
+    ThirdParties(c.ledger, c.export).submit(
+        address, handles=handles, items=items, note=note, language=lang, within=mail_the_link
+    )
+    c.outbox.wake()
     return c.render(request, "check_mail.html", {"limited": False, "third_party": True})
 
 
-def _send_third_party(c: Center, email: str, ref: str, token: str, lang: str) -> None:
+def _send_third_party(c: Center, conn, email: str, ref: str, token: str, lang: str) -> None:  # noqa: ANN001
+    """Queue the confirmation link in the link's transaction; it expires with the link."""
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/others/verify/{ref}/{token}"
     text = c.mail_templates.get_template("mail/third_party.txt").render(_=_, link=link, platform=c.settings.platform_name)
-    c.outbox.send(Message(to=email, subject=_("Confirm your objection"), text=text, headers={"X-Consentry-Kind": "third_party"}))
+    c.outbox.enqueue(conn, c.outbox.message(
+        email, _("Confirm your objection"), text, "third_party", expires_in=timedelta(seconds=c.links.max_age_s)
+    ))
 
 
 @router.get("/others/verify/{ref}/{token}")
@@ -329,14 +419,15 @@ def others_verify_form(request: Request, ref: str, token: str, c: Center = Depen
 
 @router.post("/others/verify/{ref}/{token}", dependencies=[Depends(require_csrf)])
 def others_verify(request: Request, ref: str, token: str, c: Center = Depends(center)) -> Response:
+    """Using the link, opening the request and protecting every named photo
+    commit together; the page then lists exactly what is protected, from when."""
+    _ = c.gettext(c.lang(request))
     try:
-        c.links.redeem(token, purpose=f"tp:{ref}")
-    except LinkError as exc:
-        return c.render(request, "error.html", {"message": c.gettext(c.lang(request))(str(exc))}, status=400)
-    with c.ledger.engine.begin() as conn:
-        conn.execute(
-            update(third_party_objections)
-            .where(third_party_objections.c.id == ref, third_party_objections.c.status == "unverified")
-            .values(status="open", received_us=to_micros(datetime.now(UTC)))
+        done = ThirdParties(c.ledger, c.export).confirm(
+            ref, lambda conn: c.links.redeem(token, purpose=f"tp:{ref}", conn=conn)
         )
-    return c.render(request, "others_done.html", {"ref": ref})
+    except LinkError as exc:
+        return c.render(request, "error.html", {"message": _(str(exc))}, status=400)
+    except ThirdPartyError:
+        return c.render(request, "error.html", {"message": _("This link is not valid. Ask for a new one.")}, status=400)
+    return c.render(request, "others_done.html", {"ref": ref, "done": done})
