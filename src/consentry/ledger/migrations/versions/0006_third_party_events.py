@@ -38,8 +38,6 @@ def upgrade() -> None:
 def _links_to_events() -> None:
     from consentry.ledger import chain
 
-    from consentry.people.third_party import named_tokens
-
     conn = op.get_bind()
     links = conn.execute(
         sa.text("SELECT ref, item_id, linked_us, actor FROM third_party_links ORDER BY linked_us, ref, item_id")
@@ -49,7 +47,7 @@ def _links_to_events() -> None:
     ).all()
     found = [(linked_us, ref, item_id, actor, "link") for ref, item_id, linked_us, actor in links]
     for ref, items, received_us in pending:
-        found += [(received_us, ref, i, f"requester:{ref}", "named") for i in dict.fromkeys(named_tokens(items))]
+        found += [(received_us, ref, i, f"requester:{ref}", "named") for i in dict.fromkeys(_tokens(items))]
     conn.execute(sa.text("UPDATE third_party_objections SET status = 'reviewed' WHERE status IN ('linked', 'closed')"))
     if not found:
         return
@@ -72,6 +70,23 @@ def _links_to_events() -> None:
     )
     conn.execute(sa.text("UPDATE ledger_head SET last_seq = :s WHERE id = 1"), {"s": head})
     chain.append(conn, [chain.Record("ledger_event", chain.event_data(r), r["actor"], f"item:{r['item_id']}") for r in rows])
+
+
+def _tokens(text: str | None) -> list[str]:
+    """Item ids as the request form took them (a copy, frozen with this revision, of
+    consentry.people.third_party.named_tokens): separated by commas, spaces or new
+    lines; a pasted link counts by its last path segment."""
+    import re
+
+    out = []
+    for token in re.split(r"[\s,;]+", text or ""):
+        token = token.strip().rstrip("/")
+        if "://" in token:
+            token = token.rsplit("/", 1)[-1].split("?", 1)[0]
+        token = token.lstrip("@")
+        if token and token not in out:
+            out.append(token)
+    return out
 
 
 def downgrade() -> None:
