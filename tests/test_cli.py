@@ -259,6 +259,11 @@ def test_ledger_show_table_and_json(home):
         ("e3", 3, "objected", "2024-03-01T00:00:00Z", "web"),
     ]
     assert all(e["user_id"] == "carol" for e in events)
+    # Imported events keep the file's channel and say which file they came from (CONTRACT §2).
+    assert {e["imported_from"] for e in events} == {str((home / "events.jsonl").resolve())}
+    ok(cli("object", "carol"))
+    live = [json.loads(line) for line in ok(cli("ledger", "show", "carol", "--json")).stdout.splitlines()][-1]
+    assert live["channel"] == "cli" and live["imported_from"] is None
 
     assert "no events for nobody" in ok(cli("ledger", "show", "nobody")).stdout
     assert ok(cli("ledger", "show", "nobody", "--json")).stdout == ""

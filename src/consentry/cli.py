@@ -218,9 +218,10 @@ def ledger_show(
     if not history:
         out.print(f"no events for {user_id}", highlight=False)
         return
-    table = Table("#", "at", "type", "channel", "note", title=f"ledger of {user_id}")
+    table = Table("#", "at", "type", "channel", "note", "imported from", title=f"ledger of {user_id}")
     for e in history:
-        table.add_row(str(e.seq), iso(e.at), e.type.value, e.channel.value, e.note or "")
+        source = Path(e.imported_from).name if e.imported_from else ""
+        table.add_row(str(e.seq), iso(e.at), e.type.value, e.channel.value, e.note or "", source)
     out.print(table)
     if state:
         words = []
