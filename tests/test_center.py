@@ -182,7 +182,7 @@ def test_signin_rate_limit_per_address(center_factory) -> None:  # noqa: ANN001
     token = kit.csrf(c)
     assert c.post("/signin", data={"email": EMAIL[ALICE], "csrf": token}).status_code == 200
     limited = c.post("/signin", data={"email": EMAIL[ALICE], "csrf": token})
-    assert limited.status_code == 429 and "a link a short while ago" in page_text(limited.text)
+    assert limited.status_code == 429 and "a link for it was made a short while ago" in page_text(limited.text)
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     # The same address written differently is the same address.
     assert c.post("/signin", data={"email": "  ALICE@Example.ORG ", "csrf": token}).status_code == 429

@@ -651,7 +651,9 @@ def test_notify_killed_with_sigkill_several_times_tells_everyone_exactly_once(tm
     out = run.complete()
     rate = re.search(r"this run: ([\d,]+) sent.*?([\d,]+) mails/s", " ".join(out.split()))
     assert rate, out
-    assert int(rate.group(1).replace(",", "")) > 60 and int(rate.group(2).replace(",", "")) > 75, (
+    # Above what the default pace (50/s) allows, with room for a loaded machine: the figure
+    # itself is measured by benchmarks/notices.py, not here.
+    assert int(rate.group(1).replace(",", "")) > 60 and int(rate.group(2).replace(",", "")) > 55, (
         "--rate 0 should mean no limit (the default is 50/s)", out)
 
     got = recipients(server)
