@@ -359,7 +359,7 @@ def demo(
     out.print(
         f"\n[bold]Summary:[/] meta-2024 would train on {eligible['meta-2024']:,} items; recommended on "
         f"{eligible['recommended']:,} ({fewer:,} fewer: objections honoured everywhere, everyone notified, "
-        "no content posted as a minor, no photos of people who may not be used).",
+        "no content posted as a minor, no photos of people who may not be used, nor of people without an account who objected).",
         highlight=False,
     )
     out.print(
