@@ -443,6 +443,14 @@ def _admin(page: Page, world: World, **_: Any) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
     expect(page.get_by_role("cell", name="u-dan", exact=True)).to_be_visible()
     expect(page.get_by_text("@ben")).not_to_have_count(0)
+    # What the requester wrote is shown as text, and each checkbox sits beside its label.
+    expect(page.get_by_text("built-in method")).to_have_count(0)
+    box = page.locator('input[name="item_ids"]').first
+    label = page.locator(f'label[for="{box.get_attribute("id")}"]')
+    expect(label).to_contain_text("ben-ph1")
+    b, lab = box.bounding_box(), label.bounding_box()
+    assert b and lab and lab["x"] > b["x"] + b["width"] - 1, (b, lab)  # to its right ...
+    assert lab["y"] < b["y"] + b["height"] and b["y"] < lab["y"] + lab["height"], (b, lab)  # ... on the same line
 
 
 def _error(page: Page, world: World, **_: Any) -> None:
