@@ -861,10 +861,13 @@ def snapshot_verify(
 @snapshot_app.command("list")
 @friendly
 def snapshot_list(ledger: LedgerOpt = None) -> None:
-    """Every snapshot with its rows, purges and models."""
+    """Every snapshot with its rows, purges and models (after finishing what a crash interrupted)."""
     from .snapshots import Registry
+    from .snapshots.repair import recover
 
     with _ledger(ledger) as led:
+        for line in recover(led):
+            err.print(f"[yellow]{line}[/]", highlight=False)
         reg = Registry(led)
         table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
         for r in reg.all():

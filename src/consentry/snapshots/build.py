@@ -11,8 +11,8 @@ Layout of a snapshot folder:
     NAME/media/BBB/    images, re-encoded (no EXIF), faces blurred where needed
     NAME/manifest.json
 
-It is built in a hidden sibling folder and renamed into place in the same
-database transaction that registers it: a crash leaves no visible half.
+It is built in a hidden sibling folder, registered, then renamed into place;
+`recovery` finishes or removes whatever a crash leaves between those steps.
 """
 
 from __future__ import annotations
@@ -42,75 +42,28 @@ from ..sources import Export
 from .images import ImageJob, process_all
 from .manifest import Manifest, content_digest, write_json
 from .redact import MACROS, MENTION, text_steps
+from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_stage, note_stage, stage_name
+from .repair import recover
+from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
 from .registry import Registry, SnapshotError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 VISUAL = ("photo", "story", "video", "reel")
 
-SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("user_id", pa.string()),
-        ("kind", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("parent_id", pa.string()),
-        ("text", pa.string()),
-        ("media", pa.string()),  # relative to the snapshot folder
-        ("faces_blurred", pa.int32()),
-        ("tagged", pa.list_(pa.string())),
-        ("bucket", pa.int32()),
-    ]
-)
 
 
-def bucket_sql(user: str, buckets: int) -> str:
-    """Stable across engines and versions (DuckDB's own hash() is not)."""
-    return f"CAST(CAST(('0x' || left(md5({user}), 8)) AS UBIGINT) % {int(buckets)} AS INTEGER)"
 
 
-def bucket_of(user_id: str, buckets: int) -> int:
-    import hashlib
-
-    return int(hashlib.md5(user_id.encode()).hexdigest()[:8], 16) % buckets
 
 
 def default_location(name: str) -> Path:
     return config.home() / "snapshots" / name
 
 
-@contextmanager
-def snapshot_lock(folder: Path) -> Iterator[None]:
-    """One build or purge of a snapshot at a time, across processes."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime, table: str = "later_fail") -> None:
-    """People who fail a person rule now (by the ledger as loaded): what the
-    ledger said after the cut-off still counts. Rules 6-12 only get stricter
-    with time, so this is everyone who must not be in a snapshot today."""
-    comp = Compiler(policy, max(at, now))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {table} AS WITH {comp.people_ctes()}
-        SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people
-        WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL"""
-    )
 
 
-def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime) -> None:
-    """`tp_items`: the items a third-party objection covers now (rule 15 at
-    max(T, now), by the ledger as loaded), like `later_failures` for people.
-    Empty when the policy does not honour them."""
-    comp = Compiler(policy, max(at, now))
-    if comp.honours_third_parties:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE tp_items AS WITH {comp.third_party_cte()} SELECT item_id FROM third_party")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
 
 
 @dataclass
@@ -149,28 +102,44 @@ def build(
         raise SnapshotError(f"a snapshot named '{name}' exists already; snapshots are never overwritten, pick another name")
     if final.exists():
         raise SnapshotError(f"{final} exists already; pass --out with a new folder or remove it")
+    recover(ledger, extra_roots=[final.parent], say=say)
     with snapshot_lock(final):
-        stage = final.parent / f".{final.name}.building-{os.getpid()}-{secrets.token_hex(4)}"
+        build_id = secrets.token_hex(6)
+        stage = final.parent / stage_name(final, build_id)
+        registered = False
+        note_stage(stage, build_id)  # before it exists: a crash from here on is found by `recover`
         try:
+            stage.mkdir(parents=True)
+            mark_stage(stage, build_id, ledger_identity(ledger.url))
             # The watermark first, then the clock: every event read (seq <= watermark)
             # was received before `now`, so the watermark says exactly what applies.
             watermark = ledger.watermark()
             manifest = _build_into(
                 stage, export, ledger, policy, at, name, buckets, workers, now or datetime.now(UTC), watermark, say
-            )
+            ).model_copy(update={"build_id": build_id})
+            write_json(stage, manifest)
+            failpoint("build:staged")
             if _before_publish:
                 _before_publish()
-            with ledger.engine.begin() as conn:
+            # Registered first, then moved into place: a crash in between leaves a
+            # registered snapshot whose staging folder `recover` renames into place.
+            with ledger.transaction() as conn:
                 registry.add(conn, str(final / "table"), manifest)
-                os.rename(stage, final)  # if the commit then fails, the folder is moved back below
-                try:
-                    write_json(final, manifest)
-                except BaseException:
-                    os.rename(final, stage)
-                    raise
+            registered = True
+            failpoint("build:registered")
+            try:
+                os.rename(stage, final)
+                fsync_dir(final.parent)
+            except OSError as exc:
+                registry.remove(name, why=f"its folder could not be moved into place: {exc}")
+                registered = False
+                raise SnapshotError(f"the finished snapshot could not be moved to {final}: {exc}") from None
+            failpoint("build:renamed")
         finally:
-            if stage.exists():
+            if stage.exists() and not registered:
                 shutil.rmtree(stage, ignore_errors=True)
+            if not stage.exists():
+                forget_stage(build_id)
     return manifest
 
 
@@ -180,7 +149,6 @@ def _build_into(
 ) -> Manifest:
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    stage.mkdir(parents=True)
     con = connect()
     try:
         con.execute(MACROS)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..ledger import Ledger
-from .build import bucket_of
+from .shared import bucket_of
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
 
 

@@ -49,6 +49,7 @@ class Manifest(BaseModel):
     transforms: dict[str, int] = Field(default_factory=dict, description="rows or images each transform changed")
     purges: list[Purge] = Field(default_factory=list)
     table_version: int = 0
+    build_id: str | None = Field(default=None, description="names the staging folder it was built in (crash recovery)")
 
     def dumps(self) -> str:
         return self.model_dump_json(indent=2)

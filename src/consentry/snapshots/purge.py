@@ -24,9 +24,13 @@ from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from .. import config
 from ..sources import Export, ValidationMemo, open_export
-from .build import SCHEMA, later_failures, snapshot_lock, third_party_now
+from .shared import SCHEMA, later_failures, snapshot_lock, third_party_now
 from .manifest import Manifest, Purge, content_digest, write_json
 from .redact import MACROS, MENTION, text_steps
+from .recovery import (
+    claimed_builds, clear_intent, committed_at, failpoint, ledger_identity, new_intent, read_intent, sweep_staging,
+    write_intent,
+)
 from .registry import Registry, SnapshotError, SnapshotRecord
 
 
@@ -91,7 +95,10 @@ def purge(
     rec = registry.require(name)
     folder = Path(rec.uri).parent
     t0 = time.perf_counter()
+    for line in sweep_staging(folder.parent, claimed_builds(registry.all()), ledger_identity(ledger.url)):
+        say(line)
     with snapshot_lock(folder):
+        finish_pending(registry, rec, say)  # a purge killed before: complete it (or drop it) first
         new_wm = ledger.watermark()  # before the clock: every event up to it was received before `now`
         started = datetime.now(UTC)
         now = now or started
@@ -190,8 +197,17 @@ def purge(
                 LEFT JOIN remention r ON r.item_id = s.item_id
                 WHERE s.item_id NOT IN (SELECT item_id FROM hits)"""
             ).to_arrow_reader(200_000)
+            # The intent first (on disk before the commit): whatever happens after
+            # the commit, the next command finds it and finishes the purge.
+            intent = new_intent(
+                snapshot=name, base_version=dt.version(), from_watermark=m.watermark, to_watermark=new_wm,
+                started=started.isoformat(), people=people, rows_removed=result.rows_removed, counts=result.counts,
+                media=media,
+            )
+            write_intent(folder, intent)
+            failpoint("purge:intent")
             facts = {"purge": {"from_watermark": m.watermark, "to_watermark": new_wm, "rows_removed": result.rows_removed,
-                               "counts": result.counts}}
+                               "counts": result.counts, "intent": intent["id"]}}
             say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows ({remention:,} rows re-redacted)")
             import pyarrow as pa
 
@@ -203,31 +219,73 @@ def purge(
                 partition_by=["bucket"],
                 commit_properties=CommitProperties(custom_metadata={"consentry.purge": json.dumps(facts, sort_keys=True)}),
             )
+            failpoint("purge:commit")
         finally:
             con.close()
-        removed_media = 0
-        for rel in media:
-            target = folder / rel
-            if target.is_file():
-                target.unlink()
-                removed_media += 1
-        dt = DeltaTable(rec.uri)
-        vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
-        result.files_removed = len(vacuumed) + removed_media
-        finished = datetime.now(UTC)
-        purge_rec = Purge(
-            at=finished, from_watermark=result.from_watermark, to_watermark=new_wm, people=result.people,
-            rows_removed=result.rows_removed, files_removed=result.files_removed, table_version=dt.version(),
-            counts=result.counts,
-        )
-        m = m.model_copy(
-            update={
-                "watermark": new_wm, "rows": m.rows - result.rows_removed, "digest": content_digest(folder),
-                "table_version": dt.version(), "purges": [*m.purges, purge_rec],
-            }
-        )
-        registry.record_purge(m, purge_rec, people, started)
-        write_json(folder, m)
+        done = _complete(registry, rec, intent, finished=datetime.now(UTC))
+        result.files_removed = done.files_removed
     result.seconds = time.perf_counter() - t0
     say(f"purged {result.rows_removed:,} rows of {result.people:,} people; {result.files_removed:,} files deleted")
     return result
+
+
+def finish_pending(registry: Registry, rec: SnapshotRecord, say: Callable[[str], None] = lambda _: None) -> str | None:
+    """Complete a purge a crash interrupted after its commit, or drop its intent
+    when the commit never happened (nothing changed then; the next purge redoes
+    it). The caller holds the snapshot's lock. Returns what was done."""
+    from deltalake import DeltaTable
+
+    folder = Path(rec.uri).parent
+    intent = read_intent(folder)
+    if intent is None:
+        return None
+    hit = committed_at(rec.uri, intent["id"], int(intent["base_version"]))
+    if hit is None:
+        # Files the killed write left behind belong to no version: vacuum removes them.
+        DeltaTable(rec.uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        clear_intent(folder)
+        say(f"{rec.name}: a purge stopped before its commit; nothing had changed, it is done again now")
+        return "discarded"
+    _complete(registry, rec, intent, finished=hit[1])
+    say(f"{rec.name}: finished a purge that stopped after its commit ({intent['rows_removed']:,} rows)")
+    return "completed"
+
+
+def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished: datetime) -> Purge:
+    """Everything after the commit, each step safe to repeat: the images of the
+    removed rows deleted, the old files vacuumed, the purge recorded (once: the
+    registry's watermark says whether it was), the manifest written, the
+    intent cleared. `finished` is the commit's time, so models registered
+    after it are not flagged for rows they never saw."""
+    from deltalake import DeltaTable
+
+    folder = Path(rec.uri).parent
+    removed_media = 0
+    for rel in intent["media"]:
+        target = folder / rel
+        if target.is_file():
+            target.unlink()
+            removed_media += 1
+    failpoint("purge:media")
+    dt = DeltaTable(rec.uri)
+    vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+    failpoint("purge:vacuum")
+    current = registry.require(rec.name)
+    m = current.manifest
+    purge_rec = Purge(
+        at=finished, from_watermark=int(intent["from_watermark"]), to_watermark=int(intent["to_watermark"]),
+        people=len(intent["people"]), rows_removed=int(intent["rows_removed"]),
+        files_removed=len(vacuumed) + removed_media, table_version=dt.version(), counts=intent["counts"],
+    )
+    if m.watermark < purge_rec.to_watermark:  # not recorded yet
+        m = m.model_copy(
+            update={
+                "watermark": purge_rec.to_watermark, "rows": m.rows - purge_rec.rows_removed,
+                "digest": content_digest(folder), "table_version": dt.version(), "purges": [*m.purges, purge_rec],
+            }
+        )
+        registry.record_purge(m, purge_rec, intent["people"], datetime.fromisoformat(intent["started"]))
+        failpoint("purge:recorded")
+    write_json(folder, m)
+    clear_intent(folder)
+    return purge_rec

@@ -103,6 +103,12 @@ class Registry:
                 "counts": purge.counts, "digest": m.digest}, subject=m.name)])
         return int(pid)
 
+    def remove(self, name: str, *, why: str) -> None:
+        """Undo a registration whose folder never came into place (and say why in the audit log)."""
+        with self.engine.begin() as conn:
+            conn.execute(snapshots.delete().where(snapshots.c.name == name))
+            chain.append(conn, [chain.Record("snapshot_unregistered", {"name": name, "why": why}, subject=name)])
+
     def advance(self, m: Manifest) -> None:
         """A purge that found nothing to remove still moves the watermark."""
         with self.engine.begin() as conn:

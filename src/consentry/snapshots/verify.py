@@ -11,11 +11,12 @@ from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import TaggedPeople
-from .build import later_failures, third_party_now
+from .shared import later_failures, third_party_now
 from .images import has_exif
 from .purge import _export, _policy, _snapshot_view
 from .redact import MENTION
 from .registry import Registry
+from .repair import recover
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     cut-off; author and tagged people pass the person rules now; item not
     deleted; no objection by someone without an account; image present and
     without EXIF."""
+    recover(ledger)  # a purge a crash interrupted is finished first: verify checks what is really there
     registry = Registry(ledger)
     rec = registry.require(name)
     m = rec.manifest

@@ -1,0 +1,77 @@
+"""What build, purge and verify share: the table's schema, the bucket of a
+person, the per-snapshot lock, and who must not be in a snapshot now."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ..engine.compile import Compiler
+from ..policy import Policy
+
+SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("user_id", pa.string()),
+        ("kind", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("parent_id", pa.string()),
+        ("text", pa.string()),
+        ("media", pa.string()),  # relative to the snapshot folder
+        ("faces_blurred", pa.int32()),
+        ("tagged", pa.list_(pa.string())),
+        ("bucket", pa.int32()),
+    ]
+)
+
+
+def bucket_sql(user: str, buckets: int) -> str:
+    """Stable across engines and versions (DuckDB's own hash() is not)."""
+    return f"CAST(CAST(('0x' || left(md5({user}), 8)) AS UBIGINT) % {int(buckets)} AS INTEGER)"
+
+
+def bucket_of(user_id: str, buckets: int) -> int:
+    import hashlib
+
+    return int(hashlib.md5(user_id.encode()).hexdigest()[:8], 16) % buckets
+
+
+@contextmanager
+def snapshot_lock(folder: Path) -> Iterator[None]:
+    """One build or purge of a snapshot at a time, across processes."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime, table: str = "later_fail") -> None:
+    """People who fail a person rule now (by the ledger as loaded): what the
+    ledger said after the cut-off still counts. Rules 6-12 only get stricter
+    with time, so this is everyone who must not be in a snapshot today."""
+    comp = Compiler(policy, max(at, now))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS WITH {comp.people_ctes()}
+        SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people
+        WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL"""
+    )
+
+
+def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime) -> None:
+    """`tp_items`: the items a third-party objection covers now (rule 15 at
+    max(T, now), by the ledger as loaded), like `later_failures` for people.
+    Empty when the policy does not honour them."""
+    comp = Compiler(policy, max(at, now))
+    if comp.honours_third_parties:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE tp_items AS WITH {comp.third_party_cte()} SELECT item_id FROM third_party")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
