@@ -4,22 +4,19 @@ committed before the page answers."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import insert, update
 
 from ..access import LinkError, bucket
-from ..access.links import AddressError, normalise_address
 from ..access.links import AddressError, normalise_address
 from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
 from ..snapshots.lineage import impact
 from ..ledger import Channel, EventType, NewEvent, StoredEvent
 from ..ledger.state import action_id
 from ..people import Person, data_archive, person_view
-from ..timeutil import iso, to_micros
+from ..timeutil import iso
 from . import i18n
 from .context import Center
 from .security import client_ip, require_csrf

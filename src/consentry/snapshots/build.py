@@ -17,19 +17,16 @@ It is built in a hidden sibling folder, registered, then renamed into place;
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -249,8 +246,8 @@ def _build_into(
         final_sql = f"""SELECT item_id, user_id, kind, CAST(created_at AS TIMESTAMPTZ) AS created_at, parent_id,
             x{len(steps)} AS text, media, CAST(faces_blurred AS INTEGER) AS faces_blurred, tagged, bucket
             {', ' + changed if changed else ''} FROM ({inner})"""
-        rows = con.execute(f"SELECT count(*) FROM cand k LEFT JOIN img_res i ON i.item_id = k.item_id "
-                           f"WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)").fetchall()[0][0]
+        rows = con.execute("SELECT count(*) FROM cand k LEFT JOIN img_res i ON i.item_id = k.item_id "
+                           "WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)").fetchall()[0][0]
         tally = _Tally([n for n, _ in steps], {n: 0 for n, _ in steps})
         reader = con.sql(final_sql).to_arrow_reader(200_000)
         built_at = datetime.now(UTC)
