@@ -71,6 +71,11 @@ def _write(folder: Path, table: Table, rows: list[dict], fmt: str) -> None:
         }
         pq.write_table(pa.table(arrays), folder / f"{table.name}.parquet")
     elif fmt == "jsonl":
+        if not rows and table.optional:
+            # JSONL has no header, so it cannot hold a table without rows, and an
+            # empty file is refused: a platform without tags has no tags file.
+            (folder / f"{table.name}.jsonl").unlink(missing_ok=True)
+            return
         with open(folder / f"{table.name}.jsonl", "w") as fh:
             for r in rows:
                 fh.write(json.dumps({n: r.get(n) for n in names}) + "\n")

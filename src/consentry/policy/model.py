@@ -98,14 +98,24 @@ class Policy(BaseModel):
     @field_validator("kinds")
     @classmethod
     def _kinds(cls, value: list[str]) -> list[str]:
+        """Kinds are matched exactly (case-sensitively) against content.kind, whose
+        contract values are lower case. So private_message is refused in any
+        spelling, and a contract kind in another case ('Post'), which would match
+        nothing, is refused rather than guessed. Other kinds are kept as written."""
         kinds = [k.strip() for k in value]
-        if "private_message" in kinds:
+        if any(k.casefold() == "private_message" for k in kinds):
             raise ValueError(
                 "private_message can never be used for training (CONTRACT rule 1): "
-                "remove it from kinds"
+                "remove it from kinds (in any spelling)"
             )
         if any(not k for k in kinds):
             raise ValueError("a kind is empty")
+        for k in kinds:
+            if k.lower() in KNOWN_KINDS and k != k.lower():
+                raise ValueError(
+                    f"'{k}': kinds are matched exactly against content.kind, and the contract's "
+                    f"kinds are lower case: write '{k.lower()}'"
+                )
         if len(set(kinds)) != len(kinds):
             raise ValueError("a kind is listed twice")
         return kinds

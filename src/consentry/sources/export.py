@@ -15,8 +15,28 @@ from pathlib import Path
 import duckdb
 
 from ..errors import InputError
-from .lines import record_line, text_problem
+from .lines import MAX_RECORD_BYTES, record_line, sniff_encoding, text_problem
 from .schema import FORMATS, TABLES, Column, Table
+
+__all__ = ["MAX_RECORD_BYTES", "Export", "TableFile", "sql_str"]
+
+#: ISO 8601 as consentry reads it from text: a date, or a date and time (seconds and
+#: a fraction optional) with an optional zone: Z or an offset of at most 18 hours
+#: (+05, +0530, +05:30). DuckDB alone would also take +25:00, +05:75, +05:30:15 or
+#: zone names, and apply them.
+TIMESTAMP_RE = (
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+    r"(Z|[+-](0\d|1[0-7])(:?[0-5]\d)?|[+-]18(:?00)?)?)?$"
+)
+
+#: What Spark and Hadoop write beside Parquet parts; ignored in a folder of parts.
+BOOKKEEPING = ("_SUCCESS", "_metadata", "_common_metadata", ".DS_Store")
+BOOKKEEPING_PREFIXES = ("_committed_", "_started_")
+
+
+def _bookkeeping(name: str) -> bool:
+    checksum = name.startswith(".") and name.endswith(".crc")
+    return name in BOOKKEEPING or name.startswith(BOOKKEEPING_PREFIXES) or checksum
 
 
 def sql_str(value: str) -> str:
@@ -29,24 +49,20 @@ class TableFile:
     path: Path
     format: str  # parquet | jsonl | csv
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type as read
-    empty: bool = False  # a JSONL file without a single line: a table with no rows
 
     @property
     def label(self) -> str:
         return self.path.name + ("/" if self.path.is_dir() else "")
 
     def scan_sql(self) -> str:
-        if self.empty:
-            cols = ", ".join(f'CAST(NULL AS VARCHAR) AS "{c.name}"' for c in self.table.columns)
-            return f"(SELECT {cols} WHERE false)"
         p = str(self.path)
         if self.format == "parquet":
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
             return f"read_parquet({sql_str(glob)})"
         if self.format == "csv":
-            return f"read_csv({sql_str(p)}, header=true, all_varchar=true, auto_detect=true)"
+            return f"read_csv({sql_str(p)}, header=true, all_varchar=true, auto_detect=true{CSV_LIMITS})"
         cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in self.columns)
-        return f"read_json({sql_str(p)}, format='newline_delimited', columns={{{cols}}})"
+        return f"read_json({sql_str(p)}, format='newline_delimited', columns={{{cols}}}{JSON_LIMITS})"
 
     def row_label(self, n: int) -> str:
         """Where a person finds data row n (1-based) with an editor."""
@@ -60,11 +76,11 @@ class TableFile:
         """The error for a file DuckDB could not read: the exact line when we can find it."""
         found = text_problem(self.path, self.format) if not self.path.is_dir() else None
         if found is not None:
-            line, problem = found
             return InputError(
-                problem,
-                where=f"{self.path}, line {line}",
-                fix=f"correct that line so the file is valid {self.format.upper()}, then run again",
+                found.problem,
+                where=f"{self.path}, line {found.line}",
+                column=found.column,
+                fix=found.fix or f"correct that line so the file is valid {self.format.upper()}, then run again",
             )
         detail = f": {str(exc).splitlines()[0]}" if exc is not None else ""
         return InputError(
@@ -74,11 +90,15 @@ class TableFile:
         )
 
 
+CSV_LIMITS = f", max_line_size={MAX_RECORD_BYTES}, buffer_size={2 * MAX_RECORD_BYTES}"
+JSON_LIMITS = f", maximum_object_size={MAX_RECORD_BYTES}"
+
+
 def find_table_file(folder: Path, table: Table) -> Path | None:
     found = [folder / f"{table.name}.{ext}" for ext in FORMATS]
     found = [p for p in found if p.is_file()]
     part_dir = folder / table.name
-    if part_dir.is_dir() and any(part_dir.rglob("*.parquet")):
+    if part_dir.is_dir():  # whatever it holds: a folder of CSV parts is not "no table"
         found.append(part_dir)
     if len(found) > 1:
         raise InputError(
@@ -88,6 +108,132 @@ def find_table_file(folder: Path, table: Table) -> Path | None:
             fix="keep exactly one file per table",
         )
     return found[0] if found else None
+
+
+def _empty_fix(table: Table, what: str = "file") -> str:
+    if table.optional:
+        return (
+            f"delete the {what} if the platform has no tags, or write the tags "
+            "(a CSV file with just its header line is a tags table without rows)"
+        )
+    return f"write the {table.name} table into it (CONTRACT §1)"
+
+
+def parquet_parts(part_dir: Path, table: Table) -> list[Path]:
+    """The Parquet parts of a folder, refusing anything in it that would not be read
+    (a CSV part, an upper-case .PARQUET, a hidden part) or that says the folder is
+    not a finished plain Parquet write (_temporary, _delta_log). Spark's and Hadoop's
+    bookkeeping (_SUCCESS, _committed_*, _started_*, _metadata, .*.crc) and .DS_Store
+    are ignored."""
+    fix = f"remove it from {table.name}/ (consentry reads only the *.parquet parts there)"
+    parts: list[Path] = []
+    for root, dirs, files in os.walk(part_dir):
+        here = Path(root)
+        for d in sorted(dirs):
+            if d.startswith(("_", ".")):
+                why = {
+                    "_temporary": "an unfinished write (Spark's _temporary folder): parts in it are incomplete",
+                    "_delta_log": "a Delta table's log: its folder also holds parts the table no longer has",
+                }.get(d, "is a hidden folder in a folder of Parquet parts")
+                delta = "export the table's current version as plain Parquet parts"
+                raise InputError(why, where=str(here / d), fix=delta if d == "_delta_log" else fix)
+        for name in sorted(files):
+            path = here / name
+            if _bookkeeping(name):
+                continue
+            if name.startswith((".", "_")):
+                raise InputError("is a hidden file in a folder of Parquet parts", where=str(path), fix=fix)
+            if not name.endswith(".parquet"):
+                raise InputError(
+                    "is not a Parquet file (its name does not end in .parquet), so it would be ignored",
+                    where=str(path),
+                    fix=fix + ", or convert it to Parquet",
+                )
+            parts.append(path)
+    if not parts:
+        raise InputError(
+            f"the folder {table.name}/ holds no Parquet part",
+            where=str(part_dir),
+            fix=_empty_fix(table, "folder").replace("write the tags", "write the tags as Parquet parts"),
+        )
+    return sorted(parts)
+
+
+def _top_level(elements: list[tuple[str, int | None]]) -> list[str]:
+    """The column names of one Parquet schema, given its elements in file order
+    (the root first; each element followed by its num_children descendants)."""
+
+    def past(i: int) -> int:
+        n = elements[i][1] or 0
+        i += 1
+        for _ in range(n):
+            i = past(i)
+        return i
+
+    names, i = [], 1
+    for _ in range(elements[0][1] or 0):
+        names.append(elements[i][0])
+        i = past(i)
+    return names
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
+    """Refuse a column named twice (DuckDB would read the second as NAME_1 and the
+    contract's NAME would be the first one only) and parts with different columns.
+    Reads only the files' footers, all parts in one call."""
+    parts = parquet_parts(tf.path, tf.table) if tf.path.is_dir() else [tf.path]
+    listed = "[" + ", ".join(sql_str(str(p)) for p in parts) + "]"
+    try:
+        rows = con.execute(f"SELECT file_name, name, num_children FROM parquet_schema({listed})").fetchall()
+    except duckdb.Error:
+        return  # DuckDB says what is wrong with the file when it reads it
+    schemas: dict[str, list[tuple[str, int | None]]] = {}
+    for file_name, name, children in rows:
+        schemas.setdefault(file_name, []).append((name, children))
+    first: tuple[Path, list[str]] | None = None
+    for part in parts:
+        elements = schemas.get(str(part))
+        if not elements:
+            continue
+        names = _top_level(elements)
+        for name in names:
+            if names.count(name) > 1:
+                raise InputError(
+                    f"the column '{name}' is there {names.count(name)} times; which one counts would be a guess",
+                    where=str(part),
+                    column=name,
+                    row="the schema: " + ", ".join(names),
+                    fix=f"keep one '{name}' column",
+                )
+        if first is None:
+            first = (part, names)
+        elif set(names) != set(first[1]):
+            odd = sorted(set(names) ^ set(first[1]))[0]
+            raise InputError(
+                f"has the columns {', '.join(names)}; other parts have {', '.join(first[1])}",
+                where=str(part),
+                column=odd,
+                row="the schema: " + ", ".join(names),
+                fix=f"write every part with the same columns (as {first[0].name})",
+            )
+
+
+def _csv_header(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
+    """Refuse a CSV header that names a column twice (DuckDB reads the second as NAME_1)."""
+    row = con.execute(
+        f"SELECT * FROM read_csv({sql_str(str(tf.path))}, header=false, all_varchar=true, "
+        f"auto_detect=true{CSV_LIMITS}) LIMIT 1"
+    ).fetchone()
+    names = [n for n in (row or ()) if n is not None]
+    for name in names:
+        if names.count(name) > 1:
+            raise InputError(
+                f"the column '{name}' is there {names.count(name)} times in the header; "
+                "which one counts would be a guess",
+                where=f"{tf.path}, line 1",
+                column=name,
+                fix=f"keep one '{name}' column",
+            )
 
 
 def _blank(path: Path) -> bool:
@@ -130,15 +276,33 @@ class Export:
 
     @staticmethod
     def _describe(con: duckdb.DuckDBPyConnection, tf: TableFile) -> TableFile:
+        # An empty file is not "no rows": a zero-byte tags file (a failed export
+        # job) must not make every tagged photo eligible. A missing tags file is
+        # "no tags"; a CSV header or a typed Parquet schema is a table without rows.
+        text = tf.format in ("csv", "jsonl")
+        first = f"{tf.path}, line 1" if text else str(tf.path)
+        if tf.path.is_file() and tf.path.stat().st_size == 0:
+            raise InputError("the file is empty (0 bytes)", where=first, fix=_empty_fix(tf.table))
+        if text and (enc := sniff_encoding(tf.path)) is not None:
+            raise InputError(
+                f"the file is not UTF-8 (it looks like {enc})",
+                where=first,
+                fix=f"save it as UTF-8 (for example: iconv -f {enc} -t UTF-8), then run again",
+            )
         if tf.format == "jsonl" and _blank(tf.path):
-            cols = {c.name: "VARCHAR" for c in tf.table.columns}
-            return TableFile(tf.table, tf.path, tf.format, cols, empty=True)
+            raise InputError(
+                "the file has no records (only blank lines)", where=first, fix=_empty_fix(tf.table)
+            )
+        if tf.format == "parquet":
+            _parquet_columns(con, tf)
         if tf.format == "jsonl":
-            scan = f"read_json({sql_str(str(tf.path))}, format='newline_delimited', sample_size=-1)"
+            scan = f"read_json({sql_str(str(tf.path))}, format='newline_delimited', sample_size=-1{JSON_LIMITS})"
         else:
             scan = tf.scan_sql()
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+            if tf.format == "csv":
+                _csv_header(con, tf)
         except duckdb.Error as exc:
             raise tf.unreadable(exc) from None
         columns = {name: typ for name, typ, *_ in rows}
@@ -175,9 +339,9 @@ class Export:
                 return f"make_timestamp(epoch_us({src}))"
             if read_type.startswith("TIMESTAMP"):
                 return f"CAST({src} AS TIMESTAMP)"
-            # Only ISO 8601: DuckDB would also take 'epoch' or 'infinity'.
+            # Only ISO 8601: DuckDB would also take 'epoch', 'infinity', '+25:00' or 'Europe/Berlin'.
             return (
-                f"CASE WHEN regexp_matches(TRIM({src}), '^\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+                f"CASE WHEN regexp_matches(TRIM({src}), {sql_str(TIMESTAMP_RE)}) "
                 f"THEN make_timestamp(epoch_us(TRY_CAST(TRIM({src}) AS TIMESTAMPTZ))) END"
             )
         if col.kind == "date":
@@ -213,7 +377,7 @@ class Export:
         h = hashlib.sha256()
         for name in sorted(self.files):
             path = self.files[name].path
-            parts = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+            parts = parquet_parts(path, self.files[name].table) if path.is_dir() else [path]
             for p in parts:
                 st = p.stat()
                 h.update(json.dumps([str(p.resolve()), st.st_size, st.st_mtime_ns]).encode())

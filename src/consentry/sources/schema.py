@@ -14,6 +14,10 @@ class Column:
     kind: ColumnKind
     required: bool = False  # must be present in the file
     not_null: bool = False  # every row needs a value
+    #: A key other rows and the ledger match exactly: refused with surrounding white
+    #: space or control characters. (A reference to a key, such as content.user_id,
+    #: that differs from it by a space already matches nothing and is refused so.)
+    identifier: bool = False
 
     @property
     def duckdb_type(self) -> str:
@@ -33,8 +37,8 @@ class Table:
 USERS = Table(
     "users",
     (
-        Column("user_id", "string", required=True, not_null=True),
-        Column("handle", "string", required=True),
+        Column("user_id", "string", required=True, not_null=True, identifier=True),
+        Column("handle", "string", required=True, identifier=True),
         Column("email", "string", required=True),
         Column("birth_date", "date", required=True),
         Column("country", "country", required=True),
@@ -47,7 +51,7 @@ USERS = Table(
 CONTENT = Table(
     "content",
     (
-        Column("item_id", "string", required=True, not_null=True),
+        Column("item_id", "string", required=True, not_null=True, identifier=True),
         Column("user_id", "string", required=True, not_null=True),
         Column("kind", "string", required=True, not_null=True),
         Column("visibility", "string", required=True, not_null=True),

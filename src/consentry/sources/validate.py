@@ -8,8 +8,10 @@ when a check fails, so a clean 20M-item export costs a few scans.
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -20,6 +22,14 @@ from .export import Export, TableFile, sql_str
 from .schema import Column
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+#: An id that begins or ends with white space (Unicode included, and the invisible
+#: U+200B and U+FEFF) or holds a control character anywhere: it would not match
+#: the same id in the ledger or another table, and trimming it would be a guess.
+UNCLEAN_ID_RE = r"^[\pZ\x{200B}\x{FEFF}]|[\pZ\x{200B}\x{FEFF}]$|\p{Cc}"
+UNCLEAN_ID_PY = r"^[\s\u200b\ufeff]|[\s\u200b\ufeff]$|[\x00-\x1f\x7f-\x9f]"  # the same, for one value
+CONTROL_RE = r"\p{Cc}"
+#: Birth dates before this are typing errors (year 1, 1800), not people: they would make someone an adult.
+EARLIEST_BIRTH = date(1900, 1, 1)
 MAX_PROBLEMS = 25
 
 
@@ -107,7 +117,7 @@ def _base(export: Export, tf: TableFile, *, numbered: bool) -> str:
     return f"SELECT {', '.join(cols)} FROM {tf.scan_sql()}"
 
 
-def _value_checks(tf: TableFile) -> list[_ValueCheck]:
+def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
     checks: list[_ValueCheck] = []
     for col in tf.table.columns:
         if col.name not in tf.columns:
@@ -127,6 +137,48 @@ def _value_checks(tf: TableFile) -> list[_ValueCheck]:
                     f"NOT {blank} AND {typed} IS NULL",
                     "{n} value(s) are not a valid " + ("ISO 8601 timestamp" if col.kind == "timestamp" else "date"),
                     f"write it like {shape}, or leave it empty",
+                )
+            )
+        if col.kind == "date" and col.name == "birth_date":
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"{typed} IS NOT NULL AND ({typed} < DATE '{EARLIEST_BIRTH}' OR {typed} > DATE '{today}')",
+                    "{n} value(s) are not a plausible birth date (before "
+                    + f"{EARLIEST_BIRTH} or after today, {today})",
+                    "correct the date, or leave it empty when unknown (the person is then of unknown age)",
+                )
+            )
+        if col.identifier:
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"NOT {blank} AND regexp_matches({raw}, {sql_str(UNCLEAN_ID_RE)})",
+                    "{n} value(s) begin or end with white space or control characters, or contain "
+                    "control characters; ids are matched exactly, so it would not match the ledger or the other tables",
+                    f"write every {col.name} exactly as the platform has it, without surrounding spaces, "
+                    "tabs, line breaks or other control characters",
+                )
+            )
+        elif col.name in ("email", "media_path"):
+            # A line break in an address is a mail header; in a path, a file no one can name.
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"{raw} IS NOT NULL AND regexp_matches({raw}, {sql_str(CONTROL_RE)})",
+                    "{n} value(s) contain a control character (NUL, a line break, a tab, ...)",
+                    f"remove the control characters from {col.name}",
+                )
+            )
+        elif col.kind == "string":
+            # text may hold line breaks and tabs; NUL fits no database or file name.
+            # (country and language refuse control characters by their own format.)
+            checks.append(
+                _ValueCheck(
+                    col,
+                    f"{raw} IS NOT NULL AND contains({raw}, chr(0))",
+                    "{n} value(s) contain the control character NUL, which no database or snapshot can hold",
+                    f"remove the NUL characters from {col.name}",
                 )
             )
         if col.kind == "country":
@@ -208,8 +260,10 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
 
     codes = "[" + ", ".join(sql_str(c) for c in sorted(COUNTRY_CODES)) + "]"
     report = ValidationReport(folder=str(export.folder))
+    today = datetime.now(UTC).date()
+    links = _links(export.folder)
     for name, tf in export.files.items():
-        checks = _value_checks(tf)
+        checks = _value_checks(tf, today)
         aggs = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks) or "0"
         base = _base(export, tf, numbered=False)
         try:
@@ -234,6 +288,7 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
                 )
     # Value problems do not stop the key checks: one run reports everything.
     export.register(con)
+    problems += _link_problems(con, export, links)
     problems += _uniqueness(con, export)
     problems += _references(con, export)
     if problems:
@@ -241,6 +296,76 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
     report.fingerprint = export.fingerprint()
     report.validated_at = datetime.now(UTC).isoformat(timespec="seconds")
     return report
+
+
+def _links(folder: Path) -> list[str]:
+    """Every symbolic link inside the export (tables, parts, media, folders), as a
+    path relative to it. One directory listing per folder; d_type, no stat per file."""
+    found: list[str] = []
+    stack = [str(folder)]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        found.append(os.path.relpath(entry.path, folder))
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError as exc:
+            raise InputError(
+                f"cannot be listed ({exc.strerror})", where=here, fix="make the export folder readable, then run again"
+            ) from None
+    return sorted(found)
+
+
+def _link_problems(con: duckdb.DuckDBPyConnection, export: Export, links: list[str]) -> list[Problem]:
+    """An export holds its files: a link can point anywhere (another export, /etc), and
+    a snapshot build would copy whatever it points to. The export folder itself may be a link."""
+    if not links:
+        return []
+    fix = "copy the file into the export folder instead of linking to it"
+
+    def shown(rel: str) -> str:
+        return f"{rel} -> {os.readlink(export.folder / rel)}"
+
+    problems: list[Problem] = []
+    covered: set[str] = set()
+    for tf in export.files.values():
+        rel = os.path.relpath(tf.path, export.folder)
+        inside = [link for link in links if link == rel or link.startswith(rel + os.sep)]
+        if inside:
+            covered.update(inside)
+            problems.append(Problem(tf.label, None, f"is or holds a symbolic link ({shown(inside[0])})", fix))
+    tf = export.files["content"]
+    listed = "[" + ", ".join(sql_str(link.replace(os.sep, "/")) for link in links) + "]"
+    pred = (
+        f"EXISTS (SELECT 1 FROM (SELECT unnest({listed}) AS x) l "
+        f"WHERE \"media_path\" = l.x OR starts_with(\"media_path\", l.x || '/'))"
+    )
+    n = _count(con, f"SELECT count(*) FROM content WHERE {pred}")
+    if n:
+        used = [r[0] for r in con.execute(
+            f"SELECT DISTINCT x FROM (SELECT unnest({listed}) AS x) WHERE EXISTS "
+            f"(SELECT 1 FROM content WHERE \"media_path\" = x OR starts_with(\"media_path\", x || '/'))"
+        ).fetchall()]
+        covered.update(used)
+        problems.append(
+            Problem(
+                tf.label,
+                "media_path",
+                f"{n} media file(s) are symbolic links or lie in a linked folder ({shown(sorted(used)[0])})",
+                fix,
+                _example(con, export, tf, pred, "media_path"),
+            )
+        )
+    rest = [link for link in links if link not in covered]
+    if rest:
+        more = f" and {len(rest) - 1} more" if len(rest) > 1 else ""
+        problems.append(
+            Problem(str(export.folder / rest[0]), None, f"is a symbolic link ({shown(rest[0])}){more}", fix)
+        )
+    return problems
 
 
 def _uniqueness(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]:
@@ -298,15 +423,14 @@ def _references(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]
             continue
         value = con.execute(f"{dangling} LIMIT 1").fetchone()[0]
         example = _example(con, export, tf, f'"{column}" = {sql_str(value)}', column)
-        problems.append(
-            Problem(
-                tf.label,
-                column,
-                f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}",
-                fix,
-                example,
+        message = f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}"
+        if re.search(UNCLEAN_ID_PY, value):
+            message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
+            fix = (
+                f"write every {column} exactly as the platform has it, "
+                "without surrounding spaces or control characters"
             )
-        )
+        problems.append(Problem(tf.label, column, message, fix, example))
     return problems
 
 
