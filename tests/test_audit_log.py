@@ -151,3 +151,66 @@ def test_cli_verify_and_export(tmp_path, led) -> None:
         conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(subject="u9"))
     r = CliRunner().invoke(app, ["audit", "verify", "--ledger", url])
     assert r.exit_code == 1 and "audit log broken at record 2" in r.stderr
+
+
+# -- the ledger's own counters: ledger_head and person_state (issue 11 §5) ----------------------------
+
+
+@pytest.mark.parametrize("tamper, words", [
+    ("lower head", "the ledger's head says #4, but its events go up to #6"),
+    ("raise head", "the ledger's head says #9, but its events go up to #6"),
+    ("gap", "event #3 is missing"),
+    ("edit state", "person_state of u1 differs from the fold of their events"),
+    ("delete state", "person_state of u3 differs from the fold of their events"),
+    ("extra state", "person_state of ghost differs from the fold of their events"),
+    ("edit state seq", "person_state of u0 differs from the fold of their events"),
+])
+def test_verify_checks_the_ledger_head_and_person_state(led, tamper, words) -> None:
+    from consentry.ledger.tables import head, person_state
+
+    with led.engine.begin() as conn:
+        if tamper == "lower head":
+            conn.execute(update(head).values(last_seq=4))
+        elif tamper == "raise head":
+            conn.execute(update(head).values(last_seq=9))
+        elif tamper == "gap":  # the event and its audit record both removed: the chain is intact, the seqs are not
+            conn.execute(delete(events).where(events.c.seq == 3))
+            conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(kind="note"))
+        elif tamper == "edit state":
+            conn.execute(update(person_state).where(person_state.c.user_id == "u1").values(objection=None, objection_us=None))
+        elif tamper == "delete state":
+            conn.execute(delete(person_state).where(person_state.c.user_id == "u3"))
+        elif tamper == "extra state":
+            conn.execute(insert(person_state).values(user_id="ghost", objection="objected", objection_us=1, last_seq=2))
+        elif tamper == "edit state seq":
+            conn.execute(update(person_state).where(person_state.c.user_id == "u0").values(last_seq=5))
+    if tamper == "gap":  # re-hash the chain from record 3 on, as a careful forger would
+        from consentry.ledger.chain import GENESIS, canonical, link
+
+        with led.engine.begin() as conn:
+            rows = [dict(r) for r in conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings()]
+            prev = GENESIS
+            for r in rows:
+                h = link(prev, canonical(r["seq"], r["at_us"], r["kind"], r["actor"], r["subject"], r["data"]))
+                conn.execute(update(audit_log).where(audit_log.c.seq == r["seq"]).values(prev_hash=prev, hash=h))
+                prev = h
+            conn.execute(update(audit_head).values(last_hash=prev))
+    r = verify(led)
+    assert not r.ok and words in r.first_bad.problem, r.first_bad
+    result = CliRunner().invoke(app, ["audit", "verify", "--ledger", led.engine.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 1 and words in result.stderr
+
+
+def test_a_head_behind_its_events_refuses_to_append_with_a_clear_error(led) -> None:
+    """Issue 11 §5: a lowered head made the next `consentry object` crash on a duplicate key."""
+    from consentry.errors import LedgerError
+    from consentry.ledger.tables import head
+
+    with led.engine.begin() as conn:
+        conn.execute(update(head).values(last_seq=4))
+    with pytest.raises(LedgerError, match="head is behind its events: run `consentry audit verify`"):
+        led.record(NewEvent(user_id="u2", type="objected", at="2024-03-01T00:00:00Z"))
+    result = CliRunner().invoke(app, ["object", "u2", "--ledger", led.engine.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit) and "audit verify" in result.output
+    with led.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 6

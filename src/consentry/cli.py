@@ -187,17 +187,13 @@ def ledger_import(
     """Load events; the whole file or nothing, and events already there are skipped."""
     with _ledger(ledger) as led, err.status(f"importing {file} ..."):
         r = led.import_jsonl(file)
+    repeated = f", {r.repeated:,} repeated in the file (imported once)" if r.repeated else ""
     out.print(
-        f"{file}: {r.read:,} events read, {r.added:,} added, {r.already_there:,} already in the ledger"
+        f"{file}: {r.read:,} events read, {r.added:,} added, {r.already_there:,} already in the ledger{repeated}"
         + (f" (events #{r.first_seq}-#{r.last_seq})" if r.added else ""),
         highlight=False,
+        soft_wrap=True,
     )
-    if r.conflicts:
-        err.print(
-            f"[yellow]warning:[/] {len(r.conflicts)} event_id(s) are in the ledger with different content; "
-            f"the ledger is append-only, so the stored events were kept: {', '.join(r.conflicts[:5])}",
-            highlight=False,
-        )
 
 
 @ledger_app.command("show")
@@ -964,7 +960,7 @@ def audit_verify(
         out.print(f"[green]audit log intact:[/] {r.records:,} records, head {r.head_hash}{signed}", highlight=False)
         return
     where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
-    err.print(f"[bold red]audit log broken at {where}:[/] {r.first_bad.problem}", highlight=False)
+    err.print(f"[bold red]audit log broken at {where}:[/] {r.first_bad.problem}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -2,7 +2,8 @@
 
 `verify` walks the chain in order and names the first record that is edited,
 deleted, inserted or out of order; it also checks every ledger event against
-its audit record, so an edit to the ledger itself is caught too.
+its audit record, so an edit to the ledger itself is caught too, and the
+ledger's own counters (its head, gap-free seqs, person_state) against its events.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from ..errors import ConsentryError
 from ..ledger import Ledger
 from ..ledger.chain import GENESIS, canonical, event_data, link
-from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events
+from ..ledger.store import STATE_MISMATCH
+from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
 from ..timeutil import from_micros, to_micros
 
 BATCH = 20_000
@@ -100,10 +102,42 @@ def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
         bad = Finding(count, f"the chain ends at record {count}, but its head says {head_seq}: records were removed from the end")
     if bad is None and covered != n_events:
         bad = Finding(None, f"the ledger holds {n_events} events but the audit log records {covered}: events were added outside consentry")
+    if bad is None:
+        bad = check_ledger_counters(ledger)
     signed = 0
     if bad is None and public_key is not None:
         bad, signed = _check_checkpoints(ledger, public_key)
     return VerifyResult(count, head_seq, head_hash, bad, signed)
+
+
+def check_ledger_counters(ledger: Ledger) -> Finding | None:
+    """The ledger's own bookkeeping, recomputed from its events, set-based in SQL:
+    ledger_head.last_seq is the last event, sequence numbers have no gaps, and
+    every person_state row is the fold of that person's events (a row edited,
+    missing or extra is named). Decisions read up to the head and `object`
+    numbers from it, so a wrong head silently hides events."""
+    with ledger.reader.connect() as conn:
+        head_seq = int(conn.execute(select(head.c.last_seq).where(head.c.id == 1)).scalar_one())
+        n, lo, hi = conn.execute(select(func.count(), func.min(events.c.seq), func.max(events.c.seq))).one()
+        hi = int(hi or 0)
+        if head_seq != hi:
+            return Finding(None, f"the ledger's head says #{head_seq}, but its events go up to #{hi}: "
+                                 "ledger_head.last_seq was changed outside consentry (decisions read up to the head, "
+                                 "so events after it were ignored); set it back to the last event")
+        if n != hi or (n and lo != 1):
+            e2 = events.alias("e2")
+            gap = conn.execute(
+                select(func.min(events.c.seq + 1)).where(
+                    events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == events.c.seq + 1).exists())
+            ).scalar()
+            first_missing = 1 if lo != 1 else int(gap)
+            return Finding(None, f"ledger event #{first_missing} is missing: the ledger holds {n} events numbered up to "
+                                 f"#{hi}, so events were deleted outside consentry")
+        who = conn.execute(text(STATE_MISMATCH)).scalar()
+        if who is not None:
+            return Finding(None, f"person_state of {who} differs from the fold of their events: the table was "
+                                 "edited outside consentry (where they stand now is wrong)")
+    return None
 
 
 def export_jsonl(ledger: Ledger, out: Path) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 
 from ..timeutil import to_micros
 from .tables import audit_head, audit_log
@@ -67,10 +67,33 @@ def append(conn: Connection, records: Iterable[Record], *, at: datetime | None =
         rows.append({"seq": seq, "at_us": at_us, "kind": r.kind, "actor": r.actor, "subject": r.subject,
                      "data": dj, "prev_hash": prev, "hash": h})
         prev = h
-    for i in range(0, len(rows), CHUNK):
-        conn.execute(insert(audit_log), rows[i : i + CHUNK])
+    bulk_insert(conn, audit_log, rows)
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=prev))
     return seq
+
+
+#: From this many rows on, PostgreSQL gets them by COPY: one stream instead of a
+#: statement per row (an import of 130k events went from minutes to seconds).
+COPY_FROM = 500
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert rows (dicts with the same keys) in `conn`'s transaction, as fast
+    as the database allows: COPY on PostgreSQL, executemany in chunks elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        for i in range(0, len(rows), CHUNK):
+            conn.execute(insert(table), rows[i : i + CHUNK])
+        return
+    cols = list(rows[0])
+    cur = conn.connection.dbapi_connection.cursor()  # the same connection, so the same transaction
+    try:
+        with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row([r[c] for c in cols])
+    finally:
+        cur.close()
 
 
 def event_data(row: dict) -> dict:

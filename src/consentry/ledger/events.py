@@ -65,6 +65,21 @@ class NewEvent(BaseModel):
         except Exception:
             raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
 
+    @field_validator("event_id", "user_id", "item_id", "actor")
+    @classmethod
+    def _storable_id(cls, value: str | None) -> str | None:
+        """Ids are never changed behind anyone's back: refuse what a database
+        cannot store (PostgreSQL refuses NUL in text; neither takes an unpaired
+        surrogate) instead of quietly altering it."""
+        if value is not None:
+            if "\x00" in value:
+                raise ValueError("contains a NUL character (\\u0000), which cannot be stored")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("is not valid Unicode (an unpaired surrogate such as \\ud800)") from None
+        return value
+
     @field_validator("note", mode="before")
     @classmethod
     def _note(cls, value: object) -> str | None:

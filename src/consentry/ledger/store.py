@@ -18,17 +18,19 @@ from pathlib import Path
 
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import InputError, LedgerError
-from ..timeutil import from_micros, to_micros
+from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
 CHUNK = 5_000
+#: Refresh PostgreSQL's statistics after adding this many events in one transaction.
+ANALYZE_FROM = 10_000
 
 
 def default_url(home: Path | None = None) -> str:
@@ -50,7 +52,11 @@ class ImportResult:
     read: int = 0
     added: int = 0
     already_there: int = 0
-    conflicts: list[str] = field(default_factory=list)  # event_ids stored with other content
+    #: lines whose event_id came earlier in the same file with the same content: imported once
+    repeated: int = 0
+    #: live appends only: event_ids stored with other content (kept as stored). An import
+    #: refuses the whole file instead.
+    conflicts: list[str] = field(default_factory=list)
     first_seq: int | None = None
     last_seq: int | None = None
     recorded_us: int | None = None  # when the events added were stored
@@ -65,6 +71,21 @@ def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # 
     cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _pg_session(dbapi_conn, _record) -> None:  # noqa: ANN001
+    """Every PostgreSQL session ends with its client. A killed client sends
+    nothing; the server notices the closed socket when it next reads, but a
+    statement still running would keep the ledger's lock until it finished.
+    `client_connection_check_interval` (PostgreSQL 14+) makes the server poll
+    the socket while it works, and TCP keepalives catch a vanished host."""
+    with dbapi_conn.cursor() as cur:
+        if dbapi_conn.info.server_version >= 140000:
+            cur.execute("SET client_connection_check_interval = '1s'")
+        cur.execute("SET tcp_keepalives_idle = 10")
+        cur.execute("SET tcp_keepalives_interval = 5")
+        cur.execute("SET tcp_keepalives_count = 3")
+    dbapi_conn.commit()
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -84,13 +105,25 @@ def reader(engine: Engine) -> Engine:
 
 
 class Ledger:
+    #: How long a writer waits for the ledger's head lock (PostgreSQL) before a
+    #: clear "busy" error instead of hanging behind, say, a long import.
+    lock_timeout_s: float = 30.0
+
     def __init__(self, url: str | None = None, *, migrate: bool = True, synchronous: str = "FULL") -> None:
         self.url = url or default_url()
         try:
-            self.engine: Engine = create_engine(self.url, future=True)
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(self.url)
+            args = {}
+            if parsed.get_backend_name() == "postgresql" and "application_name" not in parsed.query:
+                args["application_name"] = "consentry"
+            self.engine: Engine = create_engine(self.url, future=True, connect_args=args)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise LedgerError(f"cannot open the ledger {redact_url(self.url)}: {exc}") from None
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _pg_session)
         self._thread_lock = threading.Lock()
         db = self.engine.url.database
         self._lock_path = f"{db}.writelock" if self.is_sqlite and db and db != ":memory:" else None
@@ -180,16 +213,40 @@ class Ledger:
         """Import a JSONL file of events: all or nothing, idempotent by event_id.
 
         Streams in batches inside one transaction: a bad line anywhere rolls
-        back everything, and memory stays flat however long the file is."""
+        back everything, and memory stays flat however long the file is. No
+        event is ever dropped silently: an event_id repeated in the file with
+        the same content is imported once (and counted as repeated); with other
+        content, or stored in the ledger with other content, the whole file is
+        refused, naming the lines (or the stored event)."""
         path = Path(path)
         result = ImportResult()
         with self._writing(), self.engine.begin() as conn:
             head = start = self._lock_head(conn)
-            seen: set[str] = set()
+            seen: dict[str, tuple[int, int]] = {}  # event_id -> (line, byte offset) of its first line
             now_us = to_micros(datetime.now(UTC))
-            for batch in iter_jsonl(path, batch_size):
+            for batch in iter_jsonl(path, batch_size, with_lines=True):
                 result.read += len(batch)
-                head = self._insert(conn, batch, head, now_us, seen, result)
+                fresh: list[NewEvent] = []
+                for lineno, offset, e in batch:
+                    assert e.event_id is not None
+                    first = seen.get(e.event_id)
+                    if first is None:
+                        seen[e.event_id] = (lineno, offset)
+                        fresh.append(e)
+                        continue
+                    earlier = _line_at(path, first[1])
+                    diff = _difference(earlier, e, (f"on line {first[0]}", f"on line {lineno}"))
+                    if diff:
+                        raise InputError(
+                            f"event_id '{e.event_id}' is on line {first[0]} and on line {lineno} with different "
+                            f"content ({diff}); one event_id is one event; nothing was imported",
+                            where=f"{path}, line {lineno}",
+                            column="event_id",
+                            fix=f"give one of lines {first[0]} and {lineno} its own event_id, or remove the wrong one",
+                        )
+                    result.repeated += 1
+                lines = {e.event_id: n for n, _, e in batch}
+                head = self._insert(conn, fresh, head, now_us, set(), result, strict=(path, lines))
             self._commit_head(conn, start, head, result)
         return result
 
@@ -207,27 +264,66 @@ class Ledger:
         rows = conn.execute(select(t.events).where(t.events.c.seq > start).order_by(t.events.c.seq)).mappings()
         return [_row_to_stored(r) for r in rows], result
 
-    @staticmethod
-    def _lock_head(conn: Connection) -> int:
-        return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one())
+    def _lock_head(self, conn: Connection) -> int:
+        """Take the head row's lock and return the last seq. A writer waits at
+        most `lock_timeout_s` (PostgreSQL; SQLite waits on the writer flock,
+        which a killed process releases at once). A head that disagrees with
+        the events (edited by hand) refuses every append: numbering from it
+        would collide with stored events or leave a gap."""
+        if not self.is_sqlite:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_s * 1000)}ms'")
+        try:
+            head = int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one())
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                raise LedgerError(
+                    f"the ledger is busy: another writer (an import?) has held it for {self.lock_timeout_s:g} s; "
+                    "nothing was written, try again when it has finished"
+                ) from None
+            raise
+        top = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
+        if top != head:
+            side = "behind" if head < top else "ahead of"
+            raise LedgerError(
+                f"the ledger's head is {side} its events: run `consentry audit verify` "
+                f"(ledger_head.last_seq says #{head}, the events go up to #{top}); nothing was written"
+            )
+        return head
 
     def _insert(
-        self, conn: Connection, batch: list[NewEvent], head: int, now_us: int, seen: set[str], result: ImportResult
+        self,
+        conn: Connection,
+        batch: list[NewEvent],
+        head: int,
+        now_us: int,
+        seen: set[str],
+        result: ImportResult,
+        *,
+        strict: tuple[Path, dict[str, int]] | None = None,
     ) -> int:
-        """Insert the events not stored yet, numbering them from head + 1."""
-        ids = [e.event_id for e in batch]
-        existing: dict[str, NewEvent] = {}
-        for i in range(0, len(ids), CHUNK):
-            rows = conn.execute(select(t.events).where(t.events.c.event_id.in_(ids[i : i + CHUNK]))).mappings()
-            for row in rows:
-                existing[row["event_id"]] = _row_to_event(row)
+        """Insert the events not stored yet, numbering them from head + 1.
+        `strict` (an import: the file and each event_id's line) refuses an
+        event_id stored with other content instead of keeping the stored one."""
+        existing = self._existing(conn, [e.event_id for e in batch])
         rows_out = []
         for e in batch:
             assert e.event_id is not None
             if e.event_id in existing or e.event_id in seen:
                 result.already_there += 1
                 old = existing.get(e.event_id)
-                if old is not None and _differs(old, e):
+                if old is not None and strict is not None:
+                    diff = _difference(old[1], e, ("in the ledger", "here"), actor=True)
+                    if diff:
+                        path, lines = strict
+                        raise InputError(
+                            f"event_id '{e.event_id}' is already in the ledger as event #{old[0]} with different "
+                            f"content ({diff}); the ledger is append-only; nothing was imported",
+                            where=f"{path}, line {lines[e.event_id]}",
+                            column="event_id",
+                            fix="give this event its own event_id if it is a new event, or remove the line "
+                                f"if event #{old[0]} is right (`consentry ledger show` prints it)",
+                        )
+                elif old is not None and _differs(old[1], e):
                     result.conflicts.append(e.event_id)
                 continue
             seen.add(e.event_id)
@@ -247,16 +343,41 @@ class Ledger:
                     "imported_from": e.imported_from,
                 }
             )
-        for i in range(0, len(rows_out), CHUNK):
-            conn.execute(insert(t.events), rows_out[i : i + CHUNK])
+        chain.bulk_insert(conn, t.events, rows_out)
         chain.append(conn, (chain.Record("ledger_event", chain.event_data(r), r["actor"], r["user_id"] or f"item:{r['item_id']}") for r in rows_out))
         result.added += len(rows_out)
         return head
+
+    def _existing(self, conn: Connection, ids: list[str | None]) -> dict[str, tuple[int, NewEvent]]:
+        """The stored events among `ids`: event_id -> (seq, event)."""
+        found: dict[str, tuple[int, NewEvent]] = {}
+        if not ids:
+            return found
+        if self.is_sqlite:
+            for i in range(0, len(ids), CHUNK):
+                for row in conn.execute(select(t.events).where(t.events.c.event_id.in_(ids[i : i + CHUNK]))).mappings():
+                    found[row["event_id"]] = (row["seq"], _row_to_event(row))
+            return found
+        # One round trip with an array parameter, where IN lists cost a parse per chunk.
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cols = [c.name for c in t.events.columns]
+            cur.execute(f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id = ANY(%s)", (ids,))
+            for values in cur.fetchall():
+                row = dict(zip(cols, values))
+                found[row["event_id"]] = (row["seq"], _row_to_event(row))
+        finally:
+            cur.close()
+        return found
 
     def _commit_head(self, conn: Connection, start: int, head: int, result: ImportResult) -> None:
         if head == start:
             return
         conn.execute(update(t.head).where(t.head.c.id == 1).values(last_seq=head))
+        if not self.is_sqlite and head - start >= ANALYZE_FROM:
+            # After a bulk load the planner's row counts are stale (autovacuum
+            # cannot see uncommitted rows): refresh them for the statement below.
+            conn.exec_driver_sql("ANALYZE ledger_events")
         refresh_state(conn, after_seq=start)
         result.first_seq, result.last_seq = start + 1, head
 
@@ -428,18 +549,54 @@ def _differs(a: NewEvent, b: NewEvent) -> bool:
     return any(getattr(a, k) != getattr(b, k) for k in keys)
 
 
-def iter_jsonl(path: Path, batch_size: int = 50_000) -> Iterator[list[NewEvent]]:
+def _difference(a: NewEvent, b: NewEvent, names: tuple[str, str], *, actor: bool = True) -> str:
+    """The fields where two events with one event_id differ, for a refusal ("" if none)."""
+    keys = ("user_id", "item_id", "type", "at", "channel", "note") + (("actor",) if actor else ())
+    parts = []
+    for k in keys:
+        x, y = getattr(a, k), getattr(b, k)
+        if x != y:
+            show = (lambda v: iso(v) if isinstance(v, datetime) else ("null" if v is None else str(v)[:60]))
+            parts.append(f"{k}: {show(x)} {names[0]}, {show(y)} {names[1]}")
+    return "; ".join(parts)
+
+
+def _line_at(path: Path, offset: int) -> NewEvent:
+    """The event on the line starting at byte `offset` (already parsed once, so valid)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        raw = fh.readline()
+    if offset == 0 and raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    return _parse_line(path, 0, raw.decode("utf-8"), str(path.resolve()))
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False) -> Iterator[list]:
     """Parsed events in batches, each marked with the file it came from; the
-    first bad line raises with its number."""
+    first bad line raises with its number. With `with_lines`, each item is
+    (line number, byte offset of the line, event)."""
     if not path.is_file():
         raise InputError("no such file", where=str(path), fix="pass the path of a JSONL file of ledger events")
-    batch: list[NewEvent] = []
+    batch: list = []
     source = str(path.resolve())
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    offset = 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            at = offset
+            offset += len(raw)
+            if lineno == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM) :]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(path, lineno, raw, exc) from None
             if not line.strip():
                 continue
-            batch.append(_parse_line(path, lineno, line, source))
+            e = _parse_line(path, lineno, line, source)
+            batch.append((lineno, at, e) if with_lines else e)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -447,35 +604,87 @@ def iter_jsonl(path: Path, batch_size: int = 50_000) -> Iterator[list[NewEvent]]
         yield batch
 
 
+def _not_utf8(path: Path, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> InputError:
+    """A file saved as Latin-1 or Windows-1252: say so, and name the field if we can."""
+    text_ = raw.decode("latin-1")
+    column = None
+    try:
+        data = json.loads(text_)
+        if isinstance(data, dict):
+            column = next((k for k, v in data.items() if isinstance(v, str) and not v.isascii()), None)
+    except json.JSONDecodeError:
+        pass
+    return InputError(
+        f"the file is not UTF-8; save it as UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line "
+        "is not UTF-8: the file looks like Latin-1 or Windows-1252); nothing was imported",
+        where=f"{path}, line {lineno}",
+        column=column,
+        row=text_.strip()[:200],
+        fix=f"convert the file, e.g. `iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8.jsonl`, and import that",
+    )
+
+
 def parse_jsonl(path: Path) -> Iterator[NewEvent]:
     for batch in iter_jsonl(path):
         yield from batch
 
 
+def _one_value_per_key(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _RepeatedKey(dup)
+    return data
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+_STRING_FIELDS = ("event_id", "user_id", "item_id", "note", "actor")
+
+
 def _parse_line(path: Path, lineno: int, line: str, source: str) -> NewEvent:
+    where = f"{path}, line {lineno}"
+    fix = "correct that line and import the file again (events already in the ledger are skipped)"
     try:
-        data = json.loads(line)
+        data = json.loads(line, object_pairs_hook=_one_value_per_key)
+    except _RepeatedKey as exc:
+        raise InputError(
+            "the field appears twice on this line, so its value is ambiguous; nothing was imported",
+            where=where, column=str(exc), row=line.strip()[:200], fix="keep one value for the field",
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"not valid JSON ({exc.msg}, character {exc.pos + 1}); nothing was imported",
-            where=f"{path}, line {lineno}",
+            where=where,
             row=line.strip()[:200],
             fix="one JSON object per line",
         ) from None
     if not isinstance(data, dict):
         raise InputError(
             "each line must be a JSON object; nothing was imported",
-            where=f"{path}, line {lineno}",
+            where=where,
             row=line.strip()[:200],
+            fix='one JSON object per line, e.g. {"user_id": "u1", "type": "objected", "at": "2024-06-26T00:00:00Z"}',
         )
     if "imported_from" in data:
         raise InputError(
             "imported_from is set by consentry, not by the file; nothing was imported",
-            where=f"{path}, line {lineno}",
+            where=where,
             column="imported_from",
             row=line.strip()[:200],
             fix="remove the field",
         )
+    if "\\u0000" in line:  # PostgreSQL cannot store NUL; an id must never be changed quietly, so refuse
+        for k in _STRING_FIELDS:
+            if isinstance(data.get(k), str) and "\x00" in data[k]:
+                raise InputError(
+                    "contains a NUL character (\\u0000), which cannot be stored; nothing was imported",
+                    where=where, column=k, row=line.strip()[:200].replace("\x00", "\\u0000"),
+                    fix="remove the \\u0000 from that value (and check how the export wrote it)",
+                )
     try:
         return NewEvent.model_validate({**data, "imported_from": source}).with_id()
     except ValidationError as exc:
@@ -488,12 +697,14 @@ def _parse_line(path: Path, lineno: int, line: str, source: str) -> NewEvent:
             msg = "unknown field (allowed: event_id, user_id, item_id, type, at, channel, note, actor)"
         elif err["type"] == "enum":
             msg += f" (got {err.get('input')!r})"
+        elif err["type"] == "string_unicode":
+            msg = "is not valid Unicode (an unpaired surrogate such as \\ud800)"
         raise InputError(
             f"{msg}; nothing was imported",
-            where=f"{path}, line {lineno}",
+            where=where,
             column=fieldname,
             row=line.strip()[:200],
-            fix="correct that line and import the file again (events already in the ledger are skipped)",
+            fix=fix,
         ) from None
 
 
@@ -503,31 +714,54 @@ _GROUP = f"CASE WHEN type IN ({_OBJ}) THEN 'o' WHEN type IN ({_CONS}) THEN 'c' E
 # No DISTINCT: with it SQLite scans the whole user index on every batch (its
 # cost grew with the ledger); IN does not need it.
 _AFFECTED = "SELECT user_id FROM ledger_events WHERE seq > :after AND user_id IS NOT NULL"
-_REFRESH = f"""
+_STATE_COLS = "user_id, objection, objection_us, consent, consent_us, erasure_us, first_notified_us, last_notified_us, last_seq"
+
+
+def _fold(where: str) -> tuple[str, str]:
+    """person_state as the fold of the events matching `where`, set-based: the
+    WITH clause and the SELECT that reads it (PersonState.apply, in SQL). One
+    sort, one window and one GROUP BY, with no joins: PostgreSQL's planner,
+    which cannot estimate rows of a CTE after a bulk load, once chose nested
+    loops over these and an import of 130k events spent minutes here."""
+    with_ = f"""
 WITH ev AS (
-  SELECT user_id, type, at_us, seq FROM ledger_events WHERE user_id IN ({_AFFECTED})
+  SELECT user_id, type, at_us, seq, {_GROUP} AS grp FROM ledger_events WHERE {where}
     AND type NOT IN ({", ".join(f"'{x}'" for x in THIRD_PARTY_TYPES)})
 ),
 ranked AS (
-  SELECT user_id, type, at_us, {_GROUP} AS grp,
-    ROW_NUMBER() OVER (PARTITION BY user_id, {_GROUP} ORDER BY at_us DESC, seq DESC) AS rn
+  SELECT user_id, type, at_us, seq, grp,
+    ROW_NUMBER() OVER (PARTITION BY user_id, grp ORDER BY at_us DESC, seq DESC) AS rn
   FROM ev
-),
-agg AS (
-  SELECT user_id,
-    MIN(CASE WHEN type = 'erasure_requested' THEN at_us END) AS erasure_us,
-    MIN(CASE WHEN type = 'notified' THEN at_us END) AS first_notified_us,
-    MAX(CASE WHEN type = 'notified' THEN at_us END) AS last_notified_us,
-    MAX(seq) AS last_seq
-  FROM ev GROUP BY user_id
-)
-INSERT INTO person_state
-  (user_id, objection, objection_us, consent, consent_us, erasure_us, first_notified_us, last_notified_us, last_seq)
-SELECT a.user_id, o.type, o.at_us, c.type, c.at_us, a.erasure_us, a.first_notified_us, a.last_notified_us, a.last_seq
-FROM agg a
-LEFT JOIN ranked o ON o.user_id = a.user_id AND o.grp = 'o' AND o.rn = 1
-LEFT JOIN ranked c ON c.user_id = a.user_id AND c.grp = 'c' AND c.rn = 1
+)"""
+    select_ = """
+SELECT user_id,
+  MAX(CASE WHEN grp = 'o' AND rn = 1 THEN type END) AS objection,
+  MAX(CASE WHEN grp = 'o' AND rn = 1 THEN at_us END) AS objection_us,
+  MAX(CASE WHEN grp = 'c' AND rn = 1 THEN type END) AS consent,
+  MAX(CASE WHEN grp = 'c' AND rn = 1 THEN at_us END) AS consent_us,
+  MIN(CASE WHEN type = 'erasure_requested' THEN at_us END) AS erasure_us,
+  MIN(CASE WHEN type = 'notified' THEN at_us END) AS first_notified_us,
+  MAX(CASE WHEN type = 'notified' THEN at_us END) AS last_notified_us,
+  MAX(seq) AS last_seq
+FROM ranked GROUP BY user_id
 """
+    return with_, select_
+
+
+_W, _S = _fold(f"user_id IN ({_AFFECTED})")
+_REFRESH = f"{_W}\nINSERT INTO person_state ({_STATE_COLS}){_S}"
+_W, _S = _fold("user_id IS NOT NULL")
+#: The first person whose person_state row is not the fold of their events
+#: (a row edited, missing or extra), or NULL.
+STATE_MISMATCH = f"""{_W},
+fold AS ({_S}),
+diff AS (
+  SELECT user_id FROM (SELECT {_STATE_COLS} FROM fold EXCEPT SELECT {_STATE_COLS} FROM person_state) d1
+  UNION ALL
+  SELECT user_id FROM (SELECT {_STATE_COLS} FROM person_state EXCEPT SELECT {_STATE_COLS} FROM fold) d2
+)
+SELECT MIN(user_id) FROM diff"""
+del _W, _S
 
 
 def refresh_state(conn: Connection, *, after_seq: int) -> None:
