@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh machine: venv, dependencies, PostgreSQL,
-# Chromium (Debian's, never a downloaded browser) and axe-core, then pytest.
+# Chromium (Debian's, never a downloaded browser), exiftool and axe-core, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   command -v chromium >/dev/null || missing="$missing chromium"
+  command -v exiftool >/dev/null || missing="$missing libimage-exiftool-perl"
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
   if [ -n "$missing" ]; then
     echo "installing from Debian:$missing"

@@ -1,5 +1,11 @@
-"""Images on their way into a snapshot: re-encoded without EXIF/GPS, and faces
-blurred where a person in the photo may not be used.
+"""Images on their way into a snapshot: re-encoded from their pixels alone, and
+faces blurred where a person in the photo may not be used.
+
+Nothing but pixels survives the copy: the orientation is applied, colours are
+converted to sRGB when the file carries an ICC profile, and the output is a
+new image that never saw the source's EXIF, XMP, IPTC, comments (JPEG COM,
+GIF, PNG text), maker notes or profile. HEIC/HEIF (the iPhone default, through
+pillow-heif) and WebP are read like JPEG and PNG.
 
 Face detection is OpenCV's bundled Haar cascade (no model download). It can
 miss a face; so when a photo must be blurred and no face is found, the photo
@@ -17,7 +23,38 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+try:  # HEIC/HEIF photos: a registry package with its own libheif, no download at run time
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - a dependency; without it HEIC stays "media_unreadable"
+    pass
+
 _local = threading.local()
+
+#: What Pillow reports of a file's metadata: none of it may reach a snapshot.
+METADATA_KEYS = ("exif", "icc_profile", "comment", "xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "adobe", "text")
+
+
+def pixels_only(img: Image.Image) -> Image.Image:
+    """A new image holding just the pixels, in sRGB, upright: the source's
+    metadata cannot be copied from it because it has none."""
+    img = ImageOps.exif_transpose(img) or img
+    profile = img.info.get("icc_profile")
+    mode = "RGBA" if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info) else "RGB"
+    if profile:
+        from PIL import ImageCms
+
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            img = ImageCms.profileToProfile(img.convert(mode), src, ImageCms.createProfile("sRGB"), outputMode=mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            img = img.convert(mode)  # an unreadable profile: keep the numbers, drop the profile
+    else:
+        img = img.convert(mode)
+    clean = Image.new(mode, img.size)
+    clean.paste(img)
+    return clean
 
 
 @dataclass(frozen=True)
@@ -80,8 +117,8 @@ def process(job: ImageJob) -> ImageResult:
     try:
         with Image.open(job.source) as src:
             fmt = src.format or "JPEG"
-            img = ImageOps.exif_transpose(src) if job.strip_exif else src.copy()
-            img.load()
+            src.load()
+            img = pixels_only(src) if job.strip_exif else src.copy()
     except FileNotFoundError:
         return ImageResult(job.item_id, False, problem="media_missing")
     except (UnidentifiedImageError, OSError, ValueError):
@@ -99,9 +136,9 @@ def process(job: ImageJob) -> ImageResult:
         return ImageResult(job.item_id, True, faces)
     buf = io.BytesIO()
     if fmt == "PNG":
-        img.save(buf, "PNG")  # no exif= and no pnginfo=: nothing but pixels
+        img.save(buf, "PNG")  # a fresh image: no text chunks, no profile, no exif
     else:
-        img.convert("RGB").save(buf, "JPEG", quality=90)
+        img.convert("RGB").save(buf, "JPEG", quality=90)  # GIF, WebP, HEIC and the rest become JPEG
     job.target.write_bytes(buf.getvalue())
     return ImageResult(job.item_id, True, faces)
 
@@ -117,6 +154,18 @@ def process_all(jobs: list[ImageJob], workers: int | None = None) -> list[ImageR
         return list(pool.map(process, jobs, chunksize=64))
 
 
-def has_exif(path: Path) -> bool:
+def metadata_left(path: Path) -> list[str]:
+    """The kinds of metadata still in an image file (what `snapshot verify` reports)."""
     with Image.open(path) as img:
-        return bool(img.getexif()) or "exif" in img.info
+        found = [k for k in METADATA_KEYS if img.info.get(k)]
+        if img.getexif() and "exif" not in found:
+            found.append("exif")
+        if getattr(img, "text", None):  # PNG tEXt/iTXt/zTXt chunks
+            found.append("text")
+        if getattr(img, "applist", None):  # JPEG APPn segments other than JFIF
+            found += sorted({name for name, _ in img.applist if name not in ("APP0",)} - set(found))
+        return found
+
+
+def has_exif(path: Path) -> bool:
+    return "exif" in metadata_left(path)

@@ -12,7 +12,7 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import TaggedPeople
 from .shared import later_failures, third_party_now
-from .images import has_exif
+from .images import metadata_left
 from .purge import _export, _policy, _snapshot_view
 from .redact import MENTION
 from .registry import Registry
@@ -91,6 +91,6 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
         path = folder / rel
         if not path.is_file():
             problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
-        elif m.transforms_enabled.get("strip_exif", True) and has_exif(path):
-            problems.append(Problem(item_id, user_id, f"its image {rel} still has EXIF metadata"))
+        elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
+            problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
     return int(total), sorted(problems, key=lambda p: (p.item_id, p.why))
