@@ -97,3 +97,22 @@ def write_export(
     _write(folder, CONTENT, content, fmt)
     _write(folder, TAGS, tags or [], fmt)
     return folder
+
+
+# -- the small valid export both validation suites start from and then break --------------
+
+
+def base_users() -> list[dict]:
+    return [user("u1"), user("u2"), user("u3", country="US", language="en")]
+
+
+def base_content() -> list[dict]:
+    return [
+        item("i1", "u1"),
+        item("i2", "u2", kind="photo", media_path="media/i2.jpg"),
+        item("i3", "u3", kind="comment", parent_id="i1"),
+    ]
+
+
+def base_tags() -> list[dict]:
+    return [{"item_id": "i2", "tagged_user_id": "u1"}]

@@ -25,7 +25,7 @@ from consentry.errors import InputError, PolicyError
 from consentry.policy import load_policy, preset_text
 from consentry.policy.regions import EEA, EU
 from consentry.sources import Export, ExportInvalid, ValidationMemo, open_export, validate
-from exportkit import item, user, write_export
+from exportkit import base_content, base_tags, base_users, item, user, write_export
 
 FORMATS = ["parquet", "jsonl", "csv"]
 TEXT_FORMATS = ["jsonl", "csv"]
@@ -34,20 +34,6 @@ TEXT_FORMATS = ["jsonl", "csv"]
 # -- helpers -------------------------------------------------------------------------------
 
 
-def base_users() -> list[dict]:
-    return [user("u1"), user("u2"), user("u3", country="US", language="en")]
-
-
-def base_content() -> list[dict]:
-    return [
-        item("i1", "u1"),
-        item("i2", "u2", kind="photo", media_path="media/i2.jpg"),
-        item("i3", "u3", kind="comment", parent_id="i1"),
-    ]
-
-
-def base_tags() -> list[dict]:
-    return [{"item_id": "i2", "tagged_user_id": "u1"}]
 
 
 def make(
