@@ -37,7 +37,7 @@ class Transforms(BaseModel):
     redact_emails: bool = True
     redact_phones: bool = True
     redact_ibans: bool = True
-    redact_cards: bool = True  # 13-19 digits that pass the Luhn check
+    redact_cards: bool = True  # 13-19 digits in an issuer's range that pass the Luhn check
     mentions: bool = True  # @handle of a person who fails the person rules -> @[person]
     strip_exif: bool = True  # images are re-encoded without EXIF/GPS
 

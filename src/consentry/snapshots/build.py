@@ -38,7 +38,8 @@ from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from .images import ImageJob, process_all
 from .manifest import Manifest, content_digest, write_json
-from .redact import MACROS, MENTION, text_steps
+from .mentions import handles_sql, mentioned_sql
+from .redact import found_lists_sql, install_sql, kinds_of, text_steps
 from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_stage, note_stage, stage_name
 from .repair import recover
 from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
@@ -148,7 +149,7 @@ def _build_into(
 
     con = connect()
     try:
-        con.execute(MACROS)
+        install_sql(con)
         load_inputs(con, export, ledger, max(at, now), watermark=watermark)
         say(f"ledger read up to event {watermark}")
         third_party_now(con, policy, at, now)
@@ -163,7 +164,7 @@ def _build_into(
         con.execute(
             f"""CREATE TEMP TABLE bad_handles AS
             WITH {comp.people_ctes()}
-            SELECT DISTINCT lower(u.handle) AS h FROM users u
+            SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h FROM users u
             WHERE u.handle IS NOT NULL AND u.user_id IN (
               SELECT user_id FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
               UNION SELECT user_id FROM later_fail)"""
@@ -231,14 +232,19 @@ def _build_into(
         }
 
         steps = text_steps(policy.transforms, "bad")
-        inner = f"""SELECT k.*, i.media, COALESCE(i.faces, 0) AS faces_blurred, mb.bad, k.text AS x0
+        # What to replace in each row's text, found once over the whole column.
+        kept = ("(SELECT k.item_id, k.text, u.country FROM cand k LEFT JOIN users u ON u.user_id = k.user_id "
+                "WHERE k.excluded IS NULL AND k.text IS NOT NULL)")
+        con.execute(f"CREATE TEMP TABLE found AS {found_lists_sql(kept, 'item_id', 'text', 'country', kinds_of(policy.transforms))}")
+        con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
+        inner = f"""SELECT k.*, i.media, COALESCE(i.faces, 0) AS faces_blurred, mb.bad,
+              fl.f_email, fl.f_iban, fl.f_card, fl.f_phone, k.text AS x0
             FROM cand k
             LEFT JOIN img_res i ON i.item_id = k.item_id
+            LEFT JOIN found fl ON fl.k = k.item_id
             LEFT JOIN (
-              SELECT item_id, list(DISTINCT m) AS bad FROM (
-                SELECT item_id, lower(unnest(regexp_extract_all(text, '{MENTION}', 1))) AS m
-                FROM cand WHERE excluded IS NULL AND text LIKE '%@%')
-              WHERE m IN (SELECT h FROM bad_handles) GROUP BY item_id) mb ON mb.item_id = k.item_id
+              SELECT k AS item_id, list(DISTINCT h) AS bad FROM ({mentioned_sql(kept, 'item_id', 'text', 'all_handles')})
+              WHERE h IN (SELECT h FROM bad_handles) GROUP BY k) mb ON mb.item_id = k.item_id
             WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)"""
         for i, (_, tpl) in enumerate(steps):
             inner = f"SELECT *, {tpl.replace('{x}', f'x{i}')} AS x{i + 1} FROM ({inner})"

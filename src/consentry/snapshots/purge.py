@@ -26,7 +26,8 @@ from .. import config
 from ..sources import Export, ValidationMemo, open_export
 from .shared import SCHEMA, later_failures, snapshot_lock, third_party_now
 from .manifest import Manifest, Purge, content_digest, write_json
-from .redact import MACROS, MENTION, text_steps
+from .mentions import handles_sql, hide_sql, mentioned_sql
+from .redact import install_sql
 from .recovery import (
     claimed_builds, clear_intent, committed_at, failpoint, ledger_identity, new_intent, read_intent, sweep_staging,
     write_intent,
@@ -121,13 +122,16 @@ def purge(
             _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
             # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
             mentions = policy.transforms.mentions
+            install_sql(con)
+            con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users_all')}")
+            src = "snap" if mentions else "(SELECT * FROM snap WHERE false)"
             con.execute(
                 f"""CREATE TEMP TABLE remention AS
-                SELECT item_id, bucket, list(DISTINCT m) AS bad FROM (
-                  SELECT item_id, bucket, lower(unnest(regexp_extract_all(text, '{MENTION}', 1))) AS m
-                  FROM snap WHERE {'text LIKE' if mentions else 'false AND text LIKE'} '%@%')
-                WHERE m IN (SELECT DISTINCT lower(u.handle) FROM users_all u JOIN later_fail lf ON lf.user_id = u.user_id)
-                GROUP BY item_id, bucket"""
+                SELECT m.k AS item_id, any_value(s.bucket) AS bucket, list(DISTINCT m.h) AS bad
+                FROM ({mentioned_sql(src, 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k
+                WHERE m.h IN (SELECT DISTINCT lower(nfc_normalize(u.handle)) FROM users_all u
+                              JOIN later_fail lf ON lf.user_id = u.user_id WHERE u.handle IS NOT NULL)
+                GROUP BY m.k"""
             )
             tag_check = policy.tagged_people is not TaggedPeople.ignore
             tagged_sql = (
@@ -189,8 +193,7 @@ def purge(
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
             files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
-            con.execute(MACROS)
-            step = dict(text_steps(policy.transforms, "r.bad")).get("mentions", "{x}").replace("{x}", "s.text")
+            step = hide_sql("r.bad", "s.text") if mentions else "s.text"
             cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{step} AS text" for f in SCHEMA)
             keep = con.sql(
                 f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}}) s

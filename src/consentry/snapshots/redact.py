@@ -1,71 +1,118 @@
 """Text redaction as SQL: it runs inside the engine over the whole column, not
 item by item in Python.
 
-Patterns, not models (no NER model can be installed offline): emails, phone
-numbers, IBANs and card numbers that pass the Luhn check become stable
-placeholders; @mentions of people who may not be used become `@[person]`.
-Order matters: emails before mentions (an address has an @), IBANs before
-cards and phones (they contain digit runs), cards before phones.
+What is found (`pii.py`: emails, IBANs, cards, phones; `mentions.py`: @handles
+of people who may not be used) is replaced by stable placeholders, one kind
+after another: emails first (an address has an @), then mentions, IBANs,
+cards, phones. Each step is a column expression over the previous one, so a
+build can count the rows each step changed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pyarrow as pa
+
 from ..policy import Transforms
+from .mentions import RE_ESCAPE, hide_sql
+from .pii import KINDS, PLACEHOLDERS, findings_sql, install
 
-EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
-IBAN = r"\b[A-Z]{2}[0-9]{2}( ?[A-Z0-9]{4}){2,7}( ?[A-Z0-9]{1,4})?\b"
-CARD = r"\b([0-9][ \-]?){12,18}[0-9]\b"
-PHONE = (
-    r"(\+[0-9]{1,3}[ .\-]?(\(?[0-9]\)?[ .\-]?){6,12}[0-9])"  # international: +31 6 1234 5678
-    r"|(\b0[0-9]{1,4}[ .\-/]?([0-9][ .\-]?){5,9}[0-9]\b)"  # national, trunk prefix 0: 020-123 4567
-    r"|(\([0-9]{3}\) ?[0-9]{3}-[0-9]{4})"  # North American: (555) 123-4567
-)
-# A handle ends with a letter, digit or underscore, so "@bob." ends a sentence.
-MENTION = r"@([A-Za-z0-9_]([A-Za-z0-9_.]*[A-Za-z0-9_])?)"
+__all__ = ["find_pii", "redact_texts", "text_steps", "found_lists_sql", "kinds_of", "install_sql"]
 
-PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]", "mention": "@[person]"}
-
-MACROS = r"""
-CREATE OR REPLACE TEMP MACRO consentry_digits(s) AS reverse(regexp_replace(s, '[^0-9]', '', 'g'));
-CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(s) AS (
-  list_sum(list_transform(range(length(consentry_digits(s))), lambda i:
-    CASE WHEN i % 2 = 1
-      THEN (CASE WHEN CAST(substr(consentry_digits(s), i + 1, 1) AS INTEGER) * 2 > 9
-                 THEN CAST(substr(consentry_digits(s), i + 1, 1) AS INTEGER) * 2 - 9
-                 ELSE CAST(substr(consentry_digits(s), i + 1, 1) AS INTEGER) * 2 END)
-      ELSE CAST(substr(consentry_digits(s), i + 1, 1) AS INTEGER) END)) % 10 = 0
-);
-CREATE OR REPLACE TEMP MACRO consentry_re_escape(s) AS regexp_replace(s, '([.\\^$|?*+()\[\]{}\-])', '\\\1', 'g');
-"""
+_FLAG = {"email": "redact_emails", "iban": "redact_ibans", "card": "redact_cards", "phone": "redact_phones"}
+_STEP = {"email": "emails", "iban": "ibans", "card": "cards", "phone": "phones"}
 
 
-def _q(pattern: str) -> str:
-    return "'" + pattern.replace("'", "''") + "'"
+def kinds_of(t: Transforms) -> tuple[str, ...]:
+    """The kinds of personal data a policy's transforms redact."""
+    return tuple(k for k in KINDS if getattr(t, _FLAG[k]))
 
 
-def text_steps(t: Transforms, bad_mentions: str | None) -> list[tuple[str, str]]:
+def install_sql(con) -> None:  # noqa: ANN001 - a duckdb connection
+    """Everything redaction needs on a connection: macros and the phone validator."""
+    install(con)
+    con.execute(RE_ESCAPE)
+
+
+def found_lists_sql(src: str, key: str, text: str, country: str | None, kinds: Sequence[str]) -> str:
+    """One row per key with a finding: `k` and a list column `f_<kind>` per
+    kind (longest first, so a value inside another is replaced after it)."""
+    cols = ", ".join(
+        f"list(value ORDER BY length(value) DESC, value) FILTER (WHERE kind = '{k}') AS f_{k}" for k in KINDS
+    )
+    return f"SELECT k, {cols} FROM ({findings_sql(src, key, text, country, tuple(kinds))}) GROUP BY k"
+
+
+def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> list[tuple[str, str]]:
     """(name, SQL template) for each enabled step, in order; `{x}` in the
     template is the text after the previous step. `bad_mentions` is a list
-    column of the handles to hide."""
+    column of the handles to hide; with `found`, the `f_<kind>` columns of
+    `found_lists_sql` are in scope."""
     steps: list[tuple[str, str]] = []
-    if t.redact_emails:
-        steps.append(("emails", f"regexp_replace({{x}}, {_q(EMAIL)}, '[email]', 'g')"))
+
+    def replace(kind: str) -> tuple[str, str]:
+        col, ph = f"f_{kind}", PLACEHOLDERS[kind]
+        return _STEP[kind], (
+            f"CASE WHEN {col} IS NULL THEN {{x}} ELSE list_reduce({col}, lambda acc, v: replace(acc, v, '{ph}'), {{x}}) END"
+        )
+
+    kinds = kinds_of(t) if found else ()
+    if "email" in kinds:
+        steps.append(replace("email"))
     if t.mentions and bad_mentions is not None:
-        pattern = "'(?i)@' || consentry_re_escape(h) || '($|[^A-Za-z0-9_.]|\\.$|\\.[^A-Za-z0-9_])'"
-        steps.append((
-            "mentions",
-            f"CASE WHEN {bad_mentions} IS NULL THEN {{x}} ELSE "
-            f"list_reduce({bad_mentions}, lambda acc, h: regexp_replace(acc, {pattern}, '@[person]\\1', 'g'), {{x}}) END",
-        ))
-    if t.redact_ibans:
-        steps.append(("ibans", f"regexp_replace({{x}}, {_q(IBAN)}, '[iban]', 'g')"))
-    if t.redact_cards:
-        steps.append((
-            "cards",
-            f"CASE WHEN regexp_matches({{x}}, {_q(CARD)}) THEN list_reduce("
-            f"list_filter(regexp_extract_all({{x}}, {_q(CARD)}), lambda m: consentry_luhn_ok(m)), "
-            f"lambda acc, m: replace(acc, m, '[card]'), {{x}}) ELSE {{x}} END",
-        ))
-    if t.redact_phones:
-        steps.append(("phones", f"regexp_replace({{x}}, {_q(PHONE)}, '[phone]', 'g')"))
+        steps.append(("mentions", hide_sql(bad_mentions, "{x}")))
+    steps += [replace(k) for k in kinds if k != "email"]
     return steps
+
+
+def _connect_with(texts: Sequence[str | None] | pa.Array, countries: Sequence[str | None] | None):  # noqa: ANN202
+    import duckdb
+
+    arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(list(texts), pa.string())
+    n = len(arr)
+    ctry = pa.array(list(countries) if countries is not None else [None] * n, pa.string())
+    if len(ctry) != n:
+        raise ValueError(f"countries has {len(ctry)} values for {n} texts")
+    con = duckdb.connect()
+    install_sql(con)
+    con.register("texts_in", pa.table({"k": pa.array(range(n), pa.int64()), "text": arr, "country": ctry}))
+    return con
+
+
+def find_pii(
+    texts: Sequence[str | None] | pa.Array, *, countries: Sequence[str | None] | None = None,
+    transforms: Transforms | None = None,
+) -> pa.Table:
+    """Every email, phone number, IBAN and card number found in `texts`:
+    a table of `row` (index into texts), `kind` and `value` (the exact text
+    that redaction replaces). `countries` (ISO 3166 alpha-2 per text, the
+    author's) is where a number written without a country code is read first."""
+    kinds = kinds_of(transforms or Transforms())
+    con = _connect_with(texts, countries)
+    try:
+        return con.sql(
+            f"SELECT k AS row, kind, value FROM ({findings_sql('texts_in', 'k', 'text', 'country', kinds)}) ORDER BY 1, 2, 3"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def redact_texts(
+    texts: Sequence[str | None] | pa.Array, *, countries: Sequence[str | None] | None = None,
+    transforms: Transforms | None = None,
+) -> list[str | None]:
+    """`texts` with their personal data replaced by `[email]`, `[phone]`,
+    `[iban]` and `[card]`, exactly as a snapshot build does it."""
+    t = transforms or Transforms()
+    steps = text_steps(t, None)
+    con = _connect_with(texts, countries)
+    try:
+        expr = "s.text"
+        for _, tpl in steps:
+            expr = tpl.replace("{x}", f"({expr})")
+        q = f"""SELECT {expr} AS text FROM texts_in s
+            LEFT JOIN ({found_lists_sql('texts_in', 'k', 'text', 'country', kinds_of(t))}) f ON f.k = s.k ORDER BY s.k"""
+        return con.sql(q).to_arrow_table().column("text").to_pylist()
+    finally:
+        con.close()

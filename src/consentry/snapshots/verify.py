@@ -10,11 +10,13 @@ from pathlib import Path
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
-from ..policy import TaggedPeople
+from ..policy import TaggedPeople, Transforms
 from .shared import later_failures, third_party_now
 from .images import metadata_left
 from .purge import _export, _policy, _snapshot_view
-from .redact import MENTION
+from .mentions import handles_sql, mentioned_sql
+from .pii import findings_sql
+from .redact import install_sql, kinds_of
 from .registry import Registry
 from .repair import recover
 
@@ -42,6 +44,7 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     folder = Path(rec.uri).parent
     con = connect()
     try:
+        install_sql(con)
         load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
         later_failures(con, policy, m.cutoff, now)
         third_party_now(con, policy, m.cutoff, now)
@@ -49,7 +52,7 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
         comp = Compiler(policy, m.cutoff)
         con.execute(
             f"""CREATE TEMP TABLE unmentionable AS WITH {comp.people_ctes()}
-            SELECT DISTINCT lower(u.handle) AS h FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN (
+            SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN (
               SELECT user_id FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
               UNION SELECT user_id FROM later_fail)"""
         )
@@ -72,10 +75,21 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
              "JOIN content c ON c.item_id = s.item_id WHERE c.media_path IS NOT NULL AND s.media IS NULL"),
         ]
         if m.transforms_enabled.get("mentions", True):
+            con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
             checks.append(
-                f"SELECT item_id, user_id, 'it mentions @' || m || ', who may not be used' FROM ("
-                f"SELECT item_id, user_id, lower(unnest(regexp_extract_all(text, '{MENTION}', 1))) AS m FROM snap "
-                f"WHERE text LIKE '%@%') WHERE m IN (SELECT h FROM unmentionable)"
+                f"SELECT s.item_id, s.user_id, 'it mentions @' || m.h || ', who may not be used' "
+                f"FROM ({mentioned_sql('snap', 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k "
+                f"WHERE m.h IN (SELECT h FROM unmentionable)"
+            )
+        # Text redaction, re-checked: no row may still hold what the build's transforms remove.
+        kinds = kinds_of(Transforms.model_validate(m.transforms_enabled))
+        if kinds:
+            texts = "(SELECT s.item_id, s.text, u.country FROM snap s LEFT JOIN users u ON u.user_id = s.user_id)"
+            checks.append(
+                f"SELECT s.item_id, s.user_id, 'its text still has ' || CASE f.kind WHEN 'email' THEN 'an email address' "
+                f"WHEN 'iban' THEN 'an IBAN' WHEN 'card' THEN 'a card number' ELSE 'a phone number' END "
+                f"FROM (SELECT DISTINCT k, kind FROM ({findings_sql(texts, 'item_id', 'text', 'country', kinds)})) f "
+                f"JOIN snap s ON s.item_id = f.k"
             )
         if tag_check:
             checks.append(
