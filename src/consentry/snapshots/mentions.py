@@ -14,8 +14,21 @@ from __future__ import annotations
 AT = "[@＠﹫]"
 _TOKEN = r"^[\p{L}\p{N}\p{M}_.\-]+"
 
-RE_ESCAPE = r"""
-CREATE OR REPLACE TEMP MACRO consentry_re_escape(s) AS regexp_replace(s, '([.\\^$|?*+()\[\]{}\-])', '\\\1', 'g');
+_WORD = r"[\p{L}\p{N}\p{M}_]"
+
+# Hiding works on the same pieces as finding, with constant patterns only (a
+# pattern built per row and handle costs a regex compilation each time).
+MACROS = rf"""
+CREATE OR REPLACE TEMP MACRO consentry_hidden(piece, bad) AS list_reduce(
+  list_filter(bad, lambda h: starts_with(lower(piece), h) AND NOT regexp_matches(substr(piece, length(h) + 1, 1), '{_WORD}')),
+  lambda a, b: CASE WHEN length(b) > length(a) THEN b ELSE a END, '');
+CREATE OR REPLACE TEMP MACRO consentry_hide(x, bad) AS (
+  WITH parts AS (SELECT string_split_regex(x, '{AT}') AS p, regexp_extract_all(x, '{AT}') AS sep)
+  SELECT p[1] || array_to_string(list_transform(range(2, len(p) + 1), lambda i:
+    CASE WHEN NOT regexp_matches(right(p[i - 1], 1), '{_WORD}') AND consentry_hidden(p[i], bad) <> ''
+      THEN '@[person]' || substr(p[i], length(consentry_hidden(p[i], bad)) + 1)
+      ELSE sep[i - 1] || p[i] END), '')
+  FROM parts);
 """
 
 
@@ -47,14 +60,7 @@ def mentioned_sql(src: str, key: str, text: str, handles: str) -> str:
 
 def hide_sql(bad: str, x: str) -> str:
     """SQL that rewrites each `@handle` of the list column `bad` in text `x` to `@[person]`."""
-    pattern = f"'(?i)(^|[^\\p{{L}}\\p{{N}}\\p{{M}}_]){AT}' || consentry_re_escape(h) || '([^\\p{{L}}\\p{{N}}\\p{{M}}_]|$)'"
-    once = f"regexp_replace(acc, {pattern}, '\\1@[person]\\2', 'g')"
-    # Twice: a match takes the character after the handle, which may be where the next mention starts (`@ben.@ben`).
-    twice = once.replace("acc", once, 1)
-    return (
-        f"CASE WHEN {bad} IS NULL THEN {x} ELSE "
-        f"list_reduce({bad}, lambda acc, h: {twice}, nfc_normalize({x})) END"
-    )
+    return f"CASE WHEN {bad} IS NULL THEN {x} ELSE consentry_hide(nfc_normalize({x}), {bad}) END"
 
 
 def handles_sql(users: str) -> str:

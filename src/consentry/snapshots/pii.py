@@ -71,6 +71,10 @@ _DATE_IN = re.compile(r"(?<!\d)((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|
 _DOTTED = re.compile(r"\d+(\.\d+){2,}")
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL")
+#: Of those, where people write national numbers without a leading 0 (no trunk
+#: prefix, or mobiles usually written without it). A run that does not start
+#: with 0 is read only there: "30 1234567" is not a Berlin number.
+NO_TRUNK_ZERO = ("US", "IT", "ES", "PL", "PT", "IN", "BR")
 
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
@@ -108,8 +112,9 @@ def _q(pattern: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def phones_in(run: str, region: str | None) -> tuple[str, ...]:
-    """The phone numbers libphonenumber accepts as valid in a run of digits,
-    read in `region` first, then in DEFAULT_REGIONS. Dates, versions, order
+    """The phone numbers libphonenumber accepts as valid in a run of digits
+    (with a "+", of a possible length for its country code), read in `region`
+    first, then in DEFAULT_REGIONS. Dates, versions, order
     numbers and prices are refused before it is asked."""
     import phonenumbers
 
@@ -127,7 +132,25 @@ def phones_in(run: str, region: str | None) -> tuple[str, ...]:
     elif bare[0] == "＋":
         text = "+" + bare[1:]
     intl = text.startswith("+")
-    regions = ("US",) if intl else tuple(dict.fromkeys(r for r in ((region or "").upper(), *DEFAULT_REGIONS) if r))
+    if intl:
+        regions: tuple[str, ...] = ("US",)  # the country code decides; the region is never used
+    else:
+        others = DEFAULT_REGIONS if digits[0] == "0" else NO_TRUNK_ZERO
+        regions = tuple(dict.fromkeys(r for r in ((region or "").upper(), *others) if r))
+    if not _DATE_IN.search(bare):
+        # Fast path: the whole run is one valid number (most are). parse() is
+        # several times cheaper than the matcher, which looks for numbers inside.
+        for r in regions:
+            try:
+                n = phonenumbers.parse(text, r)
+                # Written with "+", a number of a possible length for its country
+                # is meant as a phone number even in a range not yet allocated.
+                if phonenumbers.is_valid_number(n) or (intl and not shift and phonenumbers.is_possible_number(n)):
+                    return (bare,)
+            except phonenumbers.NumberParseException:
+                pass
+        if len(digits) <= 12 and len(re.split(r"[^0-9]+", bare.strip("()"))) <= 3:
+            return ()  # short, few groups, not valid as a whole: not one number plus another
     leniency = phonenumbers.Leniency.VALID
     for r in regions:
         found = []
@@ -201,11 +224,22 @@ def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tupl
             WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)"""
         )
     if "phone" in kinds:
+        # Runs are read in the text with the emails, IBANs and cards found above
+        # blanked out: their digits are not phone numbers, and validating them costs.
+        early = " UNION ALL ".join(f"({q})" for q in parts)
+        phone_src = (
+            f"(SELECT s.{key} AS k, s.{text} AS text, {('s.' + country) if country else 'NULL'} AS region FROM {src} s)"
+            if not parts else
+            f"""(SELECT s.{key} AS k, CASE WHEN e.vals IS NULL THEN s.{text}
+                   ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.{text}) END AS text,
+                   {('s.' + country) if country else 'NULL'} AS region
+                 FROM {src} s LEFT JOIN (SELECT k, list(value) AS vals FROM ({early}) GROUP BY k) e ON e.k = s.{key})"""
+        )
         parts.append(
             f"""WITH runs AS (
               SELECT k, run, region FROM (
-                SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(PHONE_RUN)})) AS run, {country_sql} AS region
-                FROM {src} WHERE regexp_matches({text}, '[0-9]{{2}}'))
+                SELECT k, unnest(regexp_extract_all(text, {_q(PHONE_RUN)})) AS run, region
+                FROM {phone_src} WHERE regexp_matches(text, '[0-9]{{2}}'))
               WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7),
             v AS (SELECT run, region, consentry_phones(run, region) AS found FROM (SELECT DISTINCT run, region FROM runs))
             SELECT runs.k, 'phone' AS kind, unnest(v.found) AS value

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from ..policy import Transforms
-from .mentions import RE_ESCAPE, hide_sql
+from .mentions import MACROS as MENTION_MACROS
+from .mentions import hide_sql
 from .pii import KINDS, PLACEHOLDERS, findings_sql, install
 
 __all__ = ["find_pii", "redact_texts", "text_steps", "found_lists_sql", "kinds_of", "install_sql"]
@@ -32,7 +33,7 @@ def kinds_of(t: Transforms) -> tuple[str, ...]:
 def install_sql(con) -> None:  # noqa: ANN001 - a duckdb connection
     """Everything redaction needs on a connection: macros and the phone validator."""
     install(con)
-    con.execute(RE_ESCAPE)
+    con.execute(MENTION_MACROS)
 
 
 def found_lists_sql(src: str, key: str, text: str, country: str | None, kinds: Sequence[str]) -> str:
