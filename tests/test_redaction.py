@@ -159,7 +159,9 @@ def test_luhn_valid_cards_are_found_in_any_grouping(cases) -> None:
         texts.append(f"{before}{shown[-1]}{after}")
     t = find_pii(texts)
     got = set(zip(t.column("row").to_pylist(), t.column("kind").to_pylist(), t.column("value").to_pylist()))
-    assert {(i, "card", s) for i, s in enumerate(shown)} <= got
+    # A digit after the card can make a longer number that is valid too (1 in 10): then that is what goes.
+    missed = [texts[i] for i, s in enumerate(shown) if not any(r == i and k == "card" and s in v for r, k, v in got)]
+    assert missed == [], texts
     for text, s, out in zip(texts, shown, redact_texts(texts)):
         assert s not in out and "[card]" in out, (text, out)
 
