@@ -3,8 +3,8 @@
 Each kind has two halves: a pattern that finds *candidates* over the whole
 column (RE2 inside DuckDB, one pass, no Python per item), and a *validation*
 that keeps only real ones. Checksums run in SQL (IBAN mod 97, card Luhn and
-issuer ranges); phone numbers are validated by libphonenumber (`phonenumbers`)
-on the distinct candidates only, read in the author's country first. What
+issuer ranges); phone numbers by libphonenumber's own metadata, turned into
+SQL (`phones.py`), read in the author's country first. What
 comes out is `(key, kind, value)`: `value` is the exact text to replace.
 
 Why candidates then validation: a pattern alone cannot tell `02.27.2015` or an
@@ -14,10 +14,9 @@ pattern that stops at a fixed length swallows a card's expiry date.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
+from .phones import DEFAULT_REGIONS, phones_sql
 
-import pyarrow as pa
+__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "findings_sql", "install"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -36,7 +35,17 @@ _TLDS = (
     "com|net|org|edu|gov|info|biz|io|eu|de|fr|es|nl|pl|se|dk|fi|pt|ie|gr|cz|hu|ro|bg|hr|sk|si|lt|lv|ee|lu|mt|cy|"
     "ch|uk|ru|ua|br|jp|cn|au|nz|ca|mx|ar|za|ai|dev|app|xyz|online|email|mail"
 )
-EMAIL_SPELLED = rf"(?i)\b[{_W}._%+\-]+{_AT}{_LABEL}(?:(?:{_DOT}|\.){_LABEL})*{_DOT}(?:{_TLDS})\b"
+_BRACKET_AT = r"\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*"
+_BRACKET_DOT = r"\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*"
+EMAIL_SPELLED = (
+    # "ana at example dot com": a plain " dot " only before a top-level domain that is not an English word
+    rf"(?i)\b[{_W}._%+\-]+{_AT}{_LABEL}(?:(?:{_DOT}|\.){_LABEL})*{_DOT}(?:{_TLDS})\b"
+    # "ana [at] example [dot] it", "ana[at]example.com": brackets say it is an address, any domain
+    rf"|(?i)\b[{_W}._%+\-]+{_BRACKET_AT}{_LABEL}(?:(?:{_BRACKET_DOT}|\.){_LABEL})*(?:{_BRACKET_DOT}|\.)\p{{L}}{{2,}}\b"
+)
+# "icon@2x.png" is a file name, not an address.
+_FILE_TLDS = "png|jpe?g|gif|svg|webp|bmp|ico|tiff?|pdf|js|css|html?|json|xml|txt|zip|gz|mp[34]|mov|avi|webm|heic"
+FILE_NAME = rf"(?i)\.(?:{_FILE_TLDS})$"
 
 # IBAN lengths by country (SWIFT IBAN registry). The pattern is one branch per
 # country with its exact length, so the match never runs into the next word.
@@ -56,25 +65,14 @@ IBAN = "(?i)\\b(?:" + "|".join(
 ) + ")"
 
 # A run of digit groups; the card inside it is found by trying every span of groups.
-CARD_RUN = rf"\b[0-9]{{1,19}}(?:[{_SP}\-][0-9]{{1,19}}){{0,11}}\b"
-# A run that may hold phone numbers, with what comes just before it (an order
-# "#", a price's currency sign, "order", "invoice" ... mean it is not a phone).
-PHONE_RUN = (
-    r"(?i)(?:(?:\b(?:order|invoice|ref|tracking|parcel|patent|isbn|serial|sku|no|nr|id)\.?|[#№$€£¥₹])[\s:#.]*)?"
-    rf"(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
+CARD_RUN = rf"[+＋]?\b[0-9]{{1,19}}(?:[{_SP}\-][0-9]{{1,19}}){{0,11}}\b"
+# A run that may hold phone numbers, with what comes just before it: after an
+# order "#", a currency sign, "order", "invoice", "ts=" ... it is not a phone.
+_NOT_PHONE_BEFORE = (
+    r"(?:\b(?:order|invoice|ref|tracking|parcel|patent|isbn|serial|sku|ticket|ts|mtime|ctime|timestamp|epoch|id)\b\.?"
+    r"|\bno\.|\bnr\.?|[#№$€£¥₹])[\s:#.=]*"
 )
-_CONTEXT = re.compile(
-    r"^(?:(?:order|invoice|ref|tracking|parcel|patent|isbn|serial|sku|no|nr|id)\.?|[#№$€£¥₹])[\s:#.]*", re.I
-)
-_DATE = re.compile(r"\(?(\d{1,2}[./\-]\d{1,2}[./\-](\d{4}|\d{2})|\d{4}[./\-]\d{1,2}[./\-]\d{1,2})\)?")
-_DATE_IN = re.compile(r"(?<!\d)((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])|(0?[1-9]|[12]\d|3[01])[./\-](0?[1-9]|1[0-2])[./\-](19|20)\d\d|(0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])[./\-](19|20)\d\d)(?!\d)")
-_DOTTED = re.compile(r"\d+(\.\d+){2,}")
-#: Regions tried for a number written without a country code, after the author's own.
-DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL")
-#: Of those, where people write national numbers without a leading 0 (no trunk
-#: prefix, or mobiles usually written without it). A run that does not start
-#: with 0 is read only there: "30 1234567" is not a Berlin number.
-NO_TRUNK_ZERO = ("US", "IT", "ES", "PL", "PT", "IN", "BR")
+PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE})?(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
 
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
@@ -110,79 +108,9 @@ def _q(pattern: str) -> str:
     return "'" + pattern.replace("'", "''") + "'"
 
 
-@lru_cache(maxsize=200_000)
-def phones_in(run: str, region: str | None) -> tuple[str, ...]:
-    """The phone numbers libphonenumber accepts as valid in a run of digits
-    (with a "+", of a possible length for its country code), read in `region`
-    first, then in DEFAULT_REGIONS. Dates, versions, order
-    numbers and prices are refused before it is asked."""
-    import phonenumbers
-
-    if _CONTEXT.match(run):
-        return ()
-    bare = run.strip()
-    if _DATE.fullmatch(bare) or _DOTTED.fullmatch(bare) and any(len(g) == 1 for g in bare.split(".")[1:]):
-        return ()
-    digits = re.sub(r"\D", "", bare)
-    if digits.startswith("000") or not 7 <= len(digits):
-        return ()
-    text, shift = bare, 0
-    if bare.startswith("00"):  # 0044 20 ...: the international prefix most of Europe dials
-        text, shift = "+" + bare[2:], 1
-    elif bare[0] == "＋":
-        text = "+" + bare[1:]
-    intl = text.startswith("+")
-    if intl:
-        regions: tuple[str, ...] = ("US",)  # the country code decides; the region is never used
-    else:
-        others = DEFAULT_REGIONS if digits[0] == "0" else NO_TRUNK_ZERO
-        regions = tuple(dict.fromkeys(r for r in ((region or "").upper(), *others) if r))
-    if not _DATE_IN.search(bare):
-        # Fast path: the whole run is one valid number (most are). parse() is
-        # several times cheaper than the matcher, which looks for numbers inside.
-        for r in regions:
-            try:
-                n = phonenumbers.parse(text, r)
-                # Written with "+", a number of a possible length for its country
-                # is meant as a phone number even in a range not yet allocated.
-                if phonenumbers.is_valid_number(n) or (intl and not shift and phonenumbers.is_possible_number(n)):
-                    return (bare,)
-            except phonenumbers.NumberParseException:
-                pass
-        if len(digits) <= 12 and len(re.split(r"[^0-9]+", bare.strip("()"))) <= 3:
-            return ()  # short, few groups, not valid as a whole: not one number plus another
-    leniency = phonenumbers.Leniency.VALID
-    for r in regions:
-        found = []
-        for m in phonenumbers.PhoneNumberMatcher(text, r, leniency=leniency):
-            start, end = m.start, m.end
-            if _DATE.fullmatch(m.raw_string) or _DATE_IN.search(m.raw_string):
-                continue
-            if shift and start == 0:
-                found.append(bare[: end + shift])
-            else:
-                found.append(bare[start + shift : end + shift])
-        if found:
-            return tuple(found)
-    return ()
-
-
-def phones_udf(runs: pa.Array, regions: pa.Array) -> pa.Array:
-    """DuckDB calls this once per batch of distinct (run, region) pairs."""
-    out = [list(phones_in(r, g)) if r is not None else None for r, g in zip(runs.to_pylist(), regions.to_pylist())]
-    return pa.array(out, pa.list_(pa.string()))
-
-
 def install(con) -> None:  # noqa: ANN001 - a duckdb connection
-    """The macros and the phone validator, on one DuckDB connection."""
+    """The macros, on one DuckDB connection."""
     con.execute(MACROS)
-    try:
-        con.remove_function("consentry_phones")
-    except Exception:  # noqa: BLE001 - not registered yet
-        pass
-    con.create_function(
-        "consentry_phones", phones_udf, ["VARCHAR", "VARCHAR"], "VARCHAR[]", type="arrow", null_handling="special", side_effects=False
-    )
 
 
 def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tuple[str, ...]) -> str:
@@ -190,15 +118,14 @@ def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tupl
     `text` column of relation `src`. A finding inside a finding of an earlier
     kind (a phone-like run inside an IBAN) is dropped."""
     parts: list[str] = []
-    country_sql = country or "NULL"
     if "email" in kinds:
         parts.append(
-            f"SELECT {key} AS k, 'email' AS kind, unnest(regexp_extract_all({text}, {_q(EMAIL)})) AS value "
-            f"FROM {src} WHERE {text} LIKE '%@%'"
+            f"SELECT k, 'email' AS kind, value FROM (SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(EMAIL)})) AS value "
+            f"FROM {src} WHERE {text} LIKE '%@%') WHERE NOT regexp_matches(value, {_q(FILE_NAME)})"
         )
         parts.append(
             f"SELECT {key} AS k, 'email' AS kind, unnest(regexp_extract_all({text}, {_q(EMAIL_SPELLED)})) AS value "
-            f"FROM {src} WHERE regexp_matches({text}, '(?i)[^a-z]at[^a-z]') AND regexp_matches({text}, '(?i)[^a-z]dot[^a-z]')"
+            f"FROM {src} WHERE regexp_matches({text}, '(?i)[^a-z]at[^a-z]')"
         )
     if "iban" in kinds:
         parts.append(
@@ -220,30 +147,27 @@ def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tupl
                   SELECT k, run, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
                   FROM (SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(CARD_RUN)})) AS run
                         FROM {src} WHERE regexp_matches({text}, '[0-9]{{4}}'))
-                  WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13)))
+                  WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*')))
             WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)"""
         )
     if "phone" in kinds:
         # Runs are read in the text with the emails, IBANs and cards found above
-        # blanked out: their digits are not phone numbers, and validating them costs.
-        early = " UNION ALL ".join(f"({q})" for q in parts)
-        phone_src = (
-            f"(SELECT s.{key} AS k, s.{text} AS text, {('s.' + country) if country else 'NULL'} AS region FROM {src} s)"
-            if not parts else
-            f"""(SELECT s.{key} AS k, CASE WHEN e.vals IS NULL THEN s.{text}
-                   ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.{text}) END AS text,
-                   {('s.' + country) if country else 'NULL'} AS region
+        # blanked out, and IBAN-shaped text that fails its checksum too: their
+        # digits are not phone numbers.
+        shaped = f"SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(IBAN)})) AS value FROM {src}"
+        early = " UNION ALL ".join([f"(SELECT k, value FROM ({q}))" for q in parts] + [f"({shaped})"])
+        region_sql = f"s.{country}" if country else "NULL"
+        phone_src = f"""(SELECT s.{key} AS k, CASE WHEN e.vals IS NULL THEN s.{text}
+                   ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.{text}) END AS text, {region_sql} AS region
                  FROM {src} s LEFT JOIN (SELECT k, list(value) AS vals FROM ({early}) GROUP BY k) e ON e.k = s.{key})"""
-        )
         parts.append(
             f"""WITH runs AS (
               SELECT k, run, region FROM (
                 SELECT k, unnest(regexp_extract_all(text, {_q(PHONE_RUN)})) AS run, region
                 FROM {phone_src} WHERE regexp_matches(text, '[0-9]{{2}}'))
-              WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7),
-            v AS (SELECT run, region, consentry_phones(run, region) AS found FROM (SELECT DISTINCT run, region FROM runs))
-            SELECT runs.k, 'phone' AS kind, unnest(v.found) AS value
-            FROM runs JOIN v ON v.run = runs.run AND v.region IS NOT DISTINCT FROM runs.region"""
+              WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7
+                AND NOT regexp_matches(run, {_q('(?i)^' + _NOT_PHONE_BEFORE)}))
+            SELECT k, 'phone' AS kind, value FROM ({phones_sql('runs')})"""
         )
     if not parts:
         return "SELECT NULL AS k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value WHERE false"
