@@ -10,7 +10,8 @@ prefix) fully matches one of its region's patterns. The patterns become one
 
 A run of digit groups may hold a number and more (`617-653-3040 2`, a number
 followed by a time, two numbers): the spans of groups that start or end the
-run are tried, and a valid span inside a longer valid one gives way to it. Spans that look like dates, times, IP addresses, versions,
+run at a space are tried, and a valid span inside a longer valid one gives way
+to it. Spans that look like dates, times, IP addresses, versions,
 counts with thousands separators or year ranges are never numbers. A run
 written with `+` whose length is possible for its country code counts even in
 a range not yet allocated.
@@ -36,11 +37,21 @@ _NOT_PHONE = "|".join([
     r"^\(?\d{1,2}[./\-]\d{1,2}[./\-](\d{4}|\d{2})\)?$",  # dates
     r"^\(?\d{4}[./\-]\d{1,2}[./\-]\d{1,2}\)?$",
     r"(^|[^0-9])((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])|(0?[1-9]|[12]\d|3[01])[./\-](0?[1-9]|1[0-2])[./\-](19|20)\d\d|(0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])[./\-](19|20)\d\d)([^0-9]|$)",
-    r"^\d{1,3}(\.\d{1,3}){3}$",  # IPv4 addresses
+    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$",  # IPv4 addresses
+    r"^\d+\.\d+$",  # decimals: 161.9607
     r"^\d+(\.\d+)*\.\d(\.\d+)*$",  # versions: a one-digit group after a dot (10.0.19041.1)
     r"^\d{1,3}(\.\d{3}){2,}$",  # counts: 359.829.232
     r"^\(?(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)\d\d\)?$",  # year ranges: (1694-1778)
     r"^000",  # order numbers padded with zeros
+])
+# Never a run holding a phone number: one with a date, an expiry, a year range,
+# a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other separators.
+_NOT_PHONE_RUN = "|".join([
+    r"(^|[^0-9.])((0?[1-9]|[12]\d|3[01])[./](0?[1-9]|1[0-2])|(0?[1-9]|1[0-2])[./](0?[1-9]|[12]\d|3[01]))[./](\d{2}|\d{4})([^0-9.]|$)",
+    r"(^|[^0-9])(0?[1-9]|1[0-2])/(\d{2}|(19|20)\d\d)([^0-9]|$)",
+    r"(^|[^0-9])(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)?\d\d([^0-9]|$)",
+    r"^\(?(19|20)\d\d\s?[\-/]\s?\d{4,}",
+    r"^[^+＋].*(\d\.\d.*[ \-/]\d|\d[ \-/]\d.*\d\.\d)",  # (with "+", "+687 75.12.34" is a number)
 ])
 
 
@@ -92,7 +103,7 @@ def phones_sql(runs: str) -> str:
       SELECT run, region, lead, g, CASE WHEN lead = '' THEN sep ELSE sep[2:] END AS between FROM (
         SELECT run, region, regexp_extract(run, '^[^0-9]*') AS lead,
                regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
-        FROM cands)),
+        FROM cands WHERE NOT regexp_matches(run, {_q(_NOT_PHONE_RUN)}))),
     spans AS (
       SELECT run, region, lead, sp[1] AS i, sp[2] AS j, len(g) AS n,
         CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
@@ -100,7 +111,10 @@ def phones_sql(runs: str) -> str:
         sp[1] = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
         sp[1] = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
       FROM (SELECT *, unnest(list_distinct(list_concat(list_transform(range(1, len(g) + 1), lambda j: [1, j]),
-              list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)),
+              list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
+      -- a part of a run ends where the run has a space: "617-653-3040 2", never inside "6448-6261-0000"
+      WHERE (sp[1] = 1 OR regexp_full_match(between[sp[1] - 1], '\\s+'))
+        AND (sp[2] = len(g) OR regexp_full_match(between[sp[2]], '\\s+'))),
     digits AS (
       SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
         SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
