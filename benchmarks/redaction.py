@@ -65,7 +65,6 @@ import redaction_corpus as rc
 
 KINDS = rc.POSITIVE_KINDS
 PRESIDIO_KIND = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "IBAN_CODE": "iban", "CREDIT_CARD": "card"}
-RESULTS_MD = Path(__file__).resolve().parent / "redaction_results.md"
 
 
 @dataclass
@@ -411,7 +410,8 @@ def main() -> int:
     ap.add_argument("--no-clean-timing", action="store_true",
                     help="skip timing both on the texts as shipped, before injection")
     ap.add_argument("--breakdown", action="store_true", help="also time consentry with one kind of redaction at a time")
-    ap.add_argument("--write-md", type=Path, default=RESULTS_MD, help="markdown results file (default benchmarks/redaction_results.md)")
+    ap.add_argument("--write-md", type=Path, default=None,
+                    help="also write the markdown section to this file (the figures live in benchmarks/README.md)")
     ap.add_argument("--no-md", action="store_true")
     args = ap.parse_args()
 
@@ -516,7 +516,7 @@ def main() -> int:
         print_errors("consentry (countries=None)", runs["consentry"]["score"], args.errors_limit)
     if args.show_presidio_errors:
         print_errors("Presidio (default regions)", runs["presidio"]["score"], args.errors_limit)
-    if not args.no_md:
+    if args.write_md and not args.no_md:
         args.write_md.write_text(md)
         print(f"\nwritten to {args.write_md}")
     return 0
