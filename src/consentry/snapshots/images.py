@@ -7,21 +7,24 @@ new image that never saw the source's EXIF, XMP, IPTC, comments (JPEG COM,
 GIF, PNG text), maker notes or profile. HEIC/HEIF (the iPhone default, through
 pillow-heif) and WebP are read like JPEG and PNG.
 
-Face detection is OpenCV's bundled Haar cascade (no model download). It can
-miss a face; so when a photo must be blurred and no face is found, the photo
-is left out rather than copied as it is.
+Faces are found, blurred and looked for again by `faces` (two detectors of
+different kinds, no model download). When a photo must be blurred and no face
+is found, or the second look still finds one, the photo is left out rather
+than copied.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import faces as _faces
+from .faces import Checker, Finder, blur, count_faces, find_faces, leftover_faces
 
 try:  # HEIC/HEIF photos: a registry package with its own libheif, no download at run time
     from pillow_heif import register_heif_opener
@@ -29,8 +32,6 @@ try:  # HEIC/HEIF photos: a registry package with its own libheif, no download a
     register_heif_opener()
 except ImportError:  # pragma: no cover - a dependency; without it HEIC stays "media_unreadable"
     pass
-
-_local = threading.local()
 
 #: What Pillow reports of a file's metadata: none of it may reach a snapshot.
 METADATA_KEYS = ("exif", "icc_profile", "comment", "xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "adobe", "text")
@@ -71,49 +72,23 @@ class ImageResult:
     item_id: str
     ok: bool
     faces: int = 0
-    problem: str | None = None  # media_missing | media_unreadable | no_face_found
+    problem: str | None = None  # media_missing | media_unreadable | no_face_found | face_check_failed
 
 
-def _cascade():  # noqa: ANN202 - cv2 types
-    """One classifier per thread: CascadeClassifier is not thread-safe."""
-    if getattr(_local, "cascade", None) is None:
-        import cv2
-
-        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
-            raise RuntimeError(f"OpenCV's face cascade is missing ({path}); install opencv-python-headless<5")
-        _local.cascade = cascade
-    return _local.cascade
-
-
-def detect_faces(img: Image.Image) -> list[tuple[int, int, int, int]]:
-    import cv2
-    import numpy as np
-
-    gray = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
-    gray = cv2.equalizeHist(gray)
-    side = max(24, min(gray.shape) // 12)
-    found = _cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(side, side))
-    return [tuple(int(v) for v in f) for f in found]  # type: ignore[misc]
+def detect_faces(img: Image.Image, finder: Finder | None = None) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) around every face the finder sees, at every angle it looks."""
+    return find_faces(img, finder or _faces.FINDER)
 
 
 def blur_faces(img: Image.Image, faces: list[tuple[int, int, int, int]]) -> Image.Image:
     """Blur each face with a margin, strongly enough that it cannot be recognised."""
-    from PIL import ImageFilter
-
-    out = img.convert("RGB")
-    for x, y, w, h in faces:
-        mx, my = w // 4, h // 4
-        box = (max(0, x - mx), max(0, y - my), min(out.width, x + w + mx), min(out.height, y + h + my))
-        region = out.crop(box)
-        radius = max(8, max(region.size) // 4)
-        out.paste(region.filter(ImageFilter.GaussianBlur(radius)), box)
-    return out
+    return blur(img, faces)
 
 
-def process(job: ImageJob) -> ImageResult:
-    """Copy one image: decoded and re-encoded, so no metadata survives."""
+def process(job: ImageJob, finder: Finder | None = None, checker: Checker | None = None) -> ImageResult:
+    """Copy one image: decoded and re-encoded, so no metadata survives. A photo to blur is
+    published only if the second detector finds no face left in the blurred copy.
+    `finder`/`checker` default to `faces.FINDER`/`faces.CHECKER`, read at each call."""
     try:
         with Image.open(job.source) as src:
             fmt = src.format or "JPEG"
@@ -125,11 +100,14 @@ def process(job: ImageJob) -> ImageResult:
         return ImageResult(job.item_id, False, problem="media_unreadable")
     faces = 0
     if job.blur:
-        found = detect_faces(img)
-        if not found:
+        scored = _faces.find_scored(img, finder or _faces.FINDER)
+        if not scored:
             return ImageResult(job.item_id, False, problem="no_face_found")
+        found = [box for box, _ in scored]
         img = blur_faces(img, found)
-        faces = len(found)
+        if leftover_faces(img, checker or _faces.CHECKER):
+            return ImageResult(job.item_id, False, problem="face_check_failed")
+        faces = max(1, count_faces(found, [score for _, score in scored]))  # at least the one that made it blur
     job.target.parent.mkdir(parents=True, exist_ok=True)
     if not job.strip_exif and not job.blur:
         job.target.write_bytes(job.source.read_bytes())
@@ -150,6 +128,8 @@ def process_all(jobs: list[ImageJob], workers: int | None = None) -> list[ImageR
     if any(j.blur for j in jobs):
         import cv2  # noqa: F401 - once, here: a first import racing in several threads sees a half-made module
         import cv2.data  # noqa: F401
+
+        _faces.load()  # the weights are read and checked once, before the threads (each loads its own networks)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
         return list(pool.map(process, jobs, chunksize=64))
 
