@@ -3,7 +3,7 @@ finder + blur + second check, in one run, on real labelled photos.
 
     python benchmarks/faces.py                      # everything (~10 min on 2 cores)
     python benchmarks/faces.py --quick              # fewer photos, for a first look
-    python benchmarks/faces.py --out benchmarks/faces_results.md
+    python benchmarks/faces.py --out FILE           # also write the table as markdown (figures: benchmarks/README.md)
 
 The photos are real and ship inside registry packages (nothing is drawn):
 
