@@ -47,7 +47,7 @@ PHONES = [
         "+44 (0)20 7946 0958", "06 12 34 56 78", "06.12.34.56.78", "+33 6 12 34 56 78", "030 1234567",
         "0151 23456789", "+31 6 1234 5678", "06-12345678", "512 345 678", "612 34 56 78", "＋49 151 23456789",
         "416-832-7439", "+351912841815", "+49 1512 3456233", "+33 6 39784495", "030/1234567", "021.268.56.83",
-        "+687 75.12.34",
+        "+687 75.12.34", "+39-02-1741-1515", "01512.3467129", "0800.152994",
 ]
 NOT_PHONES = [
         "born 02.27.2015", "on 27/02/2015 at 10:30", "12:30 on 2015-02-27 10:30", "order #0001234567 shipped",
@@ -66,7 +66,8 @@ EMAILS = ["josé@exemple.fr", "Zoë.Müller@bücher.de", "ana+news@mail.example.
 @pytest.fixture(scope="module")
 def batch() -> Batch:
     return Batch([f"call me on {n} tonight" for n in PHONES] + NOT_PHONES + [f"write to {e}, thanks" for e in EMAILS]
-                 + ["me liga no +351912841815", "icon@2x.png and logo@3x.jpg", "cell: 512 346 787 16:56:21"])
+                 + ["me liga no +351912841815", "icon@2x.png and logo@3x.jpg", "cell: 512 346 787 16:56:21",
+                    "mobile +41 78 143 07 13 - (1895-1974) Político", "call me at 200-104-9601. (65-8 v.Chr.)"])
 
 
 @pytest.mark.parametrize("number", PHONES)
@@ -84,6 +85,9 @@ def test_findings_reported_by_the_benchmark(batch) -> None:
     assert batch.found("me liga no +351912841815") == [("phone", "+351912841815")]  # "no" is Portuguese, not "number"
     assert batch.found("icon@2x.png and logo@3x.jpg") == []  # file names
     assert batch.found("cell: 512 346 787 16:56:21") == [("phone", "512 346 787")]  # a time after the number
+    # A year range after the number does not take the number with it.
+    assert batch.found("mobile +41 78 143 07 13 - (1895-1974) Político") == [("phone", "+41 78 143 07 13")]
+    assert batch.found("call me at 200-104-9601. (65-8 v.Chr.)") == [("phone", "200-104-9601")]
 
 
 def test_every_country_is_read_in_international_form_and_in_the_authors_own() -> None:
@@ -332,6 +336,11 @@ def test_phone_validity_in_sql_agrees_with_libphonenumber(cases) -> None:
     def oracle(digits: str, region: str) -> bool:
         if digits.startswith("000"):
             return False
+        if digits.startswith("00"):  # the international prefix most of Europe dials
+            try:
+                return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits[2:]))
+            except phonenumbers.NumberParseException:
+                return False
         for r in dict.fromkeys([region, *(DEFAULT_REGIONS if digits[0] == "0" else NO_TRUNK_ZERO)]):
             try:
                 n = phonenumbers.parse(digits, r)

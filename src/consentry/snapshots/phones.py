@@ -38,18 +38,19 @@ _NOT_PHONE = "|".join([
     r"^\(?\d{4}[./\-]\d{1,2}[./\-]\d{1,2}\)?$",
     r"(^|[^0-9])((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])|(0?[1-9]|[12]\d|3[01])[./\-](0?[1-9]|1[0-2])[./\-](19|20)\d\d|(0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])[./\-](19|20)\d\d)([^0-9]|$)",
     r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$",  # IPv4 addresses
-    r"^\d+\.\d+$",  # decimals: 161.9607
+    r"^[1-9]\d{0,2}\.\d+$",  # decimals: 161.9607 (not 0800.152994 or 01512.3467129)
     r"^\d+(\.\d+)*\.\d(\.\d+)*$",  # versions: a one-digit group after a dot (10.0.19041.1)
     r"^\d{1,3}(\.\d{3}){2,}$",  # counts: 359.829.232
     r"^\(?(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)\d\d\)?$",  # year ranges: (1694-1778)
     r"^000",  # order numbers padded with zeros
 ])
-# Never a run holding a phone number: one with a date, an expiry, a year range,
-# a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other separators.
+# Never a span holding a phone number: one with a date, an expiry, a year range,
+# a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other
+# separators. Checked on each span, so "+41 78 143 07 13 - (1895-1974)" keeps its number.
 _NOT_PHONE_RUN = "|".join([
     r"(^|[^0-9.])((0?[1-9]|[12]\d|3[01])[./](0?[1-9]|1[0-2])|(0?[1-9]|1[0-2])[./](0?[1-9]|[12]\d|3[01]))[./](\d{2}|\d{4})([^0-9.]|$)",
     r"(^|[^0-9])(0?[1-9]|1[0-2])/(\d{2}|(19|20)\d\d)([^0-9]|$)",
-    r"(^|[^0-9])(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)?\d\d([^0-9]|$)",
+    r"(^|[\s(])(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)?\d\d([^0-9]|$)",
     r"^\(?(19|20)\d\d\s?[\-/]\s?\d{4,}",
     r"^[^+＋].*(\d\.\d.*[ \-/]\d|\d[ \-/]\d.*\d\.\d)",  # (with "+", "+687 75.12.34" is a number)
 ])
@@ -103,7 +104,7 @@ def phones_sql(runs: str) -> str:
       SELECT run, region, lead, g, CASE WHEN lead = '' THEN sep ELSE sep[2:] END AS between FROM (
         SELECT run, region, regexp_extract(run, '^[^0-9]*') AS lead,
                regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
-        FROM cands WHERE NOT regexp_matches(run, {_q(_NOT_PHONE_RUN)}))),
+        FROM cands)),
     spans AS (
       SELECT run, region, lead, sp[1] AS i, sp[2] AS j, len(g) AS n,
         CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
@@ -113,12 +114,13 @@ def phones_sql(runs: str) -> str:
       FROM (SELECT *, unnest(list_distinct(list_concat(list_transform(range(1, len(g) + 1), lambda j: [1, j]),
               list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
       -- a part of a run ends where the run has a space: "617-653-3040 2", never inside "6448-6261-0000"
-      WHERE (sp[1] = 1 OR regexp_full_match(between[sp[1] - 1], '\\s+'))
-        AND (sp[2] = len(g) OR regexp_full_match(between[sp[2]], '\\s+'))),
+      WHERE (sp[1] = 1 OR regexp_matches(between[sp[1] - 1], '\\s'))
+        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s'))),
     digits AS (
       SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
         SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
-      WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})),
+      WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})
+        AND NOT regexp_matches(value, {_q(_NOT_PHONE_RUN)})),
     intl AS (
       SELECT s.run, s.region, s.i, s.j, s.value, s.plus, m.region AS r, substr(s.d, length(m.cc) + 1) AS nsn, m.lengths
       FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS cc FROM digits WHERE plus OR dial00) s
