@@ -8,6 +8,7 @@ labelled corpus of real text (issue #12, point 4).
     python benchmarks/redaction.py --oracle-countries    # + a consentry run told each author's country
     python benchmarks/redaction.py --breakdown --repeat 3   # + consentry per kind; fastest of 3 timings
     python benchmarks/redaction.py --n 2000 --no-md      # a quick look, results file left alone
+    python benchmarks/redaction.py --scale 300000        # + both on 300,000 texts as shipped
 
 The corpus (benchmarks/redaction_corpus.py): Debian's fortune cookies, with
 emails, phone numbers, IBANs and card numbers injected at known places, plus
@@ -413,6 +414,8 @@ def main() -> int:
     ap.add_argument("--write-md", type=Path, default=None,
                     help="also write the markdown section to this file (the figures live in benchmarks/README.md)")
     ap.add_argument("--no-md", action="store_true")
+    ap.add_argument("--scale", type=int, default=0,
+                    help="also time both on the cookies as shipped, repeated to this many texts (e.g. 300000)")
     args = ap.parse_args()
 
     try:
@@ -519,7 +522,22 @@ def main() -> int:
     if args.write_md and not args.no_md:
         args.write_md.write_text(md)
         print(f"\nwritten to {args.write_md}")
+    if args.scale and mod is not None:
+        scale_run(mod, meter, recs, dedupe, args.scale)
     return 0
+
+
+def scale_run(mod, meter: "CpuMeter", recs, dedupe, n: int) -> None:
+    """Both on the cookies as shipped, repeated to n texts: a build hands consentry
+    a whole column at once, so its fixed cost per call (compiling libphonenumber's
+    patterns) weighs less than on 20,000 texts."""
+    base = [t for t, _, _ in rc.load_fortunes(rc.FORTUNE_DIR)]
+    texts = (base * (n // len(base) + 1))[:n]
+    _, c1 = timed(meter, 1, lambda: mod.redact_texts(texts), before=clear_consentry_caches)
+    _, c2 = timed(meter, 1, lambda: presidio_detections(recs, dedupe, texts))
+    print(f"\nscale: {n:,} texts as shipped ({len(base):,} cookies repeated): consentry {c1['wall']:.2f}s "
+          f"{n / c1['wall']:,.0f} texts/s; Presidio (default regions) {c2['wall']:.2f}s {n / c2['wall']:,.0f} texts/s; "
+          f"{c2['wall'] / c1['wall']:.1f}x; other processes {100 * c1['others_share']:.1f}% / {100 * c2['others_share']:.1f}% of the CPU")
 
 
 def render_md(args, items, n, n_chars, lab, neg, langs, clean, runs, in_source, neutral) -> str:
