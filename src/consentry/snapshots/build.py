@@ -39,7 +39,7 @@ from ..sources import Export
 from .images import ImageJob, process_all
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
-from .redact import found_lists_sql, install_sql, kinds_of, text_steps
+from .redact import chain_sql, found_lists_sql, install_sql, kinds_of, text_steps
 from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_stage, note_stage, stage_name
 from .repair import recover
 from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
@@ -49,19 +49,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 VISUAL = ("photo", "story", "video", "reel")
 
 
-
-
-
-
-
 def default_location(name: str) -> Path:
     return config.home() / "snapshots" / name
-
-
-
-
-
-
 
 
 @dataclass
@@ -246,8 +235,7 @@ def _build_into(
               SELECT k AS item_id, list(DISTINCT h) AS bad FROM ({mentioned_sql(kept, 'item_id', 'text', 'all_handles')})
               WHERE h IN (SELECT h FROM bad_handles) GROUP BY k) mb ON mb.item_id = k.item_id
             WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)"""
-        for i, (_, tpl) in enumerate(steps):
-            inner = f"SELECT *, {tpl.replace('{x}', f'x{i}')} AS x{i + 1} FROM ({inner})"
+        inner = chain_sql(inner, steps)
         changed = ", ".join(f"COALESCE(x{i + 1} IS DISTINCT FROM x{i}, false) AS changed_{n}" for i, (n, _) in enumerate(steps))
         final_sql = f"""SELECT item_id, user_id, kind, CAST(created_at AS TIMESTAMPTZ) AS created_at, parent_id,
             x{len(steps)} AS text, media, CAST(faces_blurred AS INTEGER) AS faces_blurred, tagged, bucket

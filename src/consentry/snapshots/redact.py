@@ -19,7 +19,7 @@ from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
 from .pii import KINDS, PLACEHOLDERS, findings_sql, install
 
-__all__ = ["find_pii", "redact_texts", "text_steps", "found_lists_sql", "kinds_of", "install_sql"]
+__all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists_sql", "kinds_of", "install_sql"]
 
 _FLAG = {"email": "redact_emails", "iban": "redact_ibans", "card": "redact_cards", "phone": "redact_phones"}
 _STEP = {"email": "emails", "iban": "ibans", "card": "cards", "phone": "phones"}
@@ -67,6 +67,14 @@ def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> l
     return steps
 
 
+def chain_sql(inner: str, steps: list[tuple[str, str]]) -> str:
+    """`inner` (which has `x0`, the text) with a column `x{i+1}` per step, each
+    step reading the previous one's column."""
+    for i, (_, tpl) in enumerate(steps):
+        inner = f"SELECT *, {tpl.replace('{x}', f'x{i}')} AS x{i + 1} FROM ({inner})"
+    return inner
+
+
 def _connect_with(texts: Sequence[str | None] | pa.Array, countries: Sequence[str | None] | None):  # noqa: ANN202
     import duckdb
 
@@ -109,11 +117,9 @@ def redact_texts(
     steps = text_steps(t, None)
     con = _connect_with(texts, countries)
     try:
-        expr = "s.text"
-        for _, tpl in steps:
-            expr = tpl.replace("{x}", f"({expr})")
-        q = f"""SELECT {expr} AS text FROM texts_in s
-            LEFT JOIN ({found_lists_sql('texts_in', 'k', 'text', 'country', kinds_of(t))}) f ON f.k = s.k ORDER BY s.k"""
+        inner = f"""SELECT s.k, s.text AS x0, f.* EXCLUDE (k) FROM texts_in s
+            LEFT JOIN ({found_lists_sql('texts_in', 'k', 'text', 'country', kinds_of(t))}) f ON f.k = s.k"""
+        q = f"SELECT x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k"
         return con.sql(q).to_arrow_table().column("text").to_pylist()
     finally:
         con.close()
