@@ -99,7 +99,8 @@ def phones_sql(runs: str) -> str:
     no_zero = "[" + ", ".join(f"'{r}'" for r in NO_TRUNK_ZERO) + "]"
     case = valid_case()
     return f"""
-    WITH cands AS (SELECT DISTINCT run, region FROM {runs}),
+    WITH meta AS {meta_sql()},
+    cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
     parts AS (
       SELECT run, region, lead, g, CASE WHEN lead = '' THEN sep ELSE sep[2:] END AS between FROM (
         SELECT run, region, regexp_extract(run, '^[^0-9]*') AS lead,
@@ -124,14 +125,17 @@ def phones_sql(runs: str) -> str:
     intl AS (
       SELECT s.run, s.region, s.i, s.j, s.value, s.plus, m.region AS r, substr(s.d, length(m.cc) + 1) AS nsn, m.lengths
       FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS cc FROM digits WHERE plus OR dial00) s
-      JOIN {meta_sql()} m ON m.cc = s.cc),
+      JOIN meta m ON m.cc = s.cc),
     national AS (
-      SELECT run, region, i, j, value, r, CASE WHEN np <> '' AND starts_with(d, np) THEN substr(d, length(np) + 1) ELSE d END AS nsn
+      -- read as dialled in region `dialled`; valid in any region of its country code (809 is NANP's Dominican Republic)
+      SELECT DISTINCT x.run, x.region, x.i, x.j, x.value, same.region AS r,
+        CASE WHEN m.np <> '' AND starts_with(x.d, m.np) THEN substr(x.d, length(m.np) + 1) ELSE x.d END AS nsn
       FROM (
         SELECT s.*, unnest(list_distinct(list_filter(
-          [s.region] || CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, lambda x: x IS NOT NULL))) AS r
+          [s.region] || CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, lambda x: x IS NOT NULL))) AS dialled
         FROM digits s WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15) x
-      LEFT JOIN (SELECT region AS mr, np FROM {meta_sql()}) m ON m.mr = x.r),
+      JOIN meta m ON m.region = x.dialled
+      JOIN meta same ON same.cc = m.cc),
     pairs AS (
       SELECT run, region, i, j, value, r, nsn, plus AND list_contains(lengths, length(nsn)) AS possible FROM intl
       UNION ALL
@@ -141,4 +145,4 @@ def phones_sql(runs: str) -> str:
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
                         AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
-    SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM r.region"""
+    SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)"""
