@@ -39,7 +39,7 @@ from ..sources import Export
 from .images import ImageJob, process_all
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
-from .redact import chain_sql, found_lists_sql, install_sql, kinds_of, text_steps
+from .redact import chain_sql, found_lists, install_sql, kinds_of, text_steps
 from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_stage, note_stage, stage_name
 from .repair import recover
 from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
@@ -224,7 +224,7 @@ def _build_into(
         # What to replace in each row's text, found once over the whole column.
         kept = ("(SELECT k.item_id, k.text, u.country FROM cand k LEFT JOIN users u ON u.user_id = k.user_id "
                 "WHERE k.excluded IS NULL AND k.text IS NOT NULL)")
-        con.execute(f"CREATE TEMP TABLE found AS {found_lists_sql(kept, 'item_id', 'text', 'country', kinds_of(policy.transforms))}")
+        found_lists(con, kept, "item_id", "text", "country", kinds_of(policy.transforms), into="found")
         con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
         inner = f"""SELECT k.*, i.media, COALESCE(i.faces, 0) AS faces_blurred, mb.bad,
               fl.f_email, fl.f_iban, fl.f_card, fl.f_phone, k.text AS x0

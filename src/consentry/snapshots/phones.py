@@ -77,37 +77,82 @@ def _meta() -> list[tuple[str, str, str, str, list[int]]]:
     return rows
 
 
-def meta_sql() -> str:
-    """The metadata as a VALUES relation: region, cc, np, lengths."""
-    vals = ", ".join(f"('{r}', '{cc}', '{np}', {lens!r})" for r, cc, np, _, lens in _meta())
-    return f"(SELECT * FROM (VALUES {vals}) m(region, cc, np, lengths))"
-
-
 @lru_cache(maxsize=1)
-def valid_case() -> str:
-    """`CASE r WHEN region THEN nsn matches its patterns ... END` over every region."""
-    # The regions tried most come first: DuckDB tries the WHENs in order on the rows left.
-    rows = sorted(_meta(), key=lambda m: (m[0] not in DEFAULT_REGIONS, m[0]))
-    whens = " ".join(f"WHEN '{r}' THEN regexp_full_match(nsn, {_q(p)})" for r, _, _, p, _ in rows)
-    return f"CASE r {whens} ELSE false END"
+def _by_cc() -> dict[str, tuple[str, str, list[int]]]:
+    """Per country code: (national prefix, the valid-number pattern of all its
+    regions, their possible lengths). libphonenumber says a number dialled in
+    one region of a country code is valid if it is valid in any of them (1-809
+    dialled in the US is the Dominican Republic's), and the regions of a
+    country code share their national prefix."""
+    out: dict[str, tuple[str, list[str], set[int]]] = {}
+    for _, cc, np, pat, lens in _meta():
+        got = out.setdefault(cc, (np, [], set()))
+        if got[0] != np:
+            raise RuntimeError(f"libphonenumber gives country code {cc} two national prefixes: {got[0]!r}, {np!r}")
+        got[1].append(pat)
+        got[2].update(lens)
+    return {cc: (np, "(?:" + "|".join(p) + ")", sorted(lens)) for cc, (np, p, lens) in out.items()}
 
 
-def phones_sql(runs: str) -> str:
-    """SQL for `(k, value)`: the phone numbers in `runs(k, run, region)`, where
-    `region` is the author's country (ISO alpha-2) or NULL."""
+def _cc_of(region: str) -> str:
+    return next(cc for r, cc, *_ in _meta() if r == region)
+
+
+@lru_cache(maxsize=2)
+def _dialled_pattern(zero: bool) -> str:
+    """One pattern over a run's digits: valid as dialled in one of the regions
+    tried for a national number that starts (`zero`) or does not start with 0.
+    A national prefix of one digit is stripped where the number starts with it;
+    NANP's "1" is optional ("1 617 ..." or "617 ..."): NANP numbers never start with 1."""
+    regions = DEFAULT_REGIONS if zero else NO_TRUNK_ZERO
+    alts: list[str] = []
+    for cc in dict.fromkeys(_cc_of(r) for r in regions):
+        np, pat, _ = _by_cc()[cc]
+        if len(np) > 1:
+            raise RuntimeError(f"a default region has the national prefix {np!r}; only one digit is supported")
+        if not np:
+            alts.append(pat)
+        elif zero:  # the number starts with 0: a "0" prefix is stripped, a "1" cannot be there
+            alts.append(f"{np}{pat}" if np == "0" else pat)
+        else:  # it does not: a "0" prefix cannot be there, NANP's "1" may
+            alts.append(pat if np == "0" else f"{np}{pat}|{pat}")
+    return "(?:" + "|".join(alts) + ")"
+
+
+def install(con) -> None:  # noqa: ANN001 - a duckdb connection
+    """libphonenumber's metadata as temp tables: per country code and per region."""
+    ccs = ", ".join(f"('{cc}', '{np}', {lens!r}::INTEGER[])" for cc, (np, _, lens) in _by_cc().items())
+    regions = ", ".join(f"('{r}', '{cc}')" for r, cc, *_ in _meta())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE consentry_phone_cc AS SELECT * FROM (VALUES {ccs}) v(cc, np, lengths);"
+                f"CREATE OR REPLACE TEMP TABLE consentry_phone_region AS SELECT * FROM (VALUES {regions}) v(region, cc)")
+
+
+def _cc_case(ccs: list[str]) -> str:
+    """`CASE cc WHEN ... THEN nsn is valid there END`, over the country codes
+    given only: each WHEN is a regex DuckDB compiles for the query."""
+    if not ccs:
+        return "false"
+    whens = " ".join(f"WHEN '{cc}' THEN regexp_full_match(nsn, {_q(_by_cc()[cc][1])})" for cc in sorted(ccs))
+    return f"CASE cc {whens} ELSE false END"
+
+
+def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
+    """Create temp table `into(k, value)`: the phone numbers in `runs(k, run,
+    region)`, where `region` is the author's country (ISO alpha-2) or NULL.
+    Staged: the spans of each distinct run first, then only the country codes
+    they need are compiled."""
     defaults = "[" + ", ".join(f"'{r}'" for r in DEFAULT_REGIONS) + "]"
     no_zero = "[" + ", ".join(f"'{r}'" for r in NO_TRUNK_ZERO) + "]"
-    case = valid_case()
-    return f"""
-    WITH meta AS {meta_sql()},
-    cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
+    t = f"_{into}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
+    WITH cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
     parts AS (
       SELECT run, region, lead, g, CASE WHEN lead = '' THEN sep ELSE sep[2:] END AS between FROM (
         SELECT run, region, regexp_extract(run, '^[^0-9]*') AS lead,
                regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
         FROM cands)),
     spans AS (
-      SELECT run, region, lead, sp[1] AS i, sp[2] AS j, len(g) AS n,
+      SELECT run, region, lead, sp[1] AS i, sp[2] AS j,
         CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
           lambda x: g[x] || CASE WHEN x < sp[2] THEN between[x] ELSE '' END), '') AS value,
         sp[1] = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
@@ -116,33 +161,36 @@ def phones_sql(runs: str) -> str:
               list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
       -- a part of a run ends where the run has a space: "617-653-3040 2", never inside "6448-6261-0000"
       WHERE (sp[1] = 1 OR regexp_matches(between[sp[1] - 1], '\\s'))
-        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s'))),
-    digits AS (
-      SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
-        SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
-      WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})
-        AND NOT regexp_matches(value, {_q(_NOT_PHONE_RUN)})),
-    intl AS (
-      SELECT s.run, s.region, s.i, s.j, s.value, s.plus, m.region AS r, substr(s.d, length(m.cc) + 1) AS nsn, m.lengths
-      FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS cc FROM digits WHERE plus OR dial00) s
-      JOIN meta m ON m.cc = s.cc),
-    national AS (
-      -- read as dialled in region `dialled`; valid in any region of its country code (809 is NANP's Dominican Republic)
-      SELECT DISTINCT x.run, x.region, x.i, x.j, x.value, same.region AS r,
-        CASE WHEN m.np <> '' AND starts_with(x.d, m.np) THEN substr(x.d, length(m.np) + 1) ELSE x.d END AS nsn
-      FROM (
-        SELECT s.*, unnest(list_distinct(list_filter(
-          [s.region] || CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, lambda x: x IS NOT NULL))) AS dialled
-        FROM digits s WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15) x
-      JOIN meta m ON m.region = x.dialled
-      JOIN meta same ON same.cc = m.cc),
-    pairs AS (
-      SELECT run, region, i, j, value, r, nsn, plus AND list_contains(lengths, length(nsn)) AS possible FROM intl
-      UNION ALL
-      SELECT run, region, i, j, value, r, nsn, false FROM national WHERE nsn IS NOT NULL),
-    valid AS MATERIALIZED (SELECT DISTINCT run, region, i, j, value FROM pairs WHERE possible OR ({case})),
+        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s')))
+    SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
+      SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
+    WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})
+      AND NOT regexp_matches(value, {_q(_NOT_PHONE_RUN)})""")
+    # Pairs to check against one country code's patterns: numbers written with
+    # + or 00, and national numbers read in the author's region when that is
+    # not one of the regions every national number is tried in.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pairs AS
+    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.cc) + 1) AS nsn,
+           s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible
+    FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS c FROM {t}_digits WHERE plus OR dial00) s
+    JOIN consentry_phone_cc m ON m.cc = s.c
+    UNION ALL
+    SELECT s.run, s.region, s.i, s.j, s.value, m.cc,
+           CASE WHEN m.np <> '' AND starts_with(s.d, m.np) THEN substr(s.d, length(m.np) + 1) ELSE s.d END, false
+    FROM {t}_digits s JOIN consentry_phone_region g ON g.region = s.region JOIN consentry_phone_cc m ON m.cc = g.cc
+    WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
+      AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
+    ccs = [r[0] for r in con.execute(f"SELECT DISTINCT cc FROM {t}_pairs WHERE NOT possible").fetchall()]
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
+    WITH valid AS MATERIALIZED (
+      SELECT DISTINCT run, region, i, j, value FROM {t}_pairs WHERE possible OR ({_cc_case(ccs)})
+      UNION
+      SELECT run, region, i, j, value FROM {t}_digits
+      WHERE NOT (plus OR dial00) AND length(d) <= 15 AND CASE WHEN d[1] = '0'
+        THEN regexp_full_match(d, {_q(_dialled_pattern(True))}) ELSE regexp_full_match(d, {_q(_dialled_pattern(False))}) END),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
                         AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
-    SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)"""
+    SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
+    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs")

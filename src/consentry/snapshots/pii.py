@@ -14,9 +14,10 @@ pattern that stops at a fixed length swallows a card's expiry date.
 
 from __future__ import annotations
 
-from .phones import DEFAULT_REGIONS, phones_sql
+from .phones import DEFAULT_REGIONS, phones_into
+from .phones import install as install_phones
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "findings_sql", "install"]
+__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -109,34 +110,59 @@ def _q(pattern: str) -> str:
 
 
 def install(con) -> None:  # noqa: ANN001 - a duckdb connection
-    """The macros, on one DuckDB connection."""
+    """The macros and libphonenumber's metadata, on one DuckDB connection."""
     con.execute(MACROS)
+    install_phones(con)
 
 
-def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tuple[str, ...]) -> str:
-    """SQL for `(k, kind, value)`: every validated finding of `kinds` in the
-    `text` column of relation `src`. A finding inside a finding of an earlier
-    kind (a phone-like run inside an IBAN) is dropped."""
-    parts: list[str] = []
+# Cheap tests a row must pass before a kind's pattern is run on it (necessary, not sufficient).
+_SPELLED_AT = r"(?is)[\[\(\{<]\s*at\s*[\]\)\}>]|\sat\s.*(?:\sdot\s|[\[\(\{<]\s*dot\s*[\]\)\}>])"
+_IBAN_LIKE = rf"(?i)[a-z]{{2}}[0-9]{{2}}(?:[{_SP}\-]?[a-z0-9]){{11}}"  # the shortest IBAN (Norway) has 15 characters
+_CARD_LIKE = rf"[0-9](?:[{_SP}\-]?[0-9]){{12}}"  # 13 digits at least
+_PHONE_LIKE = rf"[0-9](?:[{_SP}().\-/]*[0-9]){{6}}"  # 7 digits at least
+
+
+def _any_like(kinds: tuple[str, ...]) -> str:
+    """One pattern a row must match to be read at all: the union of the
+    tests above for the kinds asked for, so that one pass over the column
+    sets aside the rows (most of them, in real text) that hold none."""
+    alts = []
     if "email" in kinds:
-        parts.append(
-            f"SELECT k, 'email' AS kind, value FROM (SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(EMAIL)})) AS value "
-            f"FROM {src} WHERE {text} LIKE '%@%') WHERE NOT regexp_matches(value, {_q(FILE_NAME)})"
-        )
-        parts.append(
-            f"SELECT {key} AS k, 'email' AS kind, unnest(regexp_extract_all({text}, {_q(EMAIL_SPELLED)})) AS value "
-            f"FROM {src} WHERE regexp_matches({text}, '(?i)[^a-z]at[^a-z]')"
-        )
+        alts += ["@", _SPELLED_AT]
     if "iban" in kinds:
-        parts.append(
-            f"""SELECT k, 'iban' AS kind, value FROM (
-              SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(IBAN)})) AS value
-              FROM {src} WHERE regexp_matches({text}, '[A-Za-z]{{2}}[0-9]{{2}}'))
-            WHERE consentry_iban_ok(value)"""
-        )
+        alts.append(_IBAN_LIKE)
+    if "card" in kinds or "phone" in kinds:  # 13 digits in a card's run are 7 in a phone's
+        alts.append(_PHONE_LIKE)
+    return "(?is)" + "|".join("(?:" + a.removeprefix("(?is)").removeprefix("(?i)") + ")" for a in alts) if alts else "$^"
+
+
+def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tuple[str, ...],  # noqa: ANN001
+              into: str = "pii_found") -> None:
+    """Create temp table `into(k, kind, value)`: every validated finding of
+    `kinds` in the `text` column of relation `src` (keyed by `key`, the
+    author's country in `country`). Each stage is a set operation over the
+    whole column and is computed once; a finding inside a finding of an
+    earlier kind (a phone-like run inside an IBAN) is dropped."""
+    t = f"_{into}"
+    region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT {key} AS k, {text} AS text, {region} AS region
+        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {_q(_any_like(kinds))})""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_f AS SELECT k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value FROM {t}_src WHERE false")
+    if "email" in kinds:
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
+              SELECT k, unnest(regexp_extract_all(text, {_q(EMAIL)})) AS value FROM {t}_src WHERE text LIKE '%@%')
+            WHERE NOT regexp_matches(value, {_q(FILE_NAME)})""")
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED)}))
+            FROM {t}_src WHERE regexp_matches(text, {_q(_SPELLED_AT)})""")
+    if "iban" in kinds or "phone" in kinds:
+        # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
+              SELECT k, unnest(regexp_extract_all(text, {_q(IBAN)})) AS value FROM {t}_src
+              WHERE regexp_matches(text, {_q(_IBAN_LIKE)}))""")
+        if "iban" in kinds:
+            con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     if "card" in kinds:
-        parts.append(
-            f"""SELECT k, 'card' AS kind, value FROM (
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'card', value FROM (
               SELECT k, run, array_to_string(list_transform(range(sp[1], sp[2] + 1),
                        lambda i: g[i] || CASE WHEN i < sp[2] THEN sep[i] ELSE '' END), '') AS value,
                      array_to_string(g[sp[1]:sp[2]], '') AS d
@@ -145,37 +171,36 @@ def findings_sql(src: str, key: str, text: str, country: str | None, kinds: tupl
                          lambda i: list_transform(range(i, len(g) + 1), lambda j: [i, j])))) AS sp
                 FROM (
                   SELECT k, run, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
-                  FROM (SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(CARD_RUN)})) AS run
-                        FROM {src} WHERE regexp_matches({text}, '[0-9]{{4}}'))
+                  FROM (SELECT k, unnest(regexp_extract_all(text, {_q(CARD_RUN)})) AS run
+                        FROM {t}_src WHERE regexp_matches(text, {_q(_CARD_LIKE)}))
                   WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*')))
-            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)"""
-        )
+            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
     if "phone" in kinds:
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
         # digits are not phone numbers.
-        shaped = f"SELECT {key} AS k, unnest(regexp_extract_all({text}, {_q(IBAN)})) AS value FROM {src}"
-        early = " UNION ALL ".join([f"(SELECT k, value FROM ({q}))" for q in parts] + [f"({shaped})"])
-        region_sql = f"s.{country}" if country else "NULL"
-        phone_src = f"""(SELECT s.{key} AS k, CASE WHEN e.vals IS NULL THEN s.{text}
-                   ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.{text}) END AS text, {region_sql} AS region
-                 FROM {src} s LEFT JOIN (SELECT k, list(value) AS vals FROM ({early}) GROUP BY k) e ON e.k = s.{key})"""
-        parts.append(
-            f"""WITH runs AS (
-              SELECT k, run, region FROM (
-                SELECT k, unnest(regexp_extract_all(text, {_q(PHONE_RUN)})) AS run, region
-                FROM {phone_src} WHERE regexp_matches(text, '[0-9]{{2}}'))
-              WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7
-                AND NOT regexp_matches(run, {_q('(?i)^' + _NOT_PHONE_BEFORE)}))
-            SELECT k, 'phone' AS kind, value FROM ({phones_sql('runs')})"""
-        )
-    if not parts:
-        return "SELECT NULL AS k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value WHERE false"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_runs AS
+            SELECT k, run, region FROM (
+              SELECT k, unnest(regexp_extract_all(text, {_q(PHONE_RUN)})) AS run, region FROM (
+                SELECT s.k, CASE WHEN e.vals IS NULL THEN s.text
+                         ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.text) END AS text, s.region
+                FROM {t}_src s LEFT JOIN (
+                  SELECT k, list(value ORDER BY length(value) DESC, value) AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
+                  GROUP BY k) e ON e.k = s.k
+                WHERE regexp_matches(s.text, {_q(_PHONE_LIKE)})))
+            WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7
+              AND NOT regexp_matches(run, {_q('(?i)^' + _NOT_PHONE_BEFORE)})""")
+        phones_into(con, f"{t}_runs", f"{t}_phones")
+        con.execute(f"INSERT INTO {t}_f SELECT k, 'phone', value FROM {t}_phones")
     rank = "CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS)) + " END"
-    return f"""WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM ({' UNION ALL '.join(f'({q})' for q in parts)}) WHERE value <> ''),
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
+        WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM {t}_f WHERE value <> ''),
         inside AS (
           SELECT f.k, f.kind, f.value FROM f JOIN f g ON g.k = f.k AND g.value <> f.value AND contains(g.value, f.value)
             AND (g.rk < f.rk OR (g.rk = f.rk AND length(g.value) > length(f.value)))
-          JOIN {src} s ON s.{key} = f.k
-          WHERE NOT contains(replace(s.{text}, g.value, ''), f.value))
-        SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)"""
+          JOIN {t}_src s ON s.k = f.k
+          WHERE NOT contains(replace(s.text, g.value, ''), f.value))
+        SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)""")
+    for stage in ("src", "f", "ibanish", "runs", "phones"):
+        con.execute(f"DROP TABLE IF EXISTS {t}_{stage}")
+

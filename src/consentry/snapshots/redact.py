@@ -17,9 +17,9 @@ import pyarrow as pa
 from ..policy import Transforms
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, findings_sql, install
+from .pii import KINDS, PLACEHOLDERS, find_into, install
 
-__all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists_sql", "kinds_of", "install_sql"]
+__all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
 _FLAG = {"email": "redact_emails", "iban": "redact_ibans", "card": "redact_cards", "phone": "redact_phones"}
 _STEP = {"email": "emails", "iban": "ibans", "card": "cards", "phone": "phones"}
@@ -36,20 +36,24 @@ def install_sql(con) -> None:  # noqa: ANN001 - a duckdb connection
     con.execute(MENTION_MACROS)
 
 
-def found_lists_sql(src: str, key: str, text: str, country: str | None, kinds: Sequence[str]) -> str:
-    """One row per key with a finding: `k` and a list column `f_<kind>` per
-    kind (longest first, so a value inside another is replaced after it)."""
+def found_lists(con, src: str, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
+                into: str = "found") -> None:
+    """Create temp table `into`: one row per key with a finding, `k` and a list
+    column `f_<kind>` per kind (longest first, so a value inside another is
+    replaced after it)."""
+    find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
     cols = ", ".join(
         f"list(value ORDER BY length(value) DESC, value) FILTER (WHERE kind = '{k}') AS f_{k}" for k in KINDS
     )
-    return f"SELECT k, {cols} FROM ({findings_sql(src, key, text, country, tuple(kinds))}) GROUP BY k"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT k, {cols} FROM {into}_pii GROUP BY k")
+    con.execute(f"DROP TABLE {into}_pii")
 
 
 def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> list[tuple[str, str]]:
     """(name, SQL template) for each enabled step, in order; `{x}` in the
     template is the text after the previous step. `bad_mentions` is a list
     column of the handles to hide; with `found`, the `f_<kind>` columns of
-    `found_lists_sql` are in scope."""
+    `found_lists` are in scope."""
     steps: list[tuple[str, str]] = []
 
     def replace(kind: str) -> tuple[str, str]:
@@ -75,17 +79,23 @@ def chain_sql(inner: str, steps: list[tuple[str, str]]) -> str:
     return inner
 
 
-def _connect_with(texts: Sequence[str | None] | pa.Array, countries: Sequence[str | None] | None):  # noqa: ANN202
-    import duckdb
+def _as_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    return texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
 
-    arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(list(texts), pa.string())
+
+def _connect_with(arr: pa.Array, countries: Sequence[str | None] | None):  # noqa: ANN202
+    import duckdb
+    import numpy as np
+
     n = len(arr)
     ctry = pa.array(list(countries) if countries is not None else [None] * n, pa.string())
     if len(ctry) != n:
         raise ValueError(f"countries has {len(ctry)} values for {n} texts")
     con = duckdb.connect()
     install_sql(con)
-    con.register("texts_in", pa.table({"k": pa.array(range(n), pa.int64()), "text": arr, "country": ctry}))
+    con.register("texts_in", pa.table({"k": pa.array(np.arange(n, dtype=np.int64)), "text": arr, "country": ctry}))
     return con
 
 
@@ -98,11 +108,10 @@ def find_pii(
     that redaction replaces). `countries` (ISO 3166 alpha-2 per text, the
     author's) is where a number written without a country code is read first."""
     kinds = kinds_of(transforms or Transforms())
-    con = _connect_with(texts, countries)
+    con = _connect_with(_as_array(texts), countries)
     try:
-        return con.sql(
-            f"SELECT k AS row, kind, value FROM ({findings_sql('texts_in', 'k', 'text', 'country', kinds)}) ORDER BY 1, 2, 3"
-        ).to_arrow_table()
+        find_into(con, "texts_in", "k", "text", "country", kinds)
+        return con.sql("SELECT k AS row, kind, value FROM pii_found ORDER BY 1, 2, 3").to_arrow_table()
     finally:
         con.close()
 
@@ -113,13 +122,22 @@ def redact_texts(
 ) -> list[str | None]:
     """`texts` with their personal data replaced by `[email]`, `[phone]`,
     `[iban]` and `[card]`, exactly as a snapshot build does it."""
+    import numpy as np
+    import pyarrow.compute as pc
+
     t = transforms or Transforms()
-    steps = text_steps(t, None)
-    con = _connect_with(texts, countries)
+    steps, kinds = text_steps(t, None), kinds_of(t)
+    arr = _as_array(texts)
+    if not kinds:
+        return arr.to_pylist()
+    con = _connect_with(arr, countries)
     try:
-        inner = f"""SELECT s.k, s.text AS x0, f.* EXCLUDE (k) FROM texts_in s
-            LEFT JOIN ({found_lists_sql('texts_in', 'k', 'text', 'country', kinds_of(t))}) f ON f.k = s.k"""
-        q = f"SELECT x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k"
-        return con.sql(q).to_arrow_table().column("text").to_pylist()
+        found_lists(con, "texts_in", "k", "text", "country", kinds)
+        # Only the rows with a finding are rewritten; the others are handed back as they came.
+        inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
+        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k").to_arrow_table()
     finally:
         con.close()
+    mask = np.zeros(len(arr), dtype=bool)
+    mask[changed.column("k").to_numpy()] = True
+    return pc.replace_with_mask(arr, pa.array(mask), changed.column("text").combine_chunks()).to_pylist()
