@@ -98,24 +98,81 @@ def _cc_of(region: str) -> str:
     return next(cc for r, cc, *_ in _meta() if r == region)
 
 
+_DIGITS = frozenset("0123456789")
+
+
+def _first_digits(pattern: str) -> frozenset[str]:
+    """The digits a full match of `pattern` can start with (all ten when in doubt)."""
+    from re import _parser  # the stdlib's own regex parser: libphonenumber's patterns are plain
+
+    def seq(items) -> tuple[set[str], bool]:  # noqa: ANN001 - (first digits, can be empty)
+        out: set[str] = set()
+        for op, av in items:
+            first, empty = one(str(op), av)
+            out |= first
+            if not empty:
+                return out, False
+        return out, True
+
+    def one(op: str, av) -> tuple[set[str], bool]:  # noqa: ANN001
+        if op == "LITERAL":
+            return {chr(av)}, False
+        if op == "IN" and all(str(o) in ("LITERAL", "RANGE") for o, _ in av):
+            return {chr(c) for o, a in av for c in ((a,) if str(o) == "LITERAL" else range(a[0], a[1] + 1))}, False
+        if op == "SUBPATTERN":
+            return seq(av[-1])
+        if op == "BRANCH":
+            parts = [seq(b) for b in av[1]]
+            return set().union(*(f for f, _ in parts)), any(e for _, e in parts)
+        if op in ("MAX_REPEAT", "MIN_REPEAT"):
+            first, empty = seq(av[2])
+            return first, empty or av[0] == 0
+        return set(_DIGITS), False
+
+    try:
+        first, empty = seq(_parser.parse(pattern))
+    except Exception:  # noqa: BLE001 - a pattern Python cannot read is kept whole
+        return _DIGITS
+    return _DIGITS if empty else frozenset(first) & _DIGITS
+
+
+@lru_cache(maxsize=1)
+def _cc_parts() -> dict[str, list[str]]:
+    """Per country code, the pattern of each number type of each of its regions."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    out: dict[str, list[str]] = {}
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        md = PhoneMetadata.metadata_for_region(region)
+        parts = out.setdefault(str(md.country_code), [])
+        for t in _TYPES:
+            if (d := getattr(md, t)) is not None and d.national_number_pattern and d.national_number_pattern not in parts:
+                parts.append(d.national_number_pattern)
+    return out
+
+
 @lru_cache(maxsize=2)
 def _dialled_pattern(zero: bool) -> str:
     """One pattern over a run's digits: valid as dialled in one of the regions
     tried for a national number that starts (`zero`) or does not start with 0.
-    A national prefix of one digit is stripped where the number starts with it;
-    NANP's "1" is optional ("1 617 ..." or "617 ..."): NANP numbers never start with 1."""
+    A national prefix of one digit is stripped where the number starts with
+    it; NANP's "1" is optional ("1 617 ..." or "617 ..."). Only the parts of
+    a country's patterns that can start as the number does are kept: the
+    pattern is compiled for every query."""
     regions = DEFAULT_REGIONS if zero else NO_TRUNK_ZERO
+    starts = frozenset("0") if zero else _DIGITS - {"0"}
     alts: list[str] = []
     for cc in dict.fromkeys(_cc_of(r) for r in regions):
-        np, pat, _ = _by_cc()[cc]
+        np = _by_cc()[cc][0]
         if len(np) > 1:
             raise RuntimeError(f"a default region has the national prefix {np!r}; only one digit is supported")
-        if not np:
-            alts.append(pat)
-        elif zero:  # the number starts with 0: a "0" prefix is stripped, a "1" cannot be there
-            alts.append(f"{np}{pat}" if np == "0" else pat)
-        else:  # it does not: a "0" prefix cannot be there, NANP's "1" may
-            alts.append(pat if np == "0" else f"{np}{pat}|{pat}")
+        strip = zero and np == "0"  # the number starts with 0: a "0" prefix is stripped, a "1" cannot be there
+        parts = [p for p in _cc_parts()[cc] if strip or _first_digits(p) & starts]
+        if not parts:
+            continue
+        body = "(?:" + "|".join(parts) + ")"
+        alts.append(f"0{body}" if strip else f"{np}?{body}" if np and np != "0" else body)
     return "(?:" + "|".join(alts) + ")"
 
 

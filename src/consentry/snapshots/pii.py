@@ -38,12 +38,24 @@ _TLDS = (
 )
 _BRACKET_AT = r"\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*"
 _BRACKET_DOT = r"\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*"
-EMAIL_SPELLED = (
-    # "ana at example dot com": a plain " dot " only before a top-level domain that is not an English word
-    rf"(?i)\b[{_W}._%+\-]+{_AT}{_LABEL}(?:(?:{_DOT}|\.){_LABEL})*{_DOT}(?:{_TLDS})\b"
-    # "ana [at] example [dot] it", "ana[at]example.com": brackets say it is an address, any domain
-    rf"|(?i)\b[{_W}._%+\-]+{_BRACKET_AT}{_LABEL}(?:(?:{_BRACKET_DOT}|\.){_LABEL})*(?:{_BRACKET_DOT}|\.)\p{{L}}{{2,}}\b"
-)
+
+
+def _spelled(label: str, tld: str) -> str:
+    return (
+        # "ana at example dot com": a plain " dot " only before a top-level domain that is not an English word
+        rf"(?i)\b[{_W}._%+\-]+{_AT}{label}(?:(?:{_DOT}|\.){label})*{_DOT}(?:{_TLDS})\b"
+        # "ana [at] example [dot] it", "ana[at]example.com": brackets say it is an address, any domain
+        rf"|(?i)\b[{_W}._%+\-]+{_BRACKET_AT}{label}(?:(?:{_BRACKET_DOT}|\.){label})*(?:{_BRACKET_DOT}|\.){tld}\b"
+    )
+
+
+EMAIL_SPELLED = _spelled(_LABEL, r"\p{L}{2,}")
+# The same with an ASCII domain: RE2 runs it as a DFA (the one above, with
+# letters of every script in the domain, is some 4 times slower), so it is
+# run on every row and the one above only where the domain after an "at" has a non-ASCII letter.
+EMAIL_SPELLED_ASCII = _spelled(r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?", "[a-z]{2,}")
+_NON_ASCII_AFTER_AT = (r"(?is)(?:\sat\s+|[\[\(\{<]\s*at\s*[\]\)\}>]\s*)"
+                       r"(?:[^\s]|\s+dot\s+|\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*)*[^\x00-\x7F]")
 # "icon@2x.png" is a file name, not an address.
 _FILE_TLDS = "png|jpe?g|gif|svg|webp|bmp|ico|tiff?|pdf|js|css|html?|json|xml|txt|zip|gz|mp[34]|mov|avi|webm|heic"
 FILE_NAME = rf"(?i)\.(?:{_FILE_TLDS})$"
@@ -61,8 +73,12 @@ IBAN_LENGTHS = {
     "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
     "YE": 30,
 }
+# Countries with the same length share a branch (fewer branches: RE2 runs it as a DFA).
+_IBAN_BY_LENGTH: dict[int, list[str]] = {}
+for _cc, _n in sorted(IBAN_LENGTHS.items()):
+    _IBAN_BY_LENGTH.setdefault(_n, []).append(_cc)
 IBAN = "(?i)\\b(?:" + "|".join(
-    f"{cc}[0-9]{{2}}(?:[{_SP}\\-]?[A-Z0-9]){{{n - 4}}}" for cc, n in sorted(IBAN_LENGTHS.items())
+    f"(?:{'|'.join(ccs)})[0-9]{{2}}(?:[{_SP}\\-]?[A-Z0-9]){{{n - 4}}}" for n, ccs in sorted(_IBAN_BY_LENGTH.items())
 ) + ")"
 
 # A run of digit groups; the card inside it is found by trying every span of groups.
@@ -152,8 +168,14 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
               SELECT k, unnest(regexp_extract_all(text, {_q(EMAIL)})) AS value FROM {t}_src WHERE text LIKE '%@%')
             WHERE NOT regexp_matches(value, {_q(FILE_NAME)})""")
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED)}))
-            FROM {t}_src WHERE regexp_matches(text, {_q(_SPELLED_AT)})""")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_at AS
+            SELECT k, text, regexp_matches(text, {_q(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src
+            WHERE regexp_matches(text, {_q(_SPELLED_AT)})""")
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED_ASCII)}))
+            FROM {t}_at""")
+        if con.execute(f"SELECT count(*) FROM {t}_at WHERE idn").fetchall()[0][0]:  # compiled only when needed
+            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED)}))
+                FROM {t}_at WHERE idn""")
     if "iban" in kinds or "phone" in kinds:
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
@@ -201,6 +223,6 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
           JOIN {t}_src s ON s.k = f.k
           WHERE NOT contains(replace(s.text, g.value, ''), f.value))
         SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)""")
-    for stage in ("src", "f", "ibanish", "runs", "phones"):
+    for stage in ("src", "f", "at", "ibanish", "runs", "phones"):
         con.execute(f"DROP TABLE IF EXISTS {t}_{stage}")
 
