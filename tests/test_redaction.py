@@ -60,7 +60,7 @@ NOT_PHONES = [
 ]
 EMAILS = ["josé@exemple.fr", "Zoë.Müller@bücher.de", "ana+news@mail.example.co.uk", "ana at example dot com",
           "bob [at] mail [dot] org", "bob(at)mail(dot)org", "ANA@EXAMPLE.COM", "ana[at]example.com",
-          "chen [at] fastmail [dot] fm"]
+          "chen [at] fastmail [dot] fm", "zoë at bücher dot de", "ana [at] exämple [dot] org"]
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +356,49 @@ def test_phone_validity_in_sql_agrees_with_libphonenumber(cases) -> None:
     got = {(row, v) for row, v in zip(t.column("row").to_pylist(), t.column("value").to_pylist())}
     wrong = [(r, d) for i, (r, d) in enumerate(cases) if ((i, d) in got) != oracle(d, r)]
     assert wrong == []
+
+
+def test_national_numbers_of_the_default_regions_are_found_without_the_authors_country() -> None:
+    """The national-number patterns are pruned to the number types that can
+    start as the number does: every example number libphonenumber gives for
+    the regions tried by default is still found, with no country given."""
+    from consentry.snapshots.phones import DEFAULT_REGIONS
+
+    texts = []
+    for region in DEFAULT_REGIONS:
+        for t in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE):
+            n = phonenumbers.example_number_for_type(region, t)
+            if n is not None:
+                texts.append(f"ring {phonenumbers.format_number(n, PhoneNumberFormat.NATIONAL)} today")
+    t = find_pii(texts, transforms=Transforms(redact_emails=False, redact_ibans=False, redact_cards=False))
+    assert sorted(set(range(len(texts))) - set(t.column("row").to_pylist())) == []
+    assert len(texts) >= 50
+
+
+def test_first_digits_of_every_number_type_pattern() -> None:
+    """`_first_digits` (which prunes the patterns) never leaves out the first
+    digit of a number the pattern accepts: libphonenumber's example numbers."""
+    import re
+
+    from consentry.snapshots.phones import _TYPES, _first_digits
+
+    checked = 0
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for name in _TYPES:
+            desc = getattr(md, name)
+            if desc is None or not desc.national_number_pattern or not desc.example_number:
+                continue
+            assert re.fullmatch(desc.national_number_pattern, desc.example_number)
+            assert desc.example_number[0] in _first_digits(desc.national_number_pattern), (region, name)
+            checked += 1
+    assert checked > 1000
+    assert _first_digits("(?:0[1-9]|1)?\\d") == frozenset("0123456789")
+    assert _first_digits("[2-9]\\d{9}|8(?:00|33)\\d{7}") == frozenset("23456789")
+
+
+def test_rows_without_findings_come_back_as_they_were() -> None:
+    texts = ["nothing here", None, "", "call +1 617 653 3040", "é 😀 ok"]
+    assert redact_texts(texts) == ["nothing here", None, "", "call [phone]", "é 😀 ok"]
+    assert redact_texts(pa.array(texts, pa.string())) == redact_texts(texts)
+    assert redact_texts([]) == []

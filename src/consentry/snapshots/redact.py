@@ -90,7 +90,7 @@ def _connect_with(arr: pa.Array, countries: Sequence[str | None] | None):  # noq
     import numpy as np
 
     n = len(arr)
-    ctry = pa.array(list(countries) if countries is not None else [None] * n, pa.string())
+    ctry = pa.array(list(countries), pa.string()) if countries is not None else pa.nulls(n, pa.string())
     if len(ctry) != n:
         raise ValueError(f"countries has {len(ctry)} values for {n} texts")
     con = duckdb.connect()
