@@ -40,6 +40,11 @@ app.add_typer(admin_app, name="admin")
 
 DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
 AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (in this process) or spark.")]
+SparkMasterOpt = Annotated[str, typer.Option(
+    "--spark-master", help="With --engine spark: local[*], local[N], spark://host:port, yarn or k8s://...")]
+SparkConfOpt = Annotated[list[str] | None, typer.Option(
+    "--conf", help="With --engine spark: a Spark setting KEY=VALUE, passed through (repeatable).")]
 
 
 def _ledger(url: str | None):  # noqa: ANN202
@@ -94,22 +99,49 @@ def evaluate(
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the decisions (.parquet).")],
     policy: PolicyOpt = "recommended",
     ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
     """Decide every item at the cut-off; write item_id, user_id, eligible, reason."""
-    from .engine import evaluate as run
+    from .platform import Platform
     from .policy import load_policy
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
     export = _export(data)
-    with _ledger(ledger) as led, err.status("deciding ..."):
-        result = run(export, led, pol, t, out_file)
+    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
+                                          spark_conf=_spark_conf(conf)) as platform:
+        with err.status(f"deciding on {engine} ..."):
+            result = platform.evaluate(t, out_file)
     print_counts(result)
+    where = "a folder of Parquet parts " if engine == "spark" else ""
     out.print(
-        f"wrote {result.items:,} decisions to {out_file} in {result.seconds:.1f}s "
-        f"(policy {pol.name} {pol.hash}, ledger up to event #{result.watermark})",
+        f"wrote {result.items:,} decisions to {where}{out_file} in {result.seconds:.1f}s "
+        f"(policy {pol.name} {pol.hash}, ledger up to event #{result.watermark}, engine {engine})",
         highlight=False,
     )
+
+
+def _engine(name: str) -> str:
+    from .errors import InputError
+    from .platform import ENGINES
+
+    if name not in ENGINES:
+        raise InputError(f"unknown engine {name!r}", where="--engine", fix=f"use one of: {', '.join(ENGINES)}")
+    return name
+
+
+def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
+    from .errors import InputError
+
+    conf = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{pair!r} is not KEY=VALUE", where="--conf", fix="write it as --conf spark.executor.memory=4g")
+        conf[key.strip()] = value
+    return conf
 
 
 def print_counts(result) -> None:  # noqa: ANN001

@@ -243,12 +243,20 @@ third_party AS (
             whens.append(f"WHEN tp.item_id IS NOT NULL THEN {lit(Reason.third_party_objected)}")
         return f"CASE {' '.join(whens)} ELSE {lit(Reason.eligible)} END"
 
-    def decisions_sql(self, *, where: str | None = None) -> str:
+    def people_sql(self) -> str:
+        """The `people` relation alone, for a backend that computes it once and
+        hands it to `decisions_sql(people=...)` (Spark would otherwise recompute
+        it for each of its readers)."""
+        return f"WITH {self.people_ctes()}\nSELECT * FROM people"
+
+    def decisions_sql(self, *, where: str | None = None, people: str | None = None) -> str:
         """One row per content item: item_id, user_id, eligible, reason, and
-        blur_faces when the policy blurs tagged people instead of dropping items."""
+        blur_faces when the policy blurs tagged people instead of dropping items.
+        `people` names a relation already holding `people_sql()`'s rows."""
         checks_tags = self.policy.tagged_people is not TaggedPeople.ignore
         tp = self.honours_third_parties
-        ctes = (self.people_ctes() + ("," + self.tagged_cte() if checks_tags else "")
+        people_ctes = f"\npeople AS (SELECT * FROM {people})" if people else self.people_ctes()
+        ctes = (people_ctes + ("," + self.tagged_cte() if checks_tags else "")
                 + ("," + self.third_party_cte() if tp else ""))
         tag_join = "LEFT JOIN tagged tg ON tg.item_id = c.item_id" if checks_tags else ""
         if tp:

@@ -94,6 +94,56 @@ def evaluate(
     )
 
 
+def evaluate_spark(
+    export: Export,
+    ledger: Ledger,
+    policy: Policy,
+    at: datetime,
+    out: str | Path,
+    spark,  # noqa: ANN001 - a pyspark SparkSession
+    *,
+    watermark: int | None = None,
+) -> Evaluation:
+    """`evaluate` on Spark: the same SQL text; the people step is computed once
+    and cached, and `out` is a folder of Parquet parts (Spark's way), renamed
+    into place when complete."""
+    from . import spark as backend
+
+    out = Path(out)
+    if out.suffix != ".parquet":
+        raise InputError("the decisions file must end in .parquet", where=str(out))
+    if not out.parent.is_dir():
+        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    started = time.perf_counter()
+    scratch = backend.scratch_dir()
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    people = None
+    try:
+        wm = backend.load_inputs(spark, export, ledger, at, scratch, watermark)
+        comp = Compiler(policy, at)
+        people = spark.sql(comp.people_sql()).persist()
+        people.createOrReplaceTempView("people_once")
+        spark.sql(comp.decisions_sql(people="people_once")).write.mode("overwrite").parquet(str(tmp), compression="zstd")
+        counts = {r["reason"]: int(r["count"]) for r in spark.read.parquet(str(tmp)).groupBy("reason").count().collect()}
+        old = out.with_name(f".{out.name}.{os.getpid()}.old")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        backend.remove(old) if old.is_dir() else old.unlink(missing_ok=True)
+        with ledger.transaction() as conn:
+            chain.append(conn, [chain.Record("evaluation", {
+                "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(), "watermark": wm,
+                "counts": counts, "out": str(out.resolve()), "engine": "spark",
+            })])
+    finally:
+        if people is not None:
+            people.unpersist()
+        backend.remove(tmp)
+        backend.remove(scratch)
+    return Evaluation(at=at, policy_name=policy.name, policy_hash=policy.hash, watermark=wm, counts=counts, out=out,
+                      seconds=time.perf_counter() - started)
+
+
 def decide(
     export: Export, ledger: Ledger, policy: Policy, at: datetime, *, con: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyRelation:

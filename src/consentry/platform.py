@@ -1,0 +1,82 @@
+"""`Platform`: the one object every face builds (CLI, privacy center, users'
+own code): a platform's export, its ledger and a policy, and the engine that
+decides over them (`duckdb`, in this process, or `spark`, on a cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import InputError
+from .ledger import Ledger
+from .policy import Policy, load_policy
+from .sources import Export
+
+__all__ = ["ENGINES", "Platform"]
+
+ENGINES = ("duckdb", "spark")
+Engine = Literal["duckdb", "spark"]
+
+
+@dataclass
+class Platform:
+    """`Platform(export="exp/", ledger="sqlite:///l.db", policy="recommended")`.
+
+    `export` is a folder (or an `Export`), `ledger` a database URL (or a
+    `Ledger`, left open for its owner), `policy` a preset name, a YAML file or a
+    `Policy`. With `engine="spark"`, `spark_master` (`local[*]`, `spark://...`,
+    `yarn`, `k8s://...`) and `spark_conf` go to the Spark session, which is
+    started on first use and stopped by `close()`."""
+
+    export: Export | str | Path
+    ledger: Ledger | str
+    policy: Policy | str = "recommended"
+    engine: Engine = "duckdb"
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = field(default_factory=dict)
+    _spark: Any = field(default=None, init=False, repr=False)
+    _own_ledger: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise InputError(f"unknown engine {self.engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
+        if not isinstance(self.export, Export):
+            self.export = Export(self.export)
+        if not isinstance(self.policy, Policy):
+            self.policy = load_policy(str(self.policy))
+        if not isinstance(self.ledger, Ledger):
+            self.ledger = Ledger(self.ledger)
+            self._own_ledger = True
+
+    @property
+    def spark(self):  # noqa: ANN201 - a pyspark SparkSession
+        """The Spark session, started on first use."""
+        if self._spark is None:
+            from .engine.spark import session
+
+            self._spark = session(self.spark_master, self.spark_conf)
+        return self._spark
+
+    def evaluate(self, at: datetime, out: str | Path, *, watermark: int | None = None):  # noqa: ANN201
+        """Decide every item at `at` and write the decisions to `out` (Parquet)."""
+        from .engine.evaluate import evaluate, evaluate_spark
+
+        if self.engine == "spark":
+            return evaluate_spark(self.export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
+        return evaluate(self.export, self.ledger, self.policy, at, out, watermark=watermark)
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+        if self._own_ledger:
+            self.ledger.close()
+            self._own_ledger = False
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
