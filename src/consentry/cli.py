@@ -170,16 +170,20 @@ def explain(
     at: AtOpt,
     policy: PolicyOpt = "recommended",
     ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
     """Show every rule for one item, passed or failed, including each tagged person's."""
-    from .engine.explain import explain as run
+    from .platform import Platform
     from .policy import load_policy
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
     export = _export(data, quiet=True)
-    with _ledger(ledger) as led:
-        e = run(item_id, export, led, pol, t)
+    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
+                                          spark_conf=_spark_conf(conf)) as platform:
+        e = platform.explain(item_id, t)
     out.print(f"[bold]{e.item_id}[/] by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}", highlight=False)
     _print_checks(e.checks, e.reason)
     for person in e.tagged:
@@ -659,14 +663,19 @@ def notify(
                      "records a notice whose mail was never final (see the README)."),
     ] = 1,
     base_url: Annotated[str, typer.Option(help="The privacy center's public address.")] = "http://127.0.0.1:8000",
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
-    """Tell every affected person before use, exactly once: mail and in-app notices."""
+    """Tell every affected person before use, exactly once: mail and in-app notices.
+    With --engine spark, Spark computes who must be told; the mail goes from here."""
     import os
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     from .notices.campaign import CHANNELS, Campaign
     from .notices.mailer import Mailer, SmtpSettings
+    from .platform import Platform
     from .policy import load_policy
 
     wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
@@ -675,12 +684,12 @@ def notify(
     t = parse_instant(cutoff, what="cut-off")
     pol = load_policy(policy)
     export = _export(data)
-    with _ledger_notice(ledger) as led:
+    with _ledger_notice(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
+                                                 spark_conf=_spark_conf(conf)) as platform:
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
-            from .notices.audience import audience
             from .notices.campaign import summarize
 
-            plan = summarize(audience(export, led, pol, t).to_pylist())
+            plan = summarize(platform.audience(t).to_pylist())
             table = Table("jurisdiction", "language", "people", title=f"Would notify {plan.people:,} people (dry run)")
             for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
                 table.add_row(j, lang, f"{n:,}")
@@ -698,7 +707,11 @@ def notify(
                 raise ConsentryError(str(exc)) from None
             secret = _secret()
         camp = Campaign.open(led, campaign, pol, t)
-        plan = camp.plan(export, pol, channels=wanted)
+        backend = platform.backend()
+        try:
+            plan = camp.plan(export, pol, channels=wanted, backend=backend)
+        finally:
+            backend.close()
         err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
         summary = None
         if mailer is not None and secret is not None:

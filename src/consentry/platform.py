@@ -28,7 +28,7 @@ class Platform:
     `Ledger`, left open for its owner), `policy` a preset name, a YAML file or a
     `Policy`. With `engine="spark"`, `spark_master` (`local[*]`, `spark://...`,
     `yarn`, `k8s://...`) and `spark_conf` go to the Spark session, which is
-    started on first use and stopped by `close()`."""
+    started on first use and stopped by `close()`; or pass `spark_session`."""
 
     export: Export | str | Path
     ledger: Ledger | str
@@ -36,6 +36,9 @@ class Platform:
     engine: Engine = "duckdb"
     spark_master: str = "local[*]"
     spark_conf: dict[str, str] = field(default_factory=dict)
+    #: An existing SparkSession (a notebook's `spark` on Databricks, a test's):
+    #: used as it is (its zone checked), never stopped by `close()`.
+    spark_session: Any = field(default=None, repr=False)
     _spark: Any = field(default=None, init=False, repr=False)
     _own_ledger: bool = field(default=False, init=False, repr=False)
 
@@ -53,6 +56,12 @@ class Platform:
     @property
     def spark(self):  # noqa: ANN201 - a pyspark SparkSession
         """The Spark session, started on first use."""
+        if self.spark_session is not None:
+            from .engine.spark import check_utc
+
+            self.spark_session.conf.set("spark.sql.session.timeZone", "UTC")
+            check_utc(self.spark_session)
+            return self.spark_session
         if self._spark is None:
             from .engine.spark import session
 
@@ -66,6 +75,32 @@ class Platform:
         if self.engine == "spark":
             return evaluate_spark(self.export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
         return evaluate(self.export, self.ledger, self.policy, at, out, watermark=watermark)
+
+    def backend(self):  # noqa: ANN201 - an engine.backend.Backend
+        """Where the compiled SQL runs: a new DuckDB connection, or the Spark session."""
+        from .engine.backend import DuckBackend, SparkBackend
+
+        return SparkBackend(self.spark) if self.engine == "spark" else DuckBackend()
+
+    def explain(self, item_id: str, at: datetime):  # noqa: ANN201
+        """Every rule for one item at `at`, passed or failed, with its reason."""
+        from .engine.explain import explain
+
+        b = self.backend()
+        try:
+            return explain(item_id, self.export, self.ledger, self.policy, at, backend=b)
+        finally:
+            b.close()
+
+    def audience(self, at: datetime):  # noqa: ANN201 - a pyarrow Table
+        """Everyone who must be told before `at`: user_id, email, language, jurisdiction."""
+        from .notices.audience import audience
+
+        b = self.backend()
+        try:
+            return audience(self.export, self.ledger, self.policy, at, backend=b)
+        finally:
+            b.close()
 
     def close(self) -> None:
         if self._spark is not None:

@@ -117,13 +117,10 @@ def evaluate_spark(
     started = time.perf_counter()
     scratch = backend.scratch_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    people = None
     try:
         wm = backend.load_inputs(spark, export, ledger, at, scratch, watermark)
-        comp = Compiler(policy, at)
-        people = spark.sql(comp.people_sql()).persist()
-        people.createOrReplaceTempView("people_once")
-        spark.sql(comp.decisions_sql(people="people_once")).write.mode("overwrite").parquet(str(tmp), compression="zstd")
+        with backend.decided(spark, policy, at) as decisions:
+            decisions.write.mode("overwrite").parquet(str(tmp), compression="zstd")
         counts = {r["reason"]: int(r["count"]) for r in spark.read.parquet(str(tmp)).groupBy("reason").count().collect()}
         old = out.with_name(f".{out.name}.{os.getpid()}.old")
         if out.exists():
@@ -136,8 +133,6 @@ def evaluate_spark(
                 "counts": counts, "out": str(out.resolve()), "engine": "spark",
             })])
     finally:
-        if people is not None:
-            people.unpersist()
         backend.remove(tmp)
         backend.remove(scratch)
     return Evaluation(at=at, policy_name=policy.name, policy_hash=policy.hash, watermark=wm, counts=counts, out=out,

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
+import pyarrow as pa
 
 from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from .compile import Compiler, age_sql, lit
-from .duck import connect, load_inputs
+from .backend import Backend, DuckBackend
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
 
 
@@ -76,7 +77,7 @@ def _d(value: object) -> str:
 
 def _person_sql(comp: Compiler, p: str, created: str) -> str:
     conds = comp.person_conditions(p, created)
-    cols = [f"{cond} AS \"f_{r}\"" for r, cond in conds.items()]
+    cols = [f"{cond} AS f_{r}" for r, cond in conds.items()]
     cols.append(f"{age_sql(f'{p}.birth_date', comp.T)} AS age_now")
     cols.append(f"{age_sql(f'{p}.birth_date', created)} AS age_then")
     return ", ".join(cols)
@@ -146,26 +147,34 @@ def explain(
     at: datetime,
     *,
     con: duckdb.DuckDBPyConnection | None = None,
+    backend: Backend | None = None,
 ) -> Explanation:
-    con = con or connect()
-    load_inputs(con, export, ledger, at)
+    """Every rule for one item; on `backend` (DuckDB in this process by default)."""
+    b = backend or DuckBackend(con)
+    try:
+        return _explain(item_id, export, ledger, policy, at, b)
+    finally:
+        if backend is None:
+            b.close()
+
+
+def _explain(item_id: str, export: Export, ledger: Ledger, policy: Policy, at: datetime, b: Backend) -> Explanation:
+    b.load(export, ledger, at)
     comp = Compiler(policy, at)
     item_conds = comp.item_conditions("c")
     bw = comp.before_window_sql("c")
-    cols = ", ".join(f"{cond} AS \"f_{r}\"" for r, cond in item_conds.items())
+    cols = ", ".join(f"{cond} AS f_{r}" for r, cond in item_conds.items())
     if bw:
-        cols += f", {bw} AS \"f_{Reason.before_window}\""
+        cols += f", {bw} AS f_{Reason.before_window}"
     q = f"""WITH {comp.people_ctes()}
 SELECT c.item_id, c.user_id, c.kind, c.visibility, c.created_at, c.deleted_at,
   p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at, p.notice_before,
   p.objection_state, p.consent_state, {cols}, {_person_sql(comp, 'p', 'c.created_at')}
 FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(item_id)}"""
-    cur = con.execute(q)
-    names = [d[0] for d in cur.description]
-    rows = cur.fetchall()
+    rows = b.arrow(q).to_pylist()
     if not rows:
         raise InputError(f"there is no item '{item_id}' in this export", where=str(export.folder))
-    row = dict(zip(names, rows[0]))
+    row = rows[0]
     item_deleted = row["deleted_at"]
 
     checks = [
@@ -199,7 +208,7 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
     else:
         checks.append(Check(Reason.before_window, None, "the policy has no content window"))
 
-    tagged = _tagged(con, comp, policy, item_id)
+    tagged = _tagged(b, comp, policy, item_id)
     if policy.tagged_people is TaggedPeople.ignore:
         checks.append(Check(Reason.tagged_person, None, "the policy does not check tagged people"))
     elif not tagged:
@@ -221,23 +230,23 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
         )
 
     history = [
-        (at_ if at_.tzinfo else at_.replace(tzinfo=UTC), typ, actor)
-        for at_, typ, actor in con.execute(
+        (r["event_at"] if r["event_at"].tzinfo else r["event_at"].replace(tzinfo=UTC), r["type"], r["actor"])
+        for r in b.arrow(
             f"""SELECT e.event_at, e.type, a.actor FROM ledger_events e
             LEFT JOIN tp_actors a ON a.seq = e.seq
             WHERE e.item_id = {lit(item_id)} AND e.event_at <= {comp.T} ORDER BY e.event_at, e.seq"""
-        ).fetchall()
-    ] if _actors(con, ledger, item_id) else []
+        ).to_pylist()
+    ] if _actors(b, ledger, item_id) else []
     checks.append(_third_party_check(policy, history))
 
-    verdict = con.execute(
-        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')})"
-    ).fetchone()[0]
+    verdict = b.arrow(
+        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')}) d"
+    ).column(0)[0].as_py()
     reason = Reason(verdict)
     return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history)
 
 
-def _actors(con: duckdb.DuckDBPyConnection, ledger: Ledger, item_id: str) -> bool:
+def _actors(b: Backend, ledger: Ledger, item_id: str) -> bool:
     """Who wrote each third-party event about the item (the engine's events
     carry no actor); False when there are none."""
     from ..ledger.tables import events
@@ -245,9 +254,8 @@ def _actors(con: duckdb.DuckDBPyConnection, ledger: Ledger, item_id: str) -> boo
 
     with ledger.reader.connect() as conn:
         rows = conn.execute(select(events.c.seq, events.c.actor).where(events.c.item_id == item_id)).all()
-    con.execute("CREATE OR REPLACE TEMP TABLE tp_actors (seq BIGINT, actor VARCHAR)")
-    if rows:
-        con.executemany("INSERT INTO tp_actors VALUES (?, ?)", [list(r) for r in rows])
+    b.table("tp_actors", pa.table({"seq": pa.array([r[0] for r in rows], pa.int64()),
+                                   "actor": pa.array([r[1] for r in rows], pa.string())}))
     return bool(rows)
 
 
@@ -266,15 +274,13 @@ def _third_party_check(policy: Policy, history: list[tuple[datetime, str, str | 
     return Check(Reason.third_party_objected, in_force, ("objection in force; " if in_force else "no objection in force; ") + steps)
 
 
-def _tagged(con: duckdb.DuckDBPyConnection, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:
+def _tagged(b: Backend, comp: Compiler, policy: Policy, item_id: str) -> list[PersonChecks]:
     q = f"""WITH {comp.people_ctes()}
 SELECT DISTINCT p.user_id, p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at,
   p.notice_before, p.objection_state, p.consent_state, {_person_sql(comp, 'p', 'c.created_at')}
 FROM tags t JOIN people p ON p.user_id = t.tagged_user_id JOIN content c ON c.item_id = t.item_id
 WHERE t.item_id = {lit(item_id)} ORDER BY p.user_id"""
-    cur = con.execute(q)
-    names = [d[0] for d in cur.description]
-    return [PersonChecks(r[0], _person_checks(policy, dict(zip(names, r)))) for r in cur.fetchall()]
+    return [PersonChecks(r["user_id"], _person_checks(policy, r)) for r in b.arrow(q).to_pylist()]
 
 
 __all__ = ["Check", "Explanation", "PersonChecks", "explain", "ORDER"]

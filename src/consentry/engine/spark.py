@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,14 +24,16 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..ledger import Ledger
+from ..policy import Policy
 from ..sources import Export
 from ..sources.export import TIMESTAMP_RE
 from ..sources.schema import TABLES, Column
+from .compile import Compiler
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["UTC_CONF", "check_utc", "load_inputs", "session"]
+__all__ = ["UTC_CONF", "check_utc", "decided", "load_inputs", "session"]
 
 #: Forced on every session, whatever the caller passes: the SQL session zone
 #: and the JVMs' default zone (which some Parquet and CSV readers consult).
@@ -82,11 +86,11 @@ def _typed(col: Column, raw: bool) -> str:
         if not raw:
             return f"CAST({src} AS TIMESTAMP)"
         pattern = TIMESTAMP_RE.replace("\\", "\\\\")
-        return f"CASE WHEN trim({src}) RLIKE '{pattern}' THEN CAST(trim({src}) AS TIMESTAMP) END"
+        return f"CASE WHEN trim({src}) RLIKE '{pattern}' THEN try_cast(trim({src}) AS TIMESTAMP) END"
     if col.kind == "date":
         if not raw:
             return f"CAST({src} AS DATE)"
-        return f"CASE WHEN trim({src}) RLIKE '^\\\\d{{4}}-\\\\d{{2}}-\\\\d{{2}}$' THEN CAST(trim({src}) AS DATE) END"
+        return f"CASE WHEN trim({src}) RLIKE '^\\\\d{{4}}-\\\\d{{2}}-\\\\d{{2}}$' THEN try_cast(trim({src}) AS DATE) END"
     if col.kind == "country":
         return f"NULLIF(upper(trim({src})), '')"
     return f"CAST({src} AS STRING)"
@@ -148,3 +152,17 @@ def scratch_dir() -> Path:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def decided(spark: SparkSession, policy: Policy, at: datetime) -> Iterator[DataFrame]:
+    """The decisions over the views `load_inputs` made, as a DataFrame. The
+    people step is computed once and cached while the caller reads: Spark
+    would otherwise recompute it (and its ledger windows) for each reader."""
+    comp = Compiler(policy, at)
+    people = spark.sql(comp.people_sql()).persist()
+    people.createOrReplaceTempView("people_once")
+    try:
+        yield spark.sql(comp.decisions_sql(people="people_once"))
+    finally:
+        people.unpersist()

@@ -10,15 +10,16 @@ from datetime import datetime
 import pyarrow as pa
 
 from ..engine.compile import Compiler, in_list
-from ..engine.duck import connect, load_inputs
+from ..engine.backend import Backend, DuckBackend
 from ..i18n import LANGUAGES
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
 
 
-def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime) -> pa.Table:
-    """user_id, email, language, jurisdiction for every person to notify."""
+def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime, *, backend: Backend | None = None) -> pa.Table:
+    """user_id, email, language, jurisdiction for every person to notify; on
+    `backend` (DuckDB in this process by default)."""
     comp = Compiler(policy, cutoff)
     needs_notice = [j.name for j in policy.jurisdictions if j.notice_days is not None]
     if not needs_notice:
@@ -37,10 +38,10 @@ def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime) -
         tp_cte = "," + comp.third_party_cte()
         usable += " AND c.item_id NOT IN (SELECT item_id FROM third_party)"
     langs = ", ".join(f"'{x}'" for x in LANGUAGES)
-    con = connect()
+    b = backend or DuckBackend()
     try:
-        load_inputs(con, export, ledger, cutoff)
-        return con.sql(
+        b.load(export, ledger, cutoff)
+        return b.arrow(
             f"""WITH {comp.people_ctes()}{tp_cte},
 usable AS (SELECT c.item_id, c.user_id FROM content c WHERE {usable}),
 affected AS (
@@ -57,6 +58,7 @@ WHERE p.user_id IN (SELECT user_id FROM affected)
   AND COALESCE(p.objection_state, '') <> 'objected'
   AND {in_list('p.jurisdiction', needs_notice)}
 ORDER BY p.user_id"""
-        ).to_arrow_table()
+        )
     finally:
-        con.close()
+        if backend is None:
+            b.close()

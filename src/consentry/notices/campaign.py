@@ -152,8 +152,9 @@ class Campaign:
 
     # -- planning --------------------------------------------------------------------------
 
-    def plan(self, export: Export, policy: Policy, *, channels: tuple[str, ...] = CHANNELS, dry_run: bool = False) -> Plan:
-        rows = audience(export, self.ledger, policy, self.cutoff).to_pylist()
+    def plan(self, export: Export, policy: Policy, *, channels: tuple[str, ...] = CHANNELS, dry_run: bool = False,
+             backend=None) -> Plan:  # noqa: ANN001 - an engine.backend.Backend: where the audience is computed
+        rows = audience(export, self.ledger, policy, self.cutoff, backend=backend).to_pylist()
         result = summarize(rows)
         if dry_run:
             return result
