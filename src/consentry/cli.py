@@ -814,16 +814,23 @@ def snapshot_build(
     ] = None,
     buckets: Annotated[int, typer.Option(help="Hash buckets of user_id: a purge rewrites only the buckets it touches.")] = 64,
     ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
-    """Write the eligible items, transformed, into a new Delta table with a manifest."""
+    """Write the eligible items, transformed, into a new Delta table with a manifest.
+    With --engine spark, Spark computes the rows and writes the Parquet parts."""
+    from .platform import Platform
     from .policy import load_policy
     from .snapshots import build
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
     export = _export(data)
-    with _ledger(ledger) as led, err.status("building ...") as status:
-        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s))
+    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
+                                          spark_conf=_spark_conf(conf)) as platform, err.status("building ...") as status:
+        spark = platform.spark if engine == "spark" else None
+        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s), spark=spark)
     _print_manifest(m)
 
 

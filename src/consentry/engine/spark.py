@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,10 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_na
                              fix=f"leave {key} out: consentry sets it to {UTC_CONF[key]}")
     if master.startswith("local"):  # bind to loopback: nothing outside this machine needs to reach it
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (the snapshot's text transforms) run consentry: this
+    # interpreter unless the caller says otherwise (spark.pyspark.python, or
+    # PYSPARK_PYTHON naming a Python with consentry on the cluster's nodes).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {**_DEFAULTS, **(conf or {}), **UTC_CONF}.items():
         builder = builder.config(key, value)

@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -78,6 +79,7 @@ def build(
     now: datetime | None = None,
     say: Callable[[str], None] = lambda _: None,
     _before_publish: Callable[[], None] | None = None,
+    spark=None,  # noqa: ANN001 - a pyspark SparkSession: the rows are computed there
 ) -> Manifest:
     if not NAME_RE.match(name):
         raise SnapshotError(f"snapshot name '{name}' is not allowed: use letters, digits, '.', '_' or '-' (at most 128)")
@@ -101,7 +103,13 @@ def build(
             # The watermark first, then the clock: every event read (seq <= watermark)
             # was received before `now`, so the watermark says exactly what applies.
             watermark = ledger.watermark()
-            manifest = _build_into(
+            if spark is not None:
+                from .spark_build import build_rows_spark
+
+                into = partial(build_rows_spark, spark)
+            else:
+                into = _build_into
+            manifest = into(
                 stage, export, ledger, policy, at, name, buckets, workers, now or datetime.now(UTC), watermark, say
             ).model_copy(update={"build_id": build_id})
             write_json(stage, manifest)

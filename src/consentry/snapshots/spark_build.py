@@ -1,0 +1,250 @@
+"""A snapshot's rows computed on Spark, committed to Delta by delta-rs.
+
+Spark decides (the same compiled SQL as DuckDB), picks the candidates and
+writes the Parquet parts into the table folder; the text transforms run on the
+executors, one partition at a time, as the very SQL the DuckDB build runs
+(`redact.py`, `mentions.py`, in an embedded DuckDB), so the rows are the same
+byte for byte; the driver commits the parts with delta-rs (no Maven package).
+Images are processed on the driver, as in a DuckDB build.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..engine.backend import SparkBackend
+from ..engine.compile import Compiler
+from ..ledger import Ledger
+from ..policy import Policy, TaggedPeople
+from ..sources import Export
+from .images import ImageJob, process_all
+from .manifest import Manifest, content_digest
+from .mentions import MACROS as MENTION_MACROS
+from .mentions import handles_sql, mentioned_sql
+from .redact import chain_sql, found_lists, install_sql, kinds_of, text_steps
+from .shared import SCHEMA
+
+__all__ = ["build_rows_spark"]
+
+
+def _bucket_sql(user: str, buckets: int) -> str:
+    """`shared.bucket_sql` in Spark SQL: the same md5 prefix, the same bucket."""
+    return f"CAST(CAST(conv(left(md5({user}), 8), 16, 10) AS BIGINT) % {int(buckets)} AS INT)"
+
+
+def _handles(users: pa.Table, user_ids: pa.Table | None) -> tuple[pa.Table, pa.Table]:
+    """(every handle, the handles of `user_ids`), lower case NFC, as the DuckDB build computes them."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("users", users)
+        every = con.sql(handles_sql("users")).to_arrow_table()
+        con.register("bad_ids", user_ids if user_ids is not None else pa.table({"user_id": pa.array([], pa.string())}))
+        bad = con.sql("SELECT DISTINCT lower(nfc_normalize(handle)) AS h FROM users "
+                      "WHERE handle IS NOT NULL AND user_id IN (SELECT user_id FROM bad_ids)").to_arrow_table()
+        return every, bad
+    finally:
+        con.close()
+
+
+def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_handles: pa.Table,  # noqa: ANN001
+                         bad_handles: pa.Table, out_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """On an executor: the text steps of a DuckDB build over one partition."""
+    import duckdb
+
+    rows = pa.Table.from_batches(list(batches))
+    if rows.num_rows == 0:
+        return
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        install_sql(con)
+        con.execute(MENTION_MACROS)
+        con.register("cand", rows)
+        con.register("all_handles", all_handles)
+        con.register("bad_handles", bad_handles)
+        steps = text_steps(transforms, "bad")
+        kept = "(SELECT item_id, text, country FROM cand WHERE text IS NOT NULL)"
+        found_lists(con, kept, "item_id", "text", "country", kinds_of(transforms), into="found")
+        inner = f"""SELECT k.*, mb.bad, fl.f_email, fl.f_iban, fl.f_card, fl.f_phone, k.text AS x0
+            FROM cand k
+            LEFT JOIN found fl ON fl.k = k.item_id
+            LEFT JOIN (
+              SELECT k AS item_id, list(DISTINCT h) AS bad FROM ({mentioned_sql(kept, 'item_id', 'text', 'all_handles')})
+              WHERE h IN (SELECT h FROM bad_handles) GROUP BY k) mb ON mb.item_id = k.item_id"""
+        inner = chain_sql(inner, steps)
+        changed = "".join(f", COALESCE(x{i + 1} IS DISTINCT FROM x{i}, false) AS changed_{n}" for i, (n, _) in enumerate(steps))
+        out = con.sql(f"""SELECT item_id, user_id, kind, created_at, parent_id, x{len(steps)} AS text, media,
+            CAST(faces_blurred AS INTEGER) AS faces_blurred, tagged, bucket{changed} FROM ({inner})""").to_arrow_table()
+    finally:
+        con.close()
+    yield from out.cast(out_schema).to_batches()
+
+
+def _commit(table_dir: Path, name: str, policy: Policy, at: datetime, facts: dict) -> None:
+    """Commit the Parquet parts Spark wrote into `table_dir` as version 0, with delta-rs."""
+    from deltalake import CommitProperties, Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    actions = []
+    for path in sorted(table_dir.rglob("*")):
+        if path.is_file() and (path.name.startswith((".", "_")) or path.suffix == ".crc"):
+            path.unlink()  # Spark's _SUCCESS and checksums: not part of the table
+    for path in sorted(table_dir.rglob("*.parquet")):
+        rel = path.relative_to(table_dir).as_posix()
+        part = {k: v for k, v in (seg.split("=", 1) for seg in rel.split("/")[:-1])}
+        rows = pq.read_metadata(path).num_rows
+        st = path.stat()
+        # Only a row count: min/max statistics would copy people's ids and words into the log.
+        actions.append(AddAction(rel, st.st_size, part, int(st.st_mtime * 1000), True, json.dumps({"numRecords": rows})))
+    create_table_with_add_actions(
+        str(table_dir), Schema.from_arrow(SCHEMA), actions, mode="error", partition_by=["bucket"], name=name,
+        description=f"consentry snapshot '{name}': policy {policy.name}, cut-off {at.isoformat()}",
+        configuration={"delta.dataSkippingNumIndexedCols": "0"},
+        commit_properties=CommitProperties(custom_metadata={"consentry.build": json.dumps(facts, sort_keys=True)}),
+    )
+
+
+def build_rows_spark(
+    spark, stage: Path, export: Export, ledger: Ledger, policy: Policy, at: datetime, name: str,  # noqa: ANN001
+    buckets: int, workers: int | None, now: datetime, watermark: int, say: Callable[[str], None],
+) -> Manifest:
+    """`build._build_into` on Spark: the same facts, the same rows."""
+    from deltalake import DeltaTable
+    from pyspark import StorageLevel
+
+    b = SparkBackend(spark)
+    persisted = []
+    try:
+        b.load(export, ledger, max(at, now), watermark)
+        say(f"ledger read up to event {watermark} (Spark)")
+
+        def view(name_: str, sql: str) -> None:
+            df = spark.sql(sql).persist(StorageLevel.MEMORY_AND_DISK)
+            persisted.append(df)
+            df.createOrReplaceTempView(name_)
+
+        comp_now = Compiler(policy, max(at, now))
+        view("later_fail", f"""WITH {comp_now.people_ctes()}
+            SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL""")
+        if comp_now.honours_third_parties:
+            view("tp_items", f"WITH {comp_now.third_party_cte()} SELECT item_id FROM third_party")
+        else:
+            view("tp_items", "SELECT CAST(NULL AS STRING) AS item_id WHERE false")
+        comp = Compiler(policy, at)
+        view("people_once", comp.people_sql())
+        view("decided", comp.decisions_sql(people="people_once"))
+        decisions = {r["reason"]: int(r["n"]) for r in spark.sql(
+            "SELECT reason, count(*) AS n FROM decided GROUP BY reason").collect()}
+        decisions = dict(sorted(decisions.items()))
+        say(f"decided {sum(decisions.values()):,} items at the cut-off, {decisions.get('eligible', 0):,} eligible")
+
+        bad_ids = b.arrow("""SELECT user_id FROM people_once WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
+                             UNION SELECT user_id FROM later_fail""")
+        all_handles, bad_handles = _handles(b.arrow("SELECT user_id, handle FROM users"), bad_ids)
+
+        blur_policy = policy.tagged_people is TaggedPeople.blur
+        checks_tags = policy.tagged_people is not TaggedPeople.ignore
+        blur_t = "d.blur_faces" if blur_policy else "false"
+        view("cand", f"""
+            SELECT d.item_id, d.user_id, c.kind, c.created_at, c.parent_id, c.text, c.media_path,
+              tg.tagged, {_bucket_sql('d.user_id', buckets)} AS bucket,
+              CASE
+                WHEN lf.reason IS NOT NULL THEN 'since_cutoff:' || lf.reason
+                WHEN c.deleted_at <= {comp_now.T} THEN 'since_cutoff:content_deleted'
+                WHEN {'lt.item_id IS NOT NULL' if checks_tags and not blur_policy else 'false'} THEN 'since_cutoff:tagged_person'
+                WHEN tp.item_id IS NOT NULL AND NOT {'true' if blur_policy else 'false'}
+                  THEN 'since_cutoff:third_party_objected'
+              END AS excluded,
+              COALESCE({blur_t}, false)
+                OR {'lt.item_id IS NOT NULL' if blur_policy else 'false'}
+                OR tp.item_id IS NOT NULL AS need_blur
+            FROM decided d
+            JOIN content c ON c.item_id = d.item_id
+            LEFT JOIN (SELECT item_id, sort_array(collect_list(tagged_user_id)) AS tagged FROM tags GROUP BY item_id) tg
+              ON tg.item_id = d.item_id
+            LEFT JOIN later_fail lf ON lf.user_id = d.user_id
+            LEFT JOIN (SELECT DISTINCT t.item_id FROM tags t JOIN later_fail l ON l.user_id = t.tagged_user_id) lt
+              ON lt.item_id = d.item_id
+            LEFT JOIN tp_items tp ON tp.item_id = d.item_id
+            WHERE d.eligible""")
+        excluded = {r["excluded"]: int(r["n"]) for r in spark.sql(
+            "SELECT excluded, count(*) AS n FROM cand WHERE excluded IS NOT NULL GROUP BY 1").collect()}
+
+        # Images on the driver, as in a DuckDB build.
+        jobs_tbl = b.arrow("""SELECT item_id, media_path, bucket, need_blur, md5(item_id) AS file FROM cand
+                              WHERE excluded IS NULL AND media_path IS NOT NULL""")
+        root = export.folder.resolve()
+        jobs, targets = [], {}
+        for item_id, media_path, bucket, need_blur, file in zip(*(jobs_tbl.column(i).to_pylist() for i in range(5))):
+            ext = ".png" if media_path.lower().endswith(".png") else ".jpg"
+            rel = f"media/{bucket:03d}/{file}{ext}"
+            source = (root / media_path).resolve()
+            if not source.is_relative_to(root):
+                source = root / "__outside_the_export__"
+            jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), policy.transforms.strip_exif))
+            targets[item_id] = rel
+        say(f"copying {len(jobs):,} images")
+        results = process_all(jobs, workers)
+        b.table("img_res", pa.table({
+            "item_id": pa.array([r.item_id for r in results], pa.string()),
+            "media": pa.array([targets[r.item_id] if r.ok else None for r in results], pa.string()),
+            "faces": pa.array([r.faces for r in results], pa.int32()),
+            "problem": pa.array([r.problem for r in results], pa.string()),
+        }))
+        for r in results:
+            if r.problem is not None:
+                excluded[r.problem] = excluded.get(r.problem, 0) + 1
+        transforms = {
+            "exif_stripped": sum(r.ok for r in results) if policy.transforms.strip_exif else 0,
+            "photos_blurred": sum(r.ok and r.faces > 0 for r in results),
+            "faces_blurred": sum(r.faces for r in results if r.ok),
+        }
+
+        steps = text_steps(policy.transforms, "bad")
+        out_schema = pa.schema(list(SCHEMA) + [(f"changed_{n}", pa.bool_()) for n, _ in steps])
+        rows_df = spark.sql("""SELECT k.item_id, k.user_id, k.kind, k.created_at, k.parent_id, k.text, u.country,
+              i.media, COALESCE(i.faces, 0) AS faces_blurred, k.tagged, k.bucket
+            FROM cand k LEFT JOIN img_res i ON i.item_id = k.item_id LEFT JOIN users u ON u.user_id = k.user_id
+            WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)""")
+        fn = partial(_transform_partition, transforms=policy.transforms, all_handles=all_handles,
+                     bad_handles=bad_handles, out_schema=out_schema)
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        out = rows_df.mapInArrow(fn, from_arrow_schema(out_schema)).persist(StorageLevel.MEMORY_AND_DISK)
+        persisted.append(out)
+        tally = out.selectExpr("count(*) AS rows", *(f"sum(CAST(changed_{n} AS INT)) AS {n}" for n, _ in steps)).collect()[0].asDict()
+        rows = int(tally.pop("rows"))
+        say(f"writing {rows:,} rows")
+        table_dir = stage / "table"
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: the Delta schema says timestamp
+        (out.select(*[f.name for f in SCHEMA]).repartition("bucket").write
+         .option("compression", "zstd").partitionBy("bucket").mode("errorifexists").parquet(str(table_dir)))
+        built_at = datetime.now(UTC)
+        facts = {
+            "name": name, "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(),
+            "watermark": watermark, "built_at": built_at.isoformat(), "rows": rows, "decisions": decisions,
+            "excluded_at_build": excluded, "engine": "spark",
+        }
+        _commit(table_dir, name, policy, at, facts)
+        transforms.update({f"text_{n}": int(tally.get(n) or 0) for n, _ in steps})
+        dt = DeltaTable(str(table_dir))
+        return Manifest(
+            name=name, policy=policy.name, policy_hash=policy.hash, transforms_enabled=policy.transforms.model_dump(),
+            policy_document=policy.model_dump(mode="json"), cutoff=at, watermark=watermark, built_at=built_at,
+            export=str(export.folder.resolve()), buckets=buckets, rows=rows, rows_built=rows,
+            digest=content_digest(stage), decisions=decisions, excluded_at_build=excluded, transforms=transforms,
+            table_version=dt.version(),
+        )
+    finally:
+        for df in persisted:
+            df.unpersist()
+        b.close()
