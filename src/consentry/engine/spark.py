@@ -34,7 +34,7 @@ from .compile import Compiler
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["UTC_CONF", "check_utc", "decided", "load_inputs", "session"]
+__all__ = ["UTC_CONF", "check_utc", "decided", "load_inputs", "materialised", "session"]
 
 #: Forced on every session, whatever the caller passes: the SQL session zone
 #: and the JVMs' default zone (which some Parquet and CSV readers consult).
@@ -165,9 +165,16 @@ def decided(spark: SparkSession, policy: Policy, at: datetime) -> Iterator[DataF
     people step is computed once and cached while the caller reads: Spark
     would otherwise recompute it (and its ledger windows) for each reader."""
     comp = Compiler(policy, at)
-    people = spark.sql(comp.people_sql()).persist()
+    people = materialised(spark.sql(comp.people_sql()))
     people.createOrReplaceTempView("people_once")
     try:
         yield spark.sql(comp.decisions_sql(people="people_once"))
     finally:
         people.unpersist()
+
+
+def materialised(df: DataFrame) -> DataFrame:
+    """`df` computed now and kept on the executors, its plan cut off: readers
+    scan it instead of recomputing it. (`persist()` alone is not matched
+    through a WITH query in Spark's cache, so the plan would run again.)"""
+    return df.localCheckpoint(eager=True)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from ..engine.backend import SparkBackend
 from ..engine.compile import Compiler
+from ..engine.spark import materialised
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
@@ -128,7 +129,7 @@ def build_rows_spark(
         say(f"ledger read up to event {watermark} (Spark)")
 
         def view(name_: str, sql: str) -> None:
-            df = spark.sql(sql).persist(StorageLevel.MEMORY_AND_DISK)
+            df = materialised(spark.sql(sql))
             persisted.append(df)
             df.createOrReplaceTempView(name_)
 
