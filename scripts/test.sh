@@ -12,6 +12,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v chromium >/dev/null || missing="$missing chromium"
   command -v exiftool >/dev/null || missing="$missing libimage-exiftool-perl"
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
+  [ -f /usr/share/java/postgresql.jar ] || missing="$missing libpostgresql-jdbc-java"  # Spark reads a PostgreSQL ledger over JDBC
+  command -v java >/dev/null || missing="$missing openjdk-17-jre-headless"  # pyspark
   if [ -n "$missing" ]; then
     echo "installing from Debian:$missing"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null

@@ -34,7 +34,7 @@ from .compile import Compiler
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["UTC_CONF", "check_utc", "decided", "load_inputs", "materialised", "session"]
+__all__ = ["UTC_CONF", "check_utc", "decided", "jdbc_jar", "ledger_source", "load_inputs", "materialised", "session"]
 
 #: Forced on every session, whatever the caller passes: the SQL session zone
 #: and the JVMs' default zone (which some Parquet and CSV readers consult).
@@ -67,7 +67,10 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_na
     # PYSPARK_PYTHON naming a Python with consentry on the cluster's nodes).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in {**_DEFAULTS, **(conf or {}), **UTC_CONF}.items():
+    conf = dict(conf or {})
+    if (jar := jdbc_jar()) is not None:  # the ledger is read over JDBC when it is PostgreSQL
+        conf["spark.jars"] = ",".join(x for x in (conf.get("spark.jars"), jar) if x)
+    for key, value in {**_DEFAULTS, **conf, **UTC_CONF}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -134,18 +137,56 @@ def register_export(spark: SparkSession, export: Export) -> None:
         spark.sql(f"SELECT {cols} FROM {name}_raw").createOrReplaceTempView(name)
 
 
+def jdbc_jar() -> str | None:
+    """PostgreSQL's JDBC driver: Debian's libpostgresql-jdbc-java, or the jar
+    `CONSENTRY_POSTGRES_JDBC_JAR` names. (No Maven download.)"""
+    path = os.environ.get("CONSENTRY_POSTGRES_JDBC_JAR", "/usr/share/java/postgresql.jar")
+    return path if path and Path(path).is_file() else None
+
+
+def ledger_source(spark: SparkSession, ledger: Ledger) -> str:
+    """How Spark reads this ledger: `jdbc` (a PostgreSQL ledger, its driver
+    on the session's class path) or `extract` (a Parquet file consentry writes)."""
+    jar = jdbc_jar()
+    jars = spark.conf.get("spark.jars", "") or ""
+    return "jdbc" if ledger.engine.dialect.name == "postgresql" and jar and jar in jars.split(",") else "extract"
+
+
+def _jdbc_events(spark: SparkSession, ledger: Ledger, at: datetime, wm: int) -> DataFrame:
+    """The events up to the watermark, read by the executors over JDBC in
+    ranges of seq; pinned by `seq <= watermark`, so every read sees the same rows."""
+    from ..timeutil import to_micros
+
+    url = ledger.engine.url
+    query = (f"SELECT seq, user_id, item_id, type, at_us FROM ledger_events "
+             f"WHERE seq <= {int(wm)} AND at_us <= {int(to_micros(at))}")
+    return (spark.read.format("jdbc")
+            .option("url", f"jdbc:postgresql://{url.host or 'localhost'}:{url.port or 5432}/{url.database}")
+            .option("driver", "org.postgresql.Driver")
+            .option("dbtable", f"({query}) AS e")
+            .option("user", url.username or "")
+            .option("password", url.password or "")  # Spark redacts it in its logs and UI
+            .option("partitionColumn", "seq").option("lowerBound", "1").option("upperBound", str(max(int(wm), 1)))
+            .option("numPartitions", str(max(1, min(64, int(wm) // 1_000_000 + 1))))
+            .load()
+            .selectExpr("seq", "user_id", "item_id", "type", "timestamp_micros(at_us) AS event_at"))
+
+
 def load_inputs(spark: SparkSession, export: Export, ledger: Ledger, at: datetime, scratch: Path,
                 watermark: int | None = None) -> int:
-    """Views users/content/tags and `ledger_events` (events visible at `at` up to
-    a watermark read first, written as a Parquet extract in `scratch`)."""
+    """Views users/content/tags and `ledger_events`: the events visible at `at`
+    up to a watermark read first, read over JDBC from a PostgreSQL ledger, or
+    else from a Parquet extract written in `scratch`. Read once and kept."""
     register_export(spark, export)
     wm = ledger.watermark() if watermark is None else watermark
-    events = ledger.events_arrow(upto=at, upto_seq=wm)
-    extract = scratch / f"ledger-{wm}.parquet"
-    pq.write_table(events, extract)
-    spark.read.parquet(str(extract)).createOrReplaceTempView("ledger_events_raw")
-    spark.sql("SELECT seq, user_id, item_id, type, CAST(event_at AS TIMESTAMP) AS event_at FROM ledger_events_raw") \
-        .createOrReplaceTempView("ledger_events")
+    if ledger_source(spark, ledger) == "jdbc":
+        events = _jdbc_events(spark, ledger, at, wm)
+    else:
+        extract = scratch / f"ledger-{wm}.parquet"
+        pq.write_table(ledger.events_arrow(upto=at, upto_seq=wm), extract)
+        events = spark.read.parquet(str(extract)).selectExpr(
+            "seq", "user_id", "item_id", "type", "CAST(event_at AS TIMESTAMP) AS event_at")
+    materialised(events).createOrReplaceTempView("ledger_events")
     return wm
 
 
