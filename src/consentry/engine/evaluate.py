@@ -42,6 +42,25 @@ class Evaluation:
         return [(r, self.counts.get(r, 0)) for r in ORDER]
 
 
+def _decisions_path(out: str | Path) -> Path:
+    """Where decisions may be written: a .parquet name in a folder that exists."""
+    out = Path(out)
+    if out.suffix != ".parquet":
+        raise InputError("the decisions file must end in .parquet", where=str(out))
+    if not out.parent.is_dir():
+        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    return out
+
+
+def _record(ledger: Ledger, policy: Policy, at: datetime, wm: int, counts: dict, out: Path, extra: dict) -> None:
+    """The evaluation in the audit log, once its output is in place."""
+    with ledger.transaction() as conn:
+        chain.append(conn, [chain.Record("evaluation", {
+            "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(), "watermark": wm,
+            "counts": {str(k): int(v) for k, v in counts.items()}, "out": str(out.resolve()), **extra,
+        })])
+
+
 def evaluate(
     export: Export,
     ledger: Ledger,
@@ -54,11 +73,7 @@ def evaluate(
 ) -> Evaluation:
     """Write one decision per item to `out` (Parquet), atomically: a crash leaves
     no half-written file behind."""
-    out = Path(out)
-    if out.suffix != ".parquet":
-        raise InputError("the decisions file must end in .parquet", where=str(out))
-    if not out.parent.is_dir():
-        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    out = _decisions_path(out)
     started = time.perf_counter()
     own = con is None
     con = con or connect()
@@ -72,11 +87,7 @@ def evaluate(
                 con.execute(f"SELECT reason, count(*) FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
             )
             os.replace(tmp, out)
-            with ledger.transaction() as conn:
-                chain.append(conn, [chain.Record("evaluation", {
-                    "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(), "watermark": wm,
-                    "counts": {str(k): int(v) for k, v in counts.items()}, "out": str(out.resolve()),
-                })])
+            _record(ledger, policy, at, wm, counts, out, {})
         finally:
             if tmp.exists():
                 tmp.unlink()
@@ -109,11 +120,7 @@ def evaluate_spark(
     into place when complete."""
     from . import spark as backend
 
-    out = Path(out)
-    if out.suffix != ".parquet":
-        raise InputError("the decisions file must end in .parquet", where=str(out))
-    if not out.parent.is_dir():
-        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    out = _decisions_path(out)
     started = time.perf_counter()
     scratch = backend.scratch_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -127,11 +134,7 @@ def evaluate_spark(
             os.replace(out, old)
         os.replace(tmp, out)
         backend.remove(old) if old.is_dir() else old.unlink(missing_ok=True)
-        with ledger.transaction() as conn:
-            chain.append(conn, [chain.Record("evaluation", {
-                "policy": policy.name, "policy_hash": policy.hash, "cutoff": at.isoformat(), "watermark": wm,
-                "counts": counts, "out": str(out.resolve()), "engine": "spark",
-            })])
+        _record(ledger, policy, at, wm, counts, out, {"engine": "spark"})
     finally:
         backend.remove(tmp)
         backend.remove(scratch)

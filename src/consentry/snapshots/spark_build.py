@@ -23,9 +23,10 @@ from ..engine.backend import SparkBackend
 from ..engine.compile import Compiler
 from ..engine.spark import materialised
 from ..ledger import Ledger
-from ..policy import Policy, TaggedPeople
+from ..policy import Policy
 from ..sources import Export
-from .images import ImageJob, process_all
+from .build import cand_sql, image_jobs, image_results
+from .images import process_all
 from .manifest import Manifest, content_digest
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import handles_sql, mentioned_sql
@@ -152,63 +153,21 @@ def build_rows_spark(
                              UNION SELECT user_id FROM later_fail""")
         all_handles, bad_handles = _handles(b.arrow("SELECT user_id, handle FROM users"), bad_ids)
 
-        blur_policy = policy.tagged_people is TaggedPeople.blur
-        checks_tags = policy.tagged_people is not TaggedPeople.ignore
-        blur_t = "d.blur_faces" if blur_policy else "false"
-        view("cand", f"""
-            SELECT d.item_id, d.user_id, c.kind, c.created_at, c.parent_id, c.text, c.media_path,
-              tg.tagged, {_bucket_sql('d.user_id', buckets)} AS bucket,
-              CASE
-                WHEN lf.reason IS NOT NULL THEN 'since_cutoff:' || lf.reason
-                WHEN c.deleted_at <= {comp_now.T} THEN 'since_cutoff:content_deleted'
-                WHEN {'lt.item_id IS NOT NULL' if checks_tags and not blur_policy else 'false'} THEN 'since_cutoff:tagged_person'
-                WHEN tp.item_id IS NOT NULL AND NOT {'true' if blur_policy else 'false'}
-                  THEN 'since_cutoff:third_party_objected'
-              END AS excluded,
-              COALESCE({blur_t}, false)
-                OR {'lt.item_id IS NOT NULL' if blur_policy else 'false'}
-                OR tp.item_id IS NOT NULL AS need_blur
-            FROM decided d
-            JOIN content c ON c.item_id = d.item_id
-            LEFT JOIN (SELECT item_id, sort_array(collect_list(tagged_user_id)) AS tagged FROM tags GROUP BY item_id) tg
-              ON tg.item_id = d.item_id
-            LEFT JOIN later_fail lf ON lf.user_id = d.user_id
-            LEFT JOIN (SELECT DISTINCT t.item_id FROM tags t JOIN later_fail l ON l.user_id = t.tagged_user_id) lt
-              ON lt.item_id = d.item_id
-            LEFT JOIN tp_items tp ON tp.item_id = d.item_id
-            WHERE d.eligible""")
+        view("cand", cand_sql(policy, at, now, _bucket_sql("d.user_id", buckets), "sort_array(collect_list(tagged_user_id))"))
         excluded = {r["excluded"]: int(r["n"]) for r in spark.sql(
             "SELECT excluded, count(*) AS n FROM cand WHERE excluded IS NOT NULL GROUP BY 1").collect()}
 
         # Images on the driver, as in a DuckDB build.
         jobs_tbl = b.arrow("""SELECT item_id, media_path, bucket, need_blur, md5(item_id) AS file FROM cand
                               WHERE excluded IS NULL AND media_path IS NOT NULL""")
-        root = export.folder.resolve()
-        jobs, targets = [], {}
-        for item_id, media_path, bucket, need_blur, file in zip(*(jobs_tbl.column(i).to_pylist() for i in range(5))):
-            ext = ".png" if media_path.lower().endswith(".png") else ".jpg"
-            rel = f"media/{bucket:03d}/{file}{ext}"
-            source = (root / media_path).resolve()
-            if not source.is_relative_to(root):
-                source = root / "__outside_the_export__"
-            jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), policy.transforms.strip_exif))
-            targets[item_id] = rel
+        jobs, targets = image_jobs(jobs_tbl, export, stage, policy)
         say(f"copying {len(jobs):,} images")
         results = process_all(jobs, workers)
-        b.table("img_res", pa.table({
-            "item_id": pa.array([r.item_id for r in results], pa.string()),
-            "media": pa.array([targets[r.item_id] if r.ok else None for r in results], pa.string()),
-            "faces": pa.array([r.faces for r in results], pa.int32()),
-            "problem": pa.array([r.problem for r in results], pa.string()),
-        }))
+        img, transforms = image_results(results, targets, policy)
+        b.table("img_res", img)
         for r in results:
             if r.problem is not None:
                 excluded[r.problem] = excluded.get(r.problem, 0) + 1
-        transforms = {
-            "exif_stripped": sum(r.ok for r in results) if policy.transforms.strip_exif else 0,
-            "photos_blurred": sum(r.ok and r.faces > 0 for r in results),
-            "faces_blurred": sum(r.faces for r in results if r.ok),
-        }
 
         steps = text_steps(policy.transforms, "bad")
         out_schema = pa.schema(list(SCHEMA) + [(f"changed_{n}", pa.bool_()) for n, _ in steps])

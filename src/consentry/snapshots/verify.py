@@ -87,10 +87,10 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
             texts = "(SELECT s.item_id, s.text, u.country FROM snap s LEFT JOIN users u ON u.user_id = s.user_id)"
             find_into(con, texts, "item_id", "text", "country", kinds, into="left_pii")
             checks.append(
-                f"SELECT s.item_id, s.user_id, 'its text still has ' || CASE f.kind WHEN 'email' THEN 'an email address' "
-                f"WHEN 'iban' THEN 'an IBAN' WHEN 'card' THEN 'a card number' ELSE 'a phone number' END "
+                "SELECT s.item_id, s.user_id, 'its text still has ' || CASE f.kind WHEN 'email' THEN 'an email address' "
+                "WHEN 'iban' THEN 'an IBAN' WHEN 'card' THEN 'a card number' ELSE 'a phone number' END "
                 "FROM (SELECT DISTINCT k, kind FROM left_pii) f "
-                f"JOIN snap s ON s.item_id = f.k"
+                "JOIN snap s ON s.item_id = f.k"
             )
         if tag_check:
             checks.append(
