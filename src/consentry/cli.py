@@ -132,6 +132,15 @@ def _engine(name: str) -> str:
     return name
 
 
+def _spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN202 - a SparkSession or None
+    """The Spark session a command that takes no export runs on, or None for DuckDB."""
+    if _engine(engine) != "spark":
+        return None
+    from .engine.spark import session
+
+    return session(master, _spark_conf(conf))
+
+
 def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
     from .errors import InputError
 
@@ -857,8 +866,13 @@ def snapshot_purge(
     interval: Annotated[float, typer.Option(help="Seconds between rounds with --watch.")] = 60.0,
     data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
     ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
-    """Remove from existing snapshots everyone the ledger now excludes, and vacuum the old files away."""
+    """Remove from existing snapshots everyone the ledger now excludes, and vacuum the old files away.
+
+    With --engine spark, Spark finds the rows and rewrites the touched buckets."""
     import time
 
     from .snapshots import Registry
@@ -866,11 +880,12 @@ def snapshot_purge(
 
     if not name and not every:
         raise ConsentryError("name a snapshot, or pass --all")
+    spark = _spark_for(engine, spark_master, conf)
     with _ledger(ledger) as led:
         while True:
             names = [name] if name else [r.name for r in Registry(led).all()]
             for n in names:
-                r = purge(led, n, data=data)
+                r = purge(led, n, data=data, spark=spark)
                 out.print(
                     f"{n}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
                     f"{r.people:,} people from {r.buckets_rewritten} buckets, {r.files_removed:,} files deleted "
@@ -888,12 +903,18 @@ def snapshot_verify(
     name: Annotated[str, typer.Argument(help="The snapshot.")],
     data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
     ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
 ) -> None:
-    """Re-check every row against the current ledger; exit 1 if any should not be there."""
+    """Re-check every row against the current ledger; exit 1 if any should not be there.
+
+    With --engine spark, Spark decides and reads the snapshot's rows."""
     from .snapshots.verify import verify
 
+    spark = _spark_for(engine, spark_master, conf)
     with _ledger(ledger) as led, err.status("verifying ..."):
-        total, problems = verify(led, name, data=data)
+        total, problems = verify(led, name, data=data, spark=spark)
     if not problems:
         out.print(f"[green]{name}: all {total:,} rows may be there.[/]", highlight=False)
         return

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import duckdb
 
-from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
-from ..policy import Policy, TaggedPeople
+from ..policy import Policy
 from .. import config
 from ..sources import Export, ValidationMemo, open_export
-from .shared import SCHEMA, later_failures, snapshot_lock, third_party_now
+from .shared import SCHEMA, hits_sql, later_failures, snapshot_lock, third_party_now, triggers_sql
 from .manifest import Manifest, Purge, content_digest, write_json
 from .mentions import handles_sql, hide_sql, mentioned_sql
 from .redact import install_sql
@@ -82,6 +81,85 @@ class PurgeResult:
     seconds: float = 0.0
 
 
+def _find_duckdb(con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Policy,
+                 now: datetime, new_wm: int) -> None:
+    """Temp tables `hits`, `remention(item_id, bucket, bad)` and `triggers`, in this process."""
+    m = rec.manifest
+    # Everyone with an event after the watermark, with their whole history.
+    load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm, touched_after=m.watermark)
+    con.execute("ALTER VIEW users RENAME TO users_all")
+    con.execute(
+        "CREATE TEMP VIEW users AS SELECT * FROM users_all "
+        "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
+    )
+    later_failures(con, policy, m.cutoff, now)
+    third_party_now(con, policy, m.cutoff, now)
+    _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
+    # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
+    con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users_all')}")
+    src = "snap" if policy.transforms.mentions else "(SELECT * FROM snap WHERE false)"
+    con.execute(
+        f"""CREATE TEMP TABLE remention AS
+        SELECT m.k AS item_id, any_value(s.bucket) AS bucket, list(DISTINCT m.h) AS bad
+        FROM ({mentioned_sql(src, 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k
+        WHERE m.h IN (SELECT DISTINCT lower(nfc_normalize(u.handle)) FROM users_all u
+                      JOIN later_fail lf ON lf.user_id = u.user_id WHERE u.handle IS NOT NULL)
+        GROUP BY m.k"""
+    )
+    con.execute(f"CREATE TEMP TABLE hits AS {hits_sql(policy, now)}")
+    con.execute(f"CREATE TEMP TABLE triggers AS {triggers_sql(m.watermark)}")
+
+
+def _tally(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> tuple[list[dict], int]:
+    """From `hits`, `remention` and `triggers`: the counts, and the people with
+    their rows and the event that set the purge off. Rows that leave are not
+    re-redacted as well."""
+    doomed = con.execute("SELECT count(DISTINCT item_id), count(DISTINCT bucket) FROM hits").fetchall()[0]
+    result.rows_removed, result.buckets_rewritten = int(doomed[0]), int(doomed[1])
+    # Rows per cause, each row counted once (under the first cause found).
+    result.counts = dict(con.execute(
+        "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
+    ).fetchall())
+    con.execute("DELETE FROM remention WHERE item_id IN (SELECT item_id FROM hits)")
+    remention = int(con.execute("SELECT count(*) FROM remention").fetchall()[0][0])
+    if remention:
+        result.counts["mentions_redacted"] = remention
+    people = [
+        {"user_id": u, "cause": c.removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
+        for u, c, n, s in con.execute(
+            """SELECT h.person, min(h.cause), count(DISTINCT h.item_id), any_value(t.seq)
+               FROM hits h LEFT JOIN triggers t ON t.user_id = h.person
+               WHERE h.person IS NOT NULL GROUP BY h.person ORDER BY h.person"""
+        ).fetchall()
+    ]
+    result.people = len(people)
+    return people, remention
+
+
+def _rewrite_duckdb(con: duckdb.DuckDBPyConnection, dt, buckets: list[int], mentions: bool,  # noqa: ANN001 - a DeltaTable
+                    commit: dict) -> None:
+    """Write the touched buckets back without the rows that leave, with delta-rs."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, write_deltalake
+
+    files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
+    step = hide_sql("r.bad", "s.text") if mentions else "s.text"
+    cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{step} AS text" for f in SCHEMA)
+    keep = con.sql(
+        f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}}) s
+        LEFT JOIN remention r ON r.item_id = s.item_id
+        WHERE s.item_id NOT IN (SELECT item_id FROM hits)"""
+    ).to_arrow_reader(200_000)
+    write_deltalake(
+        dt,
+        pa.RecordBatchReader.from_batches(SCHEMA, (b.cast(SCHEMA) for b in keep)),
+        mode="overwrite",
+        predicate=f"bucket IN ({', '.join(str(b) for b in buckets)})",
+        partition_by=["bucket"],
+        commit_properties=CommitProperties(custom_metadata=commit),
+    )
+
+
 def purge(
     ledger: Ledger,
     name: str,
@@ -89,8 +167,9 @@ def purge(
     data: Path | None = None,
     now: datetime | None = None,
     say: Callable[[str], None] = lambda _: None,
+    spark=None,  # noqa: ANN001 - a pyspark SparkSession: Spark finds the rows and rewrites the buckets
 ) -> PurgeResult:
-    from deltalake import CommitProperties, DeltaTable, write_deltalake
+    from deltalake import DeltaTable
 
     registry = Registry(ledger)
     rec = registry.require(name)
@@ -108,78 +187,18 @@ def purge(
         policy = _policy(m)
         export = _export(m, data)
         con = connect()
+        found = None
         try:
-            # Everyone with an event after the watermark, with their whole history.
-            load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm, touched_after=m.watermark)
-            result = PurgeResult(name, m.watermark, new_wm)
-            con.execute("ALTER VIEW users RENAME TO users_all")
-            con.execute(
-                "CREATE TEMP VIEW users AS SELECT * FROM users_all "
-                "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
-            )
-            later_failures(con, policy, m.cutoff, now)
-            third_party_now(con, policy, m.cutoff, now)
-            _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
-            # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
-            mentions = policy.transforms.mentions
             install_sql(con)
-            con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users_all')}")
-            src = "snap" if mentions else "(SELECT * FROM snap WHERE false)"
-            con.execute(
-                f"""CREATE TEMP TABLE remention AS
-                SELECT m.k AS item_id, any_value(s.bucket) AS bucket, list(DISTINCT m.h) AS bad
-                FROM ({mentioned_sql(src, 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k
-                WHERE m.h IN (SELECT DISTINCT lower(nfc_normalize(u.handle)) FROM users_all u
-                              JOIN later_fail lf ON lf.user_id = u.user_id WHERE u.handle IS NOT NULL)
-                GROUP BY m.k"""
-            )
-            tag_check = policy.tagged_people is not TaggedPeople.ignore
-            tagged_sql = (
-                """UNION ALL
-                SELECT t.item_id, t.bucket, t.media, t.u AS person, 'tagged:' || lf.reason AS cause
-                FROM (SELECT item_id, bucket, media, unnest(tagged) AS u FROM snap) t
-                JOIN later_fail lf ON lf.user_id = t.u"""
-                if tag_check
-                else ""
-            )
-            con.execute(
-                f"""CREATE TEMP TABLE hits AS
-                SELECT s.item_id, s.bucket, s.media, s.user_id AS person, lf.reason AS cause
-                FROM snap s JOIN later_fail lf ON lf.user_id = s.user_id
-                UNION ALL
-                SELECT s.item_id, s.bucket, s.media, s.user_id, 'content_deleted'
-                FROM snap s JOIN (SELECT item_id FROM content WHERE deleted_at <= {Compiler(policy, now).T}) c
-                  ON c.item_id = s.item_id
-                UNION ALL
-                SELECT s.item_id, s.bucket, s.media, NULL, 'third_party_objected'
-                FROM snap s JOIN tp_items tp ON tp.item_id = s.item_id
-                {'WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)' if policy.tagged_people is TaggedPeople.blur else ''}
-                {tagged_sql}"""
-            )
-            doomed = con.execute(
-                "SELECT count(DISTINCT item_id), count(DISTINCT bucket) FROM hits"
-            ).fetchall()[0]
-            result.rows_removed, result.buckets_rewritten = int(doomed[0]), int(doomed[1])
-            # Rows per cause, each row counted once (under the first cause found).
-            result.counts = dict(
-                con.execute(
-                    "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
-                ).fetchall()
-            )
-            con.execute("DELETE FROM remention WHERE item_id IN (SELECT item_id FROM hits)")
-            remention = con.execute("SELECT count(*) FROM remention").fetchall()[0][0]
-            if remention:
-                result.counts["mentions_redacted"] = int(remention)
-            people = [
-                {"user_id": u, "cause": c.removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
-                for u, c, n, s in con.execute(
-                    """SELECT h.person, min(h.cause), count(DISTINCT h.item_id),
-                         (SELECT max(e.seq) FROM ledger_events e WHERE e.user_id = h.person AND e.seq > ?)
-                       FROM hits h WHERE h.person IS NOT NULL GROUP BY h.person ORDER BY h.person""",
-                    [m.watermark],
-                ).fetchall()
-            ]
-            result.people = len(people)
+            if spark is None:
+                _find_duckdb(con, export, ledger, rec, policy, now, new_wm)
+            else:
+                from .spark_purge import SparkFind
+
+                found = SparkFind(spark, export, ledger, rec, policy, now, new_wm)
+                found.into(con)
+            result = PurgeResult(name, m.watermark, new_wm)
+            people, remention = _tally(con, result)
             if result.rows_removed == 0 and not remention:
                 m = m.model_copy(update={"watermark": new_wm})
                 registry.advance(m)
@@ -192,14 +211,6 @@ def purge(
                 "SELECT bucket FROM hits UNION SELECT bucket FROM remention ORDER BY 1").fetchall()]
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
-            files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
-            step = hide_sql("r.bad", "s.text") if mentions else "s.text"
-            cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{step} AS text" for f in SCHEMA)
-            keep = con.sql(
-                f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}}) s
-                LEFT JOIN remention r ON r.item_id = s.item_id
-                WHERE s.item_id NOT IN (SELECT item_id FROM hits)"""
-            ).to_arrow_reader(200_000)
             # The intent first (on disk before the commit): whatever happens after
             # the commit, the next command finds it and finishes the purge.
             intent = new_intent(
@@ -211,20 +222,17 @@ def purge(
             failpoint("purge:intent")
             facts = {"purge": {"from_watermark": m.watermark, "to_watermark": new_wm, "rows_removed": result.rows_removed,
                                "counts": result.counts, "intent": intent["id"]}}
+            commit = {"consentry.purge": json.dumps(facts, sort_keys=True)}
             say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows ({remention:,} rows re-redacted)")
-            import pyarrow as pa
-
-            write_deltalake(
-                dt,
-                pa.RecordBatchReader.from_batches(SCHEMA, (b.cast(SCHEMA) for b in keep)),
-                mode="overwrite",
-                predicate=f"bucket IN ({', '.join(str(b) for b in buckets)})",
-                partition_by=["bucket"],
-                commit_properties=CommitProperties(custom_metadata={"consentry.purge": json.dumps(facts, sort_keys=True)}),
-            )
+            if found is None:
+                _rewrite_duckdb(con, dt, buckets, policy.transforms.mentions, commit)
+            else:
+                found.rewrite(con, dt, buckets, commit)
             failpoint("purge:commit")
         finally:
             con.close()
+            if found is not None:
+                found.close()
         done = _complete(registry, rec, intent, finished=datetime.now(UTC))
         result.files_removed = done.files_removed
     result.seconds = time.perf_counter() - t0

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from ..engine.compile import Compiler
-from ..policy import Policy
+from ..policy import Policy, TaggedPeople
 
 SCHEMA = pa.schema(
     [
@@ -75,3 +75,31 @@ def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime
         con.execute(f"CREATE OR REPLACE TEMP TABLE tp_items AS WITH {comp.third_party_cte()} SELECT item_id FROM third_party")
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
+
+
+def hits_sql(policy: Policy, now: datetime, explode: str = "unnest") -> str:
+    """The rows of `snap` that must leave, with who and why: authors and (unless
+    the policy ignores them) tagged people who fail now, items deleted in the
+    export, items a person without an account objected to. One text for both
+    engines; only the list-exploding function is named (`explode` on Spark)."""
+    tagged = (f"""UNION ALL
+        SELECT t.item_id, t.bucket, t.media, t.u AS person, 'tagged:' || lf.reason AS cause
+        FROM (SELECT item_id, bucket, media, {explode}(tagged) AS u FROM snap) t
+        JOIN later_fail lf ON lf.user_id = t.u""" if policy.tagged_people is not TaggedPeople.ignore else "")
+    blur = "WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)" if policy.tagged_people is TaggedPeople.blur else ""
+    return f"""
+        SELECT s.item_id, s.bucket, s.media, s.user_id AS person, lf.reason AS cause
+        FROM snap s JOIN later_fail lf ON lf.user_id = s.user_id
+        UNION ALL
+        SELECT s.item_id, s.bucket, s.media, s.user_id, 'content_deleted'
+        FROM snap s JOIN (SELECT item_id FROM content WHERE deleted_at <= {Compiler(policy, now).T}) c
+          ON c.item_id = s.item_id
+        UNION ALL
+        SELECT s.item_id, s.bucket, s.media, CAST(NULL AS STRING), 'third_party_objected'
+        FROM snap s JOIN tp_items tp ON tp.item_id = s.item_id {blur}
+        {tagged}"""
+
+
+def triggers_sql(watermark: int) -> str:
+    """Per person, the last event after the snapshot's watermark: what set the purge off."""
+    return f"SELECT user_id, max(seq) AS seq FROM ledger_events WHERE seq > {int(watermark)} GROUP BY user_id"

@@ -41,7 +41,7 @@ def _bucket_sql(user: str, buckets: int) -> str:
     return f"CAST(CAST(conv(left(md5({user}), 8), 16, 10) AS BIGINT) % {int(buckets)} AS INT)"
 
 
-def _handles(users: pa.Table, user_ids: pa.Table | None) -> tuple[pa.Table, pa.Table]:
+def handles(users: pa.Table, user_ids: pa.Table | None) -> tuple[pa.Table, pa.Table]:
     """(every handle, the handles of `user_ids`), lower case NFC, as the DuckDB build computes them."""
     import duckdb
 
@@ -91,28 +91,57 @@ def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_h
     yield from out.cast(out_schema).to_batches()
 
 
-def _commit(table_dir: Path, name: str, policy: Policy, at: datetime, facts: dict) -> None:
-    """Commit the Parquet parts Spark wrote into `table_dir` as version 0, with delta-rs."""
-    from deltalake import CommitProperties, Schema
-    from deltalake.transaction import AddAction, create_table_with_add_actions
+def tidy(table_dir: Path) -> None:
+    """Remove Spark's _SUCCESS markers and checksums: not part of the table."""
+    for path in sorted(table_dir.rglob("*")):
+        if path.is_file() and (path.name.startswith((".", "_")) or path.suffix == ".crc") and "_delta_log" not in path.parts:
+            path.unlink()
+
+
+def add_actions(table_dir: Path, paths: list[Path]) -> list:
+    """Delta add actions for Parquet parts Spark wrote under `table_dir`."""
+    from deltalake.transaction import AddAction
 
     actions = []
-    for path in sorted(table_dir.rglob("*")):
-        if path.is_file() and (path.name.startswith((".", "_")) or path.suffix == ".crc"):
-            path.unlink()  # Spark's _SUCCESS and checksums: not part of the table
-    for path in sorted(table_dir.rglob("*.parquet")):
+    for path in sorted(paths):
         rel = path.relative_to(table_dir).as_posix()
         part = {k: v for k, v in (seg.split("=", 1) for seg in rel.split("/")[:-1])}
         rows = pq.read_metadata(path).num_rows
         st = path.stat()
         # Only a row count: min/max statistics would copy people's ids and words into the log.
         actions.append(AddAction(rel, st.st_size, part, int(st.st_mtime * 1000), True, json.dumps({"numRecords": rows})))
+    return actions
+
+
+def _commit(table_dir: Path, name: str, policy: Policy, at: datetime, facts: dict) -> None:
+    """Commit the Parquet parts Spark wrote into `table_dir` as version 0, with delta-rs."""
+    from deltalake import CommitProperties, Schema
+    from deltalake.transaction import create_table_with_add_actions
+
+    tidy(table_dir)
     create_table_with_add_actions(
-        str(table_dir), Schema.from_arrow(SCHEMA), actions, mode="error", partition_by=["bucket"], name=name,
+        str(table_dir), Schema.from_arrow(SCHEMA), add_actions(table_dir, list(table_dir.rglob("*.parquet"))),
+        mode="error", partition_by=["bucket"], name=name,
         description=f"consentry snapshot '{name}': policy {policy.name}, cut-off {at.isoformat()}",
         configuration={"delta.dataSkippingNumIndexedCols": "0"},
         commit_properties=CommitProperties(custom_metadata={"consentry.build": json.dumps(facts, sort_keys=True)}),
     )
+
+
+def now_failing(spark, policy: Policy, at: datetime, now: datetime) -> list:  # noqa: ANN001
+    """Views `later_fail` and `tp_items` (who and what must not be in a snapshot
+    now), as `shared.later_failures` and `shared.third_party_now` make them in
+    DuckDB; the DataFrames kept, for the caller to unpersist."""
+    comp_now = Compiler(policy, max(at, now))
+    kept = [materialised(spark.sql(f"""WITH {comp_now.people_ctes()}
+        SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL"""))]
+    kept[-1].createOrReplaceTempView("later_fail")
+    if comp_now.honours_third_parties:
+        kept.append(materialised(spark.sql(f"WITH {comp_now.third_party_cte()} SELECT item_id FROM third_party")))
+        kept[-1].createOrReplaceTempView("tp_items")
+    else:
+        spark.sql("SELECT CAST(NULL AS STRING) AS item_id WHERE false").createOrReplaceTempView("tp_items")
+    return kept
 
 
 def build_rows_spark(
@@ -134,13 +163,7 @@ def build_rows_spark(
             persisted.append(df)
             df.createOrReplaceTempView(name_)
 
-        comp_now = Compiler(policy, max(at, now))
-        view("later_fail", f"""WITH {comp_now.people_ctes()}
-            SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL""")
-        if comp_now.honours_third_parties:
-            view("tp_items", f"WITH {comp_now.third_party_cte()} SELECT item_id FROM third_party")
-        else:
-            view("tp_items", "SELECT CAST(NULL AS STRING) AS item_id WHERE false")
+        persisted += now_failing(spark, policy, at, now)
         comp = Compiler(policy, at)
         view("people_once", comp.people_sql())
         view("decided", comp.decisions_sql(people="people_once"))
@@ -151,7 +174,7 @@ def build_rows_spark(
 
         bad_ids = b.arrow("""SELECT user_id FROM people_once WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
                              UNION SELECT user_id FROM later_fail""")
-        all_handles, bad_handles = _handles(b.arrow("SELECT user_id, handle FROM users"), bad_ids)
+        all_handles, bad_handles = handles(b.arrow("SELECT user_id, handle FROM users"), bad_ids)
 
         view("cand", cand_sql(policy, at, now, _bucket_sql("d.user_id", buckets), "sort_array(collect_list(tagged_user_id))"))
         excluded = {r["excluded"]: int(r["n"]) for r in spark.sql(

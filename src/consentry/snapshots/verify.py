@@ -10,14 +10,15 @@ from pathlib import Path
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
-from ..policy import TaggedPeople, Transforms
+from ..policy import Policy
+from ..sources import Export
 from .shared import later_failures, third_party_now
 from .images import metadata_left
 from .purge import _export, _policy, _snapshot_view
-from .mentions import handles_sql, mentioned_sql
-from .pii import find_into
-from .redact import install_sql, kinds_of
-from .registry import Registry
+from .mentions import handles_sql
+from .redact import install_sql
+from .checks import checks_sql, text_checks, unmentionable_sql
+from .registry import Registry, SnapshotRecord
 from .repair import recover
 
 
@@ -28,11 +29,13 @@ class Problem:
     why: str
 
 
-def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime | None = None) -> tuple[int, list[Problem]]:
+def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime | None = None,
+           spark=None) -> tuple[int, list[Problem]]:  # noqa: ANN001 - a SparkSession: Spark decides and reads the rows
     """(rows checked, rows that should not be there). Checks: eligible at the
     cut-off; author and tagged people pass the person rules now; item not
-    deleted; no objection by someone without an account; image present and
-    without EXIF."""
+    deleted; no objection by someone without an account; no @mention of
+    someone who may not be used; no personal data the build redacts; image
+    present and without metadata."""
     recover(ledger)  # a purge a crash interrupted is finished first: verify checks what is really there
     registry = Registry(ledger)
     rec = registry.require(name)
@@ -42,66 +45,13 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     watermark = ledger.watermark()
     now = now or datetime.now(UTC)
     folder = Path(rec.uri).parent
-    con = connect()
-    try:
-        install_sql(con)
-        load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
-        later_failures(con, policy, m.cutoff, now)
-        third_party_now(con, policy, m.cutoff, now)
-        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
-        comp = Compiler(policy, m.cutoff)
-        con.execute(
-            f"""CREATE TEMP TABLE unmentionable AS WITH {comp.people_ctes()}
-            SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN (
-              SELECT user_id FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
-              UNION SELECT user_id FROM later_fail)"""
-        )
-        con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql()}")
-        tag_check = policy.tagged_people is not TaggedPeople.ignore
-        blur = policy.tagged_people is TaggedPeople.blur
-        checks = [
-            ("SELECT s.item_id, s.user_id, 'not in the export any more' FROM snap s "
-             "LEFT JOIN content c ON c.item_id = s.item_id WHERE c.item_id IS NULL"),
-            ("SELECT s.item_id, s.user_id, 'not eligible at the cut-off: ' || d.reason FROM snap s "
-             "JOIN decided d ON d.item_id = s.item_id WHERE NOT d.eligible"),
-            ("SELECT s.item_id, s.user_id, 'its author fails ' || lf.reason || ' now' FROM snap s "
-             "JOIN later_fail lf ON lf.user_id = s.user_id"),
-            (f"SELECT s.item_id, s.user_id, 'deleted in the export' FROM snap s JOIN content c ON c.item_id = s.item_id "
-             f"WHERE c.deleted_at <= {Compiler(policy, now).T}"),
-            ("SELECT s.item_id, s.user_id, 'a person without an account objected to it' FROM snap s "
-             "JOIN tp_items tp ON tp.item_id = s.item_id"
-             + (" WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)" if blur else "")),
-            ("SELECT s.item_id, s.user_id, 'it has an image path but no image' FROM snap s "
-             "JOIN content c ON c.item_id = s.item_id WHERE c.media_path IS NOT NULL AND s.media IS NULL"),
-        ]
-        if m.transforms_enabled.get("mentions", True):
-            con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
-            checks.append(
-                f"SELECT s.item_id, s.user_id, 'it mentions @' || m.h || ', who may not be used' "
-                f"FROM ({mentioned_sql('snap', 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k "
-                f"WHERE m.h IN (SELECT h FROM unmentionable)"
-            )
-        # Text redaction, re-checked: no row may still hold what the build's transforms remove.
-        kinds = kinds_of(Transforms.model_validate(m.transforms_enabled))
-        if kinds:
-            texts = "(SELECT s.item_id, s.text, u.country FROM snap s LEFT JOIN users u ON u.user_id = s.user_id)"
-            find_into(con, texts, "item_id", "text", "country", kinds, into="left_pii")
-            checks.append(
-                "SELECT s.item_id, s.user_id, 'its text still has ' || CASE f.kind WHEN 'email' THEN 'an email address' "
-                "WHEN 'iban' THEN 'an IBAN' WHEN 'card' THEN 'a card number' ELSE 'a phone number' END "
-                "FROM (SELECT DISTINCT k, kind FROM left_pii) f "
-                "JOIN snap s ON s.item_id = f.k"
-            )
-        if tag_check:
-            checks.append(
-                "SELECT t.item_id, t.user_id, 'tagged person ' || t.u || ' fails ' || lf.reason || ' now' FROM "
-                "(SELECT item_id, user_id, unnest(tagged) AS u FROM snap) t JOIN later_fail lf ON lf.user_id = t.u"
-            )
-        problems = [Problem(*row) for q in checks for row in con.execute(q).fetchall()]
-        total = con.execute("SELECT count(*) FROM snap").fetchall()[0][0]
-        media = [r for r in con.execute("SELECT item_id, user_id, media FROM snap WHERE media IS NOT NULL").fetchall()]
-    finally:
-        con.close()
+    if spark is not None:
+        from .spark_verify import verify_rows_spark
+
+        total, rows, media = verify_rows_spark(spark, export, ledger, rec, policy, now, watermark)
+    else:
+        total, rows, media = _verify_rows(export, ledger, rec, policy, now, watermark)
+    problems = [Problem(*row) for row in rows]
     for item_id, user_id, rel in media:
         path = folder / rel
         if not path.is_file():
@@ -109,3 +59,28 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
         elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
             problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
     return int(total), sorted(problems, key=lambda p: (p.item_id, p.why))
+
+
+def _verify_rows(export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Policy, now: datetime,
+                 watermark: int) -> tuple[int, list[tuple], list[tuple]]:
+    """(rows, problems as (item_id, user_id, why), images as (item_id, user_id, media)), in DuckDB."""
+    m = rec.manifest
+    con = connect()
+    try:
+        install_sql(con)
+        load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
+        later_failures(con, policy, m.cutoff, now)
+        third_party_now(con, policy, m.cutoff, now)
+        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
+        con.execute(f"""CREATE TEMP TABLE unmentionable AS SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h
+            FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN ({unmentionable_sql(policy, m)})""")
+        con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
+        con.execute(f"CREATE TEMP TABLE decided AS {Compiler(policy, m.cutoff).decisions_sql()}")
+        texts = "(SELECT s.item_id, s.user_id, s.text, u.country FROM snap s LEFT JOIN users u ON u.user_id = s.user_id)"
+        checks = checks_sql(policy, m, now) + text_checks(con, texts, m)
+        rows = [row for q in checks for row in con.execute(q).fetchall()]
+        total = con.execute("SELECT count(*) FROM snap").fetchall()[0][0]
+        media = con.execute("SELECT item_id, user_id, media FROM snap WHERE media IS NOT NULL").fetchall()
+    finally:
+        con.close()
+    return int(total), rows, media
