@@ -2,7 +2,7 @@
 """Regenerate messages.pot for the privacy center, and check the catalogs.
 
     .venv/bin/python scripts/extract_messages.py            # writes src/consentry/locales/messages.pot
-    .venv/bin/python scripts/extract_messages.py --check    # also: every locale has every msgid, placeholders match
+    .venv/bin/python scripts/extract_messages.py --check    # also: every locale has every msgid, none fuzzy, placeholders match
     .venv/bin/python scripts/extract_messages.py -o FILE    # write the template elsewhere
 
 Sources of msgids:
@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 CENTER = SRC / "consentry" / "center"
 LOCALES = SRC / "consentry" / "locales"
-LANGS = ("nl", "de", "fr")
+sys.path.insert(0, str(SRC))
+from consentry.i18n import LANGUAGES  # noqa: E402 - the languages served, from their one home
+
+LANGS = tuple(x for x in LANGUAGES if x != "en")
 
 # Fixed English messages that pages show as `message` in error.html, passed in as plain strings.
 FIXED = {
@@ -159,7 +162,7 @@ def check(template: Catalog) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--output", type=Path, default=LOCALES / "messages.pot")
-    ap.add_argument("--check", action="store_true", help="compare nl, de and fr with the extracted msgids")
+    ap.add_argument("--check", action="store_true", help="compare every language but English with the extracted msgids")
     args = ap.parse_args()
     catalog = build()
     args.output.parent.mkdir(parents=True, exist_ok=True)

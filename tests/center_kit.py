@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from babel.dates import format_datetime
+from babel.dates import format_date
 from sqlalchemy import select
 
 with warnings.catch_warnings():
@@ -216,7 +216,8 @@ def html_lang(page: str) -> str:
 
 def when_text(dt: datetime, lang: str = "en") -> str:
     """An instant as the center writes it (independently computed here)."""
-    return format_datetime(dt.astimezone(UTC), "d MMMM y, HH:mm:ss", tzinfo=UTC, locale=lang) + " UTC"
+    at = dt.astimezone(UTC)
+    return f"{format_date(at.date(), 'long', locale=lang)}, {at:%H:%M:%S} UTC"
 
 
 def me_rows(page: str) -> dict[str, tuple[str, str, str]]:

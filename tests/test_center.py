@@ -443,7 +443,7 @@ def test_me_lists_items_decisions_and_history(center: CenterKit) -> None:
     assert rows["a-post"][1] == "yes" and rows["a-dm"][2] == MEANING[Reason.private_message]
     assert rows["b-photo"][0] == "tagged"
     assert "b-post" not in page and "c-post" not in page  # nobody else's items
-    assert "1 January 2024, 00:00:00 UTC" in page_text(page)  # the notice on record
+    assert "January 1, 2024, 00:00:00 UTC" in page_text(page)  # the notice on record
 
     # After objecting the decisions change, her tagged photo in Bob's account included.
     center.post_form(c, "/me/object")

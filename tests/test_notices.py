@@ -254,9 +254,9 @@ AUD_EXPECTED = {
     "fr_adult": ("europe", "fr"),
     "gb_adult": ("europe", "en"),
     "ch_adult": ("europe", "de"),
-    "no_adult": ("europe", "en"),
+    "no_adult": ("europe", "no"),  # no language of ours given: Norway's
     "us_adult": ("rest_of_world", "en"),
-    "br_adult": ("rest_of_world", "en"),
+    "br_adult": ("rest_of_world", "pt"),  # likewise: Brazil's
     "nowhere_adult": ("rest_of_world", "en"),
     "de_tagged": ("europe", "de"),
     "us_tagged": ("rest_of_world", "en"),

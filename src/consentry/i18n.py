@@ -1,4 +1,5 @@
-"""Languages: en, nl, de, fr through gettext catalogs (Babel).
+"""Languages: every official language of the EU and the EEA, through gettext
+catalogs (Babel).
 
 The .po files are compiled in memory at start-up, so the repository holds
 only text that translators edit.
@@ -7,17 +8,67 @@ only text that translators edit.
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 
 from babel import Locale, negotiate_locale
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-LANGUAGES = ("en", "nl", "de", "fr")
+#: The official languages of the EU and the EEA (Norwegian as Bokmål, `no`).
+LANGUAGES = ("bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu", "is", "it", "lt", "lv", "mt",
+             "nl", "no", "pl", "pt", "ro", "sk", "sl", "sv")
 DEFAULT = "en"
-NAMES = {"en": "English", "nl": "Nederlands", "de": "Deutsch", "fr": "Français"}
+#: Other codes for a language served under one of the codes above.
+ALIASES = {"nb": "no", "nn": "no"}
+
+
+def _endonym(lang: str) -> str:
+    name = Locale.parse(lang).get_display_name(lang) or lang
+    return name[:1].upper() + name[1:]
+
+
+#: Each language in its own words, as the language menu shows it.
+NAMES = {lang: _endonym(lang) for lang in LANGUAGES}
+
+
+def _country_languages() -> dict[str, str]:
+    """Per country (ISO 3166 alpha-2), the language a notice goes in when the
+    person has none of ours: the first of the country's official languages
+    (CLDR, as Babel ships it, most spoken first) that is served here."""
+    from babel.languages import get_official_languages
+
+    out = {}
+    for country in sorted(Locale("en").territories):
+        if not (len(country) == 2 and country.isalpha()):
+            continue
+        for lang in get_official_languages(country, de_facto=True):
+            base = ALIASES.get(lang.split("_")[0], lang.split("_")[0])
+            if base in LANGUAGES:
+                out[country] = base
+                break
+    return out
+
+
+#: The language of a country, where it is one of ours.
+COUNTRY_LANGUAGES = _country_languages()
+
+
+def base_language(tag: str | None) -> str | None:
+    """`de-AT` -> `de`, `nb` -> `no`; None unless the language is served."""
+    if not tag:
+        return None
+    base = tag.replace("_", "-").split("-")[0].lower()
+    base = ALIASES.get(base, base)
+    return base if base in LANGUAGES else None
+
+
+def for_person(language: str | None, country: str | None) -> str:
+    """A notice's language: the person's own, else their country's, else English."""
+    return base_language(language) or COUNTRY_LANGUAGES.get((country or "").upper(), DEFAULT)
 
 
 @lru_cache(maxsize=None)
@@ -50,12 +101,11 @@ def gettext(lang: str):  # noqa: ANN201
 def pick(*, explicit: str | None = None, person: str | None = None, accept: str | None = None) -> str:
     """The page language: an explicit choice, else the person's, else the browser's."""
     for candidate in (explicit, person):
-        if candidate:
-            base = candidate.split("-")[0].lower()
-            if base in LANGUAGES:
-                return base
+        if base := base_language(candidate):
+            return base
     if accept:
         wanted = [part.split(";")[0].strip().replace("-", "_").lower() for part in accept.split(",") if part.strip()]
+        wanted = [ALIASES.get(w.split("_")[0], w) for w in wanted]
         found = negotiate_locale(wanted, list(LANGUAGES), sep="_") or negotiate_locale(
             [w.split("_")[0] for w in wanted], list(LANGUAGES)
         )
@@ -66,3 +116,10 @@ def pick(*, explicit: str | None = None, person: str | None = None, accept: str 
 
 def locale(lang: str) -> Locale:
     return Locale.parse(lang)
+
+
+def instant(dt: datetime, lang: str) -> str:
+    """An instant as the language writes it (German "1. Dezember 2026"), on the
+    24-hour clock, always with its zone: UTC."""
+    at = dt.astimezone(UTC)
+    return f"{format_date(at.date(), 'long', locale=lang)}, {format_time(at, 'HH:mm:ss', tzinfo=UTC, locale=lang)} UTC"

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
-from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -87,7 +86,7 @@ class Center:
 
     def when(self, dt: datetime, lang: str) -> str:
         """An instant as people read it, always with its zone: UTC."""
-        return format_datetime(dt.astimezone(UTC), "d MMMM y, HH:mm:ss", tzinfo=UTC, locale=lang) + " UTC"
+        return i18n.instant(dt, lang)
 
     def render(
         self,

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ..engine.compile import Compiler, in_list
 from ..engine.backend import Backend, DuckBackend
-from ..i18n import LANGUAGES
+from ..i18n import ALIASES, COUNTRY_LANGUAGES, DEFAULT, LANGUAGES
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
@@ -37,7 +37,6 @@ def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime, *
     if comp.honours_third_parties and policy.tagged_people is not TaggedPeople.blur:
         tp_cte = "," + comp.third_party_cte()
         usable += " AND c.item_id NOT IN (SELECT item_id FROM third_party)"
-    langs = ", ".join(f"'{x}'" for x in LANGUAGES)
     b = backend or DuckBackend()
     try:
         b.load(export, ledger, cutoff)
@@ -49,8 +48,7 @@ affected AS (
   UNION SELECT t.tagged_user_id FROM tags t JOIN usable u ON u.item_id = t.item_id
 )
 SELECT p.user_id, u.email,
-  CASE WHEN lower(split_part(u.language, '-', 1)) IN ({langs}) THEN lower(split_part(u.language, '-', 1))
-       ELSE 'en' END AS language,
+  {language_sql("u.language", "u.country")} AS language,
   p.jurisdiction
 FROM people p JOIN users u ON u.user_id = p.user_id
 WHERE p.user_id IN (SELECT user_id FROM affected)
@@ -62,3 +60,14 @@ ORDER BY p.user_id"""
     finally:
         if backend is None:
             b.close()
+
+
+def language_sql(language: str, country: str) -> str:
+    """`i18n.for_person` as SQL (DuckDB and Spark): the person's language if
+    served, else their country's, else English."""
+    base = f"lower(split_part(replace({language}, '_', '-'), '-', 1))"
+    alias = " ".join(f"WHEN '{a}' THEN '{b}'" for a, b in ALIASES.items())
+    langs = ", ".join(f"'{x}'" for x in LANGUAGES)
+    by_country = " ".join(f"WHEN '{c}' THEN '{lang}'" for c, lang in sorted(COUNTRY_LANGUAGES.items()))
+    return (f"CASE WHEN {base} IN ({langs}) THEN {base} WHEN {base} IN ({', '.join(repr(a) for a in ALIASES)}) "
+            f"THEN CASE {base} {alias} END ELSE CASE upper(trim({country})) {by_country} ELSE '{DEFAULT}' END END")
