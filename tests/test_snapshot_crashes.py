@@ -188,3 +188,38 @@ def test_a_purge_killed_at_any_step_is_finished(world, point: str, recovery: str
     assert again.returncode == 0 and "nothing to remove" in again.stdout
     impact = run(env, "impact", OBJECTOR, "--ledger", url)
     assert "s" in impact.stdout and "no snapshot" not in impact.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("java") is None, reason="the Spark engine needs Java 17")
+def test_a_spark_purge_killed_between_its_write_and_its_commit_is_undone_then_done(world) -> None:
+    """A purge on Spark writes the new files of the touched buckets into the
+    table folder before delta-rs commits them. Killed between the two, those
+    files belong to no version: the next purge (here on DuckDB) drops the
+    intent, vacuums them away and purges; nothing of the objector is left."""
+    pytest.importorskip("pyspark")
+    tmp, export, url, env = world
+    assert run(env, *build_cmd(tmp, export, url), "--buckets", "1").returncode == 0  # others' rows share the bucket
+    folder = tmp / "snaps" / "s"
+    with Ledger(url) as led:
+        led.record(NewEvent(user_id=OBJECTOR, type="objected", at=datetime.now(UTC), channel="web"))
+    before = {f.name for f in (folder / "table").rglob("*.parquet")}
+    killed = run(env, "snapshot", "purge", "s", "--ledger", url, "--engine", "spark", "--spark-master", "local[1]",
+                 failpoint="purge:written")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    orphans = {f.name for f in (folder / "table").rglob("*.parquet")} - before
+    assert orphans and (folder / INTENT).exists()  # the killed write left files that no version names
+    done = run(env, "snapshot", "purge", "s", "--ledger", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stopped before its commit" in done.stdout + done.stderr or "removed" in done.stdout
+    left = {f.name for f in (folder / "table").rglob("*.parquet")}
+    assert not orphans & left
+    assert not (folder / INTENT).exists()
+    with Ledger(url) as led:
+        rec = Registry(led).require("s")
+        from deltalake import DeltaTable
+
+        assert rec.manifest.rows == DeltaTable(rec.uri).to_pyarrow_table().num_rows == 25
+        assert len(rec.manifest.purges) == 1
+    assert_nothing_of(folder, OBJECTOR)
+    verified = run(env, "snapshot", "verify", "s", "--ledger", url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -391,3 +391,21 @@ def pa_array(values):  # noqa: ANN001, ANN201
     import pyarrow as pa
 
     return pa.array(values, pa.string())
+
+
+def test_an_empty_partition_gives_no_rows_and_no_error() -> None:
+    """Spark hands a task of an empty partition no batch at all (found by the
+    crash test: a purge's mention scan over one core's partitions failed)."""
+    from consentry.policy import Transforms
+    from consentry.snapshots.spark_build import _transform_partition
+    from consentry.snapshots.spark_purge import _FOUND, _hide_partition, _mentions_partition
+    from consentry.snapshots.spark_verify import _text_partition
+
+    h = pa_array([]).to_pylist()
+    handles = __import__("pyarrow").table({"h": pa_array(h)})
+    assert list(_mentions_partition(iter([]), all_handles=handles, bad_handles=handles)) == []
+    assert list(_mentions_partition(iter(_FOUND.empty_table().to_batches()), all_handles=handles, bad_handles=handles)) == []
+    assert list(_hide_partition(iter([]))) == []
+    assert list(_text_partition(iter([]), m=None, all_handles=handles, unmentionable=handles)) == []
+    assert list(_transform_partition(iter([]), transforms=Transforms(), all_handles=handles, bad_handles=handles,
+                                     out_schema=None)) == []

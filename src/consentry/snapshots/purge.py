@@ -253,7 +253,7 @@ def finish_pending(registry: Registry, rec: SnapshotRecord, say: Callable[[str],
     hit = committed_at(rec.uri, intent["id"], int(intent["base_version"]))
     if hit is None:
         # Files the killed write left behind belong to no version: vacuum removes them.
-        DeltaTable(rec.uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        DeltaTable(rec.uri).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
         clear_intent(folder)
         say(f"{rec.name}: a purge stopped before its commit; nothing had changed, it is done again now")
         return "discarded"
@@ -279,7 +279,7 @@ def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished
             removed_media += 1
     failpoint("purge:media")
     dt = DeltaTable(rec.uri)
-    vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+    vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
     failpoint("purge:vacuum")
     current = registry.require(rec.name)
     m = current.manifest

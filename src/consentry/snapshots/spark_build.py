@@ -62,9 +62,10 @@ def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_h
     """On an executor: the text steps of a DuckDB build over one partition."""
     import duckdb
 
-    rows = pa.Table.from_batches(list(batches))
-    if rows.num_rows == 0:
+    batches = list(batches)
+    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
         return
+    rows = pa.Table.from_batches(batches)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")

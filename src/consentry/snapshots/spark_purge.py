@@ -25,6 +25,7 @@ from ..policy import Policy
 from ..sources import Export
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql, mentioned_sql
+from .recovery import failpoint
 from .registry import SnapshotRecord
 from .shared import SCHEMA, hits_sql, triggers_sql
 from .spark_build import add_actions, handles, now_failing, tidy
@@ -37,9 +38,10 @@ _FOUND = pa.schema([("item_id", pa.string()), ("bucket", pa.int32()), ("h", pa.s
 def _mentions_partition(batches: Iterator[pa.RecordBatch], *, all_handles: pa.Table,
                         bad_handles: pa.Table) -> Iterator[pa.RecordBatch]:
     """On an executor: the (item, bucket, handle) of each mention of a handle that may no longer be used."""
-    rows = pa.Table.from_batches(list(batches))
-    if rows.num_rows == 0:
+    batches = list(batches)
+    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
         return
+    rows = pa.Table.from_batches(batches)
     con = duckdb.connect()
     try:
         con.register("snap", rows)
@@ -55,9 +57,10 @@ def _mentions_partition(batches: Iterator[pa.RecordBatch], *, all_handles: pa.Ta
 
 def _hide_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """On an executor: the kept rows of a bucket, their @mentions hidden as purge.py hides them."""
-    rows = pa.Table.from_batches(list(batches))
-    if rows.num_rows == 0:
+    batches = list(batches)
+    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
         return
+    rows = pa.Table.from_batches(batches)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -154,6 +157,7 @@ class SparkFind:
          .mode("append").parquet(str(self.table)))
         tidy(self.table)
         new = [p for p in self.table.rglob("*.parquet") if p not in before and "_delta_log" not in p.parts]
+        failpoint("purge:written")  # new files in the table folder, in no version yet: recovery vacuums them
         dt.create_write_transaction(
             add_actions(self.table, new), mode="overwrite", schema=Schema.from_arrow(SCHEMA), partition_by=["bucket"],
             partition_filters=[("bucket", "in", [str(b) for b in buckets])],

@@ -32,9 +32,10 @@ _PROBLEM = pa.schema([("item_id", pa.string()), ("user_id", pa.string()), ("why"
 def _text_partition(batches: Iterator[pa.RecordBatch], *, m: Manifest, all_handles: pa.Table,
                     unmentionable: pa.Table) -> Iterator[pa.RecordBatch]:
     """On an executor: verify.py's text checks over one partition of rows."""
-    rows = pa.Table.from_batches(list(batches))
-    if rows.num_rows == 0:
+    batches = list(batches)
+    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
         return
+    rows = pa.Table.from_batches(batches)
     con = duckdb.connect()
     try:
         install_sql(con)
