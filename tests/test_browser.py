@@ -537,3 +537,26 @@ def test_every_language_passes_axe_and_fits_a_phone(axe: None, browser: Browser,
                     assert not serious, describe(serious, f"{where} at {width} px")
     finally:
         ctx.close()
+
+
+def test_the_api_reference_renders_under_the_sites_own_csp(browser: Browser, world: World) -> None:
+    """Finding of #14: /api/v1/docs was blank under the site's CSP (FastAPI's
+    page loads Swagger UI from a CDN and starts it with an inline script).
+    Now served from the center, with the CSP enforced: it shows the API."""
+    ctx = new_context(browser, bypass_csp=False)
+    page = ctx.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: blocked.append(str(e)))
+    try:
+        r = page.goto(world.url("/api/v1/docs"))
+        assert r is not None and r.status == 200
+        assert "default-src 'self'" in (r.headers.get("content-security-policy") or "")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("consentry privacy center API")
+        ops = page.locator(".opblock-summary-path")
+        expect(ops.first).to_be_visible()
+        paths = [ops.nth(i).get_attribute("data-path") for i in range(ops.count())]
+        assert paths and all(p.startswith("/api/v1/") for p in paths), paths
+        assert blocked == []
+    finally:
+        ctx.close()

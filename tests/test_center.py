@@ -303,9 +303,12 @@ def test_post_without_the_right_csrf_token_is_refused_and_writes_nothing(center:
 
 
 def test_every_form_route_is_in_the_csrf_test(center: CenterKit) -> None:
-    paths = center.client.get("/api/v1/openapi.json").json()["paths"]
-    posts = {p for p, ops in paths.items() if "post" in ops}
+    # Every route of the pages and the admin (the API reference lists only the API's).
+    from consentry.center import admin, pages
+
+    posts = {r.path for r in [*pages.router.routes, *admin.router.routes] if "POST" in (getattr(r, "methods", None) or ())}
     assert {p for p in posts if not p.startswith("/api/")} == set(CSRF_ROUTES)
+    assert all(p.startswith("/api/") for p in center.client.get("/api/v1/openapi.json").json()["paths"])
 
 
 def test_csrf_is_refused_without_any_session(center: CenterKit) -> None:
@@ -1066,3 +1069,58 @@ def test_after_a_rejection_me_shows_it_first(center: CenterKit) -> None:
     assert "Your objection was rejected" in me and grounds in me
     assert me.index("Your objection was rejected") < me.index('id="choice-h"')
     assert 'action="/me/object"' in me  # and she may object again
+
+
+# -- #14 point 6: small things that break trust ------------------------------------------------
+
+def _links(page: str) -> list[str]:
+    return [h for h in re.findall(r'<a [^>]*href="([^"#]+)"', page) if h.startswith("/")]
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_every_link_after_a_one_click_objection_works(center: CenterKit, signed_in: bool) -> None:
+    """Finding: "Back to my data" after a one-click objection led to an error
+    page. Every link on the confirmation leads somewhere that works, for the
+    person with no session (the usual case: a click in a mail) and with one."""
+    client = center.signed_in_client(ALICE) if signed_in else center.new_client()
+    done = center.follow_link(f"/o/{objection_token(SECRET, ALICE, 'campaign-1')}", client)
+    assert done.status_code == 200 and "Your objection is recorded" in done.text
+    links = _links(done.text)
+    assert links
+    for href in links:
+        r = client.get(href)
+        assert r.status_code in (200, 303), (href, r.status_code)
+        assert "Sign in first" not in r.text and "error" not in (r.headers.get("location") or ""), href
+    assert ('href="/me"' in done.text) == signed_in  # my data, only when there is a session to show it
+
+
+def test_switching_language_keeps_the_page(center: CenterKit) -> None:
+    """Finding: the language links always went to the home page, so switching
+    language on the objection page lost it."""
+    client = center.new_client()
+    path = f"/o/{objection_token(SECRET, ALICE, 'campaign-1')}"
+    page = client.get(path)
+    assert page.status_code == 200
+    langs = re.findall(r'<a href="([^"]*)" lang="(\w+)"', page.text)
+    assert len(langs) == len(i18n.LANGUAGES)
+    for href, code in langs:
+        assert href == f"{path}?lang={code}", href
+    german = client.get(f"{path}?lang=de")
+    assert german.status_code == 200 and '<html lang="de">' in german.text and 'name="csrf"' in german.text
+    # Other query parameters survive; a page that answered a POST switches on the home page.
+    page = client.get("/notice?x=1")
+    assert f'href="/notice?x=1&amp;lang=fr"' in page.text
+
+
+def test_the_form_for_people_without_an_account_keeps_everything_on_an_error(center: CenterKit) -> None:
+    """Finding: the form emptied the person's note when it showed an error."""
+    client = center.new_client()
+    form = {"email": "not an address", "handles": "@alice", "items": "", "note": "Ceci est ma photo, à la plage <3"}
+    r = client.post("/others", data={**form, "csrf": center.csrf(client, "/others")})
+    assert r.status_code == 400
+    assert "Ceci est ma photo, à la plage &lt;3</textarea>" in r.text
+    assert 'value="not an address"' in r.text and "@alice</textarea>" in r.text or 'value="@alice"' in r.text
+    r = client.post("/others", data={**form, "email": "zoe@example.org", "handles": "",
+                                     "csrf": center.csrf(client, "/others")})
+    assert r.status_code == 400 and "Ceci est ma photo, à la plage &lt;3</textarea>" in r.text
+    assert 'value="zoe@example.org"' in r.text

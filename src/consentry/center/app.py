@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,7 +58,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
         version="1",
         description="Record objections, consents and erasure requests for a platform's users.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served below, from this server, under the site's CSP
         redoc_url=None,
     )
     app.state.center = c
@@ -70,8 +70,9 @@ def create_app(settings: CenterSettings) -> FastAPI:
     from importlib import resources
 
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
-    app.include_router(pages.router)
-    app.include_router(admin.router)
+    _api_docs(app)
+    app.include_router(pages.router, include_in_schema=False)  # the API reference shows the API, not the pages
+    app.include_router(admin.router, include_in_schema=False)
     app.include_router(api.router)
     install_metrics(app)  # GET /metrics; counts requests and recorded events (center/metrics.py)
 
@@ -96,3 +97,34 @@ def create_app(settings: CenterSettings) -> FastAPI:
         return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
 
     return app
+
+
+def _api_docs(app: FastAPI) -> None:
+    """GET /api/v1/docs: Swagger UI from the files the fastapi-offline wheel
+    ships, served here (no CDN: FastAPI's default page loads it from jsDelivr
+    and starts it with an inline script; the site's CSP rightly blocks both,
+    which left a blank page). Our own start-up script is a static file."""
+    from importlib import resources
+
+    assets = resources.files("fastapi_offline") / "static"
+    app.mount("/api/v1/docs/assets", StaticFiles(directory=str(assets)), name="api-docs-assets")
+    page = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>consentry privacy center API</title>
+  <link rel="stylesheet" href="/api/v1/docs/assets/swagger-ui.css">
+</head>
+<body>
+  <main id="swagger-ui"><noscript>The API reference needs JavaScript; the description itself is
+  <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript></main>
+  <script src="/api/v1/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(page, headers=dict(SECURITY_HEADERS))

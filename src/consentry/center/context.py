@@ -79,6 +79,17 @@ class Center:
             accept=request.headers.get("accept-language"),
         )
 
+    @staticmethod
+    def lang_href(request: Request, code: str) -> str:
+        """The language menu's link: this very page in `code` (its other query
+        parameters kept), or the home page when this page answered a POST."""
+        from urllib.parse import urlencode
+
+        if request.method != "GET":
+            return f"/?{urlencode({'lang': code})}"
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", code)]
+        return f"{request.url.path}?{urlencode(query)}"
+
     # -- rendering -------------------------------------------------------------------
 
     def gettext(self, lang: str):  # noqa: ANN201
@@ -105,6 +116,7 @@ class Center:
             "_": i18n.gettext(lang),
             "lang": lang,
             "languages": i18n.NAMES,
+            "lang_href": lambda code: self.lang_href(request, code),
             "csrf": csrf_token(request),
             "platform": self.settings.platform_name,
             "policy": self.policy,

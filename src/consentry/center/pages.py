@@ -353,10 +353,13 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
     person = c.directory.by_id(found[0]) if found else None
     if person is None:
         return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
+    # Spoken to as a visitor, unless this browser is signed in as that very person (then "My data" is theirs to open).
+    signed = c.signed_in(request)
+    speak_to = None if signed is not None and signed.user_id == person.user_id else person
     if (existing := _in_force(c, person, EventType.objected)) is not None:  # the link opened again
-        return _confirm(request, c, background, person, existing, "objected", already=True, speak_to=person)
+        return _confirm(request, c, background, person, existing, "objected", already=True, speak_to=speak_to)
     event = _record(c, person, EventType.objected, channel=Channel.email, actor=f"notice:{found[1]}")
-    return _confirm(request, c, background, person, event, "objected", speak_to=person)
+    return _confirm(request, c, background, person, event, "objected", speak_to=speak_to)
 
 
 # -- people without an account ---------------------------------------------------------------
