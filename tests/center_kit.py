@@ -34,6 +34,7 @@ from consentry.access import Admins, ApiClients
 from consentry.access.tables import admins, api_clients, rate_events, signin_links
 from consentry.people.tables import third_party_objections
 from consentry.center import CenterSettings, create_app
+from consentry.controller import Controller
 from consentry.engine import decide
 from consentry.ledger import Channel, EventType, Ledger, NewEvent, StoredEvent
 from consentry.ledger.tables import events as events_table
@@ -212,6 +213,11 @@ def html_lang(page: str) -> str:
     m = re.search(r"<html lang=\"([^\"]*)\"", page)
     assert m, "no <html lang=...>"
     return m.group(1)
+
+
+#: Who is asking, on every page and in every mail of the test center.
+PIXGRAM = Controller(name="Pixgram Europe Ltd.", address="1 Harbour Square, Dublin 2, Ireland",
+                     dpo="Ana Silva, dpo@pixgram.example")
 
 
 def when_text(dt: datetime, lang: str = "en") -> str:
@@ -418,6 +424,7 @@ def center_factory(
             cutoff=overrides.pop("cutoff", CUTOFF),
             smtp=SmtpSettings(host=smtp.host, port=smtp.port, security="none", sender=SENDER, timeout=5),
             platform_name="Pixgram",
+            controller=overrides.pop("controller", PIXGRAM),
             **overrides,
         )
         app = create_app(settings)

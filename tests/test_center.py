@@ -1124,3 +1124,28 @@ def test_the_form_for_people_without_an_account_keeps_everything_on_an_error(cen
                                      "csrf": center.csrf(client, "/others")})
     assert r.status_code == 400 and "Ceci est ma photo, à la plage &lt;3</textarea>" in r.text
     assert 'value="zoe@example.org"' in r.text
+
+
+# -- #14 point 1: who is asking --------------------------------------------------------------------
+
+def test_every_page_and_mail_says_who_is_asking_in_the_readers_language(center: CenterKit) -> None:
+    """Every page and mail names the platform, the controller with its address
+    and the DPO's contact, in the reader's language (no "the platform")."""
+    from center_kit import PIXGRAM
+
+    for lang in ("en", "de", "pl", "el"):
+        _ = i18n.gettext(lang)
+        who = _("%(platform)s is run by %(name)s, %(address)s.", platform="Pixgram", name=PIXGRAM.name,
+                address=PIXGRAM.address)
+        dpo = _("Data protection officer: %(dpo)s", dpo=PIXGRAM.dpo)
+        assert lang == "en" or who != "Pixgram is run by Pixgram Europe Ltd., 1 Harbour Square, Dublin 2, Ireland."
+        for path in ("/", "/notice", "/others", f"/o/{objection_token(SECRET, ALICE, 'campaign-1')}"):
+            text = page_text(center.new_client().get(f"{path}?lang={lang}").text)
+            assert who in text and dpo in text, (lang, path)
+            assert "the platform" not in text, (lang, path)
+    client = center.signed_in_client(ALICE)
+    assert "Ana Silva, dpo@pixgram.example" in page_text(client.get("/me").text)
+    center.post_form(client, "/me/object")
+    mail = center.inbox.wait(to=EMAIL[ALICE], kind="objected")
+    assert "Pixgram is run by Pixgram Europe Ltd., 1 Harbour Square, Dublin 2, Ireland." in mail.text
+    assert "Data protection officer: Ana Silva, dpo@pixgram.example" in mail.text

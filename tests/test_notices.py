@@ -40,6 +40,7 @@ from consentry.center import CenterSettings, create_app
 from consentry.cli import app as cli_app
 from consentry.engine import decide
 from consentry.errors import InputError
+from consentry.controller import Controller
 from consentry.ledger import Channel, EventType, Ledger, NewEvent
 from consentry.notices import Mailer, SmtpSettings
 from consentry.notices import mailer as mailer_module
@@ -109,6 +110,13 @@ def mailer_for(server: SmtpTestServer) -> Mailer:
     return Mailer(SmtpSettings(host=server.host, port=server.port, security="none", sender=SENDER, timeout=5))
 
 
+PIXGRAM = Controller(platform="Pixgram", name="Pixgram Europe Ltd.", address="1 Harbour Square, Dublin 2, Ireland",
+                     dpo="Ana Silva, dpo@pixgram.example")
+#: Who is asking: a campaign does not start without it (#14 point 1).
+WHO = ["--platform", "Pixgram", "--controller-name", "Pixgram Europe Ltd.", "--controller-address",
+       "1 Harbour Square, Dublin 2, Ireland", "--dpo", "Ana Silva, dpo@pixgram.example"]
+
+
 def cli(*args: object):
     return CliRunner().invoke(cli_app, [str(a) for a in args])
 
@@ -144,7 +152,7 @@ def run_campaign(ledger: Ledger, export: Path, server: SmtpTestServer, *, policy
     pol = load_policy(policy)
     camp = Campaign.open(ledger, campaign, pol, cutoff)
     plan = camp.plan(Export(export), pol, channels=channels)
-    summary = camp.send_mail(mailer_for(server), pol, secret=SECRET, base_url=BASE_URL, rate=rate, platform="Pixgram")
+    summary = camp.send_mail(mailer_for(server), pol, secret=SECRET, base_url=BASE_URL, rate=rate, controller=PIXGRAM)
     return camp, plan, summary
 
 
@@ -391,6 +399,12 @@ def test_the_notice_is_in_the_persons_language(lang_mails) -> None:
         text = text_of(msg)
         assert in_lang(lang, first, date=date_text, platform="Pixgram") in text, (uid, text)
         assert in_lang(lang, never) in text, (uid, text)
+        # Who is asking, in the reader's language: the platform, the controller with its address, the DPO.
+        who = in_lang(lang, "%(platform)s is run by %(name)s, %(address)s.", platform="Pixgram",
+                      name=PIXGRAM.name, address=PIXGRAM.address)
+        assert who in text and who in " ".join(__import__("html").unescape(msg.get_body(("html",)).get_content()).split()), uid
+        assert in_lang(lang, "Data protection officer: %(dpo)s", dpo=PIXGRAM.dpo) in text, uid
+        assert "the platform" not in text, uid
     assert lang_mails["en_person"]["Subject"] == ENGLISH_SUBJECT
     assert ENGLISH_SUBJECT not in {str(lang_mails[u]["Subject"]) for u in ("nl_person", "de_person", "fr_person")}
 
@@ -576,7 +590,7 @@ class NotifyRun:
         start = [str(CONSOLE_SCRIPT)] if launcher == "consentry" else [sys.executable, "-c", NO_ADBC]
         self.cmd = [*start, "notify", "--data", str(export), "--cutoff", iso(T), "--campaign", campaign,
                     "--smtp", f"smtp://{server.host}:{server.port}?sender=privacy@example.org", "--rate", "0",
-                    "--ledger", f"sqlite:///{self.db}"]
+                    "--ledger", f"sqlite:///{self.db}", *WHO]
         self.env = {**os.environ, "CONSENTRY_SECRET_KEY": SECRET, "CONSENTRY_HOME": str(tmp_path / "home"),
                     "COLUMNS": "200"}
         self.env.pop("CONSENTRY_LEDGER", None)
@@ -810,7 +824,7 @@ def test_resuming_with_another_policy_or_cutoff_is_refused(home, tmp_path, led, 
 
     smtp_url = f"smtp://{server.host}:{server.port}?sender=privacy@example.org"
     for extra in (["--policy", "meta-2024", "--cutoff", iso(T)], ["--cutoff", "2030-02-01T00:00:00Z"]):
-        r = cli("notify", "--data", export, "--campaign", CAMPAIGN, "--smtp", smtp_url, "--ledger", led.url, *extra)
+        r = cli("notify", "--data", export, "--campaign", CAMPAIGN, "--smtp", smtp_url, "--ledger", led.url, *extra, *WHO)
         assert r.exit_code == 2, r.stdout + r.stderr
         assert "Traceback" not in r.stdout + r.stderr
         err = " ".join(r.stderr.split())
@@ -823,3 +837,44 @@ def test_resuming_with_another_policy_or_cutoff_is_refused(home, tmp_path, led, 
 def test_a_cutoff_closer_than_the_notice_period_is_refused(led) -> None:
     with pytest.raises(InputError):
         Campaign.open(led, "too-soon", load_policy("recommended"), datetime.now(UTC) + timedelta(days=10))
+
+
+# -- #14 point 1: who is asking --------------------------------------------------------------------
+
+def test_a_campaign_does_not_start_without_saying_who_is_asking(home, aud_export, led, server) -> None:
+    """Each missing field is named with the option that gives it; nothing is
+    planned, queued or sent. A file gives them (options override it field by
+    field); the dry run needs none of it."""
+    smtp_url = f"smtp://{server.host}:{server.port}?sender=privacy@example.org"
+    base = ["notify", "--data", aud_export, "--cutoff", iso(T), "--campaign", CAMPAIGN, "--smtp", smtp_url,
+            "--ledger", led.url]
+    r = cli(*base)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    err = " ".join(r.stderr.split())
+    for option in ("--platform", "--controller-name", "--controller-address", "--dpo"):
+        assert option in err, err
+    r = cli(*base, "--platform", "Pixgram", "--dpo", "Ana Silva, dpo@pixgram.example")
+    err = " ".join(r.stderr.split())
+    assert r.exit_code == 2 and "--controller-name" in err and "--controller-address" in err and "--dpo" not in err
+    with led.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(campaigns_table)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(outbox_table)).scalar_one() == 0
+    assert server.messages == []
+
+    bad = home / "who.yaml"
+    bad.write_text("platform: Pixgram\nnmae: typo\n")
+    r = cli(*base, "--controller-file", bad)
+    assert r.exit_code == 2 and "nmae" in r.stderr and str(bad) in " ".join(r.stderr.split()).replace("\n", "")
+    good = home / "controller.yaml"  # found in CONSENTRY_HOME without being named
+    good.write_text("platform: Pixgram\nname: Pixgram Europe Ltd.\naddress: 1 Harbour Square, Dublin 2, Ireland\n"
+                    "dpo: Ana Silva, dpo@pixgram.example\n")
+    ok(cli(*base, "--platform", "Pixgram Social", "--channels", "email"))
+    time.sleep(0.2)
+    mails = {m.rcpt_tos[0]: text_of(m.message) for m in server.messages}
+    english = [t for u, t in mails.items() if u.startswith(("us_", "gb_"))]
+    assert len(mails) >= 10 and english
+    for t in english:  # the option overrode the file's platform; the rest came from the file
+        assert "Pixgram Social is run by Pixgram Europe Ltd., 1 Harbour Square, Dublin 2, Ireland." in t, t
+        assert "Data protection officer: Ana Silva, dpo@pixgram.example" in t, t
+    assert all("Ana Silva, dpo@pixgram.example" in t and "Pixgram Social" in t for t in mails.values())
+    assert not any("the platform" in t for t in mails.values())

@@ -41,6 +41,13 @@ app.add_typer(admin_app, name="admin")
 DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
 AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (in this process) or spark.")]
+ControllerFileOpt = Annotated[Optional[Path], typer.Option(
+    "--controller-file", help="YAML with platform, name, address, dpo (default: $CONSENTRY_CONTROLLER or controller.yaml "
+    "in $CONSENTRY_HOME).")]
+PlatformOpt = Annotated[Optional[str], typer.Option("--platform", help="The platform's name, as people know it.")]
+ControllerNameOpt = Annotated[Optional[str], typer.Option("--controller-name", help="The controller's legal name.")]
+ControllerAddressOpt = Annotated[Optional[str], typer.Option("--controller-address", help="The controller's postal address.")]
+DpoOpt = Annotated[Optional[str], typer.Option("--dpo", help="The data protection officer's name and contact.")]
 SparkMasterOpt = Annotated[str, typer.Option(
     "--spark-master", help="With --engine spark: local[*], local[N], spark://host:port, yarn or k8s://...")]
 SparkConfOpt = Annotated[list[str] | None, typer.Option(
@@ -130,6 +137,13 @@ def _engine(name: str) -> str:
     if name not in ENGINES:
         raise InputError(f"unknown engine {name!r}", where="--engine", fix=f"use one of: {', '.join(ENGINES)}")
     return name
+
+
+def _controller(file: Path | None, platform: str | None, name: str | None, address: str | None, dpo: str | None):  # noqa: ANN202
+    """Who is asking: the controller file, overridden field by field by the options."""
+    from .controller import load_controller
+
+    return load_controller(config.controller_file(file)).merged(platform=platform, name=name, address=address, dpo=dpo)
 
 
 def _spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN202 - a SparkSession or None
@@ -438,8 +452,15 @@ def serve(
                                     "(or $CONSENTRY_METRICS_TOKEN).")
     ] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies are refused (413).")] = 64 * 1024,
+    controller: ControllerFileOpt = None,
+    platform_name: PlatformOpt = None,
+    controller_name: ControllerNameOpt = None,
+    controller_address: ControllerAddressOpt = None,
+    dpo: DpoOpt = None,
 ) -> None:
-    """Start the privacy center (web pages and the JSON API at /api/v1)."""
+    """Start the privacy center (web pages and the JSON API at /api/v1). Every
+    page and mail names the platform, the controller and its DPO (--controller
+    FILE or the options)."""
     import os
 
     import uvicorn
@@ -461,6 +482,7 @@ def serve(
             cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret, base_url=base_url,
             smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
             trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
+            controller=_controller(controller, platform_name, controller_name, controller_address, dpo),
         )
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
@@ -675,8 +697,15 @@ def notify(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",
     conf: SparkConfOpt = None,
+    controller: ControllerFileOpt = None,
+    platform_name: PlatformOpt = None,
+    controller_name: ControllerNameOpt = None,
+    controller_address: ControllerAddressOpt = None,
+    dpo: DpoOpt = None,
 ) -> None:
     """Tell every affected person before use, exactly once: mail and in-app notices.
+    Every notice names the platform, the controller and its DPO (--controller FILE
+    or the options): a campaign does not start without them.
     With --engine spark, Spark computes who must be told; the mail goes from here."""
     import os
 
@@ -691,6 +720,9 @@ def notify(
     if not wanted or any(c not in CHANNELS for c in wanted):
         raise ConsentryError(f"--channels takes {', '.join(CHANNELS)} (comma-separated), got '{channels}'")
     t = parse_instant(cutoff, what="cut-off")
+    who = _controller(controller, platform_name, controller_name, controller_address, dpo)
+    if not dry_run:
+        who.require("a notice campaign")
     pol = load_policy(policy)
     export = _export(data)
     with _ledger_notice(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
@@ -737,7 +769,8 @@ def notify(
                     bar.update(task, completed=n, rate=f"{n / el:,.0f}/s" if el > 0 else "")
 
                 summary = camp.send_mail(
-                    mailer, pol, secret=secret, base_url=base_url, rate=rate, progress=tick, connections=connections
+                    mailer, pol, secret=secret, base_url=base_url, rate=rate, progress=tick, connections=connections,
+                    controller=who,
                 )
         _print_campaign(camp, summary)
 

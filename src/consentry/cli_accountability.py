@@ -74,14 +74,17 @@ def documents(
     controller: Annotated[Optional[str], typer.Option(help="The controller's legal name and address.")] = None,
     contact: Annotated[Optional[str], typer.Option(help="Contact for data protection questions.")] = None,
     dpo: Annotated[Optional[str], typer.Option(help="The data protection officer: name and contact.")] = None,
-    platform: Annotated[str, typer.Option(help="The platform's name, as people know it.")] = "the platform",
+    platform: Annotated[Optional[str], typer.Option(help="The platform's name, as people know it.")] = None,
+    controller_file: Annotated[Optional[Path], typer.Option(
+        "--controller-file", help="YAML with platform, name, address, dpo (default: $CONSENTRY_CONTROLLER or "
+        "controller.yaml in $CONSENTRY_HOME); the options above override it.")] = None,
     privacy_center: Annotated[
         str, typer.Option("--privacy-center", help="The privacy center's public address (in the notice).")
     ] = "https://privacy.example.org",
     cutoff: Annotated[
         Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
     ] = None,
-    language: Annotated[str, typer.Option(help="Language of the notice: en, nl, de or fr.")] = "en",
+    language: Annotated[str, typer.Option(help="Language of the notice (an EU or EEA language code, e.g. de, pl).")] = "en",
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
     from .audit import Controller, build_documents, write_documents
@@ -95,16 +98,22 @@ def documents(
         raise InputError(f"no notice text in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
     pol = load_policy(policy)
     t = parse_instant(cutoff, what="cut-off (--cutoff)") if cutoff else None
-    given = {"name": controller, "contact": contact, "dpo": dpo}
-    who = Controller(**{k: v for k, v in given.items() if v}, platform=platform, privacy_center=privacy_center)
+    from .controller import load_controller
+
+    known = load_controller(config.controller_file(controller_file))  # who is asking, as pages and notices say it
+    named = ", ".join(x for x in (known.name, known.address) if x) or None
+    given = {"name": controller or named, "contact": contact or known.dpo, "dpo": dpo or known.dpo,
+             "platform": platform or known.platform}
+    who = Controller(**{k: v for k, v in given.items() if v}, privacy_center=privacy_center)
     target = _out_dir(out_dir)
     with Ledger(config.ledger_url(ledger)) as led:
         facts = ledger_facts(led.reader)
     docs = build_documents(pol, facts, who, cutoff=t, language=language)
     for path in write_documents(docs, target):
         out.print(f"wrote {path}", highlight=False)
-    if not controller:
-        err.print("note: the controller, contact and DPO are [placeholders]; pass --controller, --contact and --dpo.",
+    if not given["name"]:
+        err.print("note: the controller, contact and DPO are [placeholders]; pass --controller, --contact and --dpo "
+                  "(or --controller-file).",
                   highlight=False)
 
 

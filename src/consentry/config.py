@@ -21,3 +21,14 @@ def ledger_url(explicit: str | None = None) -> str:
 
 def validation_memo_path() -> Path:
     return home() / ".consentry" / "validated.json"
+
+
+def controller_file(explicit: Path | None = None) -> Path | None:
+    """The file that says who is asking: the one named, else $CONSENTRY_CONTROLLER,
+    else controller.yaml in CONSENTRY_HOME if there is one."""
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get("CONSENTRY_CONTROLLER"):
+        return Path(env)
+    default = home() / "controller.yaml"
+    return default if default.is_file() else None

@@ -145,7 +145,7 @@ def _send_rejection(c: Center, email: str, language: str | None, grounds: str): 
     lang = i18n.pick(person=language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/rejection.txt").render(
-        _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.settings.platform_name
+        _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.settings.platform
     )
     return c.outbox.message(email, _("Decision on your objection"), text, "rejection")
 
@@ -194,6 +194,6 @@ def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: in
     lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, outcome=outcome, count=count, resolution=words, platform=c.settings.platform_name
+        _=_, outcome=outcome, count=count, resolution=words, platform=c.settings.platform
     )
     return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

@@ -45,6 +45,9 @@ class Center:
         export, _, _ = open_export(settings.data, memo=ValidationMemo(config.validation_memo_path()))
         templates = Jinja2Templates(directory=str(resources.files(__package__) / "templates"))
         templates.env.autoescape = True
+        mail_templates = Environment(loader=FileSystemLoader(str(resources.files(__package__) / "templates")), autoescape=False)
+        for env in (templates.env, mail_templates):  # who is asking, on every page and in every mail
+            env.globals["controller"] = settings.controller
         return cls(
             settings=settings,
             ledger=ledger,
@@ -58,9 +61,7 @@ class Center:
             clients=ApiClients(ledger.engine),
             outbox=CenterMail(ledger, settings),
             templates=templates,
-            mail_templates=Environment(
-                loader=FileSystemLoader(str(resources.files(__package__) / "templates")), autoescape=False
-            ),
+            mail_templates=mail_templates,
         )
 
     def cutoff(self) -> datetime:
@@ -118,7 +119,7 @@ class Center:
             "languages": i18n.NAMES,
             "lang_href": lambda code: self.lang_href(request, code),
             "csrf": csrf_token(request),
-            "platform": self.settings.platform_name,
+            "platform": self.settings.platform,
             "policy": self.policy,
             "person": person,
             "when": lambda dt: self.when(dt, lang),

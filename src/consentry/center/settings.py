@@ -10,6 +10,7 @@ import ipaddress
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from ..access.links import LINK_MINUTES
+from ..controller import Controller
 
 from ..notices.mailer import SmtpSettings
 
@@ -26,7 +27,8 @@ class CenterSettings(BaseModel):
     smtp: SmtpSettings | None = None
     mail_dir: Path | None = None  # development: write mails as .eml files instead of sending
     mail_expire_hours: float = 72.0  # a mail not delivered by then is given up and shown on /admin
-    platform_name: str = "the platform"
+    platform_name: str = "the platform"  # unless the controller names it
+    controller: Controller = Controller()  # who is asking: named on every page and mail
     # Sign-in mails to one address are spaced, not capped: the 2nd after
     # `spacing`, each next one twice as long, never more than `spacing_max`,
     # which is shorter than a link's life: a refused owner always has a live link.
@@ -83,3 +85,7 @@ class CenterSettings(BaseModel):
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def platform(self) -> str:
+        return self.controller.platform or self.platform_name

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, update
 
+from ..controller import Controller
 from ..errors import InputError
 from ..i18n import gettext
 from ..ledger import Channel, EventType, Ledger, NewEvent, chain
@@ -222,7 +223,7 @@ class Campaign:
         base_url: str,
         rate: float = 50.0,
         progress: Callable[[int], None] | None = None,
-        platform: str = "the platform",
+        controller: Controller | None = None,
         connections: int = 1,
     ) -> RunSummary:
         """Send every pending mail of the campaign; `rate` mails/s at most (0: no
@@ -235,6 +236,7 @@ class Campaign:
         one connection is the default for that reason. A mail that fails
         temporarily waits for the next run."""
         summary = RunSummary()
+        platform = (controller.platform if controller else None) or "the platform"
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
         pace = _Pace(rate)
@@ -247,7 +249,7 @@ class Campaign:
                 with mailer.session() as session:
                     while (row := work.get()) is not None:
                         pace.wait()
-                        ok = self._send_one(session, row, policy, secret, base_url, platform, summary, lock)
+                        ok = self._send_one(session, row, policy, secret, base_url, (platform, controller), summary, lock)
                         with lock:
                             if ok:
                                 sent_keys.append(row["dedupe_key"])
@@ -323,11 +325,11 @@ class Campaign:
                 .values(state="sent", updated_us=_now_us())
             )
 
-    def _send_one(self, session, row, policy, secret, base_url, platform, summary, lock) -> bool:  # noqa: ANN001
+    def _send_one(self, session, row, policy, secret, base_url, who, summary, lock) -> bool:  # noqa: ANN001
         """Send one claimed notice; True when the server took it."""
         key = row["dedupe_key"]
         link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
-        subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, platform)
+        subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, who)
         text, html = text.replace(_LINK, link), html.replace(_LINK, link)
         message = Message(
             to=row["address"], subject=subject, text=text, html=html,
@@ -365,12 +367,12 @@ class Campaign:
             summary.sent += 1
         return True
 
-    def _texts(self, lang: str, jurisdiction: str, policy: Policy, base_url: str, platform: str) -> tuple[str, str, str]:
+    def _texts(self, lang: str, jurisdiction: str, policy: Policy, base_url: str, who: tuple) -> tuple[str, str, str]:
         """The notice for a language and jurisdiction, rendered once; only the link differs per person."""
         cache = self.__dict__.setdefault("_text_cache", {})
         k = (lang, jurisdiction)
         if k not in cache:
-            cache[k] = render_notice(gettext(lang), policy, self.cutoff, f"{base_url}/o/{_LINK}", platform, jurisdiction)
+            cache[k] = render_notice(gettext(lang), policy, self.cutoff, f"{base_url}/o/{_LINK}", who[0], jurisdiction, who[1])
             cache[k] = (cache[k][0], cache[k][1].replace(f"{base_url}/o/{_LINK}", _LINK), cache[k][2].replace(f"{base_url}/o/{_LINK}", _LINK))
         return cache[k]
 

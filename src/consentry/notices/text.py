@@ -8,15 +8,17 @@ from html import escape
 
 from babel.dates import format_date
 
+from ..controller import Controller
 from ..policy import Policy
 
 TEMPLATE_VERSION = "1"
 
 
 def render_notice(
-    _: Callable[..., str], policy: Policy, cutoff: datetime, link: str, platform: str, jurisdiction: str
+    _: Callable[..., str], policy: Policy, cutoff: datetime, link: str, platform: str, jurisdiction: str,
+    controller: Controller | None = None,
 ) -> tuple[str, str, str]:
-    """Subject, text and HTML of one notice."""
+    """Subject, text and HTML of one notice; it names who is asking (`controller`)."""
     j = next((x for x in policy.jurisdictions if x.name == jurisdiction), policy.default_jurisdiction)
     lang = getattr(_, "lang", "en")
     date = format_date(cutoff.astimezone(UTC).date(), "long", locale=lang)
@@ -35,8 +37,14 @@ def render_notice(
          else _("We rely on our legitimate interest.")),
         _("You can object at any time, in one click, without giving a reason. Your objection applies from the moment we receive it, to everything you ever posted:"),
     ]
-    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + link.split("/o/")[0] + "/me"])
+    who = []  # who is asking, last, as a letter is signed
+    if controller is not None and controller.name:
+        who.append(_("%(platform)s is run by %(name)s, %(address)s.", platform=platform, name=controller.name,
+                     address=controller.address or ""))
+    if controller is not None and controller.dpo:
+        who.append(_("Data protection officer: %(dpo)s", dpo=controller.dpo))
+    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + link.split("/o/")[0] + "/me", *who])
     html = "".join(f"<p>{escape(p)}</p>" for p in paras) + (
         f'<p><a href="{escape(link)}">{escape(_("Do not use my data for AI training"))}</a></p>'
-    )
+    ) + "".join(f"<p>{escape(w)}</p>" for w in who)
     return subject, text + "\n", html
