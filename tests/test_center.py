@@ -1149,3 +1149,84 @@ def test_every_page_and_mail_says_who_is_asking_in_the_readers_language(center: 
     mail = center.inbox.wait(to=EMAIL[ALICE], kind="objected")
     assert "Pixgram is run by Pixgram Europe Ltd., 1 Harbour Square, Dublin 2, Ireland." in mail.text
     assert "Data protection officer: Ana Silva, dpo@pixgram.example" in mail.text
+
+
+# -- #14 point 4: purge receipts ------------------------------------------------------------------
+
+def _ed25519(tmp_path: Path) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    priv, pub = tmp_path / "audit.pem", tmp_path / "audit.pub.pem"
+    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return priv, pub
+
+
+def test_a_purge_receipt_proves_the_removal_and_is_checked_offline_and_against_the_chain(center_factory, tmp_path) -> None:
+    """From /me (the person's own only) and the API: which versions held the
+    rows, the version that removed them, when the bytes were vacuumed, the audit
+    record; `consentry audit verify-receipt` says genuine, and NOT GENUINE for a
+    changed receipt, another key, or a chain that no longer matches."""
+    import subprocess
+    import sys
+
+    from deltalake import DeltaTable
+
+    from consentry.ledger.tables import audit_log
+    from consentry.snapshots import build
+    from consentry.snapshots.purge import purge
+
+    priv, pub = _ed25519(tmp_path)
+    kit = center_factory(receipt_key=priv)
+    c = kit.signed_in_client(ALICE)
+    pol = kit.app.state.center.policy  # type: ignore[attr-defined]
+    build(kit.export, kit.ledger, pol, datetime(2024, 6, 26, tzinfo=UTC), "train-1", out=tmp_path / "train-1")
+    assert "/me/receipts.json" not in c.get("/me").text  # nothing removed yet: nothing to prove
+    kit.post_form(c, "/me/object", {})
+    purge(kit.ledger, "train-1")
+    assert "/me/receipts.json" in c.get("/me").text
+    r = c.get("/me/receipts.json")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    [doc] = r.json()
+    body = doc["receipt"]
+    history = {h["version"]: h for h in DeltaTable(str(tmp_path / "train-1" / "table")).history()}
+    removed = body["removed_in_version"]
+    assert body["person"] == ALICE and body["snapshot"] == "train-1" and body["rows"] > 0
+    assert "consentry.purge" in history[removed] and body["held_in_versions"] == [0, removed - 1]
+    assert any(h["operation"] == "VACUUM END" and v > removed for v, h in history.items()) and body["vacuumed_at"]
+    with kit.ledger.reader.connect() as conn:
+        kind = conn.execute(select(audit_log.c.kind).where(audit_log.c.seq == body["audit"]["seq"])).scalar_one()
+    assert kind == "snapshot_purged"
+    # Bob sees no receipt of Alice's, on the page or by the API's other door.
+    bob = kit.signed_in_client(BOB)
+    assert bob.get("/me/receipts.json").json() == []
+
+    exe = str(Path(sys.executable).with_name("consentry"))
+    good = tmp_path / "r.json"
+    good.write_text(json.dumps([doc]))
+    ok = subprocess.run([exe, "audit", "verify-receipt", str(good), "--public-key", str(pub), "--ledger", kit.settings.ledger_url],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "genuine" in ok.stdout and "NOT" not in ok.stdout + ok.stderr, ok.stdout + ok.stderr
+    changed = json.loads(json.dumps(doc))
+    changed["receipt"]["rows"] += 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(changed))
+    r1 = subprocess.run([exe, "audit", "verify-receipt", str(bad), "--public-key", str(pub)], capture_output=True, text=True)
+    assert r1.returncode == 1 and "NOT GENUINE" in r1.stderr and "signature does not verify" in r1.stderr
+    _, other_pub = _ed25519(tmp_path / "other") if (tmp_path / "other").mkdir() is None else (None, None)
+    r2 = subprocess.run([exe, "audit", "verify-receipt", str(good), "--public-key", str(other_pub)], capture_output=True, text=True)
+    assert r2.returncode == 1 and "another key" in r2.stderr
+    with kit.ledger.engine.begin() as conn:  # the chain rewritten under the receipt
+        conn.execute(audit_log.update().where(audit_log.c.seq == body["audit"]["seq"]).values(hash="0" * 64))
+    r3 = subprocess.run([exe, "audit", "verify-receipt", str(good), "--public-key", str(pub), "--ledger", kit.settings.ledger_url],
+                        capture_output=True, text=True)
+    assert r3.returncode == 1 and "chain was rewritten" in r3.stderr
+
+
+def test_no_receipts_without_a_key(center: CenterKit) -> None:
+    c = center.signed_in_client(ALICE)
+    assert c.get("/me/receipts.json").status_code == 404
+    assert "/me/receipts.json" not in c.get("/me").text

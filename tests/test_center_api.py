@@ -257,3 +257,20 @@ def test_api_conforms_to_its_schema(
         assert 201 in statuses and 200 in statuses  # the run reached the handlers, not just the validation
     else:
         assert 422 in statuses
+
+
+def test_receipts_by_the_api(center_factory: Callable[..., CenterKit], tmp_path) -> None:  # noqa: F811
+    """GET /api/v1/people/{id}/receipts: only for a client with a key; 404 when
+    the center signs no receipts; the person's signed receipts otherwise."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    plain = Api(center_factory())
+    assert plain.http.get(f"/api/v1/people/{ALICE}/receipts").status_code == 401
+    assert plain.http.get(f"/api/v1/people/{ALICE}/receipts", headers=plain.auth).status_code == 404
+    key = tmp_path / "k.pem"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    signing = Api(center_factory(receipt_key=key))
+    r = signing.http.get(f"/api/v1/people/{ALICE}/receipts", headers=signing.auth)
+    assert r.status_code == 200 and r.json() == []  # no purge has removed anything of hers yet

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from . import config
 from .cli_common import LedgerOpt, PolicyOpt, err, friendly, out
-from .errors import ConsentryError
+from .errors import ConsentryError, InputError
 from .timeutil import iso, parse_instant
 
 app = typer.Typer(
@@ -457,6 +457,9 @@ def serve(
     controller_name: ControllerNameOpt = None,
     controller_address: ControllerAddressOpt = None,
     dpo: DpoOpt = None,
+    receipt_key: Annotated[Optional[Path], typer.Option(
+        "--receipt-key", help="The audit key (Ed25519 private key, PEM) that signs purge receipts on /me and the "
+        "API (or $CONSENTRY_RECEIPT_KEY). Without it, no receipts are offered.")] = None,
 ) -> None:
     """Start the privacy center (web pages and the JSON API at /api/v1). Every
     page and mail names the platform, the controller and its DPO (--controller
@@ -483,6 +486,7 @@ def serve(
             smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
             trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
             controller=_controller(controller, platform_name, controller_name, controller_address, dpo),
+            receipt_key=receipt_key or (Path(k) if (k := os.environ.get("CONSENTRY_RECEIPT_KEY")) else None),
         )
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
@@ -1096,6 +1100,70 @@ def audit_checkpoint(
     with _ledger(ledger) as led:
         seq, h = checkpoint(led, key.read_bytes())
     out.print(f"signed checkpoint at record {seq}: {h}", highlight=False)
+
+
+@audit_app.command("receipt")
+@friendly
+def audit_receipt(
+    user_id: Annotated[str, typer.Argument(help="The person.")],
+    key: Annotated[Path, typer.Option("--key", help="The audit key: Ed25519 private key (PEM).")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the receipts here (default: stdout).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Signed purge receipts for one person: which snapshot versions held their
+    rows, the version that removed them, when the bytes were vacuumed, and the
+    purge's place in the audit chain."""
+    import json
+
+    from .snapshots.receipts import issue
+
+    with _ledger(ledger) as led:
+        docs = issue(led, user_id, key.read_bytes())
+    text = json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
+    if out_file is None:
+        out.print(text, highlight=False, markup=False, soft_wrap=True, end="")
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(docs)} receipt(s) to {out_file}", highlight=False)
+
+
+@audit_app.command("verify-receipt")
+@friendly
+def audit_verify_receipt(
+    file: Annotated[Path, typer.Argument(help="A receipt (or a list of them) as downloaded from the privacy center.")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The audit key's public half (PEM).")],
+    ledger: Annotated[Optional[str], typer.Option(
+        "--ledger", help="Also check the purge and its audit record in this ledger.")] = None,
+) -> None:
+    """Check a purge receipt's signature (and, with --ledger, the chain); exit 1 if it is not genuine."""
+    import json
+
+    from .snapshots.receipts import verify_receipt
+
+    try:
+        docs = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the receipt: {exc}", where=str(file)) from None
+    docs = docs if isinstance(docs, list) else [docs]
+    bad = 0
+    led = _ledger(ledger) if ledger else None
+    try:
+        for doc in docs:
+            problems = verify_receipt(doc, public_key.read_bytes(), led)
+            body = doc.get("receipt", {}) if isinstance(doc, dict) else {}
+            what = f"{body.get('person')} / {body.get('snapshot')} purge {body.get('purge_id')}"
+            if problems:
+                bad += 1
+                err.print(f"[bold red]NOT GENUINE[/] {what}: " + "; ".join(problems), highlight=False)
+            else:
+                out.print(f"[green]genuine[/] {what}: removed in version {body.get('removed_in_version')}, "
+                          f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}",
+                          highlight=False)
+    finally:
+        if led is not None:
+            led.close()
+    if bad:
+        raise typer.Exit(1)
 
 
 def _count_eligible(path: Path) -> int:

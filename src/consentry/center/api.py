@@ -147,3 +147,14 @@ def status(user_id: UserId, c: Center = Depends(center), cid: str = Depends(clie
         notified=bool(state and state.first_notified_us is not None),
         history=history,
     )
+
+
+@router.get("/people/{user_id}/receipts")
+def receipts(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> list[dict]:
+    """Signed purge receipts for this person: the snapshot versions that held
+    their rows, the version that removed them, when the bytes were vacuumed and
+    the purge's audit record. Check one with `consentry audit verify-receipt`."""
+    docs = c.receipts(user_id)
+    if docs is None:
+        raise HTTPException(status_code=404, detail="This privacy center does not issue receipts (no --receipt-key).")
+    return docs

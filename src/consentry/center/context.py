@@ -91,6 +91,14 @@ class Center:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", code)]
         return f"{request.url.path}?{urlencode(query)}"
 
+    def receipts(self, user_id: str) -> list[dict] | None:
+        """This person's signed purge receipts; None when no key is configured."""
+        if self.settings.receipt_key is None:
+            return None
+        from ..snapshots.receipts import issue
+
+        return issue(self.ledger, user_id, self.settings.receipt_key.read_bytes())
+
     # -- rendering -------------------------------------------------------------------
 
     def gettext(self, lang: str):  # noqa: ANN201

@@ -4,6 +4,8 @@ committed before the page answers."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
@@ -174,7 +176,7 @@ def me(request: Request, c: Center = Depends(center), person: Person = Depends(m
         request,
         "me.html",
         {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": view.items[:200],
-         "training": impact(c.ledger, person.user_id)},
+         "training": impact(c.ledger, person.user_id), "receipts": c.settings.receipt_key is not None},
         person=person,
     )
 
@@ -291,6 +293,19 @@ for _path, _type, _note in (
         _path, _one_step(_type, with_note=_note), methods=["POST"], dependencies=[Depends(require_csrf)],
         name=_type.value,
     )
+
+
+@router.get("/me/receipts.json")
+def my_receipts(request: Request, c: Center = Depends(center), person: Person = Depends(me_required)) -> Response:
+    """The signed purge receipts of the person signed in (of nobody else)."""
+    docs = c.receipts(person.user_id)
+    if docs is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=404, detail="This privacy center does not issue receipts.")
+    name = f"purge-receipts-{person.user_id}.json"
+    return Response(json.dumps(docs, indent=2, ensure_ascii=False), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/me/download")

@@ -29,6 +29,7 @@ class CenterSettings(BaseModel):
     mail_expire_hours: float = 72.0  # a mail not delivered by then is given up and shown on /admin
     platform_name: str = "the platform"  # unless the controller names it
     controller: Controller = Controller()  # who is asking: named on every page and mail
+    receipt_key: Path | None = None  # Ed25519 private key (PEM) that signs purge receipts; none: no receipts offered
     # Sign-in mails to one address are spaced, not capped: the 2nd after
     # `spacing`, each next one twice as long, never more than `spacing_max`,
     # which is shorter than a link's life: a refused owner always has a live link.
@@ -54,6 +55,22 @@ class CenterSettings(BaseModel):
     def _strong(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 32:
             raise ValueError("the secret key must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("receipt_key")
+    @classmethod
+    def _receipt_key(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        try:
+            key = serialization.load_pem_private_key(value.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"the receipt key {value} cannot be read as a PEM private key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"the receipt key {value} must be an Ed25519 key (openssl genpkey -algorithm ed25519)")
         return value
 
     @field_validator("trusted_proxies")
