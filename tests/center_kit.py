@@ -232,10 +232,12 @@ def me_rows(page: str) -> dict[str, tuple[str, str, str]]:
     assert body, "no item table on /me"
     rows = {}
     for tr in re.findall(r"(?s)<tr>(.*?)</tr>", body.group(1)):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"(?s)<td>(.*?)</td>", tr)]
+        raw = re.findall(r"(?s)<td[^>]*>(.*?)</td>", tr)
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in raw]
         assert len(cells) == 5, cells
-        role = "tagged" if cells[0].endswith("(you are tagged)") else "author"
-        rows[cells[0].split(" ")[0]] = (role, cells[3], cells[4])
+        item_id = html.unescape(re.search(r'<span class="id">([^<]+)</span>', raw[0]).group(1))
+        role = "tagged" if "(you are tagged)" in cells[0] else "author"
+        rows[item_id] = (role, cells[3], cells[4])
     return rows
 
 

@@ -1230,3 +1230,39 @@ def test_no_receipts_without_a_key(center: CenterKit) -> None:
     c = center.signed_in_client(ALICE)
     assert c.get("/me/receipts.json").status_code == 404
     assert "/me/receipts.json" not in c.get("/me").text
+
+
+# -- #14 point 3: training already done, said truthfully ---------------------------------------------
+
+@pytest.mark.parametrize("hours", [None, 24.0])
+def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(center_factory, hours) -> None:
+    """Not LinkedIn's "does not affect training already done": consentry purges
+    existing snapshots and flags models, and the page and the mail say so, with
+    the date the operator's purge schedule gives (--purge-within), else 'at the
+    next purge'."""
+    from datetime import timedelta
+
+    kit = center_factory(purge_within_hours=hours)
+    c = kit.signed_in_client(ALICE)
+    page = kit.post_form(c, "/me/object").text
+    [ev] = _objections(kit, ALICE)
+    mail = kit.inbox.wait(to=EMAIL[ALICE], kind="objected")
+    if hours is None:
+        said = ("Training sets built before that: your data is taken out of them at the next purge, for real (the old "
+                "files are deleted), and models trained on them are flagged for retraining.")
+    else:
+        by = when_text(ev.at + timedelta(hours=hours))
+        said = (f"Training sets built before that: your data is taken out of them by {by}, for real (the old files "
+                "are deleted), and models trained on them are flagged for retraining.")
+    assert said in page_text(page)
+    assert said in " ".join(mail.text.split())
+    # Erasure says it too, in the person's language.
+    bob = kit.signed_in_client(BOB)
+    erase = bob.get("/me/erase?lang=de")
+    r = bob.post("/me/erase?lang=de", data={"confirm": "yes", "csrf": csrf_from(erase.text)})
+    _ = i18n.gettext("de")
+    german = (_("Training sets built before that: your data is taken out of them by %(when)s, for real (the old files are "
+                "deleted), and models trained on them are flagged for retraining.", when="") if hours else
+              _("Training sets built before that: your data is taken out of them at the next purge, for real (the old "
+                "files are deleted), and models trained on them are flagged for retraining."))
+    assert german.split(",")[0] in page_text(r.text)

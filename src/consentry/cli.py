@@ -457,6 +457,9 @@ def serve(
     controller_name: ControllerNameOpt = None,
     controller_address: ControllerAddressOpt = None,
     dpo: DpoOpt = None,
+    purge_within: Annotated[Optional[float], typer.Option(
+        "--purge-within", help="Hours within which your purges (`snapshot purge --watch` or cron, and the vacuum) take "
+        "an objection's data out of existing snapshots: pages and mails promise it by then. Unset: 'at the next purge'.")] = None,
     receipt_key: Annotated[Optional[Path], typer.Option(
         "--receipt-key", help="The audit key (Ed25519 private key, PEM) that signs purge receipts on /me and the "
         "API (or $CONSENTRY_RECEIPT_KEY). Without it, no receipts are offered.")] = None,
@@ -486,6 +489,7 @@ def serve(
             smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
             trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
             controller=_controller(controller, platform_name, controller_name, controller_address, dpo),
+            purge_within_hours=purge_within,
             receipt_key=receipt_key or (Path(k) if (k := os.environ.get("CONSENTRY_RECEIPT_KEY")) else None),
         )
     except ValueError as exc:

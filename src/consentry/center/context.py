@@ -91,6 +91,14 @@ class Center:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", code)]
         return f"{request.url.path}?{urlencode(query)}"
 
+    def purged_by(self, at: datetime) -> datetime | None:
+        """When data of an objection or erasure recorded `at` is out of every
+        existing snapshot, by the operator's purge schedule (None: not configured)."""
+        from datetime import timedelta
+
+        hours = self.settings.purge_within_hours
+        return None if hours is None else at + timedelta(hours=hours)
+
     def receipts(self, user_id: str) -> list[dict] | None:
         """This person's signed purge receipts; None when no key is configured."""
         if self.settings.receipt_key is None:

@@ -167,15 +167,25 @@ def me_required(request: Request, c: Center = Depends(center)) -> Person:
     return person
 
 
+#: Items per page of "My data": the page says which ones of how many it shows.
+PAGE_SIZE = 50
+
+
 @router.get("/me")
-def me(request: Request, c: Center = Depends(center), person: Person = Depends(me_required)) -> Response:
+def me(request: Request, page: int = 1, c: Center = Depends(center), person: Person = Depends(me_required)) -> Response:
     view = person_view(c.export, c.ledger, c.policy, c.cutoff(), person)
     state = c.ledger.state(person.user_id)
     j = c.policy.jurisdiction_for(person.country)
+    pages = max(1, -(-len(view.items) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    first = (page - 1) * PAGE_SIZE
+    shown = view.items[first:first + PAGE_SIZE]
     return c.render(
         request,
         "me.html",
-        {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": view.items[:200],
+        {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": shown,
+         "paging": {"page": page, "pages": pages, "first": first + 1 if shown else 0, "last": first + len(shown),
+                    "total": len(view.items)},
          "training": impact(c.ledger, person.user_id), "receipts": c.settings.receipt_key is not None},
         person=person,
     )
@@ -224,7 +234,8 @@ def _confirm(
 ) -> Response:
     """The page after an action; `already`: nothing new was recorded (and no mail sent)."""
     return c.render(request, "done.html", {"event": event, "kind": kind, "cutoff": c.cutoff(), "already": already,
-                                           "mailed": bool(person.email) and not already},
+                                           "mailed": bool(person.email) and not already,
+                                           "purged_by": c.purged_by(event.at)},
                     person=None if speak_to else person, speak_to=speak_to)
 
 
@@ -242,6 +253,7 @@ def _confirmation(c: Center, person: Person, event, kind: str):  # noqa: ANN001,
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/confirmation.txt").render(
         _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.settings.platform,
+        purged_by=c.when(by, lang) if (by := c.purged_by(event.at)) else None,
         base_url=c.settings.base_url,
     )
     subjects = {
@@ -293,6 +305,29 @@ for _path, _type, _note in (
         _path, _one_step(_type, with_note=_note), methods=["POST"], dependencies=[Depends(require_csrf)],
         name=_type.value,
     )
+
+
+@router.get("/me/media/{item_id}")
+def my_thumbnail(item_id: str, c: Center = Depends(center), person: Person = Depends(me_required)) -> Response:
+    """A small copy of one of the reader's own photos, for them alone: re-encoded
+    from its pixels (nothing of its metadata), never cached by the browser."""
+    from io import BytesIO
+
+    from PIL import Image, ImageOps
+
+    from ..people.view import own_media
+
+    path = own_media(c.export, person.user_id, item_id)
+    if path is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=404, detail="No such photo of yours.")
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((160, 160))
+        buf = BytesIO()
+        im.save(buf, "JPEG", quality=80)
+    return Response(buf.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "no-store, private"})
 
 
 @router.get("/me/receipts.json")

@@ -29,6 +29,9 @@ class CenterSettings(BaseModel):
     mail_expire_hours: float = 72.0  # a mail not delivered by then is given up and shown on /admin
     platform_name: str = "the platform"  # unless the controller names it
     controller: Controller = Controller()  # who is asking: named on every page and mail
+    # The operator's purge schedule (`snapshot purge --watch` or cron, plus the
+    # vacuum): what pages and mails promise for training sets already built.
+    purge_within_hours: float | None = None
     receipt_key: Path | None = None  # Ed25519 private key (PEM) that signs purge receipts; none: no receipts offered
     # Sign-in mails to one address are spaced, not capped: the 2nd after
     # `spacing`, each next one twice as long, never more than `spacing_max`,

@@ -5,6 +5,8 @@ to the people involved so a page does not evaluate the whole platform."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import io
 import json
 import zipfile
@@ -50,6 +52,15 @@ class ItemDecision:
     text: str | None  # None for tagged items
     eligible: bool
     reason: str | None
+    media_path: str | None = None  # the reader's own photos only: a thumbnail is theirs to see
+
+    @property
+    def excerpt(self) -> str | None:
+        """The start of the reader's own text, enough to recognise it."""
+        if not self.text:
+            return None
+        words = " ".join(self.text.split())
+        return words if len(words) <= 90 else words[:89].rsplit(" ", 1)[0] + " …"
 
     @property
     def meaning(self) -> str:
@@ -119,10 +130,11 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
                             WHEN d.reason <> 'tagged_person' THEN NULL
                             WHEN ? IS NOT NULL THEN ?
                             WHEN {at_posting} THEN 'minor_at_posting'
-                            ELSE ? END
+                            ELSE ? END,
+                       CASE WHEN c.user_id = ? THEN c.media_path END
                 FROM ({comp.decisions_sql(where=mine)}) d JOIN content c ON c.item_id = d.item_id
                 ORDER BY c.created_at DESC, d.item_id""",
-            [uid, uid, uid, uid, me[0], me[0], me[2], me[1]],
+            [uid, uid, uid, uid, me[0], me[0], me[2], me[1], uid],
         ).fetchall()
     finally:
         con.close()
@@ -165,3 +177,19 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
             "when they were removed, and the models trained on them.\n",
         )
     return buf.getvalue()
+
+
+def own_media(export: Export, user_id: str, item_id: str) -> Path | None:
+    """The image file of `item_id` if `user_id` posted it (nobody else's), inside the export folder."""
+    con = connect()
+    try:
+        export.register(con)
+        row = con.execute("SELECT media_path FROM content WHERE item_id = ? AND user_id = ? AND media_path IS NOT NULL",
+                          [item_id, user_id]).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return None
+    root = export.folder.resolve()
+    path = (root / row[0]).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
