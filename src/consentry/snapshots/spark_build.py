@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ..engine.spark import materialised
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .build import cand_sql, image_jobs, image_results
+from .rows import cand_sql, image_jobs, image_results
 from .images import process_all
 from .manifest import Manifest, content_digest
 from .mentions import MACROS as MENTION_MACROS
@@ -57,23 +58,37 @@ def handles(users: pa.Table, user_ids: pa.Table | None) -> tuple[pa.Table, pa.Ta
         con.close()
 
 
-def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_handles: pa.Table,  # noqa: ANN001
-                         bad_handles: pa.Table, out_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """On an executor: the text steps of a DuckDB build over one partition."""
+@contextmanager
+def partition_duckdb(batches: Iterator[pa.RecordBatch], **tables: pa.Table) -> Iterator:
+    """On an executor: an embedded DuckDB (UTC, consentry's macros) with this
+    partition registered as `part_rows` and `tables` beside it; None for an empty
+    partition (Spark may hand one no batch at all)."""
     import duckdb
 
     batches = list(batches)
-    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
+    if not batches or not any(b.num_rows for b in batches):
+        yield None
         return
-    rows = pa.Table.from_batches(batches)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         install_sql(con)
         con.execute(MENTION_MACROS)
-        con.register("cand", rows)
-        con.register("all_handles", all_handles)
-        con.register("bad_handles", bad_handles)
+        con.register("part_rows", pa.Table.from_batches(batches))
+        for name, table in tables.items():
+            con.register(name, table)
+        yield con
+    finally:
+        con.close()
+
+
+def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_handles: pa.Table,  # noqa: ANN001
+                         bad_handles: pa.Table, out_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """On an executor: the text steps of a DuckDB build over one partition."""
+    with partition_duckdb(batches, all_handles=all_handles, bad_handles=bad_handles) as con:
+        if con is None:
+            return
+        con.execute("CREATE VIEW cand AS SELECT * FROM part_rows")
         steps = text_steps(transforms, "bad")
         kept = "(SELECT item_id, text, country FROM cand WHERE text IS NOT NULL)"
         found_lists(con, kept, "item_id", "text", "country", kinds_of(transforms), into="found")
@@ -87,8 +102,6 @@ def _transform_partition(batches: Iterator[pa.RecordBatch], *, transforms, all_h
         changed = "".join(f", COALESCE(x{i + 1} IS DISTINCT FROM x{i}, false) AS changed_{n}" for i, (n, _) in enumerate(steps))
         out = con.sql(f"""SELECT item_id, user_id, kind, created_at, parent_id, x{len(steps)} AS text, media,
             CAST(faces_blurred AS INTEGER) AS faces_blurred, tagged, bucket{changed} FROM ({inner})""").to_arrow_table()
-    finally:
-        con.close()
     yield from out.cast(out_schema).to_batches()
 
 

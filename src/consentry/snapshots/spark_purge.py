@@ -23,12 +23,11 @@ from ..engine.backend import SparkBackend
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql, mentioned_sql
 from .recovery import failpoint
 from .registry import SnapshotRecord
 from .shared import SCHEMA, hits_sql, triggers_sql
-from .spark_build import add_actions, handles, now_failing, tidy
+from .spark_build import add_actions, handles, now_failing, partition_duckdb, tidy
 
 __all__ = ["SparkFind", "snapshot_df"]
 
@@ -38,38 +37,22 @@ _FOUND = pa.schema([("item_id", pa.string()), ("bucket", pa.int32()), ("h", pa.s
 def _mentions_partition(batches: Iterator[pa.RecordBatch], *, all_handles: pa.Table,
                         bad_handles: pa.Table) -> Iterator[pa.RecordBatch]:
     """On an executor: the (item, bucket, handle) of each mention of a handle that may no longer be used."""
-    batches = list(batches)
-    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
-        return
-    rows = pa.Table.from_batches(batches)
-    con = duckdb.connect()
-    try:
-        con.register("snap", rows)
-        con.register("all_handles", all_handles)
-        con.register("bad_handles", bad_handles)
+    with partition_duckdb(batches, all_handles=all_handles, bad_handles=bad_handles) as con:
+        if con is None:
+            return
         out = con.sql(f"""SELECT m.k AS item_id, CAST(s.bucket AS INTEGER) AS bucket, m.h
-            FROM ({mentioned_sql('snap', 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k
+            FROM ({mentioned_sql('part_rows', 'item_id', 'text', 'all_handles')}) m JOIN part_rows s ON s.item_id = m.k
             WHERE m.h IN (SELECT h FROM bad_handles)""").to_arrow_table()
-    finally:
-        con.close()
     yield from out.cast(_FOUND).to_batches()
 
 
 def _hide_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """On an executor: the kept rows of a bucket, their @mentions hidden as purge.py hides them."""
-    batches = list(batches)
-    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
-        return
-    rows = pa.Table.from_batches(batches)
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(MENTION_MACROS)
-        con.register("s", rows)
+    with partition_duckdb(batches) as con:
+        if con is None:
+            return
         cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{hide_sql('s.bad', 's.text')} AS text" for f in SCHEMA)
-        out = con.sql(f"SELECT {cols} FROM s").to_arrow_table()
-    finally:
-        con.close()
+        out = con.sql(f"SELECT {cols} FROM part_rows s").to_arrow_table()
     yield from out.cast(SCHEMA).to_batches()
 
 

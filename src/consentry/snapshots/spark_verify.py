@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from functools import partial
 
-import duckdb
 import pyarrow as pa
 
 from ..engine.backend import SparkBackend
@@ -19,9 +18,8 @@ from ..policy import Policy
 from ..sources import Export
 from .checks import checks_sql, text_checks, unmentionable_sql
 from .manifest import Manifest
-from .redact import install_sql
 from .registry import SnapshotRecord
-from .spark_build import handles, now_failing
+from .spark_build import handles, now_failing, partition_duckdb
 from .spark_purge import snapshot_df
 
 __all__ = ["verify_rows_spark"]
@@ -32,19 +30,10 @@ _PROBLEM = pa.schema([("item_id", pa.string()), ("user_id", pa.string()), ("why"
 def _text_partition(batches: Iterator[pa.RecordBatch], *, m: Manifest, all_handles: pa.Table,
                     unmentionable: pa.Table) -> Iterator[pa.RecordBatch]:
     """On an executor: verify.py's text checks over one partition of rows."""
-    batches = list(batches)
-    if not batches or not any(b.num_rows for b in batches):  # an empty partition: no batch at all, or empty ones
-        return
-    rows = pa.Table.from_batches(batches)
-    con = duckdb.connect()
-    try:
-        install_sql(con)
-        con.register("rows_in", rows)
-        con.register("all_handles", all_handles)
-        con.register("unmentionable", unmentionable)
-        found = [con.sql(q).to_arrow_table() for q in text_checks(con, "rows_in", m)]
-    finally:
-        con.close()
+    with partition_duckdb(batches, all_handles=all_handles, unmentionable=unmentionable) as con:
+        if con is None:
+            return
+        found = [con.sql(q).to_arrow_table() for q in text_checks(con, "part_rows", m)]
     for t in found:
         yield from t.rename_columns(_PROBLEM.names).cast(_PROBLEM).to_batches()
 
