@@ -576,3 +576,69 @@ def test_my_data_fits_a_320_px_phone(axe: None, ben: BrowserContext, world: Worl
         assert not serious, describe(serious, "/me at 320 px")
     finally:
         page.close()
+
+
+# -- keyboard only ---------------------------------------------------------------------------------
+
+def _tab_to(page: Page, role: str, name: str, *, limit: int = 80) -> None:
+    """Press Tab until the element with this role and accessible name has the focus (as a keyboard user does)."""
+    target = page.get_by_role(role, name=name)  # type: ignore[arg-type]
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"{role} '{name}' cannot be reached with Tab on {page.url}")
+
+
+def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World) -> None:
+    """#14 point 7: sign in, object, withdraw, switch language, and the form for
+    people without an account, with Tab, typing and Enter only (no mouse)."""
+    ctx = new_context(browser, bypass_csp=False)
+    page = ctx.new_page()
+    try:
+        # Sign in: the address field, typed, then the button.
+        after = len(world.smtp.messages)
+        page.goto(world.url("/"))
+        _tab_to(page, "textbox", "E-mail address")
+        page.keyboard.type(CARA["email"])
+        _tab_to(page, "button", "Send me a sign-in link")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your mail")
+        page.goto(link_in(wait_for_mail(world.smtp, CARA["email"], "signin", after=after).text, world.base_url))
+        _tab_to(page, "button", "Sign me in")
+        page.keyboard.press("Enter")
+        page.wait_for_url(world.url("/me"))
+        # Object in one step, then withdraw.
+        if page.get_by_role("button", name="Withdraw my objection").count():
+            _tab_to(page, "button", "Withdraw my objection")
+            page.keyboard.press("Enter")
+            page.goto(world.url("/me"))
+        _tab_to(page, "button", "Do not use my data for AI training")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your objection is recorded")
+        _tab_to(page, "link", "Back to my data")
+        page.keyboard.press("Enter")
+        page.wait_for_url(world.url("/me"))
+        _tab_to(page, "button", "Withdraw my objection")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your objection is withdrawn")
+        # Switch language from the keyboard: the same page, in German.
+        page.goto(world.url("/notice"))
+        _tab_to(page, "link", "Deutsch")
+        page.keyboard.press("Enter")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        assert page.url.startswith(world.url("/notice"))
+        # Someone without an account: every field by Tab, sent with Enter.
+        other = ctx.new_page()
+        after = len(world.smtp.messages)
+        other.goto(world.url("/others"))
+        _tab_to(other, "textbox", "Your e-mail address")
+        other.keyboard.type("kim@example.net")
+        _tab_to(other, "textbox", "Accounts whose photos show you (@handles)")
+        other.keyboard.type("@ben")
+        _tab_to(other, "button", "Send")
+        other.keyboard.press("Enter")
+        expect(other.get_by_role("heading", level=1)).to_have_text("Check your mail")
+        wait_for_mail(world.smtp, "kim@example.net", "third_party", after=after)
+    finally:
+        ctx.close()

@@ -38,7 +38,7 @@ def _rows_pandas(folder: Path, ledger: Ledger, policy, at) -> list[tuple[str, st
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(world=worlds())
 def test_pandas_baseline_agrees_with_the_engine(tmp_path, world):
