@@ -109,6 +109,8 @@ def _runtime(catalog: Catalog) -> None:
     for t in EventType:
         _add(catalog, t.value, "ledger/events.py:EventType",
              note="Event type in the history list ('<date>: <this>'): a short lowercase phrase.")
+    _add(catalog, "Everywhere else", "i18n.py:places",
+         note="Where a jurisdiction applies when the policy says '*': every country not named by another.")
     for reason in ("expired", "used", "invalid"):
         _add(catalog, str(LinkError(reason)), f"access/links.py:LinkError({reason})",
              note="Shown on the error page when a sign-in or confirmation link fails.")

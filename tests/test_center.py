@@ -1266,3 +1266,12 @@ def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(cente
               _("Training sets built before that: your data is taken out of them at the next purge, for real (the old "
                 "files are deleted), and models trained on them are flagged for retraining."))
     assert german.split(",")[0] in page_text(r.text)
+
+
+def test_the_notice_page_says_where_each_rule_applies_in_the_readers_language(center: CenterKit) -> None:
+    """Not the policy's identifiers (`europe`, `rest_of_world`): the places, in the reader's words."""
+    for lang, eu, elsewhere in (("en", "European Union", "Everywhere else"), ("de", "Europäische Union", "Überall sonst"),
+                                ("el", "Ευρωπαϊκή Ένωση", "Οπουδήποτε αλλού")):
+        text = page_text(center.new_client().get(f"/notice?lang={lang}").text)
+        assert eu in text and elsewhere in text, lang
+        assert "rest_of_world" not in text and "europe:" not in text

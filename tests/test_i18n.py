@@ -141,3 +141,18 @@ def test_no_stray_catalog() -> None:
     extra = {p.stem for p in LOCALES.glob("*.po")} - EU_EEA
     assert not extra
     assert shutil.which("true")
+
+
+@pytest.mark.parametrize(("lang", "europe", "elsewhere"), [
+    ("en", "European Union, Iceland, Liechtenstein, Norway", "Everywhere else"),
+    ("de", "Europäische Union, Island, Liechtenstein, Norwegen", "Überall sonst"),
+    ("pl", "Unia Europejska, Islandia, Liechtenstein, Norwegia", "Wszędzie indziej"),
+])
+def test_where_a_jurisdiction_applies_is_said_in_the_readers_language(lang: str, europe: str, elsewhere: str) -> None:
+    """#14 point 5: jurisdiction names are the policy's identifiers (`europe`,
+    `rest_of_world`); people read where each applies, in their language (CLDR's country names)."""
+    from consentry.policy.regions import EEA
+
+    assert i18n.places(EEA, lang) == europe
+    assert i18n.places(["*"], lang) == elsewhere
+    assert i18n.places(["US", "CA"], "de") == "Kanada, Vereinigte Staaten"

@@ -123,3 +123,22 @@ def instant(dt: datetime, lang: str) -> str:
     24-hour clock, always with its zone: UTC."""
     at = dt.astimezone(UTC)
     return f"{format_date(at.date(), 'long', locale=lang)}, {format_time(at, 'HH:mm:ss', tzinfo=UTC, locale=lang)} UTC"
+
+
+def places(countries: list[str], lang: str) -> str:
+    """Where a jurisdiction applies, in the reader's words: the EU and the
+    rest of the EEA by their CLDR names, other countries by theirs (Babel),
+    `*` as "everywhere else"."""
+    from .policy.model import EVERYWHERE_ELSE
+    from .policy.regions import EU
+
+    if list(countries) == [EVERYWHERE_ELSE]:
+        return gettext(lang)("Everywhere else")
+    names = Locale.parse(lang).territories
+    codes = list(dict.fromkeys(countries))
+    out = []
+    if set(EU) <= set(codes):
+        out.append(names.get("EU", "EU"))
+        codes = [c for c in codes if c not in EU]
+    out += sorted((names.get(c, c) for c in codes), key=str.casefold)
+    return ", ".join(out)

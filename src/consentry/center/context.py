@@ -134,6 +134,7 @@ class Center:
             "lang": lang,
             "languages": i18n.NAMES,
             "lang_href": lambda code: self.lang_href(request, code),
+            "places": i18n.places,
             "csrf": csrf_token(request),
             "platform": self.settings.platform,
             "policy": self.policy,
