@@ -63,7 +63,8 @@ ANA = user("u-ana", handle="ana", email="ana@example.org", language="en", countr
 BEN = user("u-ben", handle="ben", email="ben@example.org", language="en", country="NL")
 CARA = user("u-cara", handle="cara", email="cara@example.org", language="en", country="FR")
 DAN = user("u-dan", handle="dan", email="dan@example.org", language="de", country="AT")
-USERS = [ANA, BEN, CARA, DAN]
+FINN = user("u-finn", handle="finn", email="finn@example.org", language="en", country="IE")  # the keyboard test's own
+USERS = [ANA, BEN, CARA, DAN, FINN]
 CONTENT = [
     item("ana-p1", "u-ana", text="Sunday at the lake"),
     item("ana-ph1", "u-ana", kind="photo", media_path="media/ana-ph1.jpg"),
@@ -72,6 +73,7 @@ CONTENT = [
     item("ben-p1", "u-ben"),
     item("ben-ph1", "u-ben", kind="photo", media_path="media/ben-ph1.jpg"),
     item("dan-p1", "u-dan"),
+    item("finn-p1", "u-finn", text="Typed, not clicked"),
 ]
 TAGS = [{"item_id": "ben-ph1", "tagged_user_id": "u-ana"}]
 NOTIFIED = datetime(2024, 1, 5, 9, 0, tzinfo=UTC)
@@ -591,8 +593,9 @@ def _tab_to(page: Page, role: str, name: str, *, limit: int = 80) -> None:
 
 
 def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World) -> None:
-    """#14 point 7: sign in, object, withdraw, switch language, and the form for
-    people without an account, with Tab, typing and Enter only (no mouse)."""
+    """#14 point 7: sign in, object, withdraw, download, switch language, the
+    form for people without an account and erasure, with Tab, typing, Space and
+    Enter only (no mouse)."""
     ctx = new_context(browser, bypass_csp=False)
     page = ctx.new_page()
     try:
@@ -600,11 +603,11 @@ def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World
         after = len(world.smtp.messages)
         page.goto(world.url("/"))
         _tab_to(page, "textbox", "E-mail address")
-        page.keyboard.type(CARA["email"])
+        page.keyboard.type(FINN["email"])
         _tab_to(page, "button", "Send me a sign-in link")
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Check your mail")
-        page.goto(link_in(wait_for_mail(world.smtp, CARA["email"], "signin", after=after).text, world.base_url))
+        page.goto(link_in(wait_for_mail(world.smtp, FINN["email"], "signin", after=after).text, world.base_url))
         _tab_to(page, "button", "Sign me in")
         page.keyboard.press("Enter")
         page.wait_for_url(world.url("/me"))
@@ -622,6 +625,12 @@ def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World
         _tab_to(page, "button", "Withdraw my objection")
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", level=1)).to_have_text("Your objection is withdrawn")
+        # Download my data.
+        page.goto(world.url("/me"))
+        _tab_to(page, "link", "Download my data")
+        with page.expect_download() as got:
+            page.keyboard.press("Enter")
+        assert got.value.suggested_filename.startswith("my-data-u-finn") and got.value.suggested_filename.endswith(".zip")
         # Switch language from the keyboard: the same page, in German.
         page.goto(world.url("/notice"))
         _tab_to(page, "link", "Deutsch")
@@ -640,5 +649,15 @@ def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World
         other.keyboard.press("Enter")
         expect(other.get_by_role("heading", level=1)).to_have_text("Check your mail")
         wait_for_mail(world.smtp, "kim@example.net", "third_party", after=after)
+        # Erasure last (it is final): the link, the box ticked with Space, the button.
+        page.goto(world.url("/me?lang=en"))
+        _tab_to(page, "link", "Ask for erasure")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Ask for erasure")
+        _tab_to(page, "checkbox", "Yes, erase my data")
+        page.keyboard.press("Space")
+        _tab_to(page, "button", "Request erasure")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your erasure request is recorded")
     finally:
         ctx.close()
