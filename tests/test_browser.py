@@ -54,7 +54,7 @@ from exportkit import item, user, write_export
 from smtp_server import SmtpTestServer
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 except ImportError:  # reported by the `browser` fixture: skip, or fail under CI
     sync_playwright = None  # type: ignore[assignment]
     Browser = BrowserContext = Page = Any  # type: ignore[misc,assignment]
@@ -661,3 +661,83 @@ def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World
         expect(page.get_by_role("heading", level=1)).to_have_text("Your erasure request is recorded")
     finally:
         ctx.close()
+
+
+def _tab_to_el(page: Page, target: Locator, what: str, *, limit: int = 120) -> None:
+    """Press Tab until `target` has the focus (for controls whose names repeat, one per row)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"{what} cannot be reached with Tab on {page.url}")
+
+
+def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world: World) -> None:
+    """#14 point 7, the DPO's side: sign in, reject an objection on grounds,
+    protect and dismiss photos a person without an account asked about, close
+    the review and sign out, with Tab, typing, Space and Enter only. Each step
+    is checked in the ledger, not only on the page."""
+    with Ledger(world.ledger_url, migrate=False) as led:
+        if not (led.state("u-dan") and led.state("u-dan").objects):
+            led.record(NewEvent(user_id="u-dan", type=EventType.objected, at=datetime.now(UTC), channel=Channel.email))
+    ctx = new_context(browser, bypass_csp=False)
+    page = ctx.new_page()
+    try:
+        object_as_third_party(page, world, "gil@example.net", confirm=True)
+        page.goto(world.url("/admin/login"))
+        _tab_to(page, "textbox", "Name")
+        page.keyboard.type(ADMIN)
+        _tab_to(page, "textbox", "Password")
+        page.keyboard.type(ADMIN_PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(world.url("/admin"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
+        # Reject Dan's objection: the grounds field of his row, typed, then its button.
+        row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="u-dan", exact=True))
+        _tab_to_el(page, row.get_by_role("textbox", name="Grounds"), "Dan's grounds field")
+        page.keyboard.type("Needed to investigate a reported security incident.")
+        _tab_to_el(page, row.get_by_role("button", name="Reject"), "Dan's Reject button")
+        with page.expect_navigation():  # the form posts and comes back to /admin
+            page.keyboard.press("Enter")
+        with Ledger(world.ledger_url, migrate=False) as led:
+            assert not led.state("u-dan").objects, "the rejection typed with the keyboard was not recorded"
+        # Gil's request (the newest, last): dismiss the photo they named, with grounds, by ticking it with
+        # Space; protect another by typing its id; close the review. Each step is read back from the page.
+        art = page.get_by_role("article").last
+        box = art.get_by_role("checkbox", name=re.compile(r"^ben-ph1 "))
+        _tab_to_el(page, box, "the checkbox of ben-ph1")
+        page.keyboard.press("Space")
+        assert box.is_checked()
+        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")), "the grounds")
+        page.keyboard.type("This photo shows a statue, not the requester.")
+        _tab_to_el(page, art.get_by_role("button", name="Dismiss the chosen photos"), "Dismiss")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        art = page.get_by_role("article").last
+        expect(art.get_by_role("checkbox", name=re.compile(r"^ben-ph1 .* dismissed$"))).to_have_count(1)
+        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Other item ids")), "Other item ids")
+        page.keyboard.type("ana-ph1")
+        _tab_to_el(page, art.get_by_role("button", name="Protect the chosen photos"), "Protect")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        art = page.get_by_role("article").last
+        expect(art.get_by_role("checkbox", name=re.compile(r"^ana-ph1 .* protected$"))).to_have_count(1)
+        open_before = page.get_by_role("article").count()
+        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")), "what was checked")
+        page.keyboard.type("Checked every photo of @ben; one shows them.")
+        _tab_to_el(page, art.get_by_role("button", name="Close the review"), "Close the review")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
+        expect(page.get_by_role("article")).to_have_count(open_before - 1)
+        # Sign out: the session is gone.
+        _tab_to(page, "button", "Sign out")
+        page.keyboard.press("Enter")
+        page.wait_for_url(world.url("/admin/login"))
+        page.goto(world.url("/admin"))
+        expect(page.get_by_role("heading", level=1)).not_to_have_text("Review queue")
+    finally:
+        ctx.close()
+        with Ledger(world.ledger_url, migrate=False) as led:  # Dan objects again, as the other tests expect
+            if not (led.state("u-dan") and led.state("u-dan").objects):
+                led.record(NewEvent(user_id="u-dan", type=EventType.objected, at=datetime.now(UTC), channel=Channel.email))
