@@ -723,6 +723,16 @@ def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world:
         art = page.get_by_role("article").last
         expect(art.get_by_role("checkbox", name=re.compile(r"^ana-ph1 .* protected$"))).to_have_count(1)
         open_before = page.get_by_role("article").count()
+        # Closing without saying what was checked is refused, and the error page leads back to the queue.
+        _tab_to_el(page, art.get_by_role("button", name="Close the review"), "Close the review")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text("Say what you checked")
+        _tab_to(page, "link", "Review queue")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.get_by_role("article").count() == open_before
+        art = page.get_by_role("article").last
         _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")), "what was checked")
         page.keyboard.type("Checked every photo of @ben; one shows them.")
         _tab_to_el(page, art.get_by_role("button", name="Close the review"), "Close the review")
