@@ -184,19 +184,23 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     if "card" in kinds:
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'card', value FROM (
-              SELECT k, run, array_to_string(list_transform(range(sp[1], sp[2] + 1),
-                       lambda i: g[i] || CASE WHEN i < sp[2] THEN sep[i] ELSE '' END), '') AS value,
-                     array_to_string(g[sp[1]:sp[2]], '') AS d
+        # Every span of groups is tried, but its digits are checked (length, issuer, Luhn) before the
+        # text with its separators is put together, which only the few cards need.
+        con.execute(f"""INSERT INTO {t}_f
+            SELECT k, 'card', array_to_string(list_transform(range(sp[1], sp[2] + 1),
+                     lambda i: g[i] || CASE WHEN i < sp[2] THEN sep[i] ELSE '' END), '') AS value
+            FROM (
+              SELECT k, g, sep, sp, array_to_string(g[sp[1]:sp[2]], '') AS d
               FROM (
-                SELECT k, run, g, sep, unnest(flatten(list_transform(range(1, len(g) + 1),
+                SELECT k, g, sep, unnest(flatten(list_transform(range(1, len(g) + 1),
                          lambda i: list_transform(range(i, len(g) + 1), lambda j: [i, j])))) AS sp
                 FROM (
-                  SELECT k, run, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
+                  SELECT k, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
                   FROM (SELECT k, unnest(regexp_extract_all(text, {_q(CARD_RUN)})) AS run
                         FROM {t}_src WHERE regexp_matches(text, {_q(_CARD_LIKE)}))
-                  WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*')))
-            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
+                  WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*'))
+              WHERE list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) BETWEEN 13 AND 19)
+            WHERE consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
     if "phone" in kinds:
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
