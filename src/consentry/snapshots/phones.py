@@ -209,6 +209,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
                regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
         FROM cands)),
     spans AS (
+      -- a span's text is put together only when it has 7 digits or more (most have fewer)
       SELECT run, region, lead, sp[1] AS i, sp[2] AS j,
         CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
           lambda x: g[x] || CASE WHEN x < sp[2] THEN between[x] ELSE '' END), '') AS value,
@@ -218,7 +219,8 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
               list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
       -- a part of a run ends where the run has a space: "617-653-3040 2", never inside "6448-6261-0000"
       WHERE (sp[1] = 1 OR regexp_matches(between[sp[1] - 1], '\\s'))
-        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s')))
+        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s'))
+        AND list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) >= 7)
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
       SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})
