@@ -176,12 +176,24 @@ def _dialled_pattern(zero: bool) -> str:
     return "(?:" + "|".join(alts) + ")"
 
 
+@lru_cache(maxsize=1)
+def _tables():  # noqa: ANN202 - (per country code, per region) as Arrow tables
+    import pyarrow as pa
+
+    by_cc = _by_cc()
+    meta = _meta()
+    cc = pa.table({"cc": list(by_cc), "np": [v[0] for v in by_cc.values()],
+                   "lengths": pa.array([v[2] for v in by_cc.values()], pa.list_(pa.int32()))})
+    region = pa.table({"region": [r for r, *_ in meta], "cc": [c for _, c, *_ in meta]})
+    return cc, region
+
+
 def install(con) -> None:  # noqa: ANN001 - a duckdb connection
-    """libphonenumber's metadata as temp tables: per country code and per region."""
-    ccs = ", ".join(f"('{cc}', '{np}', {lens!r}::INTEGER[])" for cc, (np, _, lens) in _by_cc().items())
-    regions = ", ".join(f"('{r}', '{cc}')" for r, cc, *_ in _meta())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE consentry_phone_cc AS SELECT * FROM (VALUES {ccs}) v(cc, np, lengths);"
-                f"CREATE OR REPLACE TEMP TABLE consentry_phone_region AS SELECT * FROM (VALUES {regions}) v(region, cc)")
+    """libphonenumber's metadata on a connection, per country code and per
+    region: Arrow tables built once per process and registered (no copy)."""
+    cc, region = _tables()
+    con.register("consentry_phone_cc", cc)
+    con.register("consentry_phone_region", region)
 
 
 def _cc_case(ccs: list[str]) -> str:
