@@ -229,9 +229,10 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
         sp[1] = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
       FROM (SELECT *, unnest(list_distinct(list_concat(list_transform(range(1, len(g) + 1), lambda j: [1, j]),
               list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
-      -- a part of a run ends where the run has a space: "617-653-3040 2", never inside "6448-6261-0000"
-      WHERE (sp[1] = 1 OR regexp_matches(between[sp[1] - 1], '\\s'))
-        AND (sp[2] = len(g) OR regexp_matches(between[sp[2]], '\\s'))
+      -- a part of a run ends where the run has a space (an ASCII one: RE2's \\s is no wider, and the
+      -- no-break spaces group digits): "617-653-3040 2", never inside "6448-6261-0000"
+      WHERE (sp[1] = 1 OR contains(between[sp[1] - 1], ' '))
+        AND (sp[2] = len(g) OR contains(between[sp[2]], ' '))
         AND list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) >= 7)
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
       SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
