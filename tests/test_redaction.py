@@ -402,3 +402,24 @@ def test_rows_without_findings_come_back_as_they_were() -> None:
     assert redact_texts(texts) == ["nothing here", None, "", "call [phone]", "é 😀 ok"]
     assert redact_texts(pa.array(texts, pa.string())) == redact_texts(texts)
     assert redact_texts([]) == []
+
+
+def test_a_column_cut_in_parts_gives_what_one_part_gives(monkeypatch) -> None:
+    """redact_texts and find_pii run a long column in parts side by side (one
+    connection and thread each); row numbers stay those of the whole column and
+    each part's findings land on its own rows, at the edges too."""
+    from consentry.snapshots import redact as r
+
+    texts = [f"row {i}" for i in range(3 * 4096 + 7)]
+    marked = {0: "ana@example.com", 4095: "+49 30 12345678", 4096: "DE89 3704 0044 0532 0130 00",
+              8191: "4111 1111 1111 1111", len(texts) - 1: "bo@example.org"}
+    for i, value in marked.items():
+        texts[i] = f"row {i}: {value}"
+    monkeypatch.setattr(r.os, "cpu_count", lambda: 1)
+    whole = r.redact_texts(texts), r.find_pii(texts).to_pylist()
+    monkeypatch.setattr(r.os, "cpu_count", lambda: 3)
+    assert len(r._parts(len(texts))) == 3
+    parts = r.redact_texts(texts), r.find_pii(texts).to_pylist()
+    assert parts == whole
+    assert [f["row"] for f in parts[1]] == sorted(marked)
+    assert all("[" in parts[0][i] for i in marked) and parts[0][1] == "row 1"

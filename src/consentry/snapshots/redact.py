@@ -10,7 +10,9 @@ build can count the rows each step changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -85,18 +87,50 @@ def _as_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Ar
     return texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
 
 
-def _connect_with(arr: pa.Array, countries: Sequence[str | None] | None):  # noqa: ANN202
+#: Rows per part at the least when a column is cut in parts that run side by side.
+MIN_PART = 4096
+
+
+def _parts(n: int) -> list[tuple[int, int]]:
+    """Row ranges run side by side, one per core. DuckDB parallelises a scan by
+    row groups of 122,880 rows, so a smaller column would run on one core; each
+    part gets its own connection and thread (DuckDB releases the GIL)."""
+    p = max(1, min(os.cpu_count() or 1, n // MIN_PART))
+    return [(i * n // p, (i + 1) * n // p) for i in range(p)]
+
+
+def _connect_with(arr: pa.Array, ctry: pa.Array, lo: int, hi: int, threads: int):  # noqa: ANN202
     import duckdb
     import numpy as np
 
+    con = duckdb.connect(config={"threads": threads})
+    install_sql(con)
+    con.register("texts_in", pa.table({"k": pa.array(np.arange(lo, hi, dtype=np.int64)), "text": arr.slice(lo, hi - lo),
+                                       "country": ctry.slice(lo, hi - lo)}))
+    return con
+
+
+def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
+    """`work(con)` on a connection per part of `texts` (keys `k` are row
+    numbers in the whole column); their tables, concatenated."""
+    arr = _as_array(texts)
     n = len(arr)
     ctry = pa.array(list(countries), pa.string()) if countries is not None else pa.nulls(n, pa.string())
     if len(ctry) != n:
         raise ValueError(f"countries has {len(ctry)} values for {n} texts")
-    con = duckdb.connect()
-    install_sql(con)
-    con.register("texts_in", pa.table({"k": pa.array(np.arange(n, dtype=np.int64)), "text": arr, "country": ctry}))
-    return con
+    parts = _parts(n)
+
+    def one(lo_hi: tuple[int, int]) -> pa.Table:
+        con = _connect_with(arr, ctry, *lo_hi, threads=1 if len(parts) > 1 else os.cpu_count() or 1)
+        try:
+            return work(con)
+        finally:
+            con.close()
+
+    if len(parts) == 1:
+        return one(parts[0])
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="consentry-redact") as pool:
+        return pa.concat_tables(list(pool.map(one, parts)))
 
 
 def find_pii(
@@ -108,12 +142,12 @@ def find_pii(
     that redaction replaces). `countries` (ISO 3166 alpha-2 per text, the
     author's) is where a number written without a country code is read first."""
     kinds = kinds_of(transforms or Transforms())
-    con = _connect_with(_as_array(texts), countries)
-    try:
+
+    def work(con) -> pa.Table:  # noqa: ANN001
         find_into(con, "texts_in", "k", "text", "country", kinds)
         return con.sql("SELECT k AS row, kind, value FROM pii_found ORDER BY 1, 2, 3").to_arrow_table()
-    finally:
-        con.close()
+
+    return _side_by_side(texts, countries, work)
 
 
 def redact_texts(
@@ -130,14 +164,14 @@ def redact_texts(
     arr = _as_array(texts)
     if not kinds:
         return arr.to_pylist()
-    con = _connect_with(arr, countries)
-    try:
+
+    def work(con) -> pa.Table:  # noqa: ANN001
         found_lists(con, "texts_in", "k", "text", "country", kinds)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
         inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
-        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k").to_arrow_table()
-    finally:
-        con.close()
+        return con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k").to_arrow_table()
+
+    changed = _side_by_side(arr, countries, work)
     mask = np.zeros(len(arr), dtype=bool)
     mask[changed.column("k").to_numpy()] = True
     return pc.replace_with_mask(arr, pa.array(mask), changed.column("text").combine_chunks()).to_pylist()
