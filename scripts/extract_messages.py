@@ -9,13 +9,17 @@ Sources of msgids:
 
 * the Jinja2 templates (*.html, mail/*.txt), with Jinja2's Babel extractor: `_("...")` and
   `_("... %(name)s ...", name=...)`;
-* the Python files of the center (`_("...")` for mail subjects);
+* the Python files of the center (`_("...")` for mail subjects) and of the notices;
+* the GDPR documents (audit/documents.py): the record of processing, the LIA and the notice's frame;
 * strings that reach `_()` only at run time, so no extractor can see them: the reasons in
   `consentry.engine.rules.MEANING` (`_(i.meaning)`), the event type names (`_(e.type.value)`),
   the `LinkError` messages, and the fixed error messages of pages.py and app.py.
 
 Translators: every template, the mail ones included, is rendered with autoescape on, so an ASCII
 apostrophe or quote in a msgstr reaches a plain-text mail as &#39; or &#34;. Use ’ “ ” „ instead.
+In the GDPR documents, text in [brackets] is for the controller to complete: keep the brackets. `%(platform)s`
+is the platform's name as given, else the msgid "the platform", which every catalog but English writes as a
+bracketed placeholder ("[Name der Plattform]"), so that it fits whatever case the sentence puts it in.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 CENTER = SRC / "consentry" / "center"
 LOCALES = SRC / "consentry" / "locales"
+#: Single files whose `_()` strings are extracted (their folder holds untranslated code too).
+DOCUMENTS = ("audit/documents.py",)
 sys.path.insert(0, str(SRC))
 from consentry.i18n import LANGUAGES  # noqa: E402 - the languages served, from their one home
 
@@ -81,14 +87,19 @@ def _extract_templates(catalog: Catalog) -> None:
 
 
 def _extract_python(catalog: Catalog) -> None:
+    """`_("...")` in the center and the notices, and `_()` or `N_()` (a default translated later) in the
+    GDPR documents; only documents.py of the audit package, whose other files speak English only."""
     method_map = [("**.py", "python")]
+    keywords = {"_": None, "N_": None}
     for folder in ("center", "notices"):
         for filename, lineno, message, _comments, _context in extract_from_dir(
-            SRC / "consentry" / folder, method_map, keywords={"_": None}
+            SRC / "consentry" / folder, method_map, keywords=keywords
         ):
-            if isinstance(message, tuple):
-                message = message[0]
-            _add(catalog, message, f"{folder}/{filename}", lineno)
+            _add(catalog, message[0] if isinstance(message, tuple) else message, f"{folder}/{filename}", lineno)
+    for rel in DOCUMENTS:
+        with (SRC / "consentry" / rel).open("rb") as fh:
+            for lineno, message, _comments, _context in extract("python", fh, keywords=keywords):
+                _add(catalog, message[0] if isinstance(message, tuple) else message, rel, lineno)
 
 
 def _runtime(catalog: Catalog) -> None:

@@ -84,7 +84,9 @@ def documents(
     cutoff: Annotated[
         Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
     ] = None,
-    language: Annotated[str, typer.Option(help="Language of the notice (an EU or EEA language code, e.g. de, pl).")] = "en",
+    language: Annotated[str, typer.Option(
+        help="Language of all three documents: the record, the LIA and the notice (an EU or EEA language code, "
+             "e.g. de, pl).")] = "en",
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
     from .audit import Controller, build_documents, write_documents
@@ -95,7 +97,7 @@ def documents(
     from .timeutil import parse_instant
 
     if language not in LANGUAGES:
-        raise InputError(f"no notice text in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
+        raise InputError(f"no documents in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
     pol = load_policy(policy)
     t = parse_instant(cutoff, what="cut-off (--cutoff)") if cutoff else None
     from .controller import load_controller

@@ -5,36 +5,43 @@ a draft Legitimate Interest Assessment, and the notice people receive. They
 are built from the same Policy object the engine compiles, so a change of
 policy changes the documents; what only the controller can know is left as a
 visible [placeholder] rather than invented.
+
+Every sentence is a whole msgid with named placeholders (the catalogs in
+consentry/locales), so each EU/EEA language can order its words its own way;
+numbers and dates are written as the language writes them (Babel).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from sqlalchemy import Engine, func, select
 
-from ..i18n import LANGUAGES, gettext
+from ..i18n import LANGUAGES, gettext, locale, places
 from ..ledger.tables import head, person_state
 from ..notices.text import TEMPLATE_VERSION, render_notice
 from ..policy import Basis, Jurisdiction, Policy, TaggedPeople
-from ..policy.model import EVERYWHERE_ELSE
-from ..policy.regions import EEA
 from ..snapshots.tables import models, snapshots
-from ..timeutil import iso
 from .render import environment
 
-KIND_WORDS = {
-    "post": "posts (text, and any images or links in them)",
-    "photo": "photos (images, which may show faces and places)",
-    "caption": "captions of photos (text)",
-    "comment": "comments on posts (text)",
-    "story": "stories (short-lived posts: text, images, video)",
-    "video": "videos",
-    "reel": "reels (short videos)",
-}
+
+class Translate(Protocol):
+    """consentry.i18n.gettext: translates, fills in named placeholders, and knows its language."""
+
+    lang: str
+
+    def __call__(self, message: str, /, **values: object) -> str: ...
+
+
+def N_(message: str) -> str:
+    """Mark a msgid for the catalog whose translation is looked up later (a default value)."""
+    return message
 
 
 # -- a tiny document model, rendered to both Markdown and HTML -------------------------
@@ -84,6 +91,7 @@ class Doc:
     title: str
     intro: str
     sections: tuple[Section, ...]
+    lang: str = "en"  # the language it is written in: <html lang>, and the template's own words
 
     def section(self, anchor: str) -> Section:
         return next(s for s in self.sections if s.anchor == anchor)
@@ -94,16 +102,22 @@ class Doc:
 
 @dataclass(frozen=True)
 class Controller:
-    """Who is responsible: from CLI options; unset fields stay visible placeholders."""
+    """Who is responsible: from CLI options; unset fields stay visible placeholders,
+    written in the documents' language (the defaults are msgids)."""
 
-    name: str = "[controller: legal name and address]"
-    contact: str = "[contact for data protection questions]"
-    dpo: str = "[data protection officer: name and contact]"
-    platform: str = "the platform"
+    name: str = N_("[controller: legal name and address]")
+    contact: str = N_("[contact for data protection questions]")
+    dpo: str = N_("[data protection officer: name and contact]")
+    platform: str = N_("the platform")
     privacy_center: str = "https://privacy.example.org"
-    recipients: str = "[recipients: internal AI teams, processors (e.g. cloud and training providers)]"
-    transfers: str = "[transfers outside the EEA: countries and safeguards, e.g. adequacy decision or SCCs; or 'none']"
-    retention: str = "[how long snapshots and models are kept, and when they are deleted]"
+    recipients: str = N_("[recipients: internal AI teams, processors (e.g. cloud and training providers)]")
+    transfers: str = N_("[transfers outside the EEA: countries and safeguards, e.g. adequacy decision or SCCs; "
+                        "or “none”]")
+    retention: str = N_("[how long snapshots and models are kept, and when they are deleted]")
+
+    def localized(self, _: Translate) -> Controller:
+        """The placeholders left at their defaults, translated; what was given stays as given."""
+        return replace(self, **{f.name: _(f.default) for f in fields(self) if getattr(self, f.name) == f.default})
 
 
 @dataclass(frozen=True)
@@ -155,282 +169,403 @@ def build_documents(
     cutoff: datetime | None = None,
     language: str = "en",
 ) -> Documents:
-    """The three documents for `policy`. `cutoff` is the date the notice announces
-    (default: today plus the longest notice period, the earliest lawful start)."""
+    """The three documents for `policy`, in `language`. `cutoff` is the date the notice
+    announces (default: today plus the longest notice period, the earliest lawful start)."""
     controller = controller or Controller()
+    lang = _served(language)
     now = datetime.now(UTC)
     if cutoff is None:
         days = max((j.notice_days or 0 for j in policy.jurisdictions), default=0)
         cutoff = (now + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     docs = [
-        record_of_processing(policy, facts, controller),
-        legitimate_interest_assessment(policy, facts, controller),
-        notice(policy, controller, cutoff, language),
+        record_of_processing(policy, facts, controller, lang),
+        legitimate_interest_assessment(policy, facts, controller, lang),
+        notice(policy, controller, cutoff, lang),
     ]
     return Documents(policy, now, docs)
 
 
-def _where(j: Jurisdiction) -> str:
-    if j.countries == [EVERYWHERE_ELSE]:
-        return "everywhere else, and people whose country is unknown"
-    codes = set(j.countries)
-    parts = []
-    if set(EEA) <= codes:
-        parts.append("EU/EEA")
-        codes -= set(EEA)
-    parts.extend(sorted(codes))
-    return ", ".join(parts)
+def _served(language: str) -> str:
+    return language if language in LANGUAGES else "en"
 
 
-def _basis(j: Jurisdiction) -> str:
-    return "consent (opt-in)" if j.basis is Basis.consent else "legitimate interest (Art. 6(1)(f))"
+# -- words shared by the documents ----------------------------------------------------------
 
 
-def _notice(j: Jurisdiction) -> str:
-    return f"{j.notice_days} days before use" if j.notice_days is not None else "none"
+def _number(n: int, lang: str) -> str:
+    return format_decimal(n, locale=lang)
 
 
-def _age_rule(policy: Policy) -> str:
-    rule = f"{policy.minimum_age} or older at the cut-off"
-    return rule + (", and already when they posted" if policy.minimum_age_at_posting else "")
+def _date(d: date, lang: str) -> str:
+    return format_date(d, "long", locale=lang)
 
 
-def _policy_line(policy: Policy) -> str:
-    return f"Policy '{policy.name}' ({policy.hash})"
+def _kinds(policy: Policy, _: Translate) -> str:
+    """The content kinds in short words (the notice's msgids), for lists after a colon."""
+    labels = {
+        "post": _("posts"), "photo": _("photos"), "caption": _("captions"), "comment": _("comments"),
+        "story": _("stories"), "video": _("videos"), "reel": _("reels"),
+    }
+    return ", ".join(labels.get(k, k) for k in policy.kinds)
 
 
-def _jurisdiction_table(policy: Policy) -> Block:
+def _kind_description(kind: str, _: Translate) -> str:
+    """One category of personal data, described for the record."""
+    known = {
+        "post": _("Public posts (text, and any images or links in them)"),
+        "photo": _("Public photos (images, which may show faces and places)"),
+        "caption": _("Public captions of photos (text)"),
+        "comment": _("Public comments on posts (text)"),
+        "story": _("Public stories (short-lived posts: text, images, video)"),
+        "video": _("Public videos"),
+        "reel": _("Public reels (short videos)"),
+    }
+    return known.get(kind) or _("Public content of the kind “%(kind)s”", kind=kind)
+
+
+def _basis(j: Jurisdiction, _: Translate) -> str:
+    return _("consent (opt-in)") if j.basis is Basis.consent else _("legitimate interest (Art. 6(1)(f) GDPR)")
+
+
+def _age_rule(policy: Policy, _: Translate) -> str:
+    """Who is old enough: a phrase that follows a colon or stands in brackets."""
+    if policy.minimum_age_at_posting:
+        return _("%(age)s or older at the cut-off, and already when they posted", age=policy.minimum_age)
+    return _("%(age)s or older at the cut-off", age=policy.minimum_age)
+
+
+def _since(policy: Policy, _: Translate) -> str:
+    if policy.content_since is None:
+        return _("Content of any age is used.")
+    return _("Only content created on or after %(date)s is used.", date=_date(policy.content_since, _.lang))
+
+
+def _policy(policy: Policy) -> dict[str, str]:
+    """The placeholders that name the policy a document was built from."""
+    return {"policy": policy.name, "hash": policy.hash}
+
+
+def _jurisdiction_table(policy: Policy, _: Translate) -> Block:
     return table(
-        ("jurisdiction", "where", "legal basis", "objections honoured", "notice"),
-        [(j.name, _where(j), _basis(j), "yes" if j.honour_objections else "NO", _notice(j)) for j in policy.jurisdictions],
+        (_("jurisdiction"), _("where"), _("legal basis"), _("objections honoured"), _("notice (days before use)")),
+        [(j.name, places(j.countries, _.lang), _basis(j, _), _("yes") if j.honour_objections else _("NO"),
+          _("none") if j.notice_days is None else _number(j.notice_days, _.lang))
+         for j in policy.jurisdictions],
     )
 
 
-def _facts_section(facts: LedgerFacts) -> Section:
+def _facts_section(facts: LedgerFacts, lang: str = "en") -> Section:
+    _ = gettext(lang)
+    rows = [
+        (_("people told (at least one notice)"), facts.notified),
+        (_("people whose objection is in force"), facts.objecting_now),
+        (_("people whose consent is in force"), facts.consenting_now),
+        (_("people who asked for erasure"), facts.erasure_requests),
+        (_("training snapshots recorded"), facts.snapshots),
+        (_("models registered"), facts.models),
+    ]
     return Section(
-        "Facts from the ledger",
+        _("Facts from the ledger"),
         (
-            p(f"Read from the consent ledger up to event #{facts.watermark}, when this document was generated."),
-            table(
-                ("fact", "people or items"),
-                [
-                    ("people told (at least one notice)", f"{facts.notified:,}"),
-                    ("people whose objection is in force", f"{facts.objecting_now:,}"),
-                    ("people whose consent is in force", f"{facts.consenting_now:,}"),
-                    ("people who asked for erasure", f"{facts.erasure_requests:,}"),
-                    ("training snapshots recorded", f"{facts.snapshots:,}"),
-                    ("models registered", f"{facts.models:,}"),
-                ],
-            ),
+            p(_("Read from the consent ledger up to event #%(event)s, when this document was generated.",
+                event=facts.watermark)),
+            table((_("fact"), _("people or items")), [(label, _number(n, lang)) for label, n in rows]),
         ),
         "ledger",
     )
 
 
-def _data_subjects(policy: Policy) -> list[str]:
-    items = [f"Users of {{platform}} aged {_age_rule(policy)}, whose content is public."]
+# -- the record of processing (Art. 30) --------------------------------------------------------
+
+
+def _data_subjects(policy: Policy, _: Translate) -> list[str]:
+    items = [_("Users of the platform whose content is public and who meet the age rule: %(age_rule)s.",
+               age_rule=_age_rule(policy, _))]
     if "photo" in policy.kinds:
         items.append({
-            TaggedPeople.require: "People tagged in photos: a photo is used only if every tagged person could be used too.",
-            TaggedPeople.blur: "People tagged in photos: their faces are blurred when they could not be used themselves.",
-            TaggedPeople.ignore: "People tagged in photos: they are NOT checked; photos of them are used whatever they said.",
+            TaggedPeople.require: _("People tagged in photos: a photo is used only if every tagged person could be "
+                                    "used too."),
+            TaggedPeople.blur: _("People tagged in photos: their faces are blurred when they could not be used "
+                                 "themselves."),
+            TaggedPeople.ignore: _("People tagged in photos: they are NOT checked; photos of them are used whatever "
+                                   "they said."),
         }[policy.tagged_people])
-    items.append("People who appear or are named in public content without being tagged (see the LIA).")
+    items.append(_("People who appear or are named in public content without being tagged (see the LIA)."))
     return items
 
 
-def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller) -> Doc:
-    kinds = [KIND_WORDS.get(k, k) for k in policy.kinds]
-    window = f"created on or after {policy.content_since.isoformat()}" if policy.content_since else "of any age"
+def _security_measures(_: Translate) -> Block:
+    return ul(
+        _("Every decision records the policy hash and the ledger position it was made against, and can be re-run."),
+        _("The ledger is append-only, with gap-free sequence numbers; a person’s current state is updated in the "
+          "same transaction."),
+        _("Objections need no reason and take effect the moment they are received."),
+        _("Sign-in and one-click objection links are signed and expire; sessions use signed cookies."),
+        _("API keys of platform clients are stored hashed and checked on every request; revoking one takes effect "
+          "at once."),
+        _("Passwords are never printed (database URLs are shown without them)."),
+        _("Private messages can never be selected: a policy that lists them is refused."),
+    )
+
+
+def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en") -> Doc:
+    _ = gettext(_served(lang))
+    c = c.localized(_)
     sections = (
-        Section("Controller", (table(("", ""), [("controller", c.name), ("contact", c.contact), ("data protection officer", c.dpo)]),), "controller"),
+        Section(_("Controller"), (table(("", ""), [(_("controller"), c.name), (_("contact"), c.contact),
+                                                   (_("data protection officer"), c.dpo)]),), "controller"),
         Section(
-            "Purpose of the processing",
+            _("Purpose of the processing"),
             (
-                p(f"Training AI systems: using public content of {c.platform}'s users to train and improve AI models."),
-                p(f"Which content may be used, whose, and on which legal basis is fixed by {_policy_line(policy)}, "
-                  "applied to every item by consentry at each training cut-off."),
-                _jurisdiction_table(policy),
+                p(_("Training AI systems: %(platform)s uses the public content of its users to train and improve AI "
+                    "models.", platform=c.platform)),
+                p(_("Which content may be used, whose, and on which legal basis is fixed by the policy "
+                    "“%(policy)s” (%(hash)s), which consentry applies to every item at each training cut-off.",
+                    **_policy(policy))),
+                _jurisdiction_table(policy, _),
             ),
             "purpose",
         ),
-        Section("Categories of data subjects", (ul(*[x.replace("{platform}", c.platform) for x in _data_subjects(policy)]),), "subjects"),
+        Section(_("Categories of data subjects"), (ul(*_data_subjects(policy, _)),), "subjects"),
         Section(
-            "Categories of personal data",
+            _("Categories of personal data"),
             (
-                ul(*[f"Public {k}" for k in kinds]),
-                p(f"Only content whose visibility is public, {window}. Private messages and anything not public are never used. "
-                  "Each item keeps its author's id, its creation time and tags, so it can be removed later."),
-                todo("[assess: public content can reveal special categories of data (health, religion, politics, sexual "
-                     "orientation; Art. 9). Record how this is handled.]"),
+                ul(*[_kind_description(k, _) for k in policy.kinds]),
+                p(" ".join((
+                    _("Only content whose visibility is public is used."),
+                    _since(policy, _),
+                    _("Private messages and anything not public are never used."),
+                    _("Each item keeps its author’s id, its creation time and tags, so it can be removed later."),
+                ))),
+                todo(_("[assess: public content can reveal special categories of personal data (health, religion, "
+                       "politics, sexual orientation; Art. 9 GDPR). Record how this is handled.]")),
             ),
             "data",
         ),
-        Section("Recipients", (p(c.recipients),), "recipients"),
-        Section("Transfers to third countries", (p(c.transfers),), "transfers"),
+        Section(_("Recipients"), (p(c.recipients),), "recipients"),
+        Section(_("Transfers to third countries"), (p(c.transfers),), "transfers"),
         Section(
-            "Retention",
+            _("Retention"),
             (
                 p(c.retention),
-                p("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the proof "
-                  "of what each person said and when. People who object or ask for erasure are purged from existing "
-                  "training snapshots."),
+                p(_("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the "
+                    "proof of what each person said and when. People who object or ask for erasure are purged from "
+                    "existing training snapshots.")),
             ),
             "retention",
         ),
         Section(
-            "Technical and organisational security measures",
+            _("Technical and organisational security measures"),
             (
-                ul(
-                    "Every decision records the policy hash and the ledger position it was made against, and can be re-run.",
-                    "The ledger is append-only, with gap-free sequence numbers; a person's current state is updated in the same transaction.",
-                    "Objections need no reason and take effect the moment they are received.",
-                    "Sign-in and one-click objection links are signed and expire; sessions use signed cookies.",
-                    "API keys of platform clients are stored hashed and checked on every request; revoking one takes effect at once.",
-                    "Passwords are never printed (database URLs are shown without them).",
-                    "Private messages can never be selected: a policy that lists them is refused.",
-                ),
-                todo("[add the platform's own measures: access control to snapshots, encryption at rest, logging]"),
+                _security_measures(_),
+                todo(_("[add the platform’s own measures: access control to snapshots, encryption at rest, "
+                       "logging]")),
             ),
             "security",
         ),
-        _facts_section(facts),
+        _facts_section(facts, _.lang),
     )
     return Doc(
         "record-of-processing",
-        "Record of processing activities (GDPR Art. 30): training AI systems",
-        f"Generated from {_policy_line(policy)}. Text in [brackets] must be completed by the controller.",
+        _("Record of processing activities (Art. 30 GDPR): training AI systems"),
+        " ".join((_("Generated from the policy “%(policy)s” (%(hash)s).", **_policy(policy)),
+                  _("Text in [brackets] must be completed by the controller."))),
         sections,
+        _.lang,
     )
 
 
-def safeguards(policy: Policy) -> Section:
-    """What the policy ACTUALLY does to protect people, jurisdiction by jurisdiction, with its gaps."""
-    blocks: list[Block] = [p(f"As enforced by {_policy_line(policy)} for every item at every cut-off."), _jurisdiction_table(policy)]
+# -- the legitimate interest assessment -----------------------------------------------------------
+
+
+def _objection_gap(j: Jurisdiction, _: Translate) -> Block:
+    where = {"jurisdiction": j.name, "places": places(j.countries, _.lang)}
+    if j.basis is Basis.legitimate_interest:
+        return gap(_("Objections are NOT honoured in %(jurisdiction)s (%(places)s): people there cannot stop the use "
+                     "of their content. Under legitimate interest this is hard to defend (Art. 21 GDPR).", **where))
+    return gap(_("Objections are NOT honoured in %(jurisdiction)s (%(places)s); withdrawal of consent still applies.",
+                 **where))
+
+
+def _tagged_safeguard(policy: Policy, _: Translate) -> str:
+    return {
+        TaggedPeople.require: _("Tagged people: a photo is used only if every person tagged in it could be used too "
+                                "(adult, told, not objecting, not erased)."),
+        TaggedPeople.blur: _("Tagged people: a photo of someone who could not be used is kept only with their face "
+                             "blurred (transform: blur_faces)."),
+        TaggedPeople.ignore: _("Tagged people: not checked."),
+    }[policy.tagged_people]
+
+
+def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
+    """Per jurisdiction: what protects people there, and the gaps where nothing does."""
     items: list[str] = []
     gaps: list[Block] = []
-    honoured = [j.name for j in policy.jurisdictions if j.honour_objections]
-    not_honoured = [j for j in policy.jurisdictions if not j.honour_objections]
-    if honoured:
-        items.append(
-            "Right to object: honoured in " + ", ".join(honoured) + ". No reason is asked; the objection applies from "
-            "the moment it is received, to everything the person ever posted, and they are purged from existing snapshots."
-        )
-    for j in not_honoured:
-        gaps.append(gap(f"Objections are NOT honoured in {j.name} ({_where(j)}): people there cannot stop the use of "
-                        "their content. Under legitimate interest this is hard to defend (Art. 21)."
-                        if j.basis is Basis.legitimate_interest else
-                        f"Objections are NOT honoured in {j.name} ({_where(j)}); consent withdrawal still applies."))
+    if honoured := [j.name for j in policy.jurisdictions if j.honour_objections]:
+        items.append(" ".join((
+            _("Right to object: honoured in %(jurisdictions)s.", jurisdictions=", ".join(honoured)),
+            _("No reason is asked; the objection applies from the moment it is received, to everything the person "
+              "ever posted, and they are purged from existing snapshots."),
+        )))
+    gaps += [_objection_gap(j, _) for j in policy.jurisdictions if not j.honour_objections]
     for j in policy.jurisdictions:
         if j.basis is Basis.consent:
-            items.append(f"{j.name}: nothing is used without the person's recorded consent; withdrawing it stops use.")
+            items.append(_("%(jurisdiction)s: nothing is used without the person’s recorded consent; withdrawing it "
+                           "stops use.", jurisdiction=j.name))
         if j.notice_days is not None:
-            items.append(f"Notice in {j.name}: every affected person is told at least {j.notice_days} days before their "
-                         "content is first used, including people tagged in photos.")
+            items.append(_("Notice in %(jurisdiction)s: every affected person is told before their content is first "
+                           "used, including people tagged in photos. Minimum notice period in days: %(days)s.",
+                           jurisdiction=j.name, days=_number(j.notice_days, _.lang)))
         elif j.basis is Basis.legitimate_interest:
-            gaps.append(gap(f"No notice is given in {j.name} ({_where(j)}): people there are not told before their "
-                            "content is used, so they cannot object in time."))
-    items.append(f"Minimum age: {_age_rule(policy)}.")
+            gaps.append(gap(_("No notice is given in %(jurisdiction)s (%(places)s): people there are not told before "
+                              "their content is used, so they cannot object in time.",
+                              jurisdiction=j.name, places=places(j.countries, _.lang))))
+    return items, gaps
+
+
+def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
+    """Age, tagged people, transforms and kinds: the same everywhere."""
+    items = [_("Minimum age: %(age_rule)s.", age_rule=_age_rule(policy, _)), _tagged_safeguard(policy, _)]
+    gaps: list[Block] = []
     if not policy.minimum_age_at_posting:
-        gaps.append(gap(f"Age at posting is not checked: content posted as a child by someone now {policy.minimum_age} "
-                        "or older is used."))
-    items.append({
-        TaggedPeople.require: "Tagged people: a photo is used only if every person tagged in it could be used too "
-                              "(adult, told, not objecting, not erased).",
-        TaggedPeople.blur: "Tagged people: a photo of someone who could not be used is kept only with their face "
-                           "blurred (transform: blur_faces).",
-        TaggedPeople.ignore: "Tagged people: not checked.",
-    }[policy.tagged_people])
+        gaps.append(gap(_("Age at posting is not checked: content posted as a child by someone now %(age)s or older "
+                          "is used.", age=policy.minimum_age)))
     if policy.tagged_people is TaggedPeople.ignore and "photo" in policy.kinds:
-        gaps.append(gap("People tagged in photos are not checked: a photo of a child, or of someone who objected, is used."))
-    transforms = ["face blurring of tagged people who could not be used"] if policy.tagged_people is TaggedPeople.blur else []
-    items.append("Transforms applied to kept items: " + (", ".join(transforms) if transforms else
-                                                          "none (no redaction or blurring is configured in this policy)") + ".")
-    items.append("Content: public " + ", ".join(policy.kinds) + " only; private messages never"
-                 + (f"; only content created on or after {policy.content_since.isoformat()}" if policy.content_since else "") + ".")
-    blocks.append(ul(*items))
-    if gaps:
-        blocks.append(p(f"Gaps in this policy ({len(gaps)}):"))
-        blocks.extend(gaps)
+        gaps.append(gap(_("People tagged in photos are not checked: a photo of a child, or of someone who objected, "
+                          "is used.")))
+    items.append(_("Transforms applied to kept items: face blurring of tagged people who could not be used.")
+                 if policy.tagged_people is TaggedPeople.blur else
+                 _("Transforms applied to kept items: none (no redaction or blurring is configured in this policy)."))
+    items.append(" ".join((_("Content: only public content of these kinds: %(kinds)s; private messages never.",
+                             kinds=_kinds(policy, _)), _since(policy, _))))
+    return items, gaps
+
+
+def safeguards(policy: Policy, lang: str = "en") -> Section:
+    """What the policy ACTUALLY does to protect people, jurisdiction by jurisdiction, with its gaps."""
+    _ = gettext(_served(lang))
+    items, gaps = _jurisdiction_safeguards(policy, _)
+    more_items, more_gaps = _content_safeguards(policy, _)
+    blocks = [
+        p(_("This is what the policy “%(policy)s” (%(hash)s) enforces, for every item at every cut-off.",
+            **_policy(policy))),
+        _jurisdiction_table(policy, _),
+        ul(*items, *more_items),
+    ]
+    if gaps := gaps + more_gaps:
+        blocks += [p(_("Gaps in this policy (%(count)s):", count=_number(len(gaps), _.lang))), *gaps]
     else:
-        blocks.append(p("No gaps found against consentry's recommended safeguards."))
-    return Section("Safeguards enabled in the policy", tuple(blocks), "safeguards")
+        blocks.append(p(_("No gaps found against consentry’s recommended safeguards.")))
+    return Section(_("Safeguards enabled in the policy"), tuple(blocks), "safeguards")
 
 
-def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Controller) -> Doc:
+def _purpose(c: Controller, _: Translate) -> str:
+    """The LIA's purpose sentence; it may open with the default platform placeholder, which then takes a capital
+    (past a leading [). A platform's own name is written as given."""
+    text = _("%(platform)s wants to train AI models on the public content its users share.", platform=c.platform)
+    if c.platform != _(Controller.platform):
+        return text
+    i = next((n for n, ch in enumerate(text) if ch.isalpha()), 0)
+    return text[:i] + text[i:i + 1].upper() + text[i + 1:]
+
+
+def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en") -> Doc:
+    _ = gettext(_served(lang))
+    c = c.localized(_)
     li = [j.name for j in policy.jurisdictions if j.basis is Basis.legitimate_interest]
     sections = (
         Section(
-            "Scope",
-            (p(f"Legitimate interest is the legal basis in: {', '.join(li)}." if li else
-               "This policy relies on consent everywhere: no legitimate interest assessment is needed, but one is kept "
-               "here for the record."),),
+            _("Scope"),
+            (p(_("Legitimate interest is the legal basis in: %(jurisdictions)s.", jurisdictions=", ".join(li)) if li
+               else _("This policy relies on consent everywhere: no legitimate interest assessment is needed, but one "
+                      "is kept here for the record.")),),
             "scope",
         ),
         Section(
-            "1. Purpose test",
+            _("1. Purpose test"),
             (
-                p(f"{c.platform[:1].upper()}{c.platform[1:]} wants to train AI models on the public content its users share."),
-                todo("[the interest pursued: which models, which features, who benefits, and why that interest is legitimate]"),
+                p(_purpose(c, _)),
+                todo(_("[the interest pursued: which models, which features, who benefits, and why that interest is "
+                       "legitimate]")),
             ),
             "purpose",
         ),
         Section(
-            "2. Necessity test",
+            _("2. Necessity test"),
             (
-                p("Only what the policy lists is used: public " + ", ".join(policy.kinds) + f", of people aged {_age_rule(policy)}."),
-                todo("[why this content is needed, and why less of it, synthetic data or licensed data would not do]"),
+                p(_("Only what the policy lists is used. Kinds of public content: %(kinds)s. Age rule: %(age_rule)s.",
+                    kinds=_kinds(policy, _), age_rule=_age_rule(policy, _))),
+                todo(_("[why this content is needed, and why less of it, synthetic data or licensed data would not "
+                       "do]")),
             ),
             "necessity",
         ),
         Section(
-            "3. Balancing test",
+            _("3. Balancing test"),
             (
-                p("Public posts were shared to be seen by other people, not necessarily to train AI systems; many users "
-                  "posted before such use was announced. Models may memorise and reproduce text and faces."),
-                todo("[reasonable expectations of users in each jurisdiction, the impact on them, and on people who appear in content]"),
+                p(_("Public posts were shared to be seen by other people, not necessarily to train AI systems; many "
+                    "users posted before such use was announced. Models may memorise and reproduce text and faces.")),
+                todo(_("[reasonable expectations of users in each jurisdiction, the impact on them, and on people who "
+                       "appear in content]")),
             ),
             "balancing",
         ),
-        safeguards(policy),
-        _facts_section(facts),
-        Section("Conclusion", (todo("[the DPO's conclusion: does the interest outweigh the impact, given the safeguards and gaps above?]"),), "conclusion"),
+        safeguards(policy, _.lang),
+        _facts_section(facts, _.lang),
+        Section(_("Conclusion"), (todo(_("[the DPO’s conclusion: does the interest outweigh the impact, given the "
+                                         "safeguards and gaps above?]")),), "conclusion"),
     )
     return Doc(
         "legitimate-interest-assessment",
-        "Legitimate Interest Assessment (draft): training AI systems",
-        f"A draft generated from {_policy_line(policy)}. The safeguards section is exactly what the policy enforces; "
-        "text in [brackets] is for the controller to write.",
+        _("Legitimate Interest Assessment (draft): training AI systems"),
+        " ".join((_("A draft generated from the policy “%(policy)s” (%(hash)s).", **_policy(policy)),
+                  _("The safeguards section is exactly what the policy enforces; text in [brackets] is for the "
+                    "controller to write."))),
         sections,
+        _.lang,
     )
 
 
+# -- the notice ---------------------------------------------------------------------------------------
+
+
+def _notice_section(policy: Policy, j: Jurisdiction, c: Controller, cutoff: datetime, link: str,
+                    _: Translate) -> Section:
+    where = {"jurisdiction": j.name, "places": places(j.countries, _.lang)}
+    if j.notice_days is None:
+        return Section(_("%(jurisdiction)s: no notice", jurisdiction=j.name),
+                       (p(_("This policy sends no notice in %(jurisdiction)s (%(places)s).", **where)),), j.name)
+    subject, text, _html = render_notice(_, policy, cutoff, link, c.platform, j.name)
+    blocks = [p(_("Subject: %(subject)s", subject=subject)), *(p(para) for para in text.strip().split("\n\n"))]
+    if not j.honour_objections:
+        blocks.append(gap(_("This notice promises a right to object that the policy does not honour in "
+                            "%(jurisdiction)s: fix the policy or the notice before sending it.", jurisdiction=j.name)))
+    heading = _("%(jurisdiction)s (%(places)s), notice period in days: %(days)s",
+                days=_number(j.notice_days, _.lang), **where)
+    return Section(heading, tuple(blocks), j.name)
+
+
+def _notice_intro(policy: Policy, cutoff: datetime, marker: str, _: Translate) -> str:
+    language = locale(_.lang).get_display_name(_.lang)
+    return " ".join((
+        _("The text consentry sends (template version %(version)s; language: %(language)s) for a cut-off on "
+          "%(date)s, under the policy “%(policy)s” (%(hash)s).", version=TEMPLATE_VERSION, language=language,
+          date=_date(cutoff.astimezone(UTC).date(), _.lang), **_policy(policy)),
+        _("%(marker)s is each person’s one-click objection link.", marker=marker),
+    ))
+
+
 def notice(policy: Policy, c: Controller, cutoff: datetime, language: str) -> Doc:
-    lang = language if language in LANGUAGES else "en"
-    _ = gettext(lang)
-    link = f"{c.privacy_center.rstrip('/')}/o/[personal-link]"
-    sections = []
-    for j in policy.jurisdictions:
-        if j.notice_days is None:
-            sections.append(Section(
-                f"{j.name}: no notice",
-                (p(f"This policy sends no notice in {j.name} ({_where(j)})."),),
-                j.name,
-            ))
-            continue
-        subject, text, _html = render_notice(_, policy, cutoff, link, c.platform, j.name)
-        blocks: list[Block] = [p(f"Subject: {subject}")]
-        blocks.extend(p(para) for para in text.strip().split("\n\n"))
-        if not j.honour_objections:
-            blocks.append(gap(f"This notice promises a right to object that the policy does not honour in {j.name}: "
-                              "fix the policy or the notice before sending it."))
-        sections.append(Section(f"{j.name} ({_where(j)}), sent {j.notice_days} days before use", tuple(blocks), j.name))
+    _ = gettext(_served(language))
+    c = c.localized(_)
+    marker = _("[personal-link]")
+    link = f"{c.privacy_center.rstrip('/')}/o/{marker}"
     return Doc(
         "notice",
-        "Notice to people: how their public content will be used to train AI",
-        f"The text consentry sends (template version {TEMPLATE_VERSION}, language '{lang}'), for a cut-off on "
-        f"{iso(cutoff)[:10]}, under {_policy_line(policy)}. [personal-link] is each person's one-click objection link.",
-        tuple(sections),
+        _("Notice to people: how their public content will be used to train AI"),
+        _notice_intro(policy, cutoff, marker, _),
+        tuple(_notice_section(policy, j, c, cutoff, link, _) for j in policy.jurisdictions),
+        _.lang,
     )
 
 
@@ -438,8 +573,9 @@ def notice(policy: Policy, c: Controller, cutoff: datetime, language: str) -> Do
 
 
 def render(doc: Doc, fmt: str) -> str:
+    _ = gettext(doc.lang)
     env = environment(html=fmt == "html")
-    return env.get_template(f"document.{fmt}.j2").render(doc=doc)
+    return env.get_template(f"document.{fmt}.j2").render(doc=doc, gap_label=_("Gap:"))
 
 
 def write_documents(docs: Documents, out_dir: Path) -> list[Path]:
