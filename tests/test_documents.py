@@ -56,15 +56,33 @@ def test_safeguards_follow_the_policy(ledger: Ledger) -> None:
         assert load_policy(name).hash in md(d, "record-of-processing")
 
 
-def test_blur_policy_lists_the_transform(ledger: Ledger, tmp_path: Path) -> None:
+def test_the_lia_lists_the_transforms_the_policy_really_applies(ledger: Ledger, tmp_path: Path) -> None:
+    """Finding (#14 review): the LIA said "Transforms applied to kept items: none
+    (no redaction ...)" of `recommended`, which redacts e-mails, phones, IBANs,
+    cards and mentions and strips metadata. It now reads the policy's transforms."""
     from consentry.policy import preset_text
 
-    path = tmp_path / "blur.yaml"
-    path.write_text(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur"))
-    docs = docs_for(str(path), ledger)
-    s = md(docs, "legitimate-interest-assessment", "safeguards")
-    assert "blur_faces" in s and "face blurring" in s
-    assert "none (no redaction or blurring" in md(docs_for("recommended", ledger), "legitimate-interest-assessment", "safeguards")
+    def safeguards_of(yaml_text: str, name: str) -> str:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml_text)
+        return md(docs_for(str(path), ledger), "legitimate-interest-assessment", "safeguards")
+
+    rec = md(docs_for("recommended", ledger), "legitimate-interest-assessment", "safeguards")
+    assert "none (no redaction" not in rec
+    for words in ("e-mail addresses replaced by [email]", "phone numbers replaced by [phone]",
+                  "bank account numbers (IBAN) replaced by [iban]", "payment card numbers replaced by [card]",
+                  "@mentions of people who may not be used hidden", "photos re-encoded without their metadata"):
+        assert words in rec
+    assert "blurred" not in rec
+    blur = safeguards_of(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur"), "blur")
+    assert "blur_faces" in blur and "faces of tagged people who could not be used blurred" in blur
+    off = preset_text("recommended")
+    for flag in ("redact_emails", "redact_phones", "redact_ibans", "redact_cards", "mentions", "strip_exif"):
+        off = re.sub(rf"{flag}: true", f"{flag}: false", off)
+    bare = safeguards_of(off, "bare")
+    assert "Transforms applied to kept items: none (no redaction or blurring is configured in this policy)." in bare
+    only_phones = safeguards_of(off.replace("redact_phones: false", "redact_phones: true"), "phones")
+    assert "Transforms applied to kept items: phone numbers replaced by [phone]." in only_phones
 
 
 def test_ledger_facts_are_counted_from_the_ledger(ledger: Ledger) -> None:

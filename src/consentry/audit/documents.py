@@ -423,6 +423,24 @@ def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], l
     return items, gaps
 
 
+def _transforms(policy: Policy, _: Translate) -> str:
+    """What a snapshot build does to the items it keeps, from the policy's transforms (the manifest records the
+    same), so that the LIA never says "none" of a policy that redacts."""
+    t = policy.transforms
+    done = [text for on, text in (
+        (t.redact_emails, _("e-mail addresses replaced by [email]")),
+        (t.redact_phones, _("phone numbers replaced by [phone]")),
+        (t.redact_ibans, _("bank account numbers (IBAN) replaced by [iban]")),
+        (t.redact_cards, _("payment card numbers replaced by [card]")),
+        (t.mentions, _("@mentions of people who may not be used hidden")),
+        (t.strip_exif, _("photos re-encoded without their metadata (EXIF, GPS, comments)")),
+        (policy.tagged_people is TaggedPeople.blur, _("faces of tagged people who could not be used blurred")),
+    ) if on]
+    if not done:
+        return _("Transforms applied to kept items: none (no redaction or blurring is configured in this policy).")
+    return _("Transforms applied to kept items: %(transforms)s.", transforms="; ".join(done))
+
+
 def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
     """Age, tagged people, transforms and kinds: the same everywhere."""
     items = [_("Minimum age: %(age_rule)s.", age_rule=_age_rule(policy, _)), _tagged_safeguard(policy, _)]
@@ -433,9 +451,7 @@ def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[B
     if policy.tagged_people is TaggedPeople.ignore and "photo" in policy.kinds:
         gaps.append(gap(_("People tagged in photos are not checked: a photo of a child, or of someone who objected, "
                           "is used.")))
-    items.append(_("Transforms applied to kept items: face blurring of tagged people who could not be used.")
-                 if policy.tagged_people is TaggedPeople.blur else
-                 _("Transforms applied to kept items: none (no redaction or blurring is configured in this policy)."))
+    items.append(_transforms(policy, _))
     items.append(" ".join((_("Content: only public content of these kinds: %(kinds)s; private messages never.",
                              kinds=_kinds(policy, _)), _since(policy, _))))
     return items, gaps
