@@ -320,12 +320,13 @@ class MailSession:
         backoff: float = 0.5,
         *,
         before_final_dot: Callable[[], None] | None = None,
+        hand_over_dot: Callable[[Callable[[], None]], None] | None = None,
     ) -> str:
         """Send bytes built by the caller (a campaign builds thousands from one
         template); `message` gives the recipient and the Message-ID."""
 
         def attempt() -> str:
-            self._deliver(message.to, raw, before_final_dot)
+            self._deliver(message.to, raw, before_final_dot, hand_over_dot)
             return message.message_id or ""
 
         return _retry(attempt, attempts, backoff)
@@ -520,10 +521,14 @@ class MailSession:
         return self._fail(PermanentFailure, f"unexpected {type(exc).__name__}: {exc}", stage)
 
     @staticmethod
-    def _data(conn: smtplib.SMTP, payload: bytes, before_final_dot: Callable[[], None] | None) -> tuple[int, bytes]:
+    def _data(conn: smtplib.SMTP, payload: bytes, before_final_dot: Callable[[], None] | None,
+              hand_over_dot: Callable[[Callable[[], None]], None] | None = None) -> tuple[int, bytes]:
         """smtplib's DATA, with a hook just before the final dot: the last moment
-        at which the server would still discard the mail if this process died."""
-        if before_final_dot is None:
+        at which the server would still discard the mail if this process died.
+        `hand_over_dot` instead receives the function that sends the dot and
+        must call it (or raise): a group commit sends the dots of all its
+        mails itself, right after its commit."""
+        if before_final_dot is None and hand_over_dot is None:
             return conn.data(payload)
         conn.putcmd("data")
         code, reply = conn.getreply()
@@ -533,8 +538,11 @@ class MailSession:
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         conn.send(body)
-        before_final_dot()
-        conn.send(b".\r\n")
+        if hand_over_dot is not None:
+            hand_over_dot(lambda: conn.send(b".\r\n"))
+        else:
+            before_final_dot()
+            conn.send(b".\r\n")
         return conn.getreply()
 
     def _deliver(
@@ -542,6 +550,7 @@ class MailSession:
         to: str,
         raw: bytes,
         before_final_dot: Callable[[], None] | None = None,
+        hand_over_dot: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         sender = self.mailer.settings.sender_address
         recipient = parse_mailbox(to, what="Message.to").addr_spec
@@ -555,7 +564,7 @@ class MailSession:
                 self._reset()
                 raise self._fail(None, "recipient refused", stage, code=code, text=reply, recipient=recipient)
             stage = "DATA"
-            code, reply = self._data(conn, raw, before_final_dot)
+            code, reply = self._data(conn, raw, before_final_dot, hand_over_dot)
             if code != 250:
                 self._reset()
                 raise self._fail(None, "message refused", stage, code=code, text=reply, recipient=recipient)
