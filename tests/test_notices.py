@@ -3,11 +3,8 @@ that everyone is told exactly once, by mail and in-app, against a real SMTP
 server (tests/smtp_server.py: aiosmtpd on 127.0.0.1).
 
 In-process ledgers here read events through SQLAlchemy only (ADBC off, as in
-center_kit): the ADBC SQLite driver is a second SQLite in the process, and
-after its first read the process's later commits go to an unlinked WAL (see
-ADBC_BUG below; the stale reads of test_center.py are the same bug). The
-SIGKILL tests run `consentry notify` in a child process twice: as it is
-(xfail, ADBC_BUG) and with ADBC off, which tests the outbox state machine alone.
+center_kit). The SIGKILL tests run `consentry notify` in a child process
+twice: as it is, and with ADBC off, which tests the outbox state machine alone.
 """
 
 from __future__ import annotations
@@ -625,22 +622,8 @@ def test_rate_limits_mails_per_second(tmp_path, led, server) -> None:
 
 # -- 6. exactly once, killed with SIGKILL --------------------------------------------------------
 
-ADBC_BUG = (
-    "BUG src/consentry/ledger/store.py Ledger._events_adbc (reached from notices/audience.py via load_inputs): when "
-    "ADBC's own copy of SQLite closes its connection it believes it is the last one (POSIX locks are per process), "
-    "checkpoints and deletes the -wal and -shm files; every later commit of the process goes to the unlinked WAL. "
-    "A `consentry notify` killed after planning therefore loses its outbox rows and notified events, and the next "
-    "run mails everyone again; another process's events written meanwhile (an objection) are lost at the checkpoint"
-)
-GAP_BUG = (
-    "BUG src/consentry/notices/campaign.py _NoticeCommitter/send_mail: the commit before the final dot is grouped "
-    "across 8 sender threads and handed back through a Future, so between that commit and the dot lie a thread "
-    "hand-off and GIL waits for up to 8 people, not 'the single system call' README promises: 1 in 5 to 2 in 5 random "
-    "stops of `consentry notify` finds people recorded as notified whose mail is not final (up to 7 at once); a "
-    "crash there leaves them counted as told without a mail (35bd19a, one sender: 3 in 200 stops, never 2 people)"
-)
 # The CLI as it is, but reading the ledger through SQLAlchemy: the outbox state
-# machine on its own, without the WAL bug above.
+# machine on its own.
 NO_ADBC = (
     "import sys; import consentry.ledger.store as s; "
     "s.Ledger._events_adbc = lambda self, *a, **kw: None; "

@@ -52,7 +52,6 @@ CONTENT_START = _sec("2010-01-01T00:00:00")
 DATA_END = _sec("2024-09-30T23:59:59")  # when the export was taken
 DELETE_END = _sec("2024-12-31T23:59:59")
 DAY = 86_400
-CUT_DAY = _day("2024-06-26")
 TURN18_DAY = _day("2006-06-26")  # born that day => exactly 18 at the cut-off
 TURN13_DAY = _day("2011-06-26")
 OLDEST_DAY = _day("1939-06-27")  # 85 at the cut-off

@@ -3,7 +3,7 @@
 from .committer import GroupCommitter
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, Channel, EventType, NewEvent, StoredEvent
 from .state import PersonState
-from .store import ImportResult, Ledger, default_url, parse_jsonl, redact_url
+from .store import ImportResult, Ledger, default_url, redact_url
 
 __all__ = [
     "CONSENT_TYPES",
@@ -18,6 +18,5 @@ __all__ = [
     "PersonState",
     "StoredEvent",
     "default_url",
-    "parse_jsonl",
     "redact_url",
 ]

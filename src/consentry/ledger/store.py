@@ -624,11 +624,6 @@ def _not_utf8(path: Path, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> I
     )
 
 
-def parse_jsonl(path: Path) -> Iterator[NewEvent]:
-    for batch in iter_jsonl(path):
-        yield from batch
-
-
 def _one_value_per_key(pairs: list[tuple[str, object]]) -> dict:
     data = dict(pairs)
     if len(data) != len(pairs):

@@ -45,5 +45,3 @@ class Directory:
     def by_id(self, user_id: str) -> Person | None:
         return self._one("user_id = ?", user_id)
 
-    def by_handle(self, handle: str) -> Person | None:
-        return self._one("lower(handle) = lower(?)", handle.lstrip("@"))

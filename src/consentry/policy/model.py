@@ -164,10 +164,6 @@ class Policy(BaseModel):
                 return j
         return self.default_jurisdiction
 
-    @property
-    def checks_tagged_people(self) -> bool:
-        return self.tagged_people is TaggedPeople.require
-
     def rules_document(self) -> dict:
         """Everything that changes a decision, normalised (sorted, groups expanded)."""
         data = self.model_dump(mode="json", exclude={"name", "description", "transforms"})

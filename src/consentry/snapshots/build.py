@@ -48,7 +48,6 @@ from .registry import Registry, SnapshotError
 from .rows import TAGGED_LIST, cand_sql, image_jobs, image_results
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-VISUAL = ("photo", "story", "video", "reel")
 
 
 def default_location(name: str) -> Path:
