@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 
 from ..policy import Policy, TaggedPeople
 from ..ledger.events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType
+from ..sqltext import quote
 from ..timeutil import naive_utc
 from .rules import Reason
 
 
-def lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def ts_lit(dt: datetime) -> str:
@@ -26,7 +25,7 @@ def ts_lit(dt: datetime) -> str:
 
 
 def in_list(expr: str, values: list[str]) -> str:
-    return f"{expr} IN ({', '.join(lit(v) for v in values)})" if values else "false"
+    return f"{expr} IN ({', '.join(quote(v) for v in values)})" if values else "false"
 
 
 def adult_from_sql(birth: str, years: int) -> str:
@@ -67,15 +66,15 @@ class Compiler:
 
     def jurisdiction_sql(self, country: str) -> str:
         p = self.policy
-        whens = [f"WHEN {country} IS NULL THEN {lit(p.unknown_country_jurisdiction.name)}"]
+        whens = [f"WHEN {country} IS NULL THEN {quote(p.unknown_country_jurisdiction.name)}"]
         for j in p.jurisdictions:
             if not j.is_default:
-                whens.append(f"WHEN {in_list(country, j.countries)} THEN {lit(j.name)}")
-        return f"CASE {' '.join(whens)} ELSE {lit(p.default_jurisdiction.name)} END"
+                whens.append(f"WHEN {in_list(country, j.countries)} THEN {quote(j.name)}")
+        return f"CASE {' '.join(whens)} ELSE {quote(p.default_jurisdiction.name)} END"
 
     def notice_before_sql(self, jurisdiction: str) -> str:
         whens = [
-            f"WHEN {lit(j.name)} THEN {ts_lit(self.at - timedelta(days=j.notice_days))}"
+            f"WHEN {quote(j.name)} THEN {ts_lit(self.at - timedelta(days=j.notice_days))}"
             for j in self.policy.jurisdictions
             if j.notice_days is not None
         ]
@@ -110,17 +109,17 @@ class Compiler:
     def people_ctes(self) -> str:
         """`people`: one row per user with everything the person rules read at T,
         and `reason_a` (rules 6-8) / `reason_b` (rules 10-12)."""
-        groups = ", ".join(lit(t) for t in (*OBJECTION_TYPES, *CONSENT_TYPES))
-        objection = ", ".join(lit(t) for t in OBJECTION_TYPES)
+        groups = ", ".join(quote(t) for t in (*OBJECTION_TYPES, *CONSENT_TYPES))
+        objection = ", ".join(quote(t) for t in OBJECTION_TYPES)
         conds = self.person_conditions("p", None)
         a = [Reason.account_deleted, Reason.age_unknown, Reason.minor]
         b = [Reason.no_consent, Reason.objected, Reason.not_notified]
-        case_a = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in a)
-        case_b = " ".join(f"WHEN {conds[r]} THEN {lit(r)}" for r in b)
+        case_a = " ".join(f"WHEN {conds[r]} THEN {quote(r)}" for r in a)
+        case_b = " ".join(f"WHEN {conds[r]} THEN {quote(r)}" for r in b)
         scope = ""
         users_rel, ev_filter = "users", ""
         if self.scope_user is not None:
-            uid = lit(self.scope_user)
+            uid = quote(self.scope_user)
             scope = f"""
 scope AS (
   SELECT {uid} AS user_id
@@ -211,7 +210,7 @@ tagged AS (
     def third_party_cte(self) -> str:
         """`third_party`: the items with a third-party objection in force at T
         (rule 15): the latest third-party event by (at, seq) is an objection."""
-        types = ", ".join(lit(t) for t in THIRD_PARTY_TYPES)
+        types = ", ".join(quote(t) for t in THIRD_PARTY_TYPES)
         return f"""
 third_party AS (
   SELECT item_id FROM (
@@ -219,7 +218,7 @@ third_party AS (
       row_number() OVER (PARTITION BY item_id ORDER BY event_at DESC, seq DESC) AS rn
     FROM ledger_events
     WHERE item_id IS NOT NULL AND event_at <= {self.T} AND type IN ({types})
-  ) ranked WHERE rn = 1 AND type = {lit(EventType.third_party_objected)}
+  ) ranked WHERE rn = 1 AND type = {quote(EventType.third_party_objected)}
 )"""
 
     def tagged_fail_sql(self, c: str, tg: str) -> str:
@@ -229,19 +228,19 @@ third_party AS (
         return cond
 
     def reason_sql(self, c: str = "c", p: str = "p", tg: str = "tg") -> str:
-        whens = [f"WHEN {cond} THEN {lit(r)}" for r, cond in self.item_conditions(c).items()]
+        whens = [f"WHEN {cond} THEN {quote(r)}" for r, cond in self.item_conditions(c).items()]
         whens.append(f"WHEN {p}.reason_a IS NOT NULL THEN {p}.reason_a")
         person = self.person_conditions(p, f"{c}.created_at")
         if Reason.minor_at_posting in person:
-            whens.append(f"WHEN {person[Reason.minor_at_posting]} THEN {lit(Reason.minor_at_posting)}")
+            whens.append(f"WHEN {person[Reason.minor_at_posting]} THEN {quote(Reason.minor_at_posting)}")
         whens.append(f"WHEN {p}.reason_b IS NOT NULL THEN {p}.reason_b")
         if (bw := self.before_window_sql(c)) is not None:
-            whens.append(f"WHEN {bw} THEN {lit(Reason.before_window)}")
+            whens.append(f"WHEN {bw} THEN {quote(Reason.before_window)}")
         if self.policy.tagged_people is TaggedPeople.require:
-            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {lit(Reason.tagged_person)}")
+            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {quote(Reason.tagged_person)}")
         if self.honours_third_parties and self.policy.tagged_people is not TaggedPeople.blur:
-            whens.append(f"WHEN tp.item_id IS NOT NULL THEN {lit(Reason.third_party_objected)}")
-        return f"CASE {' '.join(whens)} ELSE {lit(Reason.eligible)} END"
+            whens.append(f"WHEN tp.item_id IS NOT NULL THEN {quote(Reason.third_party_objected)}")
+        return f"CASE {' '.join(whens)} ELSE {quote(Reason.eligible)} END"
 
     def people_sql(self) -> str:
         """The `people` relation alone, for a backend that computes it once and

@@ -17,7 +17,8 @@ from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
-from .compile import Compiler, age_sql, lit
+from ..sqltext import quote
+from .compile import Compiler, age_sql
 from .backend import Backend, DuckBackend
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
 
@@ -170,7 +171,7 @@ def _explain(item_id: str, export: Export, ledger: Ledger, policy: Policy, at: d
 SELECT c.item_id, c.user_id, c.kind, c.visibility, c.created_at, c.deleted_at,
   p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at, p.notice_before,
   p.objection_state, p.consent_state, {cols}, {_person_sql(comp, 'p', 'c.created_at')}
-FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(item_id)}"""
+FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {quote(item_id)}"""
     rows = b.arrow(q).to_pylist()
     if not rows:
         raise InputError(f"there is no item '{item_id}' in this export", where=str(export.folder))
@@ -234,13 +235,13 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {lit(ite
         for r in b.arrow(
             f"""SELECT e.event_at, e.type, a.actor FROM ledger_events e
             LEFT JOIN tp_actors a ON a.seq = e.seq
-            WHERE e.item_id = {lit(item_id)} AND e.event_at <= {comp.T} ORDER BY e.event_at, e.seq"""
+            WHERE e.item_id = {quote(item_id)} AND e.event_at <= {comp.T} ORDER BY e.event_at, e.seq"""
         ).to_pylist()
     ] if _actors(b, ledger, item_id) else []
     checks.append(_third_party_check(policy, history))
 
     verdict = b.arrow(
-        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {lit(item_id)}')}) d"
+        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {quote(item_id)}')}) d"
     ).column(0)[0].as_py()
     reason = Reason(verdict)
     return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history)
@@ -279,7 +280,7 @@ def _tagged(b: Backend, comp: Compiler, policy: Policy, item_id: str) -> list[Pe
 SELECT DISTINCT p.user_id, p.jurisdiction, p.birth_date, p.deleted_at AS account_deleted_at, p.erased, p.first_notified_at,
   p.notice_before, p.objection_state, p.consent_state, {_person_sql(comp, 'p', 'c.created_at')}
 FROM tags t JOIN people p ON p.user_id = t.tagged_user_id JOIN content c ON c.item_id = t.item_id
-WHERE t.item_id = {lit(item_id)} ORDER BY p.user_id"""
+WHERE t.item_id = {quote(item_id)} ORDER BY p.user_id"""
     return [PersonChecks(r["user_id"], _person_checks(policy, r)) for r in b.arrow(q).to_pylist()]
 
 

@@ -19,6 +19,7 @@ from ..engine.rules import MEANING, Reason
 from ..ledger import Ledger, StoredEvent
 from ..policy import Policy
 from ..sources import Export
+from ..sqltext import quote
 from ..timeutil import iso
 from .directory import Person
 
@@ -116,7 +117,7 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
         ]
         load_inputs(con, export, ledger, at, users=scope)
         comp = Compiler(policy, at, scope_user=uid)
-        mine = f"(c.user_id = '{_q(uid)}' OR c.item_id IN (SELECT item_id FROM tags WHERE tagged_user_id = '{_q(uid)}'))"
+        mine = f"(c.user_id = {quote(uid)} OR c.item_id IN (SELECT item_id FROM tags WHERE tagged_user_id = {quote(uid)}))"
         # The reader's own first failing person rule, for photos of others they are tagged in.
         me = con.execute(
             f"WITH {comp.people_ctes()} SELECT reason_a, reason_b, adult_from FROM people WHERE user_id = ?", [uid]
@@ -139,10 +140,6 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
     finally:
         con.close()
     return PersonView(person, at, policy, [ItemDecision(*r) for r in rows], ledger.history(uid))
-
-
-def _q(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:

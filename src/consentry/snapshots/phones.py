@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ..sqltext import quote
+
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL",
                    "MX")
@@ -56,8 +58,6 @@ _NOT_PHONE_RUN = "|".join([
 ])
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 @lru_cache(maxsize=1)
@@ -201,7 +201,7 @@ def _cc_case(ccs: list[str]) -> str:
     given only: each WHEN is a regex DuckDB compiles for the query."""
     if not ccs:
         return "false"
-    whens = " ".join(f"WHEN '{cc}' THEN regexp_full_match(nsn, {_q(_by_cc()[cc][1])})" for cc in sorted(ccs))
+    whens = " ".join(f"WHEN '{cc}' THEN regexp_full_match(nsn, {quote(_by_cc()[cc][1])})" for cc in sorted(ccs))
     return f"CASE cc {whens} ELSE false END"
 
 
@@ -236,8 +236,8 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
         AND list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) >= 7)
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
       SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
-    WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {_q(_NOT_PHONE)})
-      AND NOT regexp_matches(value, {_q(_NOT_PHONE_RUN)})""")
+    WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
+      AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")
     # Pairs to check against one country code's patterns: numbers written with
     # + or 00, and national numbers read in the author's region when that is
     # not one of the regions every national number is tried in.
@@ -259,7 +259,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
       UNION
       SELECT run, region, i, j, value FROM {t}_digits
       WHERE NOT (plus OR dial00) AND length(d) <= 15 AND CASE WHEN d[1] = '0'
-        THEN regexp_full_match(d, {_q(_dialled_pattern(True))}) ELSE regexp_full_match(d, {_q(_dialled_pattern(False))}) END),
+        THEN regexp_full_match(d, {quote(_dialled_pattern(True))}) ELSE regexp_full_match(d, {quote(_dialled_pattern(False))}) END),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region

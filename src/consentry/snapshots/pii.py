@@ -14,6 +14,7 @@ pattern that stops at a fixed length swallows a card's expiry date.
 
 from __future__ import annotations
 
+from ..sqltext import quote
 from .phones import DEFAULT_REGIONS, phones_into
 from .phones import install as install_phones
 
@@ -121,8 +122,6 @@ CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
 """
 
 
-def _q(pattern: str) -> str:
-    return "'" + pattern.replace("'", "''") + "'"
 
 
 def install(con) -> None:  # noqa: ANN001 - a duckdb connection
@@ -162,25 +161,25 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     t = f"_{into}"
     region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT {key} AS k, {text} AS text, {region} AS region
-        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {_q(_any_like(kinds))})""")
+        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {quote(_any_like(kinds))})""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_f AS SELECT k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value FROM {t}_src WHERE false")
     if "email" in kinds:
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
-              SELECT k, unnest(regexp_extract_all(text, {_q(EMAIL)})) AS value FROM {t}_src WHERE text LIKE '%@%')
-            WHERE NOT regexp_matches(value, {_q(FILE_NAME)})""")
+              SELECT k, unnest(regexp_extract_all(text, {quote(EMAIL)})) AS value FROM {t}_src WHERE text LIKE '%@%')
+            WHERE NOT regexp_matches(value, {quote(FILE_NAME)})""")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_at AS
-            SELECT k, text, regexp_matches(text, {_q(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src
-            WHERE regexp_matches(text, {_q(_SPELLED_AT)})""")
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED_ASCII)}))
+            SELECT k, text, regexp_matches(text, {quote(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src
+            WHERE regexp_matches(text, {quote(_SPELLED_AT)})""")
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED_ASCII)}))
             FROM {t}_at""")
         if con.execute(f"SELECT count(*) FROM {t}_at WHERE idn").fetchall()[0][0]:  # compiled only when needed
-            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {_q(EMAIL_SPELLED)}))
+            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED)}))
                 FROM {t}_at WHERE idn""")
     if "iban" in kinds or "phone" in kinds:
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
-              SELECT k, unnest(regexp_extract_all(text, {_q(IBAN)})) AS value FROM {t}_src
-              WHERE regexp_matches(text, {_q(_IBAN_LIKE)}))""")
+              SELECT k, unnest(regexp_extract_all(text, {quote(IBAN)})) AS value FROM {t}_src
+              WHERE regexp_matches(text, {quote(_IBAN_LIKE)}))""")
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     if "card" in kinds:
@@ -196,8 +195,8 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                          lambda i: list_transform(range(i, len(g) + 1), lambda j: [i, j])))) AS sp
                 FROM (
                   SELECT k, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
-                  FROM (SELECT k, unnest(regexp_extract_all(text, {_q(CARD_RUN)})) AS run
-                        FROM {t}_src WHERE regexp_matches(text, {_q(_CARD_LIKE)}))
+                  FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run
+                        FROM {t}_src WHERE regexp_matches(text, {quote(_CARD_LIKE)}))
                   WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*'))
               WHERE list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) BETWEEN 13 AND 19)
             WHERE consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
@@ -207,15 +206,15 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
         # digits are not phone numbers.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_runs AS
             SELECT k, run, region FROM (
-              SELECT k, unnest(regexp_extract_all(text, {_q(PHONE_RUN)})) AS run, region FROM (
+              SELECT k, unnest(regexp_extract_all(text, {quote(PHONE_RUN)})) AS run, region FROM (
                 SELECT s.k, CASE WHEN e.vals IS NULL THEN s.text
                          ELSE list_reduce(e.vals, lambda acc, v: replace(acc, v, ' '), s.text) END AS text, s.region
                 FROM {t}_src s LEFT JOIN (
                   SELECT k, list(value ORDER BY length(value) DESC, value) AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
                   GROUP BY k) e ON e.k = s.k
-                WHERE regexp_matches(s.text, {_q(_PHONE_LIKE)})))
+                WHERE regexp_matches(s.text, {quote(_PHONE_LIKE)})))
             WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7
-              AND NOT regexp_matches(run, {_q('(?i)^' + _NOT_PHONE_BEFORE)})""")
+              AND NOT regexp_matches(run, {quote('(?i)^' + _NOT_PHONE_BEFORE)})""")
         phones_into(con, f"{t}_runs", f"{t}_phones")
         con.execute(f"INSERT INTO {t}_f SELECT k, 'phone', value FROM {t}_phones")
     rank = "CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS)) + " END"

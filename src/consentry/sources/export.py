@@ -15,10 +15,11 @@ from pathlib import Path
 import duckdb
 
 from ..errors import InputError
+from ..sqltext import quote
 from .lines import MAX_RECORD_BYTES, record_line, sniff_encoding, text_problem
 from .schema import FORMATS, TABLES, Column, Table
 
-__all__ = ["MAX_RECORD_BYTES", "Export", "TableFile", "sql_str"]
+__all__ = ["MAX_RECORD_BYTES", "Export", "TableFile"]
 
 #: ISO 8601 as consentry reads it from text: a date, or a date and time (seconds and
 #: a fraction optional) with an optional zone: Z or an offset of at most 18 hours
@@ -39,8 +40,6 @@ def _bookkeeping(name: str) -> bool:
     return name in BOOKKEEPING or name.startswith(BOOKKEEPING_PREFIXES) or checksum
 
 
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,11 @@ class TableFile:
         p = str(self.path)
         if self.format == "parquet":
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
-            return f"read_parquet({sql_str(glob)})"
+            return f"read_parquet({quote(glob)})"
         if self.format == "csv":
-            return f"read_csv({sql_str(p)}, header=true, all_varchar=true, auto_detect=true{CSV_LIMITS})"
-        cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in self.columns)
-        return f"read_json({sql_str(p)}, format='newline_delimited', columns={{{cols}}}{JSON_LIMITS})"
+            return f"read_csv({quote(p)}, header=true, all_varchar=true, auto_detect=true{CSV_LIMITS})"
+        cols = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in self.columns)
+        return f"read_json({quote(p)}, format='newline_delimited', columns={{{cols}}}{JSON_LIMITS})"
 
     def row_label(self, n: int) -> str:
         """Where a person finds data row n (1-based) with an editor."""
@@ -182,7 +181,7 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
     contract's NAME would be the first one only) and parts with different columns.
     Reads only the files' footers, all parts in one call."""
     parts = parquet_parts(tf.path, tf.table) if tf.path.is_dir() else [tf.path]
-    listed = "[" + ", ".join(sql_str(str(p)) for p in parts) + "]"
+    listed = "[" + ", ".join(quote(str(p)) for p in parts) + "]"
     try:
         rows = con.execute(f"SELECT file_name, name, num_children FROM parquet_schema({listed})").fetchall()
     except duckdb.Error:
@@ -221,7 +220,7 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
 def _csv_header(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
     """Refuse a CSV header that names a column twice (DuckDB reads the second as NAME_1)."""
     row = con.execute(
-        f"SELECT * FROM read_csv({sql_str(str(tf.path))}, header=false, all_varchar=true, "
+        f"SELECT * FROM read_csv({quote(str(tf.path))}, header=false, all_varchar=true, "
         f"auto_detect=true{CSV_LIMITS}) LIMIT 1"
     ).fetchone()
     names = [n for n in (row or ()) if n is not None]
@@ -296,7 +295,7 @@ class Export:
         if tf.format == "parquet":
             _parquet_columns(con, tf)
         if tf.format == "jsonl":
-            scan = f"read_json({sql_str(str(tf.path))}, format='newline_delimited', sample_size=-1{JSON_LIMITS})"
+            scan = f"read_json({quote(str(tf.path))}, format='newline_delimited', sample_size=-1{JSON_LIMITS})"
         else:
             scan = tf.scan_sql()
         try:
@@ -341,7 +340,7 @@ class Export:
                 return f"CAST({src} AS TIMESTAMP)"
             # Only ISO 8601: DuckDB would also take 'epoch', 'infinity', '+25:00' or 'Europe/Berlin'.
             return (
-                f"CASE WHEN regexp_matches(TRIM({src}), {sql_str(TIMESTAMP_RE)}) "
+                f"CASE WHEN regexp_matches(TRIM({src}), {quote(TIMESTAMP_RE)}) "
                 f"THEN make_timestamp(epoch_us(TRY_CAST(TRIM({src}) AS TIMESTAMPTZ))) END"
             )
         if col.kind == "date":

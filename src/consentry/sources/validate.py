@@ -18,7 +18,8 @@ import duckdb
 
 from ..errors import InputError
 from ..policy.regions import COUNTRY_CODES
-from .export import Export, TableFile, sql_str
+from ..sqltext import quote
+from .export import Export, TableFile
 from .schema import Column
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
@@ -153,7 +154,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"NOT {blank} AND regexp_matches({raw}, {sql_str(UNCLEAN_ID_RE)})",
+                    f"NOT {blank} AND regexp_matches({raw}, {quote(UNCLEAN_ID_RE)})",
                     "{n} value(s) begin or end with white space or control characters, or contain "
                     "control characters; ids are matched exactly, so it would not match the ledger or the other tables",
                     f"write every {col.name} exactly as the platform has it, without surrounding spaces, "
@@ -165,7 +166,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{raw} IS NOT NULL AND regexp_matches({raw}, {sql_str(CONTROL_RE)})",
+                    f"{raw} IS NOT NULL AND regexp_matches({raw}, {quote(CONTROL_RE)})",
                     "{n} value(s) contain a control character (NUL, a line break, a tab, ...)",
                     f"remove the control characters from {col.name}",
                 )
@@ -194,7 +195,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"NOT {blank} AND NOT regexp_full_match(TRIM({typed}), {sql_str(LANGUAGE_RE)})",
+                    f"NOT {blank} AND NOT regexp_full_match(TRIM({typed}), {quote(LANGUAGE_RE)})",
                     "{n} value(s) are not a BCP 47 language tag",
                     "use tags such as nl, de, en or pt-BR, or leave it empty",
                 )
@@ -258,7 +259,7 @@ def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationRepor
     if problems:
         raise ExportInvalid(problems)
 
-    codes = "[" + ", ".join(sql_str(c) for c in sorted(COUNTRY_CODES)) + "]"
+    codes = "[" + ", ".join(quote(c) for c in sorted(COUNTRY_CODES)) + "]"
     report = ValidationReport(folder=str(export.folder))
     today = datetime.now(UTC).date()
     links = _links(export.folder)
@@ -338,7 +339,7 @@ def _link_problems(con: duckdb.DuckDBPyConnection, export: Export, links: list[s
             covered.update(inside)
             problems.append(Problem(tf.label, None, f"is or holds a symbolic link ({shown(inside[0])})", fix))
     tf = export.files["content"]
-    listed = "[" + ", ".join(sql_str(link.replace(os.sep, "/")) for link in links) + "]"
+    listed = "[" + ", ".join(quote(link.replace(os.sep, "/")) for link in links) + "]"
     pred = (
         f"EXISTS (SELECT 1 FROM (SELECT unnest({listed}) AS x) l "
         f"WHERE \"media_path\" = l.x OR starts_with(\"media_path\", l.x || '/'))"
@@ -422,7 +423,7 @@ def _references(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]
         if not n:
             continue
         value = con.execute(f"{dangling} LIMIT 1").fetchone()[0]
-        example = _example(con, export, tf, f'"{column}" = {sql_str(value)}', column)
+        example = _example(con, export, tf, f'"{column}" = {quote(value)}', column)
         message = f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}"
         if re.search(UNCLEAN_ID_PY, value):
             message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
