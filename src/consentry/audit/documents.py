@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 
 from ..i18n import LANGUAGES, gettext, locale, places
 from ..ledger.tables import head, person_state
-from ..notices.text import TEMPLATE_VERSION, render_notice
+from ..notices.text import TEMPLATE_VERSION, kind_words, render_notice
 from ..policy import Basis, Jurisdiction, Policy, TaggedPeople
 from ..snapshots.tables import models, snapshots
 from .render import environment
@@ -201,12 +201,8 @@ def _date(d: date, lang: str) -> str:
 
 
 def _kinds(policy: Policy, _: Translate) -> str:
-    """The content kinds in short words (the notice's msgids), for lists after a colon."""
-    labels = {
-        "post": _("posts"), "photo": _("photos"), "caption": _("captions"), "comment": _("comments"),
-        "story": _("stories"), "video": _("videos"), "reel": _("reels"),
-    }
-    return ", ".join(labels.get(k, k) for k in policy.kinds)
+    """The content kinds in short words, as the notice says them, for lists after a colon."""
+    return kind_words(policy.kinds, _)
 
 
 def _kind_description(kind: str, _: Translate) -> str:

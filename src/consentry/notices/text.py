@@ -14,6 +14,16 @@ from ..policy import Policy
 TEMPLATE_VERSION = "1"
 
 
+def kind_words(kinds: list[str], _: Callable[..., str]) -> str:
+    """Content kinds as a reader says them ("posts, photos, comments"), for the
+    notice and the GDPR documents alike; an unknown kind keeps its name."""
+    labels = {
+        "post": _("posts"), "photo": _("photos"), "caption": _("captions"), "comment": _("comments"),
+        "story": _("stories"), "video": _("videos"), "reel": _("reels"),
+    }
+    return ", ".join(labels.get(k, k) for k in kinds)
+
+
 def render_notice(
     _: Callable[..., str], policy: Policy, cutoff: datetime, link: str, platform: str, jurisdiction: str,
     controller: Controller | None = None,
@@ -23,11 +33,7 @@ def render_notice(
     lang = getattr(_, "lang", "en")
     date = format_date(cutoff.astimezone(UTC).date(), "long", locale=lang)
     subject = _("How %(platform)s will use your public posts to train AI, and how to say no", platform=platform)
-    labels = {
-        "post": _("posts"), "photo": _("photos"), "caption": _("captions"), "comment": _("comments"),
-        "story": _("stories"), "video": _("videos"), "reel": _("reels"),
-    }
-    kinds = ", ".join(labels.get(k, k) for k in policy.kinds)
+    kinds = kind_words(policy.kinds, _)
     paras = [
         _("From %(date)s, %(platform)s will use public content to train AI models.", date=date, platform=platform),
         _("What is used: your public %(kinds)s, if you are %(age)s or older.", kinds=kinds, age=policy.minimum_age)
