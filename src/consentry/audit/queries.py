@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, exists, func, select
 
 from ..ledger import Ledger
 from ..ledger.tables import events, head
-from ..notices.tables import outbox
+from ..notices.tables import DELIVERED, FAILED, outbox
 from ..policy import Policy
 from ..snapshots.tables import models, purged_people, snapshot_purges, snapshots
 from ..sources import Export
@@ -36,8 +36,6 @@ ALL_TYPES = (
 )
 
 #: Outbox states grouped into what a DPO asks: did it arrive, did it fail, is it still to go.
-DELIVERED_STATES = ("sent", "shown")
-FAILED_STATES = ("bounced",)
 DAY_US = 86_400 * 1_000_000
 
 
@@ -75,9 +73,9 @@ def notices(engine: Engine) -> list[NoticeRow]:
         for j, lang, channel, state, n in conn.execute(q):
             row = acc[(j, lang, channel)]
             row[0] += n
-            if state in DELIVERED_STATES:
+            if state in DELIVERED:
                 row[1] += n
-            elif state in FAILED_STATES:
+            elif state in FAILED:
                 row[2] += n
             else:
                 row[3] += n

@@ -30,7 +30,6 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
-NOT_YET_SENT = ("pending", "sending", "deferred", "committing")
 UNMATCHED = "<unmatched>"
 
 
@@ -167,7 +166,7 @@ class MetricsMiddleware:
 
 def _outbox_pending(engine: Any) -> dict[str, int]:
     """Notices not yet sent, per channel, read at scrape time (the same in every worker)."""
-    from ..notices.tables import outbox
+    from ..notices.tables import NOT_YET_SENT, outbox
 
     q = select(outbox.c.channel, func.count()).where(outbox.c.state.in_(NOT_YET_SENT)).group_by(outbox.c.channel)
     with engine.connect() as conn:

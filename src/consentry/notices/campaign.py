@@ -35,7 +35,7 @@ from .audience import audience
 from .links import objection_token
 from ..mail.message import render
 from .mailer import Mailer, MailError, Message, PermanentFailure
-from .tables import campaigns, outbox
+from .tables import NoticeState, campaigns, outbox
 from .text import TEMPLATE_VERSION, render_notice
 
 CHANNELS = ("email", "in_app")
@@ -224,7 +224,7 @@ class Campaign:
                         "dedupe_key": f"{self.id}:{r['user_id']}:{channel}",
                         "campaign_id": self.id, "user_id": r["user_id"], "channel": channel,
                         "address": r["email"] if channel == "email" else None, "language": r["language"],
-                        "jurisdiction": r["jurisdiction"], "state": "pending", "attempts": 0, "updated_us": now,
+                        "jurisdiction": r["jurisdiction"], "state": NoticeState.pending, "attempts": 0, "updated_us": now,
                     }
                 )
         dialect = self.ledger.engine.dialect.name
@@ -247,16 +247,16 @@ class Campaign:
         `sending` rows go back to pending (the server discarded them)."""
         with self.ledger.transaction() as conn:
             recovered = conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "committing")
-                .values(state="sent", updated_us=_now_us())
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.committing)
+                .values(state=NoticeState.sent, updated_us=_now_us())
             ).rowcount
             resend = conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "sending")
-                .values(state="pending", updated_us=_now_us())
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.sending)
+                .values(state=NoticeState.pending, updated_us=_now_us())
             ).rowcount
             conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "deferred")
-                .values(state="pending", updated_us=_now_us())
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.deferred)
+                .values(state=NoticeState.pending, updated_us=_now_us())
             )
         return recovered, resend
 
@@ -326,7 +326,7 @@ class Campaign:
                 with self.ledger.reader.connect() as conn:
                     batch = conn.execute(
                         select(outbox.c.dedupe_key).where(
-                            outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == "pending"
+                            outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == NoticeState.pending
                         ).order_by(outbox.c.dedupe_key).limit(1000)
                     ).all()
                 if not batch:
@@ -349,8 +349,8 @@ class Campaign:
         with self.ledger.transaction() as conn:
             # Deferred rows sat out the rest of this run; the next one tries them.
             conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == "deferred")
-                .values(state="pending", updated_us=_now_us())
+                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.deferred)
+                .values(state=NoticeState.pending, updated_us=_now_us())
             )
             conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
         if errors:
@@ -363,11 +363,11 @@ class Campaign:
         costs nothing: sending rows go back to pending, their mail was never final."""
         with self.ledger.transaction() as conn:
             conn.execute(
-                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "pending")
-                .values(state="sending", attempts=outbox.c.attempts + 1, updated_us=_now_us())
+                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == NoticeState.pending)
+                .values(state=NoticeState.sending, attempts=outbox.c.attempts + 1, updated_us=_now_us())
             )
             rows = conn.execute(
-                select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "sending")
+                select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == NoticeState.sending)
             ).all()
         return {r[0] for r in rows}
 
@@ -378,15 +378,15 @@ class Campaign:
             return
         with self.ledger.transaction() as conn:
             conn.execute(
-                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == "committing")
-                .values(state="sent", updated_us=_now_us())
+                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == NoticeState.committing)
+                .values(state=NoticeState.sent, updated_us=_now_us())
             )
 
     def _commit_notices(self, items: list[tuple[str, NewEvent]]) -> None:
         """committing + the `notified` events of a batch, in one transaction."""
         with self.ledger.transaction() as conn:
             conn.execute(update(outbox).where(outbox.c.dedupe_key.in_([k for k, _ in items]))
-                         .values(state="committing", updated_us=_now_us()))
+                         .values(state=NoticeState.committing, updated_us=_now_us()))
             self.ledger.append_in(conn, [e for _, e in items], returning=False)
 
     def _send_one(self, session, row, policy, secret, base_url, who, summary, lock, batches) -> bool:  # noqa: ANN001
@@ -409,12 +409,12 @@ class Campaign:
         try:
             session.send_raw(message, raw, attempts=3, backoff=0.2, hand_over_dot=commit_notice)
         except PermanentFailure as exc:
-            self._finish(key, "bounced", error=exc.render(), only_from="sending")
+            self._finish(key, NoticeState.bounced, error=exc.render(), only_from=NoticeState.sending)
             with lock:
                 summary.bounced += 1
             return False
         except MailError as exc:
-            self._finish(key, "deferred", error=exc.render(), only_from="sending")
+            self._finish(key, NoticeState.deferred, error=exc.render(), only_from=NoticeState.sending)
             with lock:
                 summary.deferred += 1
             return False
@@ -423,7 +423,7 @@ class Campaign:
             # was never sent, so the server drops the mail; so must we, the
             # connection is mid-DATA.
             session.abort()
-            self._finish(key, "pending", error="the notice could not be recorded", only_from="sending")
+            self._finish(key, NoticeState.pending, error="the notice could not be recorded", only_from=NoticeState.sending)
             raise
         with lock:
             summary.sent += 1
@@ -464,7 +464,7 @@ class Campaign:
         with self.ledger.reader.connect() as conn:
             rows = conn.execute(
                 select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.language)
-                .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app", outbox.c.state == "pending")
+                .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app", outbox.c.state == NoticeState.pending)
                 .order_by(outbox.c.dedupe_key).limit(limit)
             ).mappings().all()
         return [dict(r) for r in rows]
@@ -477,12 +477,12 @@ class Campaign:
                 row = conn.execute(
                     select(outbox.c.user_id).where(
                         outbox.c.dedupe_key == key, outbox.c.campaign_id == self.id,
-                        outbox.c.channel == "in_app", outbox.c.state == "pending",
+                        outbox.c.channel == "in_app", outbox.c.state == NoticeState.pending,
                     )
                 ).first()
                 if row is None:
                     continue
-                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state="shown", updated_us=_now_us()))
+                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state=NoticeState.shown, updated_us=_now_us()))
                 self.ledger.append_in(conn, [self._notified(row[0], Channel.in_app)])
                 shown += 1
         return shown

@@ -3,6 +3,8 @@ committed around every send, so a campaign can die at any point and resume."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from ..ledger.tables import metadata
@@ -19,6 +21,28 @@ campaigns = Table(
     Column("finished_us", BigInteger, nullable=True),
 )
 
+class NoticeState(StrEnum):
+    """Where a notice is: e-mail pending -> sending -> committing -> sent (or
+    bounced; deferred waits for the next run); in-app pending -> shown.
+    `committing` is written with the `notified` event, before the final dot."""
+
+    pending = "pending"
+    sending = "sending"
+    committing = "committing"
+    sent = "sent"
+    bounced = "bounced"
+    deferred = "deferred"
+    shown = "shown"
+
+
+#: Told (the mail was taken, or the notice shown in the app).
+DELIVERED = (NoticeState.sent, NoticeState.shown)
+#: Never told: refused for good.
+FAILED = (NoticeState.bounced,)
+#: Still to go out (recovery counts `committing` as sent; a dashboard does not yet).
+NOT_YET_SENT = (NoticeState.pending, NoticeState.sending, NoticeState.deferred, NoticeState.committing)
+
+
 outbox = Table(
     "notice_outbox",
     metadata,
@@ -30,7 +54,7 @@ outbox = Table(
     Column("address", String(320), nullable=True),
     Column("language", String(16), nullable=False),
     Column("jurisdiction", String(64), nullable=False),
-    # pending -> sending -> committing -> sent | bounced ; in_app: pending -> shown
+    # a NoticeState
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
