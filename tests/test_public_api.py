@@ -34,3 +34,38 @@ def test_platform_refuses_an_unknown_engine(tmp_path) -> None:
     folder = write_export(tmp_path / "e", base_users(), base_content())
     with pytest.raises(InputError, match="unknown engine 'polars'"):
         consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", engine="polars")  # type: ignore[arg-type]
+
+
+def test_configuration_is_read_in_one_place() -> None:
+    """#16 point 1: every CONSENTRY_* variable is read by consentry.config and
+    nowhere else in the library, and config knows each one it reads."""
+    import re
+    from pathlib import Path
+
+    from consentry import config
+
+    src = Path(config.__file__).parent
+    readers = {}
+    for path in src.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if path.name != "config.py" and re.search(r"environ(\.get)?[\[(]\s*[\"']CONSENTRY_", text):
+            readers[str(path.relative_to(src))] = True
+    assert not readers, f"read outside consentry.config: {sorted(readers)}"
+    named = set(re.findall(r"_get\(\"(CONSENTRY_\w+)\"\)", Path(config.__file__).read_text(encoding="utf-8")))
+    assert named <= set(config.VARIABLES), named - set(config.VARIABLES)
+
+
+def test_a_ledger_opened_without_a_url_is_the_one_every_command_opens(tmp_path, monkeypatch) -> None:
+    """There were two defaults: `Ledger()` opened consentry.db in the working
+    folder, ignoring CONSENTRY_HOME and CONSENTRY_LEDGER, while the CLI used them."""
+    from consentry import config
+    from consentry.ledger import Ledger
+
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONSENTRY_LEDGER", raising=False)
+    (tmp_path / "home").mkdir()
+    with Ledger() as led:
+        assert led.url == config.ledger_url() == f"sqlite:///{tmp_path / 'home' / 'consentry.db'}"
+    monkeypatch.setenv("CONSENTRY_LEDGER", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    with Ledger() as led:
+        assert led.url.endswith("elsewhere.db")

@@ -467,21 +467,20 @@ def serve(
     """Start the privacy center (web pages and the JSON API at /api/v1). Every
     page and mail names the platform, the controller and its DPO (--controller
     FILE or the options)."""
-    import os
 
     import uvicorn
 
     from .center.settings import CenterSettings
     from .notices.mailer import SmtpSettings
 
-    secret = os.environ.get("CONSENTRY_SECRET_KEY")
+    secret = config.secret_key()
     if not secret:
         raise ConsentryError(
             "set CONSENTRY_SECRET_KEY to a random value of at least 32 characters "
             "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
         )
-    smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
-    token = metrics_token or os.environ.get("CONSENTRY_METRICS_TOKEN")
+    smtp_url = config.smtp_url(smtp)
+    token = config.metrics_token(metrics_token)
     try:
         settings = CenterSettings(
             data=data, ledger_url=config.ledger_url(ledger), policy=policy,
@@ -490,17 +489,13 @@ def serve(
             trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
             controller=_controller(controller, platform_name, controller_name, controller_address, dpo),
             purge_within_hours=purge_within,
-            receipt_key=receipt_key or (Path(k) if (k := os.environ.get("CONSENTRY_RECEIPT_KEY")) else None),
+            receipt_key=config.receipt_key(receipt_key),
         )
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
     _check_mail_server(settings)
     # Workers rebuild the settings; secrets travel only in their own variables.
-    os.environ["CONSENTRY_CENTER_SETTINGS"] = settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"})
-    if smtp_url:
-        os.environ["CONSENTRY_SMTP"] = smtp_url
-    if token:
-        os.environ["CONSENTRY_METRICS_TOKEN"] = token
+    config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
     from .center.metrics import prepare_multiprocess_dir
 
@@ -642,11 +637,9 @@ def mail_send(
     now: Annotated[bool, typer.Option("--now", help="Try every queued mail now, even those waiting for their next attempt.")] = False,
 ) -> None:
     """Deliver the mails that are due, as a center's sender does (safe next to running centers)."""
-    import os
-
     from .mail import FolderTransport, Sender, SmtpSettings, SmtpTransport, outbox
 
-    smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+    smtp_url = config.smtp_url(smtp)
     if mail_dir is not None:
         transport = FolderTransport(mail_dir)
     elif smtp_url:
@@ -673,9 +666,7 @@ def mail_send(
 
 
 def _secret() -> str:
-    import os
-
-    secret = os.environ.get("CONSENTRY_SECRET_KEY")
+    secret = config.secret_key()
     if not secret or len(secret) < 32:
         raise ConsentryError(
             "set CONSENTRY_SECRET_KEY (the privacy center's, at least 32 characters): "
@@ -715,7 +706,6 @@ def notify(
     Every notice names the platform, the controller and its DPO (--controller FILE
     or the options): a campaign does not start without them.
     With --engine spark, Spark computes who must be told; the mail goes from here."""
-    import os
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
@@ -747,7 +737,7 @@ def notify(
             return
         mailer = secret = None
         if "email" in wanted:  # check everything needed before anything is planned
-            smtp_url = smtp or os.environ.get("CONSENTRY_SMTP")
+            smtp_url = config.smtp_url(smtp)
             if not smtp_url:
                 raise ConsentryError("sending mail needs --smtp or $CONSENTRY_SMTP (or --channels in_app)")
             try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import config
 from ..engine.rules import MEANING, ORDER, Reason
 from ..ledger import Ledger
 from ..ledger.store import redact_url
@@ -125,7 +126,7 @@ def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> ReportFi
 
 def chromium_binary() -> str | None:
     """CONSENTRY_CHROMIUM, else Debian's /usr/bin/chromium, else chromium on PATH."""
-    explicit = os.environ.get("CONSENTRY_CHROMIUM")
+    explicit = config.chromium()
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     if os.access("/usr/bin/chromium", os.X_OK):

@@ -5,19 +5,19 @@ Secrets come from CONSENTRY_SECRET_KEY, CONSENTRY_SMTP and CONSENTRY_METRICS_TOK
 from __future__ import annotations
 
 import json
-import os
 
+from .. import config
 from ..notices.mailer import SmtpSettings
 from .app import create_app
 from .settings import CenterSettings
 
 
 def _settings() -> CenterSettings:
-    data = json.loads(os.environ["CONSENTRY_CENTER_SETTINGS"])
-    data["secret_key"] = os.environ["CONSENTRY_SECRET_KEY"]
-    smtp = os.environ.get("CONSENTRY_SMTP")
+    settings, secret, smtp, token = config.from_serve()
+    data = json.loads(settings)
+    data["secret_key"] = secret
     data["smtp"] = SmtpSettings.from_url(smtp) if smtp else None
-    data["metrics_token"] = os.environ.get("CONSENTRY_METRICS_TOKEN") or None
+    data["metrics_token"] = token
     return CenterSettings.model_validate(data)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from datetime import datetime
 
 import duckdb
 
+from .. import config
 from ..ledger import Ledger
 from ..sources import Export
 
@@ -17,7 +17,7 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
-    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('CONSENTRY_MEMORY_LIMIT', '3GB')}'")
+    con.execute(f"SET memory_limit = '{config.memory_limit(memory_limit)}'")
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/consentry-duckdb'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")

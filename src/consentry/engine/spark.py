@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
+from .. import config
 from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy
@@ -140,7 +141,7 @@ def register_export(spark: SparkSession, export: Export) -> None:
 def jdbc_jar() -> str | None:
     """PostgreSQL's JDBC driver: Debian's libpostgresql-jdbc-java, or the jar
     `CONSENTRY_POSTGRES_JDBC_JAR` names. (No Maven download.)"""
-    path = os.environ.get("CONSENTRY_POSTGRES_JDBC_JAR", "/usr/share/java/postgresql.jar")
+    path = config.postgres_jdbc_jar()
     return path if path and Path(path).is_file() else None
 
 
@@ -192,7 +193,7 @@ def load_inputs(spark: SparkSession, export: Export, ledger: Ledger, at: datetim
 
 def scratch_dir() -> Path:
     """A folder the driver and (on one machine) the executors can read."""
-    base = Path(os.environ.get("CONSENTRY_SPARK_SCRATCH", tempfile.gettempdir()))
+    base = Path(config.spark_scratch() or tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix="consentry-spark-", dir=base))
 
 

@@ -3,7 +3,7 @@
 from .committer import GroupCommitter
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, Channel, EventType, NewEvent, StoredEvent
 from .state import PersonState
-from .store import ImportResult, Ledger, default_url, redact_url
+from .store import ImportResult, Ledger, redact_url
 
 __all__ = [
     "CONSENT_TYPES",
@@ -17,6 +17,5 @@ __all__ = [
     "NewEvent",
     "PersonState",
     "StoredEvent",
-    "default_url",
     "redact_url",
 ]

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from .. import config
 from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
@@ -33,8 +34,6 @@ CHUNK = 5_000
 ANALYZE_FROM = 10_000
 
 
-def default_url(home: Path | None = None) -> str:
-    return f"sqlite:///{(home or Path.cwd()) / 'consentry.db'}"
 
 
 def redact_url(url: str) -> str:
@@ -110,7 +109,7 @@ class Ledger:
     lock_timeout_s: float = 30.0
 
     def __init__(self, url: str | None = None, *, migrate: bool = True, synchronous: str = "FULL") -> None:
-        self.url = url or default_url()
+        self.url = config.ledger_url(url)
         try:
             from sqlalchemy.engine import make_url
 

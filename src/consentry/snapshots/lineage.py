@@ -7,9 +7,10 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .. import config
 from ..ledger import Ledger
-from .shared import bucket_of
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
+from .shared import bucket_of
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def log_to_mlflow(rec: SnapshotRecord, run_id: str) -> None:
     except ImportError:
         raise SnapshotError("--mlflow-run needs MLflow: pip install 'consentry[mlflow]'") from None
     uri = mlflow.get_tracking_uri()
-    if uri.startswith("file:") and not os.environ.get("CONSENTRY_ALLOW_MLFLOW_FILE_STORE"):
+    if uri.startswith("file:") and not config.mlflow_file_store_allowed():
         raise SnapshotError(
             f"MLflow's tracking URI is a file store ({uri}); set MLFLOW_TRACKING_URI to a database "
             "(e.g. sqlite:///mlflow.db) or a server, or set CONSENTRY_ALLOW_MLFLOW_FILE_STORE=1"

@@ -33,7 +33,6 @@ from pathlib import Path
 
 from .. import config
 
-FAILPOINT_ENV = "CONSENTRY_FAILPOINT"
 INTENT = ".purge-intent.json"
 BUILD_ID = ".consentry-build-id"
 
@@ -41,7 +40,7 @@ BUILD_ID = ".consentry-build-id"
 def failpoint(name: str) -> None:
     """Kill this process here when the environment names this point: how the
     crash tests prove that every step between two writes recovers."""
-    if os.environ.get(FAILPOINT_ENV) == name:
+    if config.failpoint() == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
