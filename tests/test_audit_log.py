@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, text, update
 from typer.testing import CliRunner
 
@@ -214,3 +216,29 @@ def test_a_head_behind_its_events_refuses_to_append_with_a_clear_error(led) -> N
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit) and "audit verify" in result.output
     with led.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 6
+
+
+_JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seq=st.integers(0, 2**62), at_us=st.integers(-(2**62), 2**62), kind=st.text(), actor=st.none() | st.text(),
+       subject=st.none() | st.text(), data=st.dictionaries(st.text(max_size=12), _JSONABLE, max_size=6))
+def test_the_canonical_text_is_what_json_dumps_writes(seq, at_us, kind, actor, subject, data) -> None:
+    """chain.canonical puts the record together as text instead of parsing
+    `data` and dumping it again (#15 point 5); every hash ever stored must still
+    verify, so it must write exactly what the json.dumps form wrote."""
+    import json
+
+    from consentry.ledger import chain
+
+    dj = chain.data_json(data)
+    before = json.dumps(
+        {"seq": seq, "at_us": at_us, "kind": kind, "actor": actor, "subject": subject, "data": json.loads(dj)},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    assert chain.canonical(seq, at_us, kind, actor, subject, dj) == before
