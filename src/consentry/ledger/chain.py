@@ -88,11 +88,17 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
     as the database allows: COPY on PostgreSQL, executemany in chunks elsewhere."""
     if not rows:
         return
+    cols = list(rows[0])
+    if conn.dialect.name == "sqlite":
+        # The driver's own executemany over tuples: SQLAlchemy's per-row binding of
+        # dicts cost as much as SQLite's insert itself (the tables hold plain ints and text).
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        return
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
         for i in range(0, len(rows), CHUNK):
             conn.execute(insert(table), rows[i : i + CHUNK])
         return
-    cols = list(rows[0])
     cur = conn.connection.dbapi_connection.cursor()  # the same connection, so the same transaction
     try:
         with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
