@@ -584,12 +584,25 @@ def test_my_data_fits_a_320_px_phone(axe: None, ben: BrowserContext, world: Worl
 
 def _tab_to(page: Page, role: str, name: str, *, limit: int = 80) -> None:
     """Press Tab until the element with this role and accessible name has the focus (as a keyboard user does)."""
-    target = page.get_by_role(role, name=name)  # type: ignore[arg-type]
+    _tab_to_el(page, page.get_by_role(role, name=name), f"{role} '{name}'", limit=limit)  # type: ignore[arg-type]
+
+
+def _tab_to_el(page: Page, target: Locator, what: str, *, limit: int = 120) -> None:
+    """Press Tab until `target` has the focus (also for controls whose names repeat, one per row)."""
     for _ in range(limit):
         page.keyboard.press("Tab")
         if target.evaluate("el => el === document.activeElement"):
             return
-    raise AssertionError(f"{role} '{name}' cannot be reached with Tab on {page.url}")
+    raise AssertionError(f"{what} cannot be reached with Tab on {page.url}")
+
+
+def _type_and_press(page: Page, field: Locator, text: str, button: Locator) -> None:
+    """Tab to a field, type into it, Tab to a button and press Enter; wait for the page the form posts to."""
+    _tab_to_el(page, field, "the field")
+    page.keyboard.type(text)
+    _tab_to_el(page, button, "the button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
 
 
 def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World) -> None:
@@ -663,15 +676,6 @@ def test_every_flow_works_with_the_keyboard_alone(browser: Browser, world: World
         ctx.close()
 
 
-def _tab_to_el(page: Page, target: Locator, what: str, *, limit: int = 120) -> None:
-    """Press Tab until `target` has the focus (for controls whose names repeat, one per row)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if target.evaluate("el => el === document.activeElement"):
-            return
-    raise AssertionError(f"{what} cannot be reached with Tab on {page.url}")
-
-
 def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world: World) -> None:
     """#14 point 7, the DPO's side: sign in, reject an objection on grounds,
     protect and dismiss photos a person without an account asked about, close
@@ -694,11 +698,8 @@ def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world:
         expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
         # Reject Dan's objection: the grounds field of his row, typed, then its button.
         row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="u-dan", exact=True))
-        _tab_to_el(page, row.get_by_role("textbox", name="Grounds"), "Dan's grounds field")
-        page.keyboard.type("Needed to investigate a reported security incident.")
-        _tab_to_el(page, row.get_by_role("button", name="Reject"), "Dan's Reject button")
-        with page.expect_navigation():  # the form posts and comes back to /admin
-            page.keyboard.press("Enter")
+        _type_and_press(page, row.get_by_role("textbox", name="Grounds"),
+                        "Needed to investigate a reported security incident.", row.get_by_role("button", name="Reject"))
         with Ledger(world.ledger_url, migrate=False) as led:
             assert not led.state("u-dan").objects, "the rejection typed with the keyboard was not recorded"
         # Gil's request (the newest, last): dismiss the photo they named, with grounds, by ticking it with
@@ -708,18 +709,13 @@ def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world:
         _tab_to_el(page, box, "the checkbox of ben-ph1")
         page.keyboard.press("Space")
         assert box.is_checked()
-        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")), "the grounds")
-        page.keyboard.type("This photo shows a statue, not the requester.")
-        _tab_to_el(page, art.get_by_role("button", name="Dismiss the chosen photos"), "Dismiss")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        _type_and_press(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")),
+                        "This photo shows a statue, not the requester.",
+                        art.get_by_role("button", name="Dismiss the chosen photos"))
         art = page.get_by_role("article").last
         expect(art.get_by_role("checkbox", name=re.compile(r"^ben-ph1 .* dismissed$"))).to_have_count(1)
-        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Other item ids")), "Other item ids")
-        page.keyboard.type("ana-ph1")
-        _tab_to_el(page, art.get_by_role("button", name="Protect the chosen photos"), "Protect")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        _type_and_press(page, art.get_by_role("textbox", name=re.compile("^Other item ids")), "ana-ph1",
+                        art.get_by_role("button", name="Protect the chosen photos"))
         art = page.get_by_role("article").last
         expect(art.get_by_role("checkbox", name=re.compile(r"^ana-ph1 .* protected$"))).to_have_count(1)
         open_before = page.get_by_role("article").count()
@@ -733,11 +729,8 @@ def test_the_review_queue_works_with_the_keyboard_alone(browser: Browser, world:
             page.keyboard.press("Enter")
         assert page.get_by_role("article").count() == open_before
         art = page.get_by_role("article").last
-        _tab_to_el(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")), "what was checked")
-        page.keyboard.type("Checked every photo of @ben; one shows them.")
-        _tab_to_el(page, art.get_by_role("button", name="Close the review"), "Close the review")
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        _type_and_press(page, art.get_by_role("textbox", name=re.compile("^Grounds for a dismissal")),
+                        "Checked every photo of @ben; one shows them.", art.get_by_role("button", name="Close the review"))
         expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
         expect(page.get_by_role("article")).to_have_count(open_before - 1)
         # Sign out: the session is gone.
