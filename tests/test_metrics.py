@@ -119,7 +119,11 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
         for i in range(n):  # a new connection each time, so both workers take some
             r = httpx.post(f"{base}/api/v1/people/p{i}/objection", headers={"Authorization": f"Bearer {key}"}, timeout=10)
             assert r.status_code == 201, r.text
-        workers = {f.name for f in metrics_dir.glob("gauge_livesum_*.db")}  # one per live worker process
+        # One file per live worker process, written when the worker starts (not at its first request:
+        # CI dry run of 8a87503 sent all 12 objections to one worker and found one file).
+        deadline = time.monotonic() + 15
+        while len(workers := {f.name for f in metrics_dir.glob("gauge_livesum_*.db")}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         for _ in range(6):  # whichever worker answers, the totals are the same
             text = httpx.get(f"{base}/metrics", timeout=10).text
             assert value(text, "consentry_ledger_events_recorded_total", type="objected", channel="api") == n

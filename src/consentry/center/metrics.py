@@ -220,6 +220,7 @@ def install_metrics(app: FastAPI) -> None:
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
 
+    metrics()  # now, not at the first request: a worker that has answered nothing yet is still a live worker
     center = app.state.center
     if not isinstance(center.committer, CountingCommitter):
         center.committer = CountingCommitter(center.committer)
