@@ -789,7 +789,8 @@ def _print_campaign(camp, summary) -> None:  # noqa: ANN001
         out.print(
             f"this run: {summary.sent:,} sent, {summary.bounced:,} bounced, {summary.deferred:,} deferred "
             f"(temporary failures, sent on the next run), {summary.recovered:,} recovered and "
-            f"{summary.resent_after_crash:,} resent after an interruption; {summary.rate:,.0f} mails/s",
+            f"{summary.resent_after_crash:,} resent after an interruption; {summary.rate:,.0f} mails/s "
+            f"({f'at most {summary.limit:g}/s' if summary.limit else 'no rate limit'})",
             highlight=False,
         )
 

@@ -145,6 +145,7 @@ class RunSummary:
     recovered: int = 0  # found `committing` after a crash: counted as sent
     resent_after_crash: int = 0
     seconds: float = 0.0
+    limit: float = 0.0  # the pace asked for, mails/s (0: none)
 
     @property
     def rate(self) -> float:
@@ -290,7 +291,7 @@ class Campaign:
         between that commit and the last dot can then leave up to one person
         per connection recorded as notified without the mail (see the module
         docstring). A mail that fails temporarily waits for the next run."""
-        summary = RunSummary()
+        summary = RunSummary(limit=rate)
         platform = (controller.platform if controller else None) or "the platform"
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
