@@ -1275,3 +1275,29 @@ def test_the_notice_page_says_where_each_rule_applies_in_the_readers_language(ce
         text = page_text(center.new_client().get(f"/notice?lang={lang}").text)
         assert eu in text and elsewhere in text, lang
         assert "rest_of_world" not in text and "europe:" not in text
+
+
+def test_a_request_that_loses_the_race_between_check_and_record_records_nothing_new(center: CenterKit,
+                                                                                      monkeypatch) -> None:
+    """CI dry run of cc93c44: test_racing_requests_record_one_objection found two
+    objections once. A request checked that no objection was in force, another
+    tab's objection was committed, and the first then read the state again for
+    its event id: a new id, a second event. Now the state that was checked is
+    the one the id is made from. Here the other tab wins at exactly that moment."""
+    from consentry.center import pages
+
+    first, second = center.signed_in_client(BOB), center.new_client()
+    second.cookies.update(first.cookies)
+    page_a, page_b = first.get("/me"), second.get("/me")
+    check, raced = pages._in_force, []
+
+    def in_force_then_lose_the_race(*args):  # noqa: ANN002, ANN202
+        found = check(*args)
+        if not raced:
+            raced.append(True)
+            assert second.post("/me/object", data={"csrf": csrf_from(page_b.text)}).status_code == 200
+        return found
+
+    monkeypatch.setattr(pages, "_in_force", in_force_then_lose_the_race)
+    assert first.post("/me/object", data={"csrf": csrf_from(page_a.text)}).status_code == 200
+    assert raced and len(_objections(center, BOB)) == 1

@@ -15,7 +15,7 @@ from ..access import LinkError, bucket
 from ..access.links import AddressError, normalise_address
 from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
 from ..snapshots.lineage import impact
-from ..ledger import Channel, EventType, NewEvent, StoredEvent
+from ..ledger import Channel, EventType, NewEvent, PersonState, StoredEvent
 from ..ledger.state import action_id
 from ..people import Person, data_archive, person_view
 from ..timeutil import iso
@@ -193,12 +193,14 @@ def me(request: Request, page: int = 1, c: Center = Depends(center), person: Per
 
 def _record(
     c: Center, person: Person, type_: EventType, note: str | None = None, *, channel: Channel = Channel.web,
-    actor: str | None = None,
+    actor: str | None = None, state: PersonState | None = None,
 ) -> object:
     """Record the event with its confirmation mail queued in the same
     transaction, once: its id comes from the person's state, so a double
-    press or two racing requests store (and mail) one event."""
-    state = c.ledger.state(person.user_id)
+    press or two racing requests store (and mail) one event. `state` is the
+    one the caller checked (`_in_force`): read again here, a racing request's
+    event could have moved it in between, and a second id would record twice."""
+    state = state if state is not None else c.ledger.state(person.user_id)
     event = c.committer.record(
         NewEvent(event_id=action_id(person.user_id, type_.value, state), user_id=person.user_id, type=type_,
                  at=datetime.now(UTC), channel=channel, note=note or None, actor=actor),
@@ -208,11 +210,11 @@ def _record(
     return event
 
 
-def _in_force(c: Center, person: Person, type_: EventType) -> StoredEvent | None:
+def _in_force(c: Center, person: Person, type_: EventType, state: PersonState | None = None) -> StoredEvent | None:
     """The event that already did what this action asks, while it is in force:
     then there is nothing new to record (an objection is not recorded twice,
     nor erasure requested twice)."""
-    state = c.ledger.state(person.user_id)
+    state = state if state is not None else c.ledger.state(person.user_id)
     if state is None:
         return None
     already = {
@@ -284,12 +286,13 @@ def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
         c: Center = Depends(center),
         person: Person = Depends(me_required),
     ) -> Response:
+        state = c.ledger.state(person.user_id)  # read once: checked, then named in the event id
         needs = _NEEDS.get(type_)
-        if needs is not None and not needs(c.ledger.state(person.user_id)):
+        if needs is not None and not needs(state):
             return _see_other("/me")  # nothing in force: nothing to record
-        if (existing := _in_force(c, person, type_)) is not None:
+        if (existing := _in_force(c, person, type_, state)) is not None:
             return _confirm(request, c, background, person, existing, type_.value, already=True)
-        event = _record(c, person, type_, note if with_note else None)
+        event = _record(c, person, type_, note if with_note else None, state=state)
         return _confirm(request, c, background, person, event, type_.value)
 
     return action
@@ -372,11 +375,12 @@ def erase(
     c: Center = Depends(center),
     person: Person = Depends(me_required),
 ) -> Response:
-    if (existing := _in_force(c, person, EventType.erasure_requested)) is not None:
+    state = c.ledger.state(person.user_id)  # read once: checked, then named in the event id
+    if (existing := _in_force(c, person, EventType.erasure_requested, state)) is not None:
         return _confirm(request, c, background, person, existing, "erasure_requested", already=True)
     if confirm != "yes":
         return c.render(request, "erase.html", {"missing_confirm": True}, person=person, status=400)
-    event = _record(c, person, EventType.erasure_requested)
+    event = _record(c, person, EventType.erasure_requested, state=state)
     return _confirm(request, c, background, person, event, "erasure_requested")
 
 
@@ -406,9 +410,10 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
     # Spoken to as a visitor, unless this browser is signed in as that very person (then "My data" is theirs to open).
     signed = c.signed_in(request)
     speak_to = None if signed is not None and signed.user_id == person.user_id else person
-    if (existing := _in_force(c, person, EventType.objected)) is not None:  # the link opened again
+    state = c.ledger.state(person.user_id)  # read once: checked, then named in the event id
+    if (existing := _in_force(c, person, EventType.objected, state)) is not None:  # the link opened again
         return _confirm(request, c, background, person, existing, "objected", already=True, speak_to=speak_to)
-    event = _record(c, person, EventType.objected, channel=Channel.email, actor=f"notice:{found[1]}")
+    event = _record(c, person, EventType.objected, channel=Channel.email, actor=f"notice:{found[1]}", state=state)
     return _confirm(request, c, background, person, event, "objected", speak_to=speak_to)
 
 
