@@ -28,6 +28,7 @@ from consentry.ledger import Ledger  # noqa: E402
 from consentry.policy import load_policy  # noqa: E402
 from consentry.sources import Export  # noqa: E402
 from test_properties import T, _engine, _policies, worlds  # noqa: E402
+from test_snapshots import world  # noqa: E402, F401 - the fixture
 
 AT = datetime(2024, 6, 26, tzinfo=UTC)
 CONSENTRY = str(Path(sys.executable).with_name("consentry"))
@@ -242,6 +243,40 @@ def test_snapshot_built_on_spark_has_the_duckdb_builds_rows_and_purges(spark, ge
         assert verify(p.ledger, "spark", now=datetime(2026, 12, 2, tzinfo=UTC))[1] == []
 
 
+def test_photos_are_processed_on_the_executors_as_a_duckdb_build_processes_them(spark, world, monkeypatch) -> None:
+    """Point 4 of #13: a Spark build strips and blurs the photos on the
+    executors (mapInArrow), not on the driver: with the driver's image code
+    made to fail, the build still publishes the same files, byte for byte, as a
+    DuckDB build, with the same counts and the same photos left out."""
+    import test_snapshots as ts
+
+    from consentry.snapshots import build, images, rows as build_rows
+    from consentry.snapshots.images import has_exif, metadata_left
+
+    tmp, export, led = world
+    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    (tmp / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur").replace("tagged_people: require", "tagged_people: blur"))
+    policy = load_policy(str(tmp / "blur.yaml"))
+    duck = build(export, led, policy, ts.T, "duck", out=tmp / "duck")
+
+    def not_here(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a photo was processed on the driver")
+
+    monkeypatch.setattr(images, "process", not_here)
+    monkeypatch.setattr(build_rows, "process_all", not_here)
+    sp = build(export, led, policy, ts.T, "spark", out=tmp / "spark", spark=spark)
+    a, b = ts.rows(led, "duck"), ts.rows(led, "spark")
+    assert a == b and "p3" not in b and b["p2"]["faces_blurred"] >= 1
+    assert (sp.excluded_at_build, sp.transforms) == (duck.excluded_at_build, duck.transforms)
+    assert sp.excluded_at_build["no_face_found"] == 1 and sp.transforms["photos_blurred"] == 1
+    assert sp.transforms["exif_stripped"] == len([r for r in b.values() if r["media"]]) >= 2
+    for r in b.values():
+        if r["media"]:
+            published = tmp / "spark" / r["media"]
+            assert published.read_bytes() == (tmp / "duck" / r["media"]).read_bytes()
+            assert not has_exif(published) and metadata_left(published) == []
+
+
 def test_a_postgresql_ledger_is_read_over_jdbc(spark, generated, pg_url, tmp_path) -> None:
     """Point 3 of #13: Spark's executors read a PostgreSQL ledger's events up to
     the watermark over JDBC (Debian's libpostgresql-jdbc-java, no Maven), and
@@ -389,3 +424,6 @@ def test_an_empty_partition_gives_no_rows_and_no_error() -> None:
     assert list(_text_partition(iter([]), m=None, all_handles=handles, unmentionable=handles)) == []
     assert list(_transform_partition(iter([]), transforms=Transforms(), all_handles=handles, bad_handles=handles,
                                      out_schema=None)) == []
+    from consentry.snapshots.rows import process_images
+
+    assert list(process_images(iter([]), root="/nowhere", stage="/nowhere", strip_exif=True)) == []

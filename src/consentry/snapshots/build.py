@@ -37,7 +37,6 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .images import process_all
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
 from .redact import chain_sql, found_lists, install_sql, kinds_of, text_steps
@@ -45,7 +44,7 @@ from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_
 from .repair import recover
 from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
 from .registry import Registry, SnapshotError
-from .rows import TAGGED_LIST, cand_sql, image_jobs, image_results
+from .rows import IMAGE_COUNTS_SQL, IMAGE_PROBLEMS_SQL, IMG_SCHEMA, JOBS_SQL, TAGGED_LIST, cand_sql, image_counts, process_images
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -169,17 +168,14 @@ def _build_into(
         excluded = dict(con.execute("SELECT excluded, count(*) FROM cand WHERE excluded IS NOT NULL GROUP BY 1").fetchall())
 
         # Images first (Python, in threads), so the table is written in one streamed pass.
-        jobs_tbl = con.sql(
-            """SELECT item_id, media_path, bucket, need_blur, md5(item_id) AS file FROM cand
-               WHERE excluded IS NULL AND media_path IS NOT NULL"""
-        ).to_arrow_table()
-        jobs, targets = image_jobs(jobs_tbl, export, stage, policy)
-        say(f"copying {len(jobs):,} images")
-        results = process_all(jobs, workers)
-        img, transforms = image_results(results, targets, policy)
+        jobs_tbl = con.sql(JOBS_SQL).to_arrow_table()
+        say(f"copying {jobs_tbl.num_rows:,} images")
+        img = pa.Table.from_batches(list(process_images(jobs_tbl.to_batches(), root=str(export.folder), stage=str(stage),
+                                                        strip_exif=policy.transforms.strip_exif, workers=workers)),
+                                    IMG_SCHEMA)
         con.register("img_res", img)
-        for problem, n in con.execute("SELECT problem, count(*) FROM img_res WHERE problem IS NOT NULL GROUP BY 1").fetchall():
-            excluded[problem] = n
+        transforms = image_counts(*con.execute(IMAGE_COUNTS_SQL).fetchone(), policy)
+        excluded.update(dict(con.execute(IMAGE_PROBLEMS_SQL).fetchall()))
 
         steps = text_steps(policy.transforms, "bad")
         # What to replace in each row's text, found once over the whole column.

@@ -4,6 +4,7 @@ expressions), the image jobs and what their results add to the rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import pyarrow as pa
 
 from ..engine.compile import Compiler
 from ..policy import Policy, TaggedPeople
-from ..sources import Export
-from .images import ImageJob
+from .images import ImageJob, process_all
 
-__all__ = ["TAGGED_LIST", "cand_sql", "image_jobs", "image_results"]
+__all__ = ["IMAGE_COUNTS_SQL", "IMAGE_PROBLEMS_SQL", "IMG_SCHEMA", "JOBS_SQL", "TAGGED_LIST", "cand_sql", "image_counts",
+           "image_jobs", "process_images"]
 
 
 #: The people tagged in an item, sorted (DuckDB; spark_build has Spark's form).
@@ -53,35 +54,63 @@ def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_li
             WHERE d.eligible"""
 
 
-def image_jobs(jobs_tbl: pa.Table, export: Export, stage: Path, policy: Policy) -> tuple[list[ImageJob], dict[str, str]]:
-    """One job per image to publish (item_id, media_path, bucket, need_blur,
-    file), and the path each lands at in the snapshot."""
-    root = export.folder.resolve()
+#: The image jobs a build hands `process_images`, as one SQL text for both engines.
+JOBS_SQL = """SELECT item_id, media_path, bucket, need_blur, md5(item_id) AS file FROM cand
+               WHERE excluded IS NULL AND media_path IS NOT NULL"""
+#: What `process_images` gives back, one row per job: the registered `img_res`.
+IMG_SCHEMA = pa.schema([("item_id", pa.string()), ("media", pa.string()), ("faces", pa.int32()), ("problem", pa.string())])
+#: Why photos were left out, over `img_res` (both engines).
+IMAGE_PROBLEMS_SQL = "SELECT problem, count(*) AS n FROM img_res WHERE problem IS NOT NULL GROUP BY problem"
+#: The image transforms' counts, over `img_res` (both engines).
+IMAGE_COUNTS_SQL = """SELECT count(media) AS published,
+    count(CASE WHEN media IS NOT NULL AND faces > 0 THEN 1 END) AS photos_blurred,
+    COALESCE(sum(CASE WHEN media IS NOT NULL THEN faces END), 0) AS faces_blurred FROM img_res"""
+
+
+def image_jobs(jobs_tbl: pa.Table, root: Path, stage: Path, strip_exif: bool) -> tuple[list[ImageJob], dict[str, str]]:
+    """One job per row of `JOBS_SQL` (item_id, media_path, bucket, need_blur,
+    file), and the path each lands at in the snapshot. A media path that leads
+    out of the export folder `root` is reported missing, never read."""
+    root = root.resolve()
     jobs, targets = [], {}
     for item_id, media_path, bucket, need_blur, file in zip(*(jobs_tbl.column(i).to_pylist() for i in range(5))):
         ext = ".png" if media_path.lower().endswith(".png") else ".jpg"
         rel = f"media/{bucket:03d}/{file}{ext}"
         source = (root / media_path).resolve()
         if not source.is_relative_to(root):
-            source = root / "__outside_the_export__"  # reported as missing, never read
-        jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), policy.transforms.strip_exif))
+            source = root / "__outside_the_export__"
+        jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), strip_exif))
         targets[item_id] = rel
     return jobs, targets
 
 
-def image_results(results: list, targets: dict[str, str], policy: Policy) -> tuple[pa.Table, dict[str, int]]:
-    """`img_res` (item_id, media, faces, problem) and the image transform counts."""
-    img = pa.table(
+def process_images(batches: Iterable[pa.RecordBatch], *, root: str, stage: str, strip_exif: bool,
+                   workers: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The image jobs in `batches` done here, their results as `IMG_SCHEMA`
+    batches. The DuckDB build runs it on its own machine (`workers` threads);
+    a Spark build on the executors, one partition a task (`mapInArrow`), so
+    the photos never pass through the driver. `root` and `stage` are paths
+    wherever this runs reads and writes."""
+    batches = [b for b in batches if b.num_rows]
+    if not batches:  # Spark may hand a task of an empty partition no batch at all
+        return
+    jobs, targets = image_jobs(pa.Table.from_batches(batches), Path(root), Path(stage), strip_exif)
+    results = process_all(jobs, workers)
+    yield from pa.table(
         {
             "item_id": pa.array([r.item_id for r in results], pa.string()),
             "media": pa.array([targets[r.item_id] if r.ok else None for r in results], pa.string()),
             "faces": pa.array([r.faces for r in results], pa.int32()),
             "problem": pa.array([r.problem for r in results], pa.string()),
-        }
-    )
-    counts = {
-        "exif_stripped": sum(r.ok for r in results) if policy.transforms.strip_exif else 0,
-        "photos_blurred": sum(r.ok and r.faces > 0 for r in results),
-        "faces_blurred": sum(r.faces for r in results if r.ok),
+        },
+        schema=IMG_SCHEMA,
+    ).to_batches()
+
+
+def image_counts(published: int, photos_blurred: int, faces_blurred: int, policy: Policy) -> dict[str, int]:
+    """The manifest's image transform counts, from a row of `IMAGE_COUNTS_SQL`."""
+    return {
+        "exif_stripped": int(published) if policy.transforms.strip_exif else 0,
+        "photos_blurred": int(photos_blurred),
+        "faces_blurred": int(faces_blurred),
     }
-    return img, counts

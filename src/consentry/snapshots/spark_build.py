@@ -5,7 +5,8 @@ writes the Parquet parts into the table folder; the text transforms run on the
 executors, one partition at a time, as the very SQL the DuckDB build runs
 (`redact.py`, `mentions.py`, in an embedded DuckDB), so the rows are the same
 byte for byte; the driver commits the parts with delta-rs (no Maven package).
-Images are processed on the driver, as in a DuckDB build.
+Images are processed on the executors too (`rows.process_images`), written
+straight into the snapshot's folder, which every node must reach.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from ..engine.spark import materialised
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .rows import cand_sql, image_jobs, image_results
-from .images import process_all
+from .rows import IMAGE_COUNTS_SQL, IMAGE_PROBLEMS_SQL, IMG_SCHEMA, JOBS_SQL, cand_sql, image_counts, process_images
 from .manifest import Manifest, content_digest
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import handles_sql, mentioned_sql
@@ -162,7 +162,8 @@ def build_rows_spark(
     spark, stage: Path, export: Export, ledger: Ledger, policy: Policy, at: datetime, name: str,  # noqa: ANN001
     buckets: int, workers: int | None, now: datetime, watermark: int, say: Callable[[str], None],
 ) -> Manifest:
-    """`build._build_into` on Spark: the same facts, the same rows."""
+    """`build._build_into` on Spark: the same facts, the same rows. (`workers`
+    is the DuckDB build's; here each executor core takes one partition's images.)"""
     from deltalake import DeltaTable
     from pyspark import StorageLevel
 
@@ -194,17 +195,18 @@ def build_rows_spark(
         excluded = {r["excluded"]: int(r["n"]) for r in spark.sql(
             "SELECT excluded, count(*) AS n FROM cand WHERE excluded IS NOT NULL GROUP BY 1").collect()}
 
-        # Images on the driver, as in a DuckDB build.
-        jobs_tbl = b.arrow("""SELECT item_id, media_path, bucket, need_blur, md5(item_id) AS file FROM cand
-                              WHERE excluded IS NULL AND media_path IS NOT NULL""")
-        jobs, targets = image_jobs(jobs_tbl, export, stage, policy)
-        say(f"copying {len(jobs):,} images")
-        results = process_all(jobs, workers)
-        img, transforms = image_results(results, targets, policy)
-        b.table("img_res", img)
-        for r in results:
-            if r.problem is not None:
-                excluded[r.problem] = excluded.get(r.problem, 0) + 1
+        # Images on the executors, one partition a task: the photos never pass through the driver.
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        jobs_df = spark.sql(JOBS_SQL)
+        say(f"copying {jobs_df.count():,} images (on the executors)")
+        fn = partial(process_images, root=str(export.folder.resolve()), stage=str(stage.resolve()),
+                     strip_exif=policy.transforms.strip_exif, workers=1)
+        img = materialised(jobs_df.mapInArrow(fn, from_arrow_schema(IMG_SCHEMA)))
+        persisted.append(img)
+        img.createOrReplaceTempView("img_res")
+        transforms = image_counts(*spark.sql(IMAGE_COUNTS_SQL).collect()[0], policy)
+        excluded.update({r["problem"]: int(r["n"]) for r in spark.sql(IMAGE_PROBLEMS_SQL).collect()})
 
         steps = text_steps(policy.transforms, "bad")
         out_schema = pa.schema(list(SCHEMA) + [(f"changed_{n}", pa.bool_()) for n, _ in steps])
@@ -214,8 +216,6 @@ def build_rows_spark(
             WHERE k.excluded IS NULL AND (k.media_path IS NULL OR i.media IS NOT NULL)""")
         fn = partial(_transform_partition, transforms=policy.transforms, all_handles=all_handles,
                      bad_handles=bad_handles, out_schema=out_schema)
-        from pyspark.sql.pandas.types import from_arrow_schema
-
         out = rows_df.mapInArrow(fn, from_arrow_schema(out_schema)).persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(out)
         tally = out.selectExpr("count(*) AS rows", *(f"sum(CAST(changed_{n} AS INT)) AS {n}" for n, _ in steps)).collect()[0].asDict()
