@@ -1,8 +1,10 @@
 """Refuse a bad export before any decision is made, naming file, column, row and fix.
 
-All checks are set operations in DuckDB: one scan per table for the per-value
-checks, one join per reference. Examples (with row numbers) are looked up only
-when a check fails, so a clean 20M-item export costs a few scans.
+All checks are set operations in the engine: one scan per table for the
+per-value checks, one join per reference. Examples (with row numbers) are
+looked up only when a check fails, so a clean 20M-item export costs a few
+scans. The checks are one SQL text for both engines but for a `Dialect`;
+`Checker` runs them (`DuckChecker` here, `engine.spark_validate` on Spark).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,7 +21,7 @@ import duckdb
 
 from ..errors import InputError
 from ..policy.regions import COUNTRY_CODES
-from ..sqltext import quote
+from ..sqltext import quote, spark_quote
 from .export import Export, TableFile
 from .schema import Column
 
@@ -32,6 +35,24 @@ CONTROL_RE = r"\p{Cc}"
 #: Birth dates before this are typing errors (year 1, 1800), not people: they would make someone an adult.
 EARLIEST_BIRTH = date(1900, 1, 1)
 MAX_PROBLEMS = 25
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines' SQL in the checks; the rest is one text."""
+
+    name: str
+    ident: Callable[[str], str]  # a column name, quoted
+    lit: Callable[[str], str]  # a string literal
+    text_type: str  # the type a value is cast to, to trim it
+    regex: str  # `{x}` matches `{p}` somewhere in it (RE2 on DuckDB, Java's regex on Spark: the patterns here read the same)
+
+    def find(self, x: str, pattern: str) -> str:
+        return self.regex.format(x=x, p=self.lit(pattern))
+
+
+DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})")
+SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})")
 
 
 @dataclass
@@ -108,24 +129,14 @@ def _type_problems(tf: TableFile) -> list[Problem]:
     return problems
 
 
-def _base(export: Export, tf: TableFile, *, numbered: bool) -> str:
-    cols = []
-    for col in tf.table.columns:
-        cols.append(f'{export.raw_expr(tf, col)} AS "raw__{col.name}"')
-        cols.append(f'{export.typed_expr(tf, col)} AS "{col.name}"')
-    if numbered:
-        cols.insert(0, "row_number() OVER () AS __row")
-    return f"SELECT {', '.join(cols)} FROM {tf.scan_sql()}"
-
-
-def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
+def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_ValueCheck]:
     checks: list[_ValueCheck] = []
     for col in tf.table.columns:
         if col.name not in tf.columns:
             continue
-        raw = f'"raw__{col.name}"'
-        typed = f'"{col.name}"'
-        blank = f"({raw} IS NULL OR TRIM(CAST({raw} AS VARCHAR)) = '')"
+        raw = d.ident(f"raw__{col.name}")
+        typed = d.ident(col.name)
+        blank = f"({raw} IS NULL OR TRIM(CAST({raw} AS {d.text_type})) = '')"
         if col.not_null:
             checks.append(
                 _ValueCheck(col, blank, "{n} row(s) have no value", f"every row needs a '{col.name}'")
@@ -154,7 +165,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"NOT {blank} AND regexp_matches({raw}, {quote(UNCLEAN_ID_RE)})",
+                    f"NOT {blank} AND {d.find(raw, UNCLEAN_ID_RE)}",
                     "{n} value(s) begin or end with white space or control characters, or contain "
                     "control characters; ids are matched exactly, so it would not match the ledger or the other tables",
                     f"write every {col.name} exactly as the platform has it, without surrounding spaces, "
@@ -166,7 +177,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{raw} IS NOT NULL AND regexp_matches({raw}, {quote(CONTROL_RE)})",
+                    f"{raw} IS NOT NULL AND {d.find(raw, CONTROL_RE)}",
                     "{n} value(s) contain a control character (NUL, a line break, a tab, ...)",
                     f"remove the control characters from {col.name}",
                 )
@@ -186,7 +197,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{typed} IS NOT NULL AND NOT list_contains(__countries, {typed})",
+                    f"{typed} IS NOT NULL AND NOT {typed} IN ({_COUNTRY_LIST})",
                     "{n} value(s) are not an ISO 3166-1 alpha-2 country code",
                     "use two-letter codes such as DE, GB, US, or leave it empty when unknown",
                 )
@@ -195,7 +206,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"NOT {blank} AND NOT regexp_full_match(TRIM({typed}), {quote(LANGUAGE_RE)})",
+                    f"NOT {blank} AND NOT {d.find(f'TRIM({typed})', LANGUAGE_RE)}",
                     "{n} value(s) are not a BCP 47 language tag",
                     "use tags such as nl, de, en or pt-BR, or leave it empty",
                 )
@@ -204,7 +215,7 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{typed} IS NOT NULL AND ({typed} LIKE '/%' OR {typed} LIKE '%..%' OR {typed} LIKE '%\\%')",
+                    f"{typed} IS NOT NULL AND (left({typed}, 1) = '/' OR contains({typed}, '..') OR contains({typed}, {d.lit(chr(92))}))",
                     "{n} path(s) leave the export folder",
                     "media_path is relative to the export folder, e.g. media/1234.jpg, without '..'",
                 )
@@ -212,26 +223,71 @@ def _value_checks(tf: TableFile, today: date) -> list[_ValueCheck]:
     return checks
 
 
-def _example(
-    con: duckdb.DuckDBPyConnection, export: Export, tf: TableFile, predicate: str, column: str
-) -> str | None:
+class Checker:
+    """Runs the checks' SQL on one engine: the rules above are the same text on
+    either. `rows` runs a query; `base(tf)` is a table file as a relation with
+    each column raw (`raw__<name>`) and in its contract type; `first` finds the
+    first rows matching a predicate, with where an editor finds them."""
+
+    dialect: Dialect = DUCKDB
+
+    def rows(self, sql: str) -> list[tuple]:
+        raise NotImplementedError
+
+    def base(self, tf: TableFile) -> str:
+        raise NotImplementedError
+
+    def first(self, tf: TableFile, predicate: str, columns: list[str], limit: int = 1) -> list[tuple[str, tuple]]:
+        raise NotImplementedError
+
+    def register(self) -> None:
+        """Views users, content and tags in the contract's types."""
+        raise NotImplementedError
+
+    def count(self, sql: str) -> int:
+        return int(self.rows(sql)[0][0])
+
+
+class DuckChecker(Checker):
+    """The checks in DuckDB, in this process."""
+
+    def __init__(self, export: Export, con: duckdb.DuckDBPyConnection) -> None:
+        self.export, self.con = export, con
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+    def base(self, tf: TableFile, *, numbered: bool = False) -> str:
+        cols = []
+        for col in tf.table.columns:
+            cols.append(f'{self.export.raw_expr(tf, col)} AS "raw__{col.name}"')
+            cols.append(f'{self.export.typed_expr(tf, col)} AS "{col.name}"')
+        if numbered:
+            cols.insert(0, "row_number() OVER () AS __row")
+        return f"SELECT {', '.join(cols)} FROM {tf.scan_sql()}"
+
+    def first(self, tf: TableFile, predicate: str, columns: list[str], limit: int = 1) -> list[tuple[str, tuple]]:
+        cols = ", ".join(f'"{c}"' for c in columns) or "NULL"
+        found = self.rows(f"SELECT __row, {cols} FROM ({self.base(tf, numbered=True)}) WHERE {predicate} "
+                          f"ORDER BY __row LIMIT {int(limit)}")
+        return [(tf.row_label(r[0]), tuple(r[1:])) for r in found]
+
+    def register(self) -> None:
+        self.export.register(self.con)
+
+
+_COUNTRY_LIST = ", ".join(quote(c) for c in sorted(COUNTRY_CODES))  # two letters each: the same literal on either engine
+
+
+def _example(ck: Checker, tf: TableFile, predicate: str, column: str) -> str | None:
     """The first offending row, by its number, with its id and the bad value."""
     names = [tf.table.columns[0].name] + ([column] if column != tf.table.columns[0].name else [])
-    cols = [f'"raw__{n}"' for n in names]
-    row = con.execute(
-        f"SELECT __row, {', '.join(cols)} FROM ({_base(export, tf, numbered=True)}) WHERE {predicate} "
-        f"ORDER BY __row LIMIT 1"
-    ).fetchone()
-    if row is None:
+    found = ck.first(tf, predicate, [f"raw__{n}" for n in names])
+    if not found:
         return None
-    shown = ", ".join(
-        f"{c.strip(chr(34)).removeprefix('raw__')}={json.dumps(v, default=str)}" for c, v in zip(cols, row[1:])
-    )
-    return f"{tf.row_label(row[0])}: {shown}"
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.execute(sql).fetchone()[0])
+    where, values = found[0]
+    shown = ", ".join(f"{n}={json.dumps(v, default=str)}" for n, v in zip(names, values))
+    return f"{where}: {shown}"
 
 
 def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> ValidationReport:
@@ -239,7 +295,8 @@ def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> Va
     own = con is None
     con = con or duckdb.connect()
     try:
-        return _validate(export, con)
+        con.execute("SET TimeZone = 'UTC'")
+        return check(export, DuckChecker(export, con))
     except duckdb.Error as exc:
         raise InputError(
             f"could not be read: {str(exc).splitlines()[0]}",
@@ -251,47 +308,37 @@ def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> Va
             con.close()
 
 
-def _validate(export: Export, con: duckdb.DuckDBPyConnection) -> ValidationReport:
-    con.execute("SET TimeZone = 'UTC'")
+def check(export: Export, ck: Checker, unreadable: type[Exception] = duckdb.Error) -> ValidationReport:
+    """Every check of CONTRACT §1 on `ck`'s engine; raise ExportInvalid listing
+    each problem. (`unreadable`: the engine's error for a file it cannot read.)"""
     problems: list[Problem] = []
     for tf in export.files.values():
         problems += _type_problems(tf)
     if problems:
         raise ExportInvalid(problems)
 
-    codes = "[" + ", ".join(quote(c) for c in sorted(COUNTRY_CODES)) + "]"
+    d = ck.dialect
     report = ValidationReport(folder=str(export.folder))
     today = datetime.now(UTC).date()
     links = _links(export.folder)
     for name, tf in export.files.items():
-        checks = _value_checks(tf, today)
+        checks = _value_checks(tf, today, d)
         aggs = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks) or "0"
-        base = _base(export, tf, numbered=False)
         try:
-            row = con.execute(
-                f"SELECT count(*), {aggs} FROM (SELECT *, {codes} AS __countries FROM ({base}))"
-            ).fetchone()
-        except duckdb.Error as exc:
+            row = ck.rows(f"SELECT count(*), {aggs} FROM ({ck.base(tf)}) b")[0]
+        except unreadable as exc:
             raise tf.unreadable(exc) from None
         report.rows[name] = int(row[0])
         report.formats[name] = tf.format
-        for check, n in zip(checks, row[1:]):
+        for c, n in zip(checks, row[1:]):
             if n:
-                pred = check.predicate.replace("__countries", codes)
-                problems.append(
-                    Problem(
-                        tf.label,
-                        check.column.name,
-                        check.message.format(n=n),
-                        check.fix,
-                        _example(con, export, tf, pred, check.column.name),
-                    )
-                )
+                problems.append(Problem(tf.label, c.column.name, c.message.format(n=n), c.fix,
+                                        _example(ck, tf, c.predicate, c.column.name)))
     # Value problems do not stop the key checks: one run reports everything.
-    export.register(con)
-    problems += _link_problems(con, export, links)
-    problems += _uniqueness(con, export)
-    problems += _references(con, export)
+    ck.register()
+    problems += _link_problems(ck, export, links)
+    problems += _uniqueness(ck, export)
+    problems += _references(ck, export)
     if problems:
         raise ExportInvalid(problems[:MAX_PROBLEMS])
     report.fingerprint = export.fingerprint()
@@ -320,7 +367,7 @@ def _links(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _link_problems(con: duckdb.DuckDBPyConnection, export: Export, links: list[str]) -> list[Problem]:
+def _link_problems(ck: Checker, export: Export, links: list[str]) -> list[Problem]:
     """An export holds its files: a link can point anywhere (another export, /etc), and
     a snapshot build would copy whatever it points to. The export folder itself may be a link."""
     if not links:
@@ -339,25 +386,25 @@ def _link_problems(con: duckdb.DuckDBPyConnection, export: Export, links: list[s
             covered.update(inside)
             problems.append(Problem(tf.label, None, f"is or holds a symbolic link ({shown(inside[0])})", fix))
     tf = export.files["content"]
-    listed = "[" + ", ".join(quote(link.replace(os.sep, "/")) for link in links) + "]"
-    pred = (
-        f"EXISTS (SELECT 1 FROM (SELECT unnest({listed}) AS x) l "
-        f"WHERE \"media_path\" = l.x OR starts_with(\"media_path\", l.x || '/'))"
-    )
-    n = _count(con, f"SELECT count(*) FROM content WHERE {pred}")
+    d = ck.dialect
+    listed = "(VALUES " + ", ".join(f"({d.lit(link.replace(os.sep, '/'))})" for link in links) + ") AS l(x)"
+    media = d.ident("media_path")
+
+    def under(x: str) -> str:
+        return f"({media} = {x} OR left({media}, length({x}) + 1) = {x} || '/')"
+
+    pred = f"EXISTS (SELECT 1 FROM {listed} WHERE {under('l.x')})"
+    n = ck.count(f"SELECT count(*) FROM content WHERE {pred}")
     if n:
-        used = [r[0] for r in con.execute(
-            f"SELECT DISTINCT x FROM (SELECT unnest({listed}) AS x) WHERE EXISTS "
-            f"(SELECT 1 FROM content WHERE \"media_path\" = x OR starts_with(\"media_path\", x || '/'))"
-        ).fetchall()]
-        covered.update(used)
+        used = [r[0] for r in ck.rows(f"SELECT DISTINCT l.x FROM {listed} WHERE EXISTS (SELECT 1 FROM content WHERE {under('l.x')})")]
+        covered.update(u.replace("/", os.sep) for u in used)
         problems.append(
             Problem(
                 tf.label,
                 "media_path",
                 f"{n} media file(s) are symbolic links or lie in a linked folder ({shown(sorted(used)[0])})",
                 fix,
-                _example(con, export, tf, pred, "media_path"),
+                _example(ck, tf, pred, "media_path"),
             )
         )
     rest = [link for link in links if link not in covered]
@@ -369,27 +416,20 @@ def _link_problems(con: duckdb.DuckDBPyConnection, export: Export, links: list[s
     return problems
 
 
-def _uniqueness(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]:
+def _uniqueness(ck: Checker, export: Export) -> list[Problem]:
     problems = []
+    d = ck.dialect
     for table, column in (("users", "user_id"), ("users", "handle"), ("content", "item_id")):
         tf = export.files[table]
-        dupes = con.execute(
-            f'SELECT "{column}", count(*) AS n FROM {table} WHERE "{column}" IS NOT NULL '
-            f'GROUP BY 1 HAVING count(*) > 1 ORDER BY n DESC, 1 LIMIT 3'
-        ).fetchall()
+        c = d.ident(column)
+        dupes = ck.rows(f"SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL "
+                        f"GROUP BY {c} HAVING count(*) > 1 ORDER BY n DESC, {c} LIMIT 3")
         if not dupes:
             continue
-        total = _count(
-            con,
-            f'SELECT count(*) FROM (SELECT 1 FROM {table} WHERE "{column}" IS NOT NULL '
-            f'GROUP BY "{column}" HAVING count(*) > 1)',
-        )
+        total = ck.count(f"SELECT count(*) FROM (SELECT {c} FROM {table} WHERE {c} IS NOT NULL "
+                         f"GROUP BY {c} HAVING count(*) > 1) x")
         value = dupes[0][0]
-        rows = con.execute(
-            f'SELECT __row FROM ({_base(export, tf, numbered=True)}) WHERE "{column}" = ? ORDER BY __row LIMIT 3',
-            [value],
-        ).fetchall()
-        where = ", ".join(tf.row_label(r[0]) for r in rows)
+        where = ", ".join(w for w, _ in ck.first(tf, f"{c} = {d.lit(value)}", [], limit=3))
         problems.append(
             Problem(
                 tf.label,
@@ -411,19 +451,20 @@ _REFERENCES = (
 )
 
 
-def _references(con: duckdb.DuckDBPyConnection, export: Export) -> list[Problem]:
+def _references(ck: Checker, export: Export) -> list[Problem]:
     problems = []
+    d = ck.dialect
     for table, column, target, target_col, fix in _REFERENCES:
         if table not in export.files:
             continue
         tf = export.files[table]
-        dangling = f'SELECT s."{column}" FROM {table} s LEFT JOIN {target} t ON s."{column}" = t."{target_col}" ' \
-            f'WHERE s."{column}" IS NOT NULL AND t."{target_col}" IS NULL'
-        n = _count(con, f"SELECT count(*) FROM ({dangling})")
+        c, t = d.ident(column), d.ident(target_col)
+        dangling = f"SELECT s.{c} FROM {table} s LEFT JOIN {target} t ON s.{c} = t.{t} WHERE s.{c} IS NOT NULL AND t.{t} IS NULL"
+        n = ck.count(f"SELECT count(*) FROM ({dangling}) x")
         if not n:
             continue
-        value = con.execute(f"{dangling} LIMIT 1").fetchone()[0]
-        example = _example(con, export, tf, f'"{column}" = {quote(value)}', column)
+        value = ck.rows(f"{dangling} LIMIT 1")[0][0]
+        example = _example(ck, tf, f"{c} = {d.lit(value)}", column)
         message = f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}"
         if re.search(UNCLEAN_ID_PY, value):
             message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
