@@ -427,3 +427,134 @@ def test_an_empty_partition_gives_no_rows_and_no_error() -> None:
     from consentry.snapshots.rows import process_images
 
     assert list(process_images(iter([]), root="/nowhere", stage="/nowhere", strip_exif=True)) == []
+
+
+def _refusal_text(fn) -> str:  # noqa: ANN001
+    """What a validator says of an export: the refusal's text, or "valid" and the row counts."""
+    try:
+        report = fn()
+    except InputError as exc:
+        return str(exc)
+    return f"valid {report.rows}"
+
+
+def _bad_exports(root: Path) -> dict[str, Path]:
+    """An export for every check validation makes, in every format, several at once,
+    and the malformed-export corpus."""
+    import test_malformed_exports as tm
+    from exportkit import base_content, base_tags, base_users, item, user
+
+    out: dict[str, Path] = {}
+    for fmt in ("parquet", "jsonl", "csv"):
+        def make(name: str, users=None, content=None, tags=None, fmt=fmt) -> None:  # noqa: ANN001
+            out[f"{name} ({fmt})"] = tm.make(root / f"{name}-{fmt}".replace(" ", "_"), fmt, users, content, tags)
+
+        if fmt == "parquet":  # (the text formats' valid exports are the accepted offsets below)
+            make("valid")
+        make("value problems", users=base_users() + [
+            user("u4", country="ZZ"), user("u5", language="en_US"), user("u6", birth_date="1850-01-01"),
+            user("u7", email="a@b.org\nBcc: x@y.org"), user(" u8"), user("u9", handle=None, email=None)],
+            content=base_content() + [
+                item("i4", "u1", kind=None), item("i5", "u1", media_path="../../etc/shadow"),
+                item("i6", "u1", media_path="media\\..\\x.jpg"), item("i7", "u1", text="nul \x00 here"),
+                item("i8", "u1", created_at=None)])
+        make("key problems", users=base_users() + [user("u1", handle="again"), user("u4", handle="u2")],
+             content=base_content() + [item("i1", "u1"), item("i4", "ghost"), item("i5", "u1", parent_id="nope"),
+                                       item("i6", "u1 ")],
+             tags=base_tags() + [{"item_id": "nope", "tagged_user_id": "u1"}, {"item_id": "i1", "tagged_user_id": "ghost"}])
+        if fmt != "parquet":
+            make("bad times", users=base_users() + [user("u4", birth_date="2001-02-30"), user("u5", created_at="yesterday")],
+                 content=base_content() + [item("i4", "u1", created_at="2024-06-26T01:00:00+25:00"),
+                                           item("i5", "u1", created_at="2024-13-01T00:00:00Z")])
+            make("accepted offsets", content=base_content() + [
+                item(f"o{i}", "u1", created_at=v) for i, v in enumerate([
+                    "2024-06-26T01:00:00+18:00", "2024-06-26T01:00:00-12:00", "2024-06-26T01:00:00+05:45",
+                    "2024-06-26T01:00:00+0530", "2024-06-26T01:00:00+05", "2024-06-26 01:00:00+02",
+                    "2024-06-26T01:00Z", "2024-06-26T01:00:00.123456Z"])])
+    # From the corpus, the cases the exports above do not already cover (each costs Spark some 2-5 s).
+    keep = ("symlink", "parquet string column", "deleted_at", "users.email", "users.user_id", "content.parent_id",
+            "tags.item_id", "Europe/Berlin", "0001-01-01")
+    for name, c in tm.CASES.items():
+        if " via " in name or not any(k in name for k in keep):
+            continue
+        folder = root / f"corpus-{len(out)}"
+        try:
+            out[f"corpus: {name}"] = c.build(folder)
+        except Exception:  # noqa: BLE001 - a case that cannot be built here is not this test's business
+            continue
+    return out
+
+
+def test_validation_on_spark_says_what_validation_on_duckdb_says(spark, tmp_path) -> None:
+    """Point 2 of #13: the export is validated by Spark jobs with DuckDB's
+    rules: for every check, in every format, the same problems, the same
+    counts, the same example rows, word for word; and the same acceptance."""
+    from consentry.engine.spark_validate import validate_spark
+    from consentry.sources import validate
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from consentry.engine.spark import register_export
+
+    def one(name_folder: tuple[str, Path]) -> tuple[str, str] | None:
+        name, folder = name_folder
+        try:
+            export = Export(folder)
+        except InputError:
+            return None  # refused before any table is scanned, by the same code whatever the engine
+        own = spark.newSession()  # its own temp views: the exports are checked side by side
+        duck = _refusal_text(lambda: validate(export))
+        on_spark = _refusal_text(lambda: validate_spark(own, export))
+        assert on_spark == duck, name
+        if name.startswith("accepted offsets"):  # read as the same instants, not only accepted by both
+            con = duckdb.connect()
+            export.register(con)
+            want = sorted(con.execute("SELECT item_id, created_at FROM content").fetchall())
+            register_export(own, export)
+            got = sorted((r[0], r[1]) for r in own.sql("SELECT item_id, created_at FROM content").collect())
+            assert got == want and all(v is not None for _, v in got), name
+        return name, duck
+
+    with ThreadPoolExecutor(4) as pool:
+        done = [r for r in pool.map(one, _bad_exports(tmp_path).items()) if r is not None]
+    compared, refused = len(done), sum(not duck.startswith("valid") for _, duck in done)
+    assert compared >= 20 and refused >= 16
+
+
+def test_the_cli_and_platform_validate_on_spark_when_told(spark, tmp_path, monkeypatch) -> None:
+    """`validate`, `evaluate` (and the other commands that read an export) with
+    --engine spark check it with Spark jobs, and `Platform.validate` on its
+    engine: with DuckDB's validation made to fail, they still refuse a bad
+    export, word for word as DuckDB does, and accept a good one."""
+    from typer.testing import CliRunner
+
+    import test_malformed_exports as tm
+    from consentry.cli import app
+    from consentry.sources import validate as duck_validate
+    from exportkit import base_users, user
+
+    bad = tm.make(tmp_path / "bad", "jsonl", users=base_users() + [user("u4", country="ZZ"), user("u1", handle="again")])
+    good = tm.make(tmp_path / "good", "csv")
+    duck_says = _refusal_text(lambda: duck_validate(Export(bad)))
+    validate_mod = sys.modules["consentry.sources.validate"]  # (the package's `validate` is the function)
+
+    def not_duckdb(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("validated on DuckDB")
+
+    monkeypatch.setattr(validate_mod, "validate", not_duckdb)
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "400")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["validate", "--data", str(bad), "--engine", "spark", "--spark-master", "local[2]"])
+    assert refused.exit_code == 2, refused.output  # bad input
+    flat = " ".join(refused.output.split())
+    for line in duck_says.splitlines()[1:]:
+        assert " ".join(line.split()) in flat, (line, refused.output)
+    ok = runner.invoke(app, ["evaluate", "--data", str(good), "--at", "2024-06-26T00:00:00Z", "--out",
+                             str(tmp_path / "d.parquet"), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
+                             "--engine", "spark", "--spark-master", "local[2]"])
+    assert ok.exit_code == 0, ok.output
+    assert "export" in ok.output and "(valid)" in " ".join(ok.output.split())
+    with Platform(good, f"sqlite:///{tmp_path / 'l2.db'}", engine="spark", spark_session=spark) as p:
+        report, cached = p.validate()
+        assert (report.rows, cached) == ({"users": 3, "content": 3, "tags": 1}, False)

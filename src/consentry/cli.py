@@ -60,11 +60,20 @@ def _ledger(url: str | None):  # noqa: ANN202
     return Ledger(config.ledger_url(url))
 
 
-def _export(data: Path, quiet: bool = False):  # noqa: ANN202
+def _export(data: Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN202 - spark: a SparkSession
+    """The export, validated (by Spark jobs when `spark` is given) or known valid from the memo."""
+    from functools import partial
+
     from .sources import ValidationMemo, open_export
 
-    with err.status(f"checking the export {data} ...") if not quiet else _null():
-        export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
+    check = None
+    if spark is not None:
+        from .engine.spark_validate import validate_spark
+
+        check = partial(validate_spark, spark)
+    on = " on Spark" if spark is not None else ""
+    with err.status(f"checking the export {data}{on} ...") if not quiet else _null():
+        export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()), check=check)
     if not quiet:
         rows = ", ".join(f"{n:,} {t}" for t, n in report.rows.items())
         note = f"unchanged since validated {report.validated_at}" if cached else "valid"
@@ -85,12 +94,27 @@ class _null:
 
 @app.command()
 @friendly
-def validate(data: DataOpt) -> None:
-    """Check an export against the contract; every problem is named with its file, row and fix."""
+def validate(
+    data: DataOpt,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
+) -> None:
+    """Check an export against the contract; every problem is named with its file, row and fix.
+
+    With --engine spark, the checks run as Spark jobs over the files Spark reads."""
+    from functools import partial
+
     from .sources import ValidationMemo, open_export
 
+    spark = _spark_for(engine, spark_master, conf)
+    check = None
+    if spark is not None:
+        from .engine.spark_validate import validate_spark
+
+        check = partial(validate_spark, spark)
     with err.status(f"checking {data} ..."):
-        _, report, _ = open_export(data, memo=None)
+        _, report, _ = open_export(data, memo=None, check=check)
     ValidationMemo(config.validation_memo_path()).put(report)
     table = Table("table", "format", "rows", title=f"{data}: valid")
     for name, n in report.rows.items():
@@ -116,9 +140,9 @@ def evaluate(
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
-    export = _export(data)
-    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
-                                          spark_conf=_spark_conf(conf)) as platform:
+    spark = _spark_for(engine, spark_master, conf)
+    export = _export(data, spark=spark)
+    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_session=spark) as platform:
         with err.status(f"deciding on {engine} ..."):
             result = platform.evaluate(t, out_file)
     print_counts(result)
@@ -147,7 +171,7 @@ def _controller(file: Path | None, platform: str | None, name: str | None, addre
 
 
 def _spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN202 - a SparkSession or None
-    """The Spark session a command that takes no export runs on, or None for DuckDB."""
+    """The Spark session a command runs on (--engine spark), or None for DuckDB."""
     if _engine(engine) != "spark":
         return None
     from .engine.spark import session
@@ -203,9 +227,9 @@ def explain(
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
-    export = _export(data, quiet=True)
-    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
-                                          spark_conf=_spark_conf(conf)) as platform:
+    spark = _spark_for(engine, spark_master, conf)
+    export = _export(data, quiet=True, spark=spark)
+    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_session=spark) as platform:
         e = platform.explain(item_id, t)
     out.print(f"[bold]{e.item_id}[/] by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}", highlight=False)
     _print_checks(e.checks, e.reason)
@@ -722,9 +746,9 @@ def notify(
     if not dry_run:
         who.require("a notice campaign")
     pol = load_policy(policy)
-    export = _export(data)
-    with _ledger_notice(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
-                                                 spark_conf=_spark_conf(conf)) as platform:
+    spark = _spark_for(engine, spark_master, conf)
+    export = _export(data, spark=spark)
+    with _ledger_notice(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_session=spark) as platform:
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from .notices.campaign import summarize
 
@@ -861,16 +885,14 @@ def snapshot_build(
 ) -> None:
     """Write the eligible items, transformed, into a new Delta table with a manifest.
     With --engine spark, Spark computes the rows and writes the Parquet parts."""
-    from .platform import Platform
     from .policy import load_policy
     from .snapshots import build
 
     t = parse_instant(at, what="cut-off time")
     pol = load_policy(policy)
-    export = _export(data)
-    with _ledger(ledger) as led, Platform(export, led, pol, engine=_engine(engine), spark_master=spark_master,
-                                          spark_conf=_spark_conf(conf)) as platform, err.status("building ...") as status:
-        spark = platform.spark if engine == "spark" else None
+    spark = _spark_for(engine, spark_master, conf)
+    export = _export(data, spark=spark)
+    with _ledger(ledger) as led, err.status("building ...") as status:
         m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s), spark=spark)
     _print_manifest(m)
 

@@ -76,6 +76,25 @@ class Platform:
             return evaluate_spark(self.export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
         return evaluate(self.export, self.ledger, self.policy, at, out, watermark=watermark)
 
+    def validate(self, memo=None):  # noqa: ANN001, ANN201 - a sources.ValidationMemo; (ValidationReport, cached)
+        """Check the export against the contract on this platform's engine
+        (Spark jobs with `engine="spark"`, the same rules); raise
+        `ExportInvalid` naming every problem. With a `ValidationMemo`, an export
+        unchanged since it passed is not scanned again."""
+        if memo is not None and (cached := memo.get(self.export)) is not None:
+            return cached, True
+        if self.engine == "spark":
+            from .engine.spark_validate import validate_spark
+
+            report = validate_spark(self.spark, self.export)
+        else:
+            from .sources import validate
+
+            report = validate(self.export)
+        if memo is not None:
+            memo.put(report)
+        return report, False
+
     def backend(self):  # noqa: ANN201 - an engine.backend.Backend
         """Where the compiled SQL runs: a new DuckDB connection, or the Spark session."""
         from .engine.backend import DuckBackend, SparkBackend

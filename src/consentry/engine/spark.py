@@ -28,14 +28,28 @@ from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from ..sources.export import TIMESTAMP_RE
+from ..sources.export import TIMESTAMP_RE, TableFile
 from ..sources.schema import TABLES, Column
+from ..sqltext import spark_quote
 from .compile import Compiler
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["UTC_CONF", "check_utc", "decided", "jdbc_jar", "ledger_source", "load_inputs", "materialised", "session"]
+__all__ = [
+    "UTC_CONF",
+    "as_text",
+    "check_utc",
+    "decided",
+    "jdbc_jar",
+    "ledger_source",
+    "load_inputs",
+    "materialised",
+    "read_table",
+    "register_export",
+    "session",
+    "typed_sql",
+]
 
 #: Forced on every session, whatever the caller passes: the SQL session zone
 #: and the JVMs' default zone (which some Parquet and CSV readers consult).
@@ -88,14 +102,13 @@ def check_utc(spark: SparkSession) -> None:
         raise InputError(f"the Spark session reads time in {zone}, not UTC", fix="run with spark.sql.session.timeZone=UTC")
 
 
-def _typed(col: Column, raw: bool) -> str:
+def typed_sql(col: Column, raw: bool) -> str:
     """Spark SQL for a column in its contract type, as `Export.typed_expr` does it for DuckDB."""
     src = f"`{col.name}`"
     if col.kind == "timestamp":
         if not raw:
             return f"CAST({src} AS TIMESTAMP)"
-        pattern = TIMESTAMP_RE.replace("\\", "\\\\")
-        return f"CASE WHEN trim({src}) RLIKE '{pattern}' THEN try_cast(trim({src}) AS TIMESTAMP) END"
+        return _timestamp_text(f"trim({src})")
     if col.kind == "date":
         if not raw:
             return f"CAST({src} AS DATE)"
@@ -105,7 +118,46 @@ def _typed(col: Column, raw: bool) -> str:
     return f"CAST({src} AS STRING)"
 
 
-def _read(spark: SparkSession, export: Export, name: str) -> DataFrame:
+def _timestamp_text(t: str) -> str:
+    """Spark SQL for an ISO 8601 text `t` of any shape `TIMESTAMP_RE` accepts,
+    as the UTC instant DuckDB makes of it. Spark's own cast leaves out some of
+    them ("2024-06-26T01:00Z", offsets written +0530): the text is rewritten
+    first into the one shape Spark reads, "yyyy-mm-dd hh:mm:ss.ffffff+hh:mm",
+    the fraction cut (not rounded) to microseconds as DuckDB does."""
+    q = spark_quote
+    z = f"regexp_extract({t}, {q(r'^.{16}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)$')}, 1)"
+    text = (
+        f"concat(substr({t}, 1, 10), ' ', CASE WHEN length({t}) = 10 THEN '00:00' ELSE substr({t}, 12, 5) END, ':', "
+        f"coalesce(nullif(regexp_extract({t}, {q(r'^.{16}:([0-9]{2})')}, 1), ''), '00'), '.', "
+        f"rpad(regexp_extract({t}, {q(r'^.{19}[.]([0-9]{1,9})')}, 1), 6, '0'), "
+        f"CASE WHEN {z} IN ('', 'Z') THEN '+00:00' "
+        f"ELSE concat(substr({z}, 1, 3), ':', CASE WHEN length({z}) = 3 THEN '00' ELSE substr({z}, -2, 2) END) END)"
+    )
+    return f"CASE WHEN {t} RLIKE {q(TIMESTAMP_RE)} THEN try_cast({text} AS TIMESTAMP) END"
+
+
+def as_text(tf: TableFile, column: str) -> bool:
+    """Whether a column is read as text and parsed (CSV, JSONL, a Parquet string
+    column), as `Export.typed_expr` decides it for DuckDB."""
+    return tf.format != "parquet" or tf.columns[column].upper().startswith("VARCHAR")
+
+
+def _line_end(path: Path) -> str:
+    """The record separator a CSV file uses, read from its header line. Told it,
+    Spark keeps a line break inside a quoted field as written ("\\r\\n" stays
+    "\\r\\n", as DuckDB reads it); left to guess, it makes it "\\n"."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    end = head.find(b"\n")
+    if end < 0:
+        return "\r" if b"\r" in head else "\n"
+    return "\r\n" if end > 0 and head[end - 1:end] == b"\r" else "\n"
+
+
+def read_table(spark: SparkSession, export: Export, name: str) -> DataFrame:
+    """A table file of the export as Spark reads it: Parquet as typed, CSV and
+    JSONL as text columns. A malformed record fails the read (FAILFAST), as
+    it fails DuckDB's: it is never turned into a row of NULLs."""
     tf = export.files[name]
     path = str(tf.path)
     if tf.format == "parquet":
@@ -114,8 +166,9 @@ def _read(spark: SparkSession, export: Export, name: str) -> DataFrame:
 
     schema = StructType([StructField(c, StringType()) for c in tf.columns])
     if tf.format == "csv":
-        return spark.read.csv(path, header=True, schema=schema, multiLine=True, escape='"')
-    return spark.read.schema(schema).json(path)
+        return spark.read.csv(path, header=True, schema=schema, multiLine=True, escape='"', mode="FAILFAST",
+                              lineSep=_line_end(tf.path))
+    return spark.read.schema(schema).option("mode", "FAILFAST").json(path)
 
 
 def register_export(spark: SparkSession, export: Export) -> None:
@@ -128,10 +181,9 @@ def register_export(spark: SparkSession, export: Export) -> None:
             spark.sql(f"SELECT {cols} WHERE false").createOrReplaceTempView(table.name)
             continue
         tf = export.files[name := table.name]
-        df = _read(spark, export, name)
-        raw = tf.format != "parquet"
+        df = read_table(spark, export, name)
         cols = ", ".join(
-            (f"{_typed(c, raw)} AS `{c.name}`" if c.name in tf.columns else
+            (f"{typed_sql(c, as_text(tf, c.name))} AS `{c.name}`" if c.name in tf.columns else
              f"CAST(NULL AS {'TIMESTAMP' if c.kind == 'timestamp' else 'DATE' if c.kind == 'date' else 'STRING'}) AS `{c.name}`")
             for c in table.columns)
         df.createOrReplaceTempView(f"{name}_raw")

@@ -39,12 +39,29 @@ from ..policy import Policy
 from ..sources import Export
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
+from .recovery import (
+    failpoint,
+    forget_stage,
+    fsync_dir,
+    ledger_identity,
+    mark_stage,
+    note_stage,
+    stage_name,
+)
 from .redact import chain_sql, found_lists, install_sql, kinds_of, text_steps
-from .recovery import failpoint, forget_stage, fsync_dir, ledger_identity, mark_stage, note_stage, stage_name
-from .repair import recover
-from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
 from .registry import Registry, SnapshotError
-from .rows import IMAGE_COUNTS_SQL, IMAGE_PROBLEMS_SQL, IMG_SCHEMA, JOBS_SQL, TAGGED_LIST, cand_sql, image_counts, process_images
+from .repair import recover
+from .rows import (
+    IMAGE_COUNTS_SQL,
+    IMAGE_PROBLEMS_SQL,
+    IMG_SCHEMA,
+    JOBS_SQL,
+    TAGGED_LIST,
+    cand_sql,
+    image_counts,
+    process_images,
+)
+from .shared import SCHEMA, bucket_sql, later_failures, snapshot_lock, third_party_now
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -27,11 +27,19 @@ from ..engine.spark import materialised
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .rows import IMAGE_COUNTS_SQL, IMAGE_PROBLEMS_SQL, IMG_SCHEMA, JOBS_SQL, cand_sql, image_counts, process_images
 from .manifest import Manifest, content_digest
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import handles_sql, mentioned_sql
 from .redact import chain_sql, found_lists, install_sql, kinds_of, text_steps
+from .rows import (
+    IMAGE_COUNTS_SQL,
+    IMAGE_PROBLEMS_SQL,
+    IMG_SCHEMA,
+    JOBS_SQL,
+    cand_sql,
+    image_counts,
+    process_images,
+)
 from .shared import SCHEMA
 
 __all__ = ["build_rows_spark"]

@@ -244,6 +244,11 @@ class Checker:
         """Views users, content and tags in the contract's types."""
         raise NotImplementedError
 
+    def screen(self, tf: TableFile) -> None:
+        """Raise what `tf.unreadable` says of a file the engine reads without
+        complaint but DuckDB refuses (Spark takes a duplicate JSON key, a bad
+        UTF-8 byte or an over-long line silently). Nothing to do on DuckDB."""
+
     def count(self, sql: str) -> int:
         return int(self.rows(sql)[0][0])
 
@@ -308,7 +313,8 @@ def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> Va
             con.close()
 
 
-def check(export: Export, ck: Checker, unreadable: type[Exception] = duckdb.Error) -> ValidationReport:
+def check(export: Export, ck: Checker,
+          unreadable: type[Exception] | tuple[type[Exception], ...] = duckdb.Error) -> ValidationReport:
     """Every check of CONTRACT §1 on `ck`'s engine; raise ExportInvalid listing
     each problem. (`unreadable`: the engine's error for a file it cannot read.)"""
     problems: list[Problem] = []
@@ -325,6 +331,7 @@ def check(export: Export, ck: Checker, unreadable: type[Exception] = duckdb.Erro
         checks = _value_checks(tf, today, d)
         aggs = ", ".join(f"count(*) FILTER (WHERE {c.predicate})" for c in checks) or "0"
         try:
+            ck.screen(tf)
             row = ck.rows(f"SELECT count(*), {aggs} FROM ({ck.base(tf)}) b")[0]
         except unreadable as exc:
             raise tf.unreadable(exc) from None
@@ -402,7 +409,7 @@ def _link_problems(ck: Checker, export: Export, links: list[str]) -> list[Proble
             Problem(
                 tf.label,
                 "media_path",
-                f"{n} media file(s) are symbolic links or lie in a linked folder ({shown(sorted(used)[0])})",
+                f"{n} media file(s) are symbolic links or lie in a linked folder ({shown(min(used))})",
                 fix,
                 _example(ck, tf, pred, "media_path"),
             )
@@ -416,18 +423,27 @@ def _link_problems(ck: Checker, export: Export, links: list[str]) -> list[Proble
     return problems
 
 
+_UNIQUE = (("users", "user_id"), ("users", "handle"), ("content", "item_id"))
+
+
 def _uniqueness(ck: Checker, export: Export) -> list[Problem]:
+    """One query counts the repeated values of every unique column; only a
+    column with some is looked at again, for its examples."""
     problems = []
     d = ck.dialect
-    for table, column in (("users", "user_id"), ("users", "handle"), ("content", "item_id")):
+
+    def repeated(table: str, c: str) -> str:
+        return f"SELECT {c} FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1"
+
+    totals = ck.rows("SELECT " + ", ".join(f"(SELECT count(*) FROM ({repeated(t, d.ident(c))}) x{i})"
+                                           for i, (t, c) in enumerate(_UNIQUE)))[0]
+    for (table, column), total in zip(_UNIQUE, totals):
+        if not total:
+            continue
         tf = export.files[table]
         c = d.ident(column)
         dupes = ck.rows(f"SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL "
                         f"GROUP BY {c} HAVING count(*) > 1 ORDER BY n DESC, {c} LIMIT 3")
-        if not dupes:
-            continue
-        total = ck.count(f"SELECT count(*) FROM (SELECT {c} FROM {table} WHERE {c} IS NOT NULL "
-                         f"GROUP BY {c} HAVING count(*) > 1) x")
         value = dupes[0][0]
         where = ", ".join(w for w, _ in ck.first(tf, f"{c} = {d.lit(value)}", [], limit=3))
         problems.append(
@@ -452,19 +468,25 @@ _REFERENCES = (
 
 
 def _references(ck: Checker, export: Export) -> list[Problem]:
+    """One query counts the dangling references of every kind; only a kind
+    with some is looked at again, for an example."""
     problems = []
     d = ck.dialect
-    for table, column, target, target_col, fix in _REFERENCES:
-        if table not in export.files:
-            continue
-        tf = export.files[table]
+    refs = [r for r in _REFERENCES if r[0] in export.files]
+
+    def dangling(table: str, column: str, target: str, target_col: str) -> str:
         c, t = d.ident(column), d.ident(target_col)
-        dangling = f"SELECT s.{c} FROM {table} s LEFT JOIN {target} t ON s.{c} = t.{t} WHERE s.{c} IS NOT NULL AND t.{t} IS NULL"
-        n = ck.count(f"SELECT count(*) FROM ({dangling}) x")
+        return f"SELECT s.{c} FROM {table} s LEFT JOIN {target} t ON s.{c} = t.{t} WHERE s.{c} IS NOT NULL AND t.{t} IS NULL"
+
+    if not refs:
+        return []
+    counts = ck.rows("SELECT " + ", ".join(f"(SELECT count(*) FROM ({dangling(*r[:4])}) x{i})" for i, r in enumerate(refs)))[0]
+    for (table, column, target, target_col, fix), n in zip(refs, counts):
         if not n:
             continue
-        value = ck.rows(f"{dangling} LIMIT 1")[0][0]
-        example = _example(ck, tf, f"{c} = {d.lit(value)}", column)
+        tf = export.files[table]
+        value = ck.rows(f"{dangling(table, column, target, target_col)} LIMIT 1")[0][0]
+        example = _example(ck, tf, f"{d.ident(column)} = {d.lit(value)}", column)
         message = f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}"
         if re.search(UNCLEAN_ID_PY, value):
             message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
@@ -506,13 +528,16 @@ class ValidationMemo:
 
 
 def open_export(
-    folder: str | Path, *, memo: ValidationMemo | None = None, con: duckdb.DuckDBPyConnection | None = None
+    folder: str | Path, *, memo: ValidationMemo | None = None, con: duckdb.DuckDBPyConnection | None = None,
+    check: Callable[[Export], ValidationReport] | None = None,
 ) -> tuple[Export, ValidationReport, bool]:
-    """Open and validate (or trust the memo). Returns (export, report, was_cached)."""
+    """Open and validate (or trust the memo). Returns (export, report, was_cached).
+    `check` validates on another engine (`engine.spark_validate.validate_spark`
+    bound to a session); the rules, and so the memo, are the same."""
     export = Export(folder)
     if memo is not None and (cached := memo.get(export)) is not None:
         return export, cached, True
-    report = validate(export, con)
+    report = check(export) if check is not None else validate(export, con)
     if memo is not None:
         memo.put(report)
     return export, report, False
