@@ -77,6 +77,33 @@ def test_generated_data_every_policy(spark, generated, tmp_path) -> None:
     assert {"eligible", "objected", "not_notified", "minor", "no_consent", "tagged_person", "third_party_objected"} <= reasons
 
 
+def test_without_the_broadcast_spark_shuffles_and_decides_the_same(spark, generated, tmp_path) -> None:
+    """People and tagged items small enough (here, always) are sent whole to
+    every task, so the items are never shuffled; over the budget (a platform's
+    scale; here a budget of one byte), Spark shuffles. Same decisions either way."""
+    from consentry.engine.spark import BROADCAST_CONF
+
+    folder, url = generated
+    export = Export(folder)
+    policy = load_policy("recommended")
+    plans = {}
+    with Ledger(url) as led:
+        load_inputs(spark, export, led, AT, Path(__import__("tempfile").mkdtemp(dir=tmp_path)))
+        want = sorted(decide(export, led, policy, AT).fetchall())
+        for budget in (None, "1"):
+            if budget:
+                spark.conf.set(BROADCAST_CONF, budget)
+            try:
+                with decided(spark, policy, AT) as df:
+                    assert sorted(tuple(r) for r in df.collect()) == want, budget
+                    plans[budget] = df._jdf.queryExecution().executedPlan().toString()
+            finally:
+                spark.conf.unset(BROADCAST_CONF)
+    joins = lambda plan: (plan.count("BroadcastHashJoin"), plan.count("SortMergeJoin"))  # noqa: E731
+    assert joins(plans[None])[1] == 0 and joins(plans[None])[0] >= 3  # no item shuffled
+    assert joins(plans["1"])[1] >= 1  # items shuffled to be joined (Spark broadcasts what is under its own 10 MB)
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(world=worlds())
 def test_worlds_every_policy(spark, tmp_path, world) -> None:

@@ -191,12 +191,13 @@ people AS (
             return None
         return f"{c}.created_at < TIMESTAMP '{since.isoformat()} 00:00:00'"
 
-    def tagged_cte(self) -> str:
+    def tagged_cte(self, broadcast: bool = False) -> str:
         """Per tagged item: does any tagged person fail a person rule at T, and the
         latest coming-of-age among them (for rule 9 at the item's creation time)."""
-        return """
+        hint = "/*+ BROADCAST(tp) */ " if broadcast else ""
+        return f"""
 tagged AS (
-  SELECT t.item_id,
+  SELECT {hint}t.item_id,
     max(CASE WHEN tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL THEN 1 ELSE 0 END) = 1 AS fails_now,
     max(tp.adult_from) AS youngest_adult_from
   FROM tags t JOIN people tp ON tp.user_id = t.tagged_user_id
@@ -248,14 +249,18 @@ third_party AS (
         it for each of its readers)."""
         return f"WITH {self.people_ctes()}\nSELECT * FROM people"
 
-    def decisions_sql(self, *, where: str | None = None, people: str | None = None) -> str:
+    def decisions_sql(self, *, where: str | None = None, people: str | None = None, broadcast: bool = False) -> str:
         """One row per content item: item_id, user_id, eligible, reason, and
         blur_faces when the policy blurs tagged people instead of dropping items.
-        `people` names a relation already holding `people_sql()`'s rows."""
+        `people` names a relation already holding `people_sql()`'s rows.
+        `broadcast`: hints that the people and tagged-item relations are small
+        enough to be sent whole to every task (Spark then joins the items
+        where they are read instead of shuffling them twice; to DuckDB the hint
+        is a comment)."""
         checks_tags = self.policy.tagged_people is not TaggedPeople.ignore
         tp = self.honours_third_parties
         people_ctes = f"\npeople AS (SELECT * FROM {people})" if people else self.people_ctes()
-        ctes = (people_ctes + ("," + self.tagged_cte() if checks_tags else "")
+        ctes = (people_ctes + ("," + self.tagged_cte(broadcast) if checks_tags else "")
                 + ("," + self.third_party_cte() if tp else ""))
         tag_join = "LEFT JOIN tagged tg ON tg.item_id = c.item_id" if checks_tags else ""
         if tp:
@@ -266,9 +271,10 @@ third_party AS (
         inner_extra = f", ({' OR '.join(blur_if)}) AS tagged_fail" if blur else ""
         outer_extra = ", (reason = 'eligible' AND tagged_fail) AS blur_faces" if blur else ""
         filt = f"WHERE {where}" if where else ""
+        hints = ("/*+ BROADCAST(p)" + (", BROADCAST(tg)" if checks_tags else "") + " */ ") if broadcast else ""
         return f"""WITH {ctes},
 decided AS (
-  SELECT c.item_id, c.user_id, {self.reason_sql()} AS reason{inner_extra}
+  SELECT {hints}c.item_id, c.user_id, {self.reason_sql()} AS reason{inner_extra}
   FROM content c
   JOIN people p ON p.user_id = c.user_id
   {tag_join}

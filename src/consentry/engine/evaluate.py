@@ -127,8 +127,7 @@ def evaluate_spark(
     try:
         wm = backend.load_inputs(spark, export, ledger, at, scratch, watermark)
         with backend.decided(spark, policy, at) as decisions:
-            decisions.write.mode("overwrite").parquet(str(tmp), compression="zstd")
-        counts = {r["reason"]: int(r["count"]) for r in spark.read.parquet(str(tmp)).groupBy("reason").count().collect()}
+            counts = backend.write_counting(decisions, tmp)
         old = out.with_name(f".{out.name}.{os.getpid()}.old")
         if out.exists():
             os.replace(out, old)

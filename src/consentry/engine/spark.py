@@ -262,9 +262,55 @@ def decided(spark: SparkSession, policy: Policy, at: datetime) -> Iterator[DataF
     people = materialised(spark.sql(comp.people_sql()))
     people.createOrReplaceTempView("people_once")
     try:
-        yield spark.sql(comp.decisions_sql(people="people_once"))
+        yield spark.sql(comp.decisions_sql(people="people_once", broadcast=small_enough(spark, people)))
     finally:
         people.unpersist()
+
+
+#: A Spark setting (pass it with --conf): the most bytes of people and tagged
+#: items sent whole to every task instead of shuffling the items. By default an
+#: eighth of the driver's memory (the driver builds what it broadcasts).
+BROADCAST_CONF = "spark.consentry.broadcastBytes"
+_BYTES_PER_ROW = 96  # a person's id, reasons and coming-of-age date; a tagged item's id and two flags, with overhead
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _bytes(size: str) -> int:
+    """A JVM size as Spark writes it ("4g", "512m", "1024k") in bytes."""
+    number = size.strip().lower().rstrip("b") or "0"
+    unit = number[-1] if number[-1] in _UNITS else ""
+    return int(float(number[: len(number) - len(unit)]) * _UNITS[unit])
+
+
+def broadcast_budget(spark: SparkSession) -> int:
+    explicit = spark.conf.get(BROADCAST_CONF, None)
+    if explicit:
+        return _bytes(explicit)
+    return _bytes(spark.sparkContext.getConf().get("spark.driver.memory", "1g")) // 8
+
+
+def small_enough(spark: SparkSession, people: DataFrame) -> bool:
+    """Whether the people (kept) and the tagged items (at most one per tag row)
+    fit the broadcast budget: then the decision query joins the items where
+    they are read, with no shuffle of the items at all. At a platform's scale
+    they do not, and Spark shuffles as before."""
+    rows = people.count() + spark.table("tags").count()
+    return rows * _BYTES_PER_ROW <= broadcast_budget(spark)
+
+
+def write_counting(decisions: DataFrame, path: Path) -> dict[str, int]:
+    """Write the decisions as Parquet parts into `path` and count them by
+    reason in the same pass (an observation: Spark sums each task's counts as
+    it writes), instead of reading the written rows back."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from .rules import ORDER
+
+    seen = Observation("consentry_reasons")
+    counted = decisions.observe(seen, *(F.count_if(F.col("reason") == str(r)).alias(str(r)) for r in ORDER))
+    counted.write.mode("overwrite").parquet(str(path), compression="zstd")
+    return {reason: int(n) for reason, n in seen.get.items() if n}
 
 
 def materialised(df: DataFrame) -> DataFrame:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ..engine.backend import SparkBackend
 from ..engine.compile import Compiler
-from ..engine.spark import materialised
+from ..engine.spark import materialised, small_enough
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
@@ -189,7 +189,7 @@ def build_rows_spark(
         persisted += now_failing(spark, policy, at, now)
         comp = Compiler(policy, at)
         view("people_once", comp.people_sql())
-        view("decided", comp.decisions_sql(people="people_once"))
+        view("decided", comp.decisions_sql(people="people_once", broadcast=small_enough(spark, spark.table("people_once"))))
         decisions = {r["reason"]: int(r["n"]) for r in spark.sql(
             "SELECT reason, count(*) AS n FROM decided GROUP BY reason").collect()}
         decisions = dict(sorted(decisions.items()))
