@@ -137,7 +137,13 @@ ev AS (
   WHERE event_at <= {self.T} AND user_id IS NOT NULL{ev_filter}
 ),
 latest AS (
-  SELECT user_id, grp, type FROM (
+  -- the latest objection and consent event per person, by (event_at, seq): one
+  -- window over the ledger, both answers side by side (a second window would
+  -- cost Spark another shuffle and sort of the events)
+  SELECT user_id,
+    max(CASE WHEN grp = 'objection' THEN type END) AS objection_state,
+    max(CASE WHEN grp = 'consent' THEN type END) AS consent_state
+  FROM (
     SELECT user_id, type,
       CASE WHEN type IN ({objection}) THEN 'objection' ELSE 'consent' END AS grp,
       row_number() OVER (
@@ -145,6 +151,7 @@ latest AS (
         ORDER BY event_at DESC, seq DESC) AS rn
     FROM ev WHERE type IN ({groups})
   ) ranked WHERE rn = 1
+  GROUP BY user_id
 ),
 per_user AS (
   SELECT user_id,
@@ -158,12 +165,11 @@ people_base AS (
     {self.jurisdiction_sql('u.country')} AS jurisdiction,
     COALESCE(pu.erased, false) AS erased,
     pu.first_notified_at,
-    lo.type AS objection_state,
-    lc.type AS consent_state
+    l.objection_state,
+    l.consent_state
   FROM {users_rel} u
   LEFT JOIN per_user pu ON pu.user_id = u.user_id
-  LEFT JOIN latest lo ON lo.user_id = u.user_id AND lo.grp = 'objection'
-  LEFT JOIN latest lc ON lc.user_id = u.user_id AND lc.grp = 'consent'
+  LEFT JOIN latest l ON l.user_id = u.user_id
 ),
 people_j AS (
   SELECT *, {self.notice_before_sql('jurisdiction')} AS notice_before FROM people_base
