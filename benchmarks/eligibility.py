@@ -1,4 +1,4 @@
-"""Benchmark `evaluate` against a floor and an honest pandas implementation.
+"""Benchmark `evaluate` against a floor and honest pandas and polars implementations.
 
     python benchmarks/eligibility.py --users 100000            # generates bench-data/u100000 if missing
     python benchmarks/eligibility.py --users 5000000 --pandas-max-users 1000000
@@ -15,14 +15,20 @@ Every contender runs in its own subprocess, so its peak RSS is its own
               `consentry validate`), ledger in SQLite.
 - pandas      benchmarks/pandas_baseline.py: merges and boolean masks, no
               per-row apply; its decisions are checked equal to the engine's.
+- polars      benchmarks/polars_baseline.py: one lazy plan, streamed to
+              Parquet (`sink_parquet`); its decisions are checked equal too.
 
-Ratios are printed against the floors measured in the same run.
+Ratios are printed against the floors measured in the same run. "other" is
+the share of the machine's CPU that other processes used while a contender
+ran (/proc/stat's busy time less the contender's own, over wall × CPUs): a
+run with it well above zero was contended.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -83,6 +89,20 @@ def child_pandas(data: Path, ledger: str, out: Path, policy: str) -> dict:
     return {"rows": len(df)}
 
 
+def child_polars(data: Path, ledger: str, out: Path, policy: str) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from polars_baseline import plan_polars
+
+    from consentry.ledger import Ledger
+    from consentry.policy import load_policy
+    from consentry.timeutil import parse_instant
+
+    with Ledger(ledger) as led:
+        events = led.events_arrow(upto=parse_instant(T))
+    plan_polars(data, events, load_policy(policy), parse_instant(T)).sink_parquet(out, compression="zstd")
+    return {}
+
+
 def child_validate(data: Path) -> dict:
     from consentry.sources import Export, validate
 
@@ -99,14 +119,27 @@ def _vm_hwm_kib() -> int:
     return 0
 
 
+def _busy_seconds() -> float:
+    """The machine's busy CPU time so far (all CPUs), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(args: list[str]) -> dict:
-    """Run one contender; return its wall time, peak RSS and what it printed."""
+    """Run one contender; return its wall time, peak RSS, what it printed, and
+    the CPU share other processes used meanwhile."""
+    busy0 = _busy_seconds()
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE)
     stdout = proc.stdout.read() if proc.stdout else b""
-    code = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
     seconds = time.perf_counter() - started
-    result = {"seconds": seconds, "peak_rss_mib": float("nan"), "ok": code == 0}
+    own = usage.ru_utime + usage.ru_stime
+    other = max(0.0, _busy_seconds() - busy0 - own) / (seconds * (os.cpu_count() or 1))
+    result = {"seconds": seconds, "peak_rss_mib": float("nan"), "ok": code == 0, "cpu": own, "other": other}
     if code == 0 and stdout.strip():
         result.update(json.loads(stdout.decode().strip().splitlines()[-1]))
         result["peak_rss_mib"] = result.pop("vm_hwm_kib") / 1024
@@ -168,6 +201,8 @@ def main() -> None:
             out = child_engine(Path(rest[0]), rest[1], Path(rest[2]), rest[3])
         elif kind == "pandas":
             out = child_pandas(Path(rest[0]), rest[1], Path(rest[2]), rest[3])
+        elif kind == "polars":
+            out = child_polars(Path(rest[0]), rest[1], Path(rest[2]), rest[3])
         elif kind == "validate":
             out = child_validate(Path(rest[0]))
         out["vm_hwm_kib"] = _vm_hwm_kib()
@@ -191,21 +226,29 @@ def main() -> None:
         results["pandas"] = run_child(["pandas", str(data), ledger, str(scratch / "pandas.parquet"), args.policy])
         if results["pandas"]["ok"]:
             results["pandas"]["mismatches"] = compare(scratch / "engine.parquet", scratch / "pandas.parquet")
+    results["polars"] = run_child(["polars", str(data), ledger, str(scratch / "polars.parquet"), args.policy])
+    if results["polars"]["ok"]:
+        results["polars"]["mismatches"] = compare(scratch / "engine.parquet", scratch / "polars.parquet")
 
     e = results["engine"]["seconds"]
     print(f"\n== eligibility benchmark: {users_n:,} users, {items:,} items, policy {args.policy} ==")
     if gen_s:
         print(f"generate: {gen_s:.1f}s   ledger import: {import_s:.1f}s")
-    print(f"{'contender':<12}{'seconds':>10}{'items/s':>14}{'peak RSS MiB':>14}{'engine ÷ it':>13}")
+    print(f"{'contender':<12}{'seconds':>10}{'items/s':>14}{'peak RSS MiB':>14}{'engine ÷ it':>13}{'other CPU':>11}")
     for name, r in results.items():
         if not r["ok"]:
             print(f"{name:<12}{'FAILED':>10}   peak RSS {r['peak_rss_mib']:.0f} MiB")
             continue
         rate = items / r["seconds"] if r["seconds"] else 0
-        print(f"{name:<12}{r['seconds']:>10.2f}{rate:>14,.0f}{r['peak_rss_mib']:>14,.0f}{e / r['seconds']:>13.2f}")
+        print(f"{name:<12}{r['seconds']:>10.2f}{rate:>14,.0f}{r['peak_rss_mib']:>14,.0f}{e / r['seconds']:>13.2f}"
+              f"{r['other']:>10.1%}")
     if "pandas" in results and results["pandas"]["ok"]:
         p = results["pandas"]
         print(f"pandas ÷ engine: {p['seconds'] / e:.1f}x slower; decisions differing: {p['mismatches']}")
+    if results.get("polars", {}).get("ok"):
+        q = results["polars"]
+        print(f"polars ÷ engine: {q['seconds'] / e:.2f}x (goal ≥ 1.5); peak RSS engine ÷ polars: "
+              f"{results['engine']['peak_rss_mib'] / q['peak_rss_mib']:.2f} (goal ≤ 1); decisions differing: {q['mismatches']}")
     print(f"engine ÷ scan+write floor: {e / results['scan+write']['seconds']:.2f}x;"
           f" engine ÷ bare scan: {e / results['scan']['seconds']:.2f}x")
     print(json.dumps({"users": users_n, "items": items, **{k: {kk: vv for kk, vv in v.items() if kk != 'counts'}
