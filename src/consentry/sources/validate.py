@@ -46,13 +46,17 @@ class Dialect:
     lit: Callable[[str], str]  # a string literal
     text_type: str  # the type a value is cast to, to trim it
     regex: str  # `{x}` matches `{p}` somewhere in it (RE2 on DuckDB, Java's regex on Spark: the patterns here read the same)
+    listed: str  # `{x}` is one of the literals `{values}` (a list look-up on DuckDB, an IN set on Spark)
 
     def find(self, x: str, pattern: str) -> str:
         return self.regex.format(x=x, p=self.lit(pattern))
 
+    def one_of(self, x: str, values: list[str]) -> str:
+        return self.listed.format(x=x, values=", ".join(self.lit(v) for v in values))
 
-DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})")
-SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})")
+
+DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})", "list_contains([{values}], {x})")
+SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})", "{x} IN ({values})")
 
 
 @dataclass
@@ -197,7 +201,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{typed} IS NOT NULL AND NOT {typed} IN ({_COUNTRY_LIST})",
+                    f"{typed} IS NOT NULL AND NOT {d.one_of(typed, _COUNTRIES)}",
                     "{n} value(s) are not an ISO 3166-1 alpha-2 country code",
                     "use two-letter codes such as DE, GB, US, or leave it empty when unknown",
                 )
@@ -281,7 +285,7 @@ class DuckChecker(Checker):
         self.export.register(self.con)
 
 
-_COUNTRY_LIST = ", ".join(quote(c) for c in sorted(COUNTRY_CODES))  # two letters each: the same literal on either engine
+_COUNTRIES = sorted(COUNTRY_CODES)
 
 
 def _example(ck: Checker, tf: TableFile, predicate: str, column: str) -> str | None:
