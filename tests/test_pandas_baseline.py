@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from decide_helpers import assert_peer_agrees, engine_rows
+from exportkit import item, user, write_export
 from hypothesis import HealthCheck, given, settings
+from test_properties import T, _engine, _policies, worlds
 
-from consentry.engine import decide
 from consentry.ledger import Ledger, NewEvent
 from consentry.policy import load_policy
 from consentry.sources import Export
 from consentry.timeutil import parse_instant
-from exportkit import item, user, write_export
-from test_properties import T, _engine, _policies, worlds
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from pandas_baseline import decide_pandas  # noqa: E402
@@ -23,8 +23,7 @@ from pandas_baseline import decide_pandas  # noqa: E402
 PRESETS = ("recommended", "meta-2024", "consent-only")
 
 
-def _rows_engine(export: Export, ledger: Ledger, policy, at) -> list[tuple[str, str, bool, str]]:
-    return sorted((r[0], r[1], bool(r[2]), str(r[3])) for r in decide(export, ledger, policy, at).fetchall())
+_rows_engine = engine_rows
 
 
 def _rows_pandas(folder: Path, ledger: Ledger, policy, at) -> list[tuple[str, str, bool, str]]:
@@ -42,13 +41,7 @@ def _rows_pandas(folder: Path, ledger: Ledger, policy, at) -> list[tuple[str, st
 )
 @given(world=worlds())
 def test_pandas_baseline_agrees_with_the_engine(tmp_path, world):
-    export, ledger = _engine(tmp_path, world)
-    try:
-        for policy in _policies():
-            want = _rows_engine(export, ledger, policy, T)
-            assert _rows_pandas(export.folder, ledger, policy, T) == want, policy.name
-    finally:
-        ledger.close()
+    assert_peer_agrees(*_engine(tmp_path, world), _policies(), T, _rows_pandas)
 
 
 def test_ties_at_the_same_instant_go_by_ledger_order(tmp_path):

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+from decide_helpers import assert_peer_agrees, engine_rows
+from exportkit import item, user, write_export
 from hypothesis import HealthCheck, given, settings
+from test_properties import T, _engine, _policies, worlds
 
-from consentry.engine import decide
 from consentry.ledger import Ledger, NewEvent
 from consentry.policy import load_policy, parse_policy
 from consentry.sources import Export
 from consentry.timeutil import parse_instant
-from exportkit import item, user, write_export
-from test_properties import T, _engine, _policies, worlds
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from polars_baseline import decide_polars  # noqa: E402
@@ -25,8 +25,7 @@ from polars_baseline import decide_polars  # noqa: E402
 CONSENTRY = Path(sys.executable).parent / "consentry"
 
 
-def _rows_engine(export: Export, ledger: Ledger, policy, at) -> list[tuple[str, str, bool, str]]:
-    return sorted((r[0], r[1], bool(r[2]), str(r[3])) for r in decide(export, ledger, policy, at).fetchall())
+_rows_engine = engine_rows
 
 
 def _rows_polars(folder: Path, ledger: Ledger, policy, at) -> list[tuple[str, str, bool, str]]:
@@ -52,13 +51,7 @@ def _rows_polars(folder: Path, ledger: Ledger, policy, at) -> list[tuple[str, st
 )
 @given(world=worlds())
 def test_polars_baseline_agrees_with_the_engine(tmp_path, world):
-    export, ledger = _engine(tmp_path, world)
-    try:
-        for policy in _policies():
-            want = _rows_engine(export, ledger, policy, T)
-            assert _rows_polars(export.folder, ledger, policy, T) == want, policy.name
-    finally:
-        ledger.close()
+    assert_peer_agrees(*_engine(tmp_path, world), _policies(), T, _rows_polars)
 
 
 def test_ties_at_the_same_instant_go_by_ledger_order(tmp_path):

@@ -62,15 +62,10 @@ def _ledger(url: str | None):  # noqa: ANN202
 
 def _export(data: Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN202 - spark: a SparkSession
     """The export, validated (by Spark jobs when `spark` is given) or known valid from the memo."""
-    from functools import partial
-
+    from .platform import spark_check
     from .sources import ValidationMemo, open_export
 
-    check = None
-    if spark is not None:
-        from .engine.spark_validate import validate_spark
-
-        check = partial(validate_spark, spark)
+    check = spark_check(spark) if spark is not None else None
     on = " on Spark" if spark is not None else ""
     with err.status(f"checking the export {data}{on} ...") if not quiet else _null():
         export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()), check=check)
@@ -103,16 +98,11 @@ def validate(
     """Check an export against the contract; every problem is named with its file, row and fix.
 
     With --engine spark, the checks run as Spark jobs over the files Spark reads."""
-    from functools import partial
-
+    from .platform import spark_check
     from .sources import ValidationMemo, open_export
 
     spark = _spark_for(engine, spark_master, conf)
-    check = None
-    if spark is not None:
-        from .engine.spark_validate import validate_spark
-
-        check = partial(validate_spark, spark)
+    check = spark_check(spark) if spark is not None else None
     with err.status(f"checking {data} ..."):
         _, report, _ = open_export(data, memo=None, check=check)
     ValidationMemo(config.validation_memo_path()).put(report)

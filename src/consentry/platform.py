@@ -20,6 +20,15 @@ ENGINES = ("duckdb", "spark")
 Engine = Literal["duckdb", "spark"]
 
 
+def spark_check(spark):  # noqa: ANN001, ANN201 - a SparkSession; a validator for `open_export(check=...)`
+    """Validation as Spark jobs on `spark`, in the shape `open_export` takes."""
+    from functools import partial
+
+    from .engine.spark_validate import validate_spark
+
+    return partial(validate_spark, spark)
+
+
 @dataclass
 class Platform:
     """`Platform(export="exp/", ledger="sqlite:///l.db", policy="recommended")`.
@@ -81,19 +90,10 @@ class Platform:
         (Spark jobs with `engine="spark"`, the same rules); raise
         `ExportInvalid` naming every problem. With a `ValidationMemo`, an export
         unchanged since it passed is not scanned again."""
-        if memo is not None and (cached := memo.get(self.export)) is not None:
-            return cached, True
-        if self.engine == "spark":
-            from .engine.spark_validate import validate_spark
+        from .sources import open_export
 
-            report = validate_spark(self.spark, self.export)
-        else:
-            from .sources import validate
-
-            report = validate(self.export)
-        if memo is not None:
-            memo.put(report)
-        return report, False
+        _, report, cached = open_export(self.export, memo=memo, check=spark_check(self.spark) if self.engine == "spark" else None)
+        return report, cached
 
     def backend(self):  # noqa: ANN201 - an engine.backend.Backend
         """Where the compiled SQL runs: a new DuckDB connection, or the Spark session."""

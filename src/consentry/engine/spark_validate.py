@@ -34,7 +34,7 @@ class SparkChecker(Checker):
 
     def __init__(self, spark: SparkSession, export: Export) -> None:
         self.spark, self.export = spark, export
-        self._sources: dict[str, str] = {}
+        self._views: set[str] = set()  # temp views this checker made, dropped by close()
 
     def rows(self, sql: str) -> list[tuple]:
         return [tuple(r) for r in self.spark.sql(sql).collect()]
@@ -42,13 +42,13 @@ class SparkChecker(Checker):
     def _source(self, tf: TableFile) -> str:
         """The table file as read, with each row's file and position in it."""
         name = f"consentry_check_{tf.table.name}"
-        if name not in self._sources:
+        if name not in self._views:
             from pyspark.sql import functions as F
 
             df = read_table(self.spark, self.export, tf.table.name)
             df.select("*", F.col("_metadata.file_path").alias("__file"),
                       F.monotonically_increasing_id().alias("__pos")).createOrReplaceTempView(name)
-            self._sources[name] = name
+            self._views.add(name)
         return name
 
     def base(self, tf: TableFile) -> str:
@@ -84,7 +84,7 @@ class SparkChecker(Checker):
             return
         lines = self.spark.read.text(str(tf.path))
         lines.createOrReplaceTempView("consentry_check_lines")
-        self._sources["consentry_check_lines"] = "consentry_check_lines"
+        self._views.add("consentry_check_lines")
         dup = ("size(json_object_keys(value)) <> size(array_distinct(json_object_keys(value)))"
                if tf.format == "jsonl" else "false")
         flagged = self.count(f"""SELECT count(*) FROM consentry_check_lines
@@ -93,7 +93,7 @@ class SparkChecker(Checker):
             raise tf.unreadable()
 
     def close(self) -> None:
-        for name in self._sources:
+        for name in self._views:
             self.spark.catalog.dropTempView(name)
 
 

@@ -532,13 +532,14 @@ class ValidationMemo:
 
 
 def open_export(
-    folder: str | Path, *, memo: ValidationMemo | None = None, con: duckdb.DuckDBPyConnection | None = None,
+    folder: str | Path | Export, *, memo: ValidationMemo | None = None, con: duckdb.DuckDBPyConnection | None = None,
     check: Callable[[Export], ValidationReport] | None = None,
 ) -> tuple[Export, ValidationReport, bool]:
-    """Open and validate (or trust the memo). Returns (export, report, was_cached).
-    `check` validates on another engine (`engine.spark_validate.validate_spark`
-    bound to a session); the rules, and so the memo, are the same."""
-    export = Export(folder)
+    """Open (unless given an `Export`) and validate, or trust the memo. Returns
+    (export, report, was_cached). `check` validates on another engine
+    (`engine.spark_validate.validate_spark` bound to a session); the rules,
+    and so the memo, are the same."""
+    export = folder if isinstance(folder, Export) else Export(folder)
     if memo is not None and (cached := memo.get(export)) is not None:
         return export, cached, True
     report = check(export) if check is not None else validate(export, con)
