@@ -99,6 +99,13 @@ def test_without_the_broadcast_spark_shuffles_and_decides_the_same(spark, genera
                     plans[budget] = df._jdf.queryExecution().executedPlan().toString()
             finally:
                 spark.conf.unset(BROADCAST_CONF)
+    spark.conf.set(BROADCAST_CONF, "lots")
+    try:
+        with pytest.raises(InputError, match="is not a size"):
+            with decided(spark, policy, AT):
+                pass
+    finally:
+        spark.conf.unset(BROADCAST_CONF)
     joins = lambda plan: (plan.count("BroadcastHashJoin"), plan.count("SortMergeJoin"))  # noqa: E731
     assert joins(plans[None])[1] == 0 and joins(plans[None])[0] >= 3  # no item shuffled
     assert joins(plans["1"])[1] >= 1  # items shuffled to be joined (Spark broadcasts what is under its own 10 MB)

@@ -285,7 +285,11 @@ def _bytes(size: str) -> int:
 def broadcast_budget(spark: SparkSession) -> int:
     explicit = spark.conf.get(BROADCAST_CONF, None)
     if explicit:
-        return _bytes(explicit)
+        try:
+            return _bytes(explicit)
+        except (ValueError, IndexError):
+            raise InputError(f"{BROADCAST_CONF}={explicit} is not a size", where="--conf",
+                             fix=f"write it as bytes or with a unit: --conf {BROADCAST_CONF}=512m") from None
     return _bytes(spark.sparkContext.getConf().get("spark.driver.memory", "1g")) // 8
 
 
