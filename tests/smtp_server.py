@@ -264,6 +264,36 @@ class SmtpTestServer:
                 self._lock.wait(left)
             return list(self._messages)
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Return once the server has handled every byte its clients have sent:
+        no client has data waiting in the kernel (FIONREAD) or in its reader.
+        A test that has stopped the sender (SIGSTOP) then sees exactly what was
+        handed over, however slowly this thread is scheduled on a loaded machine."""
+        import fcntl
+        import termios
+
+        controller = self._controller
+        if controller is None:
+            return
+
+        def unread(smtp: SMTP) -> int:
+            transport = smtp.transport
+            if transport is None or transport.is_closing():
+                return 0
+            sock = transport.get_extra_info("socket")
+            pending = len(getattr(smtp._reader, "_buffer", b""))
+            if sock is not None and sock.fileno() >= 0:
+                pending += int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4), "little")
+            return pending
+
+        async def quiet() -> None:
+            calm = 0
+            while calm < 3:  # three loop turns in a row with nothing left to read
+                await asyncio.sleep(0.001)
+                calm = calm + 1 if not any(unread(smtp) for smtp in list(self._clients)) else 0
+
+        asyncio.run_coroutine_threadsafe(quiet(), controller.loop).result(timeout=timeout)
+
     def disconnect_clients(self) -> None:
         """Close every open client connection from the server side, as an idle timeout would."""
         controller = self._controller

@@ -69,6 +69,11 @@ def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # 
     # not on power loss: then a notice is lost, and the person is simply not used).
     cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
     cur.execute("PRAGMA busy_timeout=30000")
+    if synchronous == "NORMAL":
+        # A campaign checkpoints itself (Ledger.checkpoint) once a mail's final dot
+        # is out: SQLite's automatic checkpoint runs inside the commit that fills
+        # the WAL, with an fsync, i.e. between a notice's commit and its dot.
+        cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
@@ -163,6 +168,17 @@ class Ledger:
             ) from None
 
     # -- writing ----------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite WAL into the database without waiting for readers
+        (PASSIVE); for a ledger opened with synchronous="NORMAL", which does not
+        checkpoint on its own. Nothing to do on PostgreSQL."""
+        if self.is_sqlite:
+            raw = self.engine.raw_connection()  # outside a transaction: SQLite refuses a checkpoint in one
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                raw.close()
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

@@ -82,8 +82,14 @@ class _GroupCommit:
     the crash gap stays a few system calls wide. With one connection every
     batch is one notice, as before."""
 
-    def __init__(self, write: Callable[[list[tuple[str, NewEvent]]], None], size: int, wait: float = 0.002) -> None:
-        self._write, self._size, self._wait = write, max(1, size), wait
+    #: Batches between two calls of `tidy` (a WAL checkpoint), made after a
+    #: batch's dots are out, never between its commit and its dots.
+    tidy_every = 200
+
+    def __init__(self, write: Callable[[list[tuple[str, NewEvent]]], None], size: int, wait: float = 0.002,
+                 tidy: Callable[[], None] = lambda: None) -> None:
+        self._write, self._size, self._wait, self._tidy = write, max(1, size), wait, tidy
+        self._batches = 0
         self._cv = threading.Condition()
         self._open: dict | None = None  # the batch still taking notices: items, dots, errors, done
         self._busy = False  # a batch is being written and its dots sent
@@ -120,6 +126,12 @@ class _GroupCommit:
                     dot()
                 except BaseException as exc:  # noqa: BLE001 - that sender reports it
                     batch["errors"][i] = exc
+            self._batches += 1
+            if self._batches % self.tidy_every == 0:
+                try:
+                    self._tidy()
+                except Exception:  # noqa: BLE001, S110 - a checkpoint can wait for the next one
+                    pass
         with self._cv:
             batch["done"], self._busy = True, False
             self._cv.notify_all()
@@ -318,7 +330,7 @@ class Campaign:
                     pass
 
         sent_keys: list[str] = []
-        batches = _GroupCommit(self._commit_notices, size=connections)
+        batches = _GroupCommit(self._commit_notices, size=connections, tidy=self.ledger.checkpoint)
         threads = [threading.Thread(target=worker, name=f"notice-sender-{i}") for i in range(max(1, connections))]
         for th in threads:
             th.start()
@@ -354,6 +366,7 @@ class Campaign:
                 .values(state=NoticeState.pending, updated_us=_now_us())
             )
             conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
+        self.ledger.checkpoint()
         if errors:
             raise errors[0]
         summary.seconds = time.perf_counter() - started
