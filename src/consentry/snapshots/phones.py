@@ -42,10 +42,12 @@ _NOT_PHONE = "|".join([
     r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$",  # IPv4 addresses
     r"^[1-9]\d{0,2}\.\d+$",  # decimals: 161.9607 (not 0800.152994 or 01512.3467129)
     r"^\d+(\.\d+)*\.\d(\.\d+)*$",  # versions: a one-digit group after a dot (10.0.19041.1)
-    r"^\d{1,3}(\.\d{3}){2,}$",  # counts: 359.829.232
     r"^\(?(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)\d\d\)?$",  # year ranges: (1694-1778)
     r"^000",  # order numbers padded with zeros
 ])
+# Counts with thousands separators (359.829.232) are no phone number, unless a word
+# before the run says one follows ("mój numer to 512.388.455": `pii.PHONE_CUE`).
+_COUNT = r"^\d{1,3}(\.\d{3}){2,}$"
 # Never a span holding a phone number: one with a date, an expiry, a year range,
 # a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other
 # separators. Checked on each span, so "+41 78 143 07 13 - (1895-1974)" keeps its number.
@@ -216,13 +218,15 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
     WITH cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
     parts AS (
-      SELECT run, region, lead, g, CASE WHEN lead = '' THEN sep ELSE sep[2:] END AS between FROM (
-        SELECT run, region, regexp_extract(run, '^[^0-9]*') AS lead,
-               regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
-        FROM cands)),
+      -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(")
+      SELECT run, region, lead, pre <> lead AS cued, g, CASE WHEN pre = '' THEN sep ELSE sep[2:] END AS between FROM (
+        SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead FROM (
+          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre,
+                 regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
+          FROM cands))),
     spans AS (
       -- a span's text is put together only when it has 7 digits or more (most have fewer)
-      SELECT run, region, lead, sp[1] AS i, sp[2] AS j,
+      SELECT run, region, lead, cued, sp[1] AS i, sp[2] AS j,
         CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
           lambda x: g[x] || CASE WHEN x < sp[2] THEN between[x] ELSE '' END), '') AS value,
         sp[1] = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
@@ -237,6 +241,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
       SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
+      AND (cued OR NOT regexp_matches(trim(value, '()'), {quote(_COUNT)}))
       AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")
     # Pairs to check against one country code's patterns: numbers written with
     # + or 00, and national numbers read in the author's region when that is

@@ -90,7 +90,17 @@ _NOT_PHONE_BEFORE = (
     r"(?:\b(?:order|invoice|ref|tracking|parcel|patent|isbn|serial|sku|ticket|ts|mtime|ctime|timestamp|epoch|id)\b\.?"
     r"|\bno\.|\bnr\.?|[#№$€£¥₹])[\s:#.=]*"
 )
-PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE})?(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
+# Words that say a number follows: "tel.", "call me at", "mój numer to". A run after one may be
+# written like a count ("512.388.455", a Polish mobile), which without the cue is not read as a phone.
+PHONE_CUE = (
+    r"(?:\b(?:tel|tél|tlf|tfn|fax|ph|phone|telephone|cell|cellphone|mobile|mob|handy|móvil|movil|celular|cellulare"
+    r"|telefon\w*|teléfono|telefono|fone|whatsapp|sms|mobil|portable|gsm"
+    r"|(?:call|text|ring|reach|phone|dial|contact)(?:\s+(?:me|us))?(?:\s+(?:at|on))?"
+    r"|(?:my\s+|our\s+)?number(?:\s+is)?|numer(?:\s+to)?|numero(?:\s+è)?|número(?:\s+(?:es|é))?|nummer(?:\s+ist)?"
+    r"|zadzwoń(?:\s+pod)?|chiamami(?:\s+al)?|chiama(?:\s+al)?|llámame(?:\s+al)?|ligue(?:\s+para)?|appelez(?:-moi)?"
+    r"|anrufen|ruf(?:\s+mich)?(?:\s+an)?|unter|bel(?:\s+me)?(?:\s+op)?)(?:\s+(?:is|es|é|è|ist|est|to))?\.?:?\s*)"
+)
+PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE})?(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
 
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
