@@ -21,51 +21,33 @@ import duckdb
 from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy
-from .. import config
-from ..sources import Export, ValidationMemo, open_export
-from .shared import SCHEMA, hits_sql, later_failures, snapshot_lock, third_party_now, triggers_sql
-from .manifest import Manifest, Purge, content_digest, write_json
+from ..sources import Export
+from .manifest import Purge, content_digest, write_json
 from .mentions import handles_sql, hide_sql, mentioned_sql
-from .redact import install_sql
 from .recovery import (
-    claimed_builds, clear_intent, committed_at, failpoint, ledger_identity, new_intent, read_intent, sweep_staging,
+    claimed_builds,
+    clear_intent,
+    committed_at,
+    failpoint,
+    ledger_identity,
+    new_intent,
+    read_intent,
+    sweep_staging,
     write_intent,
 )
-from .registry import Registry, SnapshotError, SnapshotRecord
-
-
-def _policy(m: Manifest) -> Policy:
-    policy = Policy.model_validate(m.policy_document)
-    if policy.hash != m.policy_hash:  # pragma: no cover - the document is written by build
-        raise SnapshotError(f"the policy stored in snapshot '{m.name}' does not match its hash {m.policy_hash}")
-    return policy
-
-
-def _export(m: Manifest, data: Path | None) -> Export:
-    folder = data or Path(m.export)
-    if not folder.is_dir():
-        raise SnapshotError(
-            f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "
-            "so deleted accounts and items are purged too"
-        )
-    # Validation is remembered by the export's fingerprint, as for every command.
-    return open_export(folder, memo=ValidationMemo(config.validation_memo_path()))[0]
-
-
-def _snapshot_view(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, columns: str = "*") -> list[str]:
-    from deltalake import DeltaTable
-
-    files = DeltaTable(rec.uri).file_uris()
-    if files:
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW snap AS SELECT {columns} FROM read_parquet({files!r}, hive_partitioning = true, "
-            "hive_types = {'bucket': INTEGER})"
-        )
-    else:
-        con.execute("CREATE OR REPLACE TEMP VIEW snap AS SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS user_id, "
-                    "NULL::VARCHAR[] AS tagged, NULL::INTEGER AS bucket, NULL::VARCHAR AS media, "
-                    "NULL::INTEGER AS faces_blurred, NULL::VARCHAR AS text WHERE false")
-    return files
+from .redact import install_sql
+from .registry import Registry, SnapshotRecord
+from .shared import (
+    SCHEMA,
+    current_export,
+    hits_sql,
+    later_failures,
+    snapshot_lock,
+    snapshot_view,
+    stored_policy,
+    third_party_now,
+    triggers_sql,
+)
 
 
 @dataclass
@@ -94,7 +76,7 @@ def _find_duckdb(con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger,
     )
     later_failures(con, policy, m.cutoff, now)
     third_party_now(con, policy, m.cutoff, now)
-    _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
+    snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
     # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
     con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users_all')}")
     src = "snap" if policy.transforms.mentions else "(SELECT * FROM snap WHERE false)"
@@ -184,8 +166,8 @@ def purge(
         now = now or started
         rec = registry.require(name)  # re-read under the lock: another purge may have run
         m = rec.manifest
-        policy = _policy(m)
-        export = _export(m, data)
+        policy = stored_policy(m)
+        export = current_export(m, data)
         con = connect()
         found = None
         try:

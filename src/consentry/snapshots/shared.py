@@ -1,5 +1,6 @@
 """What build, purge and verify share: the table's schema, the bucket of a
-person, the per-snapshot lock, and who must not be in a snapshot now."""
+person, the per-snapshot lock, who must not be in a snapshot now, and how a
+purge or a verify reads a snapshot back (its policy, its export, its rows)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from .. import config
 from ..engine.compile import Compiler
 from ..policy import Policy, TaggedPeople
+from ..sources import Export, ValidationMemo, open_export
+from .manifest import Manifest
+from .registry import SnapshotError, SnapshotRecord
 
 SCHEMA = pa.schema(
     [
@@ -103,3 +108,40 @@ def hits_sql(policy: Policy, now: datetime, explode: str = "unnest") -> str:
 def triggers_sql(watermark: int) -> str:
     """Per person, the last event after the snapshot's watermark: what set the purge off."""
     return f"SELECT user_id, max(seq) AS seq FROM ledger_events WHERE seq > {int(watermark)} GROUP BY user_id"
+
+
+def stored_policy(m: Manifest) -> Policy:
+    """The policy a snapshot was built under, as its manifest stores it."""
+    policy = Policy.model_validate(m.policy_document)
+    if policy.hash != m.policy_hash:  # pragma: no cover - the document is written by build
+        raise SnapshotError(f"the policy stored in snapshot '{m.name}' does not match its hash {m.policy_hash}")
+    return policy
+
+
+def current_export(m: Manifest, data: Path | None) -> Export:
+    """The export to purge or verify against: `data`, or the one the snapshot was built from."""
+    folder = data or Path(m.export)
+    if not folder.is_dir():
+        raise SnapshotError(
+            f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "
+            "so deleted accounts and items are purged too"
+        )
+    # Validation is remembered by the export's fingerprint, as for every command.
+    return open_export(folder, memo=ValidationMemo(config.validation_memo_path()))[0]
+
+
+def snapshot_view(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, columns: str = "*") -> list[str]:
+    """Temp view `snap` over the snapshot's current files (typed, also when it has none); the files."""
+    from deltalake import DeltaTable
+
+    files = DeltaTable(rec.uri).file_uris()
+    if files:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW snap AS SELECT {columns} FROM read_parquet({files!r}, hive_partitioning = true, "
+            "hive_types = {'bucket': INTEGER})"
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW snap AS SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS user_id, "
+                    "NULL::VARCHAR[] AS tagged, NULL::INTEGER AS bucket, NULL::VARCHAR AS media, "
+                    "NULL::INTEGER AS faces_blurred, NULL::VARCHAR AS text WHERE false")
+    return files

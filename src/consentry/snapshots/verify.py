@@ -12,14 +12,19 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .shared import later_failures, third_party_now
+from .checks import checks_sql, text_checks, unmentionable_sql
 from .images import metadata_left
-from .purge import _export, _policy, _snapshot_view
 from .mentions import handles_sql
 from .redact import install_sql
-from .checks import checks_sql, text_checks, unmentionable_sql
 from .registry import Registry, SnapshotRecord
 from .repair import recover
+from .shared import (
+    current_export,
+    later_failures,
+    snapshot_view,
+    stored_policy,
+    third_party_now,
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,8 @@ def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime
     registry = Registry(ledger)
     rec = registry.require(name)
     m = rec.manifest
-    policy = _policy(m)
-    export = _export(m, data)
+    policy = stored_policy(m)
+    export = current_export(m, data)
     watermark = ledger.watermark()
     now = now or datetime.now(UTC)
     folder = Path(rec.uri).parent
@@ -71,7 +76,7 @@ def _verify_rows(export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Po
         load_inputs(con, export, ledger, max(now, m.cutoff), watermark=watermark)
         later_failures(con, policy, m.cutoff, now)
         third_party_now(con, policy, m.cutoff, now)
-        _snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
+        snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
         con.execute(f"""CREATE TEMP TABLE unmentionable AS SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h
             FROM users u WHERE u.handle IS NOT NULL AND u.user_id IN ({unmentionable_sql(policy, m)})""")
         con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users')}")
