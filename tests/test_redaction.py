@@ -232,12 +232,42 @@ def test_numbers_that_fail_luhn_or_the_issuer_ranges_stay() -> None:
         assert [k for k, _ in found(text) if k == "card"] == [], text
 
 
+def test_calls_from_several_threads_at_once_each_get_their_own_answers() -> None:
+    """Every call works on its own cursor of one prepared database (its temp tables
+    are its own): calls running side by side must not see each other's texts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [[f"call me on 617-653-{3000 + i:04d} or mail u{i}@example.org"] * (1 + i % 3) + [f"nothing {i}"]
+              for i in range(12)]
+    alone = [redact_texts(x) for x in inputs]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(redact_texts, inputs))
+    assert together == alone
+    assert alone[5][0] == "call me on [phone] or mail [email]" and alone[5][-1] == "nothing 5"
+
+
 # -- emails -------------------------------------------------------------------
 
 @pytest.mark.parametrize("email", EMAILS)
 def test_emails_in_any_script_and_spelled_out(batch, email: str) -> None:
     assert batch.found(f"write to {email}, thanks") == [("email", email)]
     assert batch.out[f"write to {email}, thanks"] == "write to [email], thanks"
+
+
+@pytest.mark.parametrize(("text", "email"), [
+    ("“ana@example.com” she said", "ana@example.com"),  # quotation marks are punctuation, not letters
+    ("«zoë@bücher.de»", "zoë@bücher.de"),
+    ("ana@example.com—thanks", "ana@example.com"),  # em dash
+    ("ana@example.com✓ done", "ana@example.com"),  # a symbol
+    ("ana@example.com🙂", "ana@example.com"),  # an emoji
+    ("日本語 山田@例え.jp です", "山田@例え.jp"),  # CJK letters are letters
+    ("написать иван@пример.рф", "иван@пример.рф"),
+    ("zoë at bücher dot de", "zoë at bücher dot de"),
+])
+def test_an_email_ends_where_its_letters_end_in_any_script(text: str, email: str) -> None:
+    """The letter class is written as ranges (cheap for RE2 to compile), not \\p{L}:
+    it must still take letters of every script and stop at punctuation, symbols and emoji."""
+    assert found(text) == [("email", email)]
 
 
 def test_at_and_dot_in_a_sentence_are_not_an_email() -> None:

@@ -190,10 +190,17 @@ def _tables():  # noqa: ANN202 - (per country code, per region) as Arrow tables
     return cc, region
 
 
-def install(con) -> None:  # noqa: ANN001 - a duckdb connection
+def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
     """libphonenumber's metadata on a connection, per country code and per
-    region: Arrow tables built once per process and registered (no copy)."""
+    region: Arrow tables built once per process and registered (no copy), or
+    with `shared` copied into tables of the database, which its cursors see."""
     cc, region = _tables()
+    if shared:
+        for name, table in (("consentry_phone_cc", cc), ("consentry_phone_region", region)):
+            con.register("_consentry_arrow", table)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _consentry_arrow")
+            con.unregister("_consentry_arrow")
+        return
     con.register("consentry_phone_cc", cc)
     con.register("consentry_phone_region", region)
 
