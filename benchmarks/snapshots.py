@@ -109,7 +109,6 @@ def child_build(a: dict) -> dict:
     build_mod = importlib.import_module("consentry.snapshots.build")
     timer = _Timer()
     build_mod.content_digest = timer.wrap("digest", build_mod.content_digest)
-    build_mod.process_all = timer.wrap("images", build_mod.process_all)
     marks, say = _steps()
     out = Path(a["out"])
     with Ledger(a["ledger"]) as led:
