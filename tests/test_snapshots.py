@@ -415,3 +415,29 @@ def test_purge_hides_mentions_of_someone_who_objected_later(world) -> None:
     assert "@cat" not in text and "@[person] and @[person] and @benny" in text
     assert verify(led, "s")[1] == []
     assert not any(b"@cat" in p.read_bytes() for p in (tmp / "s" / "table").rglob("*.parquet"))
+
+
+def test_a_purge_that_only_hides_mentions_is_reported_as_a_change(tmp_path: Path, monkeypatch) -> None:
+    """Regression: someone with no rows of their own, mentioned in another's
+    post, objects. The purge rewrites the bucket to hide the mention, so the CLI
+    must not say "nothing to remove", and it counts the bucket it rewrote (it
+    counted only buckets that lost rows)."""
+    export = write_export(tmp_path / "export", [user("ann"), user("cat")],
+                          [item("t1", "ann", text="lunch with @cat today"), item("t2", "ann", text="plain")], [])
+    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    led.append([NewEvent(user_id=u, type="notified", at=NOTIFIED, channel="email") for u in ("ann", "cat")])
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    url = str(led.engine.url)
+    cli = lambda *a: CliRunner().invoke(app, [*a, "--ledger", url])  # noqa: E731
+    r = cli("snapshot", "build", "--data", str(export), "--at", "2024-06-26T00:00:00Z", "--name", "s")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "@cat" in rows(led, "s")["t1"]["text"]
+    led.record(NewEvent(user_id="cat", type="objected", at=datetime.now(UTC), channel="web"))
+    r = cli("snapshot", "purge", "s")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "nothing to remove" not in r.stdout
+    assert "removed 0 rows of 0 people; hid @mentions in 1 rows that stay; rewrote 1 buckets" in r.stdout
+    assert "@cat" not in rows(led, "s")["t1"]["text"] and set(rows(led, "s")) == {"t1", "t2"}
+    assert cli("snapshot", "purge", "s").stdout.startswith("s: nothing to remove")
+    led.close()

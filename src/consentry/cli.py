@@ -901,6 +901,18 @@ def _print_manifest(m) -> None:  # noqa: ANN001
     out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
 
 
+def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
+    """One purge's outcome as a DPO reads it: rows removed and mentions hidden
+    are both changes to the snapshot (a purge that only hides mentions still
+    rewrites buckets, so it is not "nothing")."""
+    hidden = r.counts.get("mentions_redacted", 0)
+    if not r.rows_removed and not hidden:
+        return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
+    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
+            f"{r.people:,} people; hid @mentions in {hidden:,} rows that stay; rewrote {r.buckets_rewritten} "
+            f"buckets, {r.files_removed:,} files deleted ({r.seconds:.1f}s)")
+
+
 @snapshot_app.command("purge")
 @friendly
 def snapshot_purge(
@@ -930,12 +942,7 @@ def snapshot_purge(
             names = [name] if name else [r.name for r in Registry(led).all()]
             for n in names:
                 r = purge(led, n, data=data, spark=spark)
-                out.print(
-                    f"{n}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
-                    f"{r.people:,} people from {r.buckets_rewritten} buckets, {r.files_removed:,} files deleted "
-                    f"({r.seconds:.1f}s)" if r.rows_removed else f"{n}: nothing to remove (ledger up to event {r.to_watermark})",
-                    highlight=False,
-                )
+                out.print(_purged_line(n, r), highlight=False)
             if not watch:
                 return
             time.sleep(interval)

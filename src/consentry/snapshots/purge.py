@@ -97,7 +97,7 @@ def _tally(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> tuple[list[di
     their rows and the event that set the purge off. Rows that leave are not
     re-redacted as well."""
     doomed = con.execute("SELECT count(DISTINCT item_id), count(DISTINCT bucket) FROM hits").fetchall()[0]
-    result.rows_removed, result.buckets_rewritten = int(doomed[0]), int(doomed[1])
+    result.rows_removed = int(doomed[0])
     # Rows per cause, each row counted once (under the first cause found).
     result.counts = dict(con.execute(
         "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
@@ -191,6 +191,7 @@ def purge(
 
             buckets = [b for (b,) in con.execute(
                 "SELECT bucket FROM hits UNION SELECT bucket FROM remention ORDER BY 1").fetchall()]
+            result.buckets_rewritten = len(buckets)  # with those where only mentions are hidden
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
             # The intent first (on disk before the commit): whatever happens after
