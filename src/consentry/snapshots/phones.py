@@ -225,26 +225,30 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
     WITH cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
     parts AS (
-      -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(")
-      SELECT run, region, lead, pre <> lead AS cued, g, CASE WHEN pre = '' THEN sep ELSE sep[2:] END AS between FROM (
-        SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead FROM (
-          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre,
-                 regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[^0-9]+') AS sep
+      -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
+      -- after it the run alternates groups of digits and what separates them: t[2i-1] is group i
+      SELECT run, region, lead, pre <> lead AS cued, g, t FROM (
+        SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead,
+               regexp_extract_all(substr(run, length(pre) + 1), '[0-9]+|[^0-9]+') AS t FROM (
+          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre, regexp_extract_all(run, '[0-9]+') AS g
           FROM cands))),
+    ends AS (
+      -- the spans of groups tried: those that start the run, and those that end it
+      SELECT *, 1 AS i, unnest(range(1, len(g) + 1)) AS j FROM parts
+      UNION ALL
+      SELECT *, unnest(range(2, len(g) + 1)) AS i, len(g) AS j FROM parts),
     spans AS (
-      -- a span's text is put together only when it has 7 digits or more (most have fewer)
-      SELECT run, region, lead, cued, sp[1] AS i, sp[2] AS j,
-        CASE WHEN sp[1] = 1 THEN lead ELSE '' END || array_to_string(list_transform(range(sp[1], sp[2] + 1),
-          lambda x: g[x] || CASE WHEN x < sp[2] THEN between[x] ELSE '' END), '') AS value,
-        sp[1] = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
-        sp[1] = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
-      FROM (SELECT *, unnest(list_distinct(list_concat(list_transform(range(1, len(g) + 1), lambda j: [1, j]),
-              list_transform(range(2, len(g) + 1), lambda i: [i, len(g)])))) AS sp FROM parts)
+      -- slices, no lambdas: a span's text is the run's tokens from its first group to its last
+      SELECT run, region, lead, cued, i, j,
+        CASE WHEN i = 1 THEN lead ELSE '' END || array_to_string(t[2 * i - 1:2 * j - 1], '') AS value,
+        i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
+        i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
+      FROM ends
       -- a part of a run ends where the run has a space (an ASCII one: RE2's \\s is no wider, and the
       -- no-break spaces group digits): "617-653-3040 2", never inside "6448-6261-0000"
-      WHERE (sp[1] = 1 OR contains(between[sp[1] - 1], ' '))
-        AND (sp[2] = len(g) OR contains(between[sp[2]], ' '))
-        AND list_sum(list_transform(g[sp[1]:sp[2]], lambda x: length(x))) >= 7)
+      WHERE (i = 1 OR contains(t[2 * i - 2], ' '))
+        AND (j = len(g) OR contains(t[2 * j], ' '))
+        AND length(array_to_string(g[i:j], '')) >= 7)
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
       SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
