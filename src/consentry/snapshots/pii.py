@@ -152,6 +152,9 @@ def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb co
 # Cheap tests a row must pass before a kind's pattern is run on it (necessary, not sufficient).
 _SPELLED_AT = r"(?is)[\[\(\{<]\s*at\s*[\]\)\}>]|\sat\s.*(?:\sdot\s|[\[\(\{<]\s*dot\s*[\]\)\}>])"
 _IBAN_LIKE = rf"(?i)[a-z]{{2}}[0-9]{{2}}(?:[{_SP}\-]?[a-z0-9]){{11}}"  # the shortest IBAN (Norway) has 15 characters
+# Where IBANs can be: every match of IBAN lies inside one of these (same start, no end), so the
+# exact pattern, whose 30 lengths make RE2 slow, runs on these few characters instead of the text.
+_IBAN_REGION = rf"(?i)\b[a-z]{{2}}[0-9]{{2}}(?:[{_SP}\-]?[a-z0-9]){{11,}}"
 _CARD_LIKE = rf"[0-9](?:[{_SP}\-]?[0-9]){{12}}"  # 13 digits at least
 _PHONE_LIKE = rf"[0-9](?:[{_SP}().\-/]*[0-9]){{6}}"  # 7 digits at least
 
@@ -197,8 +200,9 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     if "iban" in kinds or "phone" in kinds:
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
-              SELECT k, unnest(regexp_extract_all(text, {quote(IBAN)})) AS value FROM {t}_src
-              WHERE regexp_matches(text, {quote(_IBAN_LIKE)}))""")
+              SELECT k, unnest(regexp_extract_all(region, {quote(IBAN)})) AS value FROM (
+                SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src
+                WHERE regexp_matches(text, {quote(_IBAN_LIKE)})))""")
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     if "card" in kinds:
