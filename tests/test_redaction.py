@@ -514,10 +514,9 @@ def _py_luhn_ok(d: str) -> bool:
                 min_size=1, max_size=40),
        st.lists(st.text(alphabet="0123456789", min_size=1, max_size=19), min_size=1, max_size=40))
 def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[str, str]], numbers: list[str]) -> None:
-    """The mod-97 and Luhn checks are written without lambdas (replaces, slices,
-    seven digits at a time). Property: they agree with the arithmetic done in
-    Python on every IBAN-shaped string (valid ones made so by their check
-    digits) and every string of digits."""
+    """The mod-97 and Luhn checks are SQL macros. Property: they agree with the
+    arithmetic done in Python on every IBAN-shaped string (valid ones made so
+    by their check digits) and every string of digits."""
     from consentry.snapshots.pii import MACROS
 
     values = []
@@ -527,7 +526,7 @@ def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[st
         values.append(f"{cc}{check:02d}{body}")  # valid by construction
     con = duckdb.connect()
     con.execute(MACROS)
-    got = con.execute("""SELECT list(consentry_iban_check_digits_ok(v) AND consentry_mod97(consentry_iban_digits(v)) = 1 ORDER BY i)
+    got = con.execute("""SELECT list(consentry_iban_ok(v) ORDER BY i)
                          FROM (SELECT unnest(?) AS v, unnest(range(?)) AS i)""", [values, len(values)]).fetchall()[0][0]
     assert got == [_py_iban_ok(v) for v in values]
     assert any(got)

@@ -112,10 +112,12 @@ PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE})?(?:[+＋]\s?|\(|\b)[0-9][
 
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
-  -- from the right: digits at odd places as they are, at even places doubled (digit sum: translate)
-  (list_sum(CAST(list_slice(string_split(reverse(d), ''), 1, -1, 2) AS INTEGER[]))
-   + coalesce(list_sum(CAST(list_slice(string_split(translate(reverse(d), '0123456789', '0246813579'), ''), 2, -1, 2)
-                            AS INTEGER[])), 0)) % 10 = 0
+  list_sum(list_transform(range(length(d)), lambda i:
+    CASE WHEN i % 2 = 1
+      THEN (CASE WHEN CAST(substr(d, length(d) - i, 1) AS INTEGER) * 2 > 9
+                 THEN CAST(substr(d, length(d) - i, 1) AS INTEGER) * 2 - 9
+                 ELSE CAST(substr(d, length(d) - i, 1) AS INTEGER) * 2 END)
+      ELSE CAST(substr(d, length(d) - i, 1) AS INTEGER) END)) % 10 = 0
 );
 -- Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir).
 CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (
@@ -127,27 +129,15 @@ CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (
   OR (length(d) BETWEEN 14 AND 19 AND (d[1:3] BETWEEN '300' AND '305' OR d[1:2] IN ('36', '38', '39')))
   OR (length(d) BETWEEN 13 AND 19 AND (d[1:2] = '50' OR d[1:2] BETWEEN '56' AND '69'))
 );
+-- ISO 13616: check digits 02..98; move the first four to the end, letters become 10..35, the number mod 97 is 1.
+CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
+  regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98' AND list_reduce(
+    list_transform(string_split(substr(upper(regexp_replace(v, '[^A-Za-z0-9]', '', 'g')), 5)
+                                || left(upper(regexp_replace(v, '[^A-Za-z0-9]', '', 'g')), 4), ''),
+                   lambda c: CASE WHEN c BETWEEN '0' AND '9' THEN ascii(c) - 48 ELSE ascii(c) - 55 END),
+    lambda acc, x: (acc * CASE WHEN x > 9 THEN 100 ELSE 10 END + x) % 97, 0) = 1
+);
 """
-
-
-def _iban_macros() -> str:
-    """ISO 13616 without lambdas (DuckDB runs them far slower): check digits
-    02..98; the first four characters move to the end, letters become 10..35
-    (26 replaces), and the number, up to 79 digits, is taken mod 97 seven digits
-    at a time; a valid IBAN leaves 1."""
-    letters = "upper(substr(c, 5) || left(c, 4))"
-    for i, ch in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        letters = f"replace({letters}, '{ch}', '{i + 10}')"
-    mod = "CAST(left(s, 9) AS BIGINT) % 97"
-    for k in range(10):
-        mod = f"CAST(CAST({mod} AS VARCHAR) || substr(s, {10 + 7 * k}, 7) AS BIGINT) % 97"
-    return (f"CREATE OR REPLACE TEMP MACRO consentry_iban_digits(c) AS ({letters});\n"
-            f"CREATE OR REPLACE TEMP MACRO consentry_mod97(s) AS ({mod});\n"
-            "CREATE OR REPLACE TEMP MACRO consentry_iban_check_digits_ok(v) AS "
-            "(regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98');\n")
-
-
-MACROS += _iban_macros()
 
 
 
@@ -209,12 +199,10 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                 FROM {t}_at WHERE idn""")
     if "iban" in kinds or "phone" in kinds:
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS
-            SELECT k, value, consentry_iban_check_digits_ok(value) AND consentry_mod97(s) = 1 AS ok FROM (
-            SELECT *, consentry_iban_digits(regexp_replace(value, '[^A-Za-z0-9]', '', 'g')) AS s FROM (
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
               SELECT k, unnest(regexp_extract_all(region, {quote(IBAN)})) AS value FROM (
                 SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src
-                WHERE regexp_matches(text, {quote(_IBAN_LIKE)}))))""")
+                WHERE regexp_matches(text, {quote(_IBAN_LIKE)})))""")
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     if "card" in kinds:
