@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from consentry.audit import Controller, build_documents, write_documents
 from consentry.audit.documents import ledger_facts, render
-from consentry.cli_accountability import register
+from consentry.commands.audit import top as accountability_commands
 from consentry.ledger import Channel, EventType, Ledger, NewEvent
 from consentry.policy import load_policy
 
@@ -108,7 +108,7 @@ def test_ledger_facts_are_counted_from_the_ledger(ledger: Ledger) -> None:
 
 def test_documents_command_writes_markdown_and_html(ledger: Ledger, tmp_path: Path) -> None:
     app = typer.Typer()
-    register(app)
+    app.add_typer(accountability_commands)
     runner = CliRunner()
     r = runner.invoke(app, ["documents", "--policy", "meta-2024", "--out", str(tmp_path / "d"), "--ledger", ledger.url,
                             "--controller", "Pixgram B.V., Amsterdam <b>", "--platform", "Pixgram", "--cutoff", "2024-06-26"])

@@ -18,7 +18,7 @@ from consentry import i18n
 from consentry.audit import build_documents
 from consentry.audit import documents as documents_module
 from consentry.audit.documents import LedgerFacts, render
-from consentry.cli_accountability import register
+from consentry.commands.audit import top as accountability_commands
 from consentry.ledger import Ledger
 from consentry.policy import load_policy
 
@@ -86,7 +86,7 @@ def test_numbers_are_grouped_as_the_language_groups_them(lang: str, number: str)
 
 def test_documents_command_writes_the_chosen_language(ledger: Ledger, tmp_path: Path) -> None:
     app = typer.Typer()
-    register(app)
+    app.add_typer(accountability_commands)
     r = CliRunner().invoke(app, ["documents", "--policy", "recommended", "--out", str(tmp_path), "--ledger", ledger.url,
                                  "--cutoff", "2024-06-26", "--language", "de"])
     assert r.exit_code == 0, r.output

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from browser_kit import CHROMIUM_ARGS, chromium_path, missing_prerequisites
 from consentry.audit import build_report, render_html, write_report
 from consentry.audit import queries
-from consentry.cli_accountability import register
+from consentry.commands.audit import top as accountability_commands
 from consentry.engine import evaluate
 from consentry.generate import generate
 from consentry.ledger import Channel, EventType, Ledger, NewEvent
@@ -255,7 +255,7 @@ def test_report_command(ledger: Ledger, export_dir: Path, tmp_path: Path, monkey
     monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
     fill(ledger, export_dir)
     app = typer.Typer()
-    register(app)
+    app.add_typer(accountability_commands)
     runner = CliRunner()
     url = ledger.url
     r = runner.invoke(app, ["report", "--at", "2024-06-26T00:00:00Z", "--out", str(tmp_path / "r"), "--ledger", url,

@@ -1,0 +1,117 @@
+"""What every command module shares: the consoles, common options, the wrapper
+that prints consentry's own errors as messages, and opening the ledger, the
+export and the engine the way every command does."""
+
+from __future__ import annotations
+
+import functools
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from .. import config
+from ..errors import ConsentryError
+
+out = Console()
+err = Console(stderr=True)
+
+LedgerOpt = Annotated[
+    Optional[str],
+    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
+]
+PolicyOpt = Annotated[
+    str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
+]
+DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
+AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (in this process) or spark.")]
+ControllerFileOpt = Annotated[Optional[Path], typer.Option(
+    "--controller-file", help="YAML with platform, name, address, dpo (default: $CONSENTRY_CONTROLLER or controller.yaml "
+    "in $CONSENTRY_HOME).")]
+PlatformOpt = Annotated[Optional[str], typer.Option("--platform", help="The platform's name, as people know it.")]
+ControllerNameOpt = Annotated[Optional[str], typer.Option("--controller-name", help="The controller's legal name.")]
+ControllerAddressOpt = Annotated[Optional[str], typer.Option("--controller-address", help="The controller's postal address.")]
+DpoOpt = Annotated[Optional[str], typer.Option("--dpo", help="The data protection officer's name and contact.")]
+SparkMasterOpt = Annotated[str, typer.Option(
+    "--spark-master", help="With --engine spark: local[*], local[N], spark://host:port, yarn or k8s://...")]
+SparkConfOpt = Annotated[list[str] | None, typer.Option(
+    "--conf", help="With --engine spark: a Spark setting KEY=VALUE, passed through (repeatable).")]
+
+
+def friendly(fn):  # noqa: ANN001, ANN201
+    """Print consentry's own errors as messages, not tracebacks; exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except ConsentryError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def open_ledger(url: str | None):  # noqa: ANN201
+    """The ledger at --ledger (or $CONSENTRY_LEDGER, or the default)."""
+    from ..ledger import Ledger
+
+    return Ledger(config.ledger_url(url))
+
+
+def checked_export(data: Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN201 - spark: a SparkSession
+    """The export, validated (by Spark jobs when `spark` is given) or known valid from the memo."""
+    from ..platform import spark_check
+    from ..sources import ValidationMemo, open_export
+
+    check = spark_check(spark) if spark is not None else None
+    on = " on Spark" if spark is not None else ""
+    with err.status(f"checking the export {data}{on} ...") if not quiet else nullcontext():
+        export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()), check=check)
+    if not quiet:
+        rows = ", ".join(f"{n:,} {t}" for t, n in report.rows.items())
+        note = f"unchanged since validated {report.validated_at}" if cached else "valid"
+        err.print(f"export {data}: {rows} ({note})", highlight=False)
+    return export
+
+
+def engine_name(name: str) -> str:
+    """--engine, checked: one of the engines the platform knows."""
+    from ..errors import InputError
+    from ..platform import ENGINES
+
+    if name not in ENGINES:
+        raise InputError(f"unknown engine {name!r}", where="--engine", fix=f"use one of: {', '.join(ENGINES)}")
+    return name
+
+
+def spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN201 - a SparkSession or None
+    """The Spark session a command runs on (--engine spark), or None for DuckDB."""
+    if engine_name(engine) != "spark":
+        return None
+    from ..engine.spark import session
+
+    return session(master, _spark_conf(conf))
+
+
+def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
+    from ..errors import InputError
+
+    conf = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{pair!r} is not KEY=VALUE", where="--conf", fix="write it as --conf spark.executor.memory=4g")
+        conf[key.strip()] = value
+    return conf
+
+
+def controller_from(file: Path | None, platform: str | None, name: str | None, address: str | None,
+                    dpo: str | None):  # noqa: ANN201
+    """Who is asking: the controller file, overridden field by field by the options."""
+    from ..controller import load_controller
+
+    return load_controller(config.controller_file(file)).merged(platform=platform, name=name, address=address, dpo=dpo)

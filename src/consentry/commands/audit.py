@@ -1,0 +1,240 @@
+"""`consentry audit verify|export|checkpoint|receipt|verify-receipt`, `consentry report` and
+`consentry documents`: the tamper-evident audit log and the DPO's paperwork."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import config
+from ..errors import InputError
+from ._common import LedgerOpt, PolicyOpt, err, friendly, open_ledger, out
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+top = typer.Typer()
+
+
+# -- the DPO's paperwork -----------------------------------------------------------------------
+
+
+def _out_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a folder", where=str(path), fix="pass a folder for --out (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder: {exc.strerror}", where=str(path)) from None
+    return path
+
+
+@top.command("report")
+@friendly
+def report(
+    at: Annotated[str, typer.Option("--at", help="Report as of this time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html and report.pdf.")],
+    data: Annotated[
+        Optional[Path], typer.Option("--data", help="The platform export; needed for items excluded per reason.")
+    ] = None,
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print a PDF with headless Chromium.")] = True,
+) -> None:
+    """The accountability report for the DPO: notices, objections, delays, exclusions, purges, flagged models."""
+    from ..audit import build_report, write_report
+    from ..policy import load_policy
+    from ..sources import ValidationMemo, open_export
+    from ..timeutil import parse_instant
+
+    t = parse_instant(at, what="report time (--at)")
+    pol = load_policy(policy)
+    target = _out_dir(out_dir)
+    export = None
+    if data is not None:
+        with err.status(f"checking the export {data} ..."):
+            export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
+    with open_ledger(ledger) as led, err.status("counting ..."):
+        rep = build_report(led, pol, t, export=export)
+        files = write_report(rep, target, pdf=pdf)
+    out.print(f"wrote {files.html}", highlight=False)
+    if files.pdf is not None:
+        out.print(f"wrote {files.pdf}", highlight=False)
+    else:
+        err.print(f"[yellow]no PDF:[/] {files.pdf_skipped}. The HTML report is complete on its own.", highlight=False)
+    if data is None:
+        err.print("note: without --data the report cannot count items excluded per reason; that section says so.",
+                  highlight=False)
+    if rep.lifecycle.flagged:
+        err.print(f"[bold red]{len(rep.lifecycle.flagged)} model(s) flagged[/]: trained on rows since purged.",
+                  highlight=False)
+
+
+@top.command("documents")
+@friendly
+def documents(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the .md and .html documents.")],
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    controller: Annotated[Optional[str], typer.Option(help="The controller's legal name and address.")] = None,
+    contact: Annotated[Optional[str], typer.Option(help="Contact for data protection questions.")] = None,
+    dpo: Annotated[Optional[str], typer.Option(help="The data protection officer: name and contact.")] = None,
+    platform: Annotated[Optional[str], typer.Option(help="The platform's name, as people know it.")] = None,
+    controller_file: Annotated[Optional[Path], typer.Option(
+        "--controller-file", help="YAML with platform, name, address, dpo (default: $CONSENTRY_CONTROLLER or "
+        "controller.yaml in $CONSENTRY_HOME); the options above override it.")] = None,
+    privacy_center: Annotated[
+        str, typer.Option("--privacy-center", help="The privacy center's public address (in the notice).")
+    ] = "https://privacy.example.org",
+    cutoff: Annotated[
+        Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
+    ] = None,
+    language: Annotated[str, typer.Option(
+        help="Language of all three documents: the record, the LIA and the notice (an EU or EEA language code, "
+             "e.g. de, pl).")] = "en",
+) -> None:
+    """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
+    from ..audit import Controller, build_documents, write_documents
+    from ..audit.documents import ledger_facts
+    from ..i18n import LANGUAGES
+    from ..policy import load_policy
+    from ..timeutil import parse_instant
+
+    if language not in LANGUAGES:
+        raise InputError(f"no documents in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
+    pol = load_policy(policy)
+    t = parse_instant(cutoff, what="cut-off (--cutoff)") if cutoff else None
+    from ..controller import load_controller
+
+    known = load_controller(config.controller_file(controller_file))  # who is asking, as pages and notices say it
+    named = ", ".join(x for x in (known.name, known.address) if x) or None
+    given = {"name": controller or named, "contact": contact or known.dpo, "dpo": dpo or known.dpo,
+             "platform": platform or known.platform}
+    who = Controller(**{k: v for k, v in given.items() if v}, privacy_center=privacy_center)
+    target = _out_dir(out_dir)
+    with open_ledger(ledger) as led:
+        facts = ledger_facts(led.reader)
+    docs = build_documents(pol, facts, who, cutoff=t, language=language)
+    for path in write_documents(docs, target):
+        out.print(f"wrote {path}", highlight=False)
+    if not given["name"]:
+        err.print("note: the controller, contact and DPO are [placeholders]; pass --controller, --contact and --dpo "
+                  "(or --controller-file).",
+                  highlight=False)
+
+
+# -- the audit log -----------------------------------------------------------------------------
+
+
+@app.command("verify")
+@friendly
+def audit_verify(
+    public_key: Annotated[
+        Optional[Path], typer.Option("--public-key", help="Ed25519 public key (PEM): also check the signed checkpoints.")
+    ] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Re-hash the whole chain; name the first record edited, deleted, inserted or out of order."""
+    from ..audit.log import verify
+
+    with open_ledger(ledger) as led, err.status("verifying the audit log ..."):
+        r = verify(led, public_key=public_key.read_bytes() if public_key else None)
+    if r.ok:
+        signed = f", {r.checkpoints} signed checkpoints verified" if public_key else ""
+        out.print(f"[green]audit log intact:[/] {r.records:,} records, head {r.head_hash}{signed}", highlight=False)
+        return
+    where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
+    err.print(f"[bold red]audit log broken at {where}:[/] {r.first_bad.problem}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command("export")
+@friendly
+def audit_export(
+    out_file: Annotated[Path, typer.Option("--out", help="The JSONL file to write.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Write every audit record as JSON lines, for a regulator or an archive."""
+    from ..audit.log import export_jsonl
+
+    with open_ledger(ledger) as led:
+        n = export_jsonl(led, out_file)
+    out.print(f"wrote {n:,} audit records to {out_file}", highlight=False)
+
+
+@app.command("checkpoint")
+@friendly
+def audit_checkpoint(
+    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Sign the chain's current head, so rewriting the whole chain would need the key."""
+    from ..audit.log import checkpoint
+
+    with open_ledger(ledger) as led:
+        seq, h = checkpoint(led, key.read_bytes())
+    out.print(f"signed checkpoint at record {seq}: {h}", highlight=False)
+
+
+@app.command("receipt")
+@friendly
+def audit_receipt(
+    user_id: Annotated[str, typer.Argument(help="The person.")],
+    key: Annotated[Path, typer.Option("--key", help="The audit key: Ed25519 private key (PEM).")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the receipts here (default: stdout).")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Signed purge receipts for one person: which snapshot versions held their
+    rows, the version that removed them, when the bytes were vacuumed, and the
+    purge's place in the audit chain."""
+    import json
+
+    from ..snapshots.receipts import issue
+
+    with open_ledger(ledger) as led:
+        docs = issue(led, user_id, key.read_bytes())
+    text = json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
+    if out_file is None:
+        out.print(text, highlight=False, markup=False, soft_wrap=True, end="")
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(docs)} receipt(s) to {out_file}", highlight=False)
+
+
+@app.command("verify-receipt")
+@friendly
+def audit_verify_receipt(
+    file: Annotated[Path, typer.Argument(help="A receipt (or a list of them) as downloaded from the privacy center.")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The audit key's public half (PEM).")],
+    ledger: Annotated[Optional[str], typer.Option(
+        "--ledger", help="Also check the purge and its audit record in this ledger.")] = None,
+) -> None:
+    """Check a purge receipt's signature (and, with --ledger, the chain); exit 1 if it is not genuine."""
+    import json
+
+    from ..snapshots.receipts import verify_receipt
+
+    try:
+        docs = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the receipt: {exc}", where=str(file)) from None
+    docs = docs if isinstance(docs, list) else [docs]
+    bad = 0
+    led = open_ledger(ledger) if ledger else None
+    try:
+        for doc in docs:
+            problems = verify_receipt(doc, public_key.read_bytes(), led)
+            body = doc.get("receipt", {}) if isinstance(doc, dict) else {}
+            what = f"{body.get('person')} / {body.get('snapshot')} purge {body.get('purge_id')}"
+            if problems:
+                bad += 1
+                err.print(f"[bold red]NOT GENUINE[/] {what}: " + "; ".join(problems), highlight=False)
+            else:
+                out.print(f"[green]genuine[/] {what}: removed in version {body.get('removed_in_version')}, "
+                          f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}",
+                          highlight=False)
+    finally:
+        if led is not None:
+            led.close()
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,129 @@
+"""`consentry serve`: the privacy center (web pages and the JSON API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import config
+from ..errors import ConsentryError
+from ..timeutil import parse_instant
+from ._common import (
+    ControllerAddressOpt,
+    ControllerFileOpt,
+    ControllerNameOpt,
+    DataOpt,
+    DpoOpt,
+    LedgerOpt,
+    PlatformOpt,
+    PolicyOpt,
+    controller_from,
+    err,
+    friendly,
+)
+
+top = typer.Typer()
+
+
+@top.command()
+@friendly
+def serve(
+    data: DataOpt,
+    ledger: LedgerOpt = None,
+    policy: PolicyOpt = "recommended",
+    cutoff: Annotated[Optional[str], typer.Option(help="The next planned cut-off (default: now).")] = None,
+    smtp: Annotated[
+        Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... (or $CONSENTRY_SMTP)")
+    ] = None,
+    mail_dir: Annotated[Optional[Path], typer.Option(help="Development: write mails to this folder.")] = None,
+    base_url: Annotated[str, typer.Option(help="The public address, for links in mails.")] = "http://127.0.0.1:8000",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    trusted_proxy: Annotated[
+        Optional[list[str]],
+        typer.Option("--trusted-proxy", help="A reverse proxy (address or network) whose X-Forwarded-For is "
+                     "believed for rate limits; repeatable. None by default."),
+    ] = None,
+    metrics_token: Annotated[
+        Optional[str], typer.Option(help="If set, GET /metrics needs 'Authorization: Bearer TOKEN' "
+                                    "(or $CONSENTRY_METRICS_TOKEN).")
+    ] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies are refused (413).")] = 64 * 1024,
+    controller: ControllerFileOpt = None,
+    platform_name: PlatformOpt = None,
+    controller_name: ControllerNameOpt = None,
+    controller_address: ControllerAddressOpt = None,
+    dpo: DpoOpt = None,
+    purge_within: Annotated[Optional[float], typer.Option(
+        "--purge-within", help="Hours within which your purges (`snapshot purge --watch` or cron, and the vacuum) take "
+        "an objection's data out of existing snapshots: pages and mails promise it by then. Unset: 'at the next purge'.")] = None,
+    receipt_key: Annotated[Optional[Path], typer.Option(
+        "--receipt-key", help="The audit key (Ed25519 private key, PEM) that signs purge receipts on /me and the "
+        "API (or $CONSENTRY_RECEIPT_KEY). Without it, no receipts are offered.")] = None,
+) -> None:
+    """Start the privacy center (web pages and the JSON API at /api/v1). Every
+    page and mail names the platform, the controller and its DPO (--controller
+    FILE or the options)."""
+
+    import uvicorn
+
+    from ..center.settings import CenterSettings
+    from ..notices.mailer import SmtpSettings
+
+    secret = config.secret_key()
+    if not secret:
+        raise ConsentryError(
+            "set CONSENTRY_SECRET_KEY to a random value of at least 32 characters "
+            "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
+        )
+    smtp_url = config.smtp_url(smtp)
+    token = config.metrics_token(metrics_token)
+    try:
+        settings = CenterSettings(
+            data=data, ledger_url=config.ledger_url(ledger), policy=policy,
+            cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret, base_url=base_url,
+            smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
+            trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
+            controller=controller_from(controller, platform_name, controller_name, controller_address, dpo),
+            purge_within_hours=purge_within,
+            receipt_key=config.receipt_key(receipt_key),
+        )
+    except ValueError as exc:
+        raise ConsentryError(str(exc)) from None
+    _check_mail_server(settings)
+    # Workers rebuild the settings; secrets travel only in their own variables.
+    config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
+    err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
+    from ..center.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
+    # 127.0.0.1; the app decides, from --trusted-proxy only.
+    uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                proxy_headers=False, server_header=False)
+
+
+def _check_mail_server(settings) -> None:  # noqa: ANN001
+    """Refuse to start a center that cannot mail: connect, TLS and AUTH now
+    (nothing is sent), rather than queue sign-in links nobody will get.
+    --mail-dir skips it: mails are then files, the SMTP server is not used."""
+    from ..mail import MailError, check_smtp
+
+    if settings.mail_dir is not None:
+        if settings.smtp is not None:
+            err.print(f"--mail-dir given: mails are written to {settings.mail_dir}, not sent over SMTP", highlight=False)
+        return
+    if settings.smtp is None:
+        raise ConsentryError("the privacy center needs --smtp or $CONSENTRY_SMTP (or --mail-dir for local development)")
+    err.print(f"checking the mail server {settings.smtp.server} ...", highlight=False)
+    try:
+        check_smtp(settings.smtp)
+    except MailError as exc:  # its text names server and stage, and never holds the password
+        raise ConsentryError(
+            f"not starting: the mail server check failed. {exc}. Without it the center cannot send sign-in "
+            "links or confirmations. Fix --smtp (or $CONSENTRY_SMTP), or for local development use "
+            "--mail-dir DIR to write mails as files"
+        ) from None

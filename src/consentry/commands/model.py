@@ -1,0 +1,69 @@
+"""`consentry model register|list` and `consentry impact`: lineage from snapshots to models and people."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..timeutil import iso
+from ._common import LedgerOpt, friendly, open_ledger, out
+
+app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
+top = typer.Typer()
+
+
+@app.command("register")
+@friendly
+def model_register(
+    name: Annotated[str, typer.Argument(help="The model's name (once).")],
+    snapshot: Annotated[str, typer.Option("--snapshot", help="The snapshot it was trained on.")],
+    mlflow_run: Annotated[Optional[str], typer.Option("--mlflow-run", help="Also log the snapshot as this MLflow run's input.")] = None,
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record that a model was trained on a snapshot as it is now."""
+    import getpass
+
+    from ..snapshots.lineage import register_model
+
+    with open_ledger(ledger) as led:
+        rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}")
+    out.print(f"model {rec.name}: trained on {rec.snapshot} version {rec.table_version} ({rec.rows:,} rows, {rec.digest})",
+              highlight=False)
+
+
+@app.command("list")
+@friendly
+def model_list(ledger: LedgerOpt = None) -> None:
+    """Models and whether their snapshot lost rows since they were trained."""
+    from ..snapshots import Registry
+
+    with open_ledger(ledger) as led:
+        table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
+        for x in Registry(led).models():
+            status = "[bold red]retrain or unlearn[/]" if x.flagged else "[green]current[/]"
+            table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
+    out.print(table)
+
+
+@top.command()
+@friendly
+def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: LedgerOpt = None) -> None:
+    """The snapshots and models that hold or held a person's data."""
+    from ..snapshots.lineage import impact as run
+
+    with open_ledger(ledger) as led:
+        found = run(led, user_id)
+    if not found:
+        out.print(f"{user_id}: in no snapshot, now or before.", highlight=False)
+        return
+    for s in found:
+        state = f"{s.rows_now:,} rows now" if s.rows_now else "no rows now"
+        out.print(f"[bold]{s.snapshot}[/] (built {iso(s.built_at)}): {state}", highlight=False)
+        for p in s.purged:
+            out.print(f"  purged {iso(p['purged_at'])}: {p['rows']:,} rows ({p['cause']})", highlight=False)
+        for mod in s.models:
+            out.print(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): "
+                      + ("[bold red]retraining or unlearning is due[/]" if mod.flagged else "its snapshot still holds this person's rows"),
+                      highlight=False)

@@ -1,0 +1,213 @@
+"""`consentry notify` and `consentry notices status|inapp|ack`: telling people before use, exactly once."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .. import config
+from ..errors import ConsentryError
+from ..timeutil import parse_instant
+from ._common import (
+    ControllerAddressOpt,
+    ControllerFileOpt,
+    ControllerNameOpt,
+    DataOpt,
+    DpoOpt,
+    EngineOpt,
+    LedgerOpt,
+    PlatformOpt,
+    PolicyOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    checked_export,
+    controller_from,
+    engine_name,
+    err,
+    friendly,
+    out,
+    spark_for,
+)
+
+app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_is_help=True)
+top = typer.Typer()
+
+
+def _secret() -> str:
+    secret = config.secret_key()
+    if not secret or len(secret) < 32:
+        raise ConsentryError(
+            "set CONSENTRY_SECRET_KEY (the privacy center's, at least 32 characters): "
+            "it signs the one-click objection links in the notices"
+        )
+    return secret
+
+
+@top.command()
+@friendly
+def notify(
+    data: DataOpt,
+    cutoff: Annotated[str, typer.Option(help="The planned cut-off the notice announces.")],
+    campaign: Annotated[str, typer.Option(help="Campaign id; run again with the same id to resume.")],
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count who would be told; send nothing.")] = False,
+    channels: Annotated[str, typer.Option(help="email, in_app or both (comma-separated).")] = "email,in_app",
+    smtp: Annotated[Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... or $CONSENTRY_SMTP")] = None,
+    rate: Annotated[float, typer.Option(help="Mails per second at most (0: no limit).")] = 50.0,
+    connections: Annotated[
+        int,
+        typer.Option(help="SMTP connections. More is faster, but widens the window in which a crash "
+                     "records a notice whose mail was never final (see the README)."),
+    ] = 1,
+    base_url: Annotated[str, typer.Option(help="The privacy center's public address.")] = "http://127.0.0.1:8000",
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
+    controller: ControllerFileOpt = None,
+    platform_name: PlatformOpt = None,
+    controller_name: ControllerNameOpt = None,
+    controller_address: ControllerAddressOpt = None,
+    dpo: DpoOpt = None,
+) -> None:
+    """Tell every affected person before use, exactly once: mail and in-app notices.
+    Every notice names the platform, the controller and its DPO (--controller FILE
+    or the options): a campaign does not start without them.
+    With --engine spark, Spark computes who must be told; the mail goes from here."""
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    from ..notices.campaign import CHANNELS, Campaign
+    from ..notices.mailer import Mailer, SmtpSettings
+    from ..platform import Platform
+    from ..policy import load_policy
+
+    wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
+    if not wanted or any(c not in CHANNELS for c in wanted):
+        raise ConsentryError(f"--channels takes {', '.join(CHANNELS)} (comma-separated), got '{channels}'")
+    t = parse_instant(cutoff, what="cut-off")
+    who = controller_from(controller, platform_name, controller_name, controller_address, dpo)
+    if not dry_run:
+        who.require("a notice campaign")
+    pol = load_policy(policy)
+    spark = spark_for(engine, spark_master, conf)
+    export = checked_export(data, spark=spark)
+    with _notice_ledger(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+        if dry_run:  # nothing is created: no campaign, no outbox, no mail
+            from ..notices.campaign import summarize
+
+            plan = summarize(platform.audience(t).to_pylist())
+            table = Table("jurisdiction", "language", "people", title=f"Would notify {plan.people:,} people (dry run)")
+            for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
+                table.add_row(j, lang, f"{n:,}")
+            out.print(table)
+            out.print(f"{plan.without_email:,} have no e-mail address (in-app notice only)")
+            return
+        mailer = secret = None
+        if "email" in wanted:  # check everything needed before anything is planned
+            smtp_url = config.smtp_url(smtp)
+            if not smtp_url:
+                raise ConsentryError("sending mail needs --smtp or $CONSENTRY_SMTP (or --channels in_app)")
+            try:
+                mailer = Mailer(SmtpSettings.from_url(smtp_url))
+            except ValueError as exc:
+                raise ConsentryError(str(exc)) from None
+            secret = _secret()
+        camp = Campaign.open(led, campaign, pol, t)
+        backend = platform.backend()
+        try:
+            plan = camp.plan(export, pol, channels=wanted, backend=backend)
+        finally:
+            backend.close()
+        err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
+        summary = None
+        if mailer is not None and secret is not None:
+            pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)
+            with Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                "{task.fields[rate]}", TimeRemainingColumn(), console=err,
+            ) as bar:
+                task = bar.add_task("mailing", total=pending, rate="")
+                started = __import__("time").perf_counter()
+
+                def tick(n: int) -> None:
+                    el = __import__("time").perf_counter() - started
+                    bar.update(task, completed=n, rate=f"{n / el:,.0f}/s" if el > 0 else "")
+
+                summary = camp.send_mail(
+                    mailer, pol, secret=secret, base_url=base_url, rate=rate, progress=tick, connections=connections,
+                    controller=who,
+                )
+        _print_campaign(camp, summary)
+
+
+def _notice_ledger(url: str | None):  # noqa: ANN202
+    from ..ledger import Ledger
+
+    return Ledger(config.ledger_url(url), synchronous="NORMAL")
+
+
+def _print_campaign(camp, summary) -> None:  # noqa: ANN001
+    counts = camp.counts()
+    table = Table("channel", "state", "people", title=f"campaign {camp.id} ({camp.version})")
+    for (ch, st), n in sorted(counts.items()):
+        table.add_row(ch, st, f"{n:,}")
+    out.print(table)
+    if summary is not None:
+        out.print(
+            f"this run: {summary.sent:,} sent, {summary.bounced:,} bounced, {summary.deferred:,} deferred "
+            f"(temporary failures, sent on the next run), {summary.recovered:,} recovered and "
+            f"{summary.resent_after_crash:,} resent after an interruption; {summary.rate:,.0f} mails/s "
+            f"({f'at most {summary.limit:g}/s' if summary.limit else 'no rate limit'})",
+            highlight=False,
+        )
+
+
+@app.command("status")
+@friendly
+def notices_status(campaign: str, ledger: LedgerOpt = None) -> None:
+    """Where a campaign stands, per channel and state."""
+    from ..notices.campaign import Campaign
+
+    with _notice_ledger(ledger) as led:
+        _print_campaign(Campaign(led, campaign), None)
+
+
+@app.command("inapp")
+@friendly
+def notices_inapp(campaign: str, ledger: LedgerOpt = None) -> None:
+    """Print the in-app notices the platform should show, one JSON object per line."""
+    from ..notices.campaign import Campaign
+
+    with _notice_ledger(ledger) as led:
+        for row in Campaign(led, campaign).in_app_pending():
+            sys.stdout.write(json.dumps(row) + "\n")
+
+
+@app.command("ack")
+@friendly
+def notices_ack(
+    campaign: str,
+    file: Annotated[Path, typer.Argument(help="JSONL of shown notices (each with dedupe_key), or - for stdin.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Record in-app notices the platform has shown; each counts once."""
+    from ..notices.campaign import Campaign
+
+    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    keys = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            keys.append(json.loads(line)["dedupe_key"])
+        except (ValueError, KeyError, TypeError):
+            raise ConsentryError(f"{file}, line {n}: expected a JSON object with a dedupe_key") from None
+    with _notice_ledger(ledger) as led:
+        shown = Campaign(led, campaign).acknowledge(keys)
+    out.print(f"{shown:,} in-app notices recorded as shown ({len(keys) - shown:,} were already recorded or unknown)")

@@ -1,0 +1,180 @@
+"""`consentry snapshot build|purge|verify|list|show`: training snapshots on Delta Lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import ConsentryError
+from ..timeutil import iso, parse_instant
+from ._common import (
+    AtOpt,
+    DataOpt,
+    EngineOpt,
+    LedgerOpt,
+    PolicyOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    checked_export,
+    err,
+    friendly,
+    open_ledger,
+    out,
+    spark_for,
+)
+
+app = typer.Typer(help="Training snapshots on Delta Lake: build, purge, verify.", no_args_is_help=True)
+
+
+@app.command("build")
+@friendly
+def snapshot_build(
+    data: DataOpt,
+    at: AtOpt,
+    name: Annotated[str, typer.Option("--name", help="A new name: snapshots are never overwritten.")],
+    policy: PolicyOpt = "recommended",
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder for the snapshot (default: $CONSENTRY_HOME/snapshots/NAME).")
+    ] = None,
+    buckets: Annotated[int, typer.Option(help="Hash buckets of user_id: a purge rewrites only the buckets it touches.")] = 64,
+    ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
+) -> None:
+    """Write the eligible items, transformed, into a new Delta table with a manifest.
+    With --engine spark, Spark computes the rows and writes the Parquet parts."""
+    from ..policy import load_policy
+    from ..snapshots import build
+
+    t = parse_instant(at, what="cut-off time")
+    pol = load_policy(policy)
+    spark = spark_for(engine, spark_master, conf)
+    export = checked_export(data, spark=spark)
+    with open_ledger(ledger) as led, err.status("building ...") as status:
+        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s), spark=spark)
+    _print_manifest(m)
+
+
+def _print_manifest(m) -> None:  # noqa: ANN001
+    table = Table(title=f"snapshot '{m.name}': {m.rows:,} rows, policy {m.policy} {m.policy_hash}, cut-off {iso(m.cutoff)}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for k, v in sorted(m.excluded_at_build.items()):
+        table.add_row(f"left out at build: {k}", f"{v:,}")
+    for k, v in m.transforms.items():
+        table.add_row(f"transform: {k}", f"{v:,}")
+    for p in m.purges:
+        table.add_row(f"purge {iso(p.at)} (events {p.from_watermark + 1}..{p.to_watermark})", f"-{p.rows_removed:,}")
+    out.print(table)
+    out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
+
+
+def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
+    """One purge's outcome as a DPO reads it: rows removed and mentions hidden
+    are both changes to the snapshot (a purge that only hides mentions still
+    rewrites buckets, so it is not "nothing")."""
+    hidden = r.counts.get("mentions_redacted", 0)
+    if not r.rows_removed and not hidden:
+        return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
+    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
+            f"{r.people:,} people; hid @mentions in {hidden:,} rows that stay; rewrote {r.buckets_rewritten} "
+            f"buckets, {r.files_removed:,} files deleted ({r.seconds:.1f}s)")
+
+
+@app.command("purge")
+@friendly
+def snapshot_purge(
+    name: Annotated[Optional[str], typer.Argument(help="The snapshot (default with --all: every snapshot).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Purge every snapshot in the ledger (for cron).")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep purging as new events arrive, until interrupted.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds with --watch.")] = 60.0,
+    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
+) -> None:
+    """Remove from existing snapshots everyone the ledger now excludes, and vacuum the old files away.
+
+    With --engine spark, Spark finds the rows and rewrites the touched buckets."""
+    import time
+
+    from ..snapshots import Registry
+    from ..snapshots.purge import purge
+
+    if not name and not every:
+        raise ConsentryError("name a snapshot, or pass --all")
+    spark = spark_for(engine, spark_master, conf)
+    with open_ledger(ledger) as led:
+        while True:
+            names = [name] if name else [r.name for r in Registry(led).all()]
+            for n in names:
+                r = purge(led, n, data=data, spark=spark)
+                out.print(_purged_line(n, r), highlight=False)
+            if not watch:
+                return
+            time.sleep(interval)
+
+
+@app.command("verify")
+@friendly
+def snapshot_verify(
+    name: Annotated[str, typer.Argument(help="The snapshot.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    ledger: LedgerOpt = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "local[*]",
+    conf: SparkConfOpt = None,
+) -> None:
+    """Re-check every row against the current ledger; exit 1 if any should not be there.
+
+    With --engine spark, Spark decides and reads the snapshot's rows."""
+    from ..snapshots.verify import verify
+
+    spark = spark_for(engine, spark_master, conf)
+    with open_ledger(ledger) as led, err.status("verifying ..."):
+        total, problems = verify(led, name, data=data, spark=spark)
+    if not problems:
+        out.print(f"[green]{name}: all {total:,} rows may be there.[/]", highlight=False)
+        return
+    err.print(f"[bold red]{name}: {len(problems):,} of {total:,} rows should not be there:[/]", highlight=False)
+    for p in problems[:50]:
+        err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
+    if len(problems) > 50:
+        err.print(f"  ... and {len(problems) - 50:,} more", highlight=False)
+    err.print(f"run `consentry snapshot purge {name}`, then verify again", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command("list")
+@friendly
+def snapshot_list(ledger: LedgerOpt = None) -> None:
+    """Every snapshot with its rows, purges and models (after finishing what a crash interrupted)."""
+    from ..snapshots import Registry
+    from ..snapshots.repair import recover
+
+    with open_ledger(ledger) as led:
+        for line in recover(led):
+            err.print(f"[yellow]{line}[/]", highlight=False)
+        reg = Registry(led)
+        table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
+        for r in reg.all():
+            m = r.manifest
+            models = ", ".join(f"{x.name}{' (FLAGGED)' if x.flagged else ''}" for x in reg.models(r.name)) or "-"
+            table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
+                          str(m.watermark), models, r.uri)
+    out.print(table)
+
+
+@app.command("show")
+@friendly
+def snapshot_show(name: Annotated[str, typer.Argument(help="The snapshot.")], ledger: LedgerOpt = None) -> None:
+    """The manifest: what went in, what was left out and why, what was purged."""
+    from ..snapshots import Registry
+
+    with open_ledger(ledger) as led:
+        _print_manifest(Registry(led).require(name).manifest)
