@@ -1,0 +1,75 @@
+"""The house's layout holds: the library never imports its faces, and no two
+packages import each other, directly or round a circle (read from the source
+with `ast`, imports inside functions included)."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import consentry
+
+ROOT = Path(consentry.__file__).parent
+#: The faces over the library: the command line and the privacy center (and the
+#: audit reports, which read everything). Nothing below them imports them.
+FACES = {"cli", "commands", "center", "audit"}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _graph() -> dict[str, set[str]]:
+    """Package -> the packages (or top-level modules) of consentry it imports."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for f in ROOT.rglob("*.py"):
+        parts = list(f.relative_to(ROOT.parent).with_suffix("").parts)
+        here = parts[:-1] if f.name == "__init__.py" else parts  # the module's name
+        package = parts[:-1]  # what a relative import starts from
+        source = _package(".".join(here))
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - (node.level - 1)] if node.level else []
+                head = ".".join(base + ([node.module] if node.module else []))
+                targets = [head] if node.module else [f"{head}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            for t in targets:
+                if t.startswith("consentry.") and _package(t) != source:
+                    edges[source].add(_package(t))
+    return edges
+
+
+def test_the_library_never_imports_its_faces() -> None:
+    edges = _graph()
+    assert {"engine", "ledger", "snapshots", "sources", "policy"} <= set(edges)  # the walk really read the packages
+    wrong = {(a, b) for a, targets in edges.items() if a not in FACES for b in targets if b in FACES}
+    assert wrong == set()
+    assert "commands" in edges["cli"] and "snapshots" in edges["commands"]  # faces import the library
+
+
+def test_no_two_packages_import_each_other_round_a_circle() -> None:
+    assert _cycles(_graph()) == []
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]  # the check can fail
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle a depth-first walk meets (each node walked once)."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def walk(node: str, path: list[str]) -> None:
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in path:
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                walk(nxt, [*path, nxt])
+        done.add(node)
+
+    for start in sorted(edges):
+        if start not in done:
+            walk(start, [start])
+    return found
