@@ -5,7 +5,8 @@ export and the engine the way every command does."""
 from __future__ import annotations
 
 import functools
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -107,6 +108,22 @@ def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
             raise InputError(f"{pair!r} is not KEY=VALUE", where="--conf", fix="write it as --conf spark.executor.memory=4g")
         conf[key.strip()] = value
     return conf
+
+
+@contextmanager
+def opened_platform(data: Path, policy: str, ledger: str | None, engine: str, spark_master: str, conf: list[str] | None,
+                    *, quiet: bool = False, opener: Callable = open_ledger) -> Iterator:
+    """The Platform a deciding command works on, put together the one way every
+    command does it: the policy, the engine (Spark if asked), the export checked,
+    the ledger (`opener`: the notices' own for a campaign)."""
+    from ..platform import Platform
+    from ..policy import load_policy
+
+    pol = load_policy(policy)
+    spark = spark_for(engine, spark_master, conf)
+    export = checked_export(data, quiet=quiet, spark=spark)
+    with opener(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+        yield platform
 
 
 def controller_from(file: Path | None, platform: str | None, name: str | None, address: str | None,

@@ -18,11 +18,9 @@ from ._common import (
     PolicyOpt,
     SparkConfOpt,
     SparkMasterOpt,
-    checked_export,
-    engine_name,
     err,
     friendly,
-    open_ledger,
+    opened_platform,
     out,
     spark_for,
 )
@@ -68,16 +66,11 @@ def evaluate(
     conf: SparkConfOpt = None,
 ) -> None:
     """Decide every item at the cut-off; write item_id, user_id, eligible, reason."""
-    from ..platform import Platform
-    from ..policy import load_policy
-
     t = parse_instant(at, what="cut-off time")
-    pol = load_policy(policy)
-    spark = spark_for(engine, spark_master, conf)
-    export = checked_export(data, spark=spark)
-    with open_ledger(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+    with opened_platform(data, policy, ledger, engine, spark_master, conf) as platform:
         with err.status(f"deciding on {engine} ..."):
             result = platform.evaluate(t, out_file)
+        pol = platform.policy
     print_counts(result)
     where = "a folder of Parquet parts " if engine == "spark" else ""
     out.print(
@@ -118,14 +111,8 @@ def explain(
     conf: SparkConfOpt = None,
 ) -> None:
     """Show every rule for one item, passed or failed, including each tagged person's."""
-    from ..platform import Platform
-    from ..policy import load_policy
-
     t = parse_instant(at, what="cut-off time")
-    pol = load_policy(policy)
-    spark = spark_for(engine, spark_master, conf)
-    export = checked_export(data, quiet=True, spark=spark)
-    with open_ledger(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+    with opened_platform(data, policy, ledger, engine, spark_master, conf, quiet=True) as platform:
         e = platform.explain(item_id, t)
     out.print(f"[bold]{e.item_id}[/] by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}", highlight=False)
     _print_checks(e.checks, e.reason)

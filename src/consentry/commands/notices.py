@@ -25,13 +25,11 @@ from ._common import (
     PolicyOpt,
     SparkConfOpt,
     SparkMasterOpt,
-    checked_export,
     controller_from,
-    engine_name,
     err,
     friendly,
+    opened_platform,
     out,
-    spark_for,
 )
 
 app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_is_help=True)
@@ -84,8 +82,6 @@ def notify(
 
     from ..notices.campaign import CHANNELS, Campaign
     from ..notices.mailer import Mailer, SmtpSettings
-    from ..platform import Platform
-    from ..policy import load_policy
 
     wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
     if not wanted or any(c not in CHANNELS for c in wanted):
@@ -94,10 +90,8 @@ def notify(
     who = controller_from(controller, platform_name, controller_name, controller_address, dpo)
     if not dry_run:
         who.require("a notice campaign")
-    pol = load_policy(policy)
-    spark = spark_for(engine, spark_master, conf)
-    export = checked_export(data, spark=spark)
-    with _notice_ledger(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+    with opened_platform(data, policy, ledger, engine, spark_master, conf, opener=_notice_ledger) as platform:
+        led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from ..notices.campaign import summarize
 
