@@ -1,4 +1,4 @@
-"""Helpers for the real-browser tests (tests/test_browser.py): the privacy
+"""Helpers for the real-browser tests (tests/center/test_browser.py): the privacy
 center served by uvicorn on 127.0.0.1, Debian's Chromium driven by Playwright,
 links read from mails a real SMTP server received, and axe-core checks.
 
@@ -16,14 +16,11 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
 from pathlib import Path
-
-from consentry.audit.report import chromium_binary
 from typing import Any
+
+from center_kit import Mail
+from consentry.audit.report import chromium_binary
 
 HERE = Path(__file__).parent
 AXE_JS = HERE / "browser" / "node_modules" / "axe-core" / "axe.min.js"
@@ -114,31 +111,12 @@ class AppServer:
 # -- mail --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Mail:
-    to: str
-    kind: str | None  # X-Consentry-Kind
-    subject: str
-    text: str  # the text/plain body, decoded (it travels quoted-printable)
-    message: EmailMessage
-
-
-def parse_mail(raw: bytes) -> Mail:
-    """Parse the bytes as sent, like a mail client would, and decode the text part."""
-    msg = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default)
-    assert isinstance(msg, EmailMessage)
-    body = msg.get_body(preferencelist=("plain",))
-    assert body is not None, f"no text/plain part in {msg['Subject']!r}"
-    return Mail(to=str(msg["To"]), kind=msg["X-Consentry-Kind"], subject=str(msg["Subject"]),
-                text=body.get_content(), message=msg)
-
-
 def wait_for_mail(smtp: Any, to: str, kind: str, *, after: int = 0, timeout: float = 15.0) -> Mail:
     """The first mail of `kind` to `to` among the server's messages from index `after` on."""
     deadline = time.monotonic() + timeout
     while True:
         for received in smtp.messages[after:]:
-            mail = parse_mail(received.raw)
+            mail = Mail.of(received)  # center_kit's: the one reading of a mail the tests share
             if mail.kind == kind and to.lower() in [r.lower() for r in received.rcpt_tos]:
                 return mail
         if time.monotonic() > deadline:

@@ -377,6 +377,20 @@ class CenterKit:
         self.ledger.close()
 
 
+# -- ledgers --------------------------------------------------------------------------------
+
+
+def reads_through_sqlalchemy(ledger: Ledger) -> Ledger:
+    """The ledger, reading its events through SQLAlchemy only (its ADBC reader off).
+
+    The ADBC SQLite driver is a second copy of SQLite in this process, and mixing the
+    two on one WAL database gives stale reads (see
+    center/test_center.py::test_engine_decide_in_the_center_process_sees_new_objections).
+    """
+    ledger._events_adbc = lambda *a, **kw: None  # type: ignore[method-assign]
+    return ledger
+
+
 # -- fixtures -------------------------------------------------------------------------------
 
 
@@ -404,11 +418,7 @@ def center_factory(
         nonlocal n
         n += 1
         url = ledger_url or f"sqlite:///{tmp_path / f'ledger{n}.db'}"
-        ledger = Ledger(url)
-        # Read events through SQLAlchemy only: the ADBC SQLite driver is a second
-        # copy of SQLite in this process, and mixing the two on one WAL database
-        # gives stale reads (see test_center.py::test_engine_decide_in_the_center_process_sees_new_objections).
-        ledger._events_adbc = lambda *a, **kw: None  # type: ignore[method-assign]
+        ledger = reads_through_sqlalchemy(Ledger(url))
         if notify:
             ledger.append(
                 NewEvent(user_id=u["user_id"], type=EventType.notified, at=NOTIFIED_AT, channel=Channel.email,

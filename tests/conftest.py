@@ -2,16 +2,30 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+# The kits (exportkit.py, center_kit.py, smtp_server.py, ...) live here, beside this file, and the
+# tests in one folder per package of src/consentry, without __init__.py: pytest's default
+# "prepend" import mode imports each test file by its basename (unique across the folders) and
+# puts only that file's own folder on sys.path. Here first, so `from exportkit import ...` works
+# from every folder; then every test folder, because a few test modules import another's helpers
+# by its name (engine/test_spark and the benchmarks' baselines use engine/test_properties'
+# worlds; test_spark also snapshots/test_snapshots' `world` fixture and sources/
+# test_malformed_exports' cases), whichever folder pytest is asked to run.
+sys.path[:0] = [str(HERE), *(str(d) for d in sorted(HERE.iterdir()) if d.is_dir() and any(d.glob("test_*.py")))]
 
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.timeutil import parse_instant  # noqa: E402
+
+if TYPE_CHECKING:
+    from smtp_server import SmtpTestServer
 
 T = parse_instant("2024-06-26T00:00:00Z")
 
@@ -53,3 +67,20 @@ def ledger(tmp_path: Path):
 @pytest.fixture
 def cutoff() -> datetime:
     return T
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpTestServer]:
+    """A real SMTP server of the test's own (smtp_server.py: aiosmtpd on 127.0.0.1, a free port)."""
+    from smtp_server import SmtpTestServer  # here, not above: most tests send no mail
+
+    with SmtpTestServer() as s:
+        yield s
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mailer's retries of a 4xx happen at once (its `_sleep`, the hook it keeps for tests)."""
+    from consentry.notices import mailer as mailer_module
+
+    monkeypatch.setattr(mailer_module, "_sleep", lambda seconds: None)

@@ -283,7 +283,7 @@ def count_faces(boxes: list[Box], scores: list[float] | None = None, sure: float
 
 def blur(img: Image.Image, boxes: list[Box], margin: float = 0.25) -> Image.Image:
     """Each box, widened by `margin` on every side, reduced to ~3 blocks of colour across the face
-    and smoothed: no feature of the face survives (tests/test_faces.py measures it), only its
+    and smoothed: no feature of the face survives (tests/snapshots/test_faces.py measures it), only its
     average colours. The blur fades out over a band outside that area, so its edge draws no
     face-like line of its own for the second check to find."""
     import cv2

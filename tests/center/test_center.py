@@ -54,7 +54,7 @@ from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
 from consentry.notices.links import objection_token
 from consentry.timeutil import to_micros
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def new_events(kit: CenterKit, user_id: str, since_seq: int, type_: str | None = None) -> list:
@@ -176,7 +176,7 @@ def test_unknown_address_gets_the_same_page_and_no_mail(center: CenterKit) -> No
 
 
 def test_signin_rate_limit_per_address(center_factory) -> None:  # noqa: ANN001
-    # Spaced, not capped (tests/test_security.py has the rest): the second mail waits a minute.
+    # Spaced, not capped (tests/center/test_security.py has the rest): the second mail waits a minute.
     kit = center_factory(signin_per_ip_per_hour=100)
     c = kit.client
     token = kit.csrf(c)
@@ -697,7 +697,7 @@ def test_admin_login_failures_and_rate_limit(center: CenterKit) -> None:
     r = center.admin_login(c, "dpo")  # the right password, but too soon after three failures
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
     assert c.get("/admin").status_code == 401
-    # Another administrator is not slowed down (tests/test_security.py: nor is "dpo" from elsewhere).
+    # Another administrator is not slowed down (tests/center/test_security.py: nor is "dpo" from elsewhere).
     center.add_admin("deputy")
     assert center.admin_login(center.new_client(), "deputy").status_code == 303
 

@@ -21,9 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from consentry.cli import app
+from cli_kit import cli
 from consentry.errors import InputError, PolicyError
 from consentry.policy import load_policy, preset_text
 from consentry.sources import Export, ValidationMemo, open_export, validate
@@ -446,7 +445,7 @@ def run_cli(folder: Path, home: Path, via: str, monkeypatch) -> str:
         args = ["validate", "--data", str(folder)]
     else:
         args = ["evaluate", "--data", str(folder), "--at", AT, "--out", str(home / "decisions.parquet")]
-    result = CliRunner().invoke(app, args)
+    result = cli(*args)
     text = result.stdout + result.stderr
     assert result.exit_code == 2, f"exit {result.exit_code}\n{text}\n{result.exception!r}"
     assert "Traceback" not in text

@@ -28,20 +28,19 @@ from urllib.parse import urlsplit
 import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette asks for httpx2
     from starlette.testclient import TestClient
 
+from center_kit import reads_through_sqlalchemy
+from cli_kit import cli, ok, table_rows
 from consentry.center import CenterSettings, create_app
-from consentry.cli import app as cli_app
 from consentry.engine import decide
 from consentry.errors import InputError
 from consentry.controller import Controller
 from consentry.ledger import Channel, EventType, Ledger, NewEvent
 from consentry.notices import Mailer, SmtpSettings
-from consentry.notices import mailer as mailer_module
 from consentry.notices.audience import audience
 from consentry.notices.campaign import Campaign
 from consentry.notices.links import objection_token, read_objection_token
@@ -59,19 +58,13 @@ BASE_URL = "https://privacy.example.org"
 T = parse_instant("2030-01-01T00:00:00Z")  # the planned cut-off the notices announce
 CAMPAIGN = "spring-2030"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "consentry"
-LOCALES = Path(__file__).resolve().parents[1] / "src" / "consentry" / "locales"
+LOCALES = Path(__file__).resolve().parents[2] / "src" / "consentry" / "locales"
 EUROPE = set(
     "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO GB CH".split()
 )
 
 
 # -- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as s:
-        yield s
 
 
 @pytest.fixture
@@ -85,16 +78,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retries of a 4xx happen at once (the mailer's own hook for tests)."""
-    monkeypatch.setattr(mailer_module, "_sleep", lambda seconds: None)
-
-
 def open_ledger(path: Path) -> Ledger:
-    led = Ledger(f"sqlite:///{path}")
-    led._events_adbc = lambda *a, **kw: None  # type: ignore[method-assign]  (see the module docstring)
-    return led
+    return reads_through_sqlalchemy(Ledger(f"sqlite:///{path}"))  # see the module docstring
 
 
 @pytest.fixture
@@ -113,19 +98,6 @@ PIXGRAM = Controller(platform="Pixgram", name="Pixgram Europe Ltd.", address="1 
 #: Who is asking: a campaign does not start without it (#14 point 1).
 WHO = ["--platform", "Pixgram", "--controller-name", "Pixgram Europe Ltd.", "--controller-address",
        "1 Harbour Square, Dublin 2, Ireland", "--dpo", "Ana Silva, dpo@pixgram.example"]
-
-
-def cli(*args: object):
-    return CliRunner().invoke(cli_app, [str(a) for a in args])
-
-
-def ok(result):  # noqa: ANN001, ANN201
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    return result
-
-
-def table_rows(text: str) -> list[list[str]]:
-    return [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if line.count("│") >= 2]
 
 
 def outbox_rows(ledger: Ledger, campaign: str = CAMPAIGN) -> dict[str, dict]:

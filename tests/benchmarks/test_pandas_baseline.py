@@ -17,7 +17,7 @@ from consentry.policy import load_policy
 from consentry.sources import Export
 from consentry.timeutil import parse_instant
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from pandas_baseline import decide_pandas  # noqa: E402
 
 PRESETS = ("recommended", "meta-2024", "consent-only")

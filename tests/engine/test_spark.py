@@ -288,7 +288,7 @@ def test_photos_are_processed_on_the_executors_as_a_duckdb_build_processes_them(
     from consentry.snapshots.images import has_exif, metadata_left
 
     tmp, export, led = world
-    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/recommended.yaml").read_text()
     (tmp / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur").replace("tagged_people: require", "tagged_people: blur"))
     policy = load_policy(str(tmp / "blur.yaml"))
     duck = build(export, led, policy, ts.T, "duck", out=tmp / "duck")

@@ -169,7 +169,7 @@ def test_the_manifest_counts_photos_the_second_look_stopped(tmp_path: Path, monk
     led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         led.append([NewEvent(user_id=u, type="notified", at="2024-01-01T00:00:00Z", channel="email") for u in people])
-        doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+        doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/recommended.yaml").read_text()
         (tmp_path / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur")
                                             .replace("tagged_people: require", "tagged_people: blur"))
         monkeypatch.setattr(faces, "FINDER", BIG_ONLY)

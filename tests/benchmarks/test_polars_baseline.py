@@ -19,7 +19,7 @@ from consentry.policy import load_policy, parse_policy
 from consentry.sources import Export
 from consentry.timeutil import parse_instant
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from polars_baseline import decide_polars  # noqa: E402
 
 CONSENTRY = Path(sys.executable).parent / "consentry"

@@ -18,9 +18,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from consentry.cli import app
+from cli_kit import cli, ok, table_rows
 from consentry.engine import ORDER
 from consentry.policy import load_policy, parse_policy, preset_names, preset_text
 from consentry.timeutil import iso, parse_instant
@@ -73,17 +72,6 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def cli(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def ok(result):
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{result.exception!r}"
-    )
-    return result
-
-
 def refused(result) -> str:
     """Exit 2 through consentry's own error path: a message, no traceback."""
     text = result.stdout + result.stderr
@@ -97,10 +85,6 @@ def refused(result) -> str:
 def decisions(path: Path) -> dict[str, str]:
     rows = pq.read_table(path).to_pylist()
     return {r["item_id"]: r["reason"] for r in rows}
-
-
-def table_rows(text: str) -> list[list[str]]:
-    return [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if line.count("│") >= 2]
 
 
 # -- policies ------------------------------------------------------------------------------------

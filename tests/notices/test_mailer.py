@@ -55,12 +55,6 @@ def everything_said(exc: BaseException) -> str:
 
 
 @pytest.fixture
-def server() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as s:
-        yield s
-
-
-@pytest.fixture
 def secure_server() -> Iterator[SmtpTestServer]:
     with SmtpTestServer(starttls=True, auth=(USER, PASSWORD)) as s:
         yield s
@@ -198,8 +192,8 @@ def test_send_with_retry_gets_through_a_451_twice(server: SmtpTestServer, monkey
     assert got.message["Message-ID"] == message_id
 
 
-def test_send_with_retry_gives_up_after_the_last_attempt(server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailer_module, "_sleep", lambda _: None)
+@pytest.mark.usefixtures("no_backoff")
+def test_send_with_retry_gives_up_after_the_last_attempt(server: SmtpTestServer) -> None:
     server.reject("busy@example.net", 451)
     with pytest.raises(TemporaryFailure) as caught:
         Mailer(settings_for(server)).send_with_retry(note(to="busy@example.net"), attempts=3)

@@ -124,7 +124,7 @@ def test_build_redacts_text_strips_exif_and_records_a_manifest(world) -> None:
 
 def test_transforms_can_be_switched_off_in_the_policy(world, tmp_path) -> None:
     tmp, export, led = world
-    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/recommended.yaml").read_text()
     doc = doc.replace("name: recommended", "name: raw").replace("redact_emails: true", "redact_emails: false")
     doc = doc.replace("strip_exif: true", "strip_exif: false").replace("mentions: true", "mentions: false")
     (tmp_path / "raw.yaml").write_text(doc)
@@ -137,7 +137,7 @@ def test_transforms_can_be_switched_off_in_the_policy(world, tmp_path) -> None:
 
 def test_blur_policy_blurs_faces_and_leaves_out_photos_without_a_face(world, tmp_path) -> None:
     tmp, export, led = world
-    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/recommended.yaml").read_text()
+    doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/recommended.yaml").read_text()
     (tmp_path / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur").replace("tagged_people: require", "tagged_people: blur"))
     m = build(export, led, load_policy(str(tmp_path / "blur.yaml")), T, "b", out=tmp / "b")
     got = rows(led, "b")
@@ -198,7 +198,7 @@ def test_purge_removes_the_person_and_their_old_bytes_from_disk(world) -> None:
 
 def test_purge_applies_erasure_consent_withdrawal_deleted_items_and_third_party_objections(world, tmp_path) -> None:
     tmp, export, led = world
-    doc = (Path(__file__).parent.parent / "src/consentry/policy/presets/consent-only.yaml").read_text()
+    doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/consent-only.yaml").read_text()
     pol = load_policy("consent-only")
     led.append([NewEvent(user_id=u, type="consent_given", at=NOTIFIED, channel="web") for u in PEOPLE])
     build(export, led, pol, T, "c", out=tmp / "c")
