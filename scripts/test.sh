@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh machine: venv, dependencies, PostgreSQL,
 # Chromium (Debian's, never a downloaded browser), exiftool and axe-core, then pytest.
+#
+#   bash scripts/test.sh            everything (what CI runs)
+#   bash scripts/test.sh --fast     the tests not marked slow, in under a minute, on what is
+#                                   installed already (the first run on a fresh machine sets up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  if [ -x .venv/bin/python ] && .venv/bin/python -c "import consentry, pytest, hypothesis" 2>/dev/null; then
+    exec .venv/bin/python -m pytest -m "not slow" -q "$@"
+  fi
+  fast=1
+fi
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test,bench]'
@@ -28,4 +39,5 @@ if [ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]; then
   export CONSENTRY_TEST_POSTGRES_URL
 fi
 echo "PostgreSQL for tests: ${CONSENTRY_TEST_POSTGRES_URL:-none (those tests will skip)}"
+if [ -n "${fast:-}" ]; then exec .venv/bin/python -m pytest -m "not slow" -q "$@"; fi
 exec .venv/bin/python -m pytest "$@"

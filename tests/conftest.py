@@ -84,3 +84,10 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     from consentry.notices import mailer as mailer_module
 
     monkeypatch.setattr(mailer_module, "_sleep", lambda seconds: None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test not marked `slow` is `fast`, so both can be selected (-m fast, -m slow)."""
+    for item in items:
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)

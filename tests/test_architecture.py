@@ -8,7 +8,11 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 import consentry
+
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
 
 ROOT = Path(consentry.__file__).parent
 #: The faces over the library: the command line and the privacy center (and the

@@ -46,6 +46,7 @@ def test_every_official_language_is_served() -> None:
     assert i18n.NAMES["de"] == "Deutsch" and i18n.NAMES["el"] == "Ελληνικά" and i18n.NAMES["no"] == "Norsk"
 
 
+@pytest.mark.slow
 def test_every_catalog_has_every_message_none_fuzzy_placeholders_as_the_source(script, template, capsys) -> None:
     assert script.check(template) == 0, capsys.readouterr().out
     assert len(template) > 200
@@ -93,6 +94,7 @@ def test_a_notice_goes_in_the_persons_language_else_their_countrys(language, cou
     assert i18n.for_person(language, country) == expected
 
 
+@pytest.mark.slow
 def test_a_generated_campaign_speaks_each_persons_language(tmp_path) -> None:
     """The finding of #14: 45% of a generated campaign's notices went in English
     to Spanish, Portuguese, Italian and Polish speakers. The audience query
@@ -129,6 +131,7 @@ def test_dates_as_each_language_writes_them(lang: str, expected: str) -> None:
     assert i18n.instant(datetime(2026, 12, 1, 12, 30, 5, tzinfo=UTC), lang) == f"{expected}, 12:30:05 UTC"
 
 
+@pytest.mark.slow
 def test_extract_messages_check_runs_as_a_script(tmp_path) -> None:
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract_messages.py"), "--check", "-o", str(tmp_path / "m.pot")],
                        capture_output=True, text=True)

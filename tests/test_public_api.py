@@ -55,6 +55,7 @@ def test_configuration_is_read_in_one_place() -> None:
     assert named <= set(config.VARIABLES), named - set(config.VARIABLES)
 
 
+@pytest.mark.slow
 def test_a_ledger_opened_without_a_url_is_the_one_every_command_opens(tmp_path, monkeypatch) -> None:
     """There were two defaults: `Ledger()` opened consentry.db in the working
     folder, ignoring CONSENTRY_HOME and CONSENTRY_LEDGER, while the CLI used them."""

@@ -27,6 +27,8 @@ from consentry.sources import open_export
 
 from exportkit import item, user, write_export
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 T = datetime(2024, 6, 26, tzinfo=UTC)
 
 

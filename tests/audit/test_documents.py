@@ -106,6 +106,7 @@ def test_ledger_facts_are_counted_from_the_ledger(ledger: Ledger) -> None:
     assert re.search(r"\| people whose objection is in force \| 1 \|", out)
 
 
+@pytest.mark.slow
 def test_documents_command_writes_markdown_and_html(ledger: Ledger, tmp_path: Path) -> None:
     app = typer.Typer()
     app.add_typer(accountability_commands)

@@ -103,6 +103,7 @@ def nearest_rank(values: list[int], p: float) -> int:
     return int(np.percentile(np.array(values), p, method="inverted_cdf"))
 
 
+@pytest.mark.slow
 def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> None:
     with Ledger(ledger_url) as led:
         fill(led, export_dir)
@@ -155,6 +156,7 @@ def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> N
     assert rep.lifecycle.flagged[0].rows_removed_since == 10
 
 
+@pytest.mark.slow
 def test_a_report_before_the_purge_flags_nothing(ledger: Ledger, export_dir: Path) -> None:
     fill(ledger, export_dir)
     rep = build_report(ledger, load_policy("recommended"), T - timedelta(seconds=200))
@@ -163,6 +165,7 @@ def test_a_report_before_the_purge_flags_nothing(ledger: Ledger, export_dir: Pat
     assert 'id="no-purges"' in render_html(rep)
 
 
+@pytest.mark.slow
 def test_exclusions_per_reason_and_jurisdiction_match_the_engine(ledger: Ledger, export_dir: Path, tmp_path: Path) -> None:
     import duckdb
 
@@ -190,6 +193,7 @@ def test_exclusions_per_reason_and_jurisdiction_match_the_engine(ledger: Ledger,
 # -- the files ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_pdf_is_printed(ledger: Ledger, export_dir: Path, tmp_path: Path) -> None:
     if chromium_path() is None:
         pytest.skip("no Chromium: apt-get install -y chromium")
@@ -217,6 +221,7 @@ def test_without_chromium_the_html_is_written_and_the_pdf_skipped_with_a_reason(
     assert 'id="exclusions-missing"' in files.html.read_text()  # no --data: the section says it needs it
 
 
+@pytest.mark.slow
 def test_report_renders_in_a_real_browser(ledger: Ledger, export_dir: Path, tmp_path: Path) -> None:
     if missing := missing_prerequisites(axe=False):
         pytest.skip("needs " + "; ".join(missing))
@@ -251,6 +256,7 @@ def test_report_renders_in_a_real_browser(ledger: Ledger, export_dir: Path, tmp_
 # -- the command -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_command(ledger: Ledger, export_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
     fill(ledger, export_dir)

@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,6 +20,8 @@ from consentry.timeutil import parse_instant
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from pandas_baseline import decide_pandas  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 PRESETS = ("recommended", "meta-2024", "consent-only")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from decide_helpers import assert_peer_agrees, engine_rows
 from exportkit import item, user, write_export
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,8 @@ from consentry.timeutil import parse_instant
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from polars_baseline import decide_polars  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
 
 CONSENTRY = Path(sys.executable).parent / "consentry"
 

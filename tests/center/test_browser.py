@@ -53,6 +53,8 @@ from consentry.notices import SmtpSettings
 from exportkit import item, user, write_export
 from smtp_server import SmtpTestServer
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 try:
     from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 except ImportError:  # reported by the `browser` fixture: skip, or fail under CI

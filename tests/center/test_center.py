@@ -54,6 +54,8 @@ from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
 from consentry.notices.links import objection_token
 from consentry.timeutil import to_micros
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

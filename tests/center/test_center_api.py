@@ -20,6 +20,8 @@ from consentry.access import ApiClients
 from consentry.ledger import Channel, EventType
 from consentry.timeutil import parse_instant
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 ENDPOINTS = [
     ("objection", EventType.objected),
     ("objection/withdrawal", EventType.objection_withdrawn),

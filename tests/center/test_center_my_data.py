@@ -18,6 +18,8 @@ from center_kit import (  # noqa: F401  (fixtures)
 from consentry.center import i18n
 from exportkit import item, user, write_export
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 N_POSTS = 120
 
 

@@ -23,6 +23,8 @@ from consentry.access import ApiClients
 from consentry.ledger import Ledger
 from consentry.notices.tables import outbox
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 OBJECTION_ROUTE = "/api/v1/people/{user_id}/objection"
 
 

@@ -65,6 +65,7 @@ def _with_cookie(kit: CenterKit, value: str, path: str):  # noqa: ANN201
 # -- 4. sessions end when they should ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_cookie_copied_before_signout_gets_a_signin_page(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     alice = kit.signed_in_client(ALICE)
@@ -84,6 +85,7 @@ def test_a_cookie_copied_before_signout_gets_a_signin_page(center_factory, ledge
     assert r.status_code == 403 and not kit.ledger.state(ALICE).objects
 
 
+@pytest.mark.slow
 def test_the_cookie_is_a_random_id_and_signin_gives_a_new_one(center: CenterKit) -> None:
     c = center.client
     path = center.request_link(EMAIL[ALICE])
@@ -100,6 +102,7 @@ def test_the_cookie_is_a_random_id_and_signin_gives_a_new_one(center: CenterKit)
     assert ALICE not in after and "csrf" in row["data"]
 
 
+@pytest.mark.slow
 def test_idle_timeout_and_absolute_lifetime(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     alice = kit.signed_in_client(ALICE)
@@ -126,6 +129,7 @@ def test_idle_timeout_and_absolute_lifetime(center_factory, ledger_url: str) -> 
     assert admin.get("/admin").status_code == 401
 
 
+@pytest.mark.slow
 def test_admin_logout_password_change_and_removal_end_sessions_at_once(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     admin = kit.admin_client("dpo")
@@ -178,6 +182,7 @@ def test_address_normalisation() -> None:
             normalise_address(bad)
 
 
+@pytest.mark.slow
 def test_one_address_however_written_is_one_bucket(center_factory) -> None:  # noqa: ANN001
     kit = center_factory()
     c = kit.client
@@ -193,6 +198,7 @@ def test_one_address_however_written_is_one_bucket(center_factory) -> None:  # n
     assert not any("alice" in r["bucket"] for r in _rows(kit, rate_events))  # hashed
 
 
+@pytest.mark.slow
 def test_look_alike_addresses_never_reach_alice(center: CenterKit) -> None:
     c = center.client
     token = center.csrf(c)
@@ -208,6 +214,7 @@ def test_look_alike_addresses_never_reach_alice(center: CenterKit) -> None:
     center.inbox.wait(to=EMAIL[ALICE], kind="signin")
 
 
+@pytest.mark.slow
 def test_a_malformed_address_gets_a_clear_message_and_keeps_the_form(center: CenterKit) -> None:
     c = center.client
     before = _rows(center, rate_events)
@@ -224,6 +231,7 @@ def test_a_malformed_address_gets_a_clear_message_and_keeps_the_form(center: Cen
 # -- 5. sign-in mails: slow the attacker, not the owner ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_five_requests_from_a_stranger_do_not_lock_the_owner_out(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     stranger = kit.new_client(client=STRANGER)
@@ -247,6 +255,7 @@ def test_five_requests_from_a_stranger_do_not_lock_the_owner_out(center_factory,
     kit.inbox.wait(to=EMAIL[ALICE], kind="signin")
 
 
+@pytest.mark.slow
 def test_mail_spacing_doubles_and_stays_below_a_links_life(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     """A stranger asking without pause for an hour gets few mails sent, and the
     longest wait (10 minutes) is shorter than a link lives (15): whoever is
@@ -269,6 +278,7 @@ def test_mail_spacing_doubles_and_stays_below_a_links_life(center_factory, ledge
                        signin_mail_spacing_max_s=15 * 60)
 
 
+@pytest.mark.slow
 def test_the_per_ip_limit_carries_the_weight(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(signin_per_ip_per_hour=3)
     c = kit.new_client(client=STRANGER)
@@ -287,6 +297,7 @@ def test_the_per_ip_limit_carries_the_weight(center_factory) -> None:  # noqa: A
 # -- 5. administrators: slow the guesser, not the owner ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ten_guesses_do_not_lock_the_administrator_out(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     kit.add_admin("dpo")
@@ -307,6 +318,7 @@ def test_ten_guesses_do_not_lock_the_administrator_out(center_factory, ledger_ur
     assert kit.admin_login(second, "dpo").status_code == 303
 
 
+@pytest.mark.slow
 def test_the_guessing_address_is_blocked_across_names(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(admin_tries_per_ip=5)
     kit.add_admin("dpo")
@@ -317,6 +329,7 @@ def test_the_guessing_address_is_blocked_across_names(center_factory) -> None:  
     assert kit.admin_login(kit.new_client(client=OWNER), "dpo").status_code == 303
 
 
+@pytest.mark.slow
 def test_unknown_and_known_admin_names_take_the_same_time(center: CenterKit) -> None:
     center.add_admin("dpo")
     admins = Admins(center.ledger.engine)
@@ -334,6 +347,7 @@ def test_unknown_and_known_admin_names_take_the_same_time(center: CenterKit) -> 
 # -- 5. bodies, bad input, headers ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bodies_over_the_limit_are_refused_before_parsing(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(max_body_bytes=4096)
     c = kit.new_client()
@@ -361,6 +375,7 @@ def test_bodies_over_the_limit_are_refused_before_parsing(center_factory) -> Non
     assert c.post("/signin", data={"email": EMAIL[ALICE], "csrf": token, "pad": "x" * 100}).status_code == 200
 
 
+@pytest.mark.slow
 def test_nul_bytes_are_a_clear_400_never_a_500(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     kit.add_admin("dpo")
@@ -388,6 +403,7 @@ def test_nul_bytes_are_a_clear_400_never_a_500(center_factory, ledger_url: str) 
     assert not kit.ledger.state(ALICE).objects
 
 
+@pytest.mark.slow
 def test_every_response_carries_the_security_headers(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(max_body_bytes=1000)
 
@@ -416,6 +432,7 @@ def test_every_response_carries_the_security_headers(center_factory) -> None:  #
         assert HSTS[0] not in r.headers  # plain http: HSTS would be ignored anyway
 
 
+@pytest.mark.slow
 def test_hsts_behind_https(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(base_url="https://privacy.example.org")
     c = kit.new_client(raise_server_exceptions=False)
@@ -426,6 +443,7 @@ def test_hsts_behind_https(center_factory) -> None:  # noqa: ANN001
 # -- 5. proxies, metrics --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_forwarded_for_counts_only_from_a_trusted_proxy(center_factory) -> None:  # noqa: ANN001
     def three_from_behind_the_proxy(kit: CenterKit) -> list[int]:
         proxy = kit.new_client(client=("10.0.0.5", 4444))
@@ -450,6 +468,7 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(center_factory) -> None:
         CenterSettings(data=kit.settings.data, ledger_url="sqlite://", secret_key="k" * 32, trusted_proxies=["proxy"])
 
 
+@pytest.mark.slow
 def test_metrics_can_be_limited_to_a_token(center_factory) -> None:  # noqa: ANN001
     assert center_factory().new_client().get("/metrics").status_code == 200  # no token set: open
     token = "metrics-token-0123456789"
@@ -465,6 +484,7 @@ def test_metrics_can_be_limited_to_a_token(center_factory) -> None:  # noqa: ANN
 # -- 5. API scopes, and what the API refuses -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_api_keys_have_scopes(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     clients = ApiClients(kit.ledger.engine)
@@ -486,6 +506,7 @@ def test_api_keys_have_scopes(center_factory, ledger_url: str) -> None:  # noqa:
         clients.create("bad", ["admin"])
 
 
+@pytest.mark.slow
 def test_the_api_refuses_a_withdrawal_of_nothing(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     kit = center_factory(ledger_url=ledger_url)
     _, key = kit.api_key()
@@ -505,6 +526,7 @@ def test_the_api_refuses_a_withdrawal_of_nothing(center_factory, ledger_url: str
     assert "409" in doc["/api/v1/people/{user_id}/objection/withdrawal"]["post"]["responses"]
 
 
+@pytest.mark.slow
 def test_cli_client_scopes_list_and_revoke(center_factory) -> None:  # noqa: ANN001
     kit = center_factory()
     url = kit.settings.ledger_url
@@ -530,6 +552,7 @@ def test_cli_client_scopes_list_and_revoke(center_factory) -> None:  # noqa: ANN
     assert r.exit_code != 0 and "unknown scopes" in r.output
 
 
+@pytest.mark.slow
 def test_keys_made_before_scopes_may_read_and_write(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     """The migration's default: existing integrations keep working."""
     kit = center_factory(ledger_url=ledger_url)
@@ -545,6 +568,7 @@ def test_keys_made_before_scopes_may_read_and_write(center_factory, ledger_url: 
 # -- in a real browser --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_in_a_browser_a_cookie_copied_before_signout_gets_a_signin_page(center_factory) -> None:  # noqa: ANN001
     from browser_kit import CHROMIUM_ARGS, AppServer, chromium_path, missing_prerequisites
 
@@ -589,6 +613,7 @@ def test_in_a_browser_a_cookie_copied_before_signout_gets_a_signin_page(center_f
         server.stop()
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_bad_trusted_proxy_or_a_short_metrics_token(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
     runner = CliRunner()

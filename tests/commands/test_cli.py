@@ -160,6 +160,7 @@ def test_policy_check_a_missing_file(home):
 # -- validate ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_validate_a_good_export(home):
     before = sorted(p.name for p in (home / "export").iterdir())
     r = ok(cli("validate", "--data", "export"))
@@ -173,6 +174,7 @@ def test_validate_a_good_export(home):
     assert not (home / "consentry.db").exists()  # validating needs no ledger
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "users,content,file,column",
     [
@@ -193,6 +195,7 @@ def test_validate_a_bad_export(home, users, content, file, column):
     assert not (home / ".consentry" / "validated.json").exists()
 
 
+@pytest.mark.slow
 def test_validate_a_missing_table_and_a_missing_folder(home):
     (home / "export" / "users.parquet").unlink()
     msg = refused(cli("validate", "--data", "export"))
@@ -205,6 +208,7 @@ def test_validate_a_missing_table_and_a_missing_folder(home):
 # -- ledger -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ledger_import_counts_and_is_idempotent(home):
     r = ok(cli("ledger", "import", "events.jsonl"))
     assert "3 events read, 3 added, 0 already in the ledger (events #1-#3)" in r.stdout
@@ -215,6 +219,7 @@ def test_ledger_import_counts_and_is_idempotent(home):
     assert "3 events, watermark #3" in r.stdout
 
 
+@pytest.mark.slow
 def test_ledger_import_of_a_bad_file_writes_nothing(home):
     lines = [json.dumps(e) for e in EVENTS] + [json.dumps({"user_id": "x", "type": "objected", "at": "soon"})]
     (home / "bad.jsonl").write_text("\n".join(lines) + "\n")
@@ -226,6 +231,7 @@ def test_ledger_import_of_a_bad_file_writes_nothing(home):
     assert "missing.jsonl: no such file" in msg
 
 
+@pytest.mark.slow
 def test_ledger_show_table_and_json(home):
     ok(cli("ledger", "import", "events.jsonl"))
     r = ok(cli("ledger", "show", "carol"))
@@ -253,6 +259,7 @@ def test_ledger_show_table_and_json(home):
     assert ok(cli("ledger", "show", "nobody", "--json")).stdout == ""
 
 
+@pytest.mark.slow
 def test_object_records_an_objection_now_that_applies_from_its_time(home):
     ok(cli("ledger", "import", "events.jsonl"))
     r = ok(cli("object", "dave"))
@@ -278,6 +285,7 @@ def test_object_records_an_objection_now_that_applies_from_its_time(home):
 # -- evaluate ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
 def test_evaluate_writes_one_decision_per_item_and_prints_every_reason(home, fmt):
     write_export(home / f"export-{fmt}", USERS, CONTENT, TAGS, fmt=fmt)
@@ -302,6 +310,7 @@ def test_evaluate_writes_one_decision_per_item_and_prints_every_reason(home, fmt
     assert "ledger up to event #3" in r.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_with_another_policy_and_a_policy_file(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--policy", "meta-2024", "--out", "meta.parquet"))
@@ -330,6 +339,7 @@ def test_evaluate_with_an_unknown_policy(home):
     assert not (home / "d.parquet").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_to_a_missing_folder(home):
     msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--out", "no/such/d.parquet"))
     assert "no/such/d.parquet: its folder does not exist" in msg
@@ -337,6 +347,7 @@ def test_evaluate_to_a_missing_folder(home):
     assert not (home / "no").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_bad_export_without_writing(home):
     write_export(home / "bad", USERS, CONTENT + [item("p1", "bob")], TAGS)
     msg = refused(cli("evaluate", "--data", "bad", "--at", AT, "--out", "d.parquet"))
@@ -357,6 +368,7 @@ def _check_lines(text: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_explain_a_photo_with_a_tagged_minor(home):
     ok(cli("ledger", "import", "events.jsonl"))
     r = ok(cli("explain", "ph1", "--data", "export", "--at", AT))
@@ -379,6 +391,7 @@ def test_explain_a_photo_with_a_tagged_minor(home):
     assert "excluded by rule 14 (tagged_person)" in out
 
 
+@pytest.mark.slow
 def test_explain_shows_an_objection_by_someone_without_an_account(home):
     from consentry.ledger import Ledger
     from consentry.people.third_party import ThirdParties, ThirdPartyError
@@ -405,6 +418,7 @@ def test_explain_shows_an_objection_by_someone_without_an_account(home):
     assert "excluded by rule 15" not in ok(cli("explain", "p1", "--data", "export", "--at", AT)).stdout
 
 
+@pytest.mark.slow
 def test_explain_agrees_with_evaluate_for_every_item(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
@@ -419,6 +433,7 @@ def test_explain_agrees_with_evaluate_for_every_item(home):
             assert "◀ decides" in _check_lines(out)[reason]
 
 
+@pytest.mark.slow
 def test_explain_an_unknown_item(home):
     msg = refused(cli("explain", "nope", "--data", "export", "--at", AT))
     assert "there is no item 'nope' in this export" in msg
@@ -427,6 +442,7 @@ def test_explain_an_unknown_item(home):
 # -- ledger URLs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_postgres_ledger_import_and_evaluate(home, pg_url):
     r = ok(cli("ledger", "import", "events.jsonl", "--ledger", pg_url))
     assert "3 added" in r.stdout
@@ -490,6 +506,7 @@ def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_console_script_refuses_a_bad_export_without_a_traceback(home):
     assert CONSOLE_SCRIPT.exists()
     write_export(home / "bad", USERS, CONTENT + [item("x1", "ghost")], TAGS, fmt="csv")
@@ -505,6 +522,7 @@ def test_console_script_refuses_a_bad_export_without_a_traceback(home):
     assert "Traceback" not in p.stdout + p.stderr and "s3cret" not in p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_console_script_imports_and_evaluates(home):
     p = _run(home, "ledger", "import", "events.jsonl")
     assert p.returncode == 0, p.stderr

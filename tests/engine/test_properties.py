@@ -6,16 +6,19 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
+from exportkit import write_export
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import oracle
 
 from consentry.engine import decide
 from consentry.ledger import Ledger, NewEvent
 from consentry.policy import load_policy, parse_policy, preset_text
 from consentry.sources import Export, validate
 from consentry.timeutil import iso, parse_instant
-from exportkit import write_export
-from oracle import oracle
+
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
 
 T = parse_instant("2024-06-26T00:00:00Z")
 _counter = itertools.count()

@@ -26,10 +26,12 @@ def run(tmp_path, ledger, cutoff):
 # -- item rules ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eligible_baseline(run):
     assert run([user("u1")], [item("i1", "u1")]) == {"i1": "eligible"}
 
 
+@pytest.mark.slow
 def test_rule1_private_message_beats_everything(run):
     # private, after the cut-off, deleted, by a minor: still reported as private_message
     got = run(
@@ -46,6 +48,7 @@ def test_policy_allowing_private_messages_is_refused():
         parse_policy(text)
 
 
+@pytest.mark.slow
 def test_rule2_kind_not_allowed_and_listed_other_kinds(run, tmp_path):
     content = [item("i1", "u1", kind="video"), item("i2", "u1", kind="reel")]
     assert run([user("u1")], content) == {"i1": "kind_not_allowed", "i2": "kind_not_allowed"}
@@ -57,11 +60,13 @@ def test_rule2_kind_not_allowed_and_listed_other_kinds(run, tmp_path):
     assert got == {"i1": "eligible", "i2": "kind_not_allowed"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("visibility", ["friends", "private", "followers", "Public"])
 def test_rule3_only_exactly_public(run, visibility):
     assert run([user("u1")], [item("i1", "u1", visibility=visibility)]) == {"i1": "not_public"}
 
 
+@pytest.mark.slow
 def test_rule4_after_cutoff_boundary(run):
     got = run(
         [user("u1")],
@@ -73,6 +78,7 @@ def test_rule4_after_cutoff_boundary(run):
     assert got == {"at": "eligible", "after": "after_cutoff"}
 
 
+@pytest.mark.slow
 def test_rule5_content_deleted_boundary(run):
     got = run(
         [user("u1")],
@@ -87,6 +93,7 @@ def test_rule5_content_deleted_boundary(run):
 # -- person rules -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rule6_account_deleted_and_erasure(run):
     users = [
         user("gone", deleted_at="2024-06-26T00:00:00Z"),
@@ -107,10 +114,12 @@ def test_rule6_account_deleted_and_erasure(run):
     }
 
 
+@pytest.mark.slow
 def test_rule7_age_unknown(run):
     assert run([user("u1", birth_date=None)], [item("i1", "u1")]) == {"i1": "age_unknown"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("birth", "expected"),
     [
@@ -124,6 +133,7 @@ def test_rule8_minor_boundary(run, birth, expected):
     assert got == {"i1": expected}
 
 
+@pytest.mark.slow
 def test_rule8_leap_day_birthday_comes_of_age_on_1_march(run):
     users = [user("leap", birth_date="2008-02-29", country="US")]
     content = [item("i1", "leap", created_at="2020-01-01T00:00:00Z", kind="post")]
@@ -132,6 +142,7 @@ def test_rule8_leap_day_birthday_comes_of_age_on_1_march(run):
         assert got == {"i1": expected}, at
 
 
+@pytest.mark.slow
 def test_rule8_minimum_age_from_policy(run):
     text = preset_text("recommended").replace("minimum_age: 18", "minimum_age: 21")
     got = run([user("u1", birth_date="2004-01-01")], [item("i1", "u1", created_at="2024-01-01T00:00:00Z")],
@@ -139,6 +150,7 @@ def test_rule8_minimum_age_from_policy(run):
     assert got == {"i1": "minor"}
 
 
+@pytest.mark.slow
 def test_rule9_minor_at_posting_is_a_policy_switch(run):
     users = [user("u1", birth_date="2005-01-01")]  # 19 at T, 17 in 2022
     content = [item("young", "u1", created_at="2022-06-01T00:00:00Z"), item("adult", "u1", created_at="2023-01-01T00:00:00Z")]
@@ -146,6 +158,7 @@ def test_rule9_minor_at_posting_is_a_policy_switch(run):
     assert run(users, content, policy="meta-2024") == {"young": "eligible", "adult": "eligible"}
 
 
+@pytest.mark.slow
 def test_rule10_consent_in_consent_jurisdictions(run):
     users = [user(u) for u in ("none", "given", "withdrawn", "regiven", "future")]
     content = [item(f"i_{u['user_id']}", u["user_id"]) for u in users]
@@ -169,6 +182,7 @@ def test_rule10_consent_in_consent_jurisdictions(run):
     assert set(run(users, content, events=events).values()) == {"eligible"}
 
 
+@pytest.mark.slow
 def test_rule11_objection_states(run):
     users = [user(u) for u in ("obj", "withdrawn", "rejected", "future", "again")]
     content = [item(f"i_{u['user_id']}", u["user_id"]) for u in users]
@@ -192,11 +206,13 @@ def test_rule11_objection_states(run):
     }
 
 
+@pytest.mark.slow
 def test_rule11_withdrawal_after_cutoff_does_not_count(run):
     events = [ev("u1", "objected", "2024-06-01T00:00:00Z"), ev("u1", "objection_withdrawn", "2024-06-27T00:00:00Z")]
     assert run([user("u1")], [item("i1", "u1")], events=events) == {"i1": "objected"}
 
 
+@pytest.mark.slow
 def test_rule11_objection_applies_to_content_posted_before_it(run):
     """Not 'from then on': an objection excludes old content too."""
     events = [ev("u1", "objected", "2024-06-20T00:00:00Z")]
@@ -204,6 +220,7 @@ def test_rule11_objection_applies_to_content_posted_before_it(run):
     assert got == {"old": "objected"}
 
 
+@pytest.mark.slow
 def test_ties_at_the_same_instant_go_by_ledger_order(run):
     same = "2024-06-10T12:00:00Z"
     events = [
@@ -217,6 +234,7 @@ def test_ties_at_the_same_instant_go_by_ledger_order(run):
     assert got == {"ia": "eligible", "ib": "objected"}
 
 
+@pytest.mark.slow
 def test_rule11_objections_not_honoured_outside_europe_in_meta_2024(run):
     users = [user("us", country="US"), user("de", country="DE")]
     events = [ev("us", "objected", "2024-06-01T00:00:00Z"), ev("de", "objected", "2024-06-01T00:00:00Z")]
@@ -225,11 +243,13 @@ def test_rule11_objections_not_honoured_outside_europe_in_meta_2024(run):
     assert run(users, content, policy="recommended") == {"i_us": "objected", "i_de": "objected"}
 
 
+@pytest.mark.slow
 def test_rule10_consent_then_objection_is_objected(run):
     events = [ev("u1", "consent_given", "2024-01-01T00:00:00Z"), ev("u1", "objected", "2024-06-01T00:00:00Z")]
     assert run([user("u1")], [item("i1", "u1")], events=events, policy="consent-only") == {"i1": "objected"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("notified", "expected"),
     [
@@ -245,11 +265,13 @@ def test_rule12_notice_period_boundary(run, notified, expected):
     assert got == {"i1": expected}
 
 
+@pytest.mark.slow
 def test_rule12_a_late_second_notice_does_not_undo_an_early_one(run):
     events = [ev("u1", "notified", "2024-05-01T00:00:00Z"), ev("u1", "notified", "2024-06-20T00:00:00Z")]
     assert run([user("u1")], [item("i1", "u1")], events=events, notify=False) == {"i1": "eligible"}
 
 
+@pytest.mark.slow
 def test_rule12_no_notice_needed_outside_europe_in_meta_2024(run):
     users = [user("us", country="US"), user("fr", country="FR"), user("nowhere", country=None)]
     content = [item("i_us", "us"), item("i_fr", "fr"), item("i_nowhere", "nowhere")]
@@ -266,6 +288,7 @@ def test_europe_covers_eea_uk_and_switzerland(country):
     assert load_policy("meta-2024").jurisdiction_for("US").name == "rest_of_world"
 
 
+@pytest.mark.slow
 def test_rule13_content_window(run):
     text = preset_text("recommended").replace("content_since: null", "content_since: 2020-01-01")
     content = [item("old", "u1", created_at="2019-12-31T23:59:59Z"), item("new", "u1", created_at="2020-01-01T00:00:00Z")]
@@ -301,6 +324,7 @@ def _tag_case():
     return users, content, tags, events
 
 
+@pytest.mark.slow
 def test_rule14_tagged_people_must_pass_person_rules(run):
     users, content, tags, events = _tag_case()
     assert run(users, content, tags, events) == {
@@ -314,11 +338,13 @@ def test_rule14_tagged_people_must_pass_person_rules(run):
     }
 
 
+@pytest.mark.slow
 def test_rule14_meta_2024_ignores_tagged_people(run):
     users, content, tags, events = _tag_case()
     assert set(run(users, content, tags, events, policy="meta-2024").values()) == {"eligible"}
 
 
+@pytest.mark.slow
 def test_rule14_blur_keeps_items_and_marks_them(tmp_path, ledger, cutoff):
     from consentry.engine import decide
     from consentry.sources import Export
@@ -342,6 +368,7 @@ def tp(item_id: str, type_: str, at: str, **kw):
     return NewEvent(item_id=item_id, type=type_, at=at, note=note, **kw)
 
 
+@pytest.mark.slow
 def test_rule15_third_party_objection_protects_at_once(run):
     content = [item("obj", "u1", kind="photo"), item("dis", "u1", kind="photo"), item("again", "u1", kind="photo"),
                item("late", "u1", kind="photo"), item("at_t", "u1", kind="photo"), item("free", "u1", kind="photo")]
@@ -361,6 +388,7 @@ def test_rule15_third_party_objection_protects_at_once(run):
     }
 
 
+@pytest.mark.slow
 def test_rule15_ties_at_the_same_instant_go_by_ledger_order(run):
     at = "2024-06-10T00:00:00Z"
     events = [
@@ -371,6 +399,7 @@ def test_rule15_ties_at_the_same_instant_go_by_ledger_order(run):
     assert got == {"a": "eligible", "b": "third_party_objected"}
 
 
+@pytest.mark.slow
 def test_rule15_comes_after_rule14_and_is_a_policy_switch(run, tmp_path, ledger, cutoff):
     users, content, tags, events = _tag_case()
     events = events + [tp(c["item_id"], "third_party_objected", "2024-06-01T00:00:00Z") for c in content]
@@ -384,6 +413,7 @@ def test_rule15_comes_after_rule14_and_is_a_policy_switch(run, tmp_path, ledger,
     assert run(users, content, tags, [], policy=ignore)["p_ok"] == "eligible"
 
 
+@pytest.mark.slow
 def test_rule15_under_blur_keeps_the_item_with_faces_blurred(tmp_path, ledger, cutoff):
     from consentry.engine import decide
     from consentry.sources import Export
@@ -408,6 +438,7 @@ def test_third_party_events_are_well_formed():
         NewEvent(user_id="u1", item_id="p", type="objected", at="2024-06-01T00:00:00Z")
 
 
+@pytest.mark.slow
 def test_author_rules_come_before_tagged_rule(run):
     users, content, tags, events = _tag_case()
     users[0] = user("author", birth_date=None)
@@ -417,6 +448,7 @@ def test_author_rules_come_before_tagged_rule(run):
 # -- the order ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_first_failed_rule_wins_in_contract_order(run):
     """Peel failures off one at a time: each item fails rules k..14, and must report k."""
     base = dict(created_at="2022-06-01T00:00:00Z")
@@ -464,11 +496,13 @@ def test_first_failed_rule_wins_in_contract_order(run):
     }
 
 
+@pytest.mark.slow
 def test_consent_rule_before_objection_rule(run):
     events = [ev("u1", "objected", "2024-06-01T00:00:00Z")]
     assert run([user("u1")], [item("i1", "u1")], events=events, policy="consent-only") == {"i1": "no_consent"}
 
 
+@pytest.mark.slow
 def test_before_window_after_person_rules_and_before_tags(run):
     text = preset_text("recommended").replace("content_since: null", "content_since: 2023-01-01")
     pol = parse_policy(text)
@@ -480,6 +514,7 @@ def test_before_window_after_person_rules_and_before_tags(run):
     assert run(users, content, tags, events, policy=pol) == {"old_tagged": "before_window", "old_obj": "objected"}
 
 
+@pytest.mark.slow
 def test_unknown_country_goes_to_the_policys_choice(run):
     text = preset_text("meta-2024").replace("tagged_people: ignore", "tagged_people: ignore\nunknown_country: europe")
     pol = parse_policy(text)
@@ -487,6 +522,7 @@ def test_unknown_country_goes_to_the_policys_choice(run):
     assert got == {"i1": "not_notified"}
 
 
+@pytest.mark.slow
 def test_cutoff_moves_decisions(run):
     """Same data, two cut-offs: the objection only counts from its receipt."""
     users = [user("u1")]

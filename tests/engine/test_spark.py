@@ -30,6 +30,8 @@ from consentry.sources import Export  # noqa: E402
 from test_properties import T, _engine, _policies, worlds  # noqa: E402
 from test_snapshots import world  # noqa: E402, F401 - the fixture
 
+pytestmark = pytest.mark.slow  # every test here starts or shares a Spark session (12 s on its own)
+
 AT = datetime(2024, 6, 26, tzinfo=UTC)
 CONSENTRY = str(Path(sys.executable).with_name("consentry"))
 

@@ -33,6 +33,8 @@ from consentry.generate import generate  # noqa: E402
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.timeutil import parse_instant  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 AT = "2024-06-26T00:00:00Z"
 T = parse_instant(AT)
 USERS = 3000

@@ -88,6 +88,7 @@ def one(db: duckdb.DuckDBPyConnection, sql: str) -> object:
 # --------------------------------------------------------------------------- API
 
 
+@pytest.mark.slow
 def test_summary_and_progress(export: tuple[Path, GenerateSummary, list[int]], db: duckdb.DuckDBPyConnection) -> None:
     out, s, seen = export
     assert s == GenerateSummary(
@@ -134,6 +135,7 @@ def test_tiny_population(tmp_path: Path) -> None:
         assert len(pairs) == len(set(pairs))
 
 
+@pytest.mark.slow
 def test_deterministic_per_seed(out: Path, tmp_path: Path) -> None:
     again = generate(tmp_path / "again", USERS, seed=SEED, media=MEDIA, chunk_users=CHUNK)
     for name in DATA_FILES:
@@ -424,6 +426,7 @@ def _luhn_ok(number: str) -> bool:
     return sum(x if i % 2 == 0 else (2 * x - 9 if x > 4 else 2 * x) for i, x in enumerate(d)) % 10 == 0
 
 
+@pytest.mark.slow
 def test_personal_data_in_texts(db: duckdb.DuckDBPyConnection) -> None:
     texts = [t for (t,) in db.execute("SELECT text FROM content WHERE text IS NOT NULL").fetchall()]
     n = len(texts)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+from conftest import T
 from sqlalchemy import select
 
-from conftest import T
 from consentry.access import ApiClients
 from consentry.ledger import Channel, EventType, GroupCommitter, Ledger, NewEvent
 from consentry.ledger import tables as t
+
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
 
 
 def _ev(user: str, type_: EventType, minutes: int, note: str | None = None) -> NewEvent:

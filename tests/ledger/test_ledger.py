@@ -58,6 +58,7 @@ def test_same_event_id_with_other_content_is_kept_as_stored(ledger):
     assert [e.type for e in ledger.history("u1")] == ["objected"]
 
 
+@pytest.mark.slow
 def test_sequence_is_gap_free_under_concurrent_writers(ledger_url):
     led = Ledger(ledger_url)
     errors = []
@@ -82,6 +83,7 @@ def test_sequence_is_gap_free_under_concurrent_writers(ledger_url):
     led.close()
 
 
+@pytest.mark.slow
 def test_record_returns_the_committed_event(ledger_url):
     led = Ledger(ledger_url)
     e = led.record(NewEvent(user_id="u9", type=EventType.objected, at="2024-06-10T10:00:00Z", channel="cli"))
@@ -92,6 +94,7 @@ def test_record_returns_the_committed_event(ledger_url):
     led.close()
 
 
+@pytest.mark.slow
 def test_reopening_does_not_migrate_twice(ledger_url):
     Ledger(ledger_url).record(NewEvent(user_id="u1", type="notified", at="2024-01-01T00:00:00Z"))
     again = Ledger(ledger_url)
@@ -112,6 +115,7 @@ def _head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
+@pytest.mark.slow
 def test_migrations_create_exactly_the_declared_tables(ledger_url):
     """The tables the code declares and the ones Alembic builds must not drift apart."""
     from alembic.autogenerate import compare_metadata
@@ -151,6 +155,7 @@ _types = st.sampled_from([t.value for t in EventType])
 _instants = st.integers(0, 5).map(lambda d: datetime(2024, 6, 1, tzinfo=UTC) + timedelta(days=d))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(st.tuples(st.sampled_from(["a", "b"]), _types, _instants), max_size=6), max_size=4))
 def test_person_state_is_the_fold_of_history(tmp_path_factory, batches):
@@ -178,6 +183,7 @@ def test_person_state_is_the_fold_of_history(tmp_path_factory, batches):
     led.close()
 
 
+@pytest.mark.slow
 def test_decisions_are_the_same_on_sqlite_and_postgres(tmp_path, pg_url):
     users = [user("u1"), user("u2", country="US"), user("u3")]
     write_export(tmp_path / "x", users, [item("i1", "u1"), item("i2", "u2"), item("i3", "u3")])
@@ -204,6 +210,7 @@ def test_unreachable_ledger_is_a_clear_error_without_the_password():
     assert "cannot reach the ledger" in str(info.value)
 
 
+@pytest.mark.slow
 def test_arrow_fast_path_equals_the_portable_path(pg_url, monkeypatch):
     led = Ledger(pg_url)
     led.append([NewEvent(user_id=f"u{i % 7}", type="notified", at=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
@@ -233,6 +240,7 @@ def test_reading_events_never_loses_later_writes(tmp_path):
     led.close()
 
 
+@pytest.mark.slow
 def test_links_made_before_rule_15_become_events_when_the_ledger_migrates(ledger_url):
     """Revision 0006: an administrator's link becomes a third_party_objected event
     at the moment it was linked; a request confirmed but not yet reviewed

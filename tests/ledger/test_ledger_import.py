@@ -95,6 +95,7 @@ def _counts(led: Ledger) -> tuple[int, int]:
                 conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
 
 
+@pytest.mark.slow
 def test_a_repeated_event_id_with_the_same_content_is_imported_once_and_said_so(tmp_path, ledger_url):
     led = Ledger(ledger_url)
     path = tmp_path / "e.jsonl"
@@ -121,6 +122,7 @@ def test_a_later_objection_under_a_repeated_id_is_never_dropped(tmp_path, ledger
     assert ledger.count() == 0 and ledger.state("u1") is None
 
 
+@pytest.mark.slow
 def test_an_event_id_stored_with_other_content_refuses_the_file(tmp_path, ledger_url):
     led = Ledger(ledger_url)
     led.import_jsonl(_lines(tmp_path / "a.jsonl", [ev(event_id="x", type="objected", at="2024-06-01T00:00:00Z")]))
@@ -137,6 +139,7 @@ def _lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["Latin-1 bytes", "NUL in user_id"])
 def test_cli_refuses_without_a_traceback(tmp_path, ledger_url, case):
     bad, field, words = MALFORMED[case]
@@ -165,6 +168,7 @@ def test_a_utf8_bom_is_accepted(tmp_path, ledger):
 # -- PostgreSQL: bulk import, a waiting writer, a killed import -------------------------------------
 
 
+@pytest.mark.slow
 def test_bulk_import_on_postgres_equals_sqlite(tmp_path, pg_url):
     lines = [ev(user_id=f"u{i % 50}", type=t, at=f"2024-01-{1 + i % 28:02d}T00:00:00Z", note=("n" if i % 7 == 0 else None))
              for i, t in enumerate(["notified", "objected", "consent_given", "objection_withdrawn", "erasure_requested"] * 60)]
@@ -188,6 +192,7 @@ def _fill(path: Path, n: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_writer_waiting_for_the_ledger_gets_a_clear_error(pg_url):
     holder = Ledger(pg_url)
     waiter = Ledger(pg_url)
@@ -210,6 +215,7 @@ def _import_backend(engine, db: str) -> str | None:
             "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"), {"db": db}).scalar()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["mid-import", "long statement"])
 def test_a_killed_import_releases_the_ledger_at_once(tmp_path, pg_url, phase):
     led = Ledger(pg_url)

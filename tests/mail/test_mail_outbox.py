@@ -102,6 +102,7 @@ def smtp() -> Iterator[SmtpTestServer]:
 # -- the outbox and its sender, with real SMTP ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_mail_queued_while_the_server_is_down_arrives_after_it_comes_back(
     led: Ledger, smtp: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +131,7 @@ def test_a_mail_queued_while_the_server_is_down_arrives_after_it_comes_back(
     assert len(smtp.messages) == 1
 
 
+@pytest.mark.slow
 def test_the_sender_backs_off_exponentially_up_to_the_cap(led: Ledger) -> None:
     transport = MemoryTransport(SENDER)
     transport.failure = TemporaryFailure("down", server="h:25", stage="connect")
@@ -161,6 +163,7 @@ def test_a_permanent_refusal_fails_at_once(led: Ledger, smtp: SmtpTestServer) ->
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [("here@example.net",)]
 
 
+@pytest.mark.slow
 def test_a_mail_that_cannot_be_delivered_in_time_expires(led: Ledger) -> None:
     transport = MemoryTransport(SENDER)
     transport.failure = TemporaryFailure("down", server="h:25", stage="connect")
@@ -179,6 +182,7 @@ def test_a_mail_that_cannot_be_delivered_in_time_expires(led: Ledger) -> None:
     assert transport.delivered == []
 
 
+@pytest.mark.slow
 def test_a_sender_that_dies_mid_delivery_leaves_the_mail_to_another_after_its_lease(led: Ledger) -> None:
     """At least once: the mail may go out twice, but it is never lost."""
     with led.transaction() as conn:
@@ -196,6 +200,7 @@ def test_a_sender_that_dies_mid_delivery_leaves_the_mail_to_another_after_its_le
     assert rows(led)[0]["state"] == "sent"
 
 
+@pytest.mark.slow
 def test_two_senders_deliver_each_mail_once(led: Ledger) -> None:
     with led.transaction() as conn:
         for i in range(60):
@@ -225,6 +230,7 @@ def test_two_senders_deliver_each_mail_once(led: Ledger) -> None:
 # -- the same transaction as the event ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_event_and_its_mail_are_committed_together_or_not_at_all(led: Ledger) -> None:
     committer = GroupCommitter(led)
     event = NewEvent(user_id="u1", type=EventType.objected, at=datetime.now(UTC), channel=Channel.web)
@@ -250,6 +256,7 @@ def test_an_event_and_its_mail_are_committed_together_or_not_at_all(led: Ledger)
 # -- the privacy center ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_center_objection_during_an_outage_is_confirmed_after_a_restart(
     center_factory, smtp: SmtpTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001, F811
 ) -> None:
@@ -274,6 +281,7 @@ def test_center_objection_during_an_outage_is_confirmed_after_a_restart(
     wait_until("sent", lambda: [m for m in rows(kit.ledger) if m["kind"] == "objected"][0]["state"] == "sent")
 
 
+@pytest.mark.slow
 def test_center_signin_link_and_its_mail_are_one_transaction_and_the_page_says_on_its_way(
     center: CenterKit, smtp: SmtpTestServer  # noqa: F811
 ) -> None:
@@ -288,6 +296,7 @@ def test_center_signin_link_and_its_mail_are_one_transaction_and_the_page_says_o
     wait_until("sent", lambda: [m for m in rows(center.ledger) if m["kind"] == "signin"][0]["raw"] is None)
 
 
+@pytest.mark.slow
 def test_admin_sees_mails_that_were_refused_without_their_content(
     center: CenterKit, smtp: SmtpTestServer  # noqa: F811
 ) -> None:
@@ -304,6 +313,7 @@ def test_admin_sees_mails_that_were_refused_without_their_content(
     assert "fraud case 4711" not in page
 
 
+@pytest.mark.slow
 def test_center_with_a_mail_dir_writes_eml_files(center_factory, tmp_path: Path) -> None:  # noqa: ANN001, F811
     kit = center_factory(mail_dir=tmp_path / "mails")
     kit.client.post("/signin", data={"email": EMAIL[ALICE], "csrf": kit.csrf()})
@@ -339,6 +349,7 @@ def test_serve_refuses_to_start_with_bad_smtp_settings(case: str, export_dir: Pa
     assert "hunter2" not in said and "--mail-dir" in said
 
 
+@pytest.mark.slow
 def test_mail_status_and_send_commands(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("COLUMNS", "300")
     url = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -357,6 +368,7 @@ def test_mail_status_and_send_commands(tmp_path: Path, monkeypatch) -> None:  # 
     assert "Beste" not in status.output
 
 
+@pytest.mark.slow
 def test_errors_kept_for_admins_never_hold_the_password(led: Ledger) -> None:
     with SmtpTestServer(starttls=True, auth=(USER, PASSWORD)) as server:
         settings = smtp_settings(server, security="starttls", username=USER, password="hunter2-wrong", verify_tls=False)
@@ -374,6 +386,7 @@ def test_mail_errors_are_the_notices_mailer_errors() -> None:
     assert mailer.PermanentFailure is PermanentFailure and mailer.MailError is MailError
 
 
+@pytest.mark.slow
 def test_metrics_count_the_outbox_by_state(center: CenterKit, smtp: SmtpTestServer) -> None:  # noqa: F811
     smtp.reject(EMAIL[ALICE], 550)
     center.client.post("/signin", data={"email": EMAIL[ALICE], "csrf": center.csrf()})

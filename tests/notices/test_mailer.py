@@ -209,6 +209,7 @@ def test_connection_refused_is_temporary() -> None:
     assert caught.value.code is None and caught.value.stage == "connect"
 
 
+@pytest.mark.slow
 def test_silent_server_times_out_as_temporary() -> None:
     with socket.socket() as listener:  # accepts connections (backlog) but never says hello
         listener.bind((HOST, 0))
@@ -229,6 +230,7 @@ def test_errors_survive_pickling() -> None:
 # --- sessions -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_session_sends_50_mails_over_one_connection(secure_server: SmtpTestServer) -> None:
     with Mailer(settings_for(secure_server)).session() as session:
         ids = [session.send(note(to=f"person{i}@example.net")) for i in range(50)]
@@ -240,6 +242,7 @@ def test_session_sends_50_mails_over_one_connection(secure_server: SmtpTestServe
     assert [m.rcpt_tos[0] for m in got] == [f"person{i}@example.net" for i in range(50)]
 
 
+@pytest.mark.slow
 def test_session_reconnects_when_the_server_dropped_it(secure_server: SmtpTestServer) -> None:
     with Mailer(settings_for(secure_server)).session() as session:
         session.send(note(to="first@example.net"))

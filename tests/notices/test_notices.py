@@ -253,6 +253,7 @@ def aud_export(tmp_path: Path, led: Ledger) -> Path:
     return write_export(tmp_path / "export", AUD_USERS, AUD_CONTENT, AUD_TAGS)
 
 
+@pytest.mark.slow
 def test_audience_under_recommended_is_exactly_the_people_whose_content_could_be_used(aud_export, led) -> None:
     rows = audience(Export(aud_export), led, load_policy("recommended"), T).to_pylist()
     got = {r["user_id"]: (r["jurisdiction"], r["language"]) for r in rows}
@@ -265,6 +266,7 @@ def test_audience_under_recommended_is_exactly_the_people_whose_content_could_be
     assert emails["no_mail"] is None and emails["de_adult"] == "de_adult@example.org"
 
 
+@pytest.mark.slow
 def test_audience_under_meta_2024_is_europe_only(aud_export, led) -> None:
     rows = audience(Export(aud_export), led, load_policy("meta-2024"), T).to_pylist()
     got = {r["user_id"] for r in rows}
@@ -276,10 +278,12 @@ def test_audience_under_meta_2024_is_europe_only(aud_export, led) -> None:
     assert not got & {"minor", "age_unknown", "deleted", "erased", "objector", "friends_only", "dm_only"}
 
 
+@pytest.mark.slow
 def test_audience_under_consent_only_is_nobody(aud_export, led) -> None:
     assert audience(Export(aud_export), led, load_policy("consent-only"), T).num_rows == 0
 
 
+@pytest.mark.slow
 def test_dry_run_prints_counts_per_jurisdiction_and_language_and_sends_nothing(home, aud_export, led, server) -> None:
     smtp_url = f"smtp://{server.host}:{server.port}?sender=privacy@example.org"
     r = ok(cli("notify", "--data", aud_export, "--cutoff", iso(T), "--campaign", CAMPAIGN, "--dry-run",
@@ -337,6 +341,7 @@ def in_lang(lang: str, msgid: str, **values: object) -> str:
     return text % values if values else text
 
 
+@pytest.mark.slow
 def test_each_person_gets_one_multipart_notice_with_the_date_kinds_and_objection_link(lang_mails, led) -> None:
     for uid, (_, lang, date_text) in LANG_PEOPLE.items():
         msg = lang_mails[uid]
@@ -359,6 +364,7 @@ def test_each_person_gets_one_multipart_notice_with_the_date_kinds_and_objection
         assert in_lang(lang, "Your data and choices") in text, (uid, text)
 
 
+@pytest.mark.slow
 def test_the_notice_is_in_the_persons_language(lang_mails) -> None:
     subject = "How %(platform)s will use your public posts to train AI, and how to say no"
     first = "From %(date)s, %(platform)s will use public content to train AI models."
@@ -381,6 +387,7 @@ def test_the_notice_is_in_the_persons_language(lang_mails) -> None:
     assert ENGLISH_SUBJECT not in {str(lang_mails[u]["Subject"]) for u in ("nl_person", "de_person", "fr_person")}
 
 
+@pytest.mark.slow
 def test_the_notified_event_names_the_campaign_policy_and_template(lang_mails, led) -> None:
     policy_hash = load_policy("recommended").hash
     events = notified(led)
@@ -393,6 +400,7 @@ def test_the_notified_event_names_the_campaign_policy_and_template(lang_mails, l
         assert abs((e.at - datetime.now(UTC)).total_seconds()) < 60  # when the mail was handed over
 
 
+@pytest.mark.slow
 def test_running_again_sends_nothing_more(tmp_path, led, server) -> None:
     export = tmp_path / "export"
     people_export(export, 5)
@@ -404,6 +412,7 @@ def test_running_again_sends_nothing_more(tmp_path, led, server) -> None:
     assert len(notified(led)) == 5
 
 
+@pytest.mark.slow
 def test_several_connections_share_commits_and_still_tell_everyone_once(tmp_path, led, server, monkeypatch) -> None:
     """#15 point 3: with 4 connections the senders that reach their final dot
     together share one commit (group commit), and the leader of each sends
@@ -465,6 +474,7 @@ def test_a_group_commit_sends_no_dot_before_its_write_and_none_when_it_fails() -
             assert log[0] == "write 3" and sorted(log[1:]) == ["dot 0", "dot 1", "dot 2"] and not errors
 
 
+@pytest.mark.slow
 def test_a_campaign_checkpoints_its_wal_after_the_dots_never_between_a_commit_and_its_dot(tmp_path, server) -> None:
     """SQLite's automatic checkpoint (an fsync) runs inside the commit that fills the
     WAL, i.e. in the crash gap between a notice's commit and its final dot. A campaign's
@@ -507,6 +517,7 @@ def notice_event(i: int) -> NewEvent:
 # -- 3. the objection link with the privacy center -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_link_in_the_notice_objects_through_the_privacy_center(home, tmp_path, led, server) -> None:
     export = tmp_path / "export"
     people_export(export, 2, country="NL", language="nl")
@@ -554,6 +565,7 @@ def test_the_link_in_the_notice_objects_through_the_privacy_center(home, tmp_pat
 # -- 4. bounces and deferrals ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_550_is_a_bounce_with_no_notified_event(tmp_path, led, server, no_backoff) -> None:
     export = tmp_path / "export"
     ids = people_export(export, 4)
@@ -571,6 +583,7 @@ def test_a_550_is_a_bounce_with_no_notified_event(tmp_path, led, server, no_back
     assert recipients(server) == Counter({f"{u}@example.org": 1 for u in ids if u != ids[1]})
 
 
+@pytest.mark.slow
 def test_a_persistent_451_is_deferred_and_sent_by_a_later_run(tmp_path, led, server, no_backoff) -> None:
     export = tmp_path / "export"
     ids = people_export(export, 4)
@@ -591,6 +604,7 @@ def test_a_persistent_451_is_deferred_and_sent_by_a_later_run(tmp_path, led, ser
     assert sorted(e.user_id for e in notified(led)) == ids
 
 
+@pytest.mark.slow
 def test_a_persistent_451_is_tried_once_per_run(tmp_path, led, server, no_backoff) -> None:
     export = tmp_path / "export"
     ids = people_export(export, 4)
@@ -603,6 +617,7 @@ def test_a_persistent_451_is_tried_once_per_run(tmp_path, led, server, no_backof
 # -- 5. rate limit ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rate_limits_mails_per_second(tmp_path, led, server) -> None:
     import threading
 
@@ -709,6 +724,7 @@ class NotifyRun:
         return done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [
     "consentry",
     "consentry-without-adbc",
@@ -756,6 +772,7 @@ def test_notify_killed_with_sigkill_several_times_tells_everyone_exactly_once(tm
         led.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("connections", [1, 4])
 def test_the_crash_gap_is_one_person_per_connection_wide_and_rarely_hit(tmp_path, server, connections) -> None:
     """Random stops of a running campaign: how often, and for how many people,
@@ -815,6 +832,7 @@ led.close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["crash", "another-writer"])
 def test_ledger_writes_after_planning_are_kept(tmp_path, case) -> None:
     """The WAL bug alone: a plan-time ledger read, then commits; then the process dies, or
@@ -834,6 +852,7 @@ def test_ledger_writes_after_planning_are_kept(tmp_path, case) -> None:
 # -- 7. in-app notices ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_in_app_notices_are_listed_acknowledged_once_and_count_for_rule_12(home, tmp_path, led, server) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     cutoff = now + timedelta(days=31)
@@ -882,6 +901,7 @@ def test_ack_refuses_a_file_without_dedupe_keys(home, tmp_path, led) -> None:
 # -- 8. resuming under other rules -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resuming_with_another_policy_or_cutoff_is_refused(home, tmp_path, led, server) -> None:
     export = tmp_path / "export"
     people_export(export, 3)
@@ -908,6 +928,7 @@ def test_resuming_with_another_policy_or_cutoff_is_refused(home, tmp_path, led, 
     assert (outbox_rows(led), led.count(), len(server.messages)) == before
 
 
+@pytest.mark.slow
 def test_the_run_says_which_pace_it_kept(home, tmp_path, led, server) -> None:
     """The summary names the pace: the default 50 mails/s, or none with --rate 0."""
     export = tmp_path / "export"
@@ -929,6 +950,7 @@ def test_a_cutoff_closer_than_the_notice_period_is_refused(led) -> None:
 
 # -- #14 point 1: who is asking --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_campaign_does_not_start_without_saying_who_is_asking(home, aud_export, led, server) -> None:
     """Each missing field is named with the option that gives it; nothing is
     planned, queued or sent. A file gives them (options override it field by

@@ -16,6 +16,8 @@ from consentry.snapshots import faces
 from consentry.snapshots.faces import Finder, blur, find_faces, leftover_faces
 from consentry.snapshots.images import ImageJob, process
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 ASTRONAUT_FACE = (180, 57, 272, 176)  # x1, y1, x2, y2
 CAMERAMAN_FACE = (197, 113, 255, 198)
 

@@ -90,6 +90,7 @@ def test_findings_reported_by_the_benchmark(batch) -> None:
     assert batch.found("call me at 200-104-9601. (65-8 v.Chr.)") == [("phone", "200-104-9601")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("text", "number"), [
     ("mój numer to 512.388.455.", "512.388.455"),  # a Polish mobile, written like a count
     ("zadzwoń pod 513.811.603", "513.811.603"),
@@ -109,6 +110,7 @@ def test_a_number_written_like_a_count_is_a_phone_when_a_word_before_it_says_so(
     assert redact_texts([text])[0] == text.replace(number, "[phone]")
 
 
+@pytest.mark.slow
 def test_every_country_is_read_in_international_form_and_in_the_authors_own() -> None:
     texts, regions, national = [], [], []
     for r in sorted(phonenumbers.SUPPORTED_REGIONS):
@@ -140,6 +142,7 @@ def iban_for(cc: str, bban: str) -> str:
     return f"{cc}{98 - int(digits) % 97:02d}{bban}"
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from(sorted(IBAN_LENGTHS)),
@@ -160,6 +163,7 @@ def test_valid_ibans_are_found_in_any_case_and_spacing(cases) -> None:
     assert got == [(i, "iban", g) for i, g in enumerate(good)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text",
     [
@@ -199,6 +203,7 @@ def shown_card(number: str, grouping: str) -> str:
     return number
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(
     st.sampled_from([("4", 16), ("51", 16), ("2221", 16), ("34", 15), ("37", 15), ("6011", 16), ("4", 19), ("3530", 16),
@@ -227,11 +232,13 @@ def test_a_card_followed_by_its_expiry_is_redacted() -> None:
     assert redact_texts(["4111 1111 1111 1111 03/27 thanks"]) == ["[card] 03/27 thanks"]
 
 
+@pytest.mark.slow
 def test_numbers_that_fail_luhn_or_the_issuer_ranges_stay() -> None:
     for text in ["4111 1111 1111 1112", "order 1234 5678 9012 3456", "tracking 7961 0224 5963 0001"]:
         assert [k for k, _ in found(text) if k == "card"] == [], text
 
 
+@pytest.mark.slow
 def test_calls_from_several_threads_at_once_each_get_their_own_answers() -> None:
     """Every call works on its own cursor of one prepared database (its temp tables
     are its own): calls running side by side must not see each other's texts."""
@@ -314,6 +321,7 @@ def test_mentions_are_matched_to_the_exports_handles(con, text: str, mentioned: 
     assert out == hidden
 
 
+@pytest.mark.slow
 def test_switching_a_kind_off_leaves_it() -> None:
     text = "a@b.org 617-653-3040"
     assert redact_texts([text], transforms=Transforms(redact_emails=False)) == ["a@b.org [phone]"]
@@ -323,6 +331,7 @@ def test_switching_a_kind_off_leaves_it() -> None:
 
 # -- in a real build, purge and verify ----------------------------------------
 
+@pytest.mark.slow
 def test_build_purge_and_verify_redact_every_form(tmp_path) -> None:
     from datetime import UTC, datetime
 
@@ -375,6 +384,7 @@ def test_build_purge_and_verify_redact_every_form(tmp_path) -> None:
         led.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # ~1 s an example
 @given(st.lists(st.tuples(st.sampled_from(["US", "DE", "FR", "IT", "GB", "ES", "PL", "NL", "IN", "DK", "JP"]),
                           st.text("0123456789", min_size=7, max_size=12)), min_size=100, max_size=200))
@@ -424,6 +434,7 @@ def test_national_numbers_of_the_default_regions_are_found_without_the_authors_c
     assert len(texts) >= 50
 
 
+@pytest.mark.slow
 def test_first_digits_of_every_number_type_pattern() -> None:
     """`_first_digits` (which prunes the patterns) never leaves out the first
     digit of a number the pattern accepts: libphonenumber's example numbers."""
@@ -446,6 +457,7 @@ def test_first_digits_of_every_number_type_pattern() -> None:
     assert _first_digits("[2-9]\\d{9}|8(?:00|33)\\d{7}") == frozenset("23456789")
 
 
+@pytest.mark.slow
 def test_rows_without_findings_come_back_as_they_were() -> None:
     texts = ["nothing here", None, "", "call +1 617 653 3040", "é 😀 ok"]
     assert redact_texts(texts) == ["nothing here", None, "", "call [phone]", "é 😀 ok"]
@@ -453,6 +465,7 @@ def test_rows_without_findings_come_back_as_they_were() -> None:
     assert redact_texts([]) == []
 
 
+@pytest.mark.slow
 def test_a_column_cut_in_parts_gives_what_one_part_gives(monkeypatch) -> None:
     """redact_texts and find_pii run a long column in parts side by side (one
     connection and thread each); row numbers stay those of the whole column and
@@ -474,6 +487,7 @@ def test_a_column_cut_in_parts_gives_what_one_part_gives(monkeypatch) -> None:
     assert all("[" in parts[0][i] for i in marked) and parts[0][1] == "row 1"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(
     st.sampled_from(["DE89 3704 0044 0532 0130 00", "gb82west12345698765432", "NO93 8601 1117 947", "AB12",
@@ -508,6 +522,7 @@ def _py_luhn_ok(d: str) -> bool:
     return total % 10 == 0
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(sorted(IBAN_LENGTHS)),
                           st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=13, max_size=32)),

@@ -23,6 +23,8 @@ from consentry.snapshots.registry import Registry
 
 from exportkit import item, user, write_export
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 CONSENTRY = str(Path(sys.executable).parent / "consentry")
 T = "2024-06-26T00:00:00Z"
 PEOPLE = [f"p{i}" for i in range(6)]

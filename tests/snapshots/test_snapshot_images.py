@@ -76,6 +76,7 @@ def _sources(folder: Path) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["p.jpg", "p.gif", "p.png", "p.webp", "p.heic"])
 def test_nothing_but_pixels_survives(tmp_path: Path, name: str) -> None:
     source = _sources(tmp_path)[name]
@@ -97,6 +98,7 @@ def test_the_orientation_is_applied_before_the_exif_goes(tmp_path: Path) -> None
         assert a.size == (60, 40) and b.size == (40, 60)  # rotated as the EXIF said
 
 
+@pytest.mark.slow
 def test_colours_are_converted_to_srgb_and_the_profile_dropped(tmp_path: Path) -> None:
     """A wide-gamut photo: its numbers mean other colours than sRGB's, so they are converted."""
     px = Image.new("RGB", (8, 8), (200, 30, 30))

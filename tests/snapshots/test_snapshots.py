@@ -34,6 +34,8 @@ from consentry.sources import open_export
 
 from exportkit import item, user, write_export
 
+pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
+
 T = datetime(2024, 6, 26, tzinfo=UTC)
 NOTIFIED = "2024-01-01T00:00:00Z"
 PEOPLE = ["ann", "ben", "cat", "dan", "eve"]

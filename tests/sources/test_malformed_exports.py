@@ -484,6 +484,7 @@ def test_the_corpus_is_big_enough():
 # -- what must still be accepted, exactly ----------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize(
     "value",
@@ -519,6 +520,7 @@ def test_every_accepted_offset_is_applied_exactly(tmp_path, fmt, value):
     assert got == want
 
 
+@pytest.mark.slow
 def test_a_10_mb_csv_field_is_accepted_like_jsonl(tmp_path):
     big = "x" * (10 << 20)
     for fmt in ("csv", "jsonl"):
@@ -530,6 +532,7 @@ def test_a_10_mb_csv_field_is_accepted_like_jsonl(tmp_path):
         assert con.execute("SELECT length(text) FROM content WHERE item_id = 'i4'").fetchone()[0] == len(big)
 
 
+@pytest.mark.slow
 def test_a_csv_record_over_the_limit_is_refused_with_its_line(tmp_path):
     from consentry.sources.export import MAX_RECORD_BYTES
 
@@ -553,12 +556,14 @@ def test_spark_bookkeeping_files_in_a_parts_folder_are_ignored(tmp_path):
     assert validate(Export(folder)).rows["content"] == 3
 
 
+@pytest.mark.slow
 def test_ids_with_inner_spaces_and_unicode_are_accepted(tmp_path):
     users = base_users() + [user("u 4", handle="zoë_ünïcode")]
     folder = make(tmp_path / "x", "jsonl", users=users, content=base_content() + [item("i 4", "u 4")])
     assert validate(Export(folder)).rows["users"] == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path, fmt):
     folder = make(tmp_path / "x", fmt, users=base_users() + [user("u4", handle="zoë")])
@@ -572,11 +577,13 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path, fmt):
     assert con.execute("SELECT handle FROM users WHERE user_id = 'u4'").fetchone()[0] == "zoë"
 
 
+@pytest.mark.slow
 def test_text_may_hold_newlines_and_tabs(tmp_path):
     folder = make(tmp_path / "x", "csv", content=base_content() + [item("i4", "u1", text="line one\n\tline two\r\n")])
     assert validate(Export(folder)).rows["content"] == 4
 
 
+@pytest.mark.slow
 def test_birth_dates_from_1900_to_today_are_accepted(tmp_path):
     users = base_users() + [user("u4", birth_date="1900-01-01"), user("u5", birth_date="2020-01-01")]
     assert validate(Export(make(tmp_path / "x", "csv", users=users))).rows["users"] == 5

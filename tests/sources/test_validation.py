@@ -123,6 +123,7 @@ def test_valid_export_has_the_right_row_counts(tmp_path, fmt):
     assert report.fingerprint and report.validated_at
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_missing_tags_file_means_no_tags(tmp_path, fmt):
     folder = make(tmp_path / "x", fmt)
@@ -150,6 +151,7 @@ def test_an_empty_tags_table_means_no_tags(tmp_path, fmt):
         assert report.rows == {"users": 3, "content": 3, "tags": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_views_have_the_contract_types_and_utc_values(tmp_path, fmt):
     """Offsets are honoured (01:00+02:00 is 23:00Z the day before) and every view
@@ -294,6 +296,7 @@ def test_jsonl_line_that_is_not_an_object_is_refused_naming_the_line(tmp_path):
     assert "missing column" not in msg, f"blames columns that are all there:\n{msg}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "where",
     [
@@ -349,6 +352,7 @@ def test_wrong_parquet_type_is_refused(tmp_path, table, column, array, shown):
 # -- values ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize(
     "table,column",
@@ -382,6 +386,7 @@ def test_null_in_required_column_is_refused(tmp_path, fmt, table, column):
     assert "have no value" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 @pytest.mark.parametrize("value", ["   ", ""])
 def test_blank_text_counts_as_null_in_required_column(tmp_path, fmt, value):
@@ -390,6 +395,7 @@ def test_blank_text_counts_as_null_in_required_column(tmp_path, fmt, value):
     assert_names(text, f"content.{fmt}", "kind", row_label(fmt, 4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 @pytest.mark.parametrize(
     "table,column",
@@ -408,6 +414,7 @@ def test_unparseable_timestamp_is_refused(tmp_path, fmt, table, column):
     assert "not a valid ISO 8601 timestamp" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "value",
     [
@@ -429,6 +436,7 @@ def test_unparseable_timestamp_values(tmp_path, value):
     assert_names(text, "content.csv", "created_at", "row 4 (line 5)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 @pytest.mark.parametrize(
     "value",
@@ -449,6 +457,7 @@ def test_unparseable_date_is_refused(tmp_path, fmt, value):
     assert json.dumps(value) in text
 
 
+@pytest.mark.slow
 def test_parquet_string_timestamp_that_does_not_parse_is_refused(tmp_path):
     folder = make(tmp_path / "x", "parquet")
     replace_parquet_column(
@@ -470,6 +479,7 @@ def test_parquet_string_timestamps_that_parse_are_accepted(tmp_path):
     assert validate(Export(folder)).rows["content"] == 3
 
 
+@pytest.mark.slow
 def test_parquet_string_date_that_does_not_parse_is_refused(tmp_path):
     folder = make(tmp_path / "x", "parquet")
     replace_parquet_column(folder / "users.parquet", "birth_date", pa.array(["1990-01-01", "31/12/1990", None]))
@@ -477,6 +487,7 @@ def test_parquet_string_date_that_does_not_parse_is_refused(tmp_path):
     assert_names(text, "users.parquet", "birth_date", 'row 2: user_id="u2", birth_date="31/12/1990"')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("value", ["ZZ", "Germany", "DEU", "EU"])
 def test_unknown_country_code_is_refused(tmp_path, fmt, value):
@@ -491,6 +502,7 @@ def test_country_codes_are_case_insensitive_and_may_be_empty(tmp_path, fmt):
     assert validate(Export(folder)).rows["users"] == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("value", ["not a tag", "english!", "e", "en_US"])
 def test_bad_language_tag_is_refused(tmp_path, fmt, value):
@@ -499,12 +511,14 @@ def test_bad_language_tag_is_refused(tmp_path, fmt, value):
     assert_names(text, f"users.{fmt}", "language", f'{row_label(fmt, 4)}: user_id="u4", language={json.dumps(value)}')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_good_language_tags_are_accepted(tmp_path, fmt):
     users = base_users() + [user("u4", language="pt-BR"), user("u5", language="nl"), user("u6", language=None)]
     assert validate(Export(make(tmp_path / "x", fmt, users=users))).rows["users"] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("path", ["../x.jpg", "/etc/passwd", "media/../../x.jpg", "media\\..\\x.jpg"])
 def test_media_path_escaping_the_folder_is_refused(tmp_path, fmt, path):
@@ -518,6 +532,7 @@ def test_media_path_escaping_the_folder_is_refused(tmp_path, fmt, path):
 # -- uniqueness and references ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("column", ["user_id", "handle"])
 def test_duplicate_in_users_is_refused(tmp_path, fmt, column):
@@ -529,6 +544,7 @@ def test_duplicate_in_users_is_refused(tmp_path, fmt, column):
     assert "must be unique" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_duplicate_item_id_is_refused(tmp_path, fmt):
     folder = make(tmp_path / "x", fmt, content=base_content() + [item("i2", "u3")])
@@ -573,6 +589,7 @@ def test_dangling_reference_is_refused(tmp_path, fmt, table, column, target):
 # -- row numbers an editor finds ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jsonl_line_numbers_count_blank_lines(tmp_path):
     folder = make(tmp_path / "x", "jsonl")
     path = folder / "content.jsonl"
@@ -584,6 +601,7 @@ def test_jsonl_line_numbers_count_blank_lines(tmp_path):
     assert "example: line 5:" in text, text
 
 
+@pytest.mark.slow
 def test_csv_line_numbers_count_newlines_inside_quoted_fields(tmp_path):
     content = [
         item("i1", "u1", text="first line\nsecond line\nthird line"),
@@ -600,6 +618,7 @@ def test_csv_line_numbers_count_newlines_inside_quoted_fields(tmp_path):
 # -- several problems at once ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_several_value_problems_are_reported_together(tmp_path, fmt):
     users = base_users() + [user("u4", country="ZZ"), user("u5", language="??")]
@@ -618,6 +637,7 @@ def test_several_value_problems_are_reported_together(tmp_path, fmt):
     assert str(exc).count("fix:") == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_several_key_problems_are_reported_together(tmp_path, fmt):
     users = base_users() + [user("u1", handle="again"), user("u4", handle="u2")]
@@ -637,6 +657,7 @@ def test_several_key_problems_are_reported_together(tmp_path, fmt):
     }
 
 
+@pytest.mark.slow
 def test_value_and_key_problems_are_reported_together(tmp_path):
     users = base_users() + [user("u4", country="ZZ"), user("u1", handle="again")]
     content = base_content() + [item("i4", "ghost")]
@@ -662,6 +683,7 @@ def test_type_problems_in_several_tables_are_reported_together(tmp_path):
 # -- nothing half-imported, and the memo ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_validation_never_writes_into_the_export_folder(tmp_path, fmt):
     good = make(tmp_path / "good", fmt)
@@ -675,6 +697,7 @@ def test_validation_never_writes_into_the_export_folder(tmp_path, fmt):
     assert {"good": snapshot(good), "bad": snapshot(bad)} == before
 
 
+@pytest.mark.slow
 def test_a_refused_export_leaves_no_memo_entry(tmp_path):
     memo = ValidationMemo(tmp_path / "home" / "validated.json")
     good = make(tmp_path / "good", "csv")
@@ -690,6 +713,7 @@ def test_a_refused_export_leaves_no_memo_entry(tmp_path):
     assert memo.get(Export(bad)) is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_memo_skips_an_unchanged_export_and_revalidates_a_changed_one(tmp_path, fmt):
     memo = ValidationMemo(tmp_path / "home" / "validated.json")
@@ -716,6 +740,7 @@ def test_memo_skips_an_unchanged_export_and_revalidates_a_changed_one(tmp_path, 
     assert cached
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_memo_never_hides_a_file_that_became_invalid(tmp_path, fmt):
     memo = ValidationMemo(tmp_path / "home" / "validated.json")
@@ -727,6 +752,7 @@ def test_memo_never_hides_a_file_that_became_invalid(tmp_path, fmt):
     assert f"content.{fmt}, column 'user_id'" in str(info.value)
 
 
+@pytest.mark.slow
 def test_memo_revalidates_when_a_tags_file_appears(tmp_path):
     memo = ValidationMemo(tmp_path / "home" / "validated.json")
     folder = make(tmp_path / "x", "parquet")
