@@ -13,9 +13,19 @@ from consentry.errors import InputError
 
 
 def test_the_public_names() -> None:
-    assert consentry.__all__ == ["ENGINES", "Platform", "__version__"]
+    assert consentry.__all__ == [
+        "ConsentryError", "ENGINES", "Evaluation", "Export", "ExportInvalid", "InputError", "Ledger", "LedgerError",
+        "Manifest", "NewEvent", "Platform", "Policy", "PolicyError", "Reason", "Registry", "SnapshotError",
+        "SnapshotRecord", "StoredEvent", "Transforms", "find_pii", "load_policy", "open_export", "redact_texts",
+        "__version__",
+    ]
+    assert sorted(consentry._HOMES) + ["__version__"] == consentry.__all__  # every public name has a home
     for name in consentry.__all__:
         assert getattr(consentry, name) is not None
+        assert name == "__version__" or name.isupper() or getattr(consentry, name).__doc__, f"{name} has no docstring"
+    # Every error a user can catch is a ConsentryError.
+    for name in ("InputError", "PolicyError", "LedgerError", "ExportInvalid", "SnapshotError"):
+        assert issubclass(getattr(consentry, name), consentry.ConsentryError), name
     assert consentry.ENGINES == ("duckdb", "spark")
     with pytest.raises(AttributeError):
         consentry.Nothing  # noqa: B018

@@ -3,7 +3,9 @@
 Library code only: the CLI (`consentry report`, `consentry documents`) is a thin face over it.
 """
 
-from .documents import Controller, Documents, build_documents, write_documents
+from .documents import Controller, Documents, build_documents, ledger_facts, write_documents
+from .log import checkpoint, export_jsonl
+from .log import verify as verify_chain
 from .report import Report, ReportFiles, build_report, print_pdf, render_html, write_report
 
 __all__ = [
@@ -13,8 +15,12 @@ __all__ = [
     "ReportFiles",
     "build_documents",
     "build_report",
+    "checkpoint",
+    "export_jsonl",
+    "ledger_facts",
     "print_pdf",
     "render_html",
+    "verify_chain",
     "write_documents",
     "write_report",
 ]

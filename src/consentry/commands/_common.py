@@ -93,7 +93,7 @@ def spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN201
     """The Spark session a command runs on (--engine spark), or None for DuckDB."""
     if engine_name(engine) != "spark":
         return None
-    from ..engine.spark import session
+    from ..engine import spark_session as session
 
     return session(master, _spark_conf(conf))
 

@@ -95,7 +95,7 @@ def documents(
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
     from ..audit import Controller, build_documents, write_documents
-    from ..audit.documents import ledger_facts
+    from ..audit import ledger_facts
     from ..i18n import LANGUAGES
     from ..policy import load_policy
     from ..timeutil import parse_instant
@@ -135,7 +135,7 @@ def audit_verify(
     ledger: LedgerOpt = None,
 ) -> None:
     """Re-hash the whole chain; name the first record edited, deleted, inserted or out of order."""
-    from ..audit.log import verify
+    from ..audit import verify_chain as verify
 
     with open_ledger(ledger) as led, err.status("verifying the audit log ..."):
         r = verify(led, public_key=public_key.read_bytes() if public_key else None)
@@ -155,7 +155,7 @@ def audit_export(
     ledger: LedgerOpt = None,
 ) -> None:
     """Write every audit record as JSON lines, for a regulator or an archive."""
-    from ..audit.log import export_jsonl
+    from ..audit import export_jsonl
 
     with open_ledger(ledger) as led:
         n = export_jsonl(led, out_file)
@@ -169,7 +169,7 @@ def audit_checkpoint(
     ledger: LedgerOpt = None,
 ) -> None:
     """Sign the chain's current head, so rewriting the whole chain would need the key."""
-    from ..audit.log import checkpoint
+    from ..audit import checkpoint
 
     with open_ledger(ledger) as led:
         seq, h = checkpoint(led, key.read_bytes())
@@ -189,7 +189,7 @@ def audit_receipt(
     purge's place in the audit chain."""
     import json
 
-    from ..snapshots.receipts import issue
+    from ..snapshots import issue_receipts as issue
 
     with open_ledger(ledger) as led:
         docs = issue(led, user_id, key.read_bytes())
@@ -212,7 +212,7 @@ def audit_verify_receipt(
     """Check a purge receipt's signature (and, with --ledger, the chain); exit 1 if it is not genuine."""
     import json
 
-    from ..snapshots.receipts import verify_receipt
+    from ..snapshots import verify_receipt
 
     try:
         docs = json.loads(file.read_text(encoding="utf-8"))

@@ -70,8 +70,8 @@ def serve(
 
     import uvicorn
 
-    from ..center.settings import CenterSettings
-    from ..notices.mailer import SmtpSettings
+    from ..center import CenterSettings
+    from ..notices import SmtpSettings
 
     secret = config.secret_key()
     if not secret:
@@ -97,7 +97,7 @@ def serve(
     # Workers rebuild the settings; secrets travel only in their own variables.
     config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
-    from ..center.metrics import prepare_multiprocess_dir
+    from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from

@@ -25,7 +25,7 @@ def model_register(
     """Record that a model was trained on a snapshot as it is now."""
     import getpass
 
-    from ..snapshots.lineage import register_model
+    from ..snapshots import register_model
 
     with open_ledger(ledger) as led:
         rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}")
@@ -51,7 +51,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
 @friendly
 def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: LedgerOpt = None) -> None:
     """The snapshots and models that hold or held a person's data."""
-    from ..snapshots.lineage import impact as run
+    from ..snapshots import impact as run
 
     with open_ledger(ledger) as led:
         found = run(led, user_id)

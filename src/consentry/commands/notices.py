@@ -80,8 +80,8 @@ def notify(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-    from ..notices.campaign import CHANNELS, Campaign
-    from ..notices.mailer import Mailer, SmtpSettings
+    from ..notices import CHANNELS, Campaign
+    from ..notices import Mailer, SmtpSettings
 
     wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
     if not wanted or any(c not in CHANNELS for c in wanted):
@@ -93,7 +93,7 @@ def notify(
     with opened_platform(data, policy, ledger, engine, spark_master, conf, opener=_notice_ledger) as platform:
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
-            from ..notices.campaign import summarize
+            from ..notices import summarize
 
             plan = summarize(platform.audience(t).to_pylist())
             table = Table("jurisdiction", "language", "people", title=f"Would notify {plan.people:,} people (dry run)")
@@ -166,7 +166,7 @@ def _print_campaign(camp, summary) -> None:  # noqa: ANN001
 @friendly
 def notices_status(campaign: str, ledger: LedgerOpt = None) -> None:
     """Where a campaign stands, per channel and state."""
-    from ..notices.campaign import Campaign
+    from ..notices import Campaign
 
     with _notice_ledger(ledger) as led:
         _print_campaign(Campaign(led, campaign), None)
@@ -176,7 +176,7 @@ def notices_status(campaign: str, ledger: LedgerOpt = None) -> None:
 @friendly
 def notices_inapp(campaign: str, ledger: LedgerOpt = None) -> None:
     """Print the in-app notices the platform should show, one JSON object per line."""
-    from ..notices.campaign import Campaign
+    from ..notices import Campaign
 
     with _notice_ledger(ledger) as led:
         for row in Campaign(led, campaign).in_app_pending():
@@ -191,7 +191,7 @@ def notices_ack(
     ledger: LedgerOpt = None,
 ) -> None:
     """Record in-app notices the platform has shown; each counts once."""
-    from ..notices.campaign import Campaign
+    from ..notices import Campaign
 
     text = sys.stdin.read() if str(file) == "-" else file.read_text()
     keys = []

@@ -104,7 +104,7 @@ def snapshot_purge(
     import time
 
     from ..snapshots import Registry
-    from ..snapshots.purge import purge
+    from ..snapshots import purge
 
     if not name and not every:
         raise ConsentryError("name a snapshot, or pass --all")
@@ -133,7 +133,7 @@ def snapshot_verify(
     """Re-check every row against the current ledger; exit 1 if any should not be there.
 
     With --engine spark, Spark decides and reads the snapshot's rows."""
-    from ..snapshots.verify import verify
+    from ..snapshots import verify
 
     spark = spark_for(engine, spark_master, conf)
     with open_ledger(ledger) as led, err.status("verifying ..."):
@@ -155,7 +155,7 @@ def snapshot_verify(
 def snapshot_list(ledger: LedgerOpt = None) -> None:
     """Every snapshot with its rows, purges and models (after finishing what a crash interrupted)."""
     from ..snapshots import Registry
-    from ..snapshots.repair import recover
+    from ..snapshots import recover
 
     with open_ledger(ledger) as led:
         for line in recover(led):

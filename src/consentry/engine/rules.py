@@ -6,6 +6,9 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
+    """Why an item may or may not be used: the contract's rules in their order (§3), the
+    first that fails deciding; `eligible` when none does."""
+
     private_message = "private_message"
     kind_not_allowed = "kind_not_allowed"
     not_public = "not_public"

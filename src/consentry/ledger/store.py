@@ -109,6 +109,9 @@ def reader(engine: Engine) -> Engine:
 
 
 class Ledger:
+    """The append-only record of what people said and were told (CONTRACT §2), on SQLite or
+    PostgreSQL: every event durable before it is acknowledged, chained into the audit log."""
+
     #: How long a writer waits for the ledger's head lock (PostgreSQL) before a
     #: clear "busy" error instead of hanging behind, say, a long import.
     lock_timeout_s: float = 30.0

@@ -13,6 +13,8 @@ from consentry.notices.mailer import (
 )
 
 __all__ = [
+    "CHANNELS",
+    "Campaign",
     "MailError",
     "MailSession",
     "Mailer",
@@ -22,4 +24,15 @@ __all__ = [
     "TemporaryFailure",
     "parse_hostport",
     "parse_mailbox",
+    "summarize",
 ]
+
+_LAZY = {"CHANNELS": ".campaign", "Campaign": ".campaign", "summarize": ".campaign"}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - loaded on first use: a campaign loads the engine, which the center's mail does not need
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,6 +77,9 @@ class Jurisdiction(BaseModel):
 
 
 class Policy(BaseModel):
+    """A decision policy (CONTRACT §4): lawful basis, jurisdictions, kinds, tagged people,
+    transforms. Frozen; its hash is recorded with every decision made under it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)

@@ -2,7 +2,32 @@
 
 from . import tables  # noqa: F401  (registers the tables on the shared metadata)
 from .build import build, default_location
+from .lineage import impact, register_model
 from .manifest import Manifest
+from .purge import PurgeResult, purge
+from .receipts import issue as issue_receipts
+from .receipts import verify_receipt
+from .redact import find_pii, redact_texts
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
+from .repair import recover
+from .verify import verify
 
-__all__ = ["Manifest", "ModelRecord", "Registry", "SnapshotError", "SnapshotRecord", "build", "default_location"]
+__all__ = [
+    "Manifest",
+    "ModelRecord",
+    "PurgeResult",
+    "Registry",
+    "SnapshotError",
+    "SnapshotRecord",
+    "build",
+    "default_location",
+    "find_pii",
+    "impact",
+    "issue_receipts",
+    "purge",
+    "recover",
+    "redact_texts",
+    "register_model",
+    "verify",
+    "verify_receipt",
+]

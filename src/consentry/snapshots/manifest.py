@@ -26,6 +26,9 @@ class Purge(BaseModel):
 
 
 class Manifest(BaseModel):
+    """What a snapshot is and how it was made: policy, cut-off, ledger watermark, counts,
+    transforms and every purge since; written beside the table and kept in the ledger."""
+
     name: str
     policy: str
     policy_hash: str

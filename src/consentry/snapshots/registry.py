@@ -47,6 +47,9 @@ class ModelRecord:
 
 
 class Registry:
+    """The snapshots and models the ledger knows: where each table is, its manifest, and
+    which models were trained on it (lineage)."""
+
     def __init__(self, ledger: Ledger) -> None:
         self.engine = ledger.engine
         self.reader = ledger.reader  # reads must not take SQLite's write lock
