@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
 from ..access import Admin, bucket
 from ..ledger import Channel, EventType, NewEvent
-from ..ledger.tables import person_state
-from ..mail import outbox as mail_outbox
-from ..people.third_party import Request as TPRequest
-from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
+from ..mail import outbox_counts, undelivered_mail
+from ..people import ThirdParties, ThirdPartyError, named_tokens
+from ..people import ThirdPartyRequest as TPRequest
 from ..timeutil import from_micros
 from . import i18n
 from .context import Center
@@ -87,14 +85,9 @@ def logout(request: Request) -> Response:
 @router.get("")
 def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(admin_required)) -> Response:
     parties = ThirdParties(c.ledger, c.export)
+    objections = c.ledger.latest_objections(100)
     with c.ledger.reader.connect() as conn:
-        objections = conn.execute(
-            select(person_state.c.user_id, person_state.c.objection_us)
-            .where(person_state.c.objection == EventType.objected.value)
-            .order_by(person_state.c.objection_us.desc())
-            .limit(100)
-        ).all()
-        mail_counts, undelivered = mail_outbox.counts(conn), mail_outbox.undelivered(conn)
+        mail_counts, undelivered = outbox_counts(conn), undelivered_mail(conn)
     return c.render(
         request,
         "admin.html",

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..access.sessions import Lifetimes, Sessions
+from ..access import Lifetimes, Sessions
 from . import admin, api, pages
 from .context import Center
 from .metrics import install_metrics

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from .. import config
-from ..notices.mailer import SmtpSettings
+from ..notices import SmtpSettings
 from .app import create_app
 from .settings import CenterSettings
 

@@ -103,7 +103,7 @@ class Center:
         """This person's signed purge receipts; None when no key is configured."""
         if self.settings.receipt_key is None:
             return None
-        from ..snapshots.receipts import issue
+        from ..snapshots import issue_receipts as issue
 
         return issue(self.ledger, user_id, self.settings.receipt_key.read_bytes())
 

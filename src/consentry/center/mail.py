@@ -19,8 +19,7 @@ from sqlalchemy import Connection
 
 from ..ledger import Ledger, StoredEvent
 from ..mail import FolderTransport, Message, OutgoingMail, Sender, SmtpTransport
-from ..mail.outbox import MailForEvent, enqueue
-from ..mail.transport import DEV_SENDER, Transport
+from ..mail import DEV_SENDER, MailForEvent, Transport, enqueue
 from .settings import CenterSettings
 
 log = logging.getLogger("consentry.center.mail")

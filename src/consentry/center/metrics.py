@@ -27,7 +27,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "<unmatched>"
@@ -166,11 +165,9 @@ class MetricsMiddleware:
 
 def _outbox_pending(engine: Any) -> dict[str, int]:
     """Notices not yet sent, per channel, read at scrape time (the same in every worker)."""
-    from ..notices.tables import NOT_YET_SENT, outbox
+    from ..notices import pending_by_channel
 
-    q = select(outbox.c.channel, func.count()).where(outbox.c.state.in_(NOT_YET_SENT)).group_by(outbox.c.channel)
-    with engine.connect() as conn:
-        return {str(ch): int(n) for ch, n in conn.execute(q)}
+    return pending_by_channel(engine)
 
 
 def exposition(engine: Any) -> bytes:

@@ -12,11 +12,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..access import LinkError, bucket
-from ..access.links import AddressError, normalise_address
-from ..people.third_party import ThirdParties, ThirdPartyError, named_tokens
-from ..snapshots.lineage import impact
+from ..access import AddressError, normalise_address
+from ..people import ThirdParties, ThirdPartyError, named_tokens
+from ..snapshots import impact
 from ..ledger import Channel, EventType, NewEvent, PersonState, StoredEvent
-from ..ledger.state import action_id
+from ..ledger import action_id
 from ..people import Person, data_archive, person_view
 from ..timeutil import iso
 from . import i18n
@@ -318,7 +318,7 @@ def my_thumbnail(item_id: str, c: Center = Depends(center), person: Person = Dep
 
     from PIL import Image, ImageOps
 
-    from ..people.view import own_media
+    from ..people import own_media
 
     path = own_media(c.export, person.user_id, item_id)
     if path is None:
@@ -390,7 +390,7 @@ def erase(
 @router.get("/o/{token}")
 def notice_objection_form(request: Request, token: str, c: Center = Depends(center)) -> Response:
     """One button, nothing to fill in (a GET must not act: mail scanners open links)."""
-    from ..notices.links import read_objection_token
+    from ..notices import read_objection_token
 
     found = read_objection_token(c.settings.secret_key.get_secret_value(), token)
     person = c.directory.by_id(found[0]) if found else None
@@ -401,7 +401,7 @@ def notice_objection_form(request: Request, token: str, c: Center = Depends(cent
 
 @router.post("/o/{token}", dependencies=[Depends(require_csrf)])
 def notice_objection(request: Request, token: str, background: BackgroundTasks, c: Center = Depends(center)) -> Response:
-    from ..notices.links import read_objection_token
+    from ..notices import read_objection_token
 
     found = read_objection_token(c.settings.secret_key.get_secret_value(), token)
     person = c.directory.by_id(found[0]) if found else None

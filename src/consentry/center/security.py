@@ -12,7 +12,7 @@ import secrets
 
 from fastapi import HTTPException, Request
 
-from ..access.sessions import Session, Sessions
+from ..access import Session, Sessions
 
 CSRF_KEY = "csrf"
 COOKIE = "consentry_session"

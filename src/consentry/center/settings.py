@@ -9,10 +9,10 @@ import ipaddress
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
-from ..access.links import LINK_MINUTES
+from ..access import LINK_MINUTES
 from ..controller import Controller
 
-from ..notices.mailer import SmtpSettings
+from ..notices import SmtpSettings
 
 
 class CenterSettings(BaseModel):

@@ -2,7 +2,7 @@
 
 from .committer import GroupCommitter
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, Channel, EventType, NewEvent, StoredEvent
-from .state import PersonState
+from .state import PersonState, action_id
 from .store import ImportResult, Ledger, redact_url
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "NewEvent",
     "PersonState",
     "StoredEvent",
+    "action_id",
     "redact_url",
 ]

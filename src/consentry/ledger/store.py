@@ -422,6 +422,17 @@ class Ledger:
             row = conn.execute(select(t.person_state).where(t.person_state.c.user_id == user_id)).mappings().first()
         return PersonState(**row) if row else None
 
+    def latest_objections(self, limit: int = 100) -> list[tuple[str, int]]:
+        """(user_id, objected at in µs) of the people whose standing objection is the
+        newest, newest first: the admin's review queue."""
+        from .events import EventType
+
+        q = (select(t.person_state.c.user_id, t.person_state.c.objection_us)
+             .where(t.person_state.c.objection == EventType.objected.value)
+             .order_by(t.person_state.c.objection_us.desc()).limit(limit))
+        with self.reader.connect() as conn:
+            return [(str(u), int(at)) for u, at in conn.execute(q)]
+
     def count(self) -> int:
         from sqlalchemy import func
 

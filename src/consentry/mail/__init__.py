@@ -13,14 +13,18 @@
 
 from .errors import MailError, PermanentFailure, TemporaryFailure
 from .message import Message, parse_mailbox, render
-from .outbox import OutgoingMail, enqueue
+from .outbox import MailForEvent, OutgoingMail, enqueue
+from .outbox import counts as outbox_counts
+from .outbox import undelivered as undelivered_mail
 from .sender import Sender
 from .smtp import Mailer, MailSession, SmtpSettings, SmtpTransport, check_smtp, parse_hostport
-from .transport import FolderTransport, MemoryTransport, Transport
+from .transport import DEV_SENDER, FolderTransport, MemoryTransport, Transport
 
 __all__ = [
+    "DEV_SENDER",
     "FolderTransport",
     "MailError",
+    "MailForEvent",
     "MailSession",
     "Mailer",
     "MemoryTransport",
@@ -34,7 +38,9 @@ __all__ = [
     "Transport",
     "check_smtp",
     "enqueue",
+    "outbox_counts",
     "parse_hostport",
     "parse_mailbox",
     "render",
+    "undelivered_mail",
 ]

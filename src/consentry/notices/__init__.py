@@ -24,10 +24,13 @@ __all__ = [
     "TemporaryFailure",
     "parse_hostport",
     "parse_mailbox",
+    "pending_by_channel",
+    "read_objection_token",
     "summarize",
 ]
 
-_LAZY = {"CHANNELS": ".campaign", "Campaign": ".campaign", "summarize": ".campaign"}
+_LAZY = {"CHANNELS": ".campaign", "Campaign": ".campaign", "summarize": ".campaign", "pending_by_channel": ".tables",
+         "read_objection_token": ".links"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - loaded on first use: a campaign loads the engine, which the center's mail does not need

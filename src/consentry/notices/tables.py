@@ -62,3 +62,12 @@ outbox = Table(
     Column("updated_us", BigInteger, nullable=False),
     Index("ix_notice_outbox_campaign_state", "campaign_id", "channel", "state"),
 )
+
+
+def pending_by_channel(engine) -> dict[str, int]:  # noqa: ANN001 - an SQLAlchemy engine
+    """Notices not yet sent, per channel (what the center's /metrics shows)."""
+    from sqlalchemy import func, select
+
+    q = select(outbox.c.channel, func.count()).where(outbox.c.state.in_(NOT_YET_SENT)).group_by(outbox.c.channel)
+    with engine.connect() as conn:
+        return {str(ch): int(n) for ch, n in conn.execute(q)}
