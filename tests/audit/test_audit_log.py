@@ -261,3 +261,70 @@ def test_an_events_audit_text_is_what_the_dict_form_writes(row) -> None:
     from consentry.ledger import chain
 
     assert chain.event_json(row) == chain.data_json(chain.event_data(row))
+
+
+# -- an import is chained in groups (#15 point 5) ----------------------------------------------------
+
+
+@pytest.fixture
+def imported(ledger_url, tmp_path, monkeypatch):
+    """A ledger with 250 events imported from a file, chained in groups of 100."""
+    from consentry.ledger import chain
+
+    monkeypatch.setattr(chain, "GROUP", 100)
+    src = tmp_path / "events.jsonl"
+    src.write_text("".join(json.dumps({"event_id": f"e{i}", "user_id": f"u{i % 40}", "type": "notified",
+                                       "at": "2024-01-01T00:00:00Z", "channel": "email"}) + "\n" for i in range(250)))
+    ledger = Ledger(ledger_url)
+    ledger.import_jsonl(src)
+    yield ledger, src
+    ledger.close()
+
+
+def test_an_import_is_chained_as_groups_that_verify(imported) -> None:
+    led, src = imported
+    assert kinds(led) == ["ledger_events"] * 3
+    r = verify(led)
+    assert r.ok and r.records == 3, r.first_bad
+    with led.engine.connect() as conn:
+        groups = [json.loads(d) for (d,) in conn.execute(select(audit_log.c.data).order_by(audit_log.c.seq))]
+    assert [(g["first_seq"], g["last_seq"], g["count"]) for g in groups] == [(1, 100, 100), (101, 200, 100), (201, 250, 50)]
+    assert {g["imported_from"] for g in groups} == {str(src)} and all(g["digest"].startswith("sha256:") for g in groups)
+    # A later live event still gets a record of its own, and the chain goes on.
+    led.record(NewEvent(user_id="u1", type="objected", at="2024-02-01T00:00:00Z", channel="web"))
+    assert kinds(led)[-1] == "ledger_event" and verify(led).ok
+
+
+@pytest.mark.parametrize("tamper, words", [
+    ("edit", "one of ledger events #101-#200, recorded here together, was changed"),
+    ("delete", "ledger event #150 is recorded here but missing from the ledger"),
+    ("count", "does not match its hash"),
+])
+def test_tampering_with_a_grouped_event_is_found(imported, tamper, words) -> None:
+    led, _ = imported
+    with led.engine.begin() as conn:
+        if tamper == "edit":
+            conn.execute(update(events).where(events.c.seq == 150).values(type="consent_given"))
+        elif tamper == "delete":
+            conn.execute(delete(events).where(events.c.seq == 150))
+        else:  # the group's record says fewer events, without re-hashing
+            data = conn.execute(select(audit_log.c.data).where(audit_log.c.seq == 2)).scalar_one()
+            conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(data=data.replace('"count":100', '"count":99')))
+    r = verify(led)
+    assert not r.ok and r.first_bad.seq == 2 and words in r.first_bad.problem, r.first_bad
+
+
+def test_a_groups_digest_covers_every_field_of_every_event(imported) -> None:
+    """Each column the event's own record would hold is in the digest: an edit
+    to any one of them, in any event of the group, is caught."""
+    led, _ = imported
+    for column, value in [("user_id", "someone"), ("at_us", 1), ("channel", "web"), ("note", "x"), ("actor", "x"),
+                          ("recorded_us", 1), ("event_id", "forged"), ("item_id", "i9"), ("imported_from", "other.jsonl")]:
+        with led.engine.begin() as conn:
+            old = conn.execute(select(events.c[column]).where(events.c.seq == 201)).scalar_one()
+            conn.execute(update(events).where(events.c.seq == 201).values({column: value}))
+        r = verify(led)
+        assert not r.ok and r.first_bad.seq == 3, column
+        with led.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.seq == 201).values({column: old}))
+    assert verify(led).ok

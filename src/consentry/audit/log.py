@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, text
 
 from ..errors import ConsentryError
 from ..ledger import Ledger
-from ..ledger.chain import GENESIS, canonical, event_data, link
+from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
 from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
 from ..timeutil import from_micros, to_micros
@@ -95,6 +95,11 @@ def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
             covered += 1
             if len(pending) >= BATCH and (bad := check_events()):
                 break
+        elif r["kind"] == "ledger_events":
+            group = json.loads(r["data"])
+            covered += int(group["count"])
+            if bad := _check_group(ledger, seq, group):
+                break
         prev, expected_seq = r["hash"], seq + 1
     if bad is None:
         bad = check_events()
@@ -108,6 +113,22 @@ def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
     if bad is None and public_key is not None:
         bad, signed = _check_checkpoints(ledger, public_key)
     return VerifyResult(count, head_seq, head_hash, bad, signed)
+
+
+def _check_group(ledger: Ledger, audit_seq: int, group: dict) -> Finding | None:
+    """The events a `ledger_events` record chains (see consentry.ledger.chain)
+    are all there and unchanged: their digest is recomputed from the ledger."""
+    first, last = int(group["first_seq"]), int(group["last_seq"])
+    with ledger.reader.connect() as conn:
+        rows = [dict(r) for r in conn.execute(
+            select(events).where(events.c.seq.between(first, last)).order_by(events.c.seq)).mappings()]
+    missing = sorted(set(range(first, last + 1)) - {r["seq"] for r in rows})
+    if missing:
+        return Finding(audit_seq, f"ledger event #{missing[0]} is recorded here but missing from the ledger")
+    if events_digest(rows) != (int(group["count"]), group["digest"]):
+        return Finding(audit_seq, f"one of ledger events #{first}-#{last}, recorded here together, was changed "
+                                  "after it was recorded")
+    return None
 
 
 def check_ledger_counters(ledger: Ledger) -> Finding | None:

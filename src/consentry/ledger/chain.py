@@ -4,6 +4,13 @@ A record is (seq, at_us, kind, actor, subject, data). Its hash is the SHA-256
 of the previous record's hash and its own canonical JSON, so editing,
 deleting, inserting or reordering any record breaks every hash after it.
 Writers serialise on the head row, like the ledger's own head.
+
+A ledger event is chained by one record of its own (`ledger_event`, the event
+as data), or, in a batch of `GROUP_FROM` events or more (an import), by one
+`ledger_events` record per `GROUP` events: their seq range, count and the
+SHA-256 of their canonical texts. Editing, deleting or adding any event in the
+range changes that digest, so a group proves as much as a record per event;
+it spares writing every event twice (an import's chain cost 34% of it).
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from .tables import audit_head, audit_log
 
 GENESIS = "0" * 64
 CHUNK = 5_000
+#: A batch of this many events or more is chained in groups.
+GROUP_FROM = 100
+#: Events per `ledger_events` record.
+GROUP = 10_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,41 @@ def event_data(row: dict) -> dict:
         if row.get(key) is not None:
             data[key] = row[key]
     return data
+
+
+def events_digest(rows: Iterable[dict]) -> tuple[int, str]:
+    """(how many, "sha256:" + the SHA-256 of their `event_json` lines), for
+    events in seq order: what a `ledger_events` record holds of them."""
+    h, n = hashlib.sha256(), 0
+    for r in rows:
+        h.update(event_json(r).encode())
+        h.update(b"\n")
+        n += 1
+    return n, "sha256:" + h.hexdigest()
+
+
+def group_data(first_seq: int, last_seq: int, count: int, digest: str, imported_from: str | None) -> str:
+    """A `ledger_events` record's data, canonical (keys in order); the file
+    the events came from when they all came from one."""
+    src = f',"imported_from":{_text(imported_from)}' if imported_from is not None else ""
+    return (f'{{"count":{int(count)},"digest":{_text(digest)},"first_seq":{int(first_seq)}{src},'
+            f'"last_seq":{int(last_seq)}}}')
+
+
+def event_records(rows: list[dict]) -> list[Record]:
+    """The audit records that chain these just-inserted events (seq order):
+    one each, or one per `GROUP` from `GROUP_FROM` events on."""
+    if len(rows) < GROUP_FROM:
+        return [Record("ledger_event", None, r["actor"], r["user_id"] or f"item:{r['item_id']}", event_json(r))
+                for r in rows]
+    out = []
+    for i in range(0, len(rows), GROUP):
+        part = rows[i : i + GROUP]
+        n, digest = events_digest(part)
+        sources = {r["imported_from"] for r in part}
+        out.append(Record("ledger_events", None, None, None, group_data(
+            part[0]["seq"], part[-1]["seq"], n, digest, sources.pop() if len(sources) == 1 else None)))
+    return out
 
 
 def event_json(row: dict) -> str:

@@ -362,8 +362,7 @@ class Ledger:
                 }
             )
         chain.bulk_insert(conn, t.events, rows_out)
-        chain.append(conn, (chain.Record("ledger_event", None, r["actor"], r["user_id"] or f"item:{r['item_id']}",
-                                         chain.event_json(r)) for r in rows_out))
+        chain.append(conn, chain.event_records(rows_out))
         result.added += len(rows_out)
         return head
 
