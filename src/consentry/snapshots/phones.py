@@ -233,24 +233,26 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
           SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre, regexp_extract_all(run, '[0-9]+') AS g
           FROM cands))),
     ends AS (
-      -- the spans of groups tried: those that start the run, and those that end it
-      SELECT *, 1 AS i, unnest(range(1, len(g) + 1)) AS j FROM parts
-      UNION ALL
-      SELECT *, unnest(range(2, len(g) + 1)) AS i, len(g) AS j FROM parts),
+      -- the spans of groups tried: those that start the run (1, m), and those that end it (m - n + 1, n),
+      -- as one unnest; a run without a space has one span, itself
+      SELECT *, CASE WHEN m <= len(g) THEN 1 ELSE m - len(g) + 1 END AS i,
+                CASE WHEN m <= len(g) THEN m ELSE len(g) END AS j FROM (
+        SELECT *, unnest(CASE WHEN contains(array_to_string(t, ''), ' ') THEN range(1, 2 * len(g)) ELSE [len(g)] END) AS m
+        FROM parts)),
     spans AS (
       -- slices, no lambdas: a span's text is the run's tokens from its first group to its last
-      SELECT run, region, lead, cued, i, j,
+      SELECT run, region, lead, cued, i, j, digits,
         CASE WHEN i = 1 THEN lead ELSE '' END || array_to_string(t[2 * i - 1:2 * j - 1], '') AS value,
         i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
         i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
-      FROM ends
+      FROM (SELECT *, array_to_string(g[i:j], '') AS digits FROM ends
       -- a part of a run ends where the run has a space (an ASCII one: RE2's \\s is no wider, and the
       -- no-break spaces group digits): "617-653-3040 2", never inside "6448-6261-0000"
-      WHERE (i = 1 OR contains(t[2 * i - 2], ' '))
-        AND (j = len(g) OR contains(t[2 * j], ' '))
-        AND length(array_to_string(g[i:j], '')) >= 7)
+            WHERE (i = 1 OR contains(t[2 * i - 2], ' ')) AND (j = len(g) OR contains(t[2 * j], ' ')))
+      WHERE length(digits) >= 7)
     SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
-      SELECT *, regexp_replace(regexp_replace(value, '\\(0\\)', ''), '[^0-9]', '', 'g') AS d0 FROM spans)
+      SELECT *, CASE WHEN contains(value, '(0)') THEN regexp_replace(replace(value, '(0)', ''), '[^0-9]', '', 'g')
+                     ELSE digits END AS d0 FROM spans)
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
       AND (cued OR NOT regexp_matches(trim(value, '()'), {quote(_COUNT)}))
       AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..policy import Transforms
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, find_into, install
+from .pii import KINDS, PLACEHOLDERS, find_into, install, replace_each
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -61,12 +61,7 @@ def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> l
     steps: list[tuple[str, str]] = []
 
     def replace(kind: str) -> tuple[str, str]:
-        col, ph = f"f_{kind}", PLACEHOLDERS[kind]
-        return _STEP[kind], (
-            # one value (most rows) without a lambda: DuckDB runs lambdas far slower
-            f"CASE WHEN {col} IS NULL THEN {{x}} WHEN len({col}) = 1 THEN replace({{x}}, {col}[1], '{ph}') "
-            f"ELSE list_reduce({col}, lambda acc, v: replace(acc, v, '{ph}'), {{x}}) END"
-        )
+        return _STEP[kind], replace_each("{x}", f"f_{kind}", f"'{PLACEHOLDERS[kind]}'")
 
     kinds = kinds_of(t) if found else ()
     if "email" in kinds:
