@@ -42,15 +42,15 @@ def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckd
 
 def found_lists(con, src: str, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
                 into: str = "found") -> None:
-    """Create temp table `into`: one row per key with a finding, `k` and a list
-    column `f_<kind>` per kind (longest first, so a value inside another is
-    replaced after it)."""
+    """Create temp view `into` (over temp table `into`_pii): one row per key
+    with a finding, `k` and a list column `f_<kind>` per kind (longest first,
+    so a value inside another is replaced after it)."""
     find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
     cols = ", ".join(
         f"list(value ORDER BY length(value) DESC, value) FILTER (WHERE kind = '{k}') AS f_{k}" for k in KINDS
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT k, {cols} FROM {into}_pii GROUP BY k")
-    con.execute(f"DROP TABLE {into}_pii")
+    # A view, read once by the query that replaces: DuckDB took 12 ms per 10,000 texts to store list columns.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {into} AS SELECT k, {cols} FROM {into}_pii GROUP BY k")
 
 
 def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> list[tuple[str, str]]:
