@@ -232,7 +232,8 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                     SELECT k, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
                     FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run
                           FROM {t}_src WHERE regexp_matches(text, {quote(_CARD_LIKE)}))
-                    WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 13 AND run NOT SIMILAR TO '[+＋].*'))))
+                    -- 13 digits or more: a run has nothing but digits and single separators after its "+"
+                    WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'))))
             WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
     if "phone" in kinds:
         # Runs are read in the text with the emails, IBANs and cards found above
@@ -246,7 +247,8 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                   SELECT k, list(value ORDER BY length(value) DESC, value) AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
                   GROUP BY k) e ON e.k = s.k
                 WHERE regexp_matches(s.text, {quote(_PHONE_LIKE)})))
-            WHERE length(regexp_replace(run, '[^0-9]', '', 'g')) >= 7
+            -- 7 digits or more: the cue and lead before a run's first digit have none
+            WHERE regexp_matches(run, {quote(_PHONE_LIKE)})
               AND NOT regexp_matches(run, {quote('(?i)^' + _NOT_PHONE_BEFORE)})""")
         phones_into(con, f"{t}_runs", f"{t}_phones")
         con.execute(f"INSERT INTO {t}_f SELECT k, 'phone', value FROM {t}_phones")
