@@ -46,6 +46,11 @@ def ledger_url(explicit: str | None = None) -> str:
     return explicit or _get("CONSENTRY_LEDGER") or f"sqlite:///{home() / 'consentry.db'}"
 
 
+def extract_dir() -> Path:
+    """Where the CLI keeps the ledger's events per watermark (consentry.ledger.extract)."""
+    return home() / ".consentry" / "extracts"
+
+
 def validation_memo_path() -> Path:
     return home() / ".consentry" / "validated.json"
 

@@ -310,6 +310,24 @@ def test_evaluate_writes_one_decision_per_item_and_prints_every_reason(home, fmt
     assert "ledger up to event #3" in r.stdout
 
 
+def test_a_second_evaluate_reads_the_ledger_through_its_extract_and_sees_a_new_objection(home):
+    """#15 point 1: the CLI keeps the events it read per watermark in
+    CONSENTRY_HOME; a re-run reads only the events after it, and an objection
+    recorded in between is honoured."""
+    ok(cli("ledger", "import", "events.jsonl"))
+    ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d1.parquet"))
+    extracts = list((home / ".consentry" / "extracts").glob("events-*.parquet"))
+    assert len(extracts) == 1 and pq.read_table(extracts[0]).num_rows == 3
+    assert decisions(home / "d1.parquet") == EXPECTED
+    (home / "more.jsonl").write_text(json.dumps(
+        {"event_id": "e4", "user_id": "alice", "type": "objected", "at": "2024-02-01T00:00:00Z", "channel": "web"}) + "\n")
+    ok(cli("ledger", "import", "more.jsonl"))
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d2.parquet"))
+    assert "ledger up to event #4" in r.stdout
+    assert pq.read_table(extracts[0]).num_rows == 4
+    assert {k for k, v in decisions(home / "d2.parquet").items() if v == "objected"} == {"c1", "p1", "ph1"}
+
+
 @pytest.mark.slow
 def test_evaluate_with_another_policy_and_a_policy_file(home):
     ok(cli("ledger", "import", "events.jsonl"))

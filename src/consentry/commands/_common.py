@@ -57,10 +57,11 @@ def friendly(fn):  # noqa: ANN001, ANN201
 
 
 def open_ledger(url: str | None):  # noqa: ANN201
-    """The ledger at --ledger (or $CONSENTRY_LEDGER, or the default)."""
+    """The ledger at --ledger (or $CONSENTRY_LEDGER, or the default), its
+    events read for decisions through an extract kept in CONSENTRY_HOME."""
     from ..ledger import Ledger
 
-    return Ledger(config.ledger_url(url))
+    return Ledger(config.ledger_url(url), extract_dir=config.extract_dir())
 
 
 def checked_export(data: Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN201 - spark: a SparkSession

@@ -1,0 +1,105 @@
+"""The decision engines' read of the ledger through an extract kept per
+watermark (#15 point 1): the same events as a read from the database, never
+one past the watermark asked for, and dropped when the database is another."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentry.ledger import Ledger, NewEvent
+from consentry.ledger.extract import extract_path
+
+TYPES = ["notified", "objected", "objection_withdrawn", "consent_given", "erasure_requested"]
+
+
+def ev(i: int, typ: str = "notified", day: int = 1) -> NewEvent:
+    return NewEvent(event_id=f"e{i}", user_id=f"u{i % 7}", type=typ, at=f"2024-01-{day:02d}T00:00:00Z", channel="web")
+
+
+def direct(url: str, upto, upto_seq):  # noqa: ANN001
+    with Ledger(url) as led:
+        return led.events_arrow(upto=upto, upto_seq=upto_seq).sort_by("seq")
+
+
+def test_a_rerun_reads_only_the_new_events_and_gives_the_same_table(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    led = Ledger(url, extract_dir=tmp_path / "x")
+    led.append([ev(i) for i in range(10)])
+    assert led.events_arrow(upto_seq=10).sort_by("seq").equals(direct(url, None, 10))
+    assert extract_path(led, tmp_path / "x").is_file()
+    led.append([ev(i, "objected") for i in range(10, 13)])
+    reads = []
+    real = Ledger.events_arrow
+
+    def spy(self, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        if k.get("after_seq") is not None:
+            reads.append((k["after_seq"], k.get("upto_seq")))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Ledger, "events_arrow", spy)
+    got = led.events_arrow(upto_seq=13).sort_by("seq")
+    assert reads == [(10, 13)] and got.equals(direct(url, None, 13))
+    assert got.column("type").to_pylist()[-3:] == ["objected"] * 3
+    led.close()
+
+
+def test_it_never_serves_an_event_past_the_watermark_or_the_instant(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    led = Ledger(url, extract_dir=tmp_path / "x")
+    led.append([ev(i, day=1 + i) for i in range(10)])
+    led.events_arrow(upto_seq=10)
+    got = led.events_arrow(upto_seq=4)
+    assert sorted(got.column("seq").to_pylist()) == [1, 2, 3, 4]
+    at = datetime(2024, 1, 3, tzinfo=UTC)
+    assert led.events_arrow(upto=at, upto_seq=10).sort_by("seq").equals(direct(url, at, 10))
+    assert sorted(led.events_arrow(upto=at, upto_seq=10).column("seq").to_pylist()) == [1, 2, 3]
+    led.close()
+
+
+def test_another_database_at_the_same_url_is_read_afresh(tmp_path: Path) -> None:
+    """The same event ids at the same numbers, but this time an objection:
+    the extract of the first database must not hide it."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(i) for i in range(5)])
+        assert led.events_arrow(upto_seq=5).column("type").to_pylist() == ["notified"] * 5
+    for f in tmp_path.glob("l.db*"):
+        f.unlink()
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(0, "objected")] + [ev(i) for i in range(1, 5)])
+        got = led.events_arrow(upto_seq=5).sort_by("seq")
+    assert got.column("type").to_pylist()[0] == "objected" and got.equals(direct(url, None, 5))
+
+
+def test_an_unreadable_extract_is_read_afresh(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(i) for i in range(5)])
+        led.events_arrow(upto_seq=5)
+        extract_path(led, tmp_path / "x").write_bytes(b"not parquet")
+        assert led.events_arrow(upto_seq=5).sort_by("seq").equals(direct(url, None, 5))
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(TYPES), max_size=6), st.integers(0, 40), st.integers(1, 28)),
+                min_size=1, max_size=6))
+def test_through_the_extract_is_the_same_as_from_the_database(steps) -> None:  # noqa: ANN001
+    """Appends and reads in any order, at any watermark and instant."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        url = f"sqlite:///{d}/l.db"
+        n = 0
+        with Ledger(url, extract_dir=Path(d) / "x") as led:
+            for types, back, day in steps:
+                led.append([ev(n + k, typ, 1 + (n + k) % 28) for k, typ in enumerate(types)])
+                n += len(types)
+                wm = max(0, led.watermark() - back)
+                at = datetime(2024, 1, day, tzinfo=UTC)
+                assert led.events_arrow(upto=at, upto_seq=wm).sort_by("seq").equals(direct(url, at, wm))
