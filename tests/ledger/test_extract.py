@@ -21,7 +21,7 @@ def ev(i: int, typ: str = "notified", day: int = 1) -> NewEvent:
     return NewEvent(event_id=f"e{i}", user_id=f"u{i % 7}", type=typ, at=f"2024-01-{day:02d}T00:00:00Z", channel="web")
 
 
-def direct(url: str, upto, upto_seq):  # noqa: ANN001
+def direct(url: str, upto, upto_seq):
     with Ledger(url) as led:
         return led.events_arrow(upto=upto, upto_seq=upto_seq).sort_by("seq")
 
@@ -36,7 +36,7 @@ def test_a_rerun_reads_only_the_new_events_and_gives_the_same_table(tmp_path: Pa
     reads = []
     real = Ledger.events_arrow
 
-    def spy(self, *a, **k):  # noqa: ANN001, ANN002, ANN003
+    def spy(self, *a, **k):
         if k.get("after_seq") is not None:
             reads.append((k["after_seq"], k.get("upto_seq")))
         return real(self, *a, **k)
@@ -89,7 +89,7 @@ def test_an_unreadable_extract_is_read_afresh(tmp_path: Path) -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.sampled_from(TYPES), max_size=6), st.integers(0, 40), st.integers(1, 28)),
                 min_size=1, max_size=6))
-def test_through_the_extract_is_the_same_as_from_the_database(steps) -> None:  # noqa: ANN001
+def test_through_the_extract_is_the_same_as_from_the_database(steps) -> None:
     """Appends and reads in any order, at any watermark and instant."""
     import tempfile
 
