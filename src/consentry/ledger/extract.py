@@ -82,7 +82,7 @@ def _keep(path: Path, table: pa.Table, wm: int, audit: tuple[int, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     meta = {_WATERMARK: str(wm).encode(), _AUDIT_SEQ: str(audit[0]).encode(), _AUDIT_HASH: audit[1].encode()}
-    pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
+    pq.write_table(table.replace_schema_metadata(meta), tmp, compression="snappy")  # twice as fast as zstd both ways
     os.replace(tmp, path)
 
 
