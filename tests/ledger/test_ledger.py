@@ -217,11 +217,15 @@ def test_arrow_fast_path_equals_the_portable_path(pg_url, monkeypatch):
                          event_id=f"e{i}") for i in range(300)])
     at = parse_instant("2024-05-15T00:00:00Z")
     fast = led.events_arrow(upto=at, upto_seq=250)
+    fast_after = led.events_arrow(upto_seq=250, after_seq=100)  # what a ledger extract reads on a re-run
     assert led._events_adbc(at, 250) is not None  # the driver is really used
-    monkeypatch.setattr(Ledger, "_events_adbc", lambda self, upto, upto_seq: None)
+    monkeypatch.setattr(Ledger, "_events_adbc", lambda self, *args: None)
     slow = led.events_arrow(upto=at, upto_seq=250)
     assert fast.sort_by("seq").equals(slow.sort_by("seq"))
     assert 0 < fast.num_rows < 250
+    slow_after = led.events_arrow(upto_seq=250, after_seq=100)
+    assert fast_after.sort_by("seq").equals(slow_after.sort_by("seq"))
+    assert sorted(fast_after.column("seq").to_pylist()) == list(range(101, 251))
     led.close()
 
 
