@@ -328,3 +328,12 @@ def test_a_groups_digest_covers_every_field_of_every_event(imported) -> None:
         with led.engine.begin() as conn:
             conn.execute(update(events).where(events.c.seq == 201).values({column: old}))
     assert verify(led).ok
+
+
+def test_events_recorded_live_get_a_record_each_however_many_at_once(ledger_url) -> None:
+    """Only an import is chained in groups: a large append (or a group commit
+    under load) keeps the per-event records the audit export shows a DPO."""
+    with Ledger(ledger_url) as led:
+        led.append([NewEvent(user_id=f"u{i}", type="objected", at="2024-01-01T00:00:00Z", channel="api")
+                    for i in range(150)])
+        assert kinds(led) == ["ledger_event"] * 150 and verify(led).ok

@@ -6,7 +6,7 @@ deleting, inserting or reordering any record breaks every hash after it.
 Writers serialise on the head row, like the ledger's own head.
 
 A ledger event is chained by one record of its own (`ledger_event`, the event
-as data), or, in a batch of `GROUP_FROM` events or more (an import), by one
+as data), or, in an import of `GROUP_FROM` events or more, by one
 `ledger_events` record per `GROUP` events: their seq range, count and the
 SHA-256 of their canonical texts. Editing, deleting or adding any event in the
 range changes that digest, so a group proves as much as a record per event;
@@ -28,7 +28,7 @@ from .tables import audit_head, audit_log
 
 GENESIS = "0" * 64
 CHUNK = 5_000
-#: A batch of this many events or more is chained in groups.
+#: An import of this many events or more is chained in groups.
 GROUP_FROM = 100
 #: Events per `ledger_events` record.
 GROUP = 10_000
@@ -154,10 +154,12 @@ def group_data(first_seq: int, last_seq: int, count: int, digest: str, imported_
             f'"last_seq":{int(last_seq)}}}')
 
 
-def event_records(rows: list[dict]) -> list[Record]:
+def event_records(rows: list[dict], *, imported: bool = False) -> list[Record]:
     """The audit records that chain these just-inserted events (seq order):
-    one each, or one per `GROUP` from `GROUP_FROM` events on."""
-    if len(rows) < GROUP_FROM:
+    one each, or for an import of `GROUP_FROM` events or more one per `GROUP`.
+    Events recorded live (the center, the API, a campaign, `Ledger.append`)
+    always get a record each, however many a group commit holds."""
+    if not imported or len(rows) < GROUP_FROM:
         return [Record("ledger_event", None, r["actor"], r["user_id"] or f"item:{r['item_id']}", event_json(r))
                 for r in rows]
     out = []

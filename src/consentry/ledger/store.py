@@ -365,7 +365,7 @@ class Ledger:
                 }
             )
         chain.bulk_insert(conn, t.events, rows_out)
-        chain.append(conn, chain.event_records(rows_out))
+        chain.append(conn, chain.event_records(rows_out, imported=strict is not None))
         result.added += len(rows_out)
         return head
 
