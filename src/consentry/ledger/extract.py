@@ -64,17 +64,16 @@ def _audit_hash_at(ledger: Ledger, seq: int) -> str | None:
 def _kept(ledger: Ledger, path: Path) -> tuple[pa.Table, int] | None:
     """The extract and its watermark, if there is one that still fits the ledger."""
     try:
-        table = pq.read_table(path)
-        meta = table.schema.metadata or {}
+        meta = pq.read_schema(path).metadata or {}  # checked before the rows are read
         wm = int(meta[_WATERMARK])
         audit_seq, audit_hash = int(meta[_AUDIT_SEQ]), meta[_AUDIT_HASH].decode()
+        # An empty chain can only go with an empty extract.
+        fits = _audit_hash_at(ledger, audit_seq) == audit_hash if audit_seq > 0 else wm == 0
+        if not fits:
+            return None
+        return pq.read_table(path).replace_schema_metadata(None), wm
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return None
-    if audit_seq > 0 and _audit_hash_at(ledger, audit_seq) != audit_hash:
-        return None
-    if audit_seq == 0 and wm > 0:
-        return None
-    return table.replace_schema_metadata(None), wm
 
 
 def _keep(path: Path, table: pa.Table, wm: int, audit: tuple[int, str]) -> None:
