@@ -417,6 +417,17 @@ def test_phone_validity_in_sql_agrees_with_libphonenumber(cases) -> None:
     assert wrong == []
 
 
+def test_a_country_codes_pattern_names_each_number_pattern_once() -> None:
+    """RE2 compiles every pattern a query names, at about 1 ms per 1,000
+    characters: NANP's 25 regions repeat their patterns (13,137 characters
+    with the repeats)."""
+    from consentry.snapshots.phones import _by_cc, _cc_parts
+
+    nanp = _by_cc()["1"][1]
+    assert nanp == "(?:" + "|".join(_cc_parts()["1"]) + ")" and len(set(_cc_parts()["1"])) == len(_cc_parts()["1"])
+    assert len(nanp) < 6_000
+
+
 def test_national_numbers_of_the_default_regions_are_found_without_the_authors_country() -> None:
     """The national-number patterns are pruned to the number types that can
     start as the number does: every example number libphonenumber gives for

@@ -63,19 +63,17 @@ _NOT_PHONE_RUN = "|".join([
 
 
 @lru_cache(maxsize=1)
-def _meta() -> list[tuple[str, str, str, str, list[int]]]:
-    """(region, country code, national prefix, valid-number pattern, possible lengths) per region."""
+def _meta() -> list[tuple[str, str, str, list[int]]]:
+    """(region, country code, national prefix, possible lengths) per region that has valid-number patterns."""
     import phonenumbers
     from phonenumbers import PhoneMetadata
 
     rows = []
     for region in sorted(phonenumbers.SUPPORTED_REGIONS):
         md = PhoneMetadata.metadata_for_region(region)
-        pats = [d.national_number_pattern for t in _TYPES if (d := getattr(md, t)) is not None and d.national_number_pattern]
-        if not pats:
+        if not any((d := getattr(md, t)) is not None and d.national_number_pattern for t in _TYPES):
             continue
-        rows.append((region, str(md.country_code), md.national_prefix or "", "(?:" + "|".join(pats) + ")",
-                     sorted(md.general_desc.possible_length or ())))
+        rows.append((region, str(md.country_code), md.national_prefix or "", sorted(md.general_desc.possible_length or ())))
     return rows
 
 
@@ -85,15 +83,18 @@ def _by_cc() -> dict[str, tuple[str, str, list[int]]]:
     regions, their possible lengths). libphonenumber says a number dialled in
     one region of a country code is valid if it is valid in any of them (1-809
     dialled in the US is the Dominican Republic's), and the regions of a
-    country code share their national prefix."""
-    out: dict[str, tuple[str, list[str], set[int]]] = {}
-    for _, cc, np, pat, lens in _meta():
-        got = out.setdefault(cc, (np, [], set()))
+    country code share their national prefix. The pattern names each distinct
+    type pattern once: NANP's 25 regions repeat theirs (fixed line and mobile
+    alike), and RE2 compiles a pattern per query in about 1 ms per 1,000
+    characters (13,137 characters for NANP with the repeats, 5,415 without)."""
+    out: dict[str, tuple[str, set[int]]] = {}
+    for _, cc, np, lens in _meta():
+        got = out.setdefault(cc, (np, set()))
         if got[0] != np:
             raise RuntimeError(f"libphonenumber gives country code {cc} two national prefixes: {got[0]!r}, {np!r}")
-        got[1].append(pat)
-        got[2].update(lens)
-    return {cc: (np, "(?:" + "|".join(p) + ")", sorted(lens)) for cc, (np, p, lens) in out.items()}
+        got[1].update(lens)
+    parts = _cc_parts()
+    return {cc: (np, "(?:" + "|".join(parts[cc]) + ")", sorted(lens)) for cc, (np, lens) in out.items()}
 
 
 def _cc_of(region: str) -> str:
