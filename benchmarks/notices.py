@@ -63,10 +63,26 @@ class Sink:
             raise RuntimeError(f"the SMTP sink did not start: {line!r}")
         self.port = int(line.split()[1])
 
+    def cpu(self) -> float:
+        """The sink process's CPU seconds so far (user + system)."""
+        return _proc_cpu(self.proc.pid)
+
     def stop(self) -> dict:
         self.proc.terminate()
         out, _ = self.proc.communicate(timeout=30)
         return json.loads(out.strip().splitlines()[-1])
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(v[:8])
+    return (total - v[3] - v[4]) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
 
 
 def ensure_export(users: int, seed: int) -> Path:
@@ -81,7 +97,7 @@ def ensure_export(users: int, seed: int) -> Path:
     return out
 
 
-def run_campaign(data: Path, ledger_dir: Path, port: int, connections: int | None) -> dict:
+def run_campaign(data: Path, ledger_dir: Path, sink: Sink, connections: int | None) -> dict:
     from sqlalchemy import func, select
 
     from consentry import config
@@ -106,11 +122,14 @@ def run_campaign(data: Path, ledger_dir: Path, port: int, connections: int | Non
         plan = camp.plan(export, policy)
         plan_s = time.perf_counter() - t
 
-        mailer = Mailer(SmtpSettings(host="127.0.0.1", port=port, security="none", sender=SENDER, timeout=60))
+        mailer = Mailer(SmtpSettings(host="127.0.0.1", port=sink.port, security="none", sender=SENDER, timeout=60))
         kw = {} if connections is None else {"connections": connections}
-        t = time.perf_counter()
+        t, own0, sink0, (busy0, total0) = time.perf_counter(), time.process_time(), sink.cpu(), _machine_busy()
         summary = camp.send_mail(mailer, policy, secret=SECRET, base_url="https://privacy.example.org", rate=0, **kw)
         send_s = time.perf_counter() - t
+        own, sink_cpu = time.process_time() - own0, sink.cpu() - sink0
+        busy1, total1 = _machine_busy()
+        others = max(0.0, (busy1 - busy0) - own - sink_cpu) / max(1e-9, total1 - total0)
 
         with led.engine.connect() as conn:
             notified = conn.execute(
@@ -128,6 +147,7 @@ def run_campaign(data: Path, ledger_dir: Path, port: int, connections: int | Non
         led.close()
     return {
         "validate_s": validate_s, "validate_cached": cached, "plan_s": plan_s, "send_s": send_s,
+        "own_cpu": own, "sink_cpu": sink_cpu, "others_share": others,
         "people": plan.people, "with_email": plan.people - plan.without_email, "summary": summary,
         "notified_events": notified[0], "notified_people": notified[1], "states": states, "addresses": addresses,
     }
@@ -190,7 +210,7 @@ def main() -> None:
     try:
         sink = Sink()
         try:
-            r = run_campaign(data, home, sink.port, args.connections)
+            r = run_campaign(data, home, sink, args.connections)
         finally:
             counts = sink.stop()
         n = len(r["addresses"])
@@ -219,6 +239,9 @@ def main() -> None:
     print(f"planning (open + plan):    {r['plan_s']:.2f} s")
     print(f"sending:                   {s.sent:,} mails in {r['send_s']:.1f} s = {ours:,.0f} mails/s "
           f"({s.bounced} bounced, {s.deferred} deferred)")
+    print(f"CPU while sending:         campaign {r['own_cpu'] / max(1, s.sent) * 1000:.2f} ms/mail "
+          f"({r['own_cpu'] / r['send_s']:.0%} of a core), sink {r['sink_cpu'] / max(1, s.sent) * 1000:.2f} ms/mail "
+          f"({r['sink_cpu'] / r['send_s']:.0%}), other processes {r['others_share']:.1%} of the machine")
     print(f"sink:                      {counts}")
     print()
     print("exactly once:")
