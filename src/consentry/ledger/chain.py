@@ -21,13 +21,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from ..timeutil import to_micros
+from .prepared import Prepared, run
 from .tables import audit_head, audit_log
 
 GENESIS = "0" * 64
 CHUNK = 5_000
+_HEAD = Prepared(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update())
+_SET_HEAD = Prepared(update(audit_head).where(audit_head.c.id == 1)
+                     .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
 #: An import of this many events or more is chained in groups.
 GROUP_FROM = 100
 #: Events per `ledger_events` record.
@@ -72,7 +76,7 @@ def note_digest(note: str | None) -> str | None:
 def append(conn: Connection, records: Iterable[Record], *, at: datetime | None = None) -> int:
     """Append records to the chain inside `conn`'s transaction; returns the new head seq."""
     records = list(records)
-    head = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1).with_for_update()).one()
+    (head,) = _HEAD.rows(conn)
     seq, prev = int(head[0]), head[1]
     if not records:
         return seq
@@ -86,7 +90,7 @@ def append(conn: Connection, records: Iterable[Record], *, at: datetime | None =
                      "data": dj, "prev_hash": prev, "hash": h})
         prev = h
     bulk_insert(conn, audit_log, rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(last_seq=seq, last_hash=prev))
+    _SET_HEAD.rows(conn, new_seq=seq, new_hash=prev)
     return seq
 
 
@@ -105,7 +109,7 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
         # The driver's own executemany over tuples: SQLAlchemy's per-row binding of
         # dicts cost as much as SQLite's insert itself (the tables hold plain ints and text).
         sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        run(conn, sql, [tuple(r[c] for c in cols) for r in rows], many=True)
         return
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:
         for i in range(0, len(rows), CHUNK):

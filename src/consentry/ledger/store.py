@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import config
@@ -26,10 +26,14 @@ from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
+from .prepared import Prepared, run
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
 CHUNK = 5_000
+_HEAD = Prepared(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update())
+_TOP = Prepared(select(func.coalesce(func.max(t.events.c.seq), 0)))
+_SET_HEAD = Prepared(update(t.head).where(t.head.c.id == 1).values(last_seq=bindparam("new_seq")))
 #: Refresh PostgreSQL's statistics after adding this many events in one transaction.
 ANALYZE_FROM = 10_000
 
@@ -294,7 +298,7 @@ class Ledger:
         if not self.is_sqlite:
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_s * 1000)}ms'")
         try:
-            head = int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update()).scalar_one())
+            head = int(_HEAD.rows(conn)[0][0])
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
                 raise LedgerError(
@@ -302,7 +306,7 @@ class Ledger:
                     "nothing was written, try again when it has finished"
                 ) from None
             raise
-        top = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
+        top = int(_TOP.rows(conn)[0][0])
         if top != head:
             side = "behind" if head < top else "ahead of"
             raise LedgerError(
@@ -374,15 +378,18 @@ class Ledger:
         found: dict[str, tuple[int, NewEvent]] = {}
         if not ids:
             return found
+        cols = [c.name for c in t.events.columns]
         if self.is_sqlite:
             for i in range(0, len(ids), CHUNK):
-                for row in conn.execute(select(t.events).where(t.events.c.event_id.in_(ids[i : i + CHUNK]))).mappings():
+                chunk = ids[i : i + CHUNK]
+                sql = f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id IN ({', '.join('?' * len(chunk))})"
+                for values in run(conn, sql, chunk):
+                    row = dict(zip(cols, values))
                     found[row["event_id"]] = (row["seq"], _row_to_event(row))
             return found
         # One round trip with an array parameter, where IN lists cost a parse per chunk.
         cur = conn.connection.dbapi_connection.cursor()
         try:
-            cols = [c.name for c in t.events.columns]
             cur.execute(f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id = ANY(%s)", (ids,))
             for values in cur.fetchall():
                 row = dict(zip(cols, values))
@@ -394,7 +401,7 @@ class Ledger:
     def _commit_head(self, conn: Connection, start: int, head: int, result: ImportResult) -> None:
         if head == start:
             return
-        conn.execute(update(t.head).where(t.head.c.id == 1).values(last_seq=head))
+        _SET_HEAD.rows(conn, new_seq=head)
         if not self.is_sqlite and head - start >= ANALYZE_FROM:
             # After a bulk load the planner's row counts are stale (autovacuum
             # cannot see uncommitted rows): refresh them for the statement below.
@@ -799,10 +806,12 @@ diff AS (
 )
 SELECT MIN(user_id) FROM diff"""
 del _W, _S
+_DELETE_STATE = Prepared(text(f"DELETE FROM person_state WHERE user_id IN ({_AFFECTED})"))
+_INSERT_STATE = Prepared(text(_REFRESH))
 
 
 def refresh_state(conn: Connection, *, after_seq: int) -> None:
     """Recompute person_state for everyone with an event after `after_seq`,
     set-based, from their whole history ordered by (at, seq)."""
-    conn.execute(text(f"DELETE FROM person_state WHERE user_id IN ({_AFFECTED})"), {"after": after_seq})
-    conn.execute(text(_REFRESH), {"after": after_seq})
+    _DELETE_STATE.rows(conn, after=after_seq)
+    _INSERT_STATE.rows(conn, after=after_seq)
