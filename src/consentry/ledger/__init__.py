@@ -1,7 +1,16 @@
 """The ledger (CONTRACT §2): everything a person said or was told, append-only."""
 
 from .committer import GroupCommitter
-from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, Channel, EventType, NewEvent, StoredEvent
+from .events import (
+    CONSENT_TYPES,
+    OBJECTION_TYPES,
+    THIRD_PARTY_TYPES,
+    Channel,
+    EventType,
+    NewEvent,
+    StoredEvent,
+)
+from .prepared import Prepared
 from .state import PersonState, action_id
 from .store import ImportResult, Ledger, redact_url
 
@@ -16,6 +25,7 @@ __all__ = [
     "Ledger",
     "NewEvent",
     "PersonState",
+    "Prepared",
     "StoredEvent",
     "action_id",
     "redact_url",

@@ -60,3 +60,9 @@ class Prepared:
         """Run it with `params`; the rows it returns (none for a write)."""
         sql, compiled = self._for(conn)
         return run(conn, sql, self._args(compiled, params))
+
+    def many(self, conn: Connection, params: list[dict[str, Any]]) -> None:
+        """Run it once per dict of `params`, as one executemany."""
+        if params:
+            sql, compiled = self._for(conn)
+            run(conn, sql, [self._args(compiled, p) for p in params], many=True)

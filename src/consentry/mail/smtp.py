@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from .errors import MailError, PermanentFailure, TemporaryFailure
-from .message import _POLICY, Message, parse_mailbox, render, with_message_id
+from .message import _PLAIN, _POLICY, Message, parse_mailbox, render, with_message_id
 
 __all__ = [
     "MailError", "MailSession", "Mailer", "Message", "PermanentFailure", "SmtpSettings", "SmtpTransport",
@@ -534,7 +534,8 @@ class MailSession:
         code, reply = conn.getreply()
         if code != 354:
             return code, reply
-        body = smtplib._quote_periods(payload)  # noqa: SLF001 - the same quoting smtplib.data() applies
+        # The same quoting smtplib.data() applies, skipped when no line starts with a dot (base64 bodies).
+        body = smtplib._quote_periods(payload) if payload.startswith(b".") or b"\n." in payload else payload
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         conn.send(body)
@@ -559,7 +560,7 @@ class MailSession:
         conn = self._start_transaction(sender, recipient, international)
         stage = "RCPT TO"
         try:
-            code, reply = conn.rcpt(recipient)
+            code, reply = self._rcpt(conn, recipient)
             if code not in (250, 251):
                 self._reset()
                 raise self._fail(None, "recipient refused", stage, code=code, text=reply, recipient=recipient)
@@ -578,6 +579,15 @@ class MailSession:
             maybe = " (the server may have accepted it: a retry can deliver it twice)" if stage == "DATA" else ""
             raise self._fail(TemporaryFailure, f"connection lost: {exc}{maybe}", stage, recipient=recipient) from exc
         log.debug("sent a mail via %s", self.mailer.settings.server)
+
+    @staticmethod
+    def _rcpt(conn: smtplib.SMTP, recipient: str) -> tuple[int, bytes]:
+        """RCPT TO. A bare address (as `parse_mailbox` gives it) needs no quoting:
+        smtplib's own `rcpt` parses it again with email.utils, 0.2 ms a mail."""
+        if _PLAIN.fullmatch(recipient):
+            conn.putcmd("rcpt", f"TO:<{recipient}>")
+            return conn.getreply()
+        return conn.rcpt(recipient)
 
     def _start_transaction(self, sender: str, recipient: str, international: bool) -> smtplib.SMTP:
         """MAIL FROM, reconnecting once if a reused connection turns out to be dead."""

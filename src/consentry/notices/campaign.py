@@ -22,24 +22,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..controller import Controller
 from ..errors import InputError
 from ..i18n import gettext
-from ..ledger import Channel, EventType, Ledger, NewEvent, chain
+from ..ledger import Channel, EventType, Ledger, NewEvent, Prepared, chain
+from ..mail.message import render
 from ..policy import Policy
 from ..sources import Export
 from ..timeutil import from_micros, to_micros
 from .audience import audience
 from .links import objection_token
-from ..mail.message import render
 from .mailer import Mailer, MailError, Message, PermanentFailure
 from .tables import NoticeState, campaigns, outbox
 from .text import TEMPLATE_VERSION, render_notice
 
 CHANNELS = ("email", "in_app")
 _LINK = "\x00objection-link\x00"  # stands for each person's own link in the cached text
+
+
+#: A notice's outbox row at its commit (a campaign commits hundreds a second).
+_COMMITTING = Prepared(update(outbox).where(outbox.c.dedupe_key == bindparam("key"))
+                       .values(state=NoticeState.committing, updated_us=bindparam("now")))
 
 
 def _now_us() -> int:
@@ -95,21 +100,26 @@ class _GroupCommit:
         self._busy = False  # a batch is being written and its dots sent
 
     def commit(self, key: str, event: NewEvent, send_dot: Callable[[], None]) -> None:
-        """Make this notice durable and send its final dot; raise what failed."""
+        """Make this notice durable and send its final dot; raise what failed.
+        Members wait on their batch's own event, so a finished batch wakes its
+        members only (waking every sender on every commit cost a fifth of a
+        campaign's CPU at 8 connections)."""
         with self._cv:
             batch, lead = self._open, self._open is None
             if lead:
-                batch = self._open = {"items": [], "dots": [], "errors": {}, "done": False}
+                batch = self._open = {"items": [], "dots": [], "errors": {}, "done": threading.Event()}
             me = len(batch["items"])
             batch["items"].append((key, event))
             batch["dots"].append(send_dot)
             if not lead:
-                self._cv.notify_all()  # the leader may be waiting for this one
-                while not batch["done"]:
-                    self._cv.wait()
-                if (error := batch["errors"].get(me)) is not None:
-                    raise error
-                return
+                if len(batch["items"]) >= self._size:
+                    self._cv.notify_all()  # the leader waits for a full batch (or its deadline)
+        if not lead:
+            batch["done"].wait()
+            if (error := batch["errors"].get(me)) is not None:
+                raise error
+            return
+        with self._cv:
             while self._busy:  # one commit at a time: while one is written, the next batch fills up
                 self._cv.wait()
             deadline = time.monotonic() + self._wait
@@ -133,8 +143,9 @@ class _GroupCommit:
                 except Exception:  # noqa: BLE001, S110 - a checkpoint can wait for the next one
                     pass
         with self._cv:
-            batch["done"], self._busy = True, False
-            self._cv.notify_all()
+            self._busy = False
+            self._cv.notify_all()  # the next batch's leader waits for this one
+        batch["done"].set()
         if (error := batch["errors"].get(me)) is not None:
             raise error
 
@@ -398,9 +409,9 @@ class Campaign:
 
     def _commit_notices(self, items: list[tuple[str, NewEvent]]) -> None:
         """committing + the `notified` events of a batch, in one transaction."""
+        now = _now_us()
         with self.ledger.transaction() as conn:
-            conn.execute(update(outbox).where(outbox.c.dedupe_key.in_([k for k, _ in items]))
-                         .values(state=NoticeState.committing, updated_us=_now_us()))
+            _COMMITTING.many(conn, [{"key": k, "now": now} for k, _ in items])
             self.ledger.append_in(conn, [e for _, e in items], returning=False)
 
     def _send_one(self, session, row, policy, secret, base_url, who, summary, lock, batches) -> bool:  # noqa: ANN001

@@ -3,20 +3,28 @@ campaign, and leads to the privacy center's confirmation page."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 SALT = "consentry.notice-objection"
 VALID_DAYS = 400  # a notice stays usable well past the cut-off
 
 
+@lru_cache(maxsize=8)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    """One per secret: a campaign signs a link per mail."""
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
 def objection_token(secret: str, user_id: str, campaign_id: str) -> str:
-    return URLSafeTimedSerializer(secret, salt=SALT).dumps({"u": user_id, "c": campaign_id})
+    return _serializer(secret).dumps({"u": user_id, "c": campaign_id})
 
 
 def read_objection_token(secret: str, token: str) -> tuple[str, str] | None:
     """(user_id, campaign_id), or None for a forged or expired link."""
     try:
-        data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=VALID_DAYS * 86_400)
+        data = _serializer(secret).loads(token, max_age=VALID_DAYS * 86_400)
     except BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), str):
