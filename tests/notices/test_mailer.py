@@ -394,3 +394,16 @@ def test_given_message_id_is_kept(server: SmtpTestServer) -> None:
     message_id = Mailer(settings_for(server)).send(note(message_id="<objection-42@example.org>"))
     assert message_id == "<objection-42@example.org>"
     assert server.wait_for(1)[0].message["Message-ID"] == message_id
+
+
+def test_a_line_that_starts_with_a_dot_arrives_whole_with_or_without_the_dot_hook(server: SmtpTestServer) -> None:
+    """DATA dot-stuffs only when a line starts with a dot (a base64 body has none); either way the bytes arrive as sent."""
+    raw = b"Subject: dots\r\n\r\n.first line\r\nmiddle\r\n.\r\n..two\r\nlast\r\n"
+    plain = b"Subject: plain\r\n\r\nno dot at a line start\r\n"
+    with Mailer(settings_for(server)).session() as session:
+        session.send_raw(note(to="dot@example.net"), raw, hand_over_dot=lambda dot: dot())
+        session.send_raw(note(to="plain@example.net"), plain, before_final_dot=lambda: None)
+        session.send_bytes("o'neil+tag@example.net", plain)
+    got = server.wait_for(3)
+    assert [m.raw for m in got] == [raw, plain, plain]
+    assert [m.rcpt_tos for m in got] == [("dot@example.net",), ("plain@example.net",), ("o'neil+tag@example.net",)]
