@@ -85,6 +85,32 @@ def test_an_unreadable_extract_is_read_afresh(tmp_path: Path) -> None:
         assert led.events_arrow(upto_seq=5).sort_by("seq").equals(direct(url, None, 5))
 
 
+_KILLED_BETWEEN_WRITE_AND_RENAME = """
+import os, signal, sys
+from consentry.ledger import Ledger
+os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before the rename
+Ledger(sys.argv[1], extract_dir=sys.argv[2]).events_arrow(upto_seq=5)
+"""
+
+
+def test_a_writer_killed_between_write_and_rename_leaves_nothing_behind_after_the_next_read(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url) as led:
+        led.append([ev(i) for i in range(5)])
+    proc = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_WRITE_AND_RENAME, url, str(tmp_path / "x")], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    left = list((tmp_path / "x").glob("*.tmp"))
+    assert len(left) == 1 and not list((tmp_path / "x").glob("*.parquet")), "the kill should land between the two"
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        assert led.events_arrow(upto_seq=5).sort_by("seq").equals(direct(url, None, 5))
+        assert extract_path(led, tmp_path / "x").is_file()
+    assert not list((tmp_path / "x").glob("*.tmp"))
+
+
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.sampled_from(TYPES), max_size=6), st.integers(0, 40), st.integers(1, 28)),

@@ -76,9 +76,22 @@ def _kept(ledger: Ledger, path: Path) -> tuple[pa.Table, int] | None:
         return None
 
 
+def _tidy(path: Path) -> None:
+    """Remove the half-written files of writers that died (a SIGKILL between
+    write and rename leaves one per process): they would pile up, unread."""
+    for stale in path.parent.glob(f"{path.name}.*.tmp"):
+        try:
+            os.kill(int(stale.name[len(path.name) + 1 : -len(".tmp")]), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            continue
+
+
 def _keep(path: Path, table: pa.Table, wm: int, audit: tuple[int, str]) -> None:
     """Write the extract for watermark `wm` atomically (a reader sees the old file or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _tidy(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     meta = {_WATERMARK: str(wm).encode(), _AUDIT_SEQ: str(audit[0]).encode(), _AUDIT_HASH: audit[1].encode()}
     pq.write_table(table.replace_schema_metadata(meta), tmp, compression="snappy")  # twice as fast as zstd both ways
