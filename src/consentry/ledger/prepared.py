@@ -42,14 +42,15 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple[str, Any]] = {}
+        self._compiled: dict[tuple[str, str, str], tuple[str, Any]] = {}
 
     def _for(self, conn: Connection) -> tuple[str, Any]:
-        name = conn.dialect.name
-        got = self._compiled.get(name)
+        d = conn.dialect  # the driver too: pg8000 wants %s where psycopg takes %(name)s
+        key = (d.name, d.driver, d.paramstyle)
+        got = self._compiled.get(key)
         if got is None:
-            compiled = self.statement.compile(dialect=conn.dialect)
-            got = self._compiled[name] = (str(compiled), compiled)
+            compiled = self.statement.compile(dialect=d)
+            got = self._compiled[key] = (str(compiled), compiled)
         return got
 
     def _args(self, compiled: Any, params: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:  # noqa: ANN401
