@@ -5,8 +5,9 @@ Notices, the privacy center's mails and every transport (SMTP, a folder of
 it leaves. It writes what the email package's compat32 classes write (held to
 their bytes by tests), put together directly: a notice campaign sends
 hundreds of mails a second, and the email package took 1.5 ms a mail.
-Bodies are UTF-8 in base64, headers 7-bit (RFC 2047 words), so the bytes survive relays without 8BITMIME; only a
-non-ASCII address (SMTPUTF8) needs raw UTF-8 headers.
+Bodies are UTF-8 in base64, headers 7-bit (RFC 2047 words), so the bytes
+survive relays without 8BITMIME; only a non-ASCII address (SMTPUTF8) needs
+raw UTF-8 headers.
 """
 
 from __future__ import annotations
