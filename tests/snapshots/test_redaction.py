@@ -428,6 +428,26 @@ def test_a_country_codes_pattern_names_each_number_pattern_once() -> None:
     assert len(nanp) < 6_000
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text("0123456789", min_size=1, max_size=16), min_size=1, max_size=40),
+       st.sampled_from(["1", "33", "39", "44", "49", "91", "dialled0", "dialled"]))
+def test_full_match_agrees_with_duckdbs_regexp_full_match(digits: list[str], which: str) -> None:
+    """`full_match` (compiled once per query instead of twice) answers as
+    `regexp_full_match` does, on the patterns it is used with."""
+    from consentry.snapshots.phones import _by_cc, _dialled_pattern, full_match
+    from consentry.sqltext import quote
+
+    pattern = _dialled_pattern(which == "dialled0") if which.startswith("dialled") else _by_cc()[which][1]
+    examples = [str(phonenumbers.example_number_for_type(r, PhoneNumberType.MOBILE).national_number)
+                for r in ("US", "FR", "IT", "GB", "DE", "IN")]
+    digits = digits + examples + ["0" + e for e in examples]
+    con = duckdb.connect()
+    con.register("t", pa.table({"d": digits}))
+    rows = con.execute(f"SELECT d, regexp_full_match(d, {quote(pattern)}), {full_match('d', pattern)} FROM t").fetchall()
+    assert [r for r in rows if r[1] != r[2]] == []
+    assert any(r[1] for r in rows)
+
+
 def test_national_numbers_of_the_default_regions_are_found_without_the_authors_country() -> None:
     """The national-number patterns are pruned to the number types that can
     start as the number does: every example number libphonenumber gives for
