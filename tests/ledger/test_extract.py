@@ -129,3 +129,26 @@ def test_through_the_extract_is_the_same_as_from_the_database(steps) -> None:
                 wm = max(0, led.watermark() - back)
                 at = datetime(2024, 1, day, tzinfo=UTC)
                 assert led.events_arrow(upto=at, upto_seq=wm).sort_by("seq").equals(direct(url, at, wm))
+
+
+def test_a_rerun_through_the_extract_does_not_import_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (0.4 s) the first time it turns a Python value into
+    an Arrow scalar; a re-run that only reads its extract cuts it without one."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(i, day=1 + i) for i in range(10)])
+        led.events_arrow(upto_seq=10)
+    code = f"""
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from consentry.ledger import Ledger
+with Ledger({url!r}, extract_dir=Path({str(tmp_path / 'x')!r})) as led:
+    got = led.events_arrow(upto=datetime(2024, 1, 3, tzinfo=UTC), upto_seq=9)
+print(sorted(got.column("seq").to_pylist()), "pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[1, 2, 3] False"
