@@ -414,6 +414,18 @@ def test_rule15_comes_after_rule14_and_is_a_policy_switch(run, tmp_path, ledger,
 
 
 @pytest.mark.slow
+def test_rule15_holds_when_tagged_people_are_ignored(run):
+    """Third-party objections ride in the tagged-items join when tags are
+    checked; with `tagged_people: ignore` there is no such join, and rule 15
+    must still hold on its own."""
+    users, content, tags, events = _tag_case()
+    events = events + [tp("p_ok", "third_party_objected", "2024-06-01T00:00:00Z")]
+    ignore_tags = parse_policy(preset_text("recommended").replace("tagged_people: require", "tagged_people: ignore"))
+    got = run(users, content, tags, events, policy=ignore_tags)
+    assert got["p_ok"] == "third_party_objected" and got["p_kid"] == "eligible"
+
+
+@pytest.mark.slow
 def test_rule15_under_blur_keeps_the_item_with_faces_blurred(tmp_path, ledger, cutoff):
     from consentry.engine import decide
     from consentry.sources import Export
