@@ -19,6 +19,13 @@ from .duck import connect, load_inputs
 from .rules import ORDER, Reason
 
 
+#: How decisions are written. ZSTD at level 1, and dictionaries only for columns
+#: with few values (the reasons): every item_id is unique, so a dictionary for
+#: it was built per row group and then thrown away. Both cut the write of 20M
+#: decisions by about a third, for a file no larger.
+DECISIONS_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, DICTIONARY_SIZE_LIMIT 1000, ROW_GROUP_SIZE 1000000"
+
+
 @dataclass
 class Evaluation:
     at: datetime
@@ -82,7 +89,7 @@ def evaluate(
         sql = Compiler(policy, at).decisions_sql()
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
-            con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 1000000)")
+            con.execute(f"COPY ({sql}) TO '{tmp}' ({DECISIONS_PARQUET})")
             counts = dict(
                 con.execute(f"SELECT reason, count(*) FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
             )
