@@ -303,18 +303,14 @@ def small_enough(spark: SparkSession, people: DataFrame) -> bool:
 
 
 def write_counting(decisions: DataFrame, path: Path) -> dict[str, int]:
-    """Write the decisions as Parquet parts into `path` and count them by
-    reason in the same pass (an observation: Spark sums each task's counts as
-    it writes), instead of reading the written rows back."""
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
-    from .rules import ORDER
-
-    seen = Observation("consentry_reasons")
-    counted = decisions.observe(seen, *(F.count_if(F.col("reason") == str(r)).alias(str(r)) for r in ORDER))
-    counted.write.mode("overwrite").parquet(str(path), compression="zstd")
-    return {reason: int(n) for reason, n in seen.get.items() if n}
+    """Write the decisions as Parquet parts into `path`, then count them by
+    reason from what was written (one column, read back by Spark, on the
+    executors). An observation counting while writing was slower: its
+    17 conditional counts run row by row outside Spark's generated code
+    (20M items, local[2]: 8-15 s against 2-3 s for the read)."""
+    decisions.write.mode("overwrite").parquet(str(path), compression="zstd")
+    written = decisions.sparkSession.read.parquet(str(path))
+    return {row["reason"]: int(row["count"]) for row in written.groupBy("reason").count().collect()}
 
 
 def materialised(df: DataFrame) -> DataFrame:
