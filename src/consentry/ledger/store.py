@@ -379,23 +379,16 @@ class Ledger:
         if not ids:
             return found
         cols = [c.name for c in t.events.columns]
+        select_ = f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id"
         if self.is_sqlite:
-            for i in range(0, len(ids), CHUNK):
-                chunk = ids[i : i + CHUNK]
-                sql = f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id IN ({', '.join('?' * len(chunk))})"
-                for values in run(conn, sql, chunk):
-                    row = dict(zip(cols, values))
-                    found[row["event_id"]] = (row["seq"], _row_to_event(row))
-            return found
-        # One round trip with an array parameter, where IN lists cost a parse per chunk.
-        cur = conn.connection.dbapi_connection.cursor()
-        try:
-            cur.execute(f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id = ANY(%s)", (ids,))
-            for values in cur.fetchall():
+            queries = [(f"{select_} IN ({', '.join('?' * len(c))})", c) for c in
+                       (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))]
+        else:  # one round trip with an array parameter, where IN lists cost a parse per chunk
+            queries = [(f"{select_} = ANY(%s)", (ids,))]
+        for sql, args in queries:
+            for values in run(conn, sql, args):
                 row = dict(zip(cols, values))
                 found[row["event_id"]] = (row["seq"], _row_to_event(row))
-        finally:
-            cur.close()
         return found
 
     def _commit_head(self, conn: Connection, start: int, head: int, result: ImportResult) -> None:
