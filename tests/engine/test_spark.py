@@ -22,7 +22,7 @@ if shutil.which("java") is None:
 from consentry import Platform  # noqa: E402
 from consentry.engine import decide, evaluate  # noqa: E402
 from consentry.engine.evaluate import evaluate_spark  # noqa: E402
-from consentry.engine.spark import decided, load_inputs, session  # noqa: E402
+from consentry.engine.spark import UTC_CONF, decided, load_inputs, session, utc_conf  # noqa: E402
 from consentry.errors import InputError  # noqa: E402
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.policy import load_policy  # noqa: E402
@@ -158,6 +158,18 @@ def test_a_time_zone_other_than_utc_is_refused(spark) -> None:
         session("local[1]", {"spark.sql.session.timeZone": "Europe/Berlin"})
 
 
+def test_the_jvms_own_options_are_kept_with_the_zone_added() -> None:
+    conf = utc_conf({"spark.driver.extraJavaOptions": "-XX:+UseG1GC -Dx=1", "spark.executor.memory": "2g"})
+    assert conf["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC -Dx=1 -Duser.timezone=UTC"
+    assert conf["spark.executor.extraJavaOptions"] == "-Duser.timezone=UTC" and conf["spark.sql.session.timeZone"] == "UTC"
+    assert utc_conf({"spark.executor.extraJavaOptions": "-Duser.timezone=UTC"}) == UTC_CONF
+    for key, value in (("spark.driver.extraJavaOptions", "-Xmx1g -Duser.timezone=Asia/Tokyo"),
+                       ("spark.executor.extraJavaOptions", "-Duser.timezone="),
+                       ("spark.sql.session.timeZone", "Etc/GMT+1")):
+        with pytest.raises(InputError, match="time zone"):
+            utc_conf({key: value})
+
+
 def test_a_session_handed_over_in_another_zone_is_put_back_to_utc(spark, generated, tmp_path) -> None:
     folder, url = generated
     spark.conf.set("spark.sql.session.timeZone", "Pacific/Kiritimati")
@@ -176,7 +188,9 @@ def test_the_cli_in_a_machine_zone_far_from_utc(generated, tmp_path) -> None:
     folder, url = generated
     env = {**os.environ, "TZ": "Pacific/Kiritimati", "JAVA_TOOL_OPTIONS": "-Duser.timezone=America/Los_Angeles"}
     base = [CONSENTRY, "evaluate", "--data", str(folder), "--at", "2024-06-26T00:00:00Z", "--ledger", url]
-    r = subprocess.run(base + ["--out", str(tmp_path / "s.parquet"), "--engine", "spark", "--spark-master", "local[2]"],
+    # The JVM's own options pass through (they used to be refused as a change of zone); the zone is still UTC.
+    r = subprocess.run(base + ["--out", str(tmp_path / "s.parquet"), "--engine", "spark", "--spark-master", "local[2]",
+                               "--conf", "spark.driver.extraJavaOptions=-XX:+UseSerialGC -Dconsentry.probe=1"],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "engine spark" in " ".join(r.stdout.split())  # rich wraps the line where the terminal ends
@@ -193,6 +207,9 @@ def test_bad_engine_and_conf_are_named(generated, tmp_path) -> None:
     assert r.returncode != 0 and "unknown engine 'sparkk'" in r.stderr and "duckdb, spark" in r.stderr
     r = subprocess.run(base + ["--engine", "spark", "--conf", "spark.executor.memory"], capture_output=True, text=True)
     assert r.returncode != 0 and "is not KEY=VALUE" in r.stderr
+    r = subprocess.run(base + ["--engine", "spark", "--conf", "spark.executor.extraJavaOptions=-Xss4m -Duser.timezone=Europe/Berlin"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "time zone" in r.stderr and "leave -Duser.timezone out" in " ".join(r.stderr.split())
     assert not (tmp_path / "x.parquet").exists()
 
 

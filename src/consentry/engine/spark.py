@@ -12,6 +12,7 @@ and decide differently without a word.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UTC_CONF",
+    "utc_conf",
     "as_text",
     "check_utc",
     "decided",
@@ -65,16 +67,33 @@ _DEFAULTS = {
 }
 
 
+_JVM_ZONE = re.compile(r"-Duser\.timezone=(\S*)")
+
+
+def utc_conf(conf: dict[str, str]) -> dict[str, str]:
+    """`UTC_CONF` merged with the caller's settings: the JVMs' own options
+    (`--conf spark.driver.extraJavaOptions=-XX:...`) are kept, with the zone
+    added; a setting that would put a zone other than UTC is refused."""
+    forced = dict(UTC_CONF)
+    for key, value in conf.items():
+        if key not in UTC_CONF or value == UTC_CONF[key]:
+            continue
+        java = key.endswith(".extraJavaOptions")
+        if not java or any(zone != "UTC" for zone in _JVM_ZONE.findall(value)):
+            keep = f": leave -Duser.timezone out of {key}" if java else f": leave {key} out"
+            raise InputError(f"--conf {key}={value} would change the time zone the rules are decided in",
+                             fix=f"consentry sets {UTC_CONF[key]}{keep}")
+        forced[key] = f"{value} {UTC_CONF[key]}"
+    return forced
+
+
 def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_name: str = "consentry") -> SparkSession:
     """A Spark session on `master` with `conf` passed through, in UTC."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - pyspark is a declared dependency of the spark extra
         raise InputError("the Spark engine needs pyspark", fix="pip install 'consentry[spark]'") from None
-    for key, value in (conf or {}).items():
-        if key in UTC_CONF and value != UTC_CONF[key]:
-            raise InputError(f"--conf {key}={value} would change the time zone the rules are decided in",
-                             fix=f"leave {key} out: consentry sets it to {UTC_CONF[key]}")
+    forced = utc_conf(conf or {})
     if master.startswith("local"):  # bind to loopback: nothing outside this machine needs to reach it
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers (the snapshot's text transforms) run consentry: this
@@ -85,7 +104,7 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_na
     conf = dict(conf or {})
     if (jar := jdbc_jar()) is not None:  # the ledger is read over JDBC when it is PostgreSQL
         conf["spark.jars"] = ",".join(x for x in (conf.get("spark.jars"), jar) if x)
-    for key, value in {**_DEFAULTS, **conf, **UTC_CONF}.items():
+    for key, value in {**_DEFAULTS, **conf, **forced}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
