@@ -249,7 +249,8 @@ third_party AS (
             cond = f"({cond} OR COALESCE({c}.created_at < {tg}.youngest_adult_from, false))"
         return cond
 
-    def reason_sql(self, c: str = "c", p: str = "p", tg: str = "tg", tp_objected: str = "tp.item_id IS NOT NULL") -> str:
+    def reason_sql(self, tp_objected: str, c: str = "c", p: str = "p", tg: str = "tg") -> str:
+        """The CASE giving each item its reason; `tp_objected` says whether a third party objected (rule 15)."""
         whens = [f"WHEN {cond} THEN {quote(r)}" for r, cond in self.item_conditions(c).items()]
         whens.append(f"WHEN {p}.reason_a IS NOT NULL THEN {p}.reason_a")
         person = self.person_conditions(p, f"{c}.created_at")

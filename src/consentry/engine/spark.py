@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UTC_CONF",
-    "utc_conf",
     "as_text",
     "check_utc",
     "decided",
@@ -51,6 +50,7 @@ __all__ = [
     "register_export",
     "session",
     "typed_sql",
+    "utc_conf",
 ]
 
 #: Forced on every session, whatever the caller passes: the SQL session zone
