@@ -90,6 +90,33 @@ def test_findings_reported_by_the_benchmark(batch) -> None:
     assert batch.found("call me at 200-104-9601. (65-8 v.Chr.)") == [("phone", "200-104-9601")]
 
 
+def test_a_number_is_valid_only_where_one_country_takes_it_whole() -> None:
+    """Found by the hypothesis test against libphonenumber: a number must fit
+    a number type of a country *and* that country's general pattern.
+    Germany's fixed-line pattern takes 049707580507 and its general pattern
+    does not; 049705590660 fits Germany's type and Brazil's general pattern,
+    and is valid in neither. 04960877074 fails Germany's general pattern
+    but is an Italian number."""
+    texts = ["tel 049707580507 ok", "tel 049705590660 ok", "tel 04960877074 ok"]
+    t = find_pii(texts, countries=["DK", "DE", "DE"],
+                 transforms=Transforms(redact_emails=False, redact_ibans=False, redact_cards=False))
+    assert list(zip(t.column("row").to_pylist(), t.column("value").to_pylist())) == [(2, "04960877074")]
+    for text, country in zip(texts, ["DK", "DE", "DE"]):  # the oracle agrees
+        digits = text.split()[1]
+        valid = any(phonenumbers.is_valid_number(phonenumbers.parse(digits, r)) for r in (country, "IT", "BR"))
+        assert valid == (text == texts[2])
+
+
+def test_numbers_written_with_a_code_as_libphonenumber_reads_them() -> None:
+    """A national prefix written after the country code ("+49 030 ...") is
+    dropped, as libphonenumber does; +800 (international freephone) has no
+    region but is a country code."""
+    texts = ["ruf 0049 030 1234567 an", "ruf +49 030 1234567 an", "free 00800 9469 4075", "free +800 9469 4075"]
+    t = find_pii(texts, transforms=Transforms(redact_emails=False, redact_ibans=False, redact_cards=False))
+    assert list(zip(t.column("row").to_pylist(), t.column("value").to_pylist())) == [
+        (0, "0049 030 1234567"), (1, "+49 030 1234567"), (2, "00800 9469 4075"), (3, "+800 9469 4075")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("text", "number"), [
     ("mój numer to 512.388.455.", "512.388.455"),  # a Polish mobile, written like a count
@@ -430,14 +457,17 @@ def test_a_country_codes_pattern_names_each_number_pattern_once() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.text("0123456789", min_size=1, max_size=16), min_size=1, max_size=40),
-       st.sampled_from(["1", "33", "39", "44", "49", "91", "dialled0", "dialled"]))
+       st.sampled_from(["1", "33", "39", "44", "49", "91", "dialled0", "dialled", "general0", "general"]))
 def test_full_match_agrees_with_duckdbs_regexp_full_match(digits: list[str], which: str) -> None:
     """`full_match` (compiled once per query instead of twice) answers as
     `regexp_full_match` does, on the patterns it is used with."""
-    from consentry.snapshots.phones import _by_cc, _dialled_pattern, full_match
+    from consentry.snapshots.phones import _by_cc, _dialled_by_cc, full_match
     from consentry.sqltext import quote
 
-    pattern = _dialled_pattern(which == "dialled0") if which.startswith("dialled") else _by_cc()[which][1]
+    # a national number's type and general patterns, as dialled, in France (0...) and in the US (no 0)
+    fr = next(p for p in _dialled_by_cc(True) if p[0] == "33")
+    us = next(p for p in _dialled_by_cc(False) if p[0] == "1")
+    pattern = {"dialled0": fr[1], "general0": fr[2], "dialled": us[1], "general": us[2]}.get(which) or _by_cc()[which][1]
     examples = [str(phonenumbers.example_number_for_type(r, PhoneNumberType.MOBILE).national_number)
                 for r in ("US", "FR", "IT", "GB", "DE", "IN")]
     digits = digits + examples + ["0" + e for e in examples]

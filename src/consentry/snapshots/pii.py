@@ -18,7 +18,7 @@ from ..sqltext import quote
 from .phones import DEFAULT_REGIONS, phones_into
 from .phones import install as install_phones
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install", "replace_each"]
+__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install", "longest_first", "replace_each"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -142,18 +142,22 @@ CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
 
 
 
-def replace_each(x: str, values: str, by: str) -> str:
-    """SQL: text `x` with each string of the list `values` replaced by `by`, in
-    list order (NULL: none). Up to four values as nested `replace` calls; the
-    `list_reduce` lambda, kept for more, runs several times slower in DuckDB."""
-    def nested(n: int) -> str:
-        out = x
-        for i in range(1, n + 1):
-            out = f"replace({out}, {values}[{i}], {by})"
-        return out
+def longest_first(value: str, where: str | None = None) -> str:
+    """SQL aggregate: the group's values (those where `where` holds; NULL if
+    none) as a list, longest first, then in text order, so that a value inside
+    another is replaced after it. Elements are structs `{n, v}` (minus the
+    length, the value), read by `replace_each`: sorting structs after
+    aggregating took DuckDB half the time of `list(value ORDER BY ...)`."""
+    cond = f" FILTER (WHERE {where})" if where else ""
+    return f"list_sort(list({{'n': -length({value}), 'v': {value}}}){cond})"
 
-    whens = " ".join(f"WHEN len({values}) = {n} THEN {nested(n)}" for n in range(1, 5))
-    return f"CASE WHEN {values} IS NULL THEN {x} {whens} ELSE list_reduce({values}, lambda acc, v: replace(acc, v, {by}), {x}) END"
+
+def replace_each(x: str, values: str, by: str) -> str:
+    """SQL: text `x` with each value of `values` (a `longest_first` list)
+    replaced by `by`, in list order (NULL: none). One `list_reduce`: in DuckDB
+    2.0 it runs faster than the nested `replace` calls it replaced, and its
+    plan is a third of theirs."""
+    return f"CASE WHEN {values} IS NULL THEN {x} ELSE list_reduce({values}, lambda acc, e: replace(acc, e.v, {by}), {x}) END"
 
 
 def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
@@ -244,7 +248,7 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
               SELECT k, unnest(regexp_extract_all(text, {quote(PHONE_RUN)})) AS run, region FROM (
                 SELECT s.k, {replace_each("s.text", "e.vals", "' '")} AS text, s.region
                 FROM {t}_src s LEFT JOIN (
-                  SELECT k, list(value ORDER BY length(value) DESC, value) AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
+                  SELECT k, {longest_first('value')} AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
                   GROUP BY k) e ON e.k = s.k
                 WHERE regexp_matches(s.text, {quote(_PHONE_LIKE)})))
             -- 7 digits or more: the cue and lead before a run's first digit have none
