@@ -80,3 +80,40 @@ def test_a_ledger_opened_without_a_url_is_the_one_every_command_opens(tmp_path, 
     monkeypatch.setenv("CONSENTRY_LEDGER", f"sqlite:///{tmp_path / 'elsewhere.db'}")
     with Ledger() as led:
         assert led.url.endswith("elsewhere.db")
+
+
+def test_platform_keeps_the_ledgers_events_in_the_extracts_folder_it_is_given(tmp_path) -> None:
+    """A library user's re-runs read only the new events, as the CLI's do; the
+    decisions are those of a platform that reads every event from the database."""
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with consentry.Ledger(url) as led:
+        led.append([consentry.NewEvent(user_id=u, type="notified", at="2024-01-01T00:00:00Z", channel="email")
+                    for u in ("u1", "u2", "u3")])
+    kept = tmp_path / "extracts"
+    with consentry.Platform(folder, url, extracts=kept) as p:
+        first = p.evaluate(at, tmp_path / "d1.parquet")
+        assert any(kept.iterdir()) and first.watermark == 3  # the events, kept at watermark 3
+        p.ledger.record(consentry.NewEvent(user_id="u1", type="objected", at="2025-06-01T00:00:00Z", channel="web"))
+        second = p.evaluate(at, tmp_path / "d2.parquet")
+    with consentry.Platform(folder, url) as plain:
+        fresh = plain.evaluate(at, tmp_path / "d3.parquet")
+    assert second.watermark == fresh.watermark == 4
+    assert second.counts == fresh.counts != first.counts
+    decided = [pq.read_table(tmp_path / f).sort_by("item_id") for f in ("d2.parquet", "d3.parquet")]
+    assert decided[0].equals(decided[1])
+
+
+def test_platform_refuses_extracts_for_a_ledger_already_open(tmp_path) -> None:
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    with consentry.Ledger(f"sqlite:///{tmp_path / 'l.db'}") as led, \
+            pytest.raises(InputError, match="extracts= applies to a ledger given by its URL"):
+        consentry.Platform(folder, led, extracts=tmp_path / "x")

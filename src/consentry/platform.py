@@ -37,7 +37,11 @@ class Platform:
     `Ledger`, left open for its owner), `policy` a preset name, a YAML file or a
     `Policy`. With `engine="spark"`, `spark_master` (`local[*]`, `spark://...`,
     `yarn`, `k8s://...`) and `spark_conf` go to the Spark session, which is
-    started on first use and stopped by `close()`; or pass `spark_session`."""
+    started on first use and stopped by `close()`; or pass `spark_session`.
+    `extracts` is a folder where the ledger's events are kept per watermark,
+    so that a later decision reads only the events added since (the CLI keeps
+    them in `$CONSENTRY_HOME/.consentry/extracts`); without it every decision
+    reads them all from the database."""
 
     export: Export | str | Path
     ledger: Ledger | str
@@ -48,6 +52,7 @@ class Platform:
     #: An existing SparkSession (a notebook's `spark` on Databricks, a test's):
     #: used as it is (its zone checked), never stopped by `close()`.
     spark_session: Any = field(default=None, repr=False)
+    extracts: str | Path | None = None
     _spark: Any = field(default=None, init=False, repr=False)
     _own_ledger: bool = field(default=False, init=False, repr=False)
 
@@ -59,8 +64,11 @@ class Platform:
         if not isinstance(self.policy, Policy):
             self.policy = load_policy(str(self.policy))
         if not isinstance(self.ledger, Ledger):
-            self.ledger = Ledger(self.ledger)
+            self.ledger = Ledger(self.ledger, extract_dir=Path(self.extracts) if self.extracts is not None else None)
             self._own_ledger = True
+        elif self.extracts is not None:
+            raise InputError("extracts= applies to a ledger given by its URL; this one is already open",
+                             fix="pass Ledger(url, extract_dir=...) instead, or the ledger's URL")
 
     @property
     def spark(self):  # noqa: ANN201 - a pyspark SparkSession
