@@ -610,3 +610,23 @@ def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[st
                        [numbers, len(numbers)]).fetchall()[0][0]
     con.close()
     assert luhn == [_py_luhn_ok(d) for d in numbers]
+
+
+@pytest.mark.parametrize("texts", [
+    [], [None], ["nothing to see here"], ["write to ana@example.org"], ["ana at example dot com"],
+    ["call 030 1234567 now"], ["IBAN DE89 3704 0044 0532 0130 00"], ["card 4111 1111 1111 1111 03/27"],
+    ["ana@example.org or 030 1234567", None, "plain"],
+])
+def test_a_stage_no_text_needs_is_skipped_without_changing_what_is_found(texts) -> None:
+    """Each stage runs only when a text passed its cheap test (planning is
+    most of its cost on a few texts): a small batch finds what the same
+    texts find inside a batch where every stage runs."""
+    everything = ["mail bob@example.com, bob [at] example [dot] org", "IBAN GB82 WEST 1234 5698 7654 32",
+                  "card 5500 0000 0000 0004", "ring +44 20 7946 0958"]
+    def hits(t: pa.Table, offset: int = 0) -> list[tuple]:
+        return [(r - offset, k, v) for r, k, v in zip(*(t.column(c).to_pylist() for c in ("row", "kind", "value")))
+                if r >= offset]
+    alone, mixed = find_pii(texts), find_pii(everything + texts)
+    assert hits(alone) == hits(mixed, len(everything))
+    assert redact_texts(texts) == redact_texts(everything + texts)[len(everything):]
+    assert {k for _, k, _ in hits(find_pii(everything))} == {"email", "iban", "card", "phone"}  # every stage ran there

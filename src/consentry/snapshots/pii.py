@@ -200,30 +200,46 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     earlier kind (a phone-like run inside an IBAN) is dropped."""
     t = f"_{into}"
     region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT {key} AS k, {text} AS text, {region} AS region
-        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {quote(_any_like(kinds))})""")
+    # Each stage's cheap test, run once per row here; a stage no row passes is not planned at all
+    # (planning is most of a stage's cost on a few thousand texts).
+    tests = {name: sql for name, sql, wanted in (
+        ("has_at", "text LIKE '%@%'", "email" in kinds),
+        ("spelled_at", f"regexp_matches(text, {quote(_SPELLED_AT)})", "email" in kinds),
+        ("iban_like", f"regexp_matches(text, {quote(_IBAN_LIKE)})", "iban" in kinds or "phone" in kinds),
+        ("card_like", f"regexp_matches(text, {quote(_CARD_LIKE)})", "card" in kinds),
+        ("phone_like", f"regexp_matches(text, {quote(_PHONE_LIKE)})", "phone" in kinds),
+    ) if wanted}
+    cols = "".join(f", {sql} AS {name}" for name, sql in tests.items())
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT k, text, region{cols} FROM (
+        SELECT {key} AS k, {text} AS text, {region} AS region
+        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {quote(_any_like(kinds))}))""")
+    some = dict.fromkeys(tests, False)
+    if tests:
+        row = con.execute(f"SELECT {', '.join(f'bool_or({name})' for name in tests)} FROM {t}_src").fetchall()[0]
+        some.update({name: bool(v) for name, v in zip(tests, row)})
     con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_f AS SELECT k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value FROM {t}_src WHERE false")
-    if "email" in kinds:
+    if some.get("has_at"):
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
-              SELECT k, unnest(regexp_extract_all(text, {quote(EMAIL)})) AS value FROM {t}_src WHERE text LIKE '%@%')
+              SELECT k, unnest(regexp_extract_all(text, {quote(EMAIL)})) AS value FROM {t}_src WHERE has_at)
             WHERE NOT regexp_matches(value, {quote(FILE_NAME)})""")
+    if some.get("spelled_at"):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_at AS
-            SELECT k, text, regexp_matches(text, {quote(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src
-            WHERE regexp_matches(text, {quote(_SPELLED_AT)})""")
+            SELECT k, text, regexp_matches(text, {quote(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src WHERE spelled_at""")
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED_ASCII)}))
             FROM {t}_at""")
         if con.execute(f"SELECT count(*) FROM {t}_at WHERE idn").fetchall()[0][0]:  # compiled only when needed
             con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED)}))
                 FROM {t}_at WHERE idn""")
-    if "iban" in kinds or "phone" in kinds:
+    if some.get("iban_like"):
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
               SELECT k, unnest(regexp_extract_all(region, {quote(IBAN)})) AS value FROM (
-                SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src
-                WHERE regexp_matches(text, {quote(_IBAN_LIKE)})))""")
+                SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src WHERE iban_like))""")
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
-    if "card" in kinds:
+    elif some.get("phone_like"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, NULL::VARCHAR AS value FROM {t}_src WHERE false")
+    if some.get("card_like"):
         # Every span of groups is tried, but its digits are checked (length, issuer, Luhn) before its
         # text is taken. The run alternates groups and separators, so a span's text is a slice of
         # its tokens (t[2i-1] is group i): no lambdas, which DuckDB runs far slower than slices.
@@ -234,12 +250,11 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                 SELECT *, unnest(range(i, len(g) + 1)) AS j FROM (
                   SELECT *, unnest(range(1, len(g) + 1)) AS i FROM (
                     SELECT k, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
-                    FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run
-                          FROM {t}_src WHERE regexp_matches(text, {quote(_CARD_LIKE)}))
+                    FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
                     -- 13 digits or more: a run has nothing but digits and single separators after its "+"
                     WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'))))
             WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
-    if "phone" in kinds:
+    if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
         # digits are not phone numbers.
@@ -250,7 +265,7 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
                 FROM {t}_src s LEFT JOIN (
                   SELECT k, {longest_first('value')} AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
                   GROUP BY k) e ON e.k = s.k
-                WHERE regexp_matches(s.text, {quote(_PHONE_LIKE)})))
+                WHERE s.phone_like))
             -- 7 digits or more: the cue and lead before a run's first digit have none
             WHERE regexp_matches(run, {quote(_PHONE_LIKE)})
               AND NOT regexp_matches(run, {quote('(?i)^' + _NOT_PHONE_BEFORE)})""")
@@ -265,6 +280,5 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
           JOIN {t}_src s ON s.k = f.k
           WHERE NOT contains(replace(s.text, g.value, ''), f.value))
         SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)""")
-    for stage in ("src", "f", "at", "ibanish", "runs", "phones"):
-        con.execute(f"DROP TABLE IF EXISTS {t}_{stage}")
+    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}_{stage}" for stage in ("src", "f", "at", "ibanish", "runs", "phones")))
 
