@@ -152,16 +152,19 @@ def _first_digits(pattern: str) -> frozenset[str]:
     return _DIGITS if empty else frozenset(first) & _DIGITS
 
 
+def _distinct_by_cc(patterns) -> dict[str, list[str]]:  # noqa: ANN001 - PhoneMetadata -> its patterns
+    """Per country code, the distinct patterns `patterns(md)` gives for its regions, in region order."""
+    out: dict[str, list[str]] = {}
+    for _, md in _metadata():
+        parts = out.setdefault(str(md.country_code), [])
+        parts.extend(p for p in dict.fromkeys(patterns(md)) if p and p not in parts)
+    return out
+
+
 @lru_cache(maxsize=1)
 def _cc_parts() -> dict[str, list[str]]:
     """Per country code, the pattern of each number type of each of its regions."""
-    out: dict[str, list[str]] = {}
-    for region, md in _metadata():
-        parts = out.setdefault(str(md.country_code), [])
-        for t in _TYPES:
-            if (d := getattr(md, t)) is not None and d.national_number_pattern and d.national_number_pattern not in parts:
-                parts.append(d.national_number_pattern)
-    return out
+    return _distinct_by_cc(lambda md: [d.national_number_pattern for t in _TYPES if (d := getattr(md, t)) is not None])
 
 
 @lru_cache(maxsize=1)
@@ -170,13 +173,8 @@ def _general() -> dict[str, str]:
     matches besides its type's (libphonenumber's `general_desc`). It is not
     always looser than the types': Germany's fixed-line pattern takes
     49707580507, its general pattern does not, and the number is invalid."""
-    out: dict[str, list[str]] = {}
-    for region, md in _metadata():
-        g = md.general_desc.national_number_pattern if md.general_desc is not None else None
-        parts = out.setdefault(str(md.country_code), [])
-        if g and g not in parts:
-            parts.append(g)
-    return {cc: "(?:" + "|".join(parts) + ")" if parts else "(?:)" for cc, parts in out.items()}
+    general = _distinct_by_cc(lambda md: [md.general_desc.national_number_pattern if md.general_desc else None])
+    return {cc: "(?:" + "|".join(parts) + ")" if parts else "(?:)" for cc, parts in general.items()}
 
 
 @lru_cache(maxsize=2)
