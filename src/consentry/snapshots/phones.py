@@ -205,12 +205,16 @@ def _dialled_by_cc(zero: bool) -> tuple[tuple[str, str, str], ...]:
 
 
 def _dialled_valid(x: str, zero: bool) -> str:
-    """SQL: whether digits `x` are a valid national number in one of the
+    """SQL condition: digits `x` are a valid national number in one of the
     regions tried: a type pattern and the general pattern of the same
     country. One union of each is not the same: 049705590660 passes
     Germany's fixed-line pattern and Brazil's general one, and is valid in
-    neither. (Per country, the pairs cost a part of 10,000 texts about 15 ms
-    more than one union of the type patterns did.)"""
+    neither. A condition for a WHERE clause, not a value: DuckDB evaluates a
+    filter's ANDs and ORs on the rows still undecided, so a number stops at the
+    first country that takes it and meets a general pattern only after a type
+    pattern took it. As a value (inside a `CASE`) every pattern ran on every
+    number: twice the time (on 10,000 texts 38 ms against 19 ms). For
+    `_cc_case` the `CASE` is faster: it sends each row to one country."""
     return "(" + " OR ".join(f"({full_match(x, t)} AND {full_match(x, g)})" for _, t, g in _dialled_by_cc(zero)) + ")"
 
 
@@ -339,8 +343,8 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
       WHERE {_cc_case(ccs, 'n')}
       UNION
       SELECT run, region, i, j, value FROM {t}_digits
-      WHERE NOT (plus OR dial00) AND length(d) <= 15 AND CASE WHEN d[1] = '0'
-        THEN {_dialled_valid('d', True)} ELSE {_dialled_valid('d', False)} END),
+      WHERE NOT (plus OR dial00) AND length(d) <= 15
+        AND ((d[1] = '0' AND {_dialled_valid('d', True)}) OR (d[1] <> '0' AND {_dialled_valid('d', False)}))),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
