@@ -291,11 +291,11 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     parts AS (
       -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
       -- after it the run alternates groups of digits and what separates them: t[2i-1] is group i
-      SELECT run, region, lead, pre <> lead AS cued, g, t FROM (
+      -- (the run ends with a digit, so its groups are every other token)
+      SELECT run, region, lead, pre <> lead AS cued, t[1:-1:2] AS g, t FROM (
         SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead,
                regexp_extract_all(substr(run, length(pre) + 1), '[0-9]+|[^0-9]+') AS t FROM (
-          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre, regexp_extract_all(run, '[0-9]+') AS g
-          FROM cands))),
+          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre FROM cands))),
     ends AS (
       -- the spans of groups tried: those that start the run (1, m), and those that end it (m - n + 1, n),
       -- as one unnest; a run without a space has one span, itself

@@ -249,10 +249,11 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
               SELECT *, array_to_string(g[i:j], '') AS d FROM (
                 SELECT *, unnest(range(i, len(g) + 1)) AS j FROM (
                   SELECT *, unnest(range(1, len(g) + 1)) AS i FROM (
-                    SELECT k, regexp_extract_all(run, '[0-9]+') AS g, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
-                    FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
-                    -- 13 digits or more: a run has nothing but digits and single separators after its "+"
-                    WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'))))
+                    SELECT k, t[1:-1:2] AS g, t FROM (  -- a run starts and ends with digits: its groups are every other token
+                      SELECT k, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
+                      FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
+                      -- 13 digits or more: a run has nothing but digits and single separators after its "+"
+                      WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*')))))
             WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
     if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
