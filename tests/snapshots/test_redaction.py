@@ -612,6 +612,36 @@ def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[st
     assert luhn == [_py_luhn_ok(d) for d in numbers]
 
 
+def _py_brand_ok(d: str) -> bool:
+    """The issuer ranges and lengths, as the card networks publish them."""
+    n, p2, p3, p4 = len(d), d[:2], d[:3], d[:4]
+    return ((d[:1] == "4" and n in (13, 16, 19))
+            or (n == 16 and ("51" <= p2 <= "55" or "2221" <= p4 <= "2720"))
+            or (n == 15 and p2 in ("34", "37"))
+            or (16 <= n <= 19 and (p4 == "6011" or p2 == "65" or "644" <= p3 <= "649" or "3528" <= p4 <= "3589"
+                                   or p2 == "62" or "2200" <= p4 <= "2204"))
+            or (14 <= n <= 19 and ("300" <= p3 <= "305" or p2 in ("36", "38", "39")))
+            or (13 <= n <= 19 and (p2 == "50" or "56" <= p2 <= "69")))
+
+
+def test_the_issuer_check_in_sql_is_the_issuer_table() -> None:
+    """The issuer check is one pattern over the digits (`pii.CARD_BRANDS`). It
+    depends only on the first four digits and the length, so every one of
+    those is compared with the table written out in Python."""
+    from consentry.snapshots.pii import MACROS
+
+    con = duckdb.connect()
+    con.execute(MACROS)
+    rows = con.execute("""SELECT d, consentry_card_brand_ok(d) FROM (
+        SELECT lpad(p::VARCHAR, 4, '0') || repeat('7', (n - 4)::INT) AS d FROM range(10000) a(p), range(4, 21) b(n)
+        UNION ALL SELECT right(lpad(p::VARCHAR, 3, '0'), n::INT) FROM range(1000) a(p), range(1, 4) b(n))""").fetchall()
+    con.close()
+    assert len(rows) == 173_000
+    wrong = [d for d, ok in rows if ok != _py_brand_ok(d)]
+    assert wrong == []
+    assert sum(ok for _, ok in rows) > 10_000
+
+
 @pytest.mark.parametrize("texts", [
     [], [None], ["nothing to see here"], ["write to ana@example.org"], ["ana at example dot com"],
     ["call 030 1234567 now"], ["IBAN DE89 3704 0044 0532 0130 00"], ["card 4111 1111 1111 1111 03/27"],

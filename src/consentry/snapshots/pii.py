@@ -110,22 +110,28 @@ PHONE_CUE = (
 )
 PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE})?(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
 
+# Card numbers by issuer, as (first digits, lengths): Visa; Mastercard (51-55, 2221-2720);
+# Amex; Discover, JCB, UnionPay, Mir (6011, 65, 644-649, 3528-3589, 62, 2200-2204); Diners
+# (300-305, 36, 38, 39); Maestro (50, 56-69). One pattern over the digits: as a chain of
+# prefix and length tests the check took DuckDB 7 ms to plan, a third of the cards' statement.
+CARD_BRANDS = "^(?:" + "|".join([
+    "4(?:[0-9]{12}|[0-9]{15}|[0-9]{18})",
+    "5[1-5][0-9]{14}", "(?:222[1-9]|22[3-9][0-9]|2[3-6][0-9]{2}|27[01][0-9]|2720)[0-9]{12}",
+    "3[47][0-9]{13}",
+    "6011[0-9]{12,15}", "65[0-9]{14,17}", "64[4-9][0-9]{13,16}", "35(?:2[89]|[3-8][0-9])[0-9]{12,15}", "62[0-9]{14,17}",
+    "220[0-4][0-9]{12,15}",
+    "30[0-5][0-9]{11,16}", "3[689][0-9]{12,17}",
+    "(?:50|5[6-9]|6[0-9])[0-9]{11,17}",
+]) + ")$"
+
 MACROS = r"""
 -- Luhn: from the right, every second digit doubled (its digit sum: 0246813579 by digit), the total a multiple of 10.
 CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
   list_sum(list_transform(string_split(reverse(d), ''), lambda c, i:
     CASE WHEN i % 2 = 0 THEN ascii(substr('0246813579', ascii(c) - 47, 1)) - 48 ELSE ascii(c) - 48 END)) % 10 = 0
 );
--- Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir).
-CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (
-     (d[1] = '4' AND length(d) IN (13, 16, 19))
-  OR (length(d) = 16 AND (d[1:2] BETWEEN '51' AND '55' OR d[1:4] BETWEEN '2221' AND '2720'))
-  OR (length(d) = 15 AND d[1:2] IN ('34', '37'))
-  OR (length(d) BETWEEN 16 AND 19 AND (d[1:4] = '6011' OR d[1:2] = '65' OR d[1:3] BETWEEN '644' AND '649'
-      OR d[1:4] BETWEEN '3528' AND '3589' OR d[1:2] = '62' OR d[1:4] BETWEEN '2200' AND '2204'))
-  OR (length(d) BETWEEN 14 AND 19 AND (d[1:3] BETWEEN '300' AND '305' OR d[1:2] IN ('36', '38', '39')))
-  OR (length(d) BETWEEN 13 AND 19 AND (d[1:2] = '50' OR d[1:2] BETWEEN '56' AND '69'))
-);
+-- Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir): `CARD_BRANDS`.
+CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (regexp_full_match(d, '{CARD_BRANDS}'));
 -- ISO 13616: check digits 02..98; move the first four to the end, letters become 10..35, the number mod 97 is 1.
 CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
   regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98' AND list_reduce(
@@ -134,7 +140,7 @@ CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
                    lambda c: CASE WHEN c BETWEEN '0' AND '9' THEN ascii(c) - 48 ELSE ascii(c) - 55 END),
     lambda acc, x: (acc * CASE WHEN x > 9 THEN 100 ELSE 10 END + x) % 97, 0) = 1
 );
-"""
+""".replace("{CARD_BRANDS}", CARD_BRANDS)
 
 
 
