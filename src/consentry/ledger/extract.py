@@ -25,20 +25,29 @@ import os
 import struct
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from ..timeutil import to_micros
 from . import tables as t
 
-if TYPE_CHECKING:
-    from .store import Ledger
-
 __all__ = ["events_through_extract", "extract_path"]
+
+class Ledger(Protocol):
+    """What the extract reads of `store.Ledger`, which calls it: named here, not
+    imported, so that the store (below) and its extract (above) import in
+    one direction only."""
+
+    engine: Engine
+    reader: Engine
+
+    def events_arrow(self, upto: datetime | None = None, *, upto_seq: int | None = None,
+                     after_seq: int | None = None) -> pa.Table: ...
+
 
 _WATERMARK = b"consentry.watermark"
 _AUDIT_SEQ = b"consentry.audit_seq"
