@@ -117,6 +117,19 @@ def test_numbers_written_with_a_code_as_libphonenumber_reads_them() -> None:
         (0, "0049 030 1234567"), (1, "+49 030 1234567"), (2, "00800 9469 4075"), (3, "+800 9469 4075")]
 
 
+def test_a_national_number_keeps_its_prefix_where_libphonenumber_keeps_it() -> None:
+    """Read in its author's region, a national number loses its national prefix
+    only as libphonenumber drops it: when the rest still fits the region's
+    general pattern. 8 201 506 45 26 in Belarus is valid with its 8 (the rest
+    fits no Belarusian number); it was missed while the prefix was always cut.
+    The others are valid with the prefix dropped, as before."""
+    cases = [("BY", "82015064526"), ("KZ", "8656678814"), ("RU", "8319795426"), ("RW", "06978475")]
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(d, r)) for r, d in cases)
+    t = find_pii([f"tel {d} ok" for _, d in cases], countries=[r for r, _ in cases],
+                 transforms=Transforms(redact_emails=False, redact_ibans=False, redact_cards=False))
+    assert list(zip(t.column("row").to_pylist(), t.column("value").to_pylist())) == [(i, d) for i, (_, d) in enumerate(cases)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("text", "number"), [
     ("mój numer to 512.388.455.", "512.388.455"),  # a Polish mobile, written like a count

@@ -264,10 +264,11 @@ def _cc_case(ccs: list[str], x: str) -> str:
 
 
 def _stripped_case(ccs: list[str]) -> str:
-    """SQL: the national significant number of a number written with its
-    country code, as libphonenumber parses it. A national prefix written
-    after the code ("+49 030 ...") is dropped when the number without it fits
-    the country's general pattern, or the number with it does not."""
+    """SQL: the national significant number of `nsn` (the digits after a country
+    code, or a national number read in its author's region) as libphonenumber
+    parses it. A national prefix ("+49 030 ...", "03-1234-5678" in Japan) is
+    dropped when the number without it fits the country's general pattern, or
+    the number with it does not."""
     whens = []
     for cc in sorted(ccs):
         np = _by_cc()[cc][0]
@@ -275,7 +276,7 @@ def _stripped_case(ccs: list[str]) -> str:
             rest = f"substr(nsn, {len(np) + 1})"
             whens.append(f"WHEN '{cc}' THEN CASE WHEN starts_with(nsn, {quote(np)}) AND (NOT {full_match('nsn', _general()[cc])}"
                          f" OR {full_match(rest, _general()[cc])}) THEN {rest} ELSE nsn END")
-    return f"CASE WHEN intl THEN CASE cc {' '.join(whens)} ELSE nsn END ELSE nsn END" if whens else "nsn"
+    return f"CASE cc {' '.join(whens)} ELSE nsn END" if whens else "nsn"
 
 
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
@@ -322,15 +323,15 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
       AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")
     # Pairs to check against one country code's patterns: numbers written with
     # + or 00, and national numbers read in the author's region when that is
-    # not one of the regions every national number is tried in.
+    # not one of the regions every national number is tried in. Either way a
+    # national prefix is dropped as libphonenumber drops it (`_stripped_case`).
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pairs AS
     SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.cc) + 1) AS nsn,
-           s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible, true AS intl
+           s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible
     FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS c FROM {t}_digits WHERE plus OR dial00) s
     JOIN consentry_phone_cc m ON m.cc = s.c
     UNION ALL
-    SELECT s.run, s.region, s.i, s.j, s.value, m.cc,
-           CASE WHEN m.np <> '' AND starts_with(s.d, m.np) THEN substr(s.d, length(m.np) + 1) ELSE s.d END, false, false
+    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, s.d, false
     FROM {t}_digits s JOIN consentry_phone_region g ON g.region = s.region JOIN consentry_phone_cc m ON m.cc = g.cc
     WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
       AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
