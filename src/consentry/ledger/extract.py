@@ -37,6 +37,7 @@ from . import tables as t
 
 __all__ = ["events_through_extract", "extract_path"]
 
+
 class Ledger(Protocol):
     """What the extract reads of `store.Ledger`, which calls it: named here, not
     imported, so that the store (below) and its extract (above) import in

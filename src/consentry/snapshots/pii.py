@@ -113,7 +113,8 @@ PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE})?(?:[+＋]\s?|\(|\b)[0-9][
 # Card numbers by issuer, as (first digits, lengths): Visa; Mastercard (51-55, 2221-2720);
 # Amex; Discover, JCB, UnionPay, Mir (6011, 65, 644-649, 3528-3589, 62, 2200-2204); Diners
 # (300-305, 36, 38, 39); Maestro (50, 56-69). One pattern over the digits: as a chain of
-# prefix and length tests the check took DuckDB 7 ms to plan, a third of the cards' statement.
+# prefix and length tests, DuckDB copied the span's digits expression into every test (the
+# cards' statement took 46 ms of CPU on 10,000 texts, 33 ms with this and the Luhn below).
 CARD_BRANDS = "^(?:" + "|".join([
     "4(?:[0-9]{12}|[0-9]{15}|[0-9]{18})",
     "5[1-5][0-9]{14}", "(?:222[1-9]|22[3-9][0-9]|2[3-6][0-9]{2}|27[01][0-9]|2720)[0-9]{12}",
