@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..access import Lifetimes, Sessions
 from . import admin, api, pages
 from .context import Center
+from .fastpath import ObjectionFastPath
 from .metrics import install_metrics
 from .security import HSTS, SECURITY_HEADERS, BodyLimit, ServerSessions, refuse_invalid_text
 from .settings import CenterSettings
@@ -66,6 +67,8 @@ def create_app(settings: CenterSettings) -> FastAPI:
         idle_s=settings.session_idle_s, absolute_s=settings.session_absolute_s,
         admin_idle_s=settings.admin_session_idle_s, admin_absolute_s=settings.admin_session_absolute_s,
     ))
+    # Innermost: an objection's common case skips FastAPI's routing, not the headers, limits or metrics.
+    app.add_middleware(ObjectionFastPath, center=c)
     app.add_middleware(ServerSessions, sessions=app.state.sessions, secure=settings.secure_cookies)
     from importlib import resources
 
