@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from ..timeutil import to_micros
-from .prepared import Prepared, run
+from .prepared import Prepared, Sent, run
 from .tables import audit_head, audit_log
 
 GENESIS = "0" * 64
@@ -73,10 +73,18 @@ def note_digest(note: str | None) -> str | None:
     return None if note is None else "sha256:" + hashlib.sha256(note.encode()).hexdigest()
 
 
-def append(conn: Connection, records: Iterable[Record], *, at: datetime | None = None) -> int:
-    """Append records to the chain inside `conn`'s transaction; returns the new head seq."""
+def send_head(conn: Connection) -> Sent:
+    """Lock the chain's head row and read it, answered later: a writer sends
+    it with its other reads (`prepared.pipeline`) and hands it to `append`."""
+    return _HEAD.send(conn)
+
+
+def append(conn: Connection, records: Iterable[Record], *, at: datetime | None = None,
+           sent_head: Sent | None = None) -> int:
+    """Append records to the chain inside `conn`'s transaction; returns the new
+    head seq. `sent_head`: the head as sent by `send_head` (else it is read now)."""
     records = list(records)
-    (head,) = _HEAD.rows(conn)
+    (head,) = (sent_head or _HEAD.send(conn)).rows()
     seq, prev = int(head[0]), head[1]
     if not records:
         return seq
@@ -90,7 +98,7 @@ def append(conn: Connection, records: Iterable[Record], *, at: datetime | None =
                      "data": dj, "prev_hash": prev, "hash": h})
         prev = h
     bulk_insert(conn, audit_log, rows)
-    _SET_HEAD.rows(conn, new_seq=seq, new_hash=prev)
+    _SET_HEAD.write(conn, new_seq=seq, new_hash=prev)
     return seq
 
 
@@ -109,6 +117,11 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
         # The driver's own executemany over tuples: SQLAlchemy's per-row binding of
         # dicts cost as much as SQLite's insert itself (the tables hold plain ints and text).
         sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        run(conn, sql, [tuple(r[c] for c in cols) for r in rows], many=True)
+        return
+    if conn.dialect.driver == "psycopg" and len(rows) < COPY_FROM:
+        # The driver's executemany: in a `prepared.pipeline()` its rows are sent without waiting.
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
         run(conn, sql, [tuple(r[c] for c in cols) for r in rows], many=True)
         return
     if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM:

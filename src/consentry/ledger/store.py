@@ -26,7 +26,7 @@ from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
-from .prepared import Prepared, run
+from .prepared import Prepared, Sent, pipeline, run, send
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
@@ -34,6 +34,7 @@ CHUNK = 5_000
 _HEAD = Prepared(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update())
 _TOP = Prepared(select(func.coalesce(func.max(t.events.c.seq), 0)))
 _SET_HEAD = Prepared(update(t.head).where(t.head.c.id == 1).values(last_seq=bindparam("new_seq")))
+_EVENT_COLS = [c.name for c in t.events.columns]
 #: Refresh PostgreSQL's statistics after adding this many events in one transaction.
 ANALYZE_FROM = 10_000
 
@@ -280,25 +281,40 @@ class Ledger:
     ) -> tuple[list[StoredEvent], ImportResult]:
         if not batch:
             return [], result
-        head = start = self._lock_head(conn)
-        result.recorded_us = to_micros(datetime.now(UTC))
-        head = self._insert(conn, batch, head, result.recorded_us, set(), result)
-        self._commit_head(conn, start, head, result)
+        # A batch small enough for INSERT (COPY cannot be pipelined) takes two round trips on
+        # PostgreSQL: its reads, all sent at once behind the head's lock; then its writes.
+        with pipeline(conn, enabled=len(batch) < chain.COPY_FROM):
+            locking = self._send_lock(conn)
+            existing = self._send_existing(conn, [e.event_id for e in batch])
+            chain_head = chain.send_head(conn)
+            head = start = self._locked(locking)
+            result.recorded_us = to_micros(datetime.now(UTC))
+            head = self._insert(conn, batch, head, result.recorded_us, set(), result,
+                                existing=self._existing_of(existing), chain_head=chain_head)
+            self._commit_head(conn, start, head, result)
         if head == start or not returning:
             return [], result
         rows = conn.execute(select(t.events).where(t.events.c.seq > start).order_by(t.events.c.seq)).mappings()
         return [_row_to_stored(r) for r in rows], result
 
     def _lock_head(self, conn: Connection) -> int:
-        """Take the head row's lock and return the last seq. A writer waits at
+        """Take the head row's lock and return the last seq (`_send_lock`, `_locked`)."""
+        return self._locked(self._send_lock(conn))
+
+    def _send_lock(self, conn: Connection) -> tuple[Sent, Sent]:
+        """Send the head row's lock and the last seq stored. A writer waits at
         most `lock_timeout_s` (PostgreSQL; SQLite waits on the writer flock,
-        which a killed process releases at once). A head that disagrees with
-        the events (edited by hand) refuses every append: numbering from it
-        would collide with stored events or leave a gap."""
+        which a killed process releases at once)."""
         if not self.is_sqlite:
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_s * 1000)}ms'")
+            run(conn, f"SET LOCAL lock_timeout = '{int(self.lock_timeout_s * 1000)}ms'", None, fetch=False)
+        return _HEAD.send(conn), _TOP.send(conn)
+
+    def _locked(self, sent: tuple[Sent, Sent]) -> int:
+        """The last seq, once the head row's lock is held. A head that disagrees
+        with the events (edited by hand) refuses every append: numbering from it
+        would collide with stored events or leave a gap."""
         try:
-            head = int(_HEAD.rows(conn)[0][0])
+            head = int(sent[0].rows()[0][0])
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
                 raise LedgerError(
@@ -306,7 +322,7 @@ class Ledger:
                     "nothing was written, try again when it has finished"
                 ) from None
             raise
-        top = int(_TOP.rows(conn)[0][0])
+        top = int(sent[1].rows()[0][0])
         if top != head:
             side = "behind" if head < top else "ahead of"
             raise LedgerError(
@@ -325,11 +341,14 @@ class Ledger:
         result: ImportResult,
         *,
         strict: tuple[Path, dict[str, int]] | None = None,
+        existing: dict[str, tuple[int, NewEvent]] | None = None,
+        chain_head: Sent | None = None,
     ) -> int:
         """Insert the events not stored yet, numbering them from head + 1.
         `strict` (an import: the file and each event_id's line) refuses an
         event_id stored with other content instead of keeping the stored one."""
-        existing = self._existing(conn, [e.event_id for e in batch])
+        if existing is None:
+            existing = self._existing(conn, [e.event_id for e in batch])
         rows_out = []
         for e in batch:
             assert e.event_id is not None
@@ -369,36 +388,42 @@ class Ledger:
                 }
             )
         chain.bulk_insert(conn, t.events, rows_out)
-        chain.append(conn, chain.event_records(rows_out, imported=strict is not None))
+        chain.append(conn, chain.event_records(rows_out, imported=strict is not None), sent_head=chain_head)
         result.added += len(rows_out)
         return head
 
     def _existing(self, conn: Connection, ids: list[str | None]) -> dict[str, tuple[int, NewEvent]]:
         """The stored events among `ids`: event_id -> (seq, event)."""
-        found: dict[str, tuple[int, NewEvent]] = {}
+        return self._existing_of(self._send_existing(conn, ids))
+
+    def _send_existing(self, conn: Connection, ids: list[str | None]) -> list[Sent]:
+        """Send the reads of the stored events among `ids` (`_existing_of` reads them)."""
         if not ids:
-            return found
-        cols = [c.name for c in t.events.columns]
-        select_ = f"SELECT {', '.join(cols)} FROM ledger_events WHERE event_id"
+            return []
+        select_ = f"SELECT {', '.join(_EVENT_COLS)} FROM ledger_events WHERE event_id"
         if self.is_sqlite:
-            queries = [(f"{select_} IN ({', '.join('?' * len(c))})", c) for c in
-                       (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))]
-        else:  # one round trip with an array parameter, where IN lists cost a parse per chunk
-            queries = [(f"{select_} = ANY(%s)", (ids,))]
-        for sql, args in queries:
-            for values in run(conn, sql, args):
-                row = dict(zip(cols, values))
+            return [send(conn, f"{select_} IN ({', '.join('?' * len(c))})", c) for c in
+                    (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))]
+        # one round trip with an array parameter, where IN lists cost a parse per chunk
+        return [send(conn, f"{select_} = ANY(%s)", (ids,))]
+
+    @staticmethod
+    def _existing_of(sent: list[Sent]) -> dict[str, tuple[int, NewEvent]]:
+        found: dict[str, tuple[int, NewEvent]] = {}
+        for one in sent:
+            for values in one.rows():
+                row = dict(zip(_EVENT_COLS, values))
                 found[row["event_id"]] = (row["seq"], _row_to_event(row))
         return found
 
     def _commit_head(self, conn: Connection, start: int, head: int, result: ImportResult) -> None:
         if head == start:
             return
-        _SET_HEAD.rows(conn, new_seq=head)
+        _SET_HEAD.write(conn, new_seq=head)
         if not self.is_sqlite and head - start >= ANALYZE_FROM:
             # After a bulk load the planner's row counts are stale (autovacuum
             # cannot see uncommitted rows): refresh them for the statement below.
-            conn.exec_driver_sql("ANALYZE ledger_events")
+            run(conn, "ANALYZE ledger_events", None, fetch=False)
         refresh_state(conn, after_seq=start)
         result.first_seq, result.last_seq = start + 1, head
 
@@ -806,5 +831,5 @@ _INSERT_STATE = Prepared(text(_REFRESH))
 def refresh_state(conn: Connection, *, after_seq: int) -> None:
     """Recompute person_state for everyone with an event after `after_seq`,
     set-based, from their whole history ordered by (at, seq)."""
-    _DELETE_STATE.rows(conn, after=after_seq)
-    _INSERT_STATE.rows(conn, after=after_seq)
+    _DELETE_STATE.write(conn, after=after_seq)
+    _INSERT_STATE.write(conn, after=after_seq)
