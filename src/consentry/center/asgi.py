@@ -4,6 +4,7 @@ Secrets come from CONSENTRY_SECRET_KEY, CONSENTRY_SMTP and CONSENTRY_METRICS_TOK
 
 from __future__ import annotations
 
+import gc
 import json
 
 from .. import config
@@ -22,3 +23,10 @@ def _settings() -> CenterSettings:
 
 
 app = create_app(_settings())
+# What start-up built (some 200,000 objects: FastAPI, pydantic, SQLAlchemy,
+# Babel, the templates) lives as long as the worker. Under load the
+# collector's full pass walked all of it every few seconds, stalling every
+# request on that worker for about 90 ms: the intake's p99. Frozen, a full
+# pass walks only what requests made since.
+gc.collect()
+gc.freeze()
