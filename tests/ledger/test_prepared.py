@@ -114,3 +114,30 @@ def test_group_commits_through_the_pipeline_store_what_one_by_one_appends_store(
         assert result.ok, result
     finally:
         led.close()
+
+
+def test_a_refusal_inside_the_pipeline_leaves_the_connection_usable(ledger_url: str) -> None:
+    """A head edited by hand refuses the append from inside the pipeline (its
+    reads were sent, not yet answered, when the refusal is raised); the pooled
+    connection must come back clean: once the head is right, the next append
+    on it works and the chain still verifies."""
+    from sqlalchemy import update
+
+    from consentry.audit.log import verify
+    from consentry.errors import LedgerError
+    from consentry.ledger import NewEvent
+
+    led = Ledger(ledger_url)
+    try:
+        led.append([NewEvent(event_id="a", user_id="u", type="objected", at="2024-06-01T00:00:00Z")])
+        with led.engine.begin() as conn:
+            conn.execute(update(t.head).values(last_seq=7))
+        with pytest.raises(LedgerError, match="ahead of"):
+            led.append([NewEvent(event_id="b", user_id="u", type="objection_withdrawn", at="2024-06-02T00:00:00Z")])
+        with led.engine.begin() as conn:
+            conn.execute(update(t.head).values(last_seq=1))
+        (stored,) = led.append([NewEvent(event_id="b", user_id="u", type="objection_withdrawn", at="2024-06-02T00:00:00Z")])
+        assert stored.seq == 2 and led.count() == 2
+        assert verify(led).ok
+    finally:
+        led.close()
