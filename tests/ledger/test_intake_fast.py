@@ -112,3 +112,65 @@ def test_verify_sees_a_revocation_at_once_and_leaves_the_pool_clean(ledger_url: 
         with led.engine.connect() as conn:
             dbapi = conn.connection.dbapi_connection
             assert not getattr(dbapi, "autocommit", False) or led.is_sqlite
+
+
+def _wait_until(check, timeout: float = 10.0) -> None:  # noqa: ANN001
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_events_queued_while_the_committer_waits_for_the_lock_join_its_transaction(ledger_url: str) -> None:
+    """Another writer (another worker) holds the ledger. The committer has taken
+    its first event and waits for the lock; the events queued meanwhile are
+    stored in the same transaction once it has the lock (one recorded_at), not
+    in a transaction of their own after it."""
+    holder, led = Ledger(ledger_url), Ledger(ledger_url)
+    try:
+        committer = GroupCommitter(led)
+        with holder.transaction() as conn:
+            holder.append_in(conn, [_ev("holder", EventType.notified, 0)])
+            first = committer.submit(_ev("p0", EventType.objected, 1))
+            _wait_until(committer._queue.empty)  # the committer has taken it and is waiting for the lock
+            rest = [committer.submit(_ev(f"p{i}", EventType.objected, 1)) for i in range(1, 9)]
+            assert not first.done()
+        stored = [f.result(30) for f in [first, *rest]]
+        assert [e.seq for e in stored] == list(range(2, 11))
+        assert {e.recorded_at for e in stored} == {stored[0].recorded_at}
+        assert [led.get(e.event_id) for e in stored] == stored
+    finally:
+        holder.close()
+        led.close()
+
+
+def test_two_workers_committers_taking_turns_lose_nothing(ledger_url: str) -> None:
+    """Two committers on one ledger, as two web workers have, each fed by four
+    threads: every event is stored once, numbered without a gap, and chained."""
+    from consentry.audit.log import verify
+
+    leds = [Ledger(ledger_url), Ledger(ledger_url)]
+    try:
+        committers = [GroupCommitter(x) for x in leds]
+        got: list = []
+
+        def work(i: int) -> None:
+            for j in range(25):
+                got.append(committers[i % 2].record(_ev(f"w{i}-{j}", EventType.objected, j)))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert len(got) == leds[0].count() == 200
+        assert sorted(e.seq for e in got) == list(range(1, 201))
+        assert len({e.event_id for e in got}) == 200
+        for e in got[::13]:
+            assert leds[1].get(e.event_id) == e
+        assert verify(leds[0]).ok
+    finally:
+        for x in leds:
+            x.close()

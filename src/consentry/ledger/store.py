@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -277,17 +277,27 @@ class Ledger:
         return result
 
     def _append(
-        self, conn: Connection, batch: list[NewEvent], result: ImportResult, *, returning: bool = True
+        self, conn: Connection, batch: list[NewEvent], result: ImportResult, *, returning: bool = True,
+        more: Callable[[int], list[NewEvent]] | None = None,
     ) -> tuple[list[StoredEvent], ImportResult]:
+        """Store `batch` (the events not stored yet). `more(room)` is asked, once
+        the ledger's lock is held, for up to `room` further events to store in
+        the same transaction; they are appended to `batch` itself. A group
+        commit passes the events that arrived while it waited for the lock."""
         if not batch:
             return [], result
         # A batch small enough for INSERT (COPY cannot be pipelined) takes two round trips on
         # PostgreSQL: its reads, all sent at once behind the head's lock; then its writes.
-        with pipeline(conn, enabled=len(batch) < chain.COPY_FROM):
+        pipelined = len(batch) < chain.COPY_FROM
+        with pipeline(conn, enabled=pipelined):
             locking = self._send_lock(conn)
             existing = self._send_existing(conn, [e.event_id for e in batch])
             chain_head = chain.send_head(conn)
             head = start = self._locked(locking)
+            extra = more(chain.COPY_FROM - 1 - len(batch)) if more is not None and pipelined else []
+            if extra:
+                batch.extend(extra)
+                existing += self._send_existing(conn, [e.event_id for e in extra])
             result.recorded_us = to_micros(datetime.now(UTC))
             head = self._insert(conn, batch, head, result.recorded_us, set(), result,
                                 existing=self._existing_of(existing), chain_head=chain_head)
