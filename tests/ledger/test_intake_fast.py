@@ -174,3 +174,39 @@ def test_two_workers_committers_taking_turns_lose_nothing(ledger_url: str) -> No
     finally:
         for x in leds:
             x.close()
+
+
+def test_a_write_refused_when_the_pipeline_is_answered_is_not_acknowledged(pg_url: str) -> None:
+    """On PostgreSQL a batch's writes are answered only when its pipeline is
+    left. A write the server refuses (here a trigger) must fail the batch
+    there: its waiter gets the error and the event is not stored, the others
+    are committed one by one and acknowledged, and the connections go back
+    to the pool clean."""
+    holder, led = Ledger(pg_url), Ledger(pg_url)
+    try:
+        with led.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION consentry_test_refuse() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.user_id = 'refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; "
+                "END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER consentry_test_refuse BEFORE INSERT ON ledger_events "
+                                 "FOR EACH ROW EXECUTE FUNCTION consentry_test_refuse()")
+        committer = GroupCommitter(led)
+        with holder.transaction() as conn:  # hold the lock, so that all of them go in one batch
+            holder.append_in(conn, [_ev("holder", EventType.notified, 0)])
+            futures = [committer.submit(_ev(u, EventType.objected, 1)) for u in ("a", "refused", "b")]
+            _wait_until(committer._queue.empty)
+        with pytest.raises(Exception, match="refused by the test"):
+            futures[1].result(30)
+        a, b = futures[0].result(30), futures[2].result(30)
+        assert led.count() == 3 and {e.user_id for e in led.iter_events()} == {"holder", "a", "b"}
+        assert led.get(a.event_id) == a and led.get(b.event_id) == b
+        assert led.state("refused") is None
+        # The connections go back to the pool clean: the next batches on them commit.
+        after = [committer.record(_ev(f"after{i}", EventType.objected, 2)) for i in range(6)]
+        assert [e.seq for e in after] == list(range(4, 10))
+    finally:
+        with led.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS consentry_test_refuse ON ledger_events")
+        holder.close()
+        led.close()
