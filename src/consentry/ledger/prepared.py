@@ -34,20 +34,28 @@ def run(conn: Connection, sql: str, args: Any, *, many: bool = False, fetch: boo
     `IntegrityError`, ... with `.orig`). In a `pipeline()`, a write is only
     queued (its error comes when the pipeline syncs) and a read waits for
     everything queued before it."""
-    dbapi = conn.dialect.loaded_dbapi
     raw = conn.connection.dbapi_connection
     cur = raw.cursor()
     try:
-        if many:
-            cur.executemany(sql, args)
-            return []
-        cur.execute(sql, args)
-        # In a pipeline the answer has not come yet, so there is no description to ask.
-        return cur.fetchall() if fetch and (cur.description is not None or _in_pipeline(raw)) else []
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, args, exc, dbapi.Error, dialect=conn.dialect) from exc
+        with _as_sqlalchemy(conn, sql, args):
+            if many:
+                cur.executemany(sql, args)
+                return []
+            cur.execute(sql, args)
+            # In a pipeline the answer has not come yet, so there is no description to ask.
+            return cur.fetchall() if fetch and (cur.description is not None or _in_pipeline(raw)) else []
     finally:
         cur.close()
+
+
+@contextmanager
+def _as_sqlalchemy(conn: Connection, sql: str, args: Any) -> Iterator[None]:  # noqa: ANN401
+    """A driver error inside, raised as SQLAlchemy would raise it (with `.orig`)."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, dbapi.Error, dialect=conn.dialect) from exc
 
 
 class Sent:
@@ -58,26 +66,19 @@ class Sent:
     def __init__(self, conn: Connection, sql: str, args: Any) -> None:  # noqa: ANN401
         self._conn, self._sql, self._args = conn, sql, args
         self._cur = conn.connection.dbapi_connection.cursor()
-        self._guard(lambda: self._cur.execute(sql, args))
-
-    def _guard(self, call: Any) -> Any:  # noqa: ANN401
-        dbapi = self._conn.dialect.loaded_dbapi
         try:
-            return call()
-        except dbapi.Error as exc:
+            with _as_sqlalchemy(conn, sql, args):
+                self._cur.execute(sql, args)
+        except BaseException:
             self._cur.close()
-            raise DBAPIError.instance(self._sql, self._args, exc, dbapi.Error, dialect=self._conn.dialect) from exc
+            raise
 
     def rows(self) -> list[tuple]:
         try:
-            return self._guard(self._cur.fetchall)
+            with _as_sqlalchemy(self._conn, self._sql, self._args):
+                return self._cur.fetchall()
         finally:
             self._cur.close()
-
-
-def send(conn: Connection, sql: str, args: Any) -> Sent:  # noqa: ANN401
-    """Send the read `sql` now and read its rows later (`Sent.rows`)."""
-    return Sent(conn, sql, args)
 
 
 def _in_pipeline(raw: Any) -> bool:  # noqa: ANN401 - a DB-API connection
@@ -97,12 +98,8 @@ def pipeline(conn: Connection, enabled: bool = True) -> Iterator[None]:
     if not enabled or conn.dialect.driver != "psycopg" or not hasattr(raw, "pipeline"):
         yield
         return
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        with raw.pipeline():
-            yield
-    except dbapi.Error as exc:
-        raise DBAPIError.instance("(pipeline)", None, exc, dbapi.Error, dialect=conn.dialect) from exc
+    with _as_sqlalchemy(conn, "(pipeline)", None), raw.pipeline():
+        yield
 
 
 class Prepared:

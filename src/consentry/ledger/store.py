@@ -26,7 +26,7 @@ from ..errors import InputError, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
-from .prepared import Prepared, Sent, pipeline, run, send
+from .prepared import Prepared, Sent, pipeline, run
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
 from .state import PersonState
 
@@ -287,7 +287,8 @@ class Ledger:
         if not batch:
             return [], result
         # A batch small enough for INSERT (COPY cannot be pipelined) takes two round trips on
-        # PostgreSQL: its reads, all sent at once behind the head's lock; then its writes.
+        # PostgreSQL: its reads, all sent at once behind the head's lock; then its writes
+        # (three when `more` adds events: their stored copies are read once the lock is held).
         pipelined = len(batch) < chain.COPY_FROM
         with pipeline(conn, enabled=pipelined):
             locking = self._send_lock(conn)
@@ -412,10 +413,10 @@ class Ledger:
             return []
         select_ = f"SELECT {', '.join(_EVENT_COLS)} FROM ledger_events WHERE event_id"
         if self.is_sqlite:
-            return [send(conn, f"{select_} IN ({', '.join('?' * len(c))})", c) for c in
+            return [Sent(conn, f"{select_} IN ({', '.join('?' * len(c))})", c) for c in
                     (ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))]
         # one round trip with an array parameter, where IN lists cost a parse per chunk
-        return [send(conn, f"{select_} = ANY(%s)", (ids,))]
+        return [Sent(conn, f"{select_} = ANY(%s)", (ids,))]
 
     @staticmethod
     def _existing_of(sent: list[Sent]) -> dict[str, tuple[int, NewEvent]]:
