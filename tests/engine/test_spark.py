@@ -22,7 +22,7 @@ if shutil.which("java") is None:
 from consentry import Platform  # noqa: E402
 from consentry.engine import decide, evaluate  # noqa: E402
 from consentry.engine.evaluate import evaluate_spark  # noqa: E402
-from consentry.engine.spark import UTC_CONF, decided, load_inputs, session, utc_conf  # noqa: E402
+from consentry.engine.spark import SPLITS_CONF, UTC_CONF, decided, load_inputs, session, utc_conf  # noqa: E402
 from consentry.errors import InputError  # noqa: E402
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.policy import load_policy  # noqa: E402
@@ -156,6 +156,28 @@ def test_text_exports_read_by_spark_decide_as_parquet_on_duckdb(spark, tmp_path,
 def test_a_time_zone_other_than_utc_is_refused(spark) -> None:
     with pytest.raises(InputError, match="time zone"):
         session("local[1]", {"spark.sql.session.timeZone": "Europe/Berlin"})
+
+
+def test_a_file_is_read_in_a_few_splits_per_core(spark, tmp_path) -> None:
+    """20M items (321 MB, 20 row groups) were read in 3 tasks on 2 cores, the
+    last one alone; each core now gets a few splits of whole row groups."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cores = spark.sparkContext.defaultParallelism
+    assert spark.conf.get(SPLITS_CONF) == str(4 * cores)
+    rng = np.random.default_rng(1)
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, pa.schema([("blob", pa.binary())]), compression="none") as w:
+        for _ in range(8):  # 8 row groups of 6 MB that do not compress
+            w.write_table(pa.table({"blob": [rng.bytes(6 << 10) for _ in range(1024)]}))
+    assert spark.read.parquet(str(path)).rdd.getNumPartitions() == 8  # was 2: the 48 MB over 2 cores
+    spark.conf.set(SPLITS_CONF, "1")
+    try:
+        assert session("local[2]", {SPLITS_CONF: "1"}).conf.get(SPLITS_CONF) == "1"  # the caller's setting wins
+    finally:
+        spark.conf.set(SPLITS_CONF, str(4 * cores))
 
 
 def test_the_jvms_own_options_are_kept_with_the_zone_added() -> None:
