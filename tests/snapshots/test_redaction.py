@@ -458,9 +458,8 @@ def test_phone_validity_in_sql_agrees_with_libphonenumber(cases) -> None:
 
 
 def test_a_country_codes_pattern_names_each_number_pattern_once() -> None:
-    """RE2 compiles every pattern a query names, at about 1 ms per 1,000
-    characters: NANP's 25 regions repeat their patterns (13,137 characters
-    with the repeats)."""
+    """NANP's 25 regions repeat their patterns (13,137 characters with the
+    repeats): the prefix tables are made from this pattern at first use."""
     from consentry.snapshots.phones import _by_cc, _cc_parts
 
     nanp = _by_cc()["1"][1]
@@ -470,31 +469,63 @@ def test_a_country_codes_pattern_names_each_number_pattern_once() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.text("0123456789", min_size=1, max_size=16), min_size=1, max_size=40),
-       st.sampled_from(["1", "33", "39", "44", "49", "91", "dialled0", "dialled", "general0", "general"]))
-def test_full_match_agrees_with_duckdbs_regexp_full_match(digits: list[str], which: str) -> None:
-    """`full_match` (compiled once per query instead of twice) answers as
-    `regexp_full_match` does, on the patterns it is used with."""
-    from consentry.snapshots.phones import _by_cc, _dialled_by_cc, full_match
-    from consentry.sqltext import quote
+       st.sampled_from(["1", "33", "39", "44", "49", "91", "52", "7", "81"]), st.booleans(), st.randoms())
+def test_prefix_tables_agree_with_the_patterns(digits: list[str], cc: str, general_only: bool, rnd) -> None:
+    """`prefixes.cover` (the tables that replaced the patterns in SQL): a
+    digit string starts with one of the prefixes of its length exactly when it
+    fully matches the patterns, on random digits and on numbers made from the
+    prefixes themselves."""
+    import re
 
-    # a national number's type and general patterns, as dialled, in France (0...) and in the US (no 0)
-    fr = next(p for p in _dialled_by_cc(True) if p[0] == "33")
-    us = next(p for p in _dialled_by_cc(False) if p[0] == "1")
-    pattern = {"dialled0": fr[1], "general0": fr[2], "dialled": us[1], "general": us[2]}.get(which) or _by_cc()[which][1]
-    examples = [str(phonenumbers.example_number_for_type(r, PhoneNumberType.MOBILE).national_number)
-                for r in ("US", "FR", "IT", "GB", "DE", "IN")]
-    digits = digits + examples + ["0" + e for e in examples]
-    con = duckdb.connect()
-    con.register("t", pa.table({"d": digits}))
-    rows = con.execute(f"SELECT d, regexp_full_match(d, {quote(pattern)}), {full_match('d', pattern)} FROM t").fetchall()
-    assert [r for r in rows if r[1] != r[2]] == []
-    assert any(r[1] for r in rows)
+    from consentry.snapshots.phones import _by_cc, _general
+    from consentry.snapshots.prefixes import cover
+
+    patterns = (_general()[cc],) if general_only else (_by_cc()[cc][1], _general()[cc])
+    rows = cover(*patterns)
+    table = set(rows)
+    made = [p + "".join(rnd.choice("0123456789") for _ in range(n - len(p))) for n, p in rnd.sample(rows, min(40, len(rows)))]
+    for x in digits + made:
+        in_table = any((len(x), x[:k]) in table for k in range(len(x) + 1))
+        assert in_table == all(re.fullmatch(p, x) for p in patterns), (cc, x)
+    assert made
+
+
+def test_prefix_cover_of_small_patterns() -> None:
+    from consentry.snapshots.prefixes import cover
+
+    assert cover(r"[2-9]\d{2}", lengths=range(1, 5)) == [(3, p) for p in "23456789"]
+    assert cover(r"1\d|12\d?", lengths=range(1, 4)) == [(2, "1"), (3, "12")]
+    assert cover(r"\d{2}", r"[05]\d", lengths=range(1, 4)) == [(2, "0"), (2, "5")]  # both at once
+    assert cover(r"(?:0\d)?9", lengths=range(1, 4)) == [(1, "9")] + [(3, f"0{d}9") for d in "0123456789"]
+    assert cover(r"1", r"2") == []
+    with pytest.raises(ValueError, match="does not know"):
+        cover(r"\w+")
+
+
+@pytest.mark.slow
+def test_every_example_number_is_in_its_country_codes_table() -> None:
+    """libphonenumber's example number of every type of every region is valid,
+    so it is in the prefix table of its country code."""
+    from consentry.snapshots.phones import _TYPES, _prefix_rows, _key
+
+    checked = 0
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        keys = set(_prefix_rows("valid", str(md.country_code))[0])
+        for name in _TYPES:
+            desc = getattr(md, name)
+            if desc is None or not desc.national_number_pattern or not desc.example_number:
+                continue
+            x = desc.example_number
+            assert any(_key(str(md.country_code), len(x), x[:k]) in keys for k in range(8)), (region, name, x)
+            checked += 1
+    assert checked > 1000
 
 
 def test_national_numbers_of_the_default_regions_are_found_without_the_authors_country() -> None:
-    """The national-number patterns are pruned to the number types that can
-    start as the number does: every example number libphonenumber gives for
-    the regions tried by default is still found, with no country given."""
+    """The national dialling rules (a "0" dropped, NANP's "1" or not): every
+    example number libphonenumber gives for the regions tried by default is
+    found, written nationally, with no country given."""
     from consentry.snapshots.phones import DEFAULT_REGIONS
 
     texts = []
@@ -506,29 +537,6 @@ def test_national_numbers_of_the_default_regions_are_found_without_the_authors_c
     t = find_pii(texts, transforms=Transforms(redact_emails=False, redact_ibans=False, redact_cards=False))
     assert sorted(set(range(len(texts))) - set(t.column("row").to_pylist())) == []
     assert len(texts) >= 50
-
-
-@pytest.mark.slow
-def test_first_digits_of_every_number_type_pattern() -> None:
-    """`_first_digits` (which prunes the patterns) never leaves out the first
-    digit of a number the pattern accepts: libphonenumber's example numbers."""
-    import re
-
-    from consentry.snapshots.phones import _TYPES, _first_digits
-
-    checked = 0
-    for region in phonenumbers.SUPPORTED_REGIONS:
-        md = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        for name in _TYPES:
-            desc = getattr(md, name)
-            if desc is None or not desc.national_number_pattern or not desc.example_number:
-                continue
-            assert re.fullmatch(desc.national_number_pattern, desc.example_number)
-            assert desc.example_number[0] in _first_digits(desc.national_number_pattern), (region, name)
-            checked += 1
-    assert checked > 1000
-    assert _first_digits("(?:0[1-9]|1)?\\d") == frozenset("0123456789")
-    assert _first_digits("[2-9]\\d{9}|8(?:00|33)\\d{7}") == frozenset("23456789")
 
 
 @pytest.mark.slow

@@ -9,8 +9,11 @@ significant number (after the country code, or after the national prefix)
 fully matches the general pattern and one type pattern of the same country.
 Country codes without a region (+800, +882) count too. Not done: the
 rewriting rules a few regions apply to short local numbers (San Marino's
-"0549", Norfolk Island's "3"). The patterns become
-constant regexes in SQL, so DuckDB compiles each once per query.
+"0549", Norfolk Island's "3"). The patterns become tables of prefixes
+(`prefixes.py`): a number is checked by joins on integers, so no pattern is
+compiled per query and thread (DuckDB compiled some 23,000 characters of
+patterns for the 19 regions a national number is tried in, about 30 ms of
+every call on each core).
 
 A run of digit groups may hold a number and more (`617-653-3040 2`, a number
 followed by a time, two numbers): the spans of groups that start or end the
@@ -26,6 +29,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..sqltext import quote
+from .prefixes import cover
 
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL",
@@ -98,8 +102,7 @@ def _by_cc() -> dict[str, tuple[str, str, list[int]]]:
     dialled in the US is the Dominican Republic's), and the regions of a
     country code share their national prefix. The pattern names each distinct
     type pattern once: NANP's 25 regions repeat theirs (fixed line and mobile
-    alike), and RE2 compiles a pattern per query in about 1 ms per 1,000
-    characters (13,137 characters for NANP with the repeats, 5,415 without)."""
+    alike), 13,137 characters with the repeats, 5,415 without."""
     out: dict[str, tuple[str, set[int]]] = {}
     for _, cc, np, lens in _meta():
         got = out.setdefault(cc, (np, set()))
@@ -112,44 +115,6 @@ def _by_cc() -> dict[str, tuple[str, str, list[int]]]:
 
 def _cc_of(region: str) -> str:
     return next(cc for r, cc, *_ in _meta() if r == region)
-
-
-_DIGITS = frozenset("0123456789")
-
-
-def _first_digits(pattern: str) -> frozenset[str]:
-    """The digits a full match of `pattern` can start with (all ten when in doubt)."""
-    from re import _parser  # the stdlib's own regex parser: libphonenumber's patterns are plain
-
-    def seq(items) -> tuple[set[str], bool]:  # noqa: ANN001 - (first digits, can be empty)
-        out: set[str] = set()
-        for op, av in items:
-            first, empty = one(str(op), av)
-            out |= first
-            if not empty:
-                return out, False
-        return out, True
-
-    def one(op: str, av) -> tuple[set[str], bool]:  # noqa: ANN001
-        if op == "LITERAL":
-            return {chr(av)}, False
-        if op == "IN" and all(str(o) in ("LITERAL", "RANGE") for o, _ in av):
-            return {chr(c) for o, a in av for c in ((a,) if str(o) == "LITERAL" else range(a[0], a[1] + 1))}, False
-        if op == "SUBPATTERN":
-            return seq(av[-1])
-        if op == "BRANCH":
-            parts = [seq(b) for b in av[1]]
-            return set().union(*(f for f, _ in parts)), any(e for _, e in parts)
-        if op in ("MAX_REPEAT", "MIN_REPEAT"):
-            first, empty = seq(av[2])
-            return first, empty or av[0] == 0
-        return set(_DIGITS), False
-
-    try:
-        first, empty = seq(_parser.parse(pattern))
-    except Exception:  # noqa: BLE001 - a pattern Python cannot read is kept whole
-        return _DIGITS
-    return _DIGITS if empty else frozenset(first) & _DIGITS
 
 
 def _distinct_by_cc(patterns) -> dict[str, list[str]]:  # noqa: ANN001 - PhoneMetadata -> its patterns
@@ -177,106 +142,104 @@ def _general() -> dict[str, str]:
     return {cc: "(?:" + "|".join(parts) + ")" if parts else "(?:)" for cc, parts in general.items()}
 
 
-@lru_cache(maxsize=2)
-def _dialled_by_cc(zero: bool) -> tuple[tuple[str, str, str], ...]:
-    """(country code, type pattern, general pattern) per country code tried for a national
-    number that starts (`zero`) or does not start with 0, each over the digits
-    as dialled: a national prefix of one digit is stripped where the number
-    starts with it; NANP's "1" is optional ("1 617 ..." or "617 ..."). Only
-    the parts of a country's type patterns that can start as the number does
-    are kept: every pattern is compiled for every query."""
-    regions = DEFAULT_REGIONS if zero else NO_TRUNK_ZERO
-    starts = frozenset("0") if zero else _DIGITS - {"0"}
-    out: list[tuple[str, str, str]] = []
-    for cc in dict.fromkeys(_cc_of(r) for r in regions):
-        np = _by_cc()[cc][0]
-        if len(np) > 1:
-            raise RuntimeError(f"a default region has the national prefix {np!r}; only one digit is supported")
-        strip = zero and np == "0"  # the number starts with 0: a "0" prefix is stripped, a "1" cannot be there
-        parts = [p for p in _cc_parts()[cc] if strip or _first_digits(p) & starts]
-        if not parts:
-            continue
-
-        def dialled(body: str, strip: bool = strip, np: str = np) -> str:
-            return f"0{body}" if strip else f"{np}?{body}" if np and np != "0" else body
-
-        out.append((cc, dialled("(?:" + "|".join(parts) + ")"), dialled(_general()[cc])))
+@lru_cache(maxsize=1)
+def _dial_rules() -> tuple[tuple[bool, str, str], ...]:
+    """(starts with 0, country code, digits dropped) for a national number
+    written without a country code: read in every region `DEFAULT_REGIONS`
+    names if it starts with 0, else in those of `NO_TRUNK_ZERO`. A national
+    prefix "0" is dropped ("030 1234567" in Germany); NANP's "1" may be there
+    or not ("1 617 ..." or "617 ..."); else the digits are the number."""
+    out = []
+    for zero, regions in ((True, DEFAULT_REGIONS), (False, NO_TRUNK_ZERO)):
+        for cc in dict.fromkeys(_cc_of(r) for r in regions):
+            np = _by_cc()[cc][0]
+            if len(np) > 1:
+                raise RuntimeError(f"a default region has the national prefix {np!r}; only one digit is supported")
+            drops = ["0"] if zero and np == "0" else ["", np] if np and np != "0" else [""]
+            out += [(zero, cc, d) for d in drops]
     return tuple(out)
 
 
-def _dialled_valid(x: str, zero: bool) -> str:
-    """SQL condition: digits `x` are a valid national number in one of the
-    regions tried: a type pattern and the general pattern of the same
-    country. One union of each is not the same: 049705590660 passes
-    Germany's fixed-line pattern and Brazil's general one, and is valid in
-    neither. A condition for a WHERE clause, not a value: DuckDB evaluates a
-    filter's ANDs and ORs on the rows still undecided, so a number stops at the
-    first country that takes it and meets a general pattern only after a type
-    pattern took it. As a value (inside a `CASE`) every pattern ran on every
-    number: twice the time (on 10,000 texts 38 ms against 19 ms). For
-    `_cc_case` the `CASE` is faster: it sends each row to one country."""
-    return "(" + " OR ".join(f"({full_match(x, t)} AND {full_match(x, g)})" for _, t, g in _dialled_by_cc(zero)) + ")"
-
-
 @lru_cache(maxsize=1)
-def _tables():  # noqa: ANN202 - (per country code, per region) as Arrow tables
+def _tables() -> dict:  # table name -> pyarrow.Table
+    """libphonenumber's metadata as the small tables the SQL reads: per
+    country code (national prefix, possible lengths), per region its country
+    code, and the national dialling rules (`_dial_rules`)."""
     import pyarrow as pa
 
     by_cc = _by_cc()
     meta = _meta()
-    cc = pa.table({"cc": list(by_cc), "np": [v[0] for v in by_cc.values()],
-                   "lengths": pa.array([v[2] for v in by_cc.values()], pa.list_(pa.int32()))})
-    region = pa.table({"region": [r for r, *_ in meta], "cc": [c for _, c, *_ in meta]})
-    return cc, region
+    rules = _dial_rules()
+    return {
+        "consentry_phone_cc": pa.table({"cc": list(by_cc), "np": [v[0] for v in by_cc.values()],
+                                        "lengths": pa.array([v[2] for v in by_cc.values()], pa.list_(pa.int32()))}),
+        "consentry_phone_region": pa.table({"region": [r for r, *_ in meta], "cc": [c for _, c, *_ in meta]}),
+        "consentry_phone_dial": pa.table({"zero": [r[0] for r in rules], "cc": [r[1] for r in rules],
+                                          "drop": [r[2] for r in rules]}),
+    }
+
+
+@lru_cache(maxsize=None)
+def _prefix_rows(kind: str, cc: str) -> tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]:
+    """One country code's `valid` numbers (a type pattern and the general
+    pattern) or `general` ones, as (`_key`s, (length key, base key, divisor)
+    per prefix length): `prefixes.cover`, made the first time a call needs
+    this country code (the 18 of the national rules take 0.9 s, all 215
+    take 1.8 s) and kept for the process, as the patterns were."""
+    patterns = (_by_cc()[cc][1], _general()[cc]) if kind == "valid" else (_general()[cc],)
+    rows = cover(*patterns)
+    ks = sorted({(n, len(p)) for n, p in rows})
+    return (tuple(sorted({_key(cc, n, p) for n, p in rows})),
+            tuple((int(cc) * 18 + n, _key(cc, n, "0" * k), 10 ** (n - k)) for n, k in ks))
+
+
+def _register_prefixes(con, ccs: list[str]) -> None:  # noqa: ANN001 - a duckdb connection
+    """Tables `consentry_phone_{valid,general}` (one `_key` per prefix) and
+    `..._ks` (the prefix lengths of each country code and length) for the
+    country codes `ccs`, on this connection (Arrow, registered: no copy)."""
+    import pyarrow as pa
+
+    for kind in ("valid", "general"):
+        parts = [_prefix_rows(kind, cc) for cc in sorted(set(ccs))]
+        keys = [k for p in parts for k in p[0]]
+        ks = [r for p in parts for r in p[1]]
+        con.register(f"consentry_phone_{kind}", pa.table({"key": pa.array(keys, pa.int64())}))
+        con.register(f"consentry_phone_{kind}_ks", pa.table({
+            "cl": pa.array([r[0] for r in ks], pa.int64()), "base": pa.array([r[1] for r in ks], pa.int64()),
+            "div": pa.array([r[2] for r in ks], pa.int64())}))
 
 
 def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
-    """libphonenumber's metadata on a connection, per country code and per
-    region: Arrow tables built once per process and registered (no copy), or
-    with `shared` copied into tables of the database, which its cursors see."""
-    cc, region = _tables()
-    if shared:
-        for name, table in (("consentry_phone_cc", cc), ("consentry_phone_region", region)):
+    """libphonenumber's metadata on a connection (`_tables`): Arrow tables
+    built once per process and registered (no copy), or with `shared` copied
+    into tables of the database, which its cursors see."""
+    for name, table in _tables().items():
+        if shared:
             con.register("_consentry_arrow", table)
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _consentry_arrow")
             con.unregister("_consentry_arrow")
-        return
-    con.register("consentry_phone_cc", cc)
-    con.register("consentry_phone_region", region)
+        else:
+            con.register(name, table)
 
 
-def full_match(x: str, pattern: str) -> str:
-    """SQL: whether the whole of `x` matches `pattern`. The same answer as
-    `regexp_full_match`, which DuckDB compiles twice per query (once to bind,
-    once per thread): `regexp_extract_all` compiles only per thread, and
-    libphonenumber's patterns take some 8 ms each to compile."""
-    return f"len(regexp_extract_all({x}, {quote('^(?:' + pattern + ')$')})) > 0"
+def _key(cc: str, length: int, prefix: str) -> int:
+    """A (country code, number length, prefix) as one integer, for a join on
+    one column: DuckDB joined the four columns as strings 4 times slower."""
+    return ((int(cc) * 18 + length) * 8 + len(prefix)) * 10_000_000 + int(prefix or 0)
 
 
-def _cc_case(ccs: list[str], x: str) -> str:
-    """`CASE cc WHEN ... THEN x is valid there END`, over the country codes
-    given only: each WHEN is a regex DuckDB compiles for the query."""
-    if not ccs:
-        return "false"
-    whens = " ".join(f"WHEN '{cc}' THEN {full_match(x, _by_cc()[cc][1])} AND {full_match(x, _general()[cc])}"
-                     for cc in sorted(ccs))
-    return f"CASE cc {whens} ELSE false END"
-
-
-def _stripped_case(ccs: list[str]) -> str:
-    """SQL: the national significant number of `nsn` (the digits after a country
-    code, or a national number read in its author's region) as libphonenumber
-    parses it. A national prefix ("+49 030 ...", "03-1234-5678" in Japan) is
-    dropped when the number without it fits the country's general pattern, or
-    the number with it does not."""
-    whens = []
-    for cc in sorted(ccs):
-        np = _by_cc()[cc][0]
-        if np:
-            rest = f"substr(nsn, {len(np) + 1})"
-            whens.append(f"WHEN '{cc}' THEN CASE WHEN starts_with(nsn, {quote(np)}) AND (NOT {full_match('nsn', _general()[cc])}"
-                         f" OR {full_match(rest, _general()[cc])}) THEN {rest} ELSE nsn END")
-    return f"CASE cc {' '.join(whens)} ELSE nsn END" if whens else "nsn"
+def _members(table: str, checks: str, keep: str) -> str:
+    """SQL: the distinct `keep` columns of the rows of query `checks` (with
+    columns `cc` and `x`) whose digits x are a number of country code cc in
+    prefix table `table` (`_tables`): x starts with one of the prefixes of its
+    length. Two joins on integers (`_key`): no pattern is compiled."""
+    cols = ", ".join(f"c.{k.strip()}" for k in keep.split(","))
+    # A prefix of k digits is the number divided by 10 to the power of the digits after it: no string is cut.
+    # The keys are matched without the checks' other columns (DuckDB would hash those too).
+    return (f"SELECT DISTINCT {cols} FROM (SELECT *, row_number() OVER () AS id FROM ({checks})) c SEMI JOIN ("
+            f"SELECT c.id FROM (SELECT row_number() OVER () AS id, CAST(cc AS BIGINT) * 18 + length(x) AS cl, "
+            f"CAST(x AS BIGINT) AS xv FROM ({checks})) c JOIN {table}_ks q ON q.cl = c.cl "
+            f"SEMI JOIN {table} v ON v.key = q.base + c.xv // q.div) ok ON ok.id = c.id")
 
 
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
@@ -323,32 +286,47 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
       AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")
     # Pairs to check against one country code's patterns: numbers written with
     # + or 00, and national numbers read in the author's region when that is
-    # not one of the regions every national number is tried in. Either way a
-    # national prefix is dropped as libphonenumber drops it (`_stripped_case`).
+    # not one of the regions every national number is tried in.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pairs AS
-    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.cc) + 1) AS nsn,
+    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, m.np, substr(s.d, length(m.cc) + 1) AS nsn,
            s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible
     FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS c FROM {t}_digits WHERE plus OR dial00) s
     JOIN consentry_phone_cc m ON m.cc = s.c
     UNION ALL
-    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, s.d, false
+    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, m.np, s.d, false
     FROM {t}_digits s JOIN consentry_phone_region g ON g.region = s.region JOIN consentry_phone_cc m ON m.cc = g.cc
     WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
       AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
-    ccs = [r[0] for r in con.execute(f"SELECT DISTINCT cc FROM {t}_pairs WHERE NOT possible").fetchall()]
+    ccs = {r[0] for r in con.execute(f"SELECT DISTINCT cc FROM {t}_pairs WHERE NOT possible").fetchall()}
+    _register_prefixes(con, sorted(ccs | {cc for _, cc, _ in _dial_rules()}))
+    # Pairs checked against a country code's numbers: the national prefix is
+    # dropped as libphonenumber drops it, when the number without it is a
+    # general number of the country, or the number with it is not ("+49 030
+    # ...", "03-1234-5678" in Japan).
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_np AS
+    SELECT *, row_number() OVER () AS p, np <> '' AND starts_with(nsn, np) AS has_np FROM {t}_pairs WHERE NOT possible""")
+    with_np = (f"SELECT p, cc, nsn AS x, false AS cut FROM {t}_np WHERE has_np "
+               f"UNION ALL SELECT p, cc, substr(nsn, length(np) + 1), true FROM {t}_np WHERE has_np")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_general AS {_members('consentry_phone_general', with_np, 'p, cut')}")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-    WITH valid AS MATERIALIZED (
+    WITH checks AS (
+      SELECT run, region, i, j, value, cc,
+             CASE WHEN has_np AND (NOT EXISTS (SELECT 1 FROM {t}_general g WHERE g.p = n.p AND NOT g.cut)
+                                   OR EXISTS (SELECT 1 FROM {t}_general g WHERE g.p = n.p AND g.cut))
+                  THEN substr(nsn, length(np) + 1) ELSE nsn END AS x
+      FROM {t}_np n
+      UNION ALL
+      -- national numbers, read in the regions every one is tried in
+      SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.drop) + 1)
+      FROM {t}_digits s JOIN consentry_phone_dial m ON m.zero = (s.d[1] = '0') AND starts_with(s.d, m.drop)
+      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15),
+    valid AS MATERIALIZED (
       SELECT run, region, i, j, value FROM {t}_pairs WHERE possible
       UNION
-      SELECT run, region, i, j, value FROM (SELECT *, {_stripped_case(ccs)} AS n FROM {t}_pairs WHERE NOT possible)
-      WHERE {_cc_case(ccs, 'n')}
-      UNION
-      SELECT run, region, i, j, value FROM {t}_digits
-      WHERE NOT (plus OR dial00) AND length(d) <= 15
-        AND ((d[1] = '0' AND {_dialled_valid('d', True)}) OR (d[1] <> '0' AND {_dialled_valid('d', False)}))),
+      SELECT run, region, i, j, value FROM ({_members('consentry_phone_valid', 'SELECT * FROM checks', 'run, region, i, j, value')})),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
                         AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
     SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
-    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs")
+    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general")
