@@ -144,54 +144,55 @@ def cover(*patterns: str, lengths: range = range(1, 18)) -> list[tuple[int, str]
     `patterns`: a string of that length is matched if and only if it starts
     with one of the prefixes of its length. No prefix has another of the same
     length as its own prefix."""
+    import numpy as np
+
     dfas = [_DFA(p) for p in patterns]
     ids: dict[tuple[int, ...], int] = {}
     states: list[tuple[int, ...]] = []
-    moves: list[list[int] | None] = []
 
     def pid(s: tuple[int, ...]) -> int:
         i = ids.get(s)
         if i is None:
             i = ids[s] = len(states)
             states.append(s)
-            moves.append(None)
         return i
 
-    def step(i: int) -> list[int]:
-        m = moves[i]
-        if m is None:
-            nexts = [d.next(s) for d, s in zip(dfas, states[i], strict=True)]
-            m = moves[i] = [pid(tuple(n[k] for n in nexts)) for k in range(10)]
-        return m
-
-    counts: dict[tuple[int, int], int] = {}
-
-    def count(i: int, r: int) -> int:
-        """How many strings of r digits lead from state i to acceptance."""
-        c = counts.get((i, r))
-        if c is None:
-            s = states[i]
-            if 0 in s:
-                c = 0
-            elif r == 0:
-                c = int(all(d.accepts(x) for d, x in zip(dfas, s, strict=True)))
-            else:
-                c = sum(count(j, r - 1) for j in step(i))
-            counts[(i, r)] = c
-        return c
-
+    # Every state within the longest length of the start, breadth first (a
+    # state is first met at its least depth, so one met last is only ever
+    # asked about strings of no digits).
     start = pid(tuple(d.start for d in dfas))
+    moves: list[list[int]] = []
+    depth_max = max(lengths, default=0)
+    frontier = [start]
+    for _ in range(depth_max):
+        new: list[int] = []
+        for i in frontier:  # numbered in the order met: moves[i] is state i's
+            nexts = [d.next(s) for d, s in zip(dfas, states[i], strict=True)]
+            before = len(states)
+            moves.append([pid(tuple(n[k] for n in nexts)) for k in range(10)])
+            new.extend(range(before, len(states)))
+        frontier = new
+    dead = np.array([0 in s for s in states])
+    count = [np.array([not d and all(f.accepts(x) for f, x in zip(dfas, s, strict=True))
+                       for s, d in zip(states, dead, strict=True)], dtype=np.int64)]
+    table = np.array(moves + [[0] * 10] * (len(states) - len(moves)), dtype=np.int64).reshape(len(states), 10)
+    for _ in range(depth_max):  # how many strings of r digits lead from each state to acceptance
+        c = count[-1][table].sum(axis=1)
+        c[dead] = 0
+        c[len(moves):] = 0  # never asked: met only at the longest depth
+        count.append(c)
+    counts = [c.tolist() for c in count]
     out: list[tuple[int, str]] = []
 
     def walk(i: int, prefix: str, length: int) -> None:
         r = length - len(prefix)
-        c = count(i, r)
+        c = counts[r][i]
         if c == 0:
             return
         if c == 10**r:
             out.append((length, prefix))
             return
-        for d, j in zip(_DIGITS, step(i), strict=True):
+        for d, j in zip(_DIGITS, moves[i], strict=True):
             walk(j, prefix + d, length)
 
     for length in lengths:
