@@ -681,3 +681,16 @@ def test_a_stage_no_text_needs_is_skipped_without_changing_what_is_found(texts) 
     assert hits(alone) == hits(mixed, len(everything))
     assert redact_texts(texts) == redact_texts(everything + texts)[len(everything):]
     assert {k for _, k, _ in hits(find_pii(everything))} == {"email", "iban", "card", "phone"}  # every stage ran there
+
+
+def test_prefix_keys_are_distinct_for_every_country_code() -> None:
+    """`_key` packs (country code, length, prefix) into one integer. Colombia's
+    valid numbers need 8-digit prefixes: a 7-digit field spilled them into the
+    next length's keys (no clash on today's metadata, by luck)."""
+    from consentry.snapshots.phones import _by_cc, _prefix_rows
+    from consentry.snapshots.prefixes import cover
+
+    for kind in ("valid", "general"):
+        keys = [k for cc in _by_cc() for k in _prefix_rows(kind, cc)[0]]
+        assert len(keys) == len(set(keys))
+    assert max(len(p) for _, p in cover(_by_cc()["57"][1], "\\d+")) == 8

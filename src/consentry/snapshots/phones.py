@@ -179,6 +179,12 @@ def _tables() -> dict:  # table name -> pyarrow.Table
     }
 
 
+#: The bounds of `_key`'s fields: a number has at most 17 digits, and
+#: `prefixes.cover` gives prefixes of at most 8 (Colombia's valid numbers;
+#: 7 for NANP, the UK, Greece, Georgia and Myanmar), checked as they are made.
+_LENGTHS, _PREFIX_DIGITS = 18, 9
+
+
 @lru_cache(maxsize=None)
 def _prefix_rows(kind: str, cc: str) -> tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]:
     """One country code's `valid` numbers (a type pattern and the general
@@ -188,25 +194,29 @@ def _prefix_rows(kind: str, cc: str) -> tuple[tuple[int, ...], tuple[tuple[int, 
     take 1.0 s) and kept for the process, as the patterns were."""
     patterns = (_by_cc()[cc][1], _general()[cc]) if kind == "valid" else (_general()[cc],)
     rows = cover(*patterns)
+    if any(len(p) > _PREFIX_DIGITS for _, p in rows):
+        raise RuntimeError(f"libphonenumber's patterns for +{cc} need prefixes longer than {_PREFIX_DIGITS} digits")
     ks = sorted({(n, len(p)) for n, p in rows})
     return (tuple(sorted({_key(cc, n, p) for n, p in rows})),
-            tuple((int(cc) * 18 + n, _key(cc, n, "0" * k), 10 ** (n - k)) for n, k in ks))
+            tuple((_cl(cc, n), _key(cc, n, "0" * k), 10 ** (n - k)) for n, k in ks))
 
 
-def _register_prefixes(con, ccs: list[str]) -> None:  # noqa: ANN001 - a duckdb connection
+@lru_cache(maxsize=64)
+def _prefix_tables(ccs: frozenset[str]) -> dict:  # table name -> pyarrow.Table
     """Tables `consentry_phone_{valid,general}` (one `_key` per prefix) and
     `..._ks` (the prefix lengths of each country code and length) for the
-    country codes `ccs`, on this connection (Arrow, registered: no copy)."""
+    country codes `ccs`; the same few sets come back call after call."""
     import pyarrow as pa
 
+    out = {}
     for kind in ("valid", "general"):
-        parts = [_prefix_rows(kind, cc) for cc in sorted(set(ccs))]
-        keys = [k for p in parts for k in p[0]]
+        parts = [_prefix_rows(kind, cc) for cc in sorted(ccs)]
         ks = [r for p in parts for r in p[1]]
-        con.register(f"consentry_phone_{kind}", pa.table({"key": pa.array(keys, pa.int64())}))
-        con.register(f"consentry_phone_{kind}_ks", pa.table({
+        out[f"consentry_phone_{kind}"] = pa.table({"key": pa.array([k for p in parts for k in p[0]], pa.int64())})
+        out[f"consentry_phone_{kind}_ks"] = pa.table({
             "cl": pa.array([r[0] for r in ks], pa.int64()), "base": pa.array([r[1] for r in ks], pa.int64()),
-            "div": pa.array([r[2] for r in ks], pa.int64())}))
+            "div": pa.array([r[2] for r in ks], pa.int64())})
+    return out
 
 
 def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
@@ -222,24 +232,25 @@ def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb co
             con.register(name, table)
 
 
+def _cl(cc: str, length: int) -> int:
+    """A (country code, number length) as one integer: SQL's `cl` in `_member_ids`."""
+    return int(cc) * _LENGTHS + length
+
+
 def _key(cc: str, length: int, prefix: str) -> int:
     """A (country code, number length, prefix) as one integer, for a join on
     one column: DuckDB joined the four columns as strings 4 times slower."""
-    return ((int(cc) * 18 + length) * 8 + len(prefix)) * 10_000_000 + int(prefix or 0)
+    return (_cl(cc, length) * (_PREFIX_DIGITS + 1) + len(prefix)) * 10**_PREFIX_DIGITS + int(prefix or 0)
 
 
-def _members(table: str, checks: str, keep: str) -> str:
-    """SQL: the distinct `keep` columns of the rows of query `checks` (with
-    columns `cc` and `x`) whose digits x are a number of country code cc in
-    prefix table `table` (`_tables`): x starts with one of the prefixes of its
-    length. Two joins on integers (`_key`): no pattern is compiled."""
-    cols = ", ".join(f"c.{k.strip()}" for k in keep.split(","))
-    # A prefix of k digits is the number divided by 10 to the power of the digits after it: no string is cut.
-    # The keys are matched without the checks' other columns (DuckDB would hash those too).
-    return (f"SELECT DISTINCT {cols} FROM (SELECT *, row_number() OVER () AS id FROM ({checks})) c SEMI JOIN ("
-            f"SELECT c.id FROM (SELECT row_number() OVER () AS id, CAST(cc AS BIGINT) * 18 + length(x) AS cl, "
-            f"CAST(x AS BIGINT) AS xv FROM ({checks})) c JOIN {table}_ks q ON q.cl = c.cl "
-            f"SEMI JOIN {table} v ON v.key = q.base + c.xv // q.div) ok ON ok.id = c.id")
+def _member_ids(table: str, checks: str) -> str:
+    """SQL: the `id` of each row of `checks` (columns `id`, `cc`, `x`) whose
+    digits x are a number of country code cc in prefix table `table`
+    (`_prefix_tables`): x starts with one of the prefixes of its length. Two
+    joins on integers (`_key`), no pattern compiled; a prefix of k digits is
+    the number divided by 10 to the power of the digits after it."""
+    return (f"SELECT c.id FROM (SELECT id, CAST(cc AS BIGINT) * {_LENGTHS} + length(x) AS cl, CAST(x AS BIGINT) AS xv "
+            f"FROM ({checks})) c JOIN {table}_ks q ON q.cl = c.cl SEMI JOIN {table} v ON v.key = q.base + c.xv // q.div")
 
 
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
@@ -298,35 +309,39 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
       AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
     ccs = {r[0] for r in con.execute(f"SELECT DISTINCT cc FROM {t}_pairs WHERE NOT possible").fetchall()}
-    _register_prefixes(con, sorted(ccs | {cc for _, cc, _ in _dial_rules()}))
+    for name, table in _prefix_tables(frozenset(ccs | {cc for _, cc, _ in _dial_rules()})).items():
+        con.register(name, table)
     # Pairs checked against a country code's numbers: the national prefix is
     # dropped as libphonenumber drops it, when the number without it is a
     # general number of the country, or the number with it is not ("+49 030
-    # ...", "03-1234-5678" in Japan).
+    # ...", "03-1234-5678" in Japan). Each check has an id stored with it: a
+    # row number taken twice over the same query may come in another order
+    # when DuckDB scans it on several threads.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_np AS
     SELECT *, row_number() OVER () AS p, np <> '' AND starts_with(nsn, np) AS has_np FROM {t}_pairs WHERE NOT possible""")
-    with_np = (f"SELECT p, cc, nsn AS x, false AS cut FROM {t}_np WHERE has_np "
-               f"UNION ALL SELECT p, cc, substr(nsn, length(np) + 1), true FROM {t}_np WHERE has_np")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_general AS {_members('consentry_phone_general', with_np, 'p, cut')}")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-    WITH checks AS (
+    with_np = (f"SELECT 2 * p AS id, cc, nsn AS x FROM {t}_np WHERE has_np "
+               f"UNION ALL SELECT 2 * p + 1, cc, substr(nsn, length(np) + 1) FROM {t}_np WHERE has_np")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_general AS {_member_ids('consentry_phone_general', with_np)}")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_checks AS
+    SELECT row_number() OVER () AS id, * FROM (
       SELECT run, region, i, j, value, cc,
-             CASE WHEN has_np AND (NOT EXISTS (SELECT 1 FROM {t}_general g WHERE g.p = n.p AND NOT g.cut)
-                                   OR EXISTS (SELECT 1 FROM {t}_general g WHERE g.p = n.p AND g.cut))
+             CASE WHEN has_np AND (2 * p NOT IN (SELECT id FROM {t}_general) OR 2 * p + 1 IN (SELECT id FROM {t}_general))
                   THEN substr(nsn, length(np) + 1) ELSE nsn END AS x
-      FROM {t}_np n
+      FROM {t}_np
       UNION ALL
       -- national numbers, read in the regions every one is tried in
       SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.drop) + 1)
       FROM {t}_digits s JOIN consentry_phone_dial m ON m.zero = (s.d[1] = '0') AND starts_with(s.d, m.drop)
-      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15),
-    valid AS MATERIALIZED (
+      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
+    WITH valid AS MATERIALIZED (
       SELECT run, region, i, j, value FROM {t}_pairs WHERE possible
       UNION
-      SELECT run, region, i, j, value FROM ({_members('consentry_phone_valid', 'SELECT * FROM checks', 'run, region, i, j, value')})),
+      SELECT run, region, i, j, value FROM {t}_checks
+      WHERE id IN ({_member_ids('consentry_phone_valid', f'SELECT id, cc, x FROM {t}_checks')})),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
                         AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
     SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
-    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general")
+    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general; DROP TABLE {t}_checks")
