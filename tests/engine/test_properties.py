@@ -4,15 +4,18 @@ the contract, and the input format never changes a decision."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from exportkit import write_export
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import oracle
 
-from consentry.engine import decide
+from consentry.engine import decide, evaluate
 from consentry.ledger import Ledger, NewEvent
 from consentry.policy import load_policy, parse_policy, preset_text
 from consentry.sources import Export, validate
@@ -139,6 +142,31 @@ def test_engine_agrees_with_the_contract_read_plainly(tmp_path, world):
         assert {r[0]: r[3] for r in rows} == oracle(users, content, tags, events, policy, T, blur), policy.name
         if policy.tagged_people == "blur":
             assert {r[0]: r[4] for r in rows} == blur, policy.name
+    ledger.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(world=worlds())
+def test_the_decisions_file_says_what_the_contract_says(tmp_path, world):
+    """`evaluate` casts the reasons to a DuckDB ENUM (`Compiler.reason_type`),
+    where `decide` keeps strings: the file must still hold the contract's
+    decisions, with `reason` a plain string column as readers expect."""
+    export, ledger = _engine(tmp_path, world)
+    users, content, tags, events = world
+    for n, policy in enumerate(_policies()):
+        out = tmp_path / f"d{next(_counter)}-{n}.parquet"
+        result = evaluate(export, ledger, policy, T, out)
+        table = pq.read_table(out)
+        assert table.schema.field("reason").type == pa.string(), policy.name
+        assert pq.read_schema(out).field("eligible").type == pa.bool_()
+        rows = table.to_pylist()
+        blur: dict[str, bool] = {}
+        expected = oracle(users, content, tags, events, policy, T, blur)
+        assert {r["item_id"]: r["reason"] for r in rows} == expected, policy.name
+        assert all(r["eligible"] == (r["reason"] == "eligible") for r in rows)
+        assert result.counts == {k: v for k, v in Counter(expected.values()).items()}, policy.name
+        if policy.tagged_people == "blur":
+            assert {r["item_id"]: r["blur_faces"] for r in rows} == blur, policy.name
     ledger.close()
 
 

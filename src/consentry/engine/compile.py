@@ -57,6 +57,16 @@ class Compiler:
     #: Decide only one person's items (and look only at the people they tag):
     #: what a privacy-center page needs, without evaluating every user.
     scope_user: str | None = None
+    #: A type the reasons are cast to (DuckDB's `engine.duck.REASON_TYPE`, an
+    #: ENUM of the reasons in rule order); None leaves them strings (Spark).
+    #: The text is otherwise the same. An ENUM column is one byte a row, and
+    #: Parquet writes it as the same dictionary of strings without hashing
+    #: 20M of them: a third less CPU for writing the reasons of every item.
+    reason_type: str | None = None
+
+    def reason_lit(self, reason: Reason) -> str:
+        """A reason as a SQL literal, of `reason_type` when one is set."""
+        return f"CAST({quote(reason)} AS {self.reason_type})" if self.reason_type else quote(reason)
 
     @property
     def T(self) -> str:
@@ -114,8 +124,8 @@ class Compiler:
         conds = self.person_conditions("p", None)
         a = [Reason.account_deleted, Reason.age_unknown, Reason.minor]
         b = [Reason.no_consent, Reason.objected, Reason.not_notified]
-        case_a = " ".join(f"WHEN {conds[r]} THEN {quote(r)}" for r in a)
-        case_b = " ".join(f"WHEN {conds[r]} THEN {quote(r)}" for r in b)
+        case_a = " ".join(f"WHEN {conds[r]} THEN {self.reason_lit(r)}" for r in a)
+        case_b = " ".join(f"WHEN {conds[r]} THEN {self.reason_lit(r)}" for r in b)
         scope = ""
         users_rel, ev_filter = "users", ""
         if self.scope_user is not None:
@@ -251,19 +261,19 @@ third_party AS (
 
     def reason_sql(self, tp_objected: str, c: str = "c", p: str = "p", tg: str = "tg") -> str:
         """The CASE giving each item its reason; `tp_objected` says whether a third party objected (rule 15)."""
-        whens = [f"WHEN {cond} THEN {quote(r)}" for r, cond in self.item_conditions(c).items()]
+        whens = [f"WHEN {cond} THEN {self.reason_lit(r)}" for r, cond in self.item_conditions(c).items()]
         whens.append(f"WHEN {p}.reason_a IS NOT NULL THEN {p}.reason_a")
         person = self.person_conditions(p, f"{c}.created_at")
         if Reason.minor_at_posting in person:
-            whens.append(f"WHEN {person[Reason.minor_at_posting]} THEN {quote(Reason.minor_at_posting)}")
+            whens.append(f"WHEN {person[Reason.minor_at_posting]} THEN {self.reason_lit(Reason.minor_at_posting)}")
         whens.append(f"WHEN {p}.reason_b IS NOT NULL THEN {p}.reason_b")
         if (bw := self.before_window_sql(c)) is not None:
-            whens.append(f"WHEN {bw} THEN {quote(Reason.before_window)}")
+            whens.append(f"WHEN {bw} THEN {self.reason_lit(Reason.before_window)}")
         if self.policy.tagged_people is TaggedPeople.require:
-            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {quote(Reason.tagged_person)}")
+            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {self.reason_lit(Reason.tagged_person)}")
         if self.honours_third_parties and self.policy.tagged_people is not TaggedPeople.blur:
-            whens.append(f"WHEN {tp_objected} THEN {quote(Reason.third_party_objected)}")
-        return f"CASE {' '.join(whens)} ELSE {quote(Reason.eligible)} END"
+            whens.append(f"WHEN {tp_objected} THEN {self.reason_lit(Reason.third_party_objected)}")
+        return f"CASE {' '.join(whens)} ELSE {self.reason_lit(Reason.eligible)} END"
 
     def people_sql(self) -> str:
         """The `people` relation alone, for a backend that computes it once and

@@ -10,6 +10,11 @@ import duckdb
 from .. import config
 from ..ledger import Ledger
 from ..sources import Export
+from ..sqltext import quote
+from .rules import ORDER
+
+#: The reasons as a DuckDB ENUM, in rule order (see `Compiler.reason_type`).
+REASON_TYPE = "consentry_reason"
 
 
 def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -22,6 +27,13 @@ def connect(memory_limit: str | None = None, threads: int | None = None) -> duck
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def reason_type(con: duckdb.DuckDBPyConnection) -> str:
+    """`REASON_TYPE`, created in `con` if it is not there yet."""
+    values = ", ".join(quote(r) for r in ORDER)
+    con.execute(f"CREATE TYPE IF NOT EXISTS {REASON_TYPE} AS ENUM ({values})")
+    return REASON_TYPE
 
 
 def load_inputs(

@@ -15,7 +15,7 @@ from ..ledger import Ledger, chain
 from ..policy import Policy
 from ..sources import Export
 from .compile import Compiler
-from .duck import connect, load_inputs
+from .duck import connect, load_inputs, reason_type
 from .rules import ORDER, Reason
 
 
@@ -86,7 +86,7 @@ def evaluate(
     con = con or connect()
     try:
         wm = load_inputs(con, export, ledger, at, watermark)
-        sql = Compiler(policy, at).decisions_sql()
+        sql = Compiler(policy, at, reason_type=reason_type(con)).decisions_sql()
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             con.execute(f"COPY ({sql}) TO '{tmp}' ({DECISIONS_PARQUET})")
