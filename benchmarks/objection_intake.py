@@ -181,6 +181,8 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {db}"))
         url = args.postgres.rsplit("/", 1)[0] + "/" + db
+        with admin.connect() as conn:  # what "durable" means on this server: printed with its figures
+            durability = {k: conn.execute(text(f"SHOW {k}")).scalar_one() for k in ("fsync", "synchronous_commit")}
         try:
             results["postgresql"] = run_backend("postgresql", url, data, args, work)
         finally:
@@ -189,6 +191,11 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n== objection intake: {args.workers} workers, {args.connections} connections, {args.seconds}s each ==")
+    if args.postgres:
+        print("PostgreSQL server: " + ", ".join(f"{k}={v}" for k, v in durability.items()))
+        if durability["fsync"] != "on" or durability["synchronous_commit"] != "on":
+            print("  an acknowledged event is not on disk when this server answers: its figures overstate "
+                  "a durable PostgreSQL (run it with fsync=on and synchronous_commit=on)")
     print(f"{'ledger':<11}{'objections/s':>13}{'p50 ms':>9}{'p99 ms':>9}{'static/s':>10}{'÷ static':>9}"
           f"{'acked':>8}{'in ledger':>11}{'lost':>6}{'others':>8}")
     for name, r in results.items():
