@@ -248,6 +248,16 @@ def test_a_live_append_finds_its_people_by_index_on_postgres(pg_url):
     led.close()
 
 
+@pytest.mark.slow
+def test_ledger_sessions_plan_each_statement_for_its_parameters(pg_url):
+    """A generic plan kept from when the ledger was small scanned whole tables
+    as it grew (see `store._pg_session`)."""
+    led = Ledger(pg_url)
+    with led.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one() == "force_custom_plan"
+    led.close()
+
+
 def _assert_state_is_the_fold(led: Ledger, batches, prefix: str) -> None:
     for batch in batches:
         led.append(
