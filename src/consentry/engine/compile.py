@@ -61,7 +61,7 @@ class Compiler:
     #: ENUM of the reasons in rule order); None leaves them strings (Spark).
     #: The text is otherwise the same. An ENUM column is one byte a row, and
     #: Parquet writes it as the same dictionary of strings without hashing
-    #: 20M of them: a third less CPU for writing the reasons of every item.
+    #: one string per item: writing 20M decisions took a quarter less CPU.
     reason_type: str | None = None
 
     def reason_lit(self, reason: Reason) -> str:

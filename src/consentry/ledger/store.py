@@ -7,6 +7,7 @@ commit order; the person_state table is updated in the same transaction.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -51,6 +52,7 @@ def redact_url(url: str) -> str:
         return "<unparseable ledger URL>"
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest schema revision: the migrations are one line, each file named
     after its revision ("0008_mail_outbox.py" is revision "0008", its
