@@ -262,6 +262,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     no_zero = "[" + ", ".join(f"'{r}'" for r in NO_TRUNK_ZERO) + "]"
     t = f"_{into}"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
+    SELECT row_number() OVER () AS sid, * FROM (
     WITH cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
     parts AS (
       -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
@@ -294,17 +295,20 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
                      ELSE digits END AS d0 FROM spans)
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
       AND (cued OR NOT regexp_matches(trim(value, '()'), {quote(_COUNT)}))
-      AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)})""")
+      AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)}))""")
     # Pairs to check against one country code's patterns: numbers written with
     # + or 00, and national numbers read in the author's region when that is
-    # not one of the regions every national number is tried in.
+    # not one of the regions every national number is tried in. Spans are
+    # carried by their id (`sid`) from here on: the checks are many (every
+    # national number in each default region), and their strings were most
+    # of what the steps below stored and grouped.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pairs AS
-    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, m.np, substr(s.d, length(m.cc) + 1) AS nsn,
+    SELECT s.sid, m.cc, m.np, substr(s.d, length(m.cc) + 1) AS nsn,
            s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible
     FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS c FROM {t}_digits WHERE plus OR dial00) s
     JOIN consentry_phone_cc m ON m.cc = s.c
     UNION ALL
-    SELECT s.run, s.region, s.i, s.j, s.value, m.cc, m.np, s.d, false
+    SELECT s.sid, m.cc, m.np, s.d, false
     FROM {t}_digits s JOIN consentry_phone_region g ON g.region = s.region JOIN consentry_phone_cc m ON m.cc = g.cc
     WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
       AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
@@ -314,7 +318,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     # Pairs checked against a country code's numbers: the national prefix is
     # dropped as libphonenumber drops it, when the number without it is a
     # general number of the country, or the number with it is not ("+49 030
-    # ...", "03-1234-5678" in Japan). Each check has an id stored with it: a
+    # ...", "03-1234-5678" in Japan). Each pair has an id stored with it: a
     # row number taken twice over the same query may come in another order
     # when DuckDB scans it on several threads.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_np AS
@@ -322,26 +326,26 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     with_np = (f"SELECT 2 * p AS id, cc, nsn AS x FROM {t}_np WHERE has_np "
                f"UNION ALL SELECT 2 * p + 1, cc, substr(nsn, length(np) + 1) FROM {t}_np WHERE has_np")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_general AS {_member_ids('consentry_phone_general', with_np)}")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_checks AS
-    SELECT row_number() OVER () AS id, * FROM (
-      SELECT run, region, i, j, value, cc,
+    # The checks need no id of their own: a span is valid if any of its checks is.
+    checks = f"""
+      SELECT sid AS id, cc,
              CASE WHEN has_np AND (2 * p NOT IN (SELECT id FROM {t}_general) OR 2 * p + 1 IN (SELECT id FROM {t}_general))
                   THEN substr(nsn, length(np) + 1) ELSE nsn END AS x
       FROM {t}_np
       UNION ALL
       -- national numbers, read in the regions every one is tried in
-      SELECT s.run, s.region, s.i, s.j, s.value, m.cc, substr(s.d, length(m.drop) + 1)
+      SELECT s.sid, m.cc, substr(s.d, length(m.drop) + 1)
       FROM {t}_digits s JOIN consentry_phone_dial m ON m.zero = (s.d[1] = '0') AND starts_with(s.d, m.drop)
-      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15)""")
+      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15"""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
     WITH valid AS MATERIALIZED (
-      SELECT run, region, i, j, value FROM {t}_pairs WHERE possible
-      UNION
-      SELECT run, region, i, j, value FROM {t}_checks
-      WHERE id IN ({_member_ids('consentry_phone_valid', f'SELECT id, cc, x FROM {t}_checks')})),
+      SELECT s.run, s.region, s.i, s.j, s.value FROM {t}_digits s SEMI JOIN (
+        SELECT sid FROM {t}_pairs WHERE possible
+        UNION ALL
+        {_member_ids('consentry_phone_valid', checks)}) v ON v.sid = s.sid),
     chosen AS (
       SELECT v.run, v.region, v.value FROM valid v
       WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
                         AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
     SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
-    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general; DROP TABLE {t}_checks")
+    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general")
