@@ -256,8 +256,9 @@ def _member_ids(table: str, checks: str) -> str:
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
     """Create temp table `into(k, value)`: the phone numbers in `runs(k, run,
     region)`, where `region` is the author's country (ISO alpha-2) or NULL.
-    Staged: the spans of each distinct run first, then only the country codes
-    they need are compiled."""
+    Staged: the spans of each distinct run first, then the prefix tables of
+    only the country codes they need, then one validity join over the spans'
+    ids."""
     defaults = "[" + ", ".join(f"'{r}'" for r in DEFAULT_REGIONS) + "]"
     no_zero = "[" + ", ".join(f"'{r}'" for r in NO_TRUNK_ZERO) + "]"
     t = f"_{into}"
