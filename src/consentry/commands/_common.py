@@ -26,7 +26,8 @@ LedgerOpt = Annotated[
 PolicyOpt = Annotated[
     str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
 ]
-DataOpt = Annotated[Path, typer.Option("--data", help="The platform export folder (CONTRACT §1).")]
+DataOpt = Annotated[str, typer.Option(
+    "--data", help="The platform export folder (CONTRACT §1): a path, or s3://, gs://, abfs:// (credentials from the environment).")]
 AtOpt = Annotated[str, typer.Option("--at", help="Cut-off time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb (in this process) or spark.")]
 ControllerFileOpt = Annotated[Optional[Path], typer.Option(
@@ -64,7 +65,7 @@ def open_ledger(url: str | None):  # noqa: ANN201
     return Ledger(config.ledger_url(url), extract_dir=config.extract_dir())
 
 
-def checked_export(data: Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN201 - spark: a SparkSession
+def checked_export(data: str | Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN201 - spark: a SparkSession
     """The export, validated (by Spark jobs when `spark` is given) or known valid from the memo."""
     from ..platform import spark_check
     from ..sources import ValidationMemo, open_export
@@ -112,7 +113,7 @@ def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
 
 
 @contextmanager
-def opened_platform(data: Path, policy: str, ledger: str | None, engine: str, spark_master: str, conf: list[str] | None,
+def opened_platform(data: str | Path, policy: str, ledger: str | None, engine: str, spark_master: str, conf: list[str] | None,
                     *, quiet: bool = False, opener: Callable = open_ledger) -> Iterator:
     """The Platform a deciding command works on, put together the one way every
     command does it: the policy, the engine (Spark if asked), the export checked,

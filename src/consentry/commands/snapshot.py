@@ -92,7 +92,7 @@ def snapshot_purge(
     every: Annotated[bool, typer.Option("--all", help="Purge every snapshot in the ledger (for cron).")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Keep purging as new events arrive, until interrupted.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between rounds with --watch.")] = 60.0,
-    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="The current export (default: the one built from).")] = None,
     ledger: LedgerOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",
@@ -124,7 +124,7 @@ def snapshot_purge(
 @friendly
 def snapshot_verify(
     name: Annotated[str, typer.Argument(help="The snapshot.")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="The current export (default: the one built from).")] = None,
     ledger: LedgerOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",

@@ -31,6 +31,7 @@ from ..policy import Policy
 from ..sources import Export
 from ..sources.export import TIMESTAMP_RE, TableFile
 from ..sources.schema import TABLES, Column
+from ..sources.store import StorePath
 from ..sqltext import spark_quote
 from .compile import Compiler
 
@@ -189,6 +190,10 @@ def read_table(spark: SparkSession, export: Export, name: str) -> DataFrame:
     JSONL as text columns. A malformed record fails the read (FAILFAST), as
     it fails DuckDB's: it is never turned into a row of NULLs."""
     tf = export.files[name]
+    if isinstance(tf.path, StorePath):  # no Hadoop connector: the executors read it with pyarrow
+        from .spark_files import read_remote
+
+        return read_remote(spark, tf)
     path = str(tf.path)
     if tf.format == "parquet":
         return spark.read.parquet(path)

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from ..sources import Export
 from ..sources.export import MAX_RECORD_BYTES, TableFile
 from ..sources.lines import text_problem
+from ..sources.store import StorePath
 from ..sources.validate import SPARK, Checker, ValidationReport, check
 from ..sqltext import spark_quote
 from .spark import as_text, read_table, register_export, typed_sql
+from .spark_files import read_remote, read_remote_lines
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -45,9 +47,12 @@ class SparkChecker(Checker):
         if name not in self._views:
             from pyspark.sql import functions as F
 
-            df = read_table(self.spark, self.export, tf.table.name)
-            df.select("*", F.col("_metadata.file_path").alias("__file"),
-                      F.monotonically_increasing_id().alias("__pos")).createOrReplaceTempView(name)
+            if isinstance(tf.path, StorePath):  # the data source numbers the rows itself
+                read_remote(self.spark, tf, positions=True).createOrReplaceTempView(name)
+            else:
+                df = read_table(self.spark, self.export, tf.table.name)
+                df.select("*", F.col("_metadata.file_path").alias("__file"),
+                          F.monotonically_increasing_id().alias("__pos")).createOrReplaceTempView(name)
             self._views.add(name)
         return name
 
@@ -82,7 +87,7 @@ class SparkChecker(Checker):
         line, to name the line as a DuckDB validation does."""
         if tf.format not in ("jsonl", "csv"):
             return
-        lines = self.spark.read.text(str(tf.path))
+        lines = read_remote_lines(self.spark, tf) if isinstance(tf.path, StorePath) else self.spark.read.text(str(tf.path))
         lines.createOrReplaceTempView("consentry_check_lines")
         self._views.add("consentry_check_lines")
         dup = ("size(json_object_keys(value)) <> size(array_distinct(json_object_keys(value)))"

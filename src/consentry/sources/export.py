@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..sqltext import quote
 from .lines import MAX_RECORD_BYTES, record_line, sniff_encoding, text_problem
 from .schema import FORMATS, TABLES, Column, Table
+from .store import StorePath, attach, location, open_path, walk
 
 __all__ = ["MAX_RECORD_BYTES", "Export", "TableFile"]
 
@@ -45,7 +46,7 @@ def _bookkeeping(name: str) -> bool:
 @dataclass(frozen=True)
 class TableFile:
     table: Table
-    path: Path
+    path: Path | StorePath
     format: str  # parquet | jsonl | csv
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type as read
 
@@ -56,6 +57,8 @@ class TableFile:
     def scan_sql(self) -> str:
         p = str(self.path)
         if self.format == "parquet":
+            if isinstance(self.path, StorePath) and self.path.is_dir():  # the parts, listed: no glob over a bucket
+                return "read_parquet([" + ", ".join(quote(str(q)) for q in parquet_parts(self.path, self.table)) + "])"
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
             return f"read_parquet({quote(glob)})"
         if self.format == "csv":
@@ -93,7 +96,7 @@ CSV_LIMITS = f", max_line_size={MAX_RECORD_BYTES}, buffer_size={2 * MAX_RECORD_B
 JSON_LIMITS = f", maximum_object_size={MAX_RECORD_BYTES}"
 
 
-def find_table_file(folder: Path, table: Table) -> Path | None:
+def find_table_file(folder: Path | StorePath, table: Table) -> Path | StorePath | None:
     found = [folder / f"{table.name}.{ext}" for ext in FORMATS]
     found = [p for p in found if p.is_file()]
     part_dir = folder / table.name
@@ -118,16 +121,15 @@ def _empty_fix(table: Table, what: str = "file") -> str:
     return f"write the {table.name} table into it (CONTRACT §1)"
 
 
-def parquet_parts(part_dir: Path, table: Table) -> list[Path]:
+def parquet_parts(part_dir: Path | StorePath, table: Table) -> list[Path | StorePath]:
     """The Parquet parts of a folder, refusing anything in it that would not be read
     (a CSV part, an upper-case .PARQUET, a hidden part) or that says the folder is
     not a finished plain Parquet write (_temporary, _delta_log). Spark's and Hadoop's
     bookkeeping (_SUCCESS, _committed_*, _started_*, _metadata, .*.crc) and .DS_Store
     are ignored."""
     fix = f"remove it from {table.name}/ (consentry reads only the *.parquet parts there)"
-    parts: list[Path] = []
-    for root, dirs, files in os.walk(part_dir):
-        here = Path(root)
+    parts: list[Path | StorePath] = []
+    for here, dirs, files in walk(part_dir):
         for d in sorted(dirs):
             if d.startswith(("_", ".")):
                 why = {
@@ -235,9 +237,9 @@ def _csv_header(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
             )
 
 
-def _blank(path: Path) -> bool:
+def _blank(path: Path | StorePath) -> bool:
     """True for a file with nothing but white space (read in small blocks)."""
-    with open(path, "rb") as fh:
+    with open_path(path, "rb") as fh:
         while block := fh.read(1 << 16):
             if block.strip():
                 return False
@@ -247,16 +249,17 @@ def _blank(path: Path) -> bool:
 class Export:
     """A validated-or-not platform export; `register` exposes typed views."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
+    def __init__(self, folder: str | Path | StorePath) -> None:
+        self.folder = folder if isinstance(folder, StorePath) else location(folder)
         if not self.folder.is_dir():
             raise InputError(
-                "no such export folder",
+                "no such export folder" + (" (no object under that prefix)" if isinstance(self.folder, StorePath) else ""),
                 where=str(self.folder),
                 fix="pass the folder that holds users, content and tags (e.g. from `consentry generate`)",
             )
         self.files: dict[str, TableFile] = {}
         probe = duckdb.connect()
+        attach(probe, self.folder)
         try:
             for table in TABLES:
                 path = find_table_file(self.folder, table)
@@ -362,6 +365,7 @@ class Export:
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create views users, content and tags (empty when the export has none)."""
         con.execute("SET TimeZone = 'UTC'")
+        attach(con, self.folder)
         for table in TABLES:
             if table.name in self.files:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {table.name} AS {self.view_sql(table.name)}")

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .store import open_path
+
 #: The longest CSV record or JSON line consentry reads, the same for both (DuckDB's
 #: read_csv stops at 2 MB by default, read_json at 16 MB): a post with a long text
 #: must not be accepted as JSONL and refused as CSV. The CSV reader's buffer is
@@ -34,7 +36,7 @@ class Found:
 def sniff_encoding(path: Path) -> str | None:
     """'UTF-16' or 'UTF-32' when the file plainly is (a byte order mark, or NUL
     bytes in every second or fourth position); None when it may be UTF-8."""
-    with open(path, "rb") as fh:
+    with open_path(path, "rb") as fh:
         head = fh.read(4096)
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "UTF-32"
@@ -52,7 +54,7 @@ def sniff_encoding(path: Path) -> str | None:
 
 def utf8_problem(path: Path) -> Found | None:
     """The first line that is not UTF-8, with the offending bytes."""
-    with open(path, "rb") as fh:
+    with open_path(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             try:
                 raw.decode("utf-8")
@@ -86,7 +88,7 @@ class _DuplicateKey(ValueError):
 
 def jsonl_problem(path: Path) -> Found | None:
     """The first line that is not a JSON object, or names a key twice, with what is wrong."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    with open_path(path, encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -111,7 +113,7 @@ def jsonl_problem(path: Path) -> Found | None:
 def csv_problem(path: Path) -> Found | None:
     """The first record whose number of fields differs from the header's."""
     limit = f"a field is longer than {MAX_RECORD_BYTES >> 20} MiB, the most consentry reads"
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+    with open_path(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -138,14 +140,14 @@ def record_line(path: Path, fmt: str, n: int) -> int:
     """The physical line where data record n (1-based) starts."""
     if fmt == "jsonl":
         seen = 0
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        with open_path(path, encoding="utf-8-sig", errors="replace") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if line.strip():
                     seen += 1
                     if seen == n:
                         return lineno
         return n
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+    with open_path(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
         start = reader.line_num + 1
@@ -168,7 +170,7 @@ def text_problem(path: Path, fmt: str) -> Found | None:
 
 def long_line(path: Path) -> Found | None:
     """The first line longer than MAX_RECORD_BYTES (DuckDB stops at such a line)."""
-    with open(path, "rb") as fh:
+    with open_path(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if len(raw) > MAX_RECORD_BYTES:
                 return Found(

@@ -24,6 +24,7 @@ from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
 from .export import Export, TableFile
 from .schema import Column
+from .store import StorePath, attach
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
 #: An id that begins or ends with white space (Unicode included, and the invisible
@@ -305,6 +306,7 @@ def validate(export: Export, con: duckdb.DuckDBPyConnection | None = None) -> Va
     con = con or duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        attach(con, export.folder)
         return check(export, DuckChecker(export, con))
     except duckdb.Error as exc:
         raise InputError(
@@ -357,9 +359,12 @@ def check(export: Export, ck: Checker,
     return report
 
 
-def _links(folder: Path) -> list[str]:
+def _links(folder: Path | StorePath) -> list[str]:
     """Every symbolic link inside the export (tables, parts, media, folders), as a
-    path relative to it. One directory listing per folder; d_type, no stat per file."""
+    path relative to it. One directory listing per folder; d_type, no stat per file.
+    (An object store has none: its keys are objects.)"""
+    if isinstance(folder, StorePath):
+        return []
     found: list[str] = []
     stack = [str(folder)]
     while stack:

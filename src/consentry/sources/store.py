@@ -1,0 +1,181 @@
+"""Exports in object stores (`s3://`, `gs://`, `abfs://`): pyarrow's file
+systems, which its wheel carries (no Hadoop jar, no Maven), behind the part of
+pathlib's API an export needs.
+
+DuckDB reads them through the same file system, registered on its connection
+(`attach`), so a table in a bucket is read by the very SQL a local one is.
+Credentials and endpoints come from the environment, as every AWS, Google or
+Azure tool reads them (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, an instance
+role, ...): consentry never takes a secret on its command line.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import InputError
+
+__all__ = ["StorePath", "attach", "is_uri", "location", "open_path", "walk"]
+
+_FILESYSTEMS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def is_uri(where: str | Path) -> bool:
+    """An object-store URI (`scheme://...`), as opposed to a local path."""
+    return not isinstance(where, Path) and "://" in str(where) and not str(where).startswith("file://")
+
+
+def _filesystem(scheme: str, bucket: str) -> Any:  # noqa: ANN401 - an fsspec file system
+    """One fsspec wrapper of pyarrow's file system per scheme, made once per process."""
+    with _LOCK:
+        fs = _FILESYSTEMS.get(scheme)
+        if fs is None:
+            import pyarrow.fs as pafs
+            from fsspec.implementations.arrow import ArrowFSWrapper
+
+            try:
+                native, _ = pafs.FileSystem.from_uri(f"{scheme}://{bucket}")
+            except (pa_errors() + (ValueError,)) as exc:
+                raise InputError(f"{scheme}:// cannot be read here: {str(exc).splitlines()[0]}",
+                                 where=f"{scheme}://{bucket}",
+                                 fix="use s3://, gs:// or abfs://, or a local path") from None
+            fs = _FILESYSTEMS[scheme] = ArrowFSWrapper(native)
+        return fs
+
+
+def pa_errors() -> tuple[type[Exception], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError)
+
+
+@dataclass(frozen=True)
+class _Stat:
+    st_size: int
+    st_mtime_ns: int
+
+
+class StorePath:
+    """A file or folder in an object store, with pathlib's `name`, `suffix`,
+    `/`, `is_dir`, `is_file`, `stat` and `open`. A folder is a key prefix."""
+
+    def __init__(self, uri: str) -> None:
+        scheme, _, rest = uri.partition("://")
+        self.scheme, self.key = scheme.lower(), rest.strip("/")
+        if not self.key:
+            raise InputError("names no bucket", where=uri, fix=f"write {scheme}://BUCKET/FOLDER")
+        self.fs = _filesystem(self.scheme, self.key.split("/", 1)[0])
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.key}"
+
+    def __repr__(self) -> str:
+        return f"StorePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StorePath) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __lt__(self, other: StorePath) -> bool:
+        return str(self) < str(other)
+
+    def __truediv__(self, name: str) -> StorePath:
+        return StorePath(f"{self}/{name}")
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    @property
+    def parent(self) -> StorePath:
+        return StorePath(f"{self.scheme}://{self.key.rsplit('/', 1)[0]}")
+
+    def _info(self) -> dict | None:
+        try:
+            return self.fs.info(self.key)
+        except FileNotFoundError:
+            return None
+        except pa_errors() as exc:
+            raise InputError(f"cannot be read: {str(exc).splitlines()[0]}", where=str(self),
+                             fix="check the address and the credentials in the environment "
+                                 "(AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)") from None
+
+    def exists(self) -> bool:
+        return self._info() is not None
+
+    def is_dir(self) -> bool:
+        info = self._info()
+        return info is not None and info["type"] == "directory"
+
+    def is_file(self) -> bool:
+        info = self._info()
+        return info is not None and info["type"] == "file"
+
+    def stat(self) -> _Stat:
+        info = self._info()
+        if info is None:
+            raise FileNotFoundError(str(self))
+        mtime = info.get("mtime")
+        return _Stat(int(info.get("size") or 0), int(mtime.timestamp() * 1e9) if mtime else 0)
+
+    def resolve(self) -> StorePath:
+        return self
+
+    def open(self, mode: str = "r", encoding: str | None = None, errors: str | None = None,
+             newline: str | None = None) -> IO:
+        raw = self.fs.open(self.key, "rb")
+        if "b" in mode:
+            return raw
+        return io.TextIOWrapper(raw, encoding=encoding or "utf-8", errors=errors, newline=newline)
+
+    def walk(self):  # noqa: ANN201 - yields (folder, folder names, file names), as os.walk
+        for root, dirs, files in self.fs.walk(self.key):
+            yield StorePath(f"{self.scheme}://{root}"), sorted(dirs), sorted(files)
+
+
+def location(where: str | Path) -> Path | StorePath:
+    """A local path, or a `StorePath` for an object-store URI."""
+    return StorePath(str(where)) if is_uri(where) else Path(where)
+
+
+def open_path(path: str | Path | StorePath, mode: str = "r", **kw: Any) -> IO:  # noqa: ANN401
+    """`open` for a local path or a `StorePath`."""
+    if isinstance(path, StorePath):
+        return path.open(mode, **kw)
+    return open(path, mode, **kw)  # noqa: PTH123, SIM115 - the caller closes it
+
+
+def walk(folder: Path | StorePath):  # noqa: ANN201
+    """`os.walk` for a local folder or a `StorePath`, yielding (folder, dirs, files)."""
+    if isinstance(folder, StorePath):
+        yield from folder.walk()
+        return
+    import os
+
+    for root, dirs, files in os.walk(folder):
+        yield Path(root), dirs, files
+
+
+def attach(con: Any, where: Path | StorePath) -> None:  # noqa: ANN401 - a duckdb connection
+    """Let DuckDB connection `con` read `where`'s object store (no-op for a local path)."""
+    if not isinstance(where, StorePath):
+        return
+    if where.fs.protocol not in (con.list_filesystems() or []) and not _registered(con, where.fs):
+        con.register_filesystem(where.fs)
+
+
+def _registered(con: Any, fs: Any) -> bool:  # noqa: ANN401
+    names = set(con.list_filesystems() or [])
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return any(p in names or str(p) in names for p in protocols)
