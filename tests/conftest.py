@@ -91,3 +91,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A real S3 server (moto's, in its own process), this process's AWS_* set to reach it."""
+    if not Path(sys.executable).with_name("moto_server").exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the object-store tests: moto_server is missing (pip install -e '.[test]')")
+        pytest.skip("no S3 server: pip install -e '.[test]' (moto[server])")
+    from s3_server import S3TestServer
+
+    from consentry.sources import store
+
+    with S3TestServer() as server:
+        old = server.apply_env()
+        store._FILESYSTEMS.clear()  # made again with this server's endpoint
+        try:
+            yield server
+        finally:
+            server.restore_env(old)
+            store._FILESYSTEMS.clear()

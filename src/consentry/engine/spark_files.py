@@ -118,7 +118,7 @@ def _batches(part: _Part, fmt: str) -> Iterator[pa.RecordBatch]:
     try:
         con.execute("SET TimeZone = 'UTC'")
         attach(con, path)
-        reader = con.execute(f"SELECT * FROM {part.scan}").fetch_record_batch()
+        reader = con.sql(f"SELECT * FROM {part.scan}").to_arrow_reader()
         yield from reader
     finally:
         con.close()

@@ -4,6 +4,7 @@ expressions), the image jobs and what their results add to the rows."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from ..engine.compile import Compiler
 from ..policy import Policy, TaggedPeople
+from ..sources.store import StorePath, location
 from .images import ImageJob, process_all
 
 __all__ = ["IMAGE_COUNTS_SQL", "IMAGE_PROBLEMS_SQL", "IMG_SCHEMA", "JOBS_SQL", "TAGGED_LIST", "cand_sql", "image_counts",
@@ -67,7 +69,7 @@ IMAGE_COUNTS_SQL = """SELECT count(media) AS published,
     COALESCE(sum(CASE WHEN media IS NOT NULL THEN faces END), 0) AS faces_blurred FROM img_res"""
 
 
-def image_jobs(jobs_tbl: pa.Table, root: Path, stage: Path, strip_exif: bool) -> tuple[list[ImageJob], dict[str, str]]:
+def image_jobs(jobs_tbl: pa.Table, root: Path | StorePath, stage: Path, strip_exif: bool) -> tuple[list[ImageJob], dict[str, str]]:
     """One job per row of `JOBS_SQL` (item_id, media_path, bucket, need_blur,
     file), and the path each lands at in the snapshot. A media path that leads
     out of the export folder `root` is reported missing, never read."""
@@ -76,12 +78,20 @@ def image_jobs(jobs_tbl: pa.Table, root: Path, stage: Path, strip_exif: bool) ->
     for item_id, media_path, bucket, need_blur, file in zip(*(jobs_tbl.column(i).to_pylist() for i in range(5))):
         ext = ".png" if media_path.lower().endswith(".png") else ".jpg"
         rel = f"media/{bucket:03d}/{file}{ext}"
-        source = (root / media_path).resolve()
-        if not source.is_relative_to(root):
-            source = root / "__outside_the_export__"
+        source = _inside(root, media_path)
         jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), strip_exif))
         targets[item_id] = rel
     return jobs, targets
+
+
+def _inside(root: Path | StorePath, media_path: str) -> Path | StorePath:
+    """The photo's file, or a name that is never there when the path leads out of the export."""
+    if isinstance(root, StorePath):  # keys have no links: the path's own ".." decide
+        norm = posixpath.normpath(media_path)
+        outside = norm == ".." or norm.startswith(("../", "/"))
+        return root / ("__outside_the_export__" if outside else norm)
+    source = (root / media_path).resolve()
+    return source if source.is_relative_to(root) else root / "__outside_the_export__"
 
 
 def process_images(batches: Iterable[pa.RecordBatch], *, root: str, stage: str, strip_exif: bool,
@@ -94,7 +104,7 @@ def process_images(batches: Iterable[pa.RecordBatch], *, root: str, stage: str, 
     batches = [b for b in batches if b.num_rows]
     if not batches:  # Spark may hand a task of an empty partition no batch at all
         return
-    jobs, targets = image_jobs(pa.Table.from_batches(batches), Path(root), Path(stage), strip_exif)
+    jobs, targets = image_jobs(pa.Table.from_batches(batches), location(root), Path(stage), strip_exif)
     results = process_all(jobs, workers)
     yield from pa.table(
         {

@@ -132,6 +132,10 @@ class StorePath:
     def resolve(self) -> StorePath:
         return self
 
+    def read_bytes(self) -> bytes:
+        with self.fs.open(self.key, "rb") as fh:
+            return fh.read()
+
     def open(self, mode: str = "r", encoding: str | None = None, errors: str | None = None,
              newline: str | None = None) -> IO:
         raw = self.fs.open(self.key, "rb")
