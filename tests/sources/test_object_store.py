@@ -138,6 +138,16 @@ def test_what_is_not_there_is_a_clear_error(s3, tmp_path) -> None:
     with pytest.raises(InputError, match="cannot be read here") as e:
         Export("ftp://example.org/export")
     assert "s3://" in str(e.value)  # the fix names what is read
+    for secret in (f"s3://AKIAEXAMPLE:hunter2@{s3_bucket()}/exp", f"s3://{s3_bucket()}/exp?secret_key=hunter2"):
+        with pytest.raises(InputError, match="carries credentials") as e:
+            Export(secret)
+        assert "hunter2" not in str(e.value) and "AKIAEXAMPLE" not in str(e.value)
+
+
+def test_a_file_uri_is_a_local_folder(tmp_path) -> None:
+    local = write_export(tmp_path / "exp", base_users(), base_content(), base_tags())
+    export = Export(local.as_uri())
+    assert export.folder == local and validate(export).rows == validate(Export(local)).rows
 
 
 def test_the_fingerprint_changes_when_an_object_is_replaced(s3, tmp_path) -> None:

@@ -18,7 +18,7 @@ from ..notices import SmtpSettings
 class CenterSettings(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    data: Path  # the platform export (who people are, what they posted)
+    data: str | Path  # the platform export (who people are, what they posted): a folder or an s3:// URI
     ledger_url: str
     policy: str = "recommended"
     cutoff: datetime | None = None  # the next planned cut-off; None: "now" at each request

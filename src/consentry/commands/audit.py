@@ -35,7 +35,7 @@ def report(
     at: Annotated[str, typer.Option("--at", help="Report as of this time T, ISO 8601 UTC, e.g. 2024-06-26T00:00:00Z.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html and report.pdf.")],
     data: Annotated[
-        Optional[Path], typer.Option("--data", help="The platform export; needed for items excluded per reason.")
+        Optional[str], typer.Option("--data", help="The platform export; needed for items excluded per reason.")
     ] = None,
     policy: PolicyOpt = "recommended",
     ledger: LedgerOpt = None,

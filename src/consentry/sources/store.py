@@ -21,34 +21,36 @@ from ..errors import InputError
 
 __all__ = ["StorePath", "attach", "is_uri", "location", "open_path", "walk"]
 
-_FILESYSTEMS: dict[str, Any] = {}
+_FILESYSTEMS: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 
 
 def is_uri(where: str | Path) -> bool:
-    """An object-store URI (`scheme://...`), as opposed to a local path."""
+    """An object-store URI (`scheme://...`), as opposed to a local path (or `file://`)."""
     return not isinstance(where, Path) and "://" in str(where) and not str(where).startswith("file://")
 
 
 def _filesystem(scheme: str, bucket: str) -> Any:  # noqa: ANN401 - an fsspec file system
-    """One fsspec wrapper of pyarrow's file system per scheme, made once per process."""
+    """An fsspec wrapper of pyarrow's file system for one bucket (its region
+    is the bucket's), made once per process."""
     with _LOCK:
-        fs = _FILESYSTEMS.get(scheme)
+        fs = _FILESYSTEMS.get((scheme, bucket))
         if fs is None:
             import pyarrow.fs as pafs
             from fsspec.implementations.arrow import ArrowFSWrapper
 
             try:
                 native, _ = pafs.FileSystem.from_uri(f"{scheme}://{bucket}")
-            except (pa_errors() + (ValueError,)) as exc:
+            except (*pa_errors(), ValueError) as exc:
                 raise InputError(f"{scheme}:// cannot be read here: {str(exc).splitlines()[0]}",
                                  where=f"{scheme}://{bucket}",
                                  fix="use s3://, gs:// or abfs://, or a local path") from None
-            fs = _FILESYSTEMS[scheme] = ArrowFSWrapper(native)
+            fs = _FILESYSTEMS[(scheme, bucket)] = ArrowFSWrapper(native)
         return fs
 
 
 def pa_errors() -> tuple[type[Exception], ...]:
+    """What pyarrow's file systems raise (a refused request, an unreachable endpoint)."""
     import pyarrow as pa
 
     return (pa.ArrowException, OSError)
@@ -67,9 +69,15 @@ class StorePath:
     def __init__(self, uri: str) -> None:
         scheme, _, rest = uri.partition("://")
         self.scheme, self.key = scheme.lower(), rest.strip("/")
+        bucket = self.key.split("/", 1)[0]
+        if "@" in bucket or "?" in self.key:  # s3://KEY:SECRET@bucket, ?secret_key=...
+            shown = f"{scheme}://...@{bucket.rsplit('@', 1)[-1]}" if "@" in bucket else f"{scheme}://{self.key.split('?')[0]}?..."
+            raise InputError("the address carries credentials or options, which would be shown in logs and messages",
+                             where=shown, fix="put credentials in the environment (AWS_ACCESS_KEY_ID, ...) and "
+                                              "pass the bare address")
         if not self.key:
             raise InputError("names no bucket", where=uri, fix=f"write {scheme}://BUCKET/FOLDER")
-        self.fs = _filesystem(self.scheme, self.key.split("/", 1)[0])
+        self.fs = _filesystem(self.scheme, bucket)
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.key}"
@@ -149,8 +157,14 @@ class StorePath:
 
 
 def location(where: str | Path) -> Path | StorePath:
-    """A local path, or a `StorePath` for an object-store URI."""
-    return StorePath(str(where)) if is_uri(where) else Path(where)
+    """A local path (`file://` URIs too), or a `StorePath` for an object-store URI."""
+    if is_uri(where):
+        return StorePath(str(where))
+    if isinstance(where, str) and where.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(where).path))
+    return Path(where)
 
 
 def open_path(path: str | Path | StorePath, mode: str = "r", **kw: Any) -> IO:  # noqa: ANN401
