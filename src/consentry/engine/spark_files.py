@@ -65,7 +65,7 @@ class _Reader(DataSourceReader):
         parts = []
         for uri in self.files:
             p = StorePath(uri)
-            with p.open("rb") as fh:
+            with p.open_native() as fh:
                 meta = pq.ParquetFile(fh).metadata
             offset = 0
             for i in range(meta.num_row_groups):
@@ -96,7 +96,7 @@ def _batches(part: _Part, fmt: str) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with path.open("rb") as fh:
+        with path.open_native() as fh:
             yield from pq.ParquetFile(fh).read_row_group(part.row_group).to_batches()
         return
     if fmt == "lines":  # as Spark's text reader: \n, \r\n or \r end a line; bad UTF-8 becomes U+FFFD
@@ -142,7 +142,7 @@ def _schema(tf: TableFile, files: list[str]) -> StructType:
     import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    with StorePath(files[0]).open("rb") as fh:
+    with StorePath(files[0]).open_native() as fh:
         schema = pq.ParquetFile(fh).schema_arrow
     return from_arrow_schema(schema, prefer_timestamp_ntz=True)
 
