@@ -5,6 +5,7 @@ source: no Hadoop connector, no Maven), against a real S3 server (moto's)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -169,6 +170,36 @@ def s3_bucket() -> str:
 # -- Spark reads the bucket itself ----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def refusing_store():
+    """An endpoint that answers every request 403 Access Denied, as S3 answers
+    executors without credentials (not retried, unlike a refused connection)."""
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def _deny(self) -> None:
+            body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            self.send_response(403)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body) if self.command != "HEAD" else 0))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = do_PUT = do_POST = _deny
+
+        def log_message(self, *_a) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 @pytest.mark.slow
 def test_spark_reads_the_bucket_itself(s3, generated, tmp_path) -> None:
     """`consentry evaluate --engine spark --data s3://...` as a user runs it (the
@@ -198,6 +229,18 @@ def test_spark_reads_the_bucket_itself(s3, generated, tmp_path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert "on Spark" in run.stderr or "valid" in run.stderr
     assert sorted(duckdb.sql(f"SELECT * FROM read_parquet('{out}/*.parquet')").fetchall()) == want
+
+    # executors the store turns away (the export is known valid, so Spark's job is the first to read)
+    with refusing_store() as refused:
+        run = subprocess.run([CONSENTRY, "evaluate", "--engine", "spark", "--spark-master", "local[2]", "--data", uri,
+                              "--conf", f"spark.executorEnv.AWS_ENDPOINT_URL={refused}", "--at", "2024-06-26T00:00:00Z",
+                              "--ledger", url, "--out", str(tmp_path / "unreached.parquet")],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 2, run.stderr[-3000:]
+    said = run.stderr[run.stderr.rindex("error: "):]  # the last word is ours, after Spark's own log
+    assert said.startswith("error: an executor could not read s3://") and "spark.executorEnv" in said, said
+    assert "Traceback" not in said and len(said.splitlines()) <= 4
+    assert not (tmp_path / "unreached.parquet").exists()
 
     content = base_content() + [item("i_bad", "u1", created_at="26/06/2024")]
     bad = s3.upload(write_export(tmp_path / "bad", base_users(), content, base_tags(), fmt="csv"), "spark-bad")
@@ -315,3 +358,20 @@ def test_one_handle_read_by_many_threads_reads_the_right_bytes(s3, tmp_path) -> 
     with ThreadPoolExecutor(8) as pool:
         assert sum(pool.map(reader, range(8))) == 0
     handle.close()
+
+
+def test_a_task_that_cannot_reach_the_bucket_says_so() -> None:
+    """A failure to reach the store names the object; a bad file keeps its own message."""
+    import pyarrow as pa
+
+    from consentry.engine.spark_files import _reaching, unreachable
+
+    with pytest.raises(OSError) as e:
+        with _reaching("s3://b/export/users.parquet"):
+            raise OSError("AWS Error NETWORK_CONNECTION during HeadObject operation\nmore")
+    assert str(e.value) == "an executor could not read s3://b/export/users.parquet: AWS Error NETWORK_CONNECTION during HeadObject operation"
+    assert unreachable(RuntimeError(f"Traceback ...\n  File x\nOSError: {e.value}\n\tat org.apache")) == str(e.value)
+    assert unreachable(RuntimeError("ZSTD Decompression failure")) is None
+    with pytest.raises(pa.ArrowInvalid, match="Parquet magic bytes"):
+        with _reaching("s3://b/export/users.parquet"):
+            raise pa.ArrowInvalid("Parquet magic bytes not found in footer")

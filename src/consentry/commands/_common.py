@@ -5,6 +5,7 @@ export and the engine the way every command does."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .. import config
 from ..errors import ConsentryError
@@ -53,8 +55,27 @@ def friendly(fn):  # noqa: ANN001, ANN201
         except ConsentryError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            if (said := _spark_failure(exc)) is None:
+                raise
+            err.print(f"[bold red]error:[/] {escape(said)}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _spark_failure(exc: Exception) -> str | None:
+    """What a failed Spark job says, in a line or two; None when `exc` is not Spark's.
+    (Spark has already logged its own trace.)"""
+    if not type(exc).__module__.startswith(("pyspark", "py4j")):
+        return None
+    from ..engine.spark_files import FIX, unreachable
+
+    if (reason := unreachable(exc)) is not None:
+        return f"{reason}\n  fix: {FIX}"
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(?:Error|Exception): ", ln)]
+    return "Spark could not finish: " + (raised[-1] if raised else lines[0] if lines else type(exc).__name__)
 
 
 def open_ledger(url: str | None):  # noqa: ANN201

@@ -12,7 +12,9 @@ the job as it fails DuckDB, and every value is the same text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["NAME", "ExportFiles", "read_remote", "read_remote_lines"]
+__all__ = ["FIX", "NAME", "ExportFiles", "read_remote", "read_remote_lines", "unreachable"]
 
 NAME = "consentry_export"
 #: Extra columns with each row's file and its position in it (for validation's row numbers).
@@ -65,7 +67,7 @@ class _Reader(DataSourceReader):
         parts = []
         for uri in self.files:
             p = StorePath(uri)
-            with p.open_native() as fh:
+            with _reaching(uri), p.open_native() as fh:  # planned in a Python worker: it needs the bucket too
                 meta = pq.ParquetFile(fh).metadata
             offset = 0
             for i in range(meta.num_row_groups):
@@ -76,7 +78,7 @@ class _Reader(DataSourceReader):
     def read(self, partition: _Part) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        batches = _batches(partition, self.format)
+        batches = _explained(_batches(partition, self.format), partition.uri)
         offset = partition.offset
         for batch in batches:
             if self.positions:
@@ -89,6 +91,37 @@ class _Reader(DataSourceReader):
                     names=[*batch.schema.names, FILE, POS])
                 offset += n
             yield batch
+
+
+#: How a task that could not reach the bucket fails (`unreachable` finds it in Spark's error).
+UNREACHABLE = "an executor could not read "
+FIX = ("the executors read the bucket themselves: give them its address and credentials (an instance role, "
+       "a service account, or --conf spark.executorEnv.AWS_ENDPOINT_URL=... and the like)")
+
+
+@contextmanager
+def _reaching(uri: str) -> Iterator[None]:
+    """A failure to reach the object store says where (the driver could reach
+    it, or the job would not have been planned); a bad file passes as it is."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, pa.ArrowInvalid):
+            raise  # the file itself: DuckDB's or pyarrow's own message says what is wrong
+        raise OSError(f"{UNREACHABLE}{uri}: {str(exc).splitlines()[0]}") from None
+
+
+def _explained(batches: Iterator[pa.RecordBatch], uri: str) -> Iterator[pa.RecordBatch]:
+    with _reaching(uri):
+        yield from batches
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """The message of a task that could not reach the bucket, in a Spark error; else None."""
+    found = re.search(f"{UNREACHABLE}[^\n]*", str(exc))
+    return found.group(0) if found else None
 
 
 def _batches(part: _Part, fmt: str) -> Iterator[pa.RecordBatch]:
@@ -114,6 +147,7 @@ def _batches(part: _Part, fmt: str) -> Iterator[pa.RecordBatch]:
 
     from ..sources.store import attach
 
+    path.fs.fs.get_file_info(path.key)  # reach the store first: inside DuckDB its failure would lose its kind
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")

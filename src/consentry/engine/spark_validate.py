@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import InputError
 from ..sources import Export
 from ..sources.export import MAX_RECORD_BYTES, TableFile
 from ..sources.lines import text_problem
@@ -19,7 +20,7 @@ from ..sources.store import StorePath
 from ..sources.validate import SPARK, Checker, ValidationReport, check
 from ..sqltext import spark_quote
 from .spark import as_text, read_table, register_export, typed_sql
-from .spark_files import read_remote, read_remote_lines
+from .spark_files import FIX, read_remote, read_remote_lines, unreachable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,7 +40,12 @@ class SparkChecker(Checker):
         self._views: set[str] = set()  # temp views this checker made, dropped by close()
 
     def rows(self, sql: str) -> list[tuple]:
-        return [tuple(r) for r in self.spark.sql(sql).collect()]
+        try:
+            return [tuple(r) for r in self.spark.sql(sql).collect()]
+        except Exception as exc:
+            if (reason := unreachable(exc)) is not None:  # not a bad file: the bucket is out of the executors' reach
+                raise InputError(reason, where=str(self.export.folder), fix=FIX) from None
+            raise
 
     def _source(self, tf: TableFile) -> str:
         """The table file as read, with each row's file and position in it."""
@@ -106,8 +112,6 @@ def validate_spark(spark: SparkSession, export: Export) -> ValidationReport:
     """`sources.validate` as Spark jobs: the same problems, named the same way."""
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
-
-    from ..errors import InputError
 
     ck = SparkChecker(spark, export)
     try:
