@@ -332,6 +332,27 @@ def test_a_snapshot_of_a_bucket_has_the_rows_and_photos_of_one_from_disk(s3, tmp
             assert (tmp_path / "bucket" / r["media"]).read_bytes() == (tmp_path / "disk" / r["media"]).read_bytes()
 
 
+def test_a_snapshot_of_a_bucket_is_purged_against_the_bucket(s3, tmp_path) -> None:
+    """A later objection is purged against the export the snapshot was built
+    from, the bucket (its address once came back as the local path
+    "s3:/consentry-test/purge", "gone"), and the snapshot verifies after."""
+    import test_snapshots as ts
+
+    from consentry.ledger import NewEvent
+    from consentry.snapshots import build
+    from consentry.snapshots.purge import purge
+    from consentry.snapshots.verify import verify
+
+    _, uri, url, policy_file = photo_world(s3, tmp_path, "purge", escape=False)
+    with Ledger(url) as led:
+        build(Export(uri), led, load_policy(str(policy_file)), ts.T, "bucket", out=tmp_path / "bucket")
+        led.append([NewEvent(user_id="ann", type="objected", at=ts.T, channel="web")])
+        assert verify(led, "bucket")[1] != []  # ann's rows may no longer be there
+        r = purge(led, "bucket")
+        assert r.rows_removed >= 2 and "t1" not in ts.rows(led, "bucket") and "p1" not in ts.rows(led, "bucket")
+        assert verify(led, "bucket")[1] == []
+
+
 def test_one_handle_read_by_many_threads_reads_the_right_bytes(s3, tmp_path) -> None:
     """DuckDB's Python file system seeks and reads one handle from several
     threads, taking the GIL once for the seek and again for the read. With

@@ -146,7 +146,7 @@ def purge(
     ledger: Ledger,
     name: str,
     *,
-    data: Path | None = None,
+    data: str | Path | None = None,
     now: datetime | None = None,
     say: Callable[[str], None] = lambda _: None,
     spark=None,  # noqa: ANN001 - a pyspark SparkSession: Spark finds the rows and rewrites the buckets

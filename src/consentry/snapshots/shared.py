@@ -17,6 +17,7 @@ from .. import config
 from ..engine.compile import Compiler
 from ..policy import Policy, TaggedPeople
 from ..sources import Export, ValidationMemo, open_export
+from ..sources.store import location
 from .manifest import Manifest
 from .registry import SnapshotError, SnapshotRecord
 
@@ -118,9 +119,10 @@ def stored_policy(m: Manifest) -> Policy:
     return policy
 
 
-def current_export(m: Manifest, data: Path | None) -> Export:
-    """The export to purge or verify against: `data`, or the one the snapshot was built from."""
-    folder = data or Path(m.export)
+def current_export(m: Manifest, data: str | Path | None) -> Export:
+    """The export to purge or verify against: `data`, or the one the snapshot was built from
+    (a folder, or an object-store URI)."""
+    folder = location(data or m.export)
     if not folder.is_dir():
         raise SnapshotError(
             f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "

@@ -34,7 +34,7 @@ class Problem:
     why: str
 
 
-def verify(ledger: Ledger, name: str, *, data: Path | None = None, now: datetime | None = None,
+def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: datetime | None = None,
            spark=None) -> tuple[int, list[Problem]]:  # noqa: ANN001 - a SparkSession: Spark decides and reads the rows
     """(rows checked, rows that should not be there). Checks: eligible at the
     cut-off; author and tagged people pass the person rules now; item not
