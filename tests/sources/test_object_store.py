@@ -134,6 +134,10 @@ def test_what_is_not_there_is_a_clear_error(s3, tmp_path) -> None:
     with pytest.raises(InputError, match="the table 'users' is missing") as e:
         Export(uri)
     assert uri in str(e.value)
+    with pytest.raises(InputError, match="is a file, not the export's folder"):
+        Export(f"{uri}/content.parquet")
+    with pytest.raises(InputError, match="is a file, not the export's folder"):
+        Export(local / "content.parquet")
     with pytest.raises(InputError, match="names no bucket"):
         Export("s3://")
     with pytest.raises(InputError, match="cannot be read here") as e:

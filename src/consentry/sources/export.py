@@ -252,8 +252,11 @@ class Export:
     def __init__(self, folder: str | Path | StorePath) -> None:
         self.folder = folder if isinstance(folder, StorePath) else location(folder)
         if not self.folder.is_dir():
+            remote = isinstance(self.folder, StorePath)
+            what = ("is a file, not the export's folder" if self.folder.is_file() else
+                    "no such export folder" + (" (no object under that prefix)" if remote else ""))
             raise InputError(
-                "no such export folder" + (" (no object under that prefix)" if isinstance(self.folder, StorePath) else ""),
+                what,
                 where=str(self.folder),
                 fix="pass the folder that holds users, content and tags (e.g. from `consentry generate`)",
             )
