@@ -319,13 +319,14 @@ def my_thumbnail(item_id: str, c: Center = Depends(center), person: Person = Dep
     from PIL import Image, ImageOps
 
     from ..people import own_media
+    from ..sources.store import readable
 
     path = own_media(c.export, person.user_id, item_id)
     if path is None:
         from fastapi import HTTPException
 
         raise HTTPException(status_code=404, detail="No such photo of yours.")
-    with Image.open(path) as im:
+    with Image.open(readable(path)) as im:  # on disk, or the object's bytes
         im = ImageOps.exif_transpose(im).convert("RGB")
         im.thumbnail((160, 160))
         buf = BytesIO()

@@ -19,6 +19,7 @@ from ..engine.rules import MEANING, Reason
 from ..ledger import Ledger, StoredEvent
 from ..policy import Policy
 from ..sources import Export
+from ..sources.store import StorePath, inside
 from ..sqltext import quote
 from ..timeutil import iso
 from .directory import Person
@@ -176,8 +177,9 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def own_media(export: Export, user_id: str, item_id: str) -> Path | None:
-    """The image file of `item_id` if `user_id` posted it (nobody else's), inside the export folder."""
+def own_media(export: Export, user_id: str, item_id: str) -> Path | StorePath | None:
+    """The image file of `item_id` if `user_id` posted it (nobody else's), inside the export folder
+    (on disk or in a bucket; open it with `sources.store.readable`)."""
     con = connect()
     try:
         export.register(con)
@@ -187,6 +189,5 @@ def own_media(export: Export, user_id: str, item_id: str) -> Path | None:
         con.close()
     if row is None:
         return None
-    root = export.folder.resolve()
-    path = (root / row[0]).resolve()
-    return path if path.is_relative_to(root) and path.is_file() else None
+    path = inside(export.folder, row[0])
+    return path if path is not None and path.is_file() else None

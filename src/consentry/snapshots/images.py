@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..sources.store import StorePath
+from ..sources.store import StorePath, readable
 from . import faces as _faces
 from .faces import Checker, Finder, blur, count_faces, find_faces, leftover_faces
 
@@ -86,17 +86,12 @@ def blur_faces(img: Image.Image, faces: list[tuple[int, int, int, int]]) -> Imag
     return blur(img, faces)
 
 
-def _readable(source: Path | StorePath) -> Path | io.BytesIO:
-    """What Pillow opens: a local file, or the object's bytes (a photo in a bucket)."""
-    return io.BytesIO(source.read_bytes()) if isinstance(source, StorePath) else source
-
-
 def process(job: ImageJob, finder: Finder | None = None, checker: Checker | None = None) -> ImageResult:
     """Copy one image: decoded and re-encoded, so no metadata survives. A photo to blur is
     published only if the second detector finds no face left in the blurred copy.
     `finder`/`checker` default to `faces.FINDER`/`faces.CHECKER`, read at each call."""
     try:
-        with Image.open(_readable(job.source)) as src:
+        with Image.open(readable(job.source)) as src:
             fmt = src.format or "JPEG"
             src.load()
             img = pixels_only(src) if job.strip_exif else src.copy()

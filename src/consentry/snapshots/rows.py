@@ -4,7 +4,6 @@ expressions), the image jobs and what their results add to the rows."""
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import pyarrow as pa
 
 from ..engine.compile import Compiler
 from ..policy import Policy, TaggedPeople
-from ..sources.store import StorePath, location
+from ..sources.store import StorePath, inside, location
 from .images import ImageJob, process_all
 
 __all__ = ["IMAGE_COUNTS_SQL", "IMAGE_PROBLEMS_SQL", "IMG_SCHEMA", "JOBS_SQL", "TAGGED_LIST", "cand_sql", "image_counts",
@@ -78,20 +77,10 @@ def image_jobs(jobs_tbl: pa.Table, root: Path | StorePath, stage: Path, strip_ex
     for item_id, media_path, bucket, need_blur, file in zip(*(jobs_tbl.column(i).to_pylist() for i in range(5))):
         ext = ".png" if media_path.lower().endswith(".png") else ".jpg"
         rel = f"media/{bucket:03d}/{file}{ext}"
-        source = _inside(root, media_path)
+        source = inside(root, media_path) or root / "__outside_the_export__"  # never there: "media missing"
         jobs.append(ImageJob(item_id, source, stage / rel, bool(need_blur), strip_exif))
         targets[item_id] = rel
     return jobs, targets
-
-
-def _inside(root: Path | StorePath, media_path: str) -> Path | StorePath:
-    """The photo's file, or a name that is never there when the path leads out of the export."""
-    if isinstance(root, StorePath):  # keys have no links: the path's own ".." decide
-        norm = posixpath.normpath(media_path)
-        outside = norm == ".." or norm.startswith(("../", "/"))
-        return root / ("__outside_the_export__" if outside else norm)
-    source = (root / media_path).resolve()
-    return source if source.is_relative_to(root) else root / "__outside_the_export__"
 
 
 def process_images(batches: Iterable[pa.RecordBatch], *, root: str, stage: str, strip_exif: bool,

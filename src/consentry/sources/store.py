@@ -12,6 +12,7 @@ role, ...): consentry never takes a secret on its command line.
 from __future__ import annotations
 
 import io
+import posixpath
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 from ..errors import InputError
 
-__all__ = ["StorePath", "attach", "is_uri", "location", "open_path", "walk"]
+__all__ = ["StorePath", "attach", "inside", "is_uri", "location", "open_path", "readable", "walk"]
 
 _FILESYSTEMS: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -235,6 +236,22 @@ def open_path(path: str | Path | StorePath, mode: str = "r", **kw: Any) -> IO:  
     if isinstance(path, StorePath):
         return path.open(mode, **kw)
     return open(path, mode, **kw)  # noqa: PTH123, SIM115 - the caller closes it
+
+
+def inside(root: Path | StorePath, rel: str) -> Path | StorePath | None:
+    """`root / rel`, or None when `rel` leads out of `root` (a "..", an absolute
+    path, a link on disk that points elsewhere): such a file is never read."""
+    if isinstance(root, StorePath):  # keys have no links: the path's own ".." decide
+        norm = posixpath.normpath(rel)
+        return None if norm == ".." or norm.startswith(("../", "/")) else root / norm
+    root = root.resolve()
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root) else None
+
+
+def readable(path: Path | StorePath) -> Path | io.BytesIO:
+    """What Pillow and other readers open: a local file, or the object's bytes."""
+    return io.BytesIO(path.read_bytes()) if isinstance(path, StorePath) else path
 
 
 def walk(folder: Path | StorePath):  # noqa: ANN201
