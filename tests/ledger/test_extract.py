@@ -152,3 +152,44 @@ print(sorted(got.column("seq").to_pylist()), "pandas" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[1, 2, 3] False"
+
+
+def _duck_events(led: Ledger, export_folder: Path, at: datetime, wm: int):
+    """The events `evaluate` decides on, as DuckDB loads them (`engine.duck.load_inputs`)."""
+    import duckdb
+
+    from consentry.engine.duck import load_inputs
+    from consentry.sources import Export
+
+    con = duckdb.connect()
+    assert load_inputs(con, Export(export_folder), led, at, watermark=wm) == wm
+    return sorted(con.execute("SELECT seq, user_id, item_id, type, event_at FROM ledger_events").fetchall())
+
+
+def test_duckdb_reads_the_kept_extract_itself_cut_at_the_watermark_and_the_instant(tmp_path: Path, monkeypatch) -> None:
+    """With an extract, the engine's DuckDB reads the kept file itself (no Arrow
+    table through Python), and gets exactly what a read from the database gives:
+    never an event past the watermark asked for, nor after the cut-off."""
+    from exportkit import base_content, base_tags, base_users, write_export
+
+    folder = write_export(tmp_path / "exp", base_users(), base_content(), base_tags())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url) as plain, Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(i, TYPES[i % len(TYPES)], day=1 + i) for i in range(12)])
+        at = datetime(2024, 1, 9, tzinfo=UTC)
+        want = _duck_events(plain, folder, at, 10)
+        assert [r[0] for r in want] == list(range(1, 10))  # Jan 1-9: the cut-off is inclusive
+        calls = []
+        real = Ledger.events_arrow
+        monkeypatch.setattr(Ledger, "events_arrow",
+                            lambda self, *a, **k: (self is led and calls.append(k)) or real(self, *a, **k))
+        assert _duck_events(led, folder, at, 10) == want  # writes the extract (reading the events once)
+        assert [c.get("after_seq") for c in calls] == [0]
+        calls.clear()
+        assert _duck_events(led, folder, at, 10) == want and calls == []  # a re-run reads the file alone
+        assert _duck_events(led, folder, datetime(2025, 1, 1, tzinfo=UTC), 4) == _duck_events(
+            plain, folder, datetime(2025, 1, 1, tzinfo=UTC), 4)
+        assert calls == []  # a lower watermark is cut from the same file
+        led.append([ev(12, "objected", day=2)])
+        assert _duck_events(led, folder, at, 13) == _duck_events(plain, folder, at, 13)
+        assert [c.get("after_seq") for c in calls] == [10]  # only the events after the file's watermark

@@ -11,6 +11,7 @@ from .. import config
 from ..ledger import Ledger
 from ..sources import Export
 from ..sqltext import quote
+from ..timeutil import to_micros
 from .rules import ORDER
 
 #: The reasons as a DuckDB ENUM, in rule order (see `Compiler.reason_type`).
@@ -50,6 +51,12 @@ def load_inputs(
     `users` limits the events read to those people (a person's own page)."""
     export.register(con)
     wm = ledger.watermark() if watermark is None else watermark
+    kept = ledger.events_parquet(wm) if users is None and touched_after is None else None
+    if kept is not None:  # DuckDB reads the kept extract itself, on every core, cut at the watermark and at `at`
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE ledger_events AS
+            SELECT seq, user_id, item_id, type, event_at FROM read_parquet({quote(str(kept))})
+            WHERE seq <= {int(wm)} AND epoch_us(event_at) <= {to_micros(at)}""")
+        return wm
     events = ledger.events_arrow(upto=at, upto_seq=wm, users=users, touched_after=touched_after)
     con.register("ledger_events_arrow", events)
     con.execute("CREATE OR REPLACE TEMP TABLE ledger_events AS SELECT * FROM ledger_events_arrow")

@@ -521,6 +521,16 @@ class Ledger:
         with self.reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
+    def events_parquet(self, upto_seq: int) -> Path | None:
+        """A Parquet file of every event up to `upto_seq` (and maybe later ones:
+        cut at `seq <= upto_seq` when reading it), kept in `extract_dir`, for an
+        engine that reads Parquet itself; None without an extract folder."""
+        if self.extract_dir is None:
+            return None
+        from .extract import extract_file
+
+        return extract_file(self, Path(self.extract_dir), upto_seq)
+
     def events_arrow(
         self,
         upto: datetime | None = None,
