@@ -106,9 +106,15 @@ def child_polars(data: Path, ledger: str, out: Path, policy: str, extracts: str 
     from consentry.policy import load_policy
     from consentry.timeutil import parse_instant
 
+    import polars as pl
+
     with Ledger(ledger, extract_dir=Path(extracts) if extracts else None) as led:
-        # Up to the watermark, as the engine reads: that read is the one an extract serves.
-        events = led.events_arrow(upto=parse_instant(T), upto_seq=led.watermark())
+        # Up to the watermark, as the engine reads: that read is the one an extract serves. With an
+        # extract, polars scans the kept file itself, lazily, as the engine's DuckDB reads it.
+        wm = led.watermark()
+        kept = led.events_parquet(wm)
+        events = (pl.scan_parquet(kept).filter(pl.col("seq") <= wm) if kept is not None
+                  else led.events_arrow(upto=parse_instant(T), upto_seq=wm))
     # As the engine writes: zstd at level 1, in no particular order.
     plan_polars(data, events, load_policy(policy), parse_instant(T)).sink_parquet(
         out, compression="zstd", compression_level=1, maintain_order=False)

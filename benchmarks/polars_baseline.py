@@ -111,16 +111,17 @@ def decide_polars(data_dir: Path, events: pa.Table, policy: Policy, at: datetime
     return plan_polars(data_dir, events, policy, at).collect(engine="streaming")
 
 
-def plan_polars(data_dir: Path, events: pa.Table, policy: Policy, at: datetime) -> pl.LazyFrame:
+def plan_polars(data_dir: Path, events: pa.Table | pl.LazyFrame, policy: Policy, at: datetime) -> pl.LazyFrame:
     """`decide_polars` as a lazy plan, for a caller that streams it to a file
-    (`sink_parquet`) instead of collecting 20M rows."""
+    (`sink_parquet`) instead of collecting 20M rows. `events`: an Arrow table,
+    or a lazy scan (of the ledger's kept extract, cut at the watermark)."""
     data_dir = Path(data_dir)
     T = naive_utc(parse_instant(at))
     T_md = T.month * 100 + T.day
     min_age = policy.minimum_age
 
     # -- the ledger at T ----------------------------------------------------------
-    ev_all = pl.from_arrow(events).lazy()
+    ev_all = events if isinstance(events, pl.LazyFrame) else pl.from_arrow(events).lazy()
     ev_at = ev_all.collect_schema()["event_at"]
     if isinstance(ev_at, pl.Datetime) and ev_at.time_zone is not None:
         ev_all = ev_all.with_columns(pl.col("event_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
@@ -251,7 +252,7 @@ def plan_polars(data_dir: Path, events: pa.Table, policy: Policy, at: datetime) 
     if (
         policy.honour_third_party_objections
         and policy.tagged_people is not TaggedPeople.blur
-        and "item_id" in events.column_names
+        and "item_id" in ev_all.collect_schema().names()
     ):
         third_party = (
             ev_all.filter(pl.col("item_id").is_not_null() & pl.col("type").is_in([str(t) for t in THIRD_PARTY_TYPES]))
