@@ -34,8 +34,8 @@ def is_uri(where: str | Path) -> bool:
 class _ReadAt(io.RawIOBase):
     """An object read by many threads through one handle. DuckDB's Python file
     system seeks and reads one handle from several threads at once; with a
-    shared position, reads landed at other threads' offsets (in tests: ZSTD
-    failures and unreadable values in 3 of 8 runs). Here each thread keeps
+    shared position, reads landed at other threads' offsets (`evaluate` on a
+    bucket failed in 4 of 10 fresh runs: ZSTD failures, unreadable values). Here each thread keeps
     its own position and every read is a ranged read at it (`read_at`)."""
 
     def __init__(self, native: Any) -> None:  # noqa: ANN401 - a pyarrow RandomAccessFile
@@ -269,7 +269,7 @@ def attach(con: Any, where: Path | StorePath) -> None:  # noqa: ANN401 - a duckd
     """Let DuckDB connection `con` read `where`'s object store (no-op for a local path)."""
     if not isinstance(where, StorePath):
         return
-    if where.fs.protocol not in (con.list_filesystems() or []) and not _registered(con, where.fs):
+    if not _registered(con, where.fs):
         con.register_filesystem(where.fs)
 
 
