@@ -319,7 +319,7 @@ def my_thumbnail(item_id: str, c: Center = Depends(center), person: Person = Dep
     from PIL import Image, ImageOps
 
     from ..people import own_media
-    from ..sources.store import readable
+    from ..sources import readable
 
     path = own_media(c.export, person.user_id, item_id)
     if path is None:

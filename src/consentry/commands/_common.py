@@ -69,10 +69,10 @@ def _spark_failure(exc: Exception) -> str | None:
     (Spark has already logged its own trace.)"""
     if not type(exc).__module__.startswith(("pyspark", "py4j")):
         return None
-    from ..engine.spark_files import FIX, unreachable
+    from ..engine import SPARK_REACH_FIX, spark_unreachable
 
-    if (reason := unreachable(exc)) is not None:
-        return f"{reason}\n  fix: {FIX}"
+    if (reason := spark_unreachable(exc)) is not None:
+        return f"{reason}\n  fix: {SPARK_REACH_FIX}"
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     raised = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(?:Error|Exception): ", ln)]
     return "Spark could not finish: " + (raised[-1] if raised else lines[0] if lines else type(exc).__name__)
