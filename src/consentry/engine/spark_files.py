@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 
-from ..sources.export import TableFile, parquet_parts
+from ..sources.export import TableFile
 from ..sources.store import StorePath
 
 if TYPE_CHECKING:
@@ -78,19 +78,19 @@ class _Reader(DataSourceReader):
     def read(self, partition: _Part) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        batches = _explained(_batches(partition, self.format), partition.uri)
         offset = partition.offset
-        for batch in batches:
-            if self.positions:
-                import numpy as np
+        with _reaching(partition.uri):
+            for batch in _batches(partition, self.format):
+                if self.positions:
+                    import numpy as np
 
-                n = batch.num_rows
-                batch = pa.RecordBatch.from_arrays(
-                    [*batch.columns, pa.array([partition.uri] * n, pa.string()),
-                     pa.array(np.arange(offset, offset + n, dtype=np.int64))],
-                    names=[*batch.schema.names, FILE, POS])
-                offset += n
-            yield batch
+                    n = batch.num_rows
+                    batch = pa.RecordBatch.from_arrays(
+                        [*batch.columns, pa.array([partition.uri] * n, pa.string()),
+                         pa.array(np.arange(offset, offset + n, dtype=np.int64))],
+                        names=[*batch.schema.names, FILE, POS])
+                    offset += n
+                yield batch
 
 
 #: How a task that could not reach the bucket fails (`unreachable` finds it in Spark's error).
@@ -111,11 +111,6 @@ def _reaching(uri: str) -> Iterator[None]:
         if isinstance(exc, pa.ArrowInvalid):
             raise  # the file itself: DuckDB's or pyarrow's own message says what is wrong
         raise OSError(f"{UNREACHABLE}{uri}: {str(exc).splitlines()[0]}") from None
-
-
-def _explained(batches: Iterator[pa.RecordBatch], uri: str) -> Iterator[pa.RecordBatch]:
-    with _reaching(uri):
-        yield from batches
 
 
 def unreachable(exc: BaseException) -> str | None:
@@ -158,15 +153,6 @@ def _batches(part: _Part, fmt: str) -> Iterator[pa.RecordBatch]:
         con.close()
 
 
-def _registered(spark: SparkSession) -> None:
-    spark.dataSource.register(ExportFiles)
-
-
-def _files(tf: TableFile) -> list[str]:
-    path = tf.path
-    return [str(p) for p in (parquet_parts(path, tf.table) if path.is_dir() else [path])]
-
-
 def _schema(tf: TableFile, files: list[str]) -> StructType:
     """Spark's schema of the table as read: the Parquet file's own types, or text columns."""
     from pyspark.sql.types import StringType, StructField, StructType
@@ -186,8 +172,8 @@ def read_remote(spark: SparkSession, tf: TableFile, positions: bool = False) -> 
     text; with `positions`, each row's file (`__file`) and place in it (`__pos`)."""
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-    _registered(spark)
-    files = _files(tf)
+    spark.dataSource.register(ExportFiles)
+    files = [str(p) for p in tf.parts()]
     schema = _schema(tf, files)
     if positions:
         schema = StructType([*schema.fields, StructField(FILE, StringType()), StructField(POS, LongType())])
@@ -202,6 +188,6 @@ def read_remote_lines(spark: SparkSession, tf: TableFile) -> DataFrame:
     """A text table file's lines (column `value`), as `spark.read.text` gives them."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    _registered(spark)
+    spark.dataSource.register(ExportFiles)
     return (spark.read.format(NAME).schema(StructType([StructField("value", StringType())]))
-            .option("files", json.dumps(_files(tf))).option("format", "lines").load())
+            .option("files", json.dumps([str(p) for p in tf.parts()])).option("format", "lines").load())

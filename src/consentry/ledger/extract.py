@@ -127,11 +127,12 @@ def _fitting_watermark(ledger: Ledger, path: Path) -> int | None:
     return wm if fits else None
 
 
-def _extended(ledger: Ledger, path: Path, upto_seq: int) -> pa.Table:
-    """Every event up to at least `upto_seq`: the kept rows and those after them, kept again."""
+def _extended(ledger: Ledger, path: Path, upto_seq: int) -> tuple[pa.Table, bool]:
+    """Every event up to at least `upto_seq`: the kept rows and those after them,
+    kept again; and whether the file at `path` now holds them."""
     kept = _kept(ledger, path)
     if kept is not None and kept[1] >= upto_seq:
-        return kept[0]
+        return kept[0], True
     base, wm = kept if kept is not None else (None, 0)
     new = ledger.events_arrow(upto_seq=upto_seq, after_seq=wm)
     audit = _audit_head(ledger)  # read after the events: it chains every one of them
@@ -139,8 +140,8 @@ def _extended(ledger: Ledger, path: Path, upto_seq: int) -> pa.Table:
     try:
         _keep(path, table, upto_seq, audit)
     except OSError:
-        pass  # a folder it cannot write to costs the next read its speed, not its answer
-    return table
+        return table, False  # a folder it cannot write to costs the next read its speed, not its answer
+    return table, True
 
 
 def extract_file(ledger: Ledger, directory: Path, upto_seq: int) -> Path | None:
@@ -149,17 +150,16 @@ def extract_file(ledger: Ledger, directory: Path, upto_seq: int) -> Path | None:
     Parquet itself; None when none can be kept (a folder it cannot write to)."""
     path = extract_path(ledger, directory)
     wm = _fitting_watermark(ledger, path)
-    if wm is None or wm < upto_seq:
-        _extended(ledger, path, upto_seq)
-        wm = _fitting_watermark(ledger, path)
-    return path if wm is not None and wm >= upto_seq else None
+    if wm is not None and wm >= upto_seq:
+        return path
+    return path if _extended(ledger, path, upto_seq)[1] else None
 
 
 def events_through_extract(ledger: Ledger, directory: Path, upto: datetime | None, upto_seq: int) -> pa.Table:
     """`ledger.events_arrow(upto, upto_seq=upto_seq)`, read through the extract in `directory`."""
     import pyarrow.compute as pc  # here: an engine that reads `extract_file` itself never needs it (0.06 s)
 
-    table = _extended(ledger, extract_path(ledger, directory), upto_seq)
+    table, _ = _extended(ledger, extract_path(ledger, directory), upto_seq)
     mask = pc.less_equal(table.column("seq"), _int64(upto_seq))
     if upto is not None:
         mask = pc.and_(mask, pc.less_equal(table.column("event_at").cast(pa.int64()), _int64(to_micros(upto))))

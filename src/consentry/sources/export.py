@@ -50,6 +50,10 @@ class TableFile:
     format: str  # parquet | jsonl | csv
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type as read
 
+    def parts(self) -> list[Path | StorePath]:
+        """The files the table is read from: the file, or a folder's Parquet parts."""
+        return parquet_parts(self.path, self.table) if self.path.is_dir() else [self.path]
+
     @property
     def label(self) -> str:
         return self.path.name + ("/" if self.path.is_dir() else "")
@@ -57,8 +61,8 @@ class TableFile:
     def scan_sql(self) -> str:
         p = str(self.path)
         if self.format == "parquet":
-            if isinstance(self.path, StorePath) and self.path.is_dir():  # the parts, listed: no glob over a bucket
-                return "read_parquet([" + ", ".join(quote(str(q)) for q in parquet_parts(self.path, self.table)) + "])"
+            if isinstance(self.path, StorePath):  # the parts, listed: no glob over a bucket
+                return "read_parquet([" + ", ".join(quote(str(q)) for q in self.parts()) + "])"
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
             return f"read_parquet({quote(glob)})"
         if self.format == "csv":
@@ -182,7 +186,7 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
     """Refuse a column named twice (DuckDB would read the second as NAME_1 and the
     contract's NAME would be the first one only) and parts with different columns.
     Reads only the files' footers, all parts in one call."""
-    parts = parquet_parts(tf.path, tf.table) if tf.path.is_dir() else [tf.path]
+    parts = tf.parts()
     listed = "[" + ", ".join(quote(str(p)) for p in parts) + "]"
     try:
         rows = con.execute(f"SELECT file_name, name, num_children FROM parquet_schema({listed})").fetchall()
@@ -382,9 +386,7 @@ class Export:
         """Changes whenever any table file changes (path, size, mtime), cheaply."""
         h = hashlib.sha256()
         for name in sorted(self.files):
-            path = self.files[name].path
-            parts = parquet_parts(path, self.files[name].table) if path.is_dir() else [path]
-            for p in parts:
+            for p in self.files[name].parts():
                 st = p.stat()
                 h.update(json.dumps([str(p.resolve()), st.st_size, st.st_mtime_ns]).encode())
         return h.hexdigest()
