@@ -551,3 +551,21 @@ def test_console_script_imports_and_evaluates(home):
     assert decisions(home / "d.parquet") == EXPECTED
     for reason in RULES:
         assert reason in p.stdout
+
+
+@pytest.mark.parametrize("group", ["", "snapshot", "model", "audit", "notices", "ledger", "policy", "admin", "mail"])
+def test_every_command_is_summed_up_on_one_line_of_its_groups_help(group, monkeypatch):
+    """`consentry --help` lists each command with the first paragraph of its
+    docstring, and Typer's rich mode keeps that paragraph's line breaks: a
+    summary written over two lines came out as ragged rows (`serve`, `notify`,
+    `snapshot build`, `audit receipt`, `admin client` did). Wide enough that
+    nothing wraps, every row of the Commands box must start with a command."""
+    monkeypatch.setenv("COLUMNS", "250")
+    out = ok(cli(*([group] if group else []), "--help")).stdout
+    box = out[out.index("Commands"):]
+    rows = [line.strip("│ ").rstrip() for line in box.splitlines()[1:] if line.startswith("│")]
+    assert rows, out
+    names = {r.split()[0] for r in rows}
+    continued = [r for r in rows if not re.match(r"^[a-z][a-z-]*\s{2,}\S", r)]
+    assert not continued, f"rows that do not start with a command: {continued}\n{out}"
+    assert len(names) == len(rows)

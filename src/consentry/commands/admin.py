@@ -53,8 +53,10 @@ def admin_client(
     ] = None,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Create an API client for a platform (its key is printed once), list the
-    clients (`client list`, never a key) or revoke one (`client revoke ID`)."""
+    """Create, list or revoke the API clients of platforms.
+
+    A new client's key is printed once; `client list` never shows a key;
+    `client revoke ID` revokes one."""
     from ..access import ApiClients
     from ..timeutil import from_micros
 

@@ -184,9 +184,11 @@ def audit_receipt(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the receipts here (default: stdout).")] = None,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Signed purge receipts for one person: which snapshot versions held their
-    rows, the version that removed them, when the bytes were vacuumed, and the
-    purge's place in the audit chain."""
+    """Signed purge receipts for one person, from the snapshots' purges.
+
+    A receipt names the snapshot versions that held the person's rows, the
+    version that removed them, when the bytes were vacuumed, and the purge's
+    place in the audit chain."""
     import json
 
     from ..snapshots import issue_receipts as issue

@@ -64,9 +64,10 @@ def serve(
         "--receipt-key", help="The audit key (Ed25519 private key, PEM) that signs purge receipts on /me and the "
         "API (or $CONSENTRY_RECEIPT_KEY). Without it, no receipts are offered.")] = None,
 ) -> None:
-    """Start the privacy center (web pages and the JSON API at /api/v1). Every
-    page and mail names the platform, the controller and its DPO (--controller
-    FILE or the options)."""
+    """Start the privacy center: web pages, and the JSON API at /api/v1.
+
+    Every page and mail names the platform, the controller and its DPO
+    (--controller FILE or the options)."""
 
     import uvicorn
 

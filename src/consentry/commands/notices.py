@@ -74,6 +74,7 @@ def notify(
     dpo: DpoOpt = None,
 ) -> None:
     """Tell every affected person before use, exactly once: mail and in-app notices.
+
     Every notice names the platform, the controller and its DPO (--controller FILE
     or the options): a campaign does not start without them.
     With --engine spark, Spark computes who must be told; the mail goes from here."""

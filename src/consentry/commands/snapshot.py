@@ -46,6 +46,7 @@ def snapshot_build(
     conf: SparkConfOpt = None,
 ) -> None:
     """Write the eligible items, transformed, into a new Delta table with a manifest.
+
     With --engine spark, Spark computes the rows and writes the Parquet parts."""
     from ..policy import load_policy
     from ..snapshots import build
