@@ -13,15 +13,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, insert, select, text
 
-from ..errors import ConsentryError
+from .. import signing
 from ..ledger import Ledger
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
 from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
 from ..timeutil import from_micros, to_micros
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 BATCH = 20_000
 
@@ -56,7 +60,8 @@ def _rows(ledger: Ledger) -> Iterator[dict]:
         last = rows[-1]["seq"]
 
 
-def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
+def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyResult:
+    key = signing.public_key(public_key) if public_key is not None else None  # a bad key is refused before the walk
     with ledger.reader.connect() as conn:
         head_seq, head_hash = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash)).one()
         n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
@@ -110,8 +115,8 @@ def verify(ledger: Ledger, *, public_key: bytes | None = None) -> VerifyResult:
     if bad is None:
         bad = check_ledger_counters(ledger)
     signed = 0
-    if bad is None and public_key is not None:
-        bad, signed = _check_checkpoints(ledger, public_key)
+    if bad is None and key is not None:
+        bad, signed = _check_checkpoints(ledger, key)
     return VerifyResult(count, head_seq, head_hash, bad, signed)
 
 
@@ -181,14 +186,12 @@ def _message(seq: int, h: str) -> bytes:
     return f"consentry-audit-checkpoint\n{seq}\n{h}".encode()
 
 
-def checkpoint(ledger: Ledger, private_key_pem: bytes) -> tuple[int, str]:
-    """Sign the current head: a later rewrite of the whole chain would need the key."""
+def checkpoint(ledger: Ledger, private_key: bytes | Path) -> tuple[int, str]:
+    """Sign the current head: a later rewrite of the whole chain would need the key
+    (PEM bytes, or the PEM file)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConsentryError("the checkpoint key must be an Ed25519 private key (PEM)")
+    key = signing.private_key(private_key)
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     with ledger.transaction() as conn:
         seq, h = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1)).one()
@@ -199,11 +202,9 @@ def checkpoint(ledger: Ledger, private_key_pem: bytes) -> tuple[int, str]:
     return int(seq), h
 
 
-def _check_checkpoints(ledger: Ledger, public_key_pem: bytes) -> tuple[Finding | None, int]:
+def _check_checkpoints(ledger: Ledger, key: Ed25519PublicKey) -> tuple[Finding | None, int]:
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_public_key(public_key_pem)
     with ledger.reader.connect() as conn:
         cps = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).mappings().all()
         for cp in cps:

@@ -105,7 +105,7 @@ class Center:
             return None
         from ..snapshots import issue_receipts as issue
 
-        return issue(self.ledger, user_id, self.settings.receipt_key.read_bytes())
+        return issue(self.ledger, user_id, self.settings.receipt_key)
 
     # -- rendering -------------------------------------------------------------------
 

@@ -7,16 +7,19 @@ from pathlib import Path
 
 import ipaddress
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from .. import signing
 from ..access import LINK_MINUTES
 from ..controller import Controller
+from ..errors import InputError
 
 from ..notices import SmtpSettings
 
 
 class CenterSettings(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    # hide_input_in_errors: a refused setting is never echoed back (it may be a secret or a token).
+    model_config = ConfigDict(arbitrary_types_allowed=True, hide_input_in_errors=True)
 
     data: str | Path  # the platform export (who people are, what they posted): a folder or an s3:// URI
     ledger_url: str
@@ -31,7 +34,7 @@ class CenterSettings(BaseModel):
     controller: Controller = Controller()  # who is asking: named on every page and mail
     # The operator's purge schedule (`snapshot purge --watch` or cron, plus the
     # vacuum): what pages and mails promise for training sets already built.
-    purge_within_hours: float | None = None
+    purge_within_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     receipt_key: Path | None = None  # Ed25519 private key (PEM) that signs purge receipts; none: no receipts offered
     # Sign-in mails to one address are spaced, not capped: the 2nd after
     # `spacing`, each next one twice as long, never more than `spacing_max`,
@@ -48,7 +51,8 @@ class CenterSettings(BaseModel):
     session_absolute_s: int = 12 * 3600
     admin_session_idle_s: int = 15 * 60
     admin_session_absolute_s: int = 8 * 3600
-    max_body_bytes: int = 64 * 1024  # refused with 413 before any parsing
+    # Refused with 413 before any parsing; under 1 KB even a form with its CSRF token could be refused.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default.
     trusted_proxies: list[str] = []
     metrics_token: SecretStr | None = None  # if set, GET /metrics needs `Authorization: Bearer <token>`
@@ -65,15 +69,10 @@ class CenterSettings(BaseModel):
     def _receipt_key(cls, value: Path | None) -> Path | None:
         if value is None:
             return None
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
         try:
-            key = serialization.load_pem_private_key(value.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"the receipt key {value} cannot be read as a PEM private key: {exc}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"the receipt key {value} must be an Ed25519 key (openssl genpkey -algorithm ed25519)")
+            signing.private_key(value, what="the receipt key")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("trusted_proxies")

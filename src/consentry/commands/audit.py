@@ -138,7 +138,7 @@ def audit_verify(
     from ..audit import verify_chain as verify
 
     with open_ledger(ledger) as led, err.status("verifying the audit log ..."):
-        r = verify(led, public_key=public_key.read_bytes() if public_key else None)
+        r = verify(led, public_key=public_key)
     if r.ok:
         signed = f", {r.checkpoints} signed checkpoints verified" if public_key else ""
         out.print(f"[green]audit log intact:[/] {r.records:,} records, head {r.head_hash}{signed}", highlight=False)
@@ -172,7 +172,7 @@ def audit_checkpoint(
     from ..audit import checkpoint
 
     with open_ledger(ledger) as led:
-        seq, h = checkpoint(led, key.read_bytes())
+        seq, h = checkpoint(led, key)
     out.print(f"signed checkpoint at record {seq}: {h}", highlight=False)
 
 
@@ -194,7 +194,7 @@ def audit_receipt(
     from ..snapshots import issue_receipts as issue
 
     with open_ledger(ledger) as led:
-        docs = issue(led, user_id, key.read_bytes())
+        docs = issue(led, user_id, key)
     text = json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
     if out_file is None:
         out.print(text, highlight=False, markup=False, soft_wrap=True, end="")
@@ -225,7 +225,7 @@ def audit_verify_receipt(
     led = open_ledger(ledger) if ledger else None
     try:
         for doc in docs:
-            problems = verify_receipt(doc, public_key.read_bytes(), led)
+            problems = verify_receipt(doc, public_key, led)
             body = doc.get("receipt", {}) if isinstance(doc, dict) else {}
             what = f"{body.get('person')} / {body.get('snapshot')} purge {body.get('purge_id')}"
             if problems:

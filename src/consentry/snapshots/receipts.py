@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..errors import ConsentryError, InputError
+from .. import signing
+from ..errors import InputError
 from ..ledger import Ledger
 from ..ledger.tables import audit_log
 from ..timeutil import iso
 from .registry import Registry
 from .tables import snapshot_purges
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["KIND", "issue", "receipts_for", "sign", "verify_receipt"]
 
@@ -85,40 +90,37 @@ def receipts_for(ledger: Ledger, user_id: str, *, now: datetime | None = None) -
     return out
 
 
-def sign(body: dict, private_key_pem: bytes) -> dict:
-    """The receipt: its body and an Ed25519 signature over its canonical JSON."""
+def sign(body: dict, private_key: bytes | Path | Ed25519PrivateKey) -> dict:
+    """The receipt: its body and an Ed25519 signature over its canonical JSON
+    (the audit key as PEM bytes, its PEM file, or the key)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConsentryError("the receipt key must be an Ed25519 private key (PEM), as for `audit checkpoint`")
+    key = private_key if not isinstance(private_key, bytes | str | Path) else signing.private_key(private_key)
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     return {"receipt": body, "signature": {"algorithm": "Ed25519", "public_key": pub,
                                            "value": key.sign(_canonical(body)).hex()}}
 
 
-def issue(ledger: Ledger, user_id: str, private_key_pem: bytes, purge_id: int | None = None) -> list[dict]:
-    """Signed receipts for this person (one purge's, if `purge_id`)."""
-    return [sign(b, private_key_pem) for b in receipts_for(ledger, user_id) if purge_id is None or b["purge_id"] == purge_id]
+def issue(ledger: Ledger, user_id: str, private_key: bytes | Path, purge_id: int | None = None) -> list[dict]:
+    """Signed receipts for this person (one purge's, if `purge_id`). The key is
+    read first, so a bad key is refused even for a person with no receipts."""
+    key = signing.private_key(private_key)
+    return [sign(b, key) for b in receipts_for(ledger, user_id) if purge_id is None or b["purge_id"] == purge_id]
 
 
-def verify_receipt(doc: Any, public_key_pem: bytes, ledger: Ledger | None = None) -> list[str]:
+def verify_receipt(doc: Any, public_key: bytes | Path, ledger: Ledger | None = None) -> list[str]:
     """What is wrong with a receipt (nothing: it is genuine). The signature is
     checked with the audit key; with the ledger, the purge and its place in the
     audit chain are checked too."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    key = signing.public_key(public_key)
     if not isinstance(doc, dict) or not isinstance(doc.get("receipt"), dict) or not isinstance(doc.get("signature"), dict):
         raise InputError("this is not a consentry purge receipt (it needs 'receipt' and 'signature')")
     body, sig = doc["receipt"], doc["signature"]
     if body.get("kind") != KIND:
         raise InputError(f"this is not a consentry purge receipt (its kind is {body.get('kind')!r})")
-    key = serialization.load_pem_public_key(public_key_pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise InputError("the public key must be an Ed25519 public key (PEM)")
     problems = []
     pub = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     if sig.get("public_key") != pub:
