@@ -405,7 +405,7 @@ def test_nul_bytes_are_a_clear_400_never_a_500(center_factory, ledger_url: str) 
 
 @pytest.mark.slow
 def test_every_response_carries_the_security_headers(center_factory) -> None:  # noqa: ANN001
-    kit = center_factory(max_body_bytes=1000)
+    kit = center_factory(max_body_bytes=1024)
 
     def boom() -> None:
         raise RuntimeError("a bug")
@@ -622,3 +622,43 @@ def test_serve_refuses_a_bad_trusted_proxy_or_a_short_metrics_token(tmp_path, mo
     assert r.exit_code != 0 and "trusted proxy 'the-proxy' is not an IP address" in r.output
     r = runner.invoke(cli_app, [*base, "--metrics-token", "short"])
     assert r.exit_code != 0 and "at least 16 characters" in r.output
+
+
+@pytest.mark.slow
+def test_serve_names_each_refused_option_and_never_echoes_a_secret(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """pydantic's own report ("1 validation error for CenterSettings ...
+    [type=value_error, input_value=...] For further information visit
+    https://errors.pydantic.dev") used to reach the operator as it was. Each
+    refused setting is now one line that starts with the option to change."""
+    runner = CliRunner()
+    base = ["serve", "--data", str(tmp_path), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "short-Secret-9f3")
+    r = runner.invoke(cli_app, [*base, "--trusted-proxy", "the-proxy", "--purge-within", "-3", "--max-body-bytes", "10",
+                                "--metrics-token", "tiny-Token-77"])
+    assert r.exit_code == 2, r.output
+    said = r.output
+    assert "the privacy center cannot start:" in said
+    for line in ("$CONSENTRY_SECRET_KEY: the secret key must be at least 32 characters",
+                 "--trusted-proxy: trusted proxy 'the-proxy' is not an IP address",
+                 "--purge-within: Input should be greater than 0",
+                 "--max-body-bytes: Input should be greater than or equal to 1024",
+                 "--metrics-token: "):
+        assert line in said, said
+    assert "pydantic" not in said and "CenterSettings" not in said and "input_value" not in said
+    assert "short-Secret-9f3" not in said and "tiny-Token-77" not in said
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    r = runner.invoke(cli_app, [*base, "--purge-within", "nan"])
+    assert r.exit_code == 2 and "--purge-within: Input should be a finite number" in r.output
+    r = runner.invoke(cli_app, [*base, "--workers", "0"])
+    assert r.exit_code == 2 and "--workers" in r.output
+    r = runner.invoke(cli_app, [*base, "--port", "99999"])
+    assert r.exit_code == 2 and "--port" in r.output
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_missing_export_before_it_says_it_is_serving(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    r = CliRunner().invoke(cli_app, ["serve", "--data", str(tmp_path / "nowhere"), "--ledger",
+                                     f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "no such export folder" in r.output
+    assert "privacy center on" not in r.output  # it used to announce itself, then fail in its worker

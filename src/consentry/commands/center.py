@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from .. import config
 from ..errors import ConsentryError
@@ -39,9 +40,9 @@ def serve(
     ] = None,
     mail_dir: Annotated[Optional[Path], typer.Option(help="Development: write mails to this folder.")] = None,
     base_url: Annotated[str, typer.Option(help="The public address, for links in mails.")] = "http://127.0.0.1:8000",
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    workers: int = 1,
+    host: Annotated[str, typer.Option(help="The address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each with its own group commit).", min=1)] = 1,
     trusted_proxy: Annotated[
         Optional[list[str]],
         typer.Option("--trusted-proxy", help="A reverse proxy (address or network) whose X-Forwarded-For is "
@@ -92,8 +93,13 @@ def serve(
             purge_within_hours=purge_within,
             receipt_key=config.receipt_key(receipt_key),
         )
+    except ValidationError as exc:
+        raise ConsentryError(_refused(exc)) from None
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
+    from ..sources import Export
+
+    Export(data)  # a missing export is refused here, before the center is announced (its workers open it)
     _check_mail_server(settings)
     # Workers rebuild the settings; secrets travel only in their own variables.
     config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
@@ -105,6 +111,27 @@ def serve(
     # 127.0.0.1; the app decides, from --trusted-proxy only.
     uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning",
                 proxy_headers=False, server_header=False)
+
+
+#: Where each of the center's settings comes from, as its operator sets it.
+_SOURCE = {
+    "data": "--data", "ledger_url": "--ledger", "policy": "--policy", "cutoff": "--cutoff",
+    "secret_key": "$CONSENTRY_SECRET_KEY", "base_url": "--base-url", "smtp": "--smtp", "mail_dir": "--mail-dir",
+    "controller": "the controller (--controller-file or its options)", "purge_within_hours": "--purge-within",
+    "receipt_key": "--receipt-key", "max_body_bytes": "--max-body-bytes", "trusted_proxies": "--trusted-proxy",
+    "metrics_token": "--metrics-token",
+}
+
+
+def _refused(exc: ValidationError) -> str:
+    """pydantic's report on the center's settings, as one line per option that
+    was refused (pydantic's own text names model fields and links its docs)."""
+    lines = []
+    for e in exc.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        msg = e["msg"].removeprefix("Value error, ").replace("\n", "\n    ")
+        lines.append(f"{_SOURCE.get(field, field)}: {msg}" if field else msg)
+    return "the privacy center cannot start:\n" + "\n".join(f"  {ln}" for ln in lines) if len(lines) > 1 else lines[0]
 
 
 def _check_mail_server(settings) -> None:  # noqa: ANN001
