@@ -367,6 +367,30 @@ def test_evaluate_to_a_missing_folder(home):
     assert not (home / "no").exists()
 
 
+@pytest.mark.parametrize(("out", "words"), [
+    ("/proc/d.parquet", "/proc/d.parquet: cannot write in /proc"),  # was DuckDB's IOException, after all the work
+    ("folder.parquet", "folder.parquet: is a folder; the decisions are one file"),
+])
+def test_evaluate_refuses_an_output_it_cannot_write_before_deciding(home, out, words):
+    (home / "folder.parquet").mkdir()
+    msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--out", out))
+    assert words in msg and "fix:" in msg
+
+
+def test_snapshot_build_refuses_a_folder_it_cannot_write(home):
+    ok(cli("ledger", "import", "events.jsonl"))
+    msg = refused(cli("snapshot", "build", "--data", "export", "--at", AT, "--name", "s1", "--out", "/proc/s1"))
+    assert "/proc/s1: cannot write in /proc" in msg  # was a traceback on the lock file /proc/.s1.lock
+    msg = refused(cli("snapshot", "build", "--data", "export", "--at", AT, "--name", "s1", "--out", "/proc/x/s1"))
+    assert "cannot create /proc/x" in msg
+    assert "s1" not in ok(cli("snapshot", "list")).stdout  # nothing registered
+
+
+def test_ledger_import_of_a_folder_says_so(home):
+    msg = refused(cli("ledger", "import", str(home)))
+    assert f"{home}: is a folder, not a file" in msg
+
+
 @pytest.mark.slow
 def test_evaluate_refuses_a_bad_export_without_writing(home):
     write_export(home / "bad", USERS, CONTENT + [item("p1", "bob")], TAGS)

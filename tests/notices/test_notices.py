@@ -901,6 +901,24 @@ def test_ack_refuses_a_file_without_dedupe_keys(home, tmp_path, led) -> None:
     assert r.exit_code == 2 and "line 1" in r.stderr and "dedupe_key" in r.stderr
 
 
+@pytest.mark.parametrize(("content", "words"), [
+    (None, "no such file or directory"),  # these two ended in a Python traceback
+    (b"\xff\xfe{}\n", "is not UTF-8 text (byte 0)"),
+    (b'{"dedupe_key": 5}\n', "line 1: expected a JSON object with a dedupe_key (a string)"),
+    ("folder", "is a directory"),
+])
+def test_ack_refuses_a_missing_unreadable_or_wrong_file_without_a_traceback(home, tmp_path, led, content, words) -> None:
+    Campaign.open(led, CAMPAIGN, load_policy("recommended"), T)
+    path = tmp_path / "shown.jsonl"
+    if content == "folder":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    r = cli("notices", "ack", CAMPAIGN, path, "--ledger", led.url)
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), (r.output, r.exception)
+    assert f"error: {path}" in r.stderr and words in r.stderr, r.stderr
+
+
 # -- 8. resuming under other rules -----------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from .. import config
-from ..errors import ConsentryError
+from ..errors import ConsentryError, InputError
 from ..timeutil import parse_instant
 from ._common import (
     ControllerAddressOpt,
@@ -194,15 +194,23 @@ def notices_ack(
     """Record in-app notices the platform has shown; each counts once."""
     from ..notices import Campaign
 
-    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text (byte {exc.start})", where=str(file)) from None
     keys = []
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            keys.append(json.loads(line)["dedupe_key"])
+            key = json.loads(line)["dedupe_key"]
         except (ValueError, KeyError, TypeError):
-            raise ConsentryError(f"{file}, line {n}: expected a JSON object with a dedupe_key") from None
+            key = None
+        if not isinstance(key, str) or not key:
+            raise InputError("expected a JSON object with a dedupe_key (a string), as `notices inapp` prints them",
+                             where=f"{file}, line {n}") from None
+        keys.append(key)
     with _notice_ledger(ledger) as led:
         shown = Campaign(led, campaign).acknowledge(keys)
     out.print(f"{shown:,} in-app notices recorded as shown ({len(keys) - shown:,} were already recorded or unknown)")

@@ -12,6 +12,7 @@ import duckdb
 
 from ..errors import InputError
 from ..ledger import Ledger, chain
+from ..paths import check_writable
 from ..policy import Policy
 from ..sources import Export
 from .compile import Compiler
@@ -56,6 +57,9 @@ def _decisions_path(out: str | Path) -> Path:
         raise InputError("the decisions file must end in .parquet", where=str(out))
     if not out.parent.is_dir():
         raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    if out.is_dir():
+        raise InputError("is a folder; the decisions are one file", where=str(out), fix="name a file such as decisions.parquet")
+    check_writable(out.parent, where=str(out))
     return out
 
 

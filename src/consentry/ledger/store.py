@@ -711,7 +711,8 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
     first bad line raises with its number. With `with_lines`, each item is
     (line number, byte offset of the line, event)."""
     if not path.is_file():
-        raise InputError("no such file", where=str(path), fix="pass the path of a JSONL file of ledger events")
+        raise InputError("is a folder, not a file" if path.is_dir() else "no such file", where=str(path),
+                         fix="pass the path of a JSONL file of ledger events")
     batch: list = []
     source = str(path.resolve())
     offset = 0
