@@ -641,3 +641,37 @@ def test_the_cli_and_platform_validate_on_spark_when_told(spark, tmp_path, monke
     with Platform(good, f"sqlite:///{tmp_path / 'l2.db'}", engine="spark", spark_session=spark) as p:
         report, cached = p.validate()
         assert (report.rows, cached) == ({"users": 3, "content": 3, "tags": 1}, False)
+
+
+@pytest.mark.parametrize(("master", "words"), [
+    ("foo", "--spark-master foo is not a Spark master"),  # was a Java stack trace from spark-submit
+    ("local[x]", "is not a Spark master"),
+    ("spark://127.0.0.1", "'127.0.0.1' is not HOST:PORT"),
+    ("spark://127.0.0.1:1", "no Spark master answers at spark://127.0.0.1:1 (127.0.0.1:1: connection refused)"),
+])
+def test_a_master_spark_cannot_use_is_refused_before_spark_starts(tmp_path, master, words) -> None:
+    """A closed port used to cost a minute of Spark's retries, a hundred lines
+    of Java log and "An error occurred while calling None...SparkSession"."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from consentry.cli import app
+    from exportkit import item, user, write_export
+
+    write_export(tmp_path / "export", [user("u1")], [item("i1", "u1")])
+    started = time.monotonic()
+    r = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "export"), "--at", "2024-06-26T00:00:00Z",
+                                 "--out", str(tmp_path / "d.parquet"), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
+                                 "--engine", "spark", "--spark-master", master])
+    assert r.exit_code == 2 and words in r.stderr, r.output
+    assert "fix:" in r.stderr and not (tmp_path / "d.parquet").exists()
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("master", ["local", "local[2]", "local[*]", "local[4,2]", "local[*,3]", "yarn",
+                                    "k8s://https://10.0.0.1:443", "local-cluster[2,1,1024]"])
+def test_every_kind_of_master_spark_takes_passes_the_check(master) -> None:
+    from consentry.engine.spark import check_master
+
+    check_master(master)

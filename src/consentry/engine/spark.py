@@ -97,12 +97,47 @@ def utc_conf(conf: dict[str, str]) -> dict[str, str]:
     return forced
 
 
+MASTER_FIX = ("start it (`spark-class org.apache.spark.deploy.master.Master`), or pass the URL its web UI shows "
+              "(spark://HOST:7077) as --spark-master")
+
+
+_MASTER = re.compile(r"local(?:\[(?:\*|[0-9]+)(?:,[0-9]+)?\])?|local-cluster\[.+\]|yarn|(?:spark|k8s)://.+")
+
+
+def check_master(master: str, timeout: float = 5.0) -> None:
+    """Refuse a master Spark cannot use, and a standalone master
+    (spark://HOST:PORT[,HOST:PORT...]) that nothing answers at. Spark itself
+    dies with a Java stack trace on the first, and on the second retries for a
+    minute, logs a hundred lines and ends in "An error occurred while calling
+    None...SparkSession"."""
+    import socket
+
+    if not _MASTER.fullmatch(master):
+        raise InputError(f"--spark-master {master} is not a Spark master",
+                         fix="use local[*], local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT")
+    if not master.startswith("spark://"):
+        return
+    hosts = master.removeprefix("spark://").split(",")
+    why = []
+    for hp in hosts:
+        host, _, port = hp.rpartition(":")
+        if not host or not port.isdigit():
+            raise InputError(f"--spark-master {master}: '{hp}' is not HOST:PORT", fix="e.g. spark://127.0.0.1:7077")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            return
+        except OSError as exc:
+            why.append(f"{hp}: {(exc.strerror or str(exc) or type(exc).__name__).lower()}")
+    raise InputError(f"no Spark master answers at {master} ({'; '.join(why)})", fix=MASTER_FIX)
+
+
 def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_name: str = "consentry") -> SparkSession:
     """A Spark session on `master` with `conf` passed through, in UTC."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - pyspark is a declared dependency of the spark extra
         raise InputError("the Spark engine needs pyspark", fix="pip install 'consentry[spark]'") from None
+    check_master(master)
     forced = utc_conf(conf or {})
     if master.startswith("local"):  # bind to loopback: nothing outside this machine needs to reach it
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
