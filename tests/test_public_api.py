@@ -117,3 +117,62 @@ def test_platform_refuses_extracts_for_a_ledger_already_open(tmp_path) -> None:
     with consentry.Ledger(f"sqlite:///{tmp_path / 'l.db'}") as led, \
             pytest.raises(InputError, match="extracts= applies to a ledger given by its URL"):
         consentry.Platform(folder, led, extracts=tmp_path / "x")
+
+
+def test_platform_takes_a_cutoff_as_text_or_a_naive_utc_datetime_whatever_the_machines_zone(tmp_path, monkeypatch) -> None:
+    """A user's `p.evaluate(at="2024-06-26T00:00:00Z", ...)` ended in
+    AttributeError ('str' object has no attribute 'astimezone'), and a naive
+    datetime was read in the machine's zone: on a New York machine an objection
+    made an hour after the cut-off counted. The contract reads naive times as UTC."""
+    import time
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with consentry.Ledger(url) as led:
+        led.append([consentry.NewEvent(user_id=u, type="notified", at="2024-01-01T00:00:00Z", channel="email")
+                    for u in ("u1", "u2", "u3")])
+        led.append([consentry.NewEvent(user_id="u1", type="objected", at="2025-06-01T03:00:00Z", channel="web")])
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        with consentry.Platform(folder, url) as p:
+            runs = {
+                "aware": p.evaluate(datetime(2025, 6, 1, 2, 0, tzinfo=UTC), tmp_path / "a.parquet"),
+                "text": p.evaluate("2025-06-01T02:00:00Z", tmp_path / "t.parquet"),
+                "naive": p.evaluate(datetime(2025, 6, 1, 2, 0), tmp_path / "n.parquet"),
+            }
+            assert p.explain("i1", "2025-06-01T02:00:00Z").reason == p.explain("i1", datetime(2025, 6, 1, 2, 0)).reason
+            assert p.audience("2025-06-01T02:00:00Z").num_rows == p.audience(datetime(2025, 6, 1, 2, 0)).num_rows
+            with pytest.raises(InputError, match="is not an ISO 8601 cut-off"):
+                p.evaluate("next tuesday", tmp_path / "x.parquet")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert runs["aware"].counts == runs["text"].counts == runs["naive"].counts
+    assert "objected" not in runs["naive"].counts or runs["naive"].counts["objected"] == 0
+    tables = [pq.read_table(tmp_path / f).sort_by("item_id") for f in ("a.parquet", "t.parquet", "n.parquet")]
+    assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
+
+
+def test_a_naive_datetime_is_utc_in_every_conversion_whatever_the_machines_zone(monkeypatch) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from consentry.i18n import instant
+    from consentry.timeutil import iso, naive_utc, to_micros
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30: an hour-only shift would hide half-hour bugs
+    time.tzset()
+    try:
+        naive, aware = datetime(2024, 6, 26, 0, 0), datetime(2024, 6, 26, 0, 0, tzinfo=UTC)
+        assert to_micros(naive) == to_micros(aware) == 1_719_360_000_000_000
+        assert iso(naive) == iso(aware) == "2024-06-26T00:00:00Z"
+        assert naive_utc(naive) == naive_utc(aware) == naive
+        assert instant(naive, "en") == instant(aware, "en")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -18,6 +18,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from .timeutil import utc
+
 #: The official languages of the EU and the EEA (Norwegian as Bokmål, `no`).
 LANGUAGES = ("bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu", "is", "it", "lt", "lv", "mt",
              "nl", "no", "pl", "pt", "ro", "sk", "sl", "sv")
@@ -121,7 +123,7 @@ def locale(lang: str) -> Locale:
 def instant(dt: datetime, lang: str) -> str:
     """An instant as the language writes it (German "1. Dezember 2026"), on the
     24-hour clock, always with its zone: UTC."""
-    at = dt.astimezone(UTC)
+    at = utc(dt)
     return f"{format_date(at.date(), 'long', locale=lang)}, {format_time(at, 'HH:mm:ss', tzinfo=UTC, locale=lang)} UTC"
 
 

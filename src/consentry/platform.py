@@ -13,6 +13,7 @@ from .errors import InputError
 from .ledger import Ledger
 from .policy import Policy, load_policy
 from .sources import Export
+from .timeutil import parse_instant
 
 __all__ = ["ENGINES", "Platform"]
 
@@ -41,7 +42,10 @@ class Platform:
     `extracts` is a folder where the ledger's events are kept per watermark,
     so that a later decision reads only the events added since (the CLI keeps
     them in `$CONSENTRY_HOME/.consentry/extracts`); without it every decision
-    reads them all from the database."""
+    reads them all from the database.
+
+    A cut-off `at` is an aware datetime or ISO 8601 text; a naive datetime is
+    UTC (the contract's convention), never the machine's local time."""
 
     export: Export | str | Path
     ledger: Ledger | str
@@ -85,10 +89,11 @@ class Platform:
             self._spark = session(self.spark_master, self.spark_conf)
         return self._spark
 
-    def evaluate(self, at: datetime, out: str | Path, *, watermark: int | None = None):  # noqa: ANN201
+    def evaluate(self, at: datetime | str, out: str | Path, *, watermark: int | None = None):  # noqa: ANN201
         """Decide every item at `at` and write the decisions to `out` (Parquet)."""
         from .engine.evaluate import evaluate, evaluate_spark
 
+        at = parse_instant(at, what="cut-off")
         if self.engine == "spark":
             return evaluate_spark(self.export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
         return evaluate(self.export, self.ledger, self.policy, at, out, watermark=watermark)
@@ -109,20 +114,22 @@ class Platform:
 
         return SparkBackend(self.spark) if self.engine == "spark" else DuckBackend()
 
-    def explain(self, item_id: str, at: datetime):  # noqa: ANN201
+    def explain(self, item_id: str, at: datetime | str):  # noqa: ANN201
         """Every rule for one item at `at`, passed or failed, with its reason."""
         from .engine.explain import explain
 
+        at = parse_instant(at, what="cut-off")
         b = self.backend()
         try:
             return explain(item_id, self.export, self.ledger, self.policy, at, backend=b)
         finally:
             b.close()
 
-    def audience(self, at: datetime):  # noqa: ANN201 - a pyarrow Table
+    def audience(self, at: datetime | str):  # noqa: ANN201 - a pyarrow Table
         """Everyone who must be told before `at`: user_id, email, language, jurisdiction."""
         from .notices.audience import audience
 
+        at = parse_instant(at, what="cut-off")
         b = self.backend()
         try:
             return audience(self.export, self.ledger, self.policy, at, backend=b)

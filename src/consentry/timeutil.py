@@ -26,19 +26,23 @@ def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
                 f"'{value}' is not an ISO 8601 {what}",
                 fix="write it like 2024-06-26T00:00:00Z (UTC) or 2024-06-26",
             ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    return utc(dt)
+
+
+def utc(dt: datetime) -> datetime:
+    """`dt` in UTC; a naive datetime *is* UTC (the contract's convention), never
+    the machine's local time, which `datetime.astimezone` would assume."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def naive_utc(dt: datetime) -> datetime:
     """The naive UTC wall time the engines store (TIMESTAMP without zone)."""
-    return dt.astimezone(UTC).replace(tzinfo=None)
+    return utc(dt).replace(tzinfo=None)
 
 
 def to_micros(dt: datetime) -> int:
     """Microseconds since the epoch: exact, sortable and the same in every database."""
-    delta = dt.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = utc(dt) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -50,7 +54,7 @@ def from_micros(us: int) -> datetime:
 
 def iso(dt: datetime) -> str:
     """Render as the contract writes instants: 2024-06-26T00:00:00Z."""
-    dt = dt.astimezone(UTC)
+    dt = utc(dt)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if dt.microsecond:
         text += f".{dt.microsecond:06d}".rstrip("0")

@@ -28,6 +28,7 @@ from ..ledger.tables import head, person_state
 from ..notices.text import TEMPLATE_VERSION, kind_words, render_notice
 from ..policy import Basis, Jurisdiction, Policy, TaggedPeople
 from ..snapshots.tables import models, snapshots
+from ..timeutil import utc
 from .render import environment
 
 
@@ -562,7 +563,7 @@ def _notice_intro(policy: Policy, cutoff: datetime, marker: str, _: Translate) -
     return " ".join((
         _("The text consentry sends (template version %(version)s; language: %(language)s) for a cut-off on "
           "%(date)s, under the policy “%(policy)s” (%(hash)s).", version=TEMPLATE_VERSION, language=language,
-          date=_date(cutoff.astimezone(UTC).date(), _.lang), **_policy(policy)),
+          date=_date(utc(cutoff).date(), _.lang), **_policy(policy)),
         _("%(marker)s is each person’s one-click objection link.", marker=marker),
     ))
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 
 from babel.dates import format_date
 
 from ..controller import Controller
 from ..policy import Policy
+from ..timeutil import utc
 
 TEMPLATE_VERSION = "1"
 
@@ -31,7 +32,7 @@ def render_notice(
     """Subject, text and HTML of one notice; it names who is asking (`controller`)."""
     j = next((x for x in policy.jurisdictions if x.name == jurisdiction), policy.default_jurisdiction)
     lang = getattr(_, "lang", "en")
-    date = format_date(cutoff.astimezone(UTC).date(), "long", locale=lang)
+    date = format_date(utc(cutoff).date(), "long", locale=lang)
     subject = _("How %(platform)s will use your public posts to train AI, and how to say no", platform=platform)
     kinds = kind_words(policy.kinds, _)
     paras = [
