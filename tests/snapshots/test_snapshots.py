@@ -396,7 +396,7 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert cli("snapshot", "purge", "nope").exit_code == 2
     led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
     r = cli("snapshot", "purge", "--all")
-    assert r.exit_code == 0 and "removed 6 rows of 1 people" in r.stdout
+    assert r.exit_code == 0 and "removed 6 rows of 1 person" in r.stdout
     r = cli("model", "list")
     assert "retrain or unlearn" in r.stdout
     r = cli("impact", "eve")
@@ -442,7 +442,7 @@ def test_a_purge_that_only_hides_mentions_is_reported_as_a_change(tmp_path: Path
     r = cli("snapshot", "purge", "s")
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "nothing to remove" not in r.stdout
-    assert "removed 0 rows of 0 people; hid @mentions in 1 rows that stay; rewrote 1 buckets" in r.stdout
+    assert "removed 0 rows of 0 people; hid @mentions in 1 remaining row; rewrote 1 bucket, " in r.stdout
     assert "@cat" not in rows(led, "s")["t1"]["text"] and set(rows(led, "s")) == {"t1", "t2"}
     assert cli("snapshot", "purge", "s").stdout.startswith("s: nothing to remove")
     led.close()

@@ -74,6 +74,10 @@ def _print_manifest(m) -> None:  # noqa: ANN001
     out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     """One purge's outcome as a DPO reads it: rows removed and mentions hidden
     are both changes to the snapshot (a purge that only hides mentions still
@@ -81,9 +85,10 @@ def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     hidden = r.counts.get("mentions_redacted", 0)
     if not r.rows_removed and not hidden:
         return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
-    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {r.rows_removed:,} rows of "
-            f"{r.people:,} people; hid @mentions in {hidden:,} rows that stay; rewrote {r.buckets_rewritten} "
-            f"buckets, {r.files_removed:,} files deleted ({r.seconds:.1f}s)")
+    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {_count(r.rows_removed, 'row', 'rows')} "
+            f"of {_count(r.people, 'person', 'people')}; hid @mentions in {_count(hidden, 'remaining row', 'remaining rows')}; "
+            f"rewrote {_count(r.buckets_rewritten, 'bucket', 'buckets')}, {_count(r.files_removed, 'file', 'files')} "
+            f"deleted ({r.seconds:.1f}s)")
 
 
 @app.command("purge")
