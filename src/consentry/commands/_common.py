@@ -45,6 +45,11 @@ SparkConfOpt = Annotated[list[str] | None, typer.Option(
     "--conf", help="With --engine spark: a Spark setting KEY=VALUE, passed through (repeatable).")]
 
 
+def count(n: int, one: str, many: str) -> str:
+    """`1 person`, `2 people`, `1,024 rows`: a count with its noun agreeing."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def friendly(fn):  # noqa: ANN001, ANN201
     """Print consentry's own errors as messages, not tracebacks; exit 2."""
 

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from ..timeutil import iso
-from ._common import LedgerOpt, err, friendly, open_ledger, out
+from ._common import LedgerOpt, count, err, friendly, open_ledger, out
 
 app = typer.Typer(help="The ledger of what people said and were told.", no_args_is_help=True)
 top = typer.Typer()
@@ -29,7 +29,7 @@ def ledger_import(
         r = led.import_jsonl(file)
     repeated = f", {r.repeated:,} repeated in the file (imported once)" if r.repeated else ""
     out.print(
-        f"{file}: {r.read:,} events read, {r.added:,} added, {r.already_there:,} already in the ledger{repeated}"
+        f"{file}: {count(r.read, 'event', 'events')} read, {r.added:,} added, {r.already_there:,} already in the ledger{repeated}"
         + (f" (events #{r.first_seq}-#{r.last_seq})" if r.added else ""),
         highlight=False,
         soft_wrap=True,

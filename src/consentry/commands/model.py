@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..timeutil import iso
-from ._common import LedgerOpt, friendly, open_ledger, out
+from ._common import LedgerOpt, count, friendly, open_ledger, out
 
 app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
 top = typer.Typer()
@@ -29,7 +29,7 @@ def model_register(
 
     with open_ledger(ledger) as led:
         rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}")
-    out.print(f"model {rec.name}: trained on {rec.snapshot} version {rec.table_version} ({rec.rows:,} rows, {rec.digest})",
+    out.print(f"model {rec.name}: trained on {rec.snapshot} version {rec.table_version} ({count(rec.rows, 'row', 'rows')}, {rec.digest})",
               highlight=False)
 
 
@@ -59,10 +59,10 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
         out.print(f"{user_id}: in no snapshot, now or before.", highlight=False)
         return
     for s in found:
-        state = f"{s.rows_now:,} rows now" if s.rows_now else "no rows now"
+        state = f"{count(s.rows_now, 'row', 'rows')} now" if s.rows_now else "no rows now"
         out.print(f"[bold]{s.snapshot}[/] (built {iso(s.built_at)}): {state}", highlight=False)
         for p in s.purged:
-            out.print(f"  purged {iso(p['purged_at'])}: {p['rows']:,} rows ({p['cause']})", highlight=False)
+            out.print(f"  purged {iso(p['purged_at'])}: {count(p['rows'], 'row', 'rows')} ({p['cause']})", highlight=False)
         for mod in s.models:
             out.print(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): "
                       + ("[bold red]retraining or unlearning is due[/]" if mod.flagged else "its snapshot still holds this person's rows"),

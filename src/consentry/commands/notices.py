@@ -26,6 +26,7 @@ from ._common import (
     SparkConfOpt,
     SparkMasterOpt,
     controller_from,
+    count,
     err,
     friendly,
     opened_platform,
@@ -79,10 +80,15 @@ def notify(
     or the options): a campaign does not start without them.
     With --engine spark, Spark computes who must be told; the mail goes from here."""
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TimeRemainingColumn,
+    )
 
-    from ..notices import CHANNELS, Campaign
-    from ..notices import Mailer, SmtpSettings
+    from ..notices import CHANNELS, Campaign, Mailer, SmtpSettings
 
     wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
     if not wanted or any(c not in CHANNELS for c in wanted):
@@ -97,7 +103,7 @@ def notify(
             from ..notices import summarize
 
             plan = summarize(platform.audience(t).to_pylist())
-            table = Table("jurisdiction", "language", "people", title=f"Would notify {plan.people:,} people (dry run)")
+            table = Table("jurisdiction", "language", "people", title=f"Would notify {count(plan.people, 'person', 'people')} (dry run)")
             for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
                 table.add_row(j, lang, f"{n:,}")
             out.print(table)
@@ -119,7 +125,8 @@ def notify(
             plan = camp.plan(export, pol, channels=wanted, backend=backend)
         finally:
             backend.close()
-        err.print(f"campaign {campaign}: {plan.people:,} people in scope, {plan.added:,} new outbox entries", highlight=False)
+        err.print(f"campaign {campaign}: {count(plan.people, 'person', 'people')} in scope, "
+                  f"{count(plan.added, 'new outbox entry', 'new outbox entries')}", highlight=False)
         summary = None
         if mailer is not None and secret is not None:
             pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)

@@ -19,6 +19,7 @@ from ._common import (
     SparkConfOpt,
     SparkMasterOpt,
     checked_export,
+    count,
     err,
     friendly,
     open_ledger,
@@ -61,7 +62,7 @@ def snapshot_build(
 
 
 def _print_manifest(m) -> None:  # noqa: ANN001
-    table = Table(title=f"snapshot '{m.name}': {m.rows:,} rows, policy {m.policy} {m.policy_hash}, cut-off {iso(m.cutoff)}")
+    table = Table(title=f"snapshot '{m.name}': {count(m.rows, 'row', 'rows')}, policy {m.policy} {m.policy_hash}, cut-off {iso(m.cutoff)}")
     table.add_column("what")
     table.add_column("count", justify="right")
     for k, v in sorted(m.excluded_at_build.items()):
@@ -74,10 +75,6 @@ def _print_manifest(m) -> None:  # noqa: ANN001
     out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
-
-
 def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     """One purge's outcome as a DPO reads it: rows removed and mentions hidden
     are both changes to the snapshot (a purge that only hides mentions still
@@ -85,9 +82,9 @@ def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     hidden = r.counts.get("mentions_redacted", 0)
     if not r.rows_removed and not hidden:
         return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
-    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {_count(r.rows_removed, 'row', 'rows')} "
-            f"of {_count(r.people, 'person', 'people')}; hid @mentions in {_count(hidden, 'remaining row', 'remaining rows')}; "
-            f"rewrote {_count(r.buckets_rewritten, 'bucket', 'buckets')}, {_count(r.files_removed, 'file', 'files')} "
+    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {count(r.rows_removed, 'row', 'rows')} "
+            f"of {count(r.people, 'person', 'people')}; hid @mentions in {count(hidden, 'remaining row', 'remaining rows')}; "
+            f"rewrote {count(r.buckets_rewritten, 'bucket', 'buckets')}, {count(r.files_removed, 'file', 'files')} "
             f"deleted ({r.seconds:.1f}s)")
 
 
@@ -109,8 +106,7 @@ def snapshot_purge(
     With --engine spark, Spark finds the rows and rewrites the touched buckets."""
     import time
 
-    from ..snapshots import Registry
-    from ..snapshots import purge
+    from ..snapshots import Registry, purge
 
     if not name and not every:
         raise ConsentryError("name a snapshot, or pass --all")
@@ -145,9 +141,9 @@ def snapshot_verify(
     with open_ledger(ledger) as led, err.status("verifying ..."):
         total, problems = verify(led, name, data=data, spark=spark)
     if not problems:
-        out.print(f"[green]{name}: all {total:,} rows may be there.[/]", highlight=False)
+        out.print(f"[green]{name}: all {count(total, 'row', 'rows')} may be there.[/]", highlight=False)
         return
-    err.print(f"[bold red]{name}: {len(problems):,} of {total:,} rows should not be there:[/]", highlight=False)
+    err.print(f"[bold red]{name}: {len(problems):,} of {count(total, 'row', 'rows')} should not be there:[/]", highlight=False)
     for p in problems[:50]:
         err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
     if len(problems) > 50:
@@ -160,8 +156,7 @@ def snapshot_verify(
 @friendly
 def snapshot_list(ledger: LedgerOpt = None) -> None:
     """Every snapshot with its rows, purges and models (after finishing what a crash interrupted)."""
-    from ..snapshots import Registry
-    from ..snapshots import recover
+    from ..snapshots import Registry, recover
 
     with open_ledger(ledger) as led:
         for line in recover(led):
