@@ -690,8 +690,12 @@ class NotifyRun:
     def probe(self) -> set[str]:
         """Freeze the process and look: whom it has recorded as notified without the mail being final."""
         self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 30
         while Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "Tt":
-            time.sleep(0.0005)  # until it has stopped
+            # Until it has stopped. A run that ended meanwhile never stops (a zombie is 'Z'): this
+            # loop once spun for ten minutes; fail with what the run said instead.
+            assert self.proc.poll() is None and time.monotonic() < deadline, f"the run ended while probed: {self.output()}"
+            time.sleep(0.0005)
         self.server.settle()  # whatever it wrote has been handled by the server (a fixed sleep was not
         # enough on a loaded CI machine: 9 of 80 stops then counted mails still being read as "in the gap")
         try:
@@ -782,7 +786,9 @@ def test_the_crash_gap_is_one_person_per_connection_wide_and_rarely_hit(tmp_path
     the ledger says notified while the mail is not final. With one connection
     at most one person; with n, a group commit's leader sends its members'
     dots right after the commit, so at most n and still rarely."""
-    ids = people_export(tmp_path / "export", 1000 * max(1, connections // 4))  # 16 connections send ~500 mails/s
+    # Enough people that the campaign outlasts 240 probes: 4 connections sent 1,000 mails at ~300/s and
+    # once finished during them (16 connections send ~500 mails/s).
+    ids = people_export(tmp_path / "export", 2000 * max(1, connections // 4))
     run = NotifyRun(tmp_path, server, tmp_path / "export", "consentry-without-adbc", "gap-test",
                     "--connections", str(connections))
     run.start()
