@@ -245,6 +245,8 @@ def test_a_killed_import_releases_the_ledger_at_once(tmp_path, pg_url, phase):
             assert child.poll() is None and _import_backend(led.engine, db) is not None
         else:
             while _import_backend(led.engine, db) != "active":
+                assert child.poll() is None, "the import ended before it could be killed"  # else: spin forever
+                assert time.monotonic() < deadline
                 time.sleep(0.05)
             time.sleep(0.5)
         os.kill(child.pid, signal.SIGKILL)
