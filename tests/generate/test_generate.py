@@ -482,3 +482,16 @@ def test_an_interrupted_run_leaves_nothing_behind(tmp_path):
         generate(target, users=300, seed=1, media=2, chunk_users=100, progress=boom)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--users", "-5"], "users must be at least 1, got -5"),
+    (["--users", "10", "--media", "-1"], "media must be 0 or more, got -1"),
+])
+def test_the_command_refuses_bad_arguments_before_it_draws_a_progress_bar(tmp_path: Path, args, words) -> None:
+    """The bar used to appear first ("generating people 0/-5"), then the refusal."""
+    from cli_kit import cli
+
+    r = cli("generate", "--out", tmp_path / "g", *args)
+    assert r.exit_code == 2 and words in r.stderr, r.output
+    assert "generating people" not in r.output and not (tmp_path / "g").exists()

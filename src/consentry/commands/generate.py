@@ -28,15 +28,22 @@ def generate(
 
     from ..generate import generate as run
 
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("generating people", total=users)
-        try:
-            s = run(out_dir, users=users, seed=seed, media=media, progress=lambda n: bar.update(task, completed=n))
-        except ValueError as exc:
-            raise ConsentryError(str(exc)) from None
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err)
+    task = bar.add_task("generating people", total=users)
+
+    def progress(n: int) -> None:  # the bar appears with the first people, after the arguments were checked
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=n)
+
+    try:
+        s = run(out_dir, users=users, seed=seed, media=media, progress=progress)
+    except ValueError as exc:
+        raise ConsentryError(str(exc)) from None
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     out.print(
         f"wrote {s.users:,} users, {s.items:,} items, {s.tags:,} tags, {s.events:,} events "
         f"and {s.media_files:,} images to {out_dir}",
