@@ -137,3 +137,53 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_serve_on_another_port_mails_links_to_that_port(tmp_path: Path, export_dir: Path) -> None:  # noqa: F811
+    """`consentry serve --port 8765` without --base-url mailed sign-in links to
+    http://127.0.0.1:8000: a person clicked and reached nothing. Without
+    --base-url, links now point where the center listens."""
+    import email
+    import re
+
+    from center_kit import EMAIL, csrf_from
+
+    port = _free_port()
+    env = {**os.environ, "CONSENTRY_HOME": str(tmp_path), "CONSENTRY_SECRET_KEY": SECRET}
+    env.pop("CONSENTRY_LEDGER", None)
+    mail_dir = tmp_path / "mail"
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "consentry"), "serve", "--data", str(export_dir), "--port", str(port),
+         "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(mail_dir), "--platform", "Demo",
+         "--controller-name", "Demo Ltd", "--controller-address", "1 Road, Dublin", "--dpo", "dpo@demo.example"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the center did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            r = client.post("/signin", data={"email": EMAIL[ALICE], "csrf": csrf_from(client.get("/").text)})
+            assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 15
+            while not list(mail_dir.glob("*.eml")):
+                assert time.monotonic() < deadline, "no sign-in mail was written"
+                time.sleep(0.1)
+            msg = email.message_from_bytes(next(mail_dir.glob("*.eml")).read_bytes())
+            text = next(p.get_payload(decode=True).decode() for p in msg.walk() if p.get_content_type() == "text/plain")
+            link = re.search(r"https?://\S+/signin/\S+", text).group(0)
+            assert link.startswith(f"{base}/signin/"), link
+            assert client.get(link).status_code == 200  # the link opens this center's confirmation page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

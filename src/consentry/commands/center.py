@@ -39,7 +39,8 @@ def serve(
         Optional[str], typer.Option(help="smtp+starttls://user:pass@host:587?sender=... (or $CONSENTRY_SMTP)")
     ] = None,
     mail_dir: Annotated[Optional[Path], typer.Option(help="Development: write mails to this folder.")] = None,
-    base_url: Annotated[str, typer.Option(help="The public address, for links in mails.")] = "http://127.0.0.1:8000",
+    base_url: Annotated[Optional[str], typer.Option(
+        help="The public address, for links in mails (default: http://HOST:PORT as given below).")] = None,
     host: Annotated[str, typer.Option(help="The address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each with its own group commit).", min=1)] = 1,
@@ -86,7 +87,8 @@ def serve(
     try:
         settings = CenterSettings(
             data=data, ledger_url=config.ledger_url(ledger), policy=policy,
-            cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret, base_url=base_url,
+            cutoff=parse_instant(cutoff, what="cut-off") if cutoff else None, secret_key=secret,
+            base_url=base_url or _local_url(host, port),
             smtp=SmtpSettings.from_url(smtp_url) if smtp_url else None, mail_dir=mail_dir,
             trusted_proxies=trusted_proxy or [], metrics_token=token or None, max_body_bytes=max_body_bytes,
             controller=controller_from(controller, platform_name, controller_name, controller_address, dpo),
@@ -104,6 +106,9 @@ def serve(
     # Workers rebuild the settings; secrets travel only in their own variables.
     config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
+    if base_url is None and host in _EVERY_INTERFACE:
+        err.print(f"[yellow]note:[/] mailed links point to {settings.base_url}; pass --base-url with the address "
+                  "people reach this center at", highlight=False)
     from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
@@ -111,6 +116,17 @@ def serve(
     # 127.0.0.1; the app decides, from --trusted-proxy only.
     uvicorn.run("consentry.center.asgi:app", host=host, port=port, workers=workers, log_level="warning",
                 proxy_headers=False, server_header=False)
+
+
+_EVERY_INTERFACE = ("0.0.0.0", "::", "")
+
+
+def _local_url(host: str, port: int) -> str:
+    """The address links in mails use when no --base-url is given: where this
+    center listens (a mailed link to another port than --port opened nothing)."""
+    if host in _EVERY_INTERFACE:
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 #: Where each of the center's settings comes from, as its operator sets it.
