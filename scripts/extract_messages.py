@@ -56,7 +56,9 @@ FIXED = {
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def _add(catalog: Catalog, msgid: str, where: str, line: int | None = None, note: str | None = None) -> None:
+def _add(catalog: Catalog, msgid: str | tuple[str, str], where: str, line: int | None = None,
+         note: str | None = None) -> None:
+    """One msgid, or a plural message's (singular, plural)."""
     if not msgid:
         return
     loc = (where, line or 0)
@@ -65,7 +67,7 @@ def _add(catalog: Catalog, msgid: str, where: str, line: int | None = None, note
         catalog.add(
             msgid,
             locations=[loc],
-            flags=("python-format",) if PLACEHOLDER.search(msgid) else (),
+            flags=("python-format",) if PLACEHOLDER.search(_forms(msgid)[0]) else (),
             auto_comments=[note] if note else (),
         )
     else:
@@ -79,9 +81,11 @@ def _extract_templates(catalog: Catalog) -> None:
     method_map = [("**.html", "jinja2"), ("**.txt", "jinja2")]
     options = {"**": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        CENTER / "templates", method_map, options_map=options, keywords={"_": None}
+        CENTER / "templates", method_map, options_map=options, keywords={"_": None, "ngettext": (1, 2)}
     ):
-        if isinstance(message, tuple):  # _("...", name=...) comes back as ("...", None, ...)
+        if isinstance(message, tuple) and len(message) >= 2 and isinstance(message[1], str):
+            message = (message[0], message[1])  # ngettext("%(n)s item", "%(n)s items", n): a plural message
+        elif isinstance(message, tuple):  # _("...", name=...) comes back as ("...", None, ...)
             message = message[0]
         _add(catalog, message, f"center/templates/{filename}", lineno)
 
@@ -143,6 +147,15 @@ def build() -> Catalog:
     return catalog
 
 
+def _forms(text: str | tuple) -> tuple:
+    """A message's text as a tuple: one string, or a plural message's forms."""
+    return text if isinstance(text, tuple) else (text,)
+
+
+def _names(text: str) -> list[str]:
+    return sorted(PLACEHOLDER.findall(text))
+
+
 def check(template: Catalog) -> int:
     wanted = {m.id for m in template if m.id}
     problems = 0
@@ -156,15 +169,17 @@ def check(template: Catalog) -> int:
             cat = read_po(fh, locale=lang)
         have = {m.id for m in cat if m.id}
         missing, extra = sorted(wanted - have), sorted(have - wanted)
-        untranslated = sorted(m.id for m in cat if m.id and not m.string)
-        fuzzy = sorted(m.id for m in cat if m.id and m.fuzzy)
+        untranslated = sorted(str(m.id) for m in cat if m.id and not all(_forms(m.string)))
+        fuzzy = sorted(str(m.id) for m in cat if m.id and m.fuzzy)
         bad = sorted(
-            m.id
+            str(m.id)
             for m in cat
-            if m.id and m.string and sorted(PLACEHOLDER.findall(m.id)) != sorted(PLACEHOLDER.findall(m.string))
+            if m.id and any(s and _names(s) != _names(_forms(m.id)[0]) for s in _forms(m.string))
         )
+        wrong_count = sorted(  # a plural message has exactly the language's number of forms
+            str(m.id) for m in cat if m.id and m.pluralizable and len(_forms(m.string)) != cat.num_plurals)
         for label, items in (("missing", missing), ("extra", extra), ("untranslated", untranslated),
-                             ("fuzzy", fuzzy), ("placeholders differ", bad)):
+                             ("fuzzy", fuzzy), ("placeholders differ", bad), ("wrong number of plural forms", wrong_count)):
             for item in items:
                 print(f"{lang}: {label}: {item!r}")
             problems += len(items)

@@ -57,9 +57,19 @@ def test_no_ascii_quotes_and_every_message_formats(lang: str, template) -> None:
     """Templates are autoescaped: an ASCII ' or " would reach a plain-text mail as &#39;."""
     with (LOCALES / f"{lang}.po").open("rb") as fh:
         cat = read_po(fh, locale=lang)
-    _ = i18n.gettext(lang)
+    _, n_ = i18n.gettext(lang), i18n.ngettext(lang)
     for m in cat:
         if not m.id:
+            continue
+        if m.pluralizable:  # every form of a plural message, each picked by a count that selects it
+            assert len(m.string) == cat.num_plurals and all(m.string), (lang, m.id)
+            names = set(re.findall(r"%\((\w+)\)s", m.id[0]))
+            seen = set()
+            for count in [*range(0, 200), 1000, 1_000_000, 2_000_000]:  # es, it, pt: a form for millions
+                filled = n_(m.id[0], m.id[1], count, **{n: f"<{n}>" for n in names})
+                assert all(f"<{n}>" in filled for n in names) and "'" not in filled and '"' not in filled, (lang, m.id)
+                seen.add(filled)
+            assert len(seen) == len(set(m.string)), (lang, m.id, seen)  # each form is reached
             continue
         assert "'" not in m.string and '"' not in m.string, (lang, m.id, m.string)
         names = set(re.findall(r"%\((\w+)\)s", m.id))
@@ -159,3 +169,17 @@ def test_where_a_jurisdiction_applies_is_said_in_the_readers_language(lang: str,
     assert i18n.places(EEA, lang) == europe
     assert i18n.places(["*"], lang) == elsewhere
     assert i18n.places(["US", "CA"], "de") == "Kanada, Vereinigte Staaten"
+
+
+def test_a_count_agrees_with_its_noun_in_each_language() -> None:
+    """The center wrote "1 items", "1 of your items are in it now", "ask for a
+    new one in 1 minutes": a count next to a noun is now a plural message
+    (each language's Plural-Forms) or CLDR's own phrase for a wait."""
+    removed = ("%(n)s item removed %(when)s.", "%(n)s items removed %(when)s.")
+    en, pl = i18n.ngettext("en"), i18n.ngettext("pl")
+    assert en(*removed, 1, n=1, when="today") == "1 item removed today."
+    assert en(*removed, 2, n=2, when="today") == "2 items removed today."
+    polish = {n: pl(*removed, n, n="N", when="dziś") for n in (1, 2, 5, 22, 25)}  # the form each count picks
+    assert polish[2] == polish[22] != polish[5] == polish[25] != polish[1]  # one, few, many
+    assert i18n.in_time(60, "en") == "in 1 minute" and i18n.in_time(300, "en") == "in 5 minutes"
+    assert i18n.in_time(60, "pl") == "za 1 minutę" and i18n.in_time(300, "pl") == "za 5 minut"

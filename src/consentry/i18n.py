@@ -8,12 +8,12 @@ only text that translators edit.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -98,6 +98,26 @@ def gettext(lang: str):  # noqa: ANN201
 
     _.lang = lang  # type: ignore[attr-defined]  (dates are formatted in the same language)
     return _
+
+
+def ngettext(lang: str):  # noqa: ANN201
+    """New-style ngettext: ngettext("%(n)s item", "%(n)s items", n, n=n) picks
+    the language's form for `n` (its Plural-Forms: Polish has three, Irish five),
+    then fills in. A count next to a noun is always written this way, never as
+    _("%(n)s items"), which read "1 items"."""
+    t = translations(lang)
+
+    def n_(singular: str, plural: str, num: int, /, **values: object) -> str:  # (placeholders may be named n)
+        text = t.ngettext(singular, plural, num)
+        return text % values if values else text
+
+    return n_
+
+
+def in_time(seconds: float, lang: str) -> str:
+    """"in 5 minutes", "za 1 minutę", "1 perc múlva": a wait as the language's
+    own CLDR data writes it, grammar included."""
+    return format_timedelta(timedelta(seconds=seconds), add_direction=True, locale=lang)
 
 
 def pick(*, explicit: str | None = None, person: str | None = None, accept: str | None = None) -> str:

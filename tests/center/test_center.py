@@ -850,7 +850,7 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
     assert center.third_party(ref)["status"] == "reviewed"
     assert center.decisions()["a-photo"][2] == "third_party_objected"
     outcome = center.inbox.wait(to="stranger@example.net", kind="third_party_outcome")
-    assert "1 photos" in outcome.text and "checked the tags" in outcome.text
+    assert "1 photo that shows you is left out" in outcome.text and "checked the tags" in outcome.text
     assert ref not in admin.get("/admin").text
     assert center.post_form(admin, url, {"action": "close", "text": "again"}).status_code == 404
 
@@ -987,13 +987,13 @@ def test_my_data_shows_the_training_sets_that_held_my_items_and_when_they_left(c
     page = c.get("/me").text
     mine = sum(1 for i in items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
     assert mine > 0 and m.rows > 0
-    assert f"{mine} of your items are in it now." in page and "Models trained on it: model-a." in page
+    assert f"{mine} of your items {'is' if mine == 1 else 'are'} in it now." in page and "Models trained on it: model-a." in page
     center.post_form(c, "/me/object", {})
     purge(center.ledger, "train-1")
     page = c.get("/me").text
     # Her own items and the photos that show her.
     removed = mine + sum(1 for i in tagged_items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
-    assert "none of your items are in it now." in page and f"{removed} items removed" in page
+    assert "none of your items are in it now." in page and f"{removed} {'item' if removed == 1 else 'items'} removed" in page
     z = zipfile.ZipFile(io.BytesIO(c.get("/me/download").content))
     training = json.loads(z.read("training_sets.json"))
     assert [(t["snapshot"], t["items_now"], [r["items"] for r in t["removed"]], t["models"]) for t in training] == [

@@ -246,6 +246,10 @@ def test_five_requests_from_a_stranger_do_not_lock_the_owner_out(center_factory,
     r = owner.post("/signin", data={"email": EMAIL[ALICE], "csrf": kit.csrf(owner)})
     assert r.status_code == 429 and "use that one" in page_text(r.text)
     assert int(r.headers["retry-after"]) <= 60
+    assert "or ask for a new one in 1 minute." in page_text(r.text)  # it said "in 1 minutes"
+    de = kit.new_client(client=OWNER)
+    r = de.post("/signin?lang=de", data={"email": EMAIL[ALICE], "csrf": kit.csrf(de, "/?lang=de")})
+    assert r.status_code == 429 and "oder fordern Sie in 1 Minute einen neuen an." in page_text(r.text)
     assert kit.follow_link(link, owner).status_code == 303 and owner.get("/me").status_code == 200
 
     # A minute later she can ask for a new one: no hour-long lock-out.

@@ -187,6 +187,6 @@ def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: in
     lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, outcome=outcome, count=count, resolution=words, platform=c.settings.platform
+        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.settings.platform
     )
     return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

@@ -131,6 +131,8 @@ class Center:
         lang = self.lang(request, person or speak_to)
         context = {
             "_": i18n.gettext(lang),
+            "ngettext": i18n.ngettext(lang),
+            "in_time": lambda seconds: i18n.in_time(seconds, lang),
             "lang": lang,
             "languages": i18n.NAMES,
             "lang_href": lambda code: self.lang_href(request, code),

@@ -1,3 +1,15 @@
 """The center's languages are the library's (consentry.i18n)."""
 
-from ..i18n import DEFAULT, LANGUAGES, NAMES, gettext, instant, locale, pick, places, translations  # noqa: F401
+from ..i18n import (  # noqa: F401
+    DEFAULT,
+    LANGUAGES,
+    NAMES,
+    gettext,
+    in_time,
+    instant,
+    locale,
+    ngettext,
+    pick,
+    places,
+    translations,
+)

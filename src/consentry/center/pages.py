@@ -61,7 +61,7 @@ def _limited(request: Request, c: Center) -> Response:
     wait = int(getattr(request.state, "retry_after", 3600))
     page = c.render(request, "check_mail.html", {
         "limited": True, "recent_link": getattr(request.state, "recent_link", False),
-        "wait_minutes": max(1, -(-wait // 60)),
+        "wait_s": 60 * max(1, -(-wait // 60)),  # whole minutes, as "in 2 minutes"
     }, status=429)
     page.headers["Retry-After"] = str(wait)
     return page
