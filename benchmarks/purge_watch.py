@@ -240,8 +240,8 @@ def main() -> None:
     stray = [p for p in (out / "table").rglob("*.parquet") if str(p) not in current]
     said = " ".join((run / "watch.log").read_text().split())
     rounds = [(int(p.replace(",", "")), int(b), float(s)) for p, b, s in re.findall(
-        r"of ([\d,]+) people; hid @mentions in [\d,]+ rows that stay; rewrote (\d+) buckets, [\d,]+ files deleted "
-        r"\(([\d.]+)s\)", said)]  # as `snapshot purge` prints a round (commands/snapshot.py: _purged_line)
+        r"of ([\d,]+) (?:person|people); hid @mentions in [\d,]+ remaining rows?; rewrote (\d+) buckets?, [\d,]+ files? "
+        r"deleted \(([\d.]+)s\)", said)]  # as `snapshot purge` prints a round (commands/snapshot.py: _purged_line)
 
     lat_u, lat_g = list(unreadable.values()), list(gone.values())
     res = {
