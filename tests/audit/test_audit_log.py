@@ -337,3 +337,12 @@ def test_events_recorded_live_get_a_record_each_however_many_at_once(ledger_url)
         led.append([NewEvent(user_id=f"u{i}", type="objected", at="2024-01-01T00:00:00Z", channel="api")
                     for i in range(150)])
         assert kinds(led) == ["ledger_event"] * 150 and verify(led).ok
+
+
+def test_export_to_a_folder_it_cannot_write_says_so_and_names_the_file(tmp_path, led) -> None:
+    """It used to name its temporary file ("/proc/x.jsonl.tmp: no such file"), or end in a traceback."""
+    url = str(led.engine.url.render_as_string(hide_password=False))
+    for out, words in (("/proc/x.jsonl", "/proc/x.jsonl: cannot write in /proc"),
+                       (str(tmp_path / "no" / "x.jsonl"), f"{tmp_path / 'no' / 'x.jsonl'}: its folder does not exist")):
+        r = CliRunner().invoke(app, ["audit", "export", "--out", out, "--ledger", url])
+        assert r.exit_code == 2 and words in r.output and ".tmp" not in r.output, r.output
