@@ -82,6 +82,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Until `url` answers 200; AssertionError with the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("the center did not start: " + log.read_text()[-2000:])
+        time.sleep(0.2)
+
+
 def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: F811
     """uvicorn --workers 2 in multiprocess mode: every scrape sees every worker's objections."""
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
@@ -107,16 +121,7 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/metrics", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the center did not start: " + (tmp_path / "uvicorn.log").read_text()[-2000:])
-            time.sleep(0.2)
+        _wait_until_up(f"{base}/metrics", proc, tmp_path / "uvicorn.log")
         n = 12
         for i in range(n):  # a new connection each time, so both workers take some
             r = httpx.post(f"{base}/api/v1/people/p{i}/objection", headers={"Authorization": f"Bearer {key}"}, timeout=10)
@@ -161,16 +166,7 @@ def test_serve_on_another_port_mails_links_to_that_port(tmp_path: Path, export_d
         env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the center did not start: " + (tmp_path / "serve.log").read_text()[-2000:])
-            time.sleep(0.2)
+        _wait_until_up(base + "/", proc, tmp_path / "serve.log")
         with httpx.Client(base_url=base, timeout=10) as client:
             r = client.post("/signin", data={"email": EMAIL[ALICE], "csrf": csrf_from(client.get("/").text)})
             assert r.status_code == 200, r.text
