@@ -387,3 +387,13 @@ def test_links_made_before_rule_15_become_events_when_the_ledger_migrates(ledger
     led.record(NewEvent(item_id="p1", type="third_party_dismissed", at="2024-01-01T00:00:00Z", note="not in it at all"))
     assert verify(led).ok
     led.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://x@localhost/db", "mssql+pyodbc://u:s3cret@h/db"])
+def test_a_database_the_ledger_does_not_run_on_is_named_as_such(url) -> None:
+    """It said "No module named 'MySQLdb'", as if a driver were all that was missing."""
+    from consentry.errors import LedgerError
+
+    with pytest.raises(LedgerError) as e:
+        Ledger(url)
+    assert "the ledger runs on SQLite or PostgreSQL" in str(e.value) and "s3cret" not in str(e.value)

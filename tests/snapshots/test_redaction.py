@@ -694,3 +694,12 @@ def test_prefix_keys_are_distinct_for_every_country_code() -> None:
         keys = [k for cc in _by_cc() for k in _prefix_rows(kind, cc)[0]]
         assert len(keys) == len(set(keys))
     assert max(len(p) for _, p in cover(_by_cc()["57"][1], "\\d+")) == 8
+
+
+def test_one_text_instead_of_a_list_is_refused() -> None:
+    """A str is a Sequence[str]: `redact_texts("call 0151 ...")` redacted each
+    character as a text and handed back a list of letters."""
+    for call in (redact_texts, find_pii):
+        with pytest.raises(TypeError, match="not one text: pass \\[text\\]"):
+            call("mail ana@example.org")
+    assert redact_texts(["mail ana@example.org"]) == ["mail [email]"]

@@ -149,6 +149,10 @@ class Ledger:
             from sqlalchemy.engine import make_url
 
             parsed = make_url(self.url)
+            if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+                raise LedgerError(
+                    f"cannot open the ledger {redact_url(self.url)}: the ledger runs on SQLite or PostgreSQL, "
+                    f"not {parsed.get_backend_name()}; use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
             args = {}
             if parsed.get_backend_name() == "postgresql" and "application_name" not in parsed.query:
                 args["application_name"] = "consentry"

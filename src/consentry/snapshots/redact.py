@@ -80,6 +80,8 @@ def chain_sql(inner: str, steps: list[tuple[str, str]]) -> str:
 
 
 def _as_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(texts, str | bytes):  # a str is a sequence too: each character would be a text
+        raise TypeError("texts must be a list (or an Arrow array) of texts, not one text: pass [text]")
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     return texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
