@@ -15,11 +15,26 @@ from .errors import InputError
 __all__ = ["check_writable"]
 
 
-def check_writable(folder: Path, *, where: str, fix: str = "choose a folder this user can write to") -> None:
-    """Refuse, naming `where`, unless a file can be created (and removed) in `folder`."""
+FIX = "choose a folder this user can write to"
+
+
+def check_writable(folder: Path, *, where: str, create: bool = False) -> None:
+    """Refuse, naming `where`, unless a file can be created (and removed) in
+    `folder`. A missing folder is refused, or with `create` made first."""
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {folder} ({_why(exc)})", where=where, fix=FIX) from None
+    elif not folder.is_dir():
+        raise InputError("its folder does not exist", where=where, fix="create the folder first")
     probe = folder / f".consentry-probe-{os.getpid()}"
     try:
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"cannot write in {folder} ({(exc.strerror or 'refused').lower()})", where=where, fix=fix) from None
+        raise InputError(f"cannot write in {folder} ({_why(exc)})", where=where, fix=FIX) from None
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or "refused").lower()

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, text
 
 from .. import signing
-from ..errors import InputError
 from ..paths import check_writable
 from ..ledger import Ledger
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
@@ -172,8 +171,6 @@ def export_jsonl(ledger: Ledger, out: Path) -> int:
     """Every audit record as a JSON line in `out`, written under a temporary
     name and renamed into place when complete."""
     out = Path(out)
-    if not out.parent.is_dir():
-        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
     check_writable(out.parent, where=str(out))
     n = 0
     tmp = out.with_name(out.name + ".tmp")

@@ -58,20 +58,18 @@ def friendly(fn):  # noqa: ANN001, ANN201
         try:
             return fn(*args, **kwargs)
         except ConsentryError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            said = str(exc)  # consentry's own messages may carry rich markup
         except OSError as exc:
             if exc.filename is None:  # a socket, a pipe: not a file the person named
                 raise
             # A file given on the command line that is missing, a folder, or unreadable.
-            said = f"{exc.filename}: {(exc.strerror or type(exc).__name__).lower()}"
-            err.print(f"[bold red]error:[/] {escape(said)}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            said = escape(f"{exc.filename}: {(exc.strerror or type(exc).__name__).lower()}")
         except Exception as exc:
-            if (said := _spark_failure(exc)) is None:
+            if (spark := _spark_failure(exc)) is None:
                 raise
-            err.print(f"[bold red]error:[/] {escape(said)}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            said = escape(spark)
+        err.print(f"[bold red]error:[/] {said}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2)
 
     return wrapper
 

@@ -55,11 +55,9 @@ def _decisions_path(out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".parquet":
         raise InputError("the decisions file must end in .parquet", where=str(out))
-    if not out.parent.is_dir():
-        raise InputError("its folder does not exist", where=str(out), fix="create the folder first")
+    check_writable(out.parent, where=str(out))
     if out.is_dir():
         raise InputError("is a folder; the decisions are one file", where=str(out), fix="name a file such as decisions.parquet")
-    check_writable(out.parent, where=str(out))
     return out
 
 

@@ -34,7 +34,6 @@ import pyarrow.compute as pc
 from .. import config
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
-from ..errors import InputError
 from ..ledger import Ledger
 from ..paths import check_writable
 from ..policy import Policy
@@ -109,12 +108,7 @@ def build(
         raise SnapshotError(f"a snapshot named '{name}' exists already; snapshots are never overwritten, pick another name")
     if final.exists():
         raise SnapshotError(f"{final} exists already; pass --out with a new folder or remove it")
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create {final.parent} ({(exc.strerror or 'refused').lower()})", where=str(final),
-                         fix="choose a folder this user can write to") from None
-    check_writable(final.parent, where=str(final))
+    check_writable(final.parent, where=str(final), create=True)
     recover(ledger, extra_roots=[final.parent], say=say)
     with snapshot_lock(final):
         build_id = secrets.token_hex(6)

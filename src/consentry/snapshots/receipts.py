@@ -90,12 +90,10 @@ def receipts_for(ledger: Ledger, user_id: str, *, now: datetime | None = None) -
     return out
 
 
-def sign(body: dict, private_key: bytes | Path | Ed25519PrivateKey) -> dict:
-    """The receipt: its body and an Ed25519 signature over its canonical JSON
-    (the audit key as PEM bytes, its PEM file, or the key)."""
+def sign(body: dict, key: Ed25519PrivateKey) -> dict:
+    """The receipt: its body and an Ed25519 signature over its canonical JSON."""
     from cryptography.hazmat.primitives import serialization
 
-    key = private_key if not isinstance(private_key, bytes | str | Path) else signing.private_key(private_key)
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     return {"receipt": body, "signature": {"algorithm": "Ed25519", "public_key": pub,
                                            "value": key.sign(_canonical(body)).hex()}}
