@@ -29,7 +29,7 @@ def checks_sql(policy: Policy, m: Manifest, now: datetime, explode: str = "unnes
          "LEFT JOIN content c ON c.item_id = s.item_id WHERE c.item_id IS NULL"),
         ("SELECT s.item_id, s.user_id, 'not eligible at the cut-off: ' || d.reason FROM snap s "
          "JOIN decided d ON d.item_id = s.item_id WHERE NOT d.eligible"),
-        ("SELECT s.item_id, s.user_id, 'its author fails ' || lf.reason || ' now' FROM snap s "
+        ("SELECT s.item_id, s.user_id, 'its author may not be used now: ' || lf.reason FROM snap s "
          "JOIN later_fail lf ON lf.user_id = s.user_id"),
         (f"SELECT s.item_id, s.user_id, 'deleted in the export' FROM snap s JOIN content c ON c.item_id = s.item_id "
          f"WHERE c.deleted_at <= {Compiler(policy, now).T}"),
@@ -44,7 +44,7 @@ def checks_sql(policy: Policy, m: Manifest, now: datetime, explode: str = "unnes
         # every face in it was blurred, and the second detector found none left.
         blurred = " WHERE NOT (media IS NOT NULL AND faces_blurred > 0)" if blur else ""
         checks.append(
-            "SELECT t.item_id, t.user_id, 'tagged person ' || t.u || ' fails ' || lf.reason || ' now' FROM "
+            "SELECT t.item_id, t.user_id, 'tagged person ' || t.u || ' may not be used now: ' || lf.reason FROM "
             f"(SELECT item_id, user_id, {explode}(tagged) AS u FROM snap{blurred}) t JOIN later_fail lf ON lf.user_id = t.u"
         )
     return checks
