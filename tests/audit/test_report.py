@@ -269,6 +269,7 @@ def test_report_command(ledger: Ledger, export_dir: Path, tmp_path: Path, monkey
     assert r.exit_code == 0, r.output
     html = (tmp_path / "r" / "report.html").read_text()
     assert 'id="exclusions-table"' in html and 'data-key="flagged">1<' in html
+    assert "1 model flagged: trained on rows since purged." in r.output  # it said "1 model(s) flagged"
     bad = runner.invoke(app, ["report", "--at", "yesterday", "--out", str(tmp_path / "r2"), "--ledger", url])
     assert bad.exit_code == 2 and "not an ISO 8601 report time" in bad.output
     assert not (tmp_path / "r2").exists()

@@ -595,3 +595,24 @@ def test_every_command_is_summed_up_on_one_line_of_its_groups_help(group, monkey
     continued = [r for r in rows if not re.match(r"^[a-z][a-z-]*\s{2,}\S", r)]
     assert not continued, f"rows that do not start with a command: {continued}\n{out}"
     assert len(names) == len(rows)
+
+
+def test_no_message_hedges_a_count_with_an_s_in_brackets() -> None:
+    """"1 model(s) flagged", "1 row(s) have no value", "1 removal(s) have": a
+    count says its noun in the form that agrees with it (`consentry.words`).
+    Every string literal of the package and every template is read."""
+    import io
+    import tokenize
+
+    import consentry
+
+    root = Path(consentry.__file__).parent
+    hedge = re.compile(r"[a-z]\(s\)\W")
+    hedged = []
+    for path in root.rglob("*"):
+        if path.suffix == ".py":
+            tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+            hedged += [f"{path.name}:{t.start[0]}" for t in tokens if t.type == tokenize.STRING and hedge.search(t.string)]
+        elif path.suffix in (".j2", ".html", ".txt") and hedge.search(path.read_text(encoding="utf-8")):
+            hedged.append(path.name)
+    assert hedged == []

@@ -31,6 +31,7 @@ from consentry.snapshots.purge import purge
 from consentry.snapshots.tables import snapshots as snapshots_table
 from consentry.snapshots.verify import verify
 from consentry.sources import open_export
+from consentry.timeutil import iso
 
 from exportkit import item, user, write_export
 
@@ -153,7 +154,7 @@ def test_blur_policy_blurs_faces_and_leaves_out_photos_without_a_face(world, tmp
     assert detail(blurred) < 0.5 * detail(original)  # the face lost its detail ...
     assert np.abs(blurred[400:, :100] - original[400:, :100]).mean() < 8  # ... the rest did not change
     # verify agrees: p2 shows ben (a minor) only blurred, which rule 14 allows under blur. It used
-    # to report "tagged person ben fails minor now" for it, a problem that was not there.
+    # to report "tagged person ben may not be used now: minor" for it, a problem that was not there.
     assert verify(led, "b")[1] == []
 
 
@@ -249,7 +250,7 @@ def test_verify_catches_a_planted_row_and_the_cli_fails_loudly(world, monkeypatc
     write_deltalake(str(tmp / "s" / "table"), planted, mode="append", partition_by=["bucket"])
     total, problems = verify(led, "s")
     whys = {p.why for p in problems if p.item_id == "p2"}
-    assert "not eligible at the cut-off: tagged_person" in whys and "tagged person ben fails minor now" in whys
+    assert "not eligible at the cut-off: tagged_person" in whys and "tagged person ben may not be used now: minor" in whys
     monkeypatch.setenv("CONSENTRY_HOME", str(tmp))
     res = CliRunner().invoke(app, ["snapshot", "verify", "s", "--ledger", str(led.engine.url)])
     assert res.exit_code == 1 and "p2 (user cat)" in res.stderr and "should not be there" in res.stderr
@@ -395,6 +396,8 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert r.exit_code == 2 and "already registered" in r.stderr
     assert cli("snapshot", "purge", "nope").exit_code == 2
     led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
+    r = cli("snapshot", "verify", "s")  # it said "its author fails objected now"
+    assert r.exit_code == 1 and "(user eve): its author may not be used now: objected" in r.stderr, r.stderr
     r = cli("snapshot", "purge", "--all")
     assert r.exit_code == 0 and "removed 6 rows of 1 person" in r.stdout
     r = cli("model", "list")
@@ -405,6 +408,31 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert "in no snapshot" in r.stdout
     with led.engine.connect() as conn:
         assert conn.execute(select(snapshots_table.c.rows)).scalar_one() == len(rows(led, "s"))
+
+
+def test_lists_at_80_columns_show_every_value_whole(world, monkeypatch) -> None:
+    """A pipe, a file or a small terminal is 80 columns wide: the lists cut
+    paths, times and event types short ("2026-12-05T0…", "objection_withd…")."""
+    tmp, export, led = world
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp))
+    monkeypatch.setenv("COLUMNS", "80")
+    url = str(led.engine.url)
+    cli = lambda *a: CliRunner().invoke(app, [*a, "--ledger", url])  # noqa: E731
+    assert cli("snapshot", "build", "--data", str(export.folder), "--at", "2024-06-26T00:00:00Z", "--name", "s").exit_code == 0
+    assert cli("model", "register", "m1", "--snapshot", "s").exit_code == 0
+    led.record(NewEvent(user_id="eve", type="objection_withdrawn", at=datetime.now(UTC), channel="web"))
+    reg = Registry(led)
+    model = reg.models()[0]
+    for args, whole in [
+        (("snapshot", "list"), [reg.require("s").uri, "recommended", "2024-06-26T00:00:00Z"]),
+        (("model", "list"), [iso(model.registered_at), "current"]),
+        (("ledger", "show", "eve"), ["objection_withdrawn"]),
+    ]:
+        r = cli(*args)
+        assert r.exit_code == 0, r.stdout + r.stderr
+        assert "…" not in r.stdout, r.stdout
+        for value in whole:
+            assert value in r.stdout, (args, value, r.stdout)
 
 
 def test_purge_hides_mentions_of_someone_who_objected_later(world) -> None:

@@ -8,6 +8,8 @@ from importlib import resources
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ..words import plural
+
 
 def duration(us: int | None) -> str:
     """A delay in words and a sensible unit: '42 ms', '3.5 min', '2.1 days'."""
@@ -49,5 +51,6 @@ def environment(*, html: bool) -> Environment:
     )
     env.filters["duration"] = duration
     env.filters["number"] = number
+    env.filters["plural"] = plural
     env.filters["md_cell"] = md_cell
     return env

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from .. import config
 from ..errors import ConsentryError
@@ -45,9 +47,34 @@ SparkConfOpt = Annotated[list[str] | None, typer.Option(
     "--conf", help="With --engine spark: a Spark setting KEY=VALUE, passed through (repeatable).")]
 
 
-def count(n: int, one: str, many: str) -> str:
-    """`1 person`, `2 people`, `1,024 rows`: a count with its noun agreeing."""
-    return f"{n:,} {one if n == 1 else many}"
+def show(table: Table, console: Console = out) -> None:
+    """Print `table` so that no value is cut short (rich would end it with
+    '…'; a pipe or a file is 80 columns wide): as made if it fits the
+    console, else without its frame, else each row as a block of `header:
+    value` lines, as psql's expanded display does."""
+    if not _fits(table, console):
+        table.box, table.show_edge, table.pad_edge, table.collapse_padding = box.SIMPLE_HEAD, False, False, True
+    if _fits(table, console):
+        console.print(table)
+        return
+    if table.title:
+        console.print(table.title, style="bold", highlight=False)
+    headers = [str(c.header) for c in table.columns]
+    wide = max(map(len, headers), default=0)
+    for i, cells in enumerate(zip(*(c.cells for c in table.columns))):
+        if i or table.title:
+            console.print()
+        for header, cell in zip(headers, cells):
+            console.print(f"{escape(header.ljust(wide))}  ", cell, sep="", highlight=False, soft_wrap=True)
+
+
+def _fits(table: Table, console: Console) -> bool:
+    """Whether `table` prints within the console's width with no value cut:
+    rendered once, it shows no '…' beyond those its cells hold."""
+    with console.capture() as shown:
+        console.print(table)
+    own = sum(str(cell).count("…") for column in table.columns for cell in column.cells)
+    return shown.get().count("…") <= own
 
 
 def friendly(fn):  # noqa: ANN001, ANN201

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import ConsentryError
 from ..timeutil import iso
-from ._common import LedgerOpt, friendly, open_ledger, out
+from ._common import LedgerOpt, friendly, open_ledger, out, show
 
 app = typer.Typer(help="Privacy center administrators and API clients.", no_args_is_help=True)
 
@@ -75,7 +75,7 @@ def admin_client(
             for r in clients.list():
                 table.add_row(r["client_id"], r["name"], r["scopes"], iso(from_micros(r["created_us"])),
                               iso(from_micros(r["revoked_us"])) if r["revoked_us"] else "")
-            out.print(table)
+            show(table)
             return
         if name == "revoke":
             assert client_id is not None

@@ -10,6 +10,7 @@ import typer
 
 from .. import config
 from ..errors import InputError
+from ..words import count
 from ._common import LedgerOpt, PolicyOpt, err, friendly, open_ledger, out
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -66,7 +67,7 @@ def report(
         err.print("note: without --data the report cannot count items excluded per reason; that section says so.",
                   highlight=False)
     if rep.lifecycle.flagged:
-        err.print(f"[bold red]{len(rep.lifecycle.flagged)} model(s) flagged[/]: trained on rows since purged.",
+        err.print(f"[bold red]{count(len(rep.lifecycle.flagged), 'model', 'models')} flagged[/]: trained on rows since purged.",
                   highlight=False)
 
 
@@ -94,8 +95,7 @@ def documents(
              "e.g. de, pl).")] = "en",
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
-    from ..audit import Controller, build_documents, write_documents
-    from ..audit import ledger_facts
+    from ..audit import Controller, build_documents, ledger_facts, write_documents
     from ..i18n import LANGUAGES
     from ..policy import load_policy
     from ..timeutil import parse_instant
@@ -200,7 +200,7 @@ def audit_receipt(
         out.print(text, highlight=False, markup=False, soft_wrap=True, end="")
     else:
         out_file.write_text(text, encoding="utf-8")
-        err.print(f"wrote {len(docs)} receipt(s) to {out_file}", highlight=False)
+        err.print(f"wrote {count(len(docs), 'receipt', 'receipts')} to {out_file}", highlight=False)
 
 
 @app.command("verify-receipt")

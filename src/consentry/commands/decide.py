@@ -22,6 +22,7 @@ from ._common import (
     friendly,
     opened_platform,
     out,
+    show,
     spark_for,
 )
 
@@ -50,7 +51,7 @@ def validate(
     table = Table("table", "format", "rows", title=f"{data}: valid")
     for name, n in report.rows.items():
         table.add_row(name, report.formats[name], f"{n:,}")
-    out.print(table)
+    show(table)
 
 
 @top.command()
@@ -95,7 +96,7 @@ def print_counts(result) -> None:  # noqa: ANN001
         table.add_row(str(reason.number), reason.value, f"{n:,}", f"{100 * n / total:.1f}%", MEANING[reason], style=style)
     table.add_section()
     table.add_row("", "total", f"{result.items:,}", "100%", "")
-    out.print(table)
+    show(table)
 
 
 @top.command()
@@ -138,4 +139,4 @@ def _print_checks(checks, decisive) -> None:  # noqa: ANN001
         else:
             result = "[green]pass[/]"
         table.add_row(str(c.number), c.reason.value, result, c.detail)
-    out.print(table)
+    show(table)

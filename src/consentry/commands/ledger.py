@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from ..timeutil import iso
-from ._common import LedgerOpt, count, err, friendly, open_ledger, out
+from ..words import count
+from ._common import LedgerOpt, err, friendly, open_ledger, out, show
 
 app = typer.Typer(help="The ledger of what people said and were told.", no_args_is_help=True)
 top = typer.Typer()
@@ -58,7 +59,7 @@ def ledger_show(
     for e in history:
         source = Path(e.imported_from).name if e.imported_from else ""
         table.add_row(str(e.seq), iso(e.at), e.type.value, e.channel.value, e.note or "", source)
-    out.print(table)
+    show(table)
     if state:
         words = []
         words.append("objects" if state.objects else "does not object")

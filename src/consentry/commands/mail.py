@@ -11,7 +11,7 @@ from rich.table import Table
 from .. import config
 from ..errors import ConsentryError
 from ..timeutil import iso
-from ._common import LedgerOpt, friendly, open_ledger, out
+from ._common import LedgerOpt, friendly, open_ledger, out, show
 
 app = typer.Typer(help="The privacy center's mail outbox: what is waiting, what never arrived.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def mail_status(
         for m in lost:
             table.add_row(m["id"], m["kind"], m["recipient"], iso(m["created"]), m["state"], str(m["attempts"]),
                           m["last_error"] or "")
-        out.print(table)
+        show(table)
 
 
 @app.command("send")

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from ..timeutil import iso
-from ._common import LedgerOpt, count, friendly, open_ledger, out
+from ..words import count
+from ._common import LedgerOpt, friendly, open_ledger, out, show
 
 app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
 top = typer.Typer()
@@ -44,7 +45,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
         for x in Registry(led).models():
             status = "[bold red]retrain or unlearn[/]" if x.flagged else "[green]current[/]"
             table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
-    out.print(table)
+    show(table)
 
 
 @top.command()

@@ -13,6 +13,7 @@ from rich.table import Table
 from .. import config
 from ..errors import ConsentryError, InputError
 from ..timeutil import parse_instant
+from ..words import count
 from ._common import (
     ControllerAddressOpt,
     ControllerFileOpt,
@@ -26,11 +27,11 @@ from ._common import (
     SparkConfOpt,
     SparkMasterOpt,
     controller_from,
-    count,
     err,
     friendly,
     opened_platform,
     out,
+    show,
 )
 
 app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_is_help=True)
@@ -106,7 +107,7 @@ def notify(
             table = Table("jurisdiction", "language", "people", title=f"Would notify {count(plan.people, 'person', 'people')} (dry run)")
             for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
                 table.add_row(j, lang, f"{n:,}")
-            out.print(table)
+            show(table)
             out.print(f"{plan.without_email:,} have no e-mail address (in-app notice only)")
             return
         mailer = secret = None
@@ -159,7 +160,7 @@ def _print_campaign(camp, summary) -> None:  # noqa: ANN001
     table = Table("channel", "state", "people", title=f"campaign {camp.id} ({camp.version})")
     for (ch, st), n in sorted(counts.items()):
         table.add_row(ch, st, f"{n:,}")
-    out.print(table)
+    show(table)
     if summary is not None:
         out.print(
             f"this run: {summary.sent:,} sent, {summary.bounced:,} bounced, {summary.deferred:,} deferred "

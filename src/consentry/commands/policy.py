@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ._common import err, friendly, out
+from ._common import err, friendly, out, show
 
 app = typer.Typer(help="Built-in and custom policies.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def policy_list() -> None:
     for name in preset_names():
         p = load_policy(name)
         table.add_row(name, p.hash, p.description)
-    out.print(table)
+    show(table)
 
 
 @app.command("show")

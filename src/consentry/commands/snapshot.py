@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..errors import ConsentryError
 from ..timeutil import iso, parse_instant
+from ..words import count
 from ._common import (
     AtOpt,
     DataOpt,
@@ -19,11 +20,11 @@ from ._common import (
     SparkConfOpt,
     SparkMasterOpt,
     checked_export,
-    count,
     err,
     friendly,
     open_ledger,
     out,
+    show,
     spark_for,
 )
 
@@ -71,7 +72,7 @@ def _print_manifest(m) -> None:  # noqa: ANN001
         table.add_row(f"transform: {k}", f"{v:,}")
     for p in m.purges:
         table.add_row(f"purge {iso(p.at)} (events {p.from_watermark + 1}..{p.to_watermark})", f"-{p.rows_removed:,}")
-    out.print(table)
+    show(table)
     out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
 
 
@@ -168,7 +169,7 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
             models = ", ".join(f"{x.name}{' (FLAGGED)' if x.flagged else ''}" for x in reg.models(r.name)) or "-"
             table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
                           str(m.watermark), models, r.uri)
-    out.print(table)
+    show(table)
 
 
 @app.command("show")

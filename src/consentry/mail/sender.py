@@ -19,6 +19,7 @@ import weakref
 from dataclasses import dataclass
 
 from ..ledger import Ledger
+from ..words import count
 from . import outbox
 from .errors import MailError, PermanentFailure
 from .transport import Transport
@@ -124,8 +125,8 @@ class Sender:
                 else:
                     done.expired += 1
         log.warning(
-            "%d mail(s) not delivered (%s); trying again in %.0f s or later",
-            len(items), _for_log(exc), self.delay_s(items[0].attempts),
+            "%s not delivered (%s); trying again in %.0f s or later",
+            count(len(items), "mail", "mails"), _for_log(exc), self.delay_s(items[0].attempts),
         )
 
     def drain(self, timeout_s: float | None = None) -> Pass:

@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from ..words import count
 from .errors import MailError, PermanentFailure, TemporaryFailure
 from .message import _PLAIN, _POLICY, Message, parse_mailbox, render, with_message_id
 
@@ -303,7 +304,7 @@ class MailSession:
 
     def __repr__(self) -> str:
         state = "open" if self._conn else "closed"
-        return f"<MailSession {self.mailer.settings.server} {state}, {self.connections} connection(s)>"
+        return f"<MailSession {self.mailer.settings.server} {state}, {count(self.connections, 'connection', 'connections')}>"
 
     def send(self, message: Message, *, before_final_dot: Callable[[], None] | None = None) -> str:
         """Send one message; returns its Message-ID. `before_final_dot` runs once the

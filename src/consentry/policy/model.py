@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..words import plural
 from .regions import COUNTRY_CODES, GROUPS, expand
 
 #: Kinds the contract knows; others (video, reel, ...) are allowed when listed.
@@ -61,7 +62,7 @@ class Jurisdiction(BaseModel):
         bad = [c for c in codes if c != EVERYWHERE_ELSE and c not in COUNTRY_CODES]
         if bad:
             raise ValueError(
-                f"unknown country code(s) {', '.join(bad)}: use ISO 3166-1 alpha-2 codes "
+                f"unknown country {plural(len(bad), 'code', 'codes')} {', '.join(bad)}: use ISO 3166-1 alpha-2 codes "
                 f"(DE, GB, US), the groups {', '.join(GROUPS)}, or '*' for everywhere else"
             )
         if EVERYWHERE_ELSE in codes and len(codes) > 1:

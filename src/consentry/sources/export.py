@@ -16,6 +16,7 @@ import duckdb
 
 from ..errors import InputError
 from ..sqltext import quote
+from ..words import plural
 from .lines import MAX_RECORD_BYTES, record_line, sniff_encoding, text_problem
 from .schema import FORMATS, TABLES, Column, Table
 from .store import StorePath, attach, location, open_path, walk
@@ -322,7 +323,7 @@ class Export:
             raise tf.unreadable()  # a malformed line, not missing columns
         if missing:
             raise InputError(
-                f"missing column(s) {', '.join(missing)} (has: {', '.join(columns) or 'none'})",
+                f"missing {plural(len(missing), 'column', 'columns')} {', '.join(missing)} (has: {', '.join(columns) or 'none'})",
                 where=str(tf.path),
                 fix=f"the '{tf.table.name}' table needs the columns "
                 + ", ".join(c.name for c in tf.table.columns)

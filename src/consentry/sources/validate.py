@@ -22,6 +22,7 @@ import duckdb
 from ..errors import InputError
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
+from ..words import agree, count
 from .export import Export, TableFile
 from .schema import Column
 from .store import StorePath, attach
@@ -144,7 +145,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
         blank = f"({raw} IS NULL OR TRIM(CAST({raw} AS {d.text_type})) = '')"
         if col.not_null:
             checks.append(
-                _ValueCheck(col, blank, "{n} row(s) have no value", f"every row needs a '{col.name}'")
+                _ValueCheck(col, blank, "{n} {row has|rows have} no value", f"every row needs a '{col.name}'")
             )
         if col.kind in ("timestamp", "date"):
             shape = "2024-06-26T00:00:00Z" if col.kind == "timestamp" else "2006-06-26"
@@ -152,7 +153,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"NOT {blank} AND {typed} IS NULL",
-                    "{n} value(s) are not a valid " + ("ISO 8601 timestamp" if col.kind == "timestamp" else "date"),
+                    "{n} {value is|values are} not a valid " + ("ISO 8601 timestamp" if col.kind == "timestamp" else "date"),
                     f"write it like {shape}, or leave it empty",
                 )
             )
@@ -161,7 +162,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"{typed} IS NOT NULL AND ({typed} < DATE '{EARLIEST_BIRTH}' OR {typed} > DATE '{today}')",
-                    "{n} value(s) are not a plausible birth date (before "
+                    "{n} {value is|values are} not a plausible birth date (before "
                     + f"{EARLIEST_BIRTH} or after today, {today})",
                     "correct the date, or leave it empty when unknown (the person is then of unknown age)",
                 )
@@ -171,8 +172,8 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"NOT {blank} AND {d.find(raw, UNCLEAN_ID_RE)}",
-                    "{n} value(s) begin or end with white space or control characters, or contain "
-                    "control characters; ids are matched exactly, so it would not match the ledger or the other tables",
+                    "{n} {value begins or ends|values begin or end} with white space or control characters, or {contains|contain} "
+                    "control characters; ids are matched exactly, so {it|they} would not match the ledger or the other tables",
                     f"write every {col.name} exactly as the platform has it, without surrounding spaces, "
                     "tabs, line breaks or other control characters",
                 )
@@ -183,7 +184,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"{raw} IS NOT NULL AND {d.find(raw, CONTROL_RE)}",
-                    "{n} value(s) contain a control character (NUL, a line break, a tab, ...)",
+                    "{n} {value contains|values contain} a control character (NUL, a line break, a tab, ...)",
                     f"remove the control characters from {col.name}",
                 )
             )
@@ -194,7 +195,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"{raw} IS NOT NULL AND contains({raw}, chr(0))",
-                    "{n} value(s) contain the control character NUL, which no database or snapshot can hold",
+                    "{n} {value contains|values contain} the control character NUL, which no database or snapshot can hold",
                     f"remove the NUL characters from {col.name}",
                 )
             )
@@ -203,7 +204,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"{typed} IS NOT NULL AND NOT {d.one_of(typed, _COUNTRIES)}",
-                    "{n} value(s) are not an ISO 3166-1 alpha-2 country code",
+                    "{n} {value is|values are} not an ISO 3166-1 alpha-2 country code",
                     "use two-letter codes such as DE, GB, US, or leave it empty when unknown",
                 )
             )
@@ -212,7 +213,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"NOT {blank} AND NOT {d.find(f'TRIM({typed})', LANGUAGE_RE)}",
-                    "{n} value(s) are not a BCP 47 language tag",
+                    "{n} {value is|values are} not a BCP 47 language tag",
                     "use tags such as nl, de, en or pt-BR, or leave it empty",
                 )
             )
@@ -221,7 +222,7 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                 _ValueCheck(
                     col,
                     f"{typed} IS NOT NULL AND (left({typed}, 1) = '/' OR contains({typed}, '..') OR contains({typed}, {d.lit(chr(92))}))",
-                    "{n} path(s) leave the export folder",
+                    "{n} {path leaves|paths leave} the export folder",
                     "media_path is relative to the export folder, e.g. media/1234.jpg, without '..'",
                 )
             )
@@ -345,7 +346,7 @@ def check(export: Export, ck: Checker,
         report.formats[name] = tf.format
         for c, n in zip(checks, row[1:]):
             if n:
-                problems.append(Problem(tf.label, c.column.name, c.message.format(n=n), c.fix,
+                problems.append(Problem(tf.label, c.column.name, agree(c.message, n), c.fix,
                                         _example(ck, tf, c.predicate, c.column.name)))
     # Value problems do not stop the key checks: one run reports everything.
     ck.register()
@@ -418,7 +419,7 @@ def _link_problems(ck: Checker, export: Export, links: list[str]) -> list[Proble
             Problem(
                 tf.label,
                 "media_path",
-                f"{n} media file(s) are symbolic links or lie in a linked folder ({shown(min(used))})",
+                f"{count(n, 'media file is a symbolic link or lies', 'media files are symbolic links or lie')} in a linked folder ({shown(min(used))})",
                 fix,
                 _example(ck, tf, pred, "media_path"),
             )
@@ -459,7 +460,7 @@ def _uniqueness(ck: Checker, export: Export) -> list[Problem]:
             Problem(
                 tf.label,
                 column,
-                f"{total} value(s) occur more than once; {column} must be unique",
+                f"{count(total, 'value occurs', 'values occur')} more than once; {column} must be unique",
                 f"keep one row per {column} (merge or drop the duplicates)",
                 f"{column}={json.dumps(value)} appears {dupes[0][1]} times: {where}",
             )
@@ -496,7 +497,7 @@ def _references(ck: Checker, export: Export) -> list[Problem]:
         tf = export.files[table]
         value = ck.rows(f"{dangling(table, column, target, target_col)} LIMIT 1")[0][0]
         example = _example(ck, tf, f"{d.ident(column)} = {d.lit(value)}", column)
-        message = f"{n} row(s) have a {column} that matches no {target_col} in {export.files[target].label}"
+        message = f"{count(n, 'row has', 'rows have')} a {column} that matches no {target_col} in {export.files[target].label}"
         if re.search(UNCLEAN_ID_PY, value):
             message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
             fix = (
