@@ -616,3 +616,40 @@ def test_no_message_hedges_a_count_with_an_s_in_brackets() -> None:
         elif path.suffix in (".j2", ".html", ".txt") and hedge.search(path.read_text(encoding="utf-8")):
             hedged.append(path.name)
     assert hedged == []
+
+
+def test_what_the_cli_quotes_is_shown_as_is_even_in_brackets(home) -> None:
+    """rich read "[/x]" in a user id or a cut-off as its markup: the command
+    ended in a MarkupError traceback, "[bold]ann" was shown as "ann", and the
+    documents' note lost its word "[placeholders]"."""
+    ok(cli("ledger", "import", "events.jsonl"))
+    assert ok(cli("ledger", "show", "[/x]")).stdout.strip() == "no events for [/x]"
+    assert ok(cli("ledger", "show", "[bold]ann")).stdout.strip() == "no events for [bold]ann"
+    assert "no snapshot named '[/x]'" in refused(cli("snapshot", "show", "[/x]"))
+    assert "'[/x]' is not an ISO 8601 cut-off time" in refused(
+        cli("evaluate", "--data", "export", "--at", "[/x]", "--out", "d.parquet"))
+    assert "'[red]nope' is not an ISO 8601 cut-off time" in refused(
+        cli("explain", "[/i]", "--data", "export", "--at", "[red]nope"))
+    r = ok(cli("documents", "--out", "docs"))
+    assert "the controller, contact and DPO are [placeholders]" in r.stderr
+
+
+def test_every_styled_message_turns_markup_on_for_itself() -> None:
+    """The consoles print as is (markup off); a message written with rich's
+    tags must say markup=True, or "[bold]Summary:[/]" is printed literally."""
+    import ast
+
+    import consentry.commands as pkg
+
+    bare = []
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "print"):
+                continue
+            tagged = any(isinstance(c, ast.Constant) and isinstance(c.value, str) and "[/]" in c.value
+                         for arg in node.args for c in ast.walk(arg))
+            markup = any(k.arg == "markup" and isinstance(k.value, ast.Constant) and k.value.value is True
+                         for k in node.keywords)
+            if tagged and not markup:
+                bare.append(f"{path.name}:{node.lineno}")
+    assert bare == []

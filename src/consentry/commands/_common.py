@@ -16,12 +16,16 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .. import config
 from ..errors import ConsentryError
 
-out = Console()
-err = Console(stderr=True)
+# Markup off: what is printed is shown as is (a user id, a file name, an error quoting
+# "[/x]" was eaten or raised MarkupError). consentry's own styles opt in with
+# markup=True and escape what they quote, or are rich Text.
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 LedgerOpt = Annotated[
     Optional[str],
@@ -85,17 +89,17 @@ def friendly(fn):  # noqa: ANN001, ANN201
         try:
             return fn(*args, **kwargs)
         except ConsentryError as exc:
-            said = str(exc)  # consentry's own messages may carry rich markup
+            said = str(exc)
         except OSError as exc:
             if exc.filename is None:  # a socket, a pipe: not a file the person named
                 raise
             # A file given on the command line that is missing, a folder, or unreadable.
-            said = escape(f"{exc.filename}: {(exc.strerror or type(exc).__name__).lower()}")
+            said = f"{exc.filename}: {(exc.strerror or type(exc).__name__).lower()}"
         except Exception as exc:
             if (spark := _spark_failure(exc)) is None:
                 raise
-            said = escape(spark)
-        err.print(f"[bold red]error:[/] {said}", highlight=False, markup=True, soft_wrap=True)
+            said = spark
+        err.print(f"[bold red]error:[/] {escape(said)}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2)
 
     return wrapper
@@ -130,7 +134,7 @@ def checked_export(data: str | Path, quiet: bool = False, spark=None):  # noqa: 
 
     check = spark_check(spark) if spark is not None else None
     on = " on Spark" if spark is not None else ""
-    with err.status(f"checking the export {data}{on} ...") if not quiet else nullcontext():
+    with err.status(Text(f"checking the export {data}{on} ...")) if not quiet else nullcontext():
         export, report, cached = open_export(data, memo=ValidationMemo(config.validation_memo_path()), check=check)
     if not quiet:
         rows = ", ".join(f"{n:,} {t}" for t, n in report.rows.items())

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from .. import config
 from ..errors import InputError
@@ -53,7 +55,7 @@ def report(
     target = _out_dir(out_dir)
     export = None
     if data is not None:
-        with err.status(f"checking the export {data} ..."):
+        with err.status(Text(f"checking the export {data} ...")):
             export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
     with open_ledger(ledger) as led, err.status("counting ..."):
         rep = build_report(led, pol, t, export=export)
@@ -62,13 +64,14 @@ def report(
     if files.pdf is not None:
         out.print(f"wrote {files.pdf}", highlight=False)
     else:
-        err.print(f"[yellow]no PDF:[/] {files.pdf_skipped}. The HTML report is complete on its own.", highlight=False)
+        err.print(f"[yellow]no PDF:[/] {escape(str(files.pdf_skipped))}. The HTML report is complete on its own.", highlight=False,
+                  markup=True)
     if data is None:
         err.print("note: without --data the report cannot count items excluded per reason; that section says so.",
                   highlight=False)
     if rep.lifecycle.flagged:
         err.print(f"[bold red]{count(len(rep.lifecycle.flagged), 'model', 'models')} flagged[/]: trained on rows since purged.",
-                  highlight=False)
+                  highlight=False, markup=True)
 
 
 @top.command("documents")
@@ -141,10 +144,10 @@ def audit_verify(
         r = verify(led, public_key=public_key)
     if r.ok:
         signed = f", {r.checkpoints} signed checkpoints verified" if public_key else ""
-        out.print(f"[green]audit log intact:[/] {r.records:,} records, head {r.head_hash}{signed}", highlight=False)
+        out.print(f"[green]audit log intact:[/] {r.records:,} records, head {escape(f'{r.head_hash}{signed}')}", highlight=False, markup=True)
         return
     where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
-    err.print(f"[bold red]audit log broken at {where}:[/] {r.first_bad.problem}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]audit log broken at {where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(1)
 
 
@@ -230,11 +233,12 @@ def audit_verify_receipt(
             what = f"{body.get('person')} / {body.get('snapshot')} purge {body.get('purge_id')}"
             if problems:
                 bad += 1
-                err.print(f"[bold red]NOT GENUINE[/] {what}: " + "; ".join(problems), highlight=False)
+                err.print("[bold red]NOT GENUINE[/] " + escape(f"{what}: " + "; ".join(problems)), highlight=False, markup=True)
             else:
-                out.print(f"[green]genuine[/] {what}: removed in version {body.get('removed_in_version')}, "
-                          f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}",
-                          highlight=False)
+                out.print("[green]genuine[/] " + escape(
+                    f"{what}: removed in version {body.get('removed_in_version')}, "
+                    f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}"),
+                    highlight=False, markup=True)
     finally:
         if led is not None:
             led.close()

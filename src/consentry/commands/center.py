@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from .. import config
 from ..errors import ConsentryError
@@ -107,8 +108,8 @@ def serve(
     config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
     if base_url is None and host in _EVERY_INTERFACE:
-        err.print(f"[yellow]note:[/] mailed links point to {settings.base_url}; pass --base-url with the address "
-                  "people reach this center at", highlight=False)
+        err.print(f"[yellow]note:[/] mailed links point to {escape(str(settings.base_url))}; pass --base-url with the address "
+                  "people reach this center at", highlight=False, markup=True)
     from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .. import config
 from ..timeutil import iso, parse_instant
@@ -45,7 +47,7 @@ def validate(
 
     spark = spark_for(engine, spark_master, conf)
     check = spark_check(spark) if spark is not None else None
-    with err.status(f"checking {data} ..."):
+    with err.status(Text(f"checking {data} ...")):
         _, report, _ = open_export(data, memo=None, check=check)
     ValidationMemo(config.validation_memo_path()).put(report)
     table = Table("table", "format", "rows", title=f"{data}: valid")
@@ -115,14 +117,15 @@ def explain(
     t = parse_instant(at, what="cut-off time")
     with opened_platform(data, policy, ledger, engine, spark_master, conf, quiet=True) as platform:
         e = platform.explain(item_id, t)
-    out.print(f"[bold]{e.item_id}[/] by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}", highlight=False)
+    out.print(f"[bold]{escape(e.item_id)}[/]" + escape(f" by {e.user_id}, policy '{e.policy}', cut-off {iso(e.at)}"),
+              highlight=False, markup=True)
     _print_checks(e.checks, e.reason)
     for person in e.tagged:
-        out.print(f"\ntagged person [bold]{person.user_id}[/]", highlight=False)
+        out.print(f"\ntagged person [bold]{escape(person.user_id)}[/]", highlight=False, markup=True)
         first = person.first_failure
         _print_checks(person.checks, first.reason if first else None)
     color = "green" if e.eligible else "red"
-    out.print(f"\n[bold {color}]{e.summary}[/]", highlight=False)
+    out.print(f"\n[bold {color}]{escape(e.summary)}[/]", highlight=False, markup=True)
 
 
 def _print_checks(checks, decisive) -> None:  # noqa: ANN001
@@ -133,10 +136,10 @@ def _print_checks(checks, decisive) -> None:  # noqa: ANN001
     table.add_column("because")
     for c in checks:
         if c.failed is None:
-            result = "[dim]n/a[/]"
+            result = Text("n/a", style="dim")
         elif c.failed:
-            result = "[bold red]FAIL[/]" + (" ◀ decides" if c.reason == decisive else "")
+            result = Text.assemble(("FAIL", "bold red"), " ◀ decides" if c.reason == decisive else "")
         else:
-            result = "[green]pass[/]"
+            result = Text("pass", style="green")
         table.add_row(str(c.number), c.reason.value, result, c.detail)
     show(table)

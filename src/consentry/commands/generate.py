@@ -75,7 +75,7 @@ def demo(
         f"\n[bold]Summary:[/] meta-2024 would train on {eligible['meta-2024']:,} items; recommended on "
         f"{eligible['recommended']:,} ({fewer:,} fewer: objections honoured everywhere, everyone notified, "
         "no content posted as a minor, no photos of people who may not be used, nor of people without an account who objected).",
-        highlight=False,
+        highlight=False, markup=True,
     )
     out.print(
         f"\nNext: `consentry explain ITEM --data {data} --at {at} --ledger {led_url}` "

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..timeutil import iso
 from ..words import count
@@ -26,7 +27,7 @@ def ledger_import(
     ledger: LedgerOpt = None,
 ) -> None:
     """Load events; the whole file or nothing, and events already there are skipped."""
-    with open_ledger(ledger) as led, err.status(f"importing {file} ..."):
+    with open_ledger(ledger) as led, err.status(Text(f"importing {file} ...")):
         r = led.import_jsonl(file)
     repeated = f", {r.repeated:,} repeated in the file (imported once)" if r.repeated else ""
     out.print(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..timeutil import iso
 from ..words import count
@@ -43,7 +45,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
     with open_ledger(ledger) as led:
         table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
         for x in Registry(led).models():
-            status = "[bold red]retrain or unlearn[/]" if x.flagged else "[green]current[/]"
+            status = Text("retrain or unlearn", style="bold red") if x.flagged else Text("current", style="green")
             table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
     show(table)
 
@@ -61,10 +63,10 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
         return
     for s in found:
         state = f"{count(s.rows_now, 'row', 'rows')} now" if s.rows_now else "no rows now"
-        out.print(f"[bold]{s.snapshot}[/] (built {iso(s.built_at)}): {state}", highlight=False)
+        out.print(f"[bold]{escape(s.snapshot)}[/] " + escape(f"(built {iso(s.built_at)}): {state}"), highlight=False, markup=True)
         for p in s.purged:
             out.print(f"  purged {iso(p['purged_at'])}: {count(p['rows'], 'row', 'rows')} ({p['cause']})", highlight=False)
         for mod in s.models:
-            out.print(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): "
+            out.print(escape(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): ")
                       + ("[bold red]retraining or unlearning is due[/]" if mod.flagged else "its snapshot still holds this person's rows"),
-                      highlight=False)
+                      highlight=False, markup=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConsentryError
 from ..timeutil import iso, parse_instant
@@ -58,7 +59,7 @@ def snapshot_build(
     spark = spark_for(engine, spark_master, conf)
     export = checked_export(data, spark=spark)
     with open_ledger(ledger) as led, err.status("building ...") as status:
-        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(s), spark=spark)
+        m = build(export, led, pol, t, name, out=out_dir, buckets=buckets, say=lambda s: status.update(Text(s)), spark=spark)
     _print_manifest(m)
 
 
@@ -142,9 +143,9 @@ def snapshot_verify(
     with open_ledger(ledger) as led, err.status("verifying ..."):
         total, problems = verify(led, name, data=data, spark=spark)
     if not problems:
-        out.print(f"[green]{name}: all {count(total, 'row', 'rows')} may be there.[/]", highlight=False)
+        out.print(Text(f"{name}: all {count(total, 'row', 'rows')} may be there.", style="green"), highlight=False)
         return
-    err.print(f"[bold red]{name}: {len(problems):,} of {count(total, 'row', 'rows')} should not be there:[/]", highlight=False)
+    err.print(Text(f"{name}: {len(problems):,} of {count(total, 'row', 'rows')} should not be there:", style="bold red"), highlight=False)
     for p in problems[:50]:
         err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
     if len(problems) > 50:
@@ -161,7 +162,7 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
 
     with open_ledger(ledger) as led:
         for line in recover(led):
-            err.print(f"[yellow]{line}[/]", highlight=False)
+            err.print(Text(line, style="yellow"), highlight=False)
         reg = Registry(led)
         table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
         for r in reg.all():
