@@ -435,7 +435,7 @@ def center_factory(
             secret_key=SECRET,
             cutoff=overrides.pop("cutoff", CUTOFF),
             smtp=SmtpSettings(host=smtp.host, port=smtp.port, security="none", sender=SENDER, timeout=5),
-            platform_name="Pixgram",
+            platform_name=overrides.pop("platform_name", "Pixgram"),
             controller=overrides.pop("controller", PIXGRAM),
             **overrides,
         )

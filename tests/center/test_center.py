@@ -29,6 +29,7 @@ from center_kit import (  # noqa: F401  (fixtures)
     ALICE,
     BOB,
     CAROL,
+    CUTOFF,
     EMAIL,
     SECRET,
     CenterKit,
@@ -1303,3 +1304,26 @@ def test_a_request_that_loses_the_race_between_check_and_record_records_nothing_
     monkeypatch.setattr(pages, "_in_force", in_force_then_lose_the_race)
     assert first.post("/me/object", data={"csrf": csrf_from(page_a.text)}).status_code == 200
     assert raced and len(_objections(center, BOB)) == 1
+
+
+def test_without_a_planned_cut_off_or_a_platform_name_the_pages_and_mails_say_only_what_is_true(center_factory) -> None:
+    """Without --cutoff the notice said "The next training data set is built
+    at" the moment of the request, and a person's page called that moment "the
+    next cut-off"; without --platform a Dutch mail read "... van the platform"."""
+    from consentry.controller import Controller
+
+    kit = center_factory(cutoff=None, platform_name=None, controller=Controller())
+    notice = page_text(kit.client.get("/notice").text)
+    assert "No date is set yet for the next training data set." in notice
+    assert "is built at" not in notice
+    path = kit.request_link(EMAIL[BOB])  # Bob reads Dutch
+    mail = next(m for m in kit.inbox.all() if m.kind == "signin")
+    assert "[naam van het platform]" in mail.text and "the platform" not in mail.text
+    kit.follow_link(path)
+    me = page_text(kit.client.get("/me?lang=en").text)
+    assert "Your content if a data set were built now (" in me and "next cut-off" not in me
+
+    planned = center_factory()  # --cutoff 2030-01-01 and the Pixgram controller
+    notice = page_text(planned.client.get("/notice").text)
+    assert f"The next training data set is built at {when_text(CUTOFF)}." in notice
+    assert "No date is set yet" not in notice

@@ -666,3 +666,26 @@ def test_serve_refuses_a_missing_export_before_it_says_it_is_serving(tmp_path, m
                                      f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)])
     assert r.exit_code == 2 and "no such export folder" in r.output
     assert "privacy center on" not in r.output  # it used to announce itself, then fail in its worker
+
+
+def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir) -> None:  # noqa: ANN001, F811
+    """Started without the controller's fields, the center's pages and mails
+    named no controller and no DPO, and called the platform "the platform" in
+    every language, with no word to the operator. It now says so at start."""
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))  # the server loop itself is not under test
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    base = ["serve", "--data", str(export_dir), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
+    r = CliRunner().invoke(cli_app, [*base, "--platform", "Pixgram"])
+    assert r.exit_code == 0 and started, r.output
+    said = " ".join(r.stderr.split())
+    assert "do not name who runs this center" in said
+    assert "pass --controller-name, --controller-address, --dpo (or --controller-file)" in said
+    assert "'the platform'" not in said  # the platform is named
+    r = CliRunner().invoke(cli_app, base)
+    assert "pass --platform, --controller-name, --controller-address, --dpo" in " ".join(r.stderr.split())
+    r = CliRunner().invoke(cli_app, [*base, "--platform", "P", "--controller-name", "P Ltd", "--controller-address", "Road 1",
+                                     "--dpo", "dpo@p.example"])
+    assert r.exit_code == 0 and "do not name" not in r.stderr

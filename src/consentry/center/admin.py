@@ -138,7 +138,7 @@ def _send_rejection(c: Center, email: str, language: str | None, grounds: str): 
     lang = i18n.pick(person=language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/rejection.txt").render(
-        _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.settings.platform
+        _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.platform(lang)
     )
     return c.outbox.message(email, _("Decision on your objection"), text, "rejection")
 
@@ -187,6 +187,6 @@ def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: in
     lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.settings.platform
+        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.platform(lang)
     )
     return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

@@ -64,6 +64,11 @@ class Center:
             mail_templates=mail_templates,
         )
 
+    def platform(self, lang: str) -> str:
+        """The platform's name; not given, the catalog's placeholder for it
+        ("[numele platformei]"), never the English words inside a Romanian sentence."""
+        return self.settings.platform or i18n.gettext(lang)("the platform")
+
     def cutoff(self) -> datetime:
         return self.settings.cutoff or datetime.now(UTC)
 
@@ -138,7 +143,8 @@ class Center:
             "lang_href": lambda code: self.lang_href(request, code),
             "places": i18n.places,
             "csrf": csrf_token(request),
-            "platform": self.settings.platform,
+            "platform": self.platform(lang),
+            "planned": self.settings.cutoff is not None,  # else cutoff() is "now", not a planned build
             "policy": self.policy,
             "person": person,
             "when": lambda dt: self.when(dt, lang),

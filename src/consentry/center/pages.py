@@ -118,7 +118,7 @@ def _send_signin(c: Center, conn, person: Person, token: str) -> None:  # noqa: 
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/signin/{token}"
-    text = c.mail_templates.get_template("mail/signin.txt").render(_=_, link=link, platform=c.settings.platform)
+    text = c.mail_templates.get_template("mail/signin.txt").render(_=_, link=link, platform=c.platform(lang))
     assert person.email
     c.outbox.enqueue(conn, c.outbox.message(
         person.email, _("Your sign-in link"), text, "signin", expires_in=timedelta(seconds=c.links.max_age_s)
@@ -254,7 +254,7 @@ def _confirmation(c: Center, person: Person, event, kind: str):  # noqa: ANN001,
     lang = i18n.pick(person=person.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/confirmation.txt").render(
-        _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.settings.platform,
+        _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.platform(lang),
         purged_by=c.when(by, lang) if (by := c.purged_by(event.at)) else None,
         base_url=c.settings.base_url,
     )
@@ -462,7 +462,7 @@ def _send_third_party(c: Center, conn, email: str, ref: str, token: str, lang: s
     """Queue the confirmation link in the link's transaction; it expires with the link."""
     _ = c.gettext(lang)
     link = f"{c.settings.base_url}/others/verify/{ref}/{token}"
-    text = c.mail_templates.get_template("mail/third_party.txt").render(_=_, link=link, platform=c.settings.platform)
+    text = c.mail_templates.get_template("mail/third_party.txt").render(_=_, link=link, platform=c.platform(lang))
     c.outbox.enqueue(conn, c.outbox.message(
         email, _("Confirm your objection"), text, "third_party", expires_in=timedelta(seconds=c.links.max_age_s)
     ))

@@ -30,7 +30,7 @@ class CenterSettings(BaseModel):
     smtp: SmtpSettings | None = None
     mail_dir: Path | None = None  # development: write mails as .eml files instead of sending
     mail_expire_hours: float = 72.0  # a mail not delivered by then is given up and shown on /admin
-    platform_name: str = "the platform"  # unless the controller names it
+    platform_name: str | None = None  # unless the controller names it
     controller: Controller = Controller()  # who is asking: named on every page and mail
     # The operator's purge schedule (`snapshot purge --watch` or cron, plus the
     # vacuum): what pages and mails promise for training sets already built.
@@ -106,5 +106,6 @@ class CenterSettings(BaseModel):
         return self.base_url.startswith("https://")
 
     @property
-    def platform(self) -> str:
+    def platform(self) -> str | None:
+        """The platform's name as given; None: pages and mails use their catalog's placeholder."""
         return self.controller.platform or self.platform_name

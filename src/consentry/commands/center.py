@@ -110,6 +110,8 @@ def serve(
     if base_url is None and host in _EVERY_INTERFACE:
         err.print(f"[yellow]note:[/] mailed links point to {escape(str(settings.base_url))}; pass --base-url with the address "
                   "people reach this center at", highlight=False, markup=True)
+    if missing := settings.controller.missing():
+        err.print("[yellow]note:[/] " + escape(_unnamed(missing)), highlight=False, markup=True)
     from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
@@ -120,6 +122,17 @@ def serve(
 
 
 _EVERY_INTERFACE = ("0.0.0.0", "::", "")
+
+
+def _unnamed(missing: list[str]) -> str:
+    """What the pages and mails cannot say, for want of the controller's fields."""
+    from ..controller import FIELDS
+
+    said = "pages and mails do not name who runs this center and answers for it (GDPR Art. 13(1)(a) and (b)): pass "
+    said += ", ".join(FIELDS[f][1] for f in missing) + " (or --controller-file)"
+    if "platform" in missing:
+        said += "; until then they call the platform 'the platform', in English, in every language"
+    return said
 
 
 def _local_url(host: str, port: int) -> str:
