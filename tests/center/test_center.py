@@ -1327,3 +1327,21 @@ def test_without_a_planned_cut_off_or_a_platform_name_the_pages_and_mails_say_on
     notice = page_text(planned.client.get("/notice").text)
     assert f"The next training data set is built at {when_text(CUTOFF)}." in notice
     assert "No date is set yet" not in notice
+
+
+def test_the_download_gives_instants_with_their_zone_and_no_server_path(center: CenterKit, tmp_path: Path) -> None:
+    """profile.json had "created_at": "2015-01-01T00:00:00" (no zone, unlike
+    every other file of the archive), and ledger.json the full path of the file
+    the operator imported events from on their server."""
+    events = tmp_path / "operator-secret-folder" / "events.jsonl"
+    events.parent.mkdir()
+    events.write_text(json.dumps({"event_id": "imp-1", "user_id": ALICE, "type": "consent_given",
+                                  "at": "2024-02-01T00:00:00Z", "channel": "web"}) + "\n")
+    center.ledger.import_jsonl(events)
+    alice = center.signed_in_client(ALICE)
+    z = zipfile.ZipFile(io.BytesIO(alice.get("/me/download").content))
+    profile = json.loads(z.read("profile.json"))
+    assert profile["created_at"] == "2015-01-01T00:00:00Z" and profile["birth_date"] == "1990-01-01"
+    [imported] = [e for e in json.loads(z.read("ledger.json")) if e["event_id"] == "imp-1"]
+    assert imported["imported_from"] == "events.jsonl"
+    assert b"operator-secret-folder" not in b"".join(z.read(n) for n in z.namelist())

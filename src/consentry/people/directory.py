@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from ..engine.duck import connect
 from ..sources import Export
+from ..timeutil import iso
 
 _COLS = "user_id, handle, email, birth_date, country, language, created_at, deleted_at"
 
@@ -23,7 +24,10 @@ class Person:
     deleted_at: datetime | None
 
     def as_json(self) -> dict:
-        return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in self.__dict__.items()}
+        """The account as the person downloads it: instants in UTC with their zone (an export's naive
+        timestamps are UTC: CONTRACT), dates as dates."""
+        return {k: iso(v) if isinstance(v, datetime) else v.isoformat() if isinstance(v, date) else v
+                for k, v in self.__dict__.items()}
 
 
 class Directory:

@@ -154,7 +154,9 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
         put("profile.json", view.person.as_json())
         put("items.json", [i.as_json() for i in view.items if i.role == "author"])
         put("tagged_in.json", [i.as_json() for i in view.items if i.role == "tagged"])
-        put("ledger.json", [e.as_json() for e in view.history])
+        # An imported event names the file it came from, not where that file lay on the operator's server.
+        put("ledger.json", [{**e.as_json(), "imported_from": Path(e.imported_from).name if e.imported_from else None}
+                            for e in view.history])
         put(
             "decisions.json",
             {
