@@ -183,3 +183,29 @@ def test_serve_on_another_port_mails_links_to_that_port(tmp_path: Path, export_d
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+def test_the_purge_backlog_shows_how_long_an_objection_has_waited_for_its_snapshot(
+    center_factory: Callable[..., CenterKit], tmp_path: Path  # noqa: F811
+) -> None:
+    """Pages promise removal from built snapshots by --purge-within; nothing
+    told the operator that a purge was behind. Per snapshot, /metrics gives the
+    events its purges have not applied and how long the oldest has waited."""
+    from consentry.policy import load_policy
+    from consentry.snapshots import build, purge
+
+    kit = center_factory()
+    build(kit.export, kit.ledger, load_policy("recommended"), kit.settings.cutoff, "s1", out=tmp_path / "s1")
+    http = kit.new_client()
+    text = http.get("/metrics").text
+    assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 0
+    assert value(text, "consentry_purge_backlog_seconds", snapshot="s1") == 0
+    kit.record(ALICE, "objected")
+    time.sleep(1.1)
+    text = http.get("/metrics").text
+    assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 1
+    assert 1.0 <= value(text, "consentry_purge_backlog_seconds", snapshot="s1") < 60
+    purge(kit.ledger, "s1")
+    text = http.get("/metrics").text
+    assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 0
+    assert value(text, "consentry_purge_backlog_seconds", snapshot="s1") == 0

@@ -424,7 +424,7 @@ def test_lists_at_80_columns_show_every_value_whole(world, monkeypatch) -> None:
     reg = Registry(led)
     model = reg.models()[0]
     for args, whole in [
-        (("snapshot", "list"), [reg.require("s").uri, "recommended", "2024-06-26T00:00:00Z"]),
+        (("snapshot", "list"), [reg.require("s").uri, "recommended", "2024-06-26T00:00:00Z", "1 event since 20"]),
         (("model", "list"), [iso(model.registered_at), "current"]),
         (("ledger", "show", "eve"), ["objection_withdrawn"]),
     ]:

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,10 +201,24 @@ def exposition(engine: Any) -> bytes:
         for state, n in mail_outbox.counts(conn).items():
             mails.add_metric([state], n)
 
+    from ..snapshots import purge_backlog
+
+    waiting = GaugeMetricFamily(
+        "consentry_purge_backlog_seconds", "Per snapshot, how long the oldest ledger event its purges have not applied "
+        "yet has waited (0: none). Alert when it nears --purge-within, the removal time pages promise.", labels=["snapshot"])
+    backlog = GaugeMetricFamily(
+        "consentry_purge_backlog_events", "Per snapshot, the ledger events its purges have not applied yet.", labels=["snapshot"])
+    now = datetime.now(UTC)
+    for b in purge_backlog(engine):
+        waiting.add_metric([b.snapshot], b.waiting(now))
+        backlog.add_metric([b.snapshot], b.events)
+
     class _Once:
         def collect(self):  # noqa: ANN202
             yield pending
             yield mails
+            yield waiting
+            yield backlog
 
     extra = CollectorRegistry(auto_describe=False)
     extra.register(_Once())

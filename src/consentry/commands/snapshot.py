@@ -157,19 +157,23 @@ def snapshot_verify(
 @app.command("list")
 @friendly
 def snapshot_list(ledger: LedgerOpt = None) -> None:
-    """Every snapshot with its rows, purges and models (after finishing what a crash interrupted)."""
-    from ..snapshots import Registry, recover
+    """Every snapshot: rows, purges, ledger events not purged yet, models (after finishing what a crash interrupted)."""
+    from ..snapshots import Registry, purge_backlog, recover
 
     with open_ledger(ledger) as led:
         for line in recover(led):
             err.print(Text(line, style="yellow"), highlight=False)
         reg = Registry(led)
-        table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "models", "where")
+        waiting = {b.snapshot: b for b in purge_backlog(led.reader)}
+        table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "not purged yet", "models", "where")
         for r in reg.all():
             m = r.manifest
             models = ", ".join(f"{x.name}{' (FLAGGED)' if x.flagged else ''}" for x in reg.models(r.name)) or "-"
+            b = waiting.get(r.name)
+            behind = (f"{count(b.events, 'event', 'events')} since {iso(b.oldest_recorded_at)}"
+                      if b and b.oldest_recorded_at else "nothing")
             table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
-                          str(m.watermark), models, r.uri)
+                          str(m.watermark), behind, models, r.uri)
     show(table)
 
 

@@ -8,11 +8,12 @@ from .purge import PurgeResult, purge
 from .receipts import issue as issue_receipts
 from .receipts import verify_receipt
 from .redact import find_pii, redact_texts
-from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
+from .registry import Backlog, ModelRecord, Registry, SnapshotError, SnapshotRecord, purge_backlog
 from .repair import recover
 from .verify import verify
 
 __all__ = [
+    "Backlog",
     "Manifest",
     "ModelRecord",
     "PurgeResult",
@@ -25,6 +26,7 @@ __all__ = [
     "impact",
     "issue_receipts",
     "purge",
+    "purge_backlog",
     "recover",
     "redact_texts",
     "register_model",

@@ -46,6 +46,35 @@ class ModelRecord:
         return self.rows_purged_since > 0
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What a snapshot's purges have not applied yet: the ledger events after
+    its watermark. An objection among them still has rows in it."""
+
+    snapshot: str
+    events: int
+    oldest_recorded_at: datetime | None  # when the first of them reached the ledger
+
+    def waiting(self, now: datetime) -> float:
+        """Seconds the oldest of them has waited (0 when none)."""
+        return 0.0 if self.oldest_recorded_at is None else max(0.0, (now - self.oldest_recorded_at).total_seconds())
+
+
+def purge_backlog(engine) -> list[Backlog]:  # noqa: ANN001 - a SQLAlchemy engine (a reader)
+    """Per snapshot, the events its purges have not applied yet: the lag an
+    operator alerts on, since pages promise removal by `--purge-within`."""
+    from ..ledger.tables import events
+
+    out = []
+    with engine.connect() as conn:
+        for name, wm in conn.execute(select(snapshots.c.name, snapshots.c.watermark).order_by(snapshots.c.name)).all():
+            after = events.c.seq > wm
+            n = conn.execute(select(func.count()).select_from(events).where(after)).scalar_one()
+            first = conn.execute(select(events.c.recorded_us).where(after).order_by(events.c.seq).limit(1)).scalar()
+            out.append(Backlog(name, int(n), from_micros(first) if first is not None else None))
+    return out
+
+
 class Registry:
     """The snapshots and models the ledger knows: where each table is, its manifest, and
     which models were trained on it (lineage)."""
