@@ -101,7 +101,7 @@ class ValidationReport:
 class _ValueCheck:
     column: Column
     predicate: str  # SQL over the base relation; true = bad row
-    message: str  # "{n} rows ..." formatted with the count
+    message: str  # "{n} {row has|rows have} ...": `words.agree` with the count
     fix: str
 
 
