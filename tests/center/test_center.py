@@ -1345,3 +1345,30 @@ def test_the_download_gives_instants_with_their_zone_and_no_server_path(center: 
     [imported] = [e for e in json.loads(z.read("ledger.json")) if e["event_id"] == "imp-1"]
     assert imported["imported_from"] == "events.jsonl"
     assert b"operator-secret-folder" not in b"".join(z.read(n) for n in z.namelist())
+
+
+def test_the_review_queue_reaches_every_objection_a_page_at_a_time_or_by_user_id(center: CenterKit) -> None:
+    """The queue showed the newest 100 objections in force and nothing said
+    there were more: a reviewer could not reach the 101st person."""
+    from datetime import timedelta
+
+    from consentry.ledger import NewEvent
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    center.ledger.append([NewEvent(user_id=f"p{i:03d}", type=EventType.objected, at=t0 + timedelta(hours=i),
+                                   channel=Channel.web, event_id=f"obj-{i}") for i in range(205)])
+    admin = center.admin_client("dpo")
+
+    def rows(page: str) -> list[str]:
+        return re.findall(r'name="user_id" value="([^"]+)"', page)
+
+    first = admin.get("/admin").text
+    assert rows(first)[:2] == ["p204", "p203"] and len(rows(first)) == 100
+    assert "Page 1 of 3" in page_text(first) and 'href="/admin?page=2#obj-h"' in first
+    last = admin.get("/admin?page=3").text
+    assert rows(last) == ["p004", "p003", "p002", "p001", "p000"] and 'rel="next"' not in last
+    assert sorted(rows(first) + rows(admin.get("/admin?page=2").text) + rows(last)) == [f"p{i:03d}" for i in range(205)]
+    assert rows(admin.get("/admin?person=p000").text) == ["p000"]
+    none = admin.get("/admin?person=nobody").text
+    assert "nobody has no objection in force." in page_text(none) and rows(none) == []
+    assert admin.get("/admin?page=0").status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..access import Admin, bucket
@@ -82,10 +82,21 @@ def logout(request: Request) -> Response:
     return RedirectResponse("/admin/login", status_code=303)
 
 
+#: Objections in force shown on one page of the review queue.
+PAGE = 100
+
+
 @router.get("")
-def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(admin_required)) -> Response:
+def queue(
+    request: Request,
+    page: int = Query(1, ge=1, le=10**6),
+    person: str | None = Query(None, max_length=256),
+    c: Center = Depends(center),
+    admin: Admin = Depends(admin_required),
+) -> Response:
     parties = ThirdParties(c.ledger, c.export)
-    objections = c.ledger.latest_objections(100)
+    person = (person or "").strip() or None
+    objections, total = c.ledger.latest_objections(PAGE, (page - 1) * PAGE, person)
     with c.ledger.reader.connect() as conn:
         mail_counts, undelivered = outbox_counts(conn), undelivered_mail(conn)
     return c.render(
@@ -93,6 +104,8 @@ def queue(request: Request, c: Center = Depends(center), admin: Admin = Depends(
         "admin.html",
         {
             "objections": [(u, from_micros(us)) for u, us in objections],
+            "find": person,  # the user id searched for, if any
+            "paging": {"page": page, "pages": max(1, -(-total // PAGE)), "total": total},
             # What each requester wrote, and the photos to protect or dismiss, with their state.
             "third": [{"request": r, "candidates": parties.candidates(r.ref)} for r in parties.open_requests()],
             "me_admin": admin,

@@ -508,16 +508,20 @@ class Ledger:
             row = conn.execute(select(t.person_state).where(t.person_state.c.user_id == user_id)).mappings().first()
         return PersonState(**row) if row else None
 
-    def latest_objections(self, limit: int = 100) -> list[tuple[str, int]]:
-        """(user_id, objected at in µs) of the people whose standing objection is the
-        newest, newest first: the admin's review queue."""
+    def latest_objections(self, limit: int = 100, offset: int = 0, user_id: str | None = None) -> tuple[list[tuple[str, int]], int]:
+        """(user_id, objected at in µs) of the people whose objection is in force,
+        newest first, `offset` of them skipped (or only `user_id`'s), and how many
+        there are in all: the admin's review queue, a page at a time."""
+        from sqlalchemy import func
+
         from .events import EventType
 
-        q = (select(t.person_state.c.user_id, t.person_state.c.objection_us)
-             .where(t.person_state.c.objection == EventType.objected.value)
-             .order_by(t.person_state.c.objection_us.desc()).limit(limit))
+        ps = t.person_state.c
+        where = [ps.objection == EventType.objected.value] + ([ps.user_id == user_id] if user_id is not None else [])
+        q = select(ps.user_id, ps.objection_us).where(*where).order_by(ps.objection_us.desc(), ps.user_id)
         with self.reader.connect() as conn:
-            return [(str(u), int(at)) for u, at in conn.execute(q)]
+            total = int(conn.execute(select(func.count()).select_from(t.person_state).where(*where)).scalar_one())
+            return [(str(u), int(at)) for u, at in conn.execute(q.limit(limit).offset(offset))], total
 
     def count(self) -> int:
         from sqlalchemy import func
