@@ -43,6 +43,25 @@ class InputError(ConsentryError):
         return "\n".join(lines)
 
 
+class InputProblems(InputError):
+    """One input with several problems, each an InputError, reported together:
+    one run finds them all, instead of one per run."""
+
+    SHOWN = 20  # problems listed at most; the count covers them all
+
+    def __init__(self, what: str, problems: list[InputError], total: int) -> None:
+        self.problems = problems[: self.SHOWN]
+        self.total = total
+        shown = f", the first {len(self.problems)} listed" if total > len(self.problems) else ""
+        said = "\n".join(
+            InputError(p.problem.removesuffix("; nothing was imported"), where=p.where, column=p.column, row=p.row,
+                       fix=p.fix).render() for p in self.problems)
+        super().__init__(f"{what}: {total:,} problems{shown}; nothing was imported\n{said}")
+
+    def render(self) -> str:  # the full text is built in __init__
+        return self.problem
+
+
 class PolicyError(InputError):
     """A policy that is malformed or that the contract forbids."""
 

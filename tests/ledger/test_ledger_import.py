@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,32 @@ def test_malformed_ledger_file_is_refused_with_where_and_fix_and_writes_nothing(
     assert _counts(led) == before
     assert led.watermark() == 1 and led.state("g0") is None
     assert verify(led).ok
+    led.close()
+
+
+def test_every_bad_line_of_a_file_is_reported_in_one_run(tmp_path, ledger_url):
+    """An import stopped at the first bad line: a file with twenty went back
+    and forth twenty times. Every bad line is now named in one refusal (the
+    first 20 listed, all of them counted), and still nothing is imported."""
+    from consentry.errors import InputProblems
+
+    local = 2 * [bad for name, (bad, _, _) in MALFORMED.items() if "repeated" not in name and "stored" not in name]
+    assert len(local) > InputProblems.SHOWN
+    led = Ledger(ledger_url)
+    lines = [ev(user_id="g0").encode()] + [b if isinstance(b, bytes) else b.encode() for b in local] + [ev(user_id="g1").encode()]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(InputProblems) as info:
+        led.import_jsonl(path, batch_size=2)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: {len(local)} problems, the first 20 listed; nothing was imported\n"), msg
+    assert [int(n) for n in re.findall(rf"^{re.escape(str(path))}, line (\d+)", msg, re.M)] == list(range(2, 22))
+    assert msg.count("nothing was imported") == 1
+    assert led.watermark() == 0 and led.state("g0") is None
+    two = tmp_path / "two.jsonl"
+    two.write_text(ev(user_id="g0") + "\n" + ev(type="subscribed") + "\n" + ev(at="yesterday") + "\n")
+    r = CliRunner().invoke(app, ["ledger", "import", str(two), "--ledger", ledger_url])
+    assert r.exit_code == 2 and "2 problems; nothing was imported" in r.stderr and "line 2" in r.stderr and "line 3" in r.stderr
     led.close()
 
 

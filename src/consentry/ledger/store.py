@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import config
-from ..errors import InputError, LedgerError
+from ..errors import InputError, InputProblems, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
@@ -715,15 +715,18 @@ BOM = b"\xef\xbb\xbf"
 
 
 def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False) -> Iterator[list]:
-    """Parsed events in batches, each marked with the file it came from; the
-    first bad line raises with its number. With `with_lines`, each item is
-    (line number, byte offset of the line, event)."""
+    """Parsed events in batches, each marked with the file it came from. A bad
+    line stops the batches but not the reading: every bad line is reported at
+    once (`InputProblems`; one alone as itself). With `with_lines`, each item
+    is (line number, byte offset of the line, event)."""
     if not path.is_file():
         raise InputError("is a folder, not a file" if path.is_dir() else "no such file", where=str(path),
                          fix="pass the path of a JSONL file of ledger events")
     batch: list = []
     source = str(path.resolve())
     offset = 0
+    problems: list[InputError] = []
+    bad = 0
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             at = offset
@@ -731,16 +734,26 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
             if lineno == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _not_utf8(path, lineno, raw, exc) from None
-            if not line.strip():
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _not_utf8(path, lineno, raw, exc) from None
+                if not line.strip():
+                    continue
+                e = _parse_line(path, lineno, line, source)
+            except InputError as exc:
+                bad += 1
+                if len(problems) < InputProblems.SHOWN:
+                    problems.append(exc)
                 continue
-            e = _parse_line(path, lineno, line, source)
+            if bad:
+                continue  # the file is refused: read on only to find its other bad lines
             batch.append((lineno, at, e) if with_lines else e)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
+    if bad:
+        raise problems[0] if bad == 1 else InputProblems(str(path), problems, bad)
     if batch:
         yield batch
 
