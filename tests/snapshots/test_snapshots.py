@@ -474,3 +474,38 @@ def test_a_purge_that_only_hides_mentions_is_reported_as_a_change(tmp_path: Path
     assert "@cat" not in rows(led, "s")["t1"]["text"] and set(rows(led, "s")) == {"t1", "t2"}
     assert cli("snapshot", "purge", "s").stdout.startswith("s: nothing to remove")
     led.close()
+
+
+def test_a_watching_purge_logs_when_it_started_and_then_only_what_changed_each_line_timed(world) -> None:
+    """`snapshot purge --watch` printed "nothing to remove" for every snapshot
+    every round (1,440 lines a day per snapshot at --interval 60), without a
+    time on any line; --interval -1 ended in a traceback from time.sleep."""
+    import re
+    import time
+
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    env = {**os.environ, "CONSENTRY_HOME": str(tmp)}
+    consentry = [str(Path(sys.executable).parent / "consentry"), "snapshot", "purge", "s", "--ledger", str(led.engine.url)]
+    bad = subprocess.run([*consentry, "--watch", "--interval", "-1"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "--interval: -1 is not a number of seconds" in bad.stderr and "Traceback" not in bad.stderr
+    log = tmp / "watch.log"
+    with open(log, "w") as fh:
+        watcher = subprocess.Popen([*consentry, "--watch", "--interval", "0.2"], stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while "nothing to remove" not in log.read_text():
+            assert time.monotonic() < deadline and watcher.poll() is None, log.read_text()
+            time.sleep(0.1)
+        led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
+        while "removed" not in log.read_text():
+            assert time.monotonic() < deadline and watcher.poll() is None, log.read_text()
+            time.sleep(0.1)
+        time.sleep(1.5)  # several more rounds, with nothing to remove
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z s: "
+    assert len(lines) == 2 and all(re.match(stamp, ln) for ln in lines), lines
+    assert "nothing to remove" in lines[0] and "removed 6 rows of 1 person" in lines[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ConsentryError
+from ..errors import ConsentryError, InputError
 from ..timeutil import iso, parse_instant
 from ..words import count
 from ._common import (
@@ -82,12 +83,16 @@ def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     are both changes to the snapshot (a purge that only hides mentions still
     rewrites buckets, so it is not "nothing")."""
     hidden = r.counts.get("mentions_redacted", 0)
-    if not r.rows_removed and not hidden:
+    if not _changed(r):
         return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
     return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {count(r.rows_removed, 'row', 'rows')} "
             f"of {count(r.people, 'person', 'people')}; hid @mentions in {count(hidden, 'remaining row', 'remaining rows')}; "
             f"rewrote {count(r.buckets_rewritten, 'bucket', 'buckets')}, {count(r.files_removed, 'file', 'files')} "
             f"deleted ({r.seconds:.1f}s)")
+
+
+def _changed(r) -> bool:  # noqa: ANN001 - a PurgeResult
+    return bool(r.rows_removed or r.counts.get("mentions_redacted", 0))
 
 
 @app.command("purge")
@@ -112,15 +117,23 @@ def snapshot_purge(
 
     if not name and not every:
         raise ConsentryError("name a snapshot, or pass --all")
+    if watch and not 0 < interval < float("inf"):
+        raise InputError(f"{interval:g} is not a number of seconds between rounds", where="--interval",
+                         fix="pass more than 0, e.g. --interval 60")
     spark = spark_for(engine, spark_master, conf)
     with open_ledger(ledger) as led:
+        first = True
         while True:
             names = [name] if name else [r.name for r in Registry(led).all()]
             for n in names:
                 r = purge(led, n, data=data, spark=spark)
-                out.print(_purged_line(n, r), highlight=False)
+                if not watch:
+                    out.print(_purged_line(n, r), highlight=False)
+                elif first or _changed(r):  # a watch's log: when it started, then only what changed, each line timed
+                    out.print(f"{iso(datetime.now(UTC))} {_purged_line(n, r)}", highlight=False, soft_wrap=True)
             if not watch:
                 return
+            first = False
             time.sleep(interval)
 
 
