@@ -653,3 +653,16 @@ def test_every_styled_message_turns_markup_on_for_itself() -> None:
             if tagged and not markup:
                 bare.append(f"{path.name}:{node.lineno}")
     assert bare == []
+
+
+def test_a_message_is_one_line_in_a_pipe_or_a_log(home, monkeypatch) -> None:
+    """rich broke every message at 80 columns when the output was not a
+    terminal (a pipe, a cron job's log): 'wrote ... decisions to
+    .../decisions.parquet in 0.1s (policy' and the rest on the next line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    ok(cli("ledger", "import", "events.jsonl"))
+    out = home / ("a-rather-long-folder-name-for-the-decisions-of-this-run" * 2)
+    out.mkdir()
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", out / "decisions.parquet"))
+    [said] = [ln for ln in r.stdout.splitlines() if ln.startswith("wrote ")]
+    assert said.endswith("engine duckdb)") and str(out / "decisions.parquet") in said, r.stdout

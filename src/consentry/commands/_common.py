@@ -23,9 +23,11 @@ from ..errors import ConsentryError
 
 # Markup off: what is printed is shown as is (a user id, a file name, an error quoting
 # "[/x]" was eaten or raised MarkupError). consentry's own styles opt in with
-# markup=True and escape what they quote, or are rich Text.
-out = Console(markup=False)
-err = Console(stderr=True, markup=False)
+# markup=True and escape what they quote, or are rich Text. Soft wrap: a message
+# is one line however wide the terminal (rich broke lines at 80 columns in a
+# pipe or a cron job's log); tables still fit the width (`show`).
+out = Console(markup=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, soft_wrap=True)
 
 LedgerOpt = Annotated[
     Optional[str],
