@@ -64,7 +64,7 @@ def test_the_lia_lists_the_transforms_the_policy_really_applies(ledger: Ledger, 
 
     def safeguards_of(yaml_text: str, name: str) -> str:
         path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml_text)
+        path.write_text(yaml_text.replace("name: recommended", f"name: {name}"))  # an edited file has its own name
         return md(docs_for(str(path), ledger), "legitimate-interest-assessment", "safeguards")
 
     rec = md(docs_for("recommended", ledger), "legitimate-interest-assessment", "safeguards")

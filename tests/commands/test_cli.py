@@ -337,7 +337,8 @@ def test_evaluate_with_another_policy_and_a_policy_file(home):
     meta = decisions(home / "meta.parquet")
     assert meta["ph1"] == "eligible"  # meta-2024 does not look at tagged people
     assert meta["c1"] == "eligible"  # nor at objections outside Europe
-    (home / "mine.yaml").write_text(preset_text("meta-2024").replace("minimum_age: 18", "minimum_age: 21"))
+    (home / "mine.yaml").write_text(preset_text("meta-2024").replace("minimum_age: 18", "minimum_age: 21")
+                                    .replace("name: meta-2024", "name: mine"))
     r = ok(cli("evaluate", "--data", "export", "--at", AT, "--policy", "mine.yaml", "--out", "mine.parquet"))
     assert load_policy(str(home / "mine.yaml")).hash in r.stdout
     assert decisions(home / "mine.parquet") == meta

@@ -873,7 +873,9 @@ def test_ledger_import_of_a_missing_file(tmp_path, ledger):
 
 
 def recommended() -> dict:
-    return yaml.safe_load(preset_text("recommended"))
+    """The built-in policy's rules, to edit, under a name of their own (an edited
+    file may not pass for the built-in one)."""
+    return {**yaml.safe_load(preset_text("recommended")), "name": "edited"}
 
 
 def write_policy(tmp_path: Path, data: dict | str, name: str = "policy.yaml") -> Path:
@@ -1017,3 +1019,15 @@ def test_policy_hash_is_stable_across_layout_and_changes_with_the_rules(tmp_path
         assert h != base, name
         hashes.add(h)
     assert len(hashes) == len(changes) + 1
+
+
+def test_a_policy_file_may_not_pass_for_a_built_in_one(tmp_path):
+    """A file named 'recommended' with other rules (notice 10 days, not 30) was
+    accepted, and snapshot list, the report and the center's pages then said
+    'recommended' over rules that were not."""
+    data = yaml.safe_load(preset_text("recommended"))
+    assert load_policy(str(write_policy(tmp_path, data, "same.yaml"))).hash == load_policy("recommended").hash
+    data["jurisdictions"][0]["notice_days"] = 10
+    msg = policy_error(write_policy(tmp_path, data, "edited.yaml"))
+    assert "name: 'recommended' is a built-in policy's, and this file's rules differ from it" in msg
+    assert load_policy(str(write_policy(tmp_path, {**data, "name": "recommended-10-days"}, "own.yaml"))).name == "recommended-10-days"

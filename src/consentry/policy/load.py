@@ -40,7 +40,15 @@ def load_policy(name_or_path: str | Path | None = None) -> Policy:
             fix=f"use one of {', '.join(preset_names())}, or the path of a policy YAML file "
             f"(start from `consentry policy show recommended > my-policy.yaml`)",
         )
-    return parse_policy(path.read_text("utf-8"), source=str(path))
+    policy = parse_policy(path.read_text("utf-8"), source=str(path))
+    if policy.name in preset_names() and policy.hash != parse_policy(preset_text(policy.name)).hash:
+        # Lists, reports and pages show a policy by its name: this file would pass for the built-in one.
+        raise PolicyError(
+            f"name: '{policy.name}' is a built-in policy's, and this file's rules differ from it "
+            f"({policy.hash}, the built-in is {parse_policy(preset_text(policy.name)).hash})",
+            where=str(path),
+            fix=f"give it a name of its own (e.g. {policy.name}-custom), or use `--policy {policy.name}`")
+    return policy
 
 
 class _StrictLoader(yaml.SafeLoader):
