@@ -152,6 +152,16 @@ def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> N
     # snapshots, purges, flagged models
     assert [s.name for s in rep.lifecycle.snapshots] == ["snap-a", "snap-b"]
     assert rep.lifecycle.purges == 2 and rep.lifecycle.rows_removed == 10
+    # per snapshot: it showed the rows now (90) as the rows removed, and 90 people removed
+    a, b = rep.lifecycle.snapshots
+    assert (a.rows_built, a.rows_now, a.purges, a.rows_removed, a.people_removed) == (100, 90, 1, 10, 2)
+    assert (b.rows_built, b.rows_now, b.purges, b.rows_removed, b.people_removed) == (100, 90, 1, 0, 0)
+    html = render_html(rep)  # the summary cards agree with their counts: it said "1 models flagged"
+    # purges still owed: both snapshots stand at event #1; the times above covered finished purges only
+    wm = rep.watermark
+    assert [(x.snapshot, x.events) for x in rep.backlog] == [("snap-a", wm - 1), ("snap-b", wm - 1)]
+    assert 'id="purge-backlog"' in html and f"snap-a: {wm - 1:,} ledger events its purges have not applied" in html
+    assert 'id="sum-flagged">1</span>model flagged<' in html and 'id="sum-purges">2</span>snapshot purges<' in html
     assert [m.name for m in rep.lifecycle.flagged] == ["m-before"]
     assert rep.lifecycle.flagged[0].rows_removed_since == 10
 

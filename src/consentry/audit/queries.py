@@ -258,16 +258,18 @@ def lifecycle(engine: Engine, at: datetime) -> Lifecycle:
     p_agg = (
         select(
             snapshot_purges.c.snapshot,
-            func.count().label("n"),
-            func.sum(snapshot_purges.c.rows_removed).label("rows"),
-            func.sum(snapshot_purges.c.people).label("people"),
+            func.count().label("n_purges"),
+            # not "rows": the snapshots table has a column of that name (the rows now), and the
+            # result row would give either for r.rows (the report showed rows now as rows removed)
+            func.sum(snapshot_purges.c.rows_removed).label("rows_removed"),
+            func.sum(snapshot_purges.c.people).label("people_removed"),
         )
         .where(snapshot_purges.c.finished_us <= t)
         .group_by(snapshot_purges.c.snapshot)
         .subquery()
     )
     snaps_q = (
-        select(snapshots, p_agg.c.n, p_agg.c.rows, p_agg.c.people)
+        select(snapshots, p_agg.c.n_purges, p_agg.c.rows_removed, p_agg.c.people_removed)
         .select_from(snapshots.outerjoin(p_agg, p_agg.c.snapshot == snapshots.c.name))
         .where(snapshots.c.built_us <= t)
         .order_by(snapshots.c.built_us, snapshots.c.name)
@@ -288,8 +290,8 @@ def lifecycle(engine: Engine, at: datetime) -> Lifecycle:
         snaps = [
             SnapshotRow(
                 name=r.name, policy_name=r.policy_name, cutoff=from_micros(r.cutoff_us), built=from_micros(r.built_us),
-                rows_built=int(r.rows_built), rows_now=int(r.rows), purges=int(r.n or 0),
-                rows_removed=int(r.rows or 0), people_removed=int(r.people or 0),
+                rows_built=int(r.rows_built), rows_now=int(r.rows), purges=int(r.n_purges or 0),
+                rows_removed=int(r.rows_removed or 0), people_removed=int(r.people_removed or 0),
             )
             for r in conn.execute(snaps_q)
         ]

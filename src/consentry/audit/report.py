@@ -19,6 +19,7 @@ from ..engine.rules import MEANING, ORDER, Reason
 from ..ledger import Ledger
 from ..ledger.store import redact_url
 from ..policy import Policy
+from ..snapshots import Backlog, purge_backlog
 from ..sources import Export
 from ..timeutil import iso
 from . import charts, queries
@@ -40,6 +41,8 @@ class Report:
     purge: queries.PurgeTimes
     lifecycle: queries.Lifecycle
     exclusions: queries.Exclusions | None
+    # Purges still owed when the report was generated (the timed purges above are only the finished ones).
+    backlog: list[Backlog] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,6 +72,7 @@ def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export
         purge=queries.objection_to_purge(eng, at),
         lifecycle=queries.lifecycle(eng, at),
         exclusions=excl,
+        backlog=[b for b in purge_backlog(eng) if b.events],
     )
     report.charts = _charts(report)
     return report
