@@ -512,8 +512,6 @@ class Ledger:
         """(user_id, objected at in µs) of the people whose objection is in force,
         newest first, `offset` of them skipped (or only `user_id`'s), and how many
         there are in all: the admin's review queue, a page at a time."""
-        from sqlalchemy import func
-
         from .events import EventType
 
         ps = t.person_state.c
