@@ -160,6 +160,7 @@ def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> N
     # purges still owed: both snapshots stand at event #1; the times above covered finished purges only
     wm = rep.watermark
     assert [(x.snapshot, x.events) for x in rep.backlog] == [("snap-a", wm - 1), ("snap-b", wm - 1)]
+    assert "a snapshot's \"rows now\" is its row count when this report was generated" in html.replace("&#34;", '"')
     assert 'id="purge-backlog"' in html and f"snap-a: {wm - 1:,} ledger events its purges have not applied" in html
     assert 'id="sum-flagged">1</span>model flagged<' in html and 'id="sum-purges">2</span>snapshot purges<' in html
     assert [m.name for m in rep.lifecycle.flagged] == ["m-before"]
