@@ -67,7 +67,7 @@ class Center:
     def platform(self, lang: str) -> str:
         """The platform's name; not given, the catalog's placeholder for it
         ("[numele platformei]"), never the English words inside a Romanian sentence."""
-        return self.settings.platform or i18n.gettext(lang)("the platform")
+        return self.settings.platform or self.gettext(lang)("the platform")
 
     def cutoff(self) -> datetime:
         return self.settings.cutoff or datetime.now(UTC)

@@ -732,20 +732,15 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
             if lineno == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
             try:
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise _not_utf8(path, lineno, raw, exc) from None
-                if not line.strip():
-                    continue
-                e = _parse_line(path, lineno, line, source)
-            except InputError as exc:
+                line = raw.decode("utf-8")
+                e = _parse_line(path, lineno, line, source) if line.strip() else None
+            except (UnicodeDecodeError, InputError) as exc:
                 bad += 1
                 if len(problems) < InputProblems.SHOWN:
-                    problems.append(exc)
+                    problems.append(exc if isinstance(exc, InputError) else _not_utf8(path, lineno, raw, exc))
                 continue
-            if bad:
-                continue  # the file is refused: read on only to find its other bad lines
+            if e is None or bad:  # a blank line; or the file is refused: read on only to find its other bad lines
+                continue
             batch.append((lineno, at, e) if with_lines else e)
             if len(batch) >= batch_size:
                 yield batch

@@ -79,7 +79,7 @@ class ExportInvalid(InputError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         n = len(problems)
-        text = f"the export was refused ({n} problem{'s' if n != 1 else ''}; nothing was imported):\n" + "\n".join(
+        text = f"the export was refused ({count(n, 'problem', 'problems')}; nothing was imported):\n" + "\n".join(
             p.render() for p in problems
         )
         super().__init__(text)
