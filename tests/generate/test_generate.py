@@ -495,3 +495,13 @@ def test_the_command_refuses_bad_arguments_before_it_draws_a_progress_bar(tmp_pa
     r = cli("generate", "--out", tmp_path / "g", *args)
     assert r.exit_code == 2 and words in r.stderr, r.output
     assert "generating people" not in r.output and not (tmp_path / "g").exists()
+
+
+def test_the_progress_bar_shows_words_not_markup(tmp_path: Path) -> None:
+    """The consoles print as is (no rich markup), so a bar column given as a
+    markup string showed "[progress.description]generating people"."""
+    from cli_kit import cli
+
+    r = cli("generate", "--out", tmp_path / "g", "--users", "5", "--media", "0")
+    assert r.exit_code == 0, r.output
+    assert "generating people" in r.stderr and "[progress" not in r.stderr, r.stderr

@@ -965,6 +965,7 @@ def test_the_run_says_which_pace_it_kept(home, tmp_path, led, server) -> None:
     r = cli(*base, "--campaign", "paced")
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "3 sent" in " ".join(r.stdout.split()) and "(at most 50/s)" in " ".join(r.stdout.split())
+    assert "mailing" in r.stderr and "[progress" not in r.stderr and "{task" not in r.stderr, r.stderr  # the bar's words
     r = cli(*base, "--campaign", "unpaced", "--rate", "0")
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "(no rate limit)" in " ".join(r.stdout.split())

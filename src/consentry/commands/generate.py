@@ -24,11 +24,12 @@ def generate(
     media: Annotated[int, typer.Option(help="How many photos get a real JPEG.")] = 200,
 ) -> None:
     """Write a realistic synthetic export and an events.jsonl ledger."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..generate import generate as run
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    # A column given as a string is printed through the console, which shows markup as is.
+    bar = Progress(TextColumn("{task.description}", style="progress.description", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=err)
     task = bar.add_task("generating people", total=users)
 

@@ -86,6 +86,7 @@ def notify(
         MofNCompleteColumn,
         Progress,
         TaskProgressColumn,
+        TextColumn,
         TimeRemainingColumn,
     )
 
@@ -132,8 +133,9 @@ def notify(
         if mailer is not None and secret is not None:
             pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)
             with Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                "{task.fields[rate]}", TimeRemainingColumn(), console=err,
+                TextColumn("{task.description}", style="progress.description", markup=False), BarColumn(),
+                MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]}", markup=False),
+                TimeRemainingColumn(), console=err,
             ) as bar:
                 task = bar.add_task("mailing", total=pending, rate="")
                 started = __import__("time").perf_counter()
