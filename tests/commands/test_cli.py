@@ -251,8 +251,8 @@ def test_ledger_show_table_and_json(home):
     assert all(e["user_id"] == "carol" for e in events)
     # Imported events keep the file's channel and say which file they came from (CONTRACT §2).
     assert {e["imported_from"] for e in events} == {str((home / "events.jsonl").resolve())}
-    ok(cli("object", "carol"))
-    live = [json.loads(line) for line in ok(cli("ledger", "show", "carol", "--json")).stdout.splitlines()][-1]
+    ok(cli("object", "dave"))
+    live = [json.loads(line) for line in ok(cli("ledger", "show", "dave", "--json")).stdout.splitlines()][-1]
     assert live["channel"] == "cli" and live["imported_from"] is None
 
     assert "no events for nobody" in ok(cli("ledger", "show", "nobody")).stdout
@@ -274,6 +274,12 @@ def test_object_records_an_objection_now_that_applies_from_its_time(home):
     assert (shown["seq"], shown["type"], shown["channel"], shown["at"]) == (4, "objected", "cli", printed)
     rows = [row for row in table_rows(ok(cli("ledger", "show", "dave")).stdout) if row and row[0] == "4"]
     assert rows and rows[0][1:4] == [printed, "objected", "cli"]
+
+    # Once means once, as in the privacy center: a second objection while the first is in force records nothing
+    # (it used to record event #5, "it applies from" a later instant than the objection already had).
+    again = " ".join(ok(cli("object", "dave")).stdout.split())
+    assert f"dave already objects: event #{seq}, in force since {printed}; nothing new was recorded" in again, again
+    assert ok(cli("ledger", "status")).stdout.count("4 events") == 1
 
     # it takes effect at exactly that instant, not a microsecond before
     at = parse_instant(printed)

@@ -211,23 +211,8 @@ def _record(
 
 
 def _in_force(c: Center, person: Person, type_: EventType, state: PersonState | None = None) -> StoredEvent | None:
-    """The event that already did what this action asks, while it is in force:
-    then there is nothing new to record (an objection is not recorded twice,
-    nor erasure requested twice)."""
-    state = state if state is not None else c.ledger.state(person.user_id)
-    if state is None:
-        return None
-    already = {
-        EventType.objected: state.objects,
-        EventType.consent_given: state.consents,
-        EventType.erasure_requested: state.erasure_us is not None,
-    }.get(type_, False)
-    if not already:
-        return None
-    matching = [e for e in c.ledger.history(person.user_id) if e.type is type_]
-    if not matching:
-        return None
-    return matching[0] if type_ is EventType.erasure_requested else matching[-1]
+    """The event that already did what this action asks (`Ledger.in_force`)."""
+    return c.ledger.in_force(person.user_id, type_, state)
 
 
 def _confirm(

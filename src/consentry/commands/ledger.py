@@ -92,6 +92,10 @@ def object_(
     from ..ledger import Channel, EventType, NewEvent
 
     with open_ledger(ledger) as led:
+        if (was := led.in_force(user_id, EventType.objected)) is not None:  # as the privacy center: once means once
+            out.print(f"{user_id} already objects: event #{was.seq}, in force since {iso(was.at)}; nothing new was "
+                      "recorded", highlight=False)
+            return
         e = led.record(
             NewEvent(user_id=user_id, type=EventType.objected, at=datetime.now(UTC), channel=Channel.cli, note=note)
         )

@@ -28,7 +28,7 @@ from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
 from .prepared import Prepared, Sent, pipeline, run
-from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, NewEvent, StoredEvent
+from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType, NewEvent, StoredEvent
 from .state import PersonState
 
 CHUNK = 5_000
@@ -508,12 +508,30 @@ class Ledger:
             row = conn.execute(select(t.person_state).where(t.person_state.c.user_id == user_id)).mappings().first()
         return PersonState(**row) if row else None
 
+    def in_force(self, user_id: str, type_: EventType, state: PersonState | None = None) -> StoredEvent | None:
+        """The event that already did what a new `type_` event would ask, while
+        it is in force (an objection, a consent, an erasure request), or None:
+        then every face says nothing new was recorded instead of recording it
+        twice. `state`: the person's state if the caller read it already."""
+        state = state if state is not None else self.state(user_id)
+        if state is None:
+            return None
+        already = {
+            EventType.objected: state.objects,
+            EventType.consent_given: state.consents,
+            EventType.erasure_requested: state.erasure_us is not None,
+        }.get(type_, False)
+        if not already:
+            return None
+        matching = [e for e in self.history(user_id) if e.type is type_]
+        if not matching:
+            return None
+        return matching[0] if type_ is EventType.erasure_requested else matching[-1]
+
     def latest_objections(self, limit: int = 100, offset: int = 0, user_id: str | None = None) -> tuple[list[tuple[str, int]], int]:
         """(user_id, objected at in µs) of the people whose objection is in force,
         newest first, `offset` of them skipped (or only `user_id`'s), and how many
         there are in all: the admin's review queue, a page at a time."""
-        from .events import EventType
-
         ps = t.person_state.c
         where = [ps.objection == EventType.objected.value] + ([ps.user_id == user_id] if user_id is not None else [])
         q = select(ps.user_id, ps.objection_us).where(*where).order_by(ps.objection_us.desc(), ps.user_id)
