@@ -47,3 +47,17 @@ def test_a_table_that_fits_is_printed_as_a_table_and_one_that_cannot_as_blocks()
 
     assert "┃ name ┃" in shown(120)
     assert shown(40).splitlines() == ["name   s1", "where  /a/path/" + "x" * 60]
+
+
+def test_a_column_of_counts_is_aligned_on_the_right_and_words_stay_on_the_left() -> None:
+    """`validate`'s rows and the dry run's people were printed flush left
+    ("7", "168", "1,649" under each other), unlike every other count."""
+    table = Table("jurisdiction", "people", "share")
+    for row in (("europe", "7", "0.4%"), ("rest_of_world", "1,649", "99.6%")):
+        table.add_row(*row)
+    buf = io.StringIO()
+    show(table, Console(file=buf, width=80, color_system=None))
+    lines = [line for line in buf.getvalue().splitlines() if "europe" in line or "rest_of_world" in line]
+    assert lines[0].index("7 ") == lines[1].index("1,649 ") + len("1,64"), lines
+    assert lines[0].index("0.4%") > lines[1].index("99.6%"), lines
+    assert lines[0].index("europe") == lines[1].index("rest_of_world"), lines

@@ -57,7 +57,12 @@ def show(table: Table, console: Console = out) -> None:
     """Print `table` so that no value is cut short (rich would end it with
     '…'; a pipe or a file is 80 columns wide): as made if it fits the
     console, else without its frame, else each row as a block of `header:
-    value` lines, as psql's expanded display does."""
+    value` lines, as psql's expanded display does. A column of counts is
+    aligned on the right, so its digits line up."""
+    for column in table.columns:
+        cells = [str(c) for c in column.cells]
+        if column.justify == "left" and cells and all(_NUMBER.fullmatch(c) for c in cells):
+            column.justify = "right"
     if not _fits(table, console):
         table.box, table.show_edge, table.pad_edge, table.collapse_padding = box.SIMPLE_HEAD, False, False, True
     if _fits(table, console):
@@ -72,6 +77,9 @@ def show(table: Table, console: Console = out) -> None:
             console.print()
         for header, cell in zip(headers, cells):
             console.print(f"{escape(header.ljust(wide))}  ", cell, sep="", highlight=False, soft_wrap=True)
+
+
+_NUMBER = re.compile(r"-?[0-9][0-9,.]*%?")
 
 
 def _fits(table: Table, console: Console) -> bool:
