@@ -638,7 +638,26 @@ def test_what_the_cli_quotes_is_shown_as_is_even_in_brackets(home) -> None:
     assert "'[red]nope' is not an ISO 8601 cut-off time" in refused(
         cli("explain", "[/i]", "--data", "export", "--at", "[red]nope"))
     r = ok(cli("documents", "--out", "docs"))
-    assert "the controller, contact and DPO are [placeholders]" in r.stderr
+    assert "the documents leave [placeholders] for what was not given" in r.stderr
+
+
+def test_documents_without_a_privacy_center_address_leave_a_placeholder_not_a_made_up_one(home) -> None:
+    """The notice linked people to https://privacy.example.org unless
+    --privacy-center was given; and the note named only the controller,
+    contact and DPO as missing."""
+    r = ok(cli("documents", "--out", "docs", "--controller", "Pixgram B.V., Amsterdam", "--contact", "privacy@pixgram.example",
+               "--dpo", "Ana Silva", "--platform", "Pixgram"))
+    notice = (home / "docs" / "notice.md").read_text(encoding="utf-8")
+    assert "example.org" not in notice and "[web address of the privacy center]/o/[personal-link]" in notice
+    note = " ".join(r.stderr.split())
+    assert "the privacy center's address (--privacy-center)" in note and "--controller)" not in note, note
+    r = ok(cli("documents", "--out", "docs", "--controller", "Pixgram B.V., Amsterdam", "--contact", "privacy@pixgram.example",
+               "--dpo", "Ana Silva", "--platform", "Pixgram", "--privacy-center", "https://privacy.pixgram.example/"))
+    assert "note:" not in r.stderr, r.stderr
+    notice = (home / "docs" / "notice.md").read_text(encoding="utf-8")
+    assert "https://privacy.pixgram.example/o/[personal-link]" in notice and "[web address" not in notice
+    ok(cli("documents", "--out", "docs-de", "--language", "de"))
+    assert "[Webadresse des Datenschutzcenters]/o/" in (home / "docs-de" / "notice.md").read_text(encoding="utf-8")
 
 
 def test_every_styled_message_turns_markup_on_for_itself() -> None:

@@ -110,7 +110,7 @@ class Controller:
     contact: str = N_("[contact for data protection questions]")
     dpo: str = N_("[data protection officer: name and contact]")
     platform: str = N_("the platform")
-    privacy_center: str = "https://privacy.example.org"
+    privacy_center: str = N_("[web address of the privacy center]")  # never a made-up address in a real notice
     recipients: str = N_("[recipients: internal AI teams, processors (e.g. cloud and training providers)]")
     transfers: str = N_("[transfers outside the EEA: countries and safeguards, e.g. adequacy decision or SCCs; "
                         "or “none”]")

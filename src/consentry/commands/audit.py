@@ -88,8 +88,9 @@ def documents(
         "--controller-file", help="YAML with platform, name, address, dpo (default: $CONSENTRY_CONTROLLER or "
         "controller.yaml in $CONSENTRY_HOME); the options above override it.")] = None,
     privacy_center: Annotated[
-        str, typer.Option("--privacy-center", help="The privacy center's public address (in the notice).")
-    ] = "https://privacy.example.org",
+        Optional[str], typer.Option("--privacy-center", help="The privacy center's public address, e.g. "
+                                    "https://privacy.example.org (in the notice; else a [placeholder]).")
+    ] = None,
     cutoff: Annotated[
         Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
     ] = None,
@@ -113,17 +114,21 @@ def documents(
     named = ", ".join(x for x in (known.name, known.address) if x) or None
     given = {"name": controller or named, "contact": contact or known.dpo, "dpo": dpo or known.dpo,
              "platform": platform or known.platform}
-    who = Controller(**{k: v for k, v in given.items() if v}, privacy_center=privacy_center)
+    given["privacy_center"] = privacy_center
+    who = Controller(**{k: v for k, v in given.items() if v})
     target = _out_dir(out_dir)
     with open_ledger(ledger) as led:
         facts = ledger_facts(led.reader)
     docs = build_documents(pol, facts, who, cutoff=t, language=language)
     for path in write_documents(docs, target):
         out.print(f"wrote {path}", highlight=False)
-    if not given["name"]:
-        err.print("note: the controller, contact and DPO are [placeholders]; pass --controller, --contact and --dpo "
-                  "(or --controller-file).",
-                  highlight=False)
+    missing = [f"{what} ({option})" for what, field, option in (
+        ("the controller", "name", "--controller"), ("the contact", "contact", "--contact"), ("the DPO", "dpo", "--dpo"),
+        ("the platform", "platform", "--platform"), ("the privacy center's address", "privacy_center", "--privacy-center"),
+    ) if not given[field]]
+    if missing:
+        err.print(f"note: the documents leave [placeholders] for what was not given: {', '.join(missing)}; "
+                  "--controller-file gives the first four.", highlight=False)
 
 
 # -- the audit log -----------------------------------------------------------------------------
