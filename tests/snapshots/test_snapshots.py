@@ -398,11 +398,13 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
     r = cli("snapshot", "verify", "s")  # it said "its author fails objected now"
     assert r.exit_code == 1 and "(user eve): its author may not be used now: objected" in r.stderr, r.stderr
+    assert "): 6 rows of theirs now" in cli("impact", "eve").stdout
     r = cli("snapshot", "purge", "--all")
     assert r.exit_code == 0 and "removed 6 rows of 1 person" in r.stdout
     r = cli("model", "list")
     assert "retrain or unlearn" in r.stdout
-    r = cli("impact", "eve")
+    r = cli("impact", "eve")  # it said "s (built ...): no rows now", as if the snapshot were empty
+    assert "): none of their rows now" in r.stdout and "no rows now" not in r.stdout, r.stdout
     assert "purged" in r.stdout and "6 rows (objected)" in r.stdout and "retraining or unlearning is due" in r.stdout
     r = cli("impact", "nobody")
     assert "in no snapshot" in r.stdout

@@ -62,7 +62,8 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
         out.print(f"{user_id}: in no snapshot, now or before.", highlight=False)
         return
     for s in found:
-        state = f"{count(s.rows_now, 'row', 'rows')} now" if s.rows_now else "no rows now"
+        # Their rows, not the snapshot's: "no rows now" read as an empty snapshot.
+        state = f"{count(s.rows_now, 'row', 'rows')} of theirs now" if s.rows_now else "none of their rows now"
         out.print(f"[bold]{escape(s.snapshot)}[/] " + escape(f"(built {iso(s.built_at)}): {state}"), highlight=False, markup=True)
         for p in s.purged:
             out.print(f"  purged {iso(p['purged_at'])}: {count(p['rows'], 'row', 'rows')} ({p['cause']})", highlight=False)
