@@ -127,3 +127,16 @@ def test_serve_refuses_a_bad_receipt_key(tmp_path, keys, monkeypatch, name, word
     r = CliRunner().invoke(app, ["serve", "--data", str(tmp_path), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
                                  "--mail-dir", str(tmp_path), "--receipt-key", str(keys[name])])
     assert r.exit_code == 2 and f"--receipt-key: the receipt key {keys[name]}" in r.output and words in r.output, r.output
+
+
+def test_counts_of_one_take_the_singular(tmp_path, keys) -> None:
+    """`audit verify` said "1 signed checkpoints verified", "1 records"."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    Ledger(url).record(NewEvent(user_id="u1", type="objected", at="2024-02-01T00:00:00Z", channel="web"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["audit", "checkpoint", "--key", str(keys["ed"]), "--ledger", url]).exit_code == 0
+    r = runner.invoke(app, ["audit", "verify", "--public-key", str(keys["ed_pub"]), "--ledger", url])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "audit log intact: 1 record, head" in said and "1 signed checkpoint verified" in said, said
+    r = runner.invoke(app, ["audit", "export", "--out", str(tmp_path / "a.jsonl"), "--ledger", url])
+    assert "wrote 1 audit record to" in " ".join(r.output.split()), r.output

@@ -505,3 +505,5 @@ def test_the_progress_bar_shows_words_not_markup(tmp_path: Path) -> None:
     r = cli("generate", "--out", tmp_path / "g", "--users", "5", "--media", "0")
     assert r.exit_code == 0, r.output
     assert "generating people" in r.stderr and "[progress" not in r.stderr, r.stderr
+    r = cli("generate", "--out", tmp_path / "one", "--users", "1", "--media", "1")
+    assert r.exit_code == 0 and " ".join(r.stdout.split()).startswith("wrote 1 user, "), r.output  # not "1 users"

@@ -24,6 +24,7 @@ from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
 from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
 from ..timeutil import from_micros, to_micros
+from ..words import count
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -112,7 +113,7 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
     if bad is None and (count != head_seq or prev != head_hash):
         bad = Finding(count, f"the chain ends at record {count}, but its head says {head_seq}: records were removed from the end")
     if bad is None and covered != n_events:
-        bad = Finding(None, f"the ledger holds {n_events} events but the audit log records {covered}: events were added outside consentry")
+        bad = Finding(None, f"the ledger holds {count(n_events, 'event', 'events')} but the audit log records {covered:,}: events were added outside consentry")
     if bad is None:
         bad = check_ledger_counters(ledger)
     signed = 0
@@ -158,7 +159,7 @@ def check_ledger_counters(ledger: Ledger) -> Finding | None:
                     events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == events.c.seq + 1).exists())
             ).scalar()
             first_missing = 1 if lo != 1 else int(gap)
-            return Finding(None, f"ledger event #{first_missing} is missing: the ledger holds {n} events numbered up to "
+            return Finding(None, f"ledger event #{first_missing} is missing: the ledger holds {count(n, 'event', 'events')} numbered up to "
                                  f"#{hi}, so events were deleted outside consentry")
         who = conn.execute(text(STATE_MISMATCH)).scalar()
         if who is not None:

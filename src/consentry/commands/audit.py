@@ -148,8 +148,8 @@ def audit_verify(
     with open_ledger(ledger) as led, err.status("verifying the audit log ..."):
         r = verify(led, public_key=public_key)
     if r.ok:
-        signed = f", {r.checkpoints} signed checkpoints verified" if public_key else ""
-        out.print(f"[green]audit log intact:[/] {r.records:,} records, head {escape(f'{r.head_hash}{signed}')}", highlight=False, markup=True)
+        signed = f", {count(r.checkpoints, 'signed checkpoint', 'signed checkpoints')} verified" if public_key else ""
+        out.print(f"[green]audit log intact:[/] {count(r.records, 'record', 'records')}, head {escape(f'{r.head_hash}{signed}')}", highlight=False, markup=True)
         return
     where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
     err.print(f"[bold red]audit log broken at {where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
@@ -167,7 +167,7 @@ def audit_export(
 
     with open_ledger(ledger) as led:
         n = export_jsonl(led, out_file)
-    out.print(f"wrote {n:,} audit records to {out_file}", highlight=False)
+    out.print(f"wrote {count(n, 'audit record', 'audit records')} to {out_file}", highlight=False)
 
 
 @app.command("checkpoint")

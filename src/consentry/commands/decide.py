@@ -12,6 +12,7 @@ from rich.text import Text
 
 from .. import config
 from ..timeutil import iso, parse_instant
+from ..words import count
 from ._common import (
     AtOpt,
     DataOpt,
@@ -77,7 +78,7 @@ def evaluate(
     print_counts(result)
     where = "a folder of Parquet parts " if engine == "spark" else ""
     out.print(
-        f"wrote {result.items:,} decisions to {where}{out_file} in {result.seconds:.1f}s "
+        f"wrote {count(result.items, 'decision', 'decisions')} to {where}{out_file} in {result.seconds:.1f}s "
         f"(policy {pol.name} {pol.hash}, ledger up to event #{result.watermark}, engine {engine})",
         highlight=False,
     )

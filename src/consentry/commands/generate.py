@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConsentryError
+from ..words import count
 from ._common import AtOpt, err, friendly, out
 from .decide import evaluate
 from .ledger import ledger_import
@@ -46,8 +47,8 @@ def generate(
         if bar.live.is_started:
             bar.stop()
     out.print(
-        f"wrote {s.users:,} users, {s.items:,} items, {s.tags:,} tags, {s.events:,} events "
-        f"and {s.media_files:,} images to {out_dir}",
+        f"wrote {count(s.users, 'user', 'users')}, {count(s.items, 'item', 'items')}, {count(s.tags, 'tag', 'tags')}, "
+        f"{count(s.events, 'event', 'events')} and {count(s.media_files, 'image', 'images')} to {out_dir}",
         highlight=False,
     )
 

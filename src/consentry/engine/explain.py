@@ -18,6 +18,7 @@ from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from ..sqltext import quote
+from ..words import count
 from .compile import Compiler, age_sql
 from .backend import Backend, DuckBackend
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
@@ -133,7 +134,7 @@ def _person_checks(policy: Policy, row: dict) -> list[Check]:
                 failed, detail = None, f"jurisdiction '{j.name}' has no notice rule"
             else:
                 detail = (
-                    f"notice {j.notice_days} days before use: needed by {_d(row['notice_before'])}, "
+                    f"notice {count(j.notice_days, 'day', 'days')} before use: needed by {_d(row['notice_before'])}, "
                     + (f"first notified {_d(row['first_notified_at'])}" if row["first_notified_at"] else "never notified")
                 )
         out.append(Check(r, failed, detail))

@@ -32,6 +32,7 @@ from ..mail.message import render
 from ..policy import Policy
 from ..sources import Export
 from ..timeutil import from_micros, to_micros
+from ..words import count
 from .audience import audience
 from .links import objection_token
 from .mailer import Mailer, MailError, Message, PermanentFailure
@@ -205,7 +206,7 @@ class Campaign:
         earliest = datetime.now(UTC) + timedelta(days=longest)
         if cutoff < earliest:
             raise InputError(
-                f"the cut-off {cutoff.isoformat()} is less than {longest} days away: under policy "
+                f"the cut-off {cutoff.isoformat()} is less than {count(longest, 'day', 'days')} away: under policy "
                 f"'{policy.name}' a person told today could not be used then",
                 fix=f"announce a cut-off on or after {earliest.date().isoformat()}",
             )

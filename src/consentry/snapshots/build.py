@@ -38,6 +38,7 @@ from ..ledger import Ledger
 from ..paths import check_writable
 from ..policy import Policy
 from ..sources import Export
+from ..words import count
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
 from .recovery import (
@@ -172,7 +173,7 @@ def _build_into(
         comp = Compiler(policy, at)
         con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql()}")
         decisions = dict(con.execute("SELECT reason, count(*) FROM decided GROUP BY reason ORDER BY reason").fetchall())
-        say(f"decided {sum(decisions.values()):,} items at the cut-off, {decisions.get('eligible', 0):,} eligible")
+        say(f"decided {count(sum(decisions.values()), 'item', 'items')} at the cut-off, {decisions.get('eligible', 0):,} eligible")
 
         # Who may not be mentioned: fails at T, or fails now.
         con.execute(
@@ -188,7 +189,7 @@ def _build_into(
 
         # Images first (Python, in threads), so the table is written in one streamed pass.
         jobs_tbl = con.sql(JOBS_SQL).to_arrow_table()
-        say(f"copying {jobs_tbl.num_rows:,} images")
+        say(f"copying {count(jobs_tbl.num_rows, 'image', 'images')}")
         img = pa.Table.from_batches(list(process_images(jobs_tbl.to_batches(), root=str(export.folder), stage=str(stage),
                                                         strip_exif=policy.transforms.strip_exif, workers=workers)),
                                     IMG_SCHEMA)
@@ -226,7 +227,7 @@ def _build_into(
             "watermark": watermark, "built_at": built_at.isoformat(), "rows": rows, "decisions": decisions,
             "excluded_at_build": excluded,
         }
-        say(f"writing {rows:,} rows")
+        say(f"writing {count(rows, 'row', 'rows')}")
         write_deltalake(
             str(stage / "table"),
             pa.RecordBatchReader.from_batches(SCHEMA, tally.batches(reader)),

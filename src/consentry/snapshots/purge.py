@@ -22,6 +22,7 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
+from ..words import count
 from .manifest import Purge, content_digest, write_json
 from .mentions import handles_sql, hide_sql, mentioned_sql
 from .recovery import (
@@ -206,7 +207,8 @@ def purge(
             facts = {"purge": {"from_watermark": m.watermark, "to_watermark": new_wm, "rows_removed": result.rows_removed,
                                "counts": result.counts, "intent": intent["id"]}}
             commit = {"consentry.purge": json.dumps(facts, sort_keys=True)}
-            say(f"rewriting {len(buckets)} of {m.buckets} buckets without {result.rows_removed:,} rows ({remention:,} rows re-redacted)")
+            say(f"rewriting {len(buckets)} of {count(m.buckets, 'bucket', 'buckets')} without {count(result.rows_removed, 'row', 'rows')} "
+                f"({count(remention, 'row', 'rows')} re-redacted)")
             if found is None:
                 _rewrite_duckdb(con, dt, buckets, policy.transforms.mentions, commit)
             else:
@@ -219,7 +221,8 @@ def purge(
         done = _complete(registry, rec, intent, finished=datetime.now(UTC))
         result.files_removed = done.files_removed
     result.seconds = time.perf_counter() - t0
-    say(f"purged {result.rows_removed:,} rows of {result.people:,} people; {result.files_removed:,} files deleted")
+    say(f"purged {count(result.rows_removed, 'row', 'rows')} of {count(result.people, 'person', 'people')}; "
+        f"{count(result.files_removed, 'file', 'files')} deleted")
     return result
 
 
@@ -241,7 +244,7 @@ def finish_pending(registry: Registry, rec: SnapshotRecord, say: Callable[[str],
         say(f"{rec.name}: a purge stopped before its commit; nothing had changed, it is done again now")
         return "discarded"
     _complete(registry, rec, intent, finished=hit[1])
-    say(f"{rec.name}: finished a purge that stopped after its commit ({intent['rows_removed']:,} rows)")
+    say(f"{rec.name}: finished a purge that stopped after its commit ({count(intent['rows_removed'], 'row', 'rows')})")
     return "completed"
 
 

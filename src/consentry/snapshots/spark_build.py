@@ -27,6 +27,7 @@ from ..engine.spark import materialised, small_enough
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
+from ..words import count
 from .manifest import Manifest, content_digest
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import handles_sql, mentioned_sql
@@ -193,7 +194,7 @@ def build_rows_spark(
         decisions = {r["reason"]: int(r["n"]) for r in spark.sql(
             "SELECT reason, count(*) AS n FROM decided GROUP BY reason").collect()}
         decisions = dict(sorted(decisions.items()))
-        say(f"decided {sum(decisions.values()):,} items at the cut-off, {decisions.get('eligible', 0):,} eligible")
+        say(f"decided {count(sum(decisions.values()), 'item', 'items')} at the cut-off, {decisions.get('eligible', 0):,} eligible")
 
         bad_ids = b.arrow("""SELECT user_id FROM people_once WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
                              UNION SELECT user_id FROM later_fail""")
@@ -228,7 +229,7 @@ def build_rows_spark(
         persisted.append(out)
         tally = out.selectExpr("count(*) AS rows", *(f"sum(CAST(changed_{n} AS INT)) AS {n}" for n, _ in steps)).collect()[0].asDict()
         rows = int(tally.pop("rows"))
-        say(f"writing {rows:,} rows")
+        say(f"writing {count(rows, 'row', 'rows')}")
         table_dir = stage / "table"
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: the Delta schema says timestamp
         (out.select(*[f.name for f in SCHEMA]).repartition("bucket").write
