@@ -147,6 +147,14 @@ def test_admin_logout_password_change_and_removal_end_sessions_at_once(center_fa
     r = runner.invoke(cli_app, ["admin", "add", "dpo", "--ledger", kit.settings.ledger_url],
                       input=f"{new_password}\n{new_password}\n")
     assert r.exit_code == 0, r.output
+    # It said "saved; any session of theirs has ended" for a new administrator too.
+    assert "administrator dpo (reviewer) updated: new password; every session of theirs has ended" in r.output
+    r = runner.invoke(cli_app, ["admin", "add", "newcomer", "--ledger", kit.settings.ledger_url],
+                      input=f"{new_password}\n{new_password}\n")
+    assert r.exit_code == 0 and "administrator newcomer (reviewer) added" in r.output and "session" not in r.output, r.output
+    # An unknown role is refused before the password is asked for (twice).
+    r = runner.invoke(cli_app, ["admin", "add", "boss", "--role", "owner", "--ledger", kit.settings.ledger_url], input="")
+    assert r.exit_code == 2 and "unknown role 'owner'" in r.output and "password" not in r.output, r.output
     assert one.get("/admin").status_code == 401 and two.get("/admin").status_code == 401
     assert other.get("/admin").status_code == 200  # nobody else's
     assert kit.admin_login(kit.new_client(), "dpo", ADMIN_PASSWORD).status_code == 401

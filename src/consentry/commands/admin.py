@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..errors import ConsentryError
+from ..errors import ConsentryError, InputError
 from ..timeutil import iso
 from ._common import LedgerOpt, friendly, open_ledger, out, show
 
@@ -23,12 +23,20 @@ def admin_add(
     ledger: LedgerOpt = None,
 ) -> None:
     """Add or update an administrator; the password is asked for, never taken as an argument."""
-    from ..access import Admins
+    from ..access import ROLES, Admins
 
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if role not in ROLES:  # before the password is asked for, twice
+        raise InputError(f"unknown role '{role}'", fix=f"use one of {', '.join(ROLES)} for --role")
     with open_ledger(ledger) as led:
-        a = Admins(led.engine).add(username, password, role)
-    out.print(f"administrator {a.username} ({a.role}) saved; any session of theirs has ended", highlight=False)
+        admins = Admins(led.engine)
+        existed = admins.get(username) is not None
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        a = admins.add(username, password, role)
+    if existed:
+        out.print(f"administrator {a.username} ({a.role}) updated: new password; every session of theirs has ended",
+                  highlight=False)
+    else:
+        out.print(f"administrator {a.username} ({a.role}) added", highlight=False)
 
 
 @app.command("remove")
