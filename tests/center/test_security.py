@@ -665,6 +665,9 @@ def test_serve_names_each_refused_option_and_never_echoes_a_secret(tmp_path, mon
     assert r.exit_code == 2 and "--workers" in r.output
     r = runner.invoke(cli_app, [*base, "--port", "99999"])
     assert r.exit_code == 2 and "--port" in r.output
+    for url in ("privacy.example.org", "ftp://privacy.example.org", "https://privacy.example.org/?x=1"):
+        r = runner.invoke(cli_app, [*base, "--base-url", url])  # sign-in links that would lead nowhere
+        assert r.exit_code == 2 and f"--base-url: '{url}' is not a web address" in " ".join(r.output.split()), r.output
 
 
 @pytest.mark.slow

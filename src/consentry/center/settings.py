@@ -64,6 +64,13 @@ class CenterSettings(BaseModel):
             raise ValueError("the secret key must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return value
 
+    @field_validator("base_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        from ..notices import public_base_url
+
+        return public_base_url(value)  # "privacy.example.org" made sign-in links that lead nowhere
+
     @field_validator("receipt_key")
     @classmethod
     def _receipt_key(cls, value: Path | None) -> Path | None:

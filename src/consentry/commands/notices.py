@@ -38,6 +38,24 @@ app = typer.Typer(help="Notice campaigns: status and in-app notices.", no_args_i
 top = typer.Typer()
 
 
+BaseUrlOpt = Annotated[Optional[str], typer.Option(
+    "--base-url", help="The privacy center's public address, e.g. https://privacy.example.org: every notice links there.")]
+
+
+def _base_url(value: str | None, what: str) -> str:
+    """The privacy center's address the notices link to: never a made-up one
+    (mail used to link people to http://127.0.0.1:8000 when none was given)."""
+    from ..notices import public_base_url
+
+    if not value:
+        raise InputError(f"{what} links each person to the privacy center, so it needs its public address",
+                         fix="pass --base-url https://privacy.your-platform.example (where `consentry serve` answers)")
+    try:
+        return public_base_url(value)
+    except ValueError as exc:
+        raise InputError(f"--base-url: {exc}") from None
+
+
 def _secret() -> str:
     secret = config.secret_key()
     if not secret or len(secret) < 32:
@@ -65,7 +83,7 @@ def notify(
         typer.Option(help="SMTP connections. More is faster, but widens the window in which a crash "
                      "records a notice whose mail was never final (see the README)."),
     ] = 1,
-    base_url: Annotated[str, typer.Option(help="The privacy center's public address.")] = "http://127.0.0.1:8000",
+    base_url: BaseUrlOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",
     conf: SparkConfOpt = None,
@@ -121,6 +139,7 @@ def notify(
             except ValueError as exc:
                 raise ConsentryError(str(exc)) from None
             secret = _secret()
+            base_url = _base_url(base_url, "a notice mail")
         camp = Campaign.open(led, campaign, pol, t)
         backend = platform.backend()
         try:
@@ -185,13 +204,31 @@ def notices_status(campaign: str, ledger: LedgerOpt = None) -> None:
 
 @app.command("inapp")
 @friendly
-def notices_inapp(campaign: str, ledger: LedgerOpt = None) -> None:
-    """Print the in-app notices the platform should show, one JSON object per line."""
+def notices_inapp(
+    campaign: str,
+    base_url: BaseUrlOpt = None,
+    policy: PolicyOpt = "recommended",
+    ledger: LedgerOpt = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many (default: every one not yet shown).")] = None,
+    controller: ControllerFileOpt = None,
+    platform_name: PlatformOpt = None,
+    controller_name: ControllerNameOpt = None,
+    controller_address: ControllerAddressOpt = None,
+    dpo: DpoOpt = None,
+) -> None:
+    """Print the in-app notices still to be shown, one JSON object per line, each
+    with what to show: subject, text and html in the person's language and their
+    signed objection link, the very text of the campaign's mails. Record what was
+    shown with `notices ack`."""
     from ..notices import Campaign
+    from ..policy import load_policy
 
+    who = controller_from(controller, platform_name, controller_name, controller_address, dpo).require("an in-app notice")
+    base = _base_url(base_url, "an in-app notice")
+    secret, pol = _secret(), load_policy(policy)
     with _notice_ledger(ledger) as led:
-        for row in Campaign(led, campaign).in_app_pending():
-            sys.stdout.write(json.dumps(row) + "\n")
+        for row in Campaign(led, campaign).in_app_notices(pol, secret=secret, base_url=base, controller=who, limit=limit):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 @app.command("ack")
@@ -222,5 +259,10 @@ def notices_ack(
                              where=f"{file}, line {n}") from None
         keys.append(key)
     with _notice_ledger(ledger) as led:
-        shown = Campaign(led, campaign).acknowledge(keys)
-    out.print(f"{shown:,} in-app notices recorded as shown ({len(keys) - shown:,} were already recorded or unknown)")
+        done = Campaign(led, campaign).acknowledge(keys)
+    out.print(f"{count(done.shown, 'in-app notice', 'in-app notices')} recorded as shown; {done.already:,} recorded "
+              f"before", highlight=False)
+    if done.unknown:
+        raise InputError(f"{count(done.unknown, 'key names', 'keys name')} no in-app notice of campaign '{campaign}' "
+                         "(the others were recorded)", where=str(file),
+                         fix="acknowledge only the dedupe_keys that `consentry notices inapp` printed for this campaign")

@@ -14,6 +14,7 @@ from consentry.notices.mailer import (
 
 __all__ = [
     "CHANNELS",
+    "Acknowledged",
     "Campaign",
     "MailError",
     "MailSession",
@@ -25,12 +26,13 @@ __all__ = [
     "parse_hostport",
     "parse_mailbox",
     "pending_by_channel",
+    "public_base_url",
     "read_objection_token",
     "summarize",
 ]
 
-_LAZY = {"CHANNELS": ".campaign", "Campaign": ".campaign", "summarize": ".campaign", "pending_by_channel": ".tables",
-         "read_objection_token": ".links"}
+_LAZY = {"CHANNELS": ".campaign", "Acknowledged": ".campaign", "Campaign": ".campaign", "summarize": ".campaign",
+         "pending_by_channel": ".tables", "read_objection_token": ".links", "public_base_url": ".links"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - loaded on first use: a campaign loads the engine, which the center's mail does not need

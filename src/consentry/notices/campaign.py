@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -174,6 +174,15 @@ class RunSummary:
     @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Acknowledged:
+    """What `Campaign.acknowledge` made of a list of shown notices."""
+
+    shown: int = 0  # recorded now
+    already: int = 0  # recorded before, or given twice
+    unknown: int = 0  # no in-app notice of this campaign has that key
 
 
 class Campaign:
@@ -486,29 +495,65 @@ class Campaign:
 
     # -- in-app ----------------------------------------------------------------------------------
 
-    def in_app_pending(self, limit: int = 100_000) -> list[dict]:
-        with self.ledger.reader.connect() as conn:
-            rows = conn.execute(
-                select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.language)
-                .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app", outbox.c.state == NoticeState.pending)
-                .order_by(outbox.c.dedupe_key).limit(limit)
-            ).mappings().all()
-        return [dict(r) for r in rows]
+    def in_app_pending(self, limit: int | None = None, *, page: int = 10_000) -> Iterator[dict]:
+        """The in-app notices not yet shown (`dedupe_key`, `user_id`, `language`,
+        `jurisdiction`): every one of them, or the first `limit`, read a page at a time."""
+        after, given = "", 0
+        while limit is None or given < limit:
+            size = page if limit is None else min(page, limit - given)
+            with self.ledger.reader.connect() as conn:
+                rows = conn.execute(
+                    select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.language, outbox.c.jurisdiction)
+                    .where(outbox.c.campaign_id == self.id, outbox.c.channel == "in_app",
+                           outbox.c.state == NoticeState.pending, outbox.c.dedupe_key > after)
+                    .order_by(outbox.c.dedupe_key).limit(size)
+                ).mappings().all()
+            yield from (dict(r) for r in rows)
+            given += len(rows)
+            if len(rows) < size:
+                return
+            after = rows[-1]["dedupe_key"]
 
-    def acknowledge(self, dedupe_keys: list[str]) -> int:
-        """The platform showed these in-app notices: record them, once each."""
-        shown = 0
+    def in_app_notices(self, policy: Policy, *, secret: str, base_url: str, controller: Controller | None = None,
+                       limit: int | None = None) -> Iterator[dict]:
+        """The in-app notices not yet shown, each with what to show: the
+        notice's `subject`, `text` and `html` in the person's language and their
+        signed one-click `objection_url`, the very text a mail of this campaign
+        carries, so that the `notified` event an acknowledgement writes names
+        what the person saw (`version`)."""
+        if policy.hash != self.row["policy_hash"]:
+            raise InputError(
+                f"campaign '{self.id}' was started with policy {self.row['policy_hash']}, not '{policy.name}' {policy.hash}",
+                fix="pass the campaign's own --policy: its notices say what that policy does")
+        who = ((controller.platform if controller else None) or "the platform", controller)
+        base_url = base_url.rstrip("/")
+        for row in self.in_app_pending(limit):
+            subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, who)
+            link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
+            yield {**row, "version": self.version, "subject": subject, "objection_url": link,
+                   "text": text.replace(_LINK, link), "html": html.replace(_LINK, link)}
+
+    def acknowledge(self, dedupe_keys: list[str]) -> Acknowledged:
+        """The platform showed these in-app notices: record them, once each
+        (a `notified` event per person, in one transaction). Keys already
+        recorded, and keys that name no in-app notice of this campaign, are
+        counted apart, so that a wrong file does not pass for a repeated one."""
+        wanted = list(dict.fromkeys(dedupe_keys))
+        result = Acknowledged(already=len(dedupe_keys) - len(wanted))
         with self.ledger.transaction() as conn:
-            for key in dedupe_keys:
-                row = conn.execute(
-                    select(outbox.c.user_id).where(
-                        outbox.c.dedupe_key == key, outbox.c.campaign_id == self.id,
-                        outbox.c.channel == "in_app", outbox.c.state == NoticeState.pending,
-                    )
-                ).first()
-                if row is None:
+            for i in range(0, len(wanted), 1000):
+                chunk = wanted[i : i + 1000]
+                found = conn.execute(
+                    select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.state).where(
+                        outbox.c.dedupe_key.in_(chunk), outbox.c.campaign_id == self.id, outbox.c.channel == "in_app")
+                ).all()
+                pending = [(k, u) for k, u, state in found if state == NoticeState.pending]
+                result.unknown += len(chunk) - len(found)
+                result.already += len(found) - len(pending)
+                if not pending:
                     continue
-                conn.execute(update(outbox).where(outbox.c.dedupe_key == key).values(state=NoticeState.shown, updated_us=_now_us()))
-                self.ledger.append_in(conn, [self._notified(row[0], Channel.in_app)])
-                shown += 1
-        return shown
+                conn.execute(update(outbox).where(outbox.c.dedupe_key.in_([k for k, _ in pending]))
+                             .values(state=NoticeState.shown, updated_us=_now_us()))
+                self.ledger.append_in(conn, [self._notified(u, Channel.in_app) for _, u in pending], returning=False)
+                result.shown += len(pending)
+        return result

@@ -4,6 +4,7 @@ campaign, and leads to the privacy center's confirmation page."""
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -15,6 +16,16 @@ VALID_DAYS = 400  # a notice stays usable well past the cut-off
 def _serializer(secret: str) -> URLSafeTimedSerializer:
     """One per secret: a campaign signs a link per mail."""
     return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def public_base_url(value: str) -> str:
+    """The privacy center's public address, as every link people are sent
+    starts with: http(s), a host, no query; without its trailing slash. A
+    value like "privacy.example.org" made links that lead nowhere."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"'{value}' is not a web address: write it like https://privacy.example.org")
+    return value.strip().rstrip("/")
 
 
 def objection_token(secret: str, user_id: str, campaign_id: str) -> str:

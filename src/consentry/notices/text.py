@@ -50,8 +50,11 @@ def render_notice(
                      address=controller.address or ""))
     if controller is not None and controller.dpo:
         who.append(_("Data protection officer: %(dpo)s", dpo=controller.dpo))
-    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + link.split("/o/")[0] + "/me", *who])
+    me = link.split("/o/")[0] + "/me"
+    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + me, *who])
     html = "".join(f"<p>{escape(p)}</p>" for p in paras) + (
         f'<p><a href="{escape(link)}">{escape(_("Do not use my data for AI training"))}</a></p>'
+        # The text part's link to the person's own page, which the HTML part (what most readers see) lacked.
+        f'<p>{escape(_("Your data and choices"))}: <a href="{escape(me)}">{escape(me)}</a></p>'
     ) + "".join(f"<p>{escape(w)}</p>" for w in who)
     return subject, text + "\n", html
