@@ -176,3 +176,27 @@ def test_a_naive_datetime_is_utc_in_every_conversion_whatever_the_machines_zone(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_what_a_notebook_shows_of_the_objects_is_short_and_never_a_password(tmp_path) -> None:
+    """`Platform`'s repr was a screen of the policy's fields and
+    `<consentry.ledger.store.Ledger object at 0x...>`; and an evaluation's
+    counts came in the order DuckDB grouped them, not in rule order."""
+    from datetime import UTC, datetime
+
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with consentry.Ledger(url) as led:
+        led.append([consentry.NewEvent(user_id="u1", type="notified", at="2024-01-01T00:00:00Z", channel="email"),
+                    consentry.NewEvent(user_id="u2", type="objected", at="2024-01-01T00:00:00Z", channel="web")])
+    with consentry.Platform(folder, url) as p:
+        assert repr(p) == (f"Platform(export=Export({str(folder)!r}), ledger=Ledger({url!r}), "
+                           f"policy='recommended {p.policy.hash}', engine='duckdb')")
+        counts = p.evaluate(datetime(2026, 1, 1, tzinfo=UTC), tmp_path / "d.parquet").counts
+    order = [r.value for r in consentry.Reason]
+    assert len(counts) > 1 and list(counts) == sorted(counts, key=order.index), counts
+    pg = consentry.Ledger.__new__(consentry.Ledger)
+    pg.url = "postgresql+psycopg://dpo:hunter2@db.example/ledger"
+    assert repr(pg) == "Ledger('postgresql+psycopg://dpo:***@db.example/ledger')"

@@ -60,6 +60,11 @@ class Platform:
     _spark: Any = field(default=None, init=False, repr=False)
     _own_ledger: bool = field(default=False, init=False, repr=False)
 
+    def __repr__(self) -> str:
+        policy = f"{self.policy.name} {self.policy.hash}" if isinstance(self.policy, Policy) else self.policy
+        return (f"Platform(export={self.export!r}, ledger={self.ledger!r}, policy={policy!r}, engine={self.engine!r}"
+                + (f", spark_master={self.spark_master!r}" if self.engine == "spark" else "") + ")")
+
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise InputError(f"unknown engine {self.engine!r}", fix=f"use one of: {', '.join(ENGINES)}")

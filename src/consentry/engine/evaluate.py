@@ -37,6 +37,10 @@ class Evaluation:
     out: Path | None = None
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        rank = {str(r): i for i, r in enumerate(ORDER)}  # in rule order, as every face prints them
+        self.counts = dict(sorted(self.counts.items(), key=lambda kv: rank.get(str(kv[0]), len(rank))))
+
     @property
     def items(self) -> int:
         return sum(self.counts.values())

@@ -177,6 +177,9 @@ class Ledger:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __repr__(self) -> str:
+        return f"Ledger({redact_url(self.url)!r})"  # never the password
+
     def __enter__(self) -> Ledger:
         return self
 

@@ -254,6 +254,9 @@ def _blank(path: Path | StorePath) -> bool:
 class Export:
     """A validated-or-not platform export; `register` exposes typed views."""
 
+    def __repr__(self) -> str:
+        return f"Export({str(self.folder)!r})"
+
     def __init__(self, folder: str | Path | StorePath) -> None:
         self.folder = folder if isinstance(folder, StorePath) else location(folder)
         if not self.folder.is_dir():
