@@ -108,7 +108,7 @@ def _extract_python(catalog: Catalog) -> None:
 
 def _runtime(catalog: Catalog) -> None:
     sys.path.insert(0, str(SRC))
-    from consentry.access.links import LinkError
+    from consentry.errors import LinkError
     from consentry.engine.rules import MEANING
     from consentry.ledger.events import EventType
     from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
@@ -127,7 +127,7 @@ def _runtime(catalog: Catalog) -> None:
     _add(catalog, "Everywhere else", "i18n.py:places",
          note="Where a jurisdiction applies when the policy says '*': every country not named by another.")
     for reason in ("expired", "used", "invalid"):
-        _add(catalog, str(LinkError(reason)), f"access/links.py:LinkError({reason})",
+        _add(catalog, str(LinkError(reason)), f"errors.py:LinkError({reason})",
              note="Shown on the error page when a sign-in or confirmation link fails.")
     for rel, texts in FIXED.items():
         source = (SRC / "consentry" / rel).read_text(encoding="utf-8")

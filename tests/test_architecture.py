@@ -100,3 +100,22 @@ def test_the_faces_use_the_packages_public_names_only() -> None:
     assert _deep_imports("commands") == set()
     assert _deep_imports("center") == set()
     assert _deep_imports("snapshots")  # the check can fail: the library's packages may reach inside each other
+
+
+def test_every_error_a_user_can_catch_is_defined_in_errors_py() -> None:
+    """The exception tree in one file (as httpx's `_exceptions.py`): a class
+    that raises to the user is found in `consentry/errors.py`, not spread over
+    the packages (SnapshotError, ExportInvalid, the mail, link and
+    third-party errors were). Private helpers (`_RepeatedKey`) and a face's
+    HTTP exceptions are not the user's."""
+    tree = ast.parse((ROOT / "errors.py").read_text(encoding="utf-8"))
+    ours = {"Exception", "BaseException", "ValueError"} | {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    elsewhere = []
+    for f in ROOT.rglob("*.py"):
+        if f == ROOT / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and \
+                    any(ast.unparse(b).split(".")[-1] in ours for b in node.bases):
+                elsewhere.append(f"{f.relative_to(ROOT)}: {node.name}")
+    assert elsewhere == []

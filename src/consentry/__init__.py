@@ -23,7 +23,7 @@ _HOMES = {
     "Manifest": ".snapshots", "Registry": ".snapshots", "SnapshotRecord": ".snapshots",
     "find_pii": ".snapshots", "redact_texts": ".snapshots",
     "ConsentryError": ".errors", "InputError": ".errors", "LedgerError": ".errors", "PolicyError": ".errors",
-    "ExportInvalid": ".sources", "SnapshotError": ".snapshots",
+    "ExportInvalid": ".errors", "SnapshotError": ".errors",
 }
 
 __all__ = [
@@ -35,19 +35,18 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .engine import Evaluation, Reason
-    from .errors import ConsentryError, InputError, LedgerError, PolicyError
+    from .errors import ConsentryError, ExportInvalid, InputError, LedgerError, PolicyError, SnapshotError
     from .ledger import Ledger, NewEvent, StoredEvent
     from .platform import ENGINES, Platform
     from .policy import Policy, Transforms, load_policy
     from .snapshots import (
         Manifest,
         Registry,
-        SnapshotError,
         SnapshotRecord,
         find_pii,
         redact_texts,
     )
-    from .sources import Export, ExportInvalid, open_export
+    from .sources import Export, open_export
 
 
 def __getattr__(name: str):  # noqa: ANN202 - loaded on first use, so that `consentry --help` stays quick

@@ -7,6 +7,11 @@ an export at 2 a.m., not Python programmers reading a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from .words import count
+
 
 class ConsentryError(Exception):
     """Base class: the CLI prints these without a traceback."""
@@ -68,3 +73,99 @@ class PolicyError(InputError):
 
 class LedgerError(ConsentryError):
     """The ledger cannot do what was asked (unreachable, wrong schema, ...)."""
+
+
+class _Problem(Protocol):
+    def render(self) -> str: ...
+
+
+class ExportInvalid(InputError):
+    """The export was refused; `problems` lists every distinct problem found
+    (each a `sources.validate.Problem`: file, column, example row and fix)."""
+
+    def __init__(self, problems: Sequence[_Problem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        super().__init__(f"the export was refused ({count(n, 'problem', 'problems')}; nothing was imported):\n"
+                         + "\n".join(p.render() for p in self.problems))
+
+    def render(self) -> str:  # the full text is built in __init__
+        return self.problem
+
+
+class SnapshotError(ConsentryError):
+    """A snapshot operation cannot go ahead; the message says why and what to do."""
+
+
+# -- mail: what can go wrong handing a mail over, in the two kinds a sender must tell apart --------
+
+
+class MailError(ConsentryError):
+    """The mail was not handed over. `code` and `server_text` are the server's reply, if it gave one.
+    Every transport raises one of its two kinds: try again later (TemporaryFailure) or stop and tell
+    someone (PermanentFailure)."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        server: str,
+        stage: str,
+        code: int | None = None,
+        server_text: str = "",
+        recipient: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.server = server
+        self.stage = stage
+        self.code = code
+        self.server_text = server_text
+        self.recipient = recipient
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        to = f" for <{self.recipient}>" if self.recipient else ""
+        reply = f" (server said: {self.code} {self.server_text})" if self.code is not None else ""
+        return f"SMTP {self.server}, {self.stage}{to}: {self.problem}{reply}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {k: getattr(self, k) for k in ("server", "stage", "code", "server_text", "recipient")}
+        return (_rebuild_mail_error, (type(self), self.problem, kwargs))
+
+
+def _rebuild_mail_error(cls: type[MailError], problem: str, kwargs: dict[str, Any]) -> MailError:
+    return cls(problem, **kwargs)
+
+
+class TemporaryFailure(MailError):
+    """4xx reply, refused/reset connection or timeout: the same mail may go through later."""
+
+
+class PermanentFailure(MailError):
+    """5xx reply or a setup the server will never accept: retrying will not help."""
+
+
+# -- the privacy center ----------------------------------------------------------------------------
+
+
+class LinkError(ConsentryError):
+    """A link that cannot sign anyone in; `reason` is expired, used or invalid.
+    The messages are shown to people, translated (scripts/extract_messages.py)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            {
+                "expired": "This link has expired (links work for 15 minutes). Ask for a new one.",
+                "used": "This link has already been used. Ask for a new one.",
+                "invalid": "This link is not valid. Ask for a new one.",
+            }[reason]
+        )
+
+
+class AddressError(ConsentryError):
+    """Not one well-formed e-mail address; the message says what is wrong."""
+
+
+class ThirdPartyError(ConsentryError):
+    """A step on a third-party request that cannot be taken; the message says why."""

@@ -394,6 +394,10 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert cli("model", "register", "m1", "--snapshot", "s").exit_code == 0
     r = cli("model", "register", "m1", "--snapshot", "s")
     assert r.exit_code == 2 and "already registered" in r.stderr
+    for bad in ("", " m2", "m2\n", "x" * 129):  # an empty name was registered, and listed as a blank
+        r = cli("model", "register", bad, "--snapshot", "s")
+        assert r.exit_code == 2 and "is not allowed: give 1 to 128 printable characters" in r.stderr, (bad, r.output)
+    assert [m.name for m in Registry(led).models()] == ["m1"]
     assert cli("snapshot", "purge", "nope").exit_code == 2
     led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
     r = cli("snapshot", "verify", "s")  # it said "its author fails objected now"

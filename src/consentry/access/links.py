@@ -18,29 +18,11 @@ from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Connection, Engine, insert, update
 
-from ..errors import ConsentryError
+from ..errors import AddressError, LinkError
 from ..timeutil import to_micros
 from .tables import signin_links
 
 LINK_MINUTES = 15
-
-
-class LinkError(ConsentryError):
-    """A link that cannot sign anyone in; `reason` is expired, used or invalid."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(
-            {
-                "expired": "This link has expired (links work for 15 minutes). Ask for a new one.",
-                "used": "This link has already been used. Ask for a new one.",
-                "invalid": "This link is not valid. Ask for a new one.",
-            }[reason]
-        )
-
-
-class AddressError(ConsentryError):
-    """Not one well-formed e-mail address; the message says what is wrong."""
 
 
 def normalise_address(raw: str) -> str:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, update
 
-from ..errors import ConsentryError
+from ..errors import ThirdPartyError
 from ..ledger import Channel, EventType, Ledger, NewEvent, StoredEvent, chain
 from ..ledger.tables import events
 from ..sources import Export
@@ -37,10 +37,6 @@ VISUAL_KINDS = ("photo", "story", "video", "reel")
 
 #: Runs inside a request's transaction, e.g. to queue the mail it causes.
 Within = Callable[[Connection], None]
-
-
-class ThirdPartyError(ConsentryError):
-    """A step on a third-party request that cannot be taken; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,18 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import re
+
 from sqlalchemy import func, insert, select, update
 
-from ..errors import ConsentryError
+from ..errors import SnapshotError
 from ..ledger import Ledger, chain
 from ..timeutil import from_micros, to_micros
 from .manifest import Manifest, Purge, loads
 from .tables import models, purged_people, snapshot_purges, snapshots
 
-
-class SnapshotError(ConsentryError):
-    """A snapshot operation cannot go ahead; the message says why and what to do."""
+#: A model's name: anything printable (registries name models "team/llm:v2"), as long as the models table holds.
+MODEL_NAME_RE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ class Registry:
     # -- models ---------------------------------------------------------------------
 
     def register_model(self, name: str, snap: SnapshotRecord, *, mlflow_run: str | None, actor: str | None) -> ModelRecord:
+        if not MODEL_NAME_RE.fullmatch(name):  # an empty name was registered, and listed as a blank
+            raise SnapshotError(f"model name {name!r} is not allowed: give 1 to 128 printable characters, "
+                                "with no space at either end (e.g. llm-v1 or team/llm:2024-06)")
         m = snap.manifest
         with self.engine.begin() as conn:
             if conn.execute(select(models.c.name).where(models.c.name == name)).first():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import InputError
+from ..errors import ExportInvalid, InputError
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
 from ..words import agree, count
@@ -71,21 +71,6 @@ class Problem:
 
     def render(self) -> str:
         return InputError(self.message, where=self.file, column=self.column, row=self.example, fix=self.fix).render()
-
-
-class ExportInvalid(InputError):
-    """The export was refused; `problems` lists every distinct problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        n = len(problems)
-        text = f"the export was refused ({count(n, 'problem', 'problems')}; nothing was imported):\n" + "\n".join(
-            p.render() for p in problems
-        )
-        super().__init__(text)
-
-    def render(self) -> str:  # the full text is built in __init__
-        return self.problem
 
 
 @dataclass
