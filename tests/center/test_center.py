@@ -387,7 +387,7 @@ def test_consent_jurisdiction_gives_and_withdraws_consent(center_factory) -> Non
     carol = kit.signed_in_client(CAROL)
     me = carol.get("/me")
     assert "You have not given consent" in page_text(me.text) and 'action="/me/consent"' in me.text
-    assert me_rows(me.text)["c-post"][1:] == ("no", MEANING[Reason.no_consent])
+    assert me_rows(me.text)["c-post"][1:] == ("no", "you have not given consent")  # not "the person's jurisdiction ..."
 
     head = kit.ledger.watermark()
     r = kit.post_form(carol, "/me/consent")
@@ -409,7 +409,7 @@ def test_consent_jurisdiction_gives_and_withdraws_consent(center_factory) -> Non
     assert ev.type == EventType.consent_withdrawn and ev.channel == Channel.web
     mail = kit.inbox.wait(to=EMAIL[CAROL], kind="consent_withdrawn")
     assert when_text(ev.at) in mail.text
-    assert me_rows(carol.get("/me").text)["c-post"][1:] == ("no", MEANING[Reason.no_consent])
+    assert me_rows(carol.get("/me").text)["c-post"][1:] == ("no", ABOUT_YOU[Reason.no_consent])
 
     # Alice lives where legitimate interest applies: no consent buttons for her.
     alice = kit.signed_in_client(ALICE)
@@ -420,7 +420,7 @@ def test_builtin_consent_only_policy_offers_consent(center_factory) -> None:  # 
     kit = center_factory(policy="consent-only")
     me = kit.signed_in_client(ALICE).get("/me")
     assert 'action="/me/consent"' in me.text
-    assert me_rows(me.text)["a-post"][1:] == ("no", MEANING[Reason.no_consent])
+    assert me_rows(me.text)["a-post"][1:] == ("no", ABOUT_YOU[Reason.no_consent])
 
 
 def _assert_me_matches_engine(kit: CenterKit, page: str, user_id: str, own: str | None = None) -> None:
@@ -433,8 +433,8 @@ def _assert_me_matches_engine(kit: CenterKit, page: str, user_id: str, own: str 
         _author, eligible, reason = engine[item_id]
         assert role == ("author" if item_id in items_of(user_id) else "tagged"), item_id
         assert used == ("yes" if eligible else "no"), item_id
-        if role == "author":
-            assert why == MEANING[Reason(reason)], item_id
+        if role == "author":  # in the second person when it is about them
+            assert why == ABOUT_YOU.get(reason, MEANING[Reason(reason)]), item_id
         elif eligible:
             assert why == MEANING[Reason.eligible], item_id
         else:
@@ -456,8 +456,7 @@ def test_me_lists_items_decisions_and_history(center: CenterKit) -> None:
     page = c.get("/me").text
     _assert_me_matches_engine(center, page, ALICE, own="objected")
     rows = me_rows(page)
-    assert rows["a-post"][2] == MEANING[Reason.objected]
-    assert rows["b-photo"][2] == "you objected"
+    assert rows["a-post"][2] == rows["b-photo"][2] == "you objected"  # her own post said "the person objected ..."
 
 
 def test_a_tagged_person_sees_only_what_is_theirs(center: CenterKit) -> None:
@@ -562,7 +561,7 @@ def test_erasure_needs_the_confirm_box(center: CenterKit) -> None:
     mail = center.inbox.wait(to=EMAIL[ALICE], kind="erasure_requested")
     assert when_text(ev.at) in mail.text
     rows = me_rows(c.get("/me").text)
-    assert rows["a-post"][2] == MEANING[Reason.account_deleted]
+    assert rows["a-post"][2] == "you asked for erasure or deleted your account"
 
 
 # -- one person never reaches another's data -------------------------------------------------------
@@ -989,9 +988,16 @@ def test_my_data_shows_the_training_sets_that_held_my_items_and_when_they_left(c
     mine = sum(1 for i in items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
     assert mine > 0 and m.rows > 0
     assert f"{mine} of your items {'is' if mine == 1 else 'are'} in it now." in page and "Models trained on it: model-a." in page
+    promise = "Training sets built before that: your data is taken out of them"
+    assert promise not in page_text(page)
     center.post_form(c, "/me/object", {})
+    # Until the purge, the page repeats what the confirmation promised (it said only how many are in it now).
+    page = page_text(c.get("/me").text)
+    assert f"{mine} of your items {'is' if mine == 1 else 'are'} in it now." in page
+    assert f"{promise} at the next purge, for real" in page, page
     purge(center.ledger, "train-1")
     page = c.get("/me").text
+    assert promise not in page_text(page)
     # Her own items and the photos that show her.
     removed = mine + sum(1 for i in tagged_items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
     assert "none of your items are in it now." in page and f"{removed} {'item' if removed == 1 else 'items'} removed" in page
@@ -1238,15 +1244,20 @@ def test_no_receipts_without_a_key(center: CenterKit) -> None:
 # -- #14 point 3: training already done, said truthfully ---------------------------------------------
 
 @pytest.mark.parametrize("hours", [None, 24.0])
-def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(center_factory, hours) -> None:
+def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(center_factory, hours, tmp_path) -> None:
     """Not LinkedIn's "does not affect training already done": consentry purges
     existing snapshots and flags models, and the page and the mail say so, with
     the date the operator's purge schedule gives (--purge-within), else 'at the
     next purge'."""
     from datetime import timedelta
 
+    from consentry.snapshots import build
+    from consentry.snapshots.purge import purge
+
     kit = center_factory(purge_within_hours=hours)
     c = kit.signed_in_client(ALICE)
+    build(kit.export, kit.ledger, kit.app.state.center.policy, datetime(2024, 6, 26, tzinfo=UTC), "before-objection",
+          out=tmp_path / "before-objection")
     page = kit.post_form(c, "/me/object").text
     [ev] = _objections(kit, ALICE)
     mail = kit.inbox.wait(to=EMAIL[ALICE], kind="objected")
@@ -1259,6 +1270,10 @@ def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(cente
                 "are deleted), and models trained on them are flagged for retraining.")
     assert said in page_text(page)
     assert said in " ".join(mail.text.split())
+    # /me repeats it while a training set built before the objection still holds her rows, and only then.
+    assert said in page_text(c.get("/me").text)
+    purge(kit.ledger, "before-objection")
+    assert said not in page_text(c.get("/me").text)
     # Erasure says it too, in the person's language.
     bob = kit.signed_in_client(BOB)
     erase = bob.get("/me/erase?lang=de")

@@ -18,7 +18,7 @@ from ..snapshots import impact
 from ..ledger import Channel, EventType, NewEvent, PersonState, StoredEvent
 from ..ledger import action_id
 from ..people import Person, data_archive, person_view
-from ..timeutil import iso
+from ..timeutil import from_micros, iso
 from . import i18n
 from .context import Center
 from .security import client_ip, require_csrf
@@ -180,13 +180,19 @@ def me(request: Request, page: int = 1, c: Center = Depends(center), person: Per
     page = min(max(1, page), pages)
     first = (page - 1) * PAGE_SIZE
     shown = view.items[first:first + PAGE_SIZE]
+    training = impact(c.ledger, person.user_id)
+    # While a training set still holds their rows after an objection or erasure, the page repeats
+    # the promise the confirmation made: when they are taken out (it said only how many are in it now).
+    since = [us for us in ((state.objection_us if state.objects else None), state.erasure_us) if us is not None] if state else []
+    leaving = since and any(s.rows_now for s in training)
     return c.render(
         request,
         "me.html",
         {"view": view, "state": state, "jurisdiction": j, "cutoff": c.cutoff(), "items": shown,
          "paging": {"page": page, "pages": pages, "first": first + 1 if shown else 0, "last": first + len(shown),
                     "total": len(view.items)},
-         "training": impact(c.ledger, person.user_id), "receipts": c.settings.receipt_key is not None},
+         "training": training, "receipts": c.settings.receipt_key is not None,
+         "leaving": bool(leaving), "purged_by": c.purged_by(from_micros(min(since))) if leaving else None},
         person=person,
     )
 

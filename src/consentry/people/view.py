@@ -25,7 +25,8 @@ from ..timeutil import iso
 from .directory import Person
 
 
-#: Why a photo someone else posted is not used, when it is because of the reader.
+#: Why an item is not used, when it is because of the reader: their own items
+#: (the page speaks to them, not of "the person") and photos others posted.
 ABOUT_YOU: dict[str, str] = {
     Reason.account_deleted: "you asked for erasure or deleted your account",
     Reason.age_unknown: "your age is unknown",
@@ -70,7 +71,7 @@ class ItemDecision:
             return MEANING[Reason.eligible] if self.eligible else NOT_ABOUT_YOU
         if self.role == "tagged":
             return ABOUT_YOU[self.reason]  # type: ignore[index]
-        return MEANING[Reason(self.reason)]
+        return ABOUT_YOU.get(self.reason, MEANING[Reason(self.reason)])  # type: ignore[arg-type]
 
     def as_json(self) -> dict:
         out = {
