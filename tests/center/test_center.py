@@ -1219,6 +1219,10 @@ def test_a_purge_receipt_proves_the_removal_and_is_checked_offline_and_against_t
     ok = subprocess.run([exe, "audit", "verify-receipt", str(good), "--public-key", str(pub), "--ledger", kit.settings.ledger_url],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "genuine" in ok.stdout and "NOT" not in ok.stdout + ok.stderr, ok.stdout + ok.stderr
+    # It says what it checked: the same line came with --ledger and without.
+    assert "agree with the ledger" in " ".join(ok.stdout.split())
+    alone = subprocess.run([exe, "audit", "verify-receipt", str(good), "--public-key", str(pub)], capture_output=True, text=True)
+    assert alone.returncode == 0 and "add --ledger to check it against the audit chain too" in " ".join(alone.stdout.split())
     changed = json.loads(json.dumps(doc))
     changed["receipt"]["rows"] += 1
     bad = tmp_path / "bad.json"

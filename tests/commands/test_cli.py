@@ -692,3 +692,10 @@ def test_a_message_is_one_line_in_a_pipe_or_a_log(home, monkeypatch) -> None:
     r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", out / "decisions.parquet"))
     [said] = [ln for ln in r.stdout.splitlines() if ln.startswith("wrote ")]
     assert said.endswith("engine duckdb)") and str(out / "decisions.parquet") in said, r.stdout
+
+
+def test_lists_with_nothing_in_them_say_so_and_what_to_do(home) -> None:
+    """`snapshot list` and `model list` printed a bare header, `admin client list` an empty frame."""
+    assert ok(cli("snapshot", "list")).stdout.strip() == "no snapshots yet; build one with `consentry snapshot build`"
+    assert "no models registered yet; record one with `consentry model register" in ok(cli("model", "list")).stdout
+    assert "no API clients yet; create one with" in ok(cli("admin", "client", "list")).stdout

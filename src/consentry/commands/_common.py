@@ -53,12 +53,16 @@ SparkConfOpt = Annotated[list[str] | None, typer.Option(
     "--conf", help="With --engine spark: a Spark setting KEY=VALUE, passed through (repeatable).")]
 
 
-def show(table: Table, console: Console = out) -> None:
+def show(table: Table, console: Console = out, *, empty: str | None = None) -> None:
     """Print `table` so that no value is cut short (rich would end it with
     '…'; a pipe or a file is 80 columns wide): as made if it fits the
     console, else without its frame, else each row as a block of `header:
     value` lines, as psql's expanded display does. A column of counts is
-    aligned on the right, so its digits line up."""
+    aligned on the right, so its digits line up. `empty`: what to say instead
+    of a table with no rows (a bare header told a new user nothing)."""
+    if empty is not None and not table.row_count:
+        console.print(empty, highlight=False)
+        return
     for column in table.columns:
         cells = [str(c) for c in column.cells]
         if column.justify == "left" and cells and all(_NUMBER.fullmatch(c) for c in cells):

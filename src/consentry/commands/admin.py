@@ -83,7 +83,7 @@ def admin_client(
             for r in clients.list():
                 table.add_row(r["client_id"], r["name"], r["scopes"], iso(from_micros(r["created_us"])),
                               iso(from_micros(r["revoked_us"])) if r["revoked_us"] else "")
-            show(table)
+            show(table, empty='no API clients yet; create one with `consentry admin client "NAME"`')
             return
         if name == "revoke":
             assert client_id is not None

@@ -242,7 +242,10 @@ def audit_verify_receipt(
             else:
                 out.print("[green]genuine[/] " + escape(
                     f"{what}: removed in version {body.get('removed_in_version')}, "
-                    f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}"),
+                    f"vacuumed {body.get('vacuumed_at')}, audit record {(body.get('audit') or {}).get('seq')}"
+                    # say what was checked: the signature alone, or also the ledger's own record of the purge
+                    + ("; signature valid, and the purge and its audit record agree with the ledger" if led is not None
+                       else "; signature valid (add --ledger to check it against the audit chain too)")),
                     highlight=False, markup=True)
     finally:
         if led is not None:

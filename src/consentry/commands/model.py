@@ -47,7 +47,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
         for x in Registry(led).models():
             status = Text("retrain or unlearn", style="bold red") if x.flagged else Text("current", style="green")
             table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
-    show(table)
+    show(table, empty="no models registered yet; record one with `consentry model register NAME --snapshot SNAPSHOT`")
 
 
 @top.command()

@@ -187,7 +187,7 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
                       if b and b.oldest_recorded_at else "nothing")
             table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
                           str(m.watermark), behind, models, r.uri)
-    show(table)
+    show(table, empty="no snapshots yet; build one with `consentry snapshot build`")
 
 
 @app.command("show")
