@@ -174,6 +174,12 @@ def test_a_report_before_the_purge_flags_nothing(ledger: Ledger, export_dir: Pat
     assert rep.lifecycle.purges == 0 and rep.lifecycle.flagged == []
     assert rep.purge.overall.count == 0
     assert 'id="no-purges"' in render_html(rep)
+    # Before both snapshots were built: none counted, and the page does not say there are none ("No snapshot
+    # has been built from this ledger yet", with two in the registry).
+    early = build_report(ledger, load_policy("recommended"), T - timedelta(seconds=2000))
+    assert early.lifecycle.snapshots == [] and early.lifecycle.built_after == 2
+    html = render_html(early)
+    assert "No snapshot was built at or before T; 2 were built after it" in html and "has been built" not in html
 
 
 @pytest.mark.slow

@@ -249,6 +249,7 @@ class Lifecycle:
     rows_removed: int
     models: int
     flagged: list[FlaggedModel]
+    built_after: int = 0  # snapshots built after T: not counted, but the report must not say there are none
 
 
 def lifecycle(engine: Engine, at: datetime) -> Lifecycle:
@@ -301,10 +302,11 @@ def lifecycle(engine: Engine, at: datetime) -> Lifecycle:
             )
         ).one()
         n_models = int(conn.execute(select(func.count()).select_from(models).where(models.c.registered_us <= t)).scalar_one())
+        after = int(conn.execute(select(func.count()).select_from(snapshots).where(snapshots.c.built_us > t)).scalar_one())
         flagged = [
             FlaggedModel(r.name, r.snapshot, from_micros(r.registered_us), int(r.removed)) for r in conn.execute(flagged_q)
         ]
-    return Lifecycle(snaps, int(purges), int(rows), n_models, flagged)
+    return Lifecycle(snaps, int(purges), int(rows), n_models, flagged, after)
 
 
 def watermark(engine: Engine) -> int:
