@@ -429,6 +429,11 @@ def center_factory(
             path = tmp_path / "center-test.yaml"
             path.write_text(CONSENT_POLICY)
             overrides["policy"] = str(path)
+        if overrides.get("policy") == "blur-file":
+            path = tmp_path / "center-blur.yaml"
+            path.write_text(CONSENT_POLICY.replace("name: center-test", "name: center-blur")
+                            .replace("tagged_people: require", "tagged_people: blur"))
+            overrides["policy"] = str(path)
         settings = CenterSettings(
             data=export_dir,
             ledger_url=url,

@@ -1391,3 +1391,57 @@ def test_the_review_queue_reaches_every_objection_a_page_at_a_time_or_by_user_id
     none = admin.get("/admin?person=nobody").text
     assert "nobody has no objection in force." in page_text(none) and rows(none) == []
     assert admin.get("/admin?page=0").status_code == 422
+
+
+# -- what a policy does not honour, no page or mail promises -----------------------------------------
+
+def test_where_the_policy_does_not_honour_an_objection_no_page_or_mail_says_it_does(center_factory) -> None:  # noqa: ANN001
+    """Under meta-2024 an objection from outside Europe is recorded but not
+    honoured (rule 11 does not apply there). The pages and the mail said "From
+    that moment, none of your posts ... is used" and "None of your content is
+    used" anyway, while the engine kept using it."""
+    kit = center_factory(policy="meta-2024")
+    carol = kit.signed_in_client(CAROL)  # US: rest_of_world, objections not honoured
+    done = page_text(kit.post_form(carol, "/me/object").text)
+    not_honoured = "The policy in use does not honour objections where you live: your public content may still be used."
+    assert not_honoured in done and "none of your posts" not in done and "taken out of them" not in done, done
+    mail = " ".join(kit.inbox.wait(to=EMAIL[CAROL], kind="objected").text.split())
+    assert not_honoured in mail and "none of your content" not in mail and "taken out of them" not in mail, mail
+    me = page_text(carol.get("/me").text)
+    assert "but the policy in use does not honour objections where you live" in me and "None of your content is used" not in me
+    assert kit.decisions()["c-post"][2] != "objected"  # what the pages now say: it is still used
+    # Where it is honoured, the promise stands.
+    alice = kit.signed_in_client(ALICE)
+    assert "From that moment, none of your posts" in page_text(kit.post_form(alice, "/me/object").text)
+    assert "None of your content is used" in page_text(alice.get("/me").text)
+    assert kit.decisions()["a-post"][2] == "objected"
+
+
+def test_where_the_policy_ignores_people_without_an_account_the_others_pages_say_so(center_factory) -> None:  # noqa: ANN001
+    """meta-2024 ignores objections from people without an account (rule 15
+    off): /others promised "the photos you name are protected from that moment
+    on", and its confirmation that they "are left out ... and removed"."""
+    kit = center_factory(policy="meta-2024")
+    c = kit.new_client()
+    page = page_text(c.get("/others").text)
+    assert "recorded but not honoured" in page and "protected from that moment on" not in page
+    path, ref = _third_party_request(kit, c, items="a-photo")
+    done = page_text(c.post(path, data={"csrf": csrf_from(c.get(path).text)}).text)
+    assert "does not honour objections from people without an account: these photos may still be used" in done
+    assert "left out of the data used to train AI models" not in done, done
+    assert kit.decisions()["a-photo"][2] != "third_party_objected"
+    admin = kit.admin_client()
+    assert kit.post_form(admin, f"/admin/third-party/{ref}", {"action": "close", "text": "seen"}).status_code == 303
+    outcome = " ".join(kit.inbox.wait(to="stranger@example.net", kind="third_party_outcome").text.split())
+    assert "so the photos that show you may still be used" in outcome and "is left out" not in outcome, outcome
+
+
+def test_under_blur_a_third_party_confirmation_says_the_faces_are_blurred_not_that_the_photos_are_left_out(
+        center_factory) -> None:  # noqa: ANN001
+    """Under `tagged_people: blur`, rule 15 keeps the photo with every face blurred."""
+    kit = center_factory(policy="blur-file")
+    c = kit.new_client()
+    path, _ref = _third_party_request(kit, c, items="a-photo")
+    done = page_text(c.post(path, data={"csrf": csrf_from(c.get(path).text)}).text)
+    assert "the faces in these photos are blurred in the data used to train AI models" in done, done
+    assert "these photos are left out" not in done

@@ -1045,3 +1045,24 @@ def test_a_campaign_does_not_start_without_saying_who_is_asking(home, aud_export
         assert "Data protection officer: Ana Silva, dpo@pixgram.example" in t, t
     assert all("Ana Silva, dpo@pixgram.example" in t and "Pixgram Social" in t for t in mails.values())
     assert not any("the platform" in t for t in mails.values())
+
+
+def test_a_notice_offers_no_objection_link_where_the_policy_does_not_honour_objections() -> None:
+    """A policy may tell people (a notice period) without honouring their
+    objection there; the notice still said "You can object at any time, in one
+    click" with a link whose objection the decisions would ignore."""
+    from consentry.i18n import gettext
+    from consentry.notices.text import render_notice
+    from consentry.policy import Policy
+
+    data = load_policy("recommended").model_dump(mode="json")
+    data["name"] = "told-not-honoured"
+    data["jurisdictions"][1]["honour_objections"] = False  # rest_of_world: told 30 days ahead, objections ignored
+    pol = Policy.model_validate(data)
+    link = f"{BASE_URL}/o/TOKEN"
+    for jurisdiction, honoured in (("europe", True), ("rest_of_world", False)):
+        _subject, text, html = render_notice(gettext("en"), pol, T, link, "Pixgram", jurisdiction, PIXGRAM)
+        flat = " ".join(text.split())
+        assert ("You can object at any time" in flat) == honoured and (link in text) == honoured and (link in html) == honoured
+        assert ("objections from where you live are not honoured" in flat) != honoured, flat
+        assert f"{BASE_URL}/me" in text and f'href="{BASE_URL}/me"' in html

@@ -200,6 +200,7 @@ def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: in
     lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.platform(lang)
+        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.platform(lang),
+        honoured=c.policy.honour_third_party_objections,
     )
     return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

@@ -72,6 +72,12 @@ class Center:
     def cutoff(self) -> datetime:
         return self.settings.cutoff or datetime.now(UTC)
 
+    def honours_objection_of(self, person: Person) -> bool:
+        """Whether the policy in use honours this person's objection (rule 11 in
+        their jurisdiction): under `meta-2024` outside Europe it does not, and
+        no page or mail may then say that their content is not used."""
+        return self.policy.jurisdiction_for(person.country).honour_objections
+
     # -- people in sessions ---------------------------------------------------------
 
     def signed_in(self, request: Request) -> Person | None:

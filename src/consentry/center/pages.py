@@ -183,7 +183,9 @@ def me(request: Request, page: int = 1, c: Center = Depends(center), person: Per
     training = impact(c.ledger, person.user_id)
     # While a training set still holds their rows after an objection or erasure, the page repeats
     # the promise the confirmation made: when they are taken out (it said only how many are in it now).
-    since = [us for us in ((state.objection_us if state.objects else None), state.erasure_us) if us is not None] if state else []
+    honoured = c.honours_objection_of(person)
+    since = [us for us in ((state.objection_us if state.objects and honoured else None), state.erasure_us)
+             if us is not None] if state else []
     leaving = since and any(s.rows_now for s in training)
     return c.render(
         request,
@@ -192,7 +194,8 @@ def me(request: Request, page: int = 1, c: Center = Depends(center), person: Per
          "paging": {"page": page, "pages": pages, "first": first + 1 if shown else 0, "last": first + len(shown),
                     "total": len(view.items)},
          "training": training, "receipts": c.settings.receipt_key is not None,
-         "leaving": bool(leaving), "purged_by": c.purged_by(from_micros(min(since))) if leaving else None},
+         "leaving": bool(leaving), "purged_by": c.purged_by(from_micros(min(since))) if leaving else None,
+         "honoured": honoured},
         person=person,
     )
 
@@ -228,7 +231,7 @@ def _confirm(
     """The page after an action; `already`: nothing new was recorded (and no mail sent)."""
     return c.render(request, "done.html", {"event": event, "kind": kind, "cutoff": c.cutoff(), "already": already,
                                            "mailed": bool(person.email) and not already,
-                                           "purged_by": c.purged_by(event.at)},
+                                           "purged_by": c.purged_by(event.at), "honoured": c.honours_objection_of(person)},
                     person=None if speak_to else person, speak_to=speak_to)
 
 
@@ -247,7 +250,7 @@ def _confirmation(c: Center, person: Person, event, kind: str):  # noqa: ANN001,
     text = c.mail_templates.get_template("mail/confirmation.txt").render(
         _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.platform(lang),
         purged_by=c.when(by, lang) if (by := c.purged_by(event.at)) else None,
-        base_url=c.settings.base_url,
+        base_url=c.settings.base_url, honoured=c.honours_objection_of(person),
     )
     subjects = {
         "objected": _("We received your objection"),
@@ -388,7 +391,8 @@ def notice_objection_form(request: Request, token: str, c: Center = Depends(cent
     person = c.directory.by_id(found[0]) if found else None
     if person is None:
         return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
-    return c.render(request, "notice_objection.html", {"token": token}, speak_to=person)
+    return c.render(request, "notice_objection.html", {"token": token, "honoured": c.honours_objection_of(person)},
+                    speak_to=person)
 
 
 @router.post("/o/{token}", dependencies=[Depends(require_csrf)])
@@ -414,7 +418,7 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
 
 @router.get("/others")
 def others_form(request: Request, c: Center = Depends(center)) -> Response:
-    return c.render(request, "others.html", {})
+    return c.render(request, "others.html", _third_party_terms(c))
 
 
 @router.post("/others", dependencies=[Depends(require_csrf)])
@@ -432,9 +436,10 @@ def others_submit(
     try:
         address = normalise_address(email)
     except AddressError as exc:
-        return c.render(request, "others.html", {**form, "error": True, "address_error": str(exc)}, status=400)
+        return c.render(request, "others.html", {**form, **_third_party_terms(c), "error": True, "address_error": str(exc)},
+                        status=400)
     if not (named_tokens(handles) or named_tokens(items)):
-        return c.render(request, "others.html", {**form, "error": True}, status=400)
+        return c.render(request, "others.html", {**form, **_third_party_terms(c), "error": True}, status=400)
     if not _within_limits(request, c, address):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
     lang = c.lang(request)
@@ -477,4 +482,11 @@ def others_verify(request: Request, ref: str, token: str, c: Center = Depends(ce
         return c.render(request, "error.html", {"message": _(str(exc))}, status=400)
     except ThirdPartyError:
         return c.render(request, "error.html", {"message": _("This link is not valid. Ask for a new one.")}, status=400)
-    return c.render(request, "others_done.html", {"ref": ref, "done": done})
+    return c.render(request, "others_done.html", {"ref": ref, "done": done, **_third_party_terms(c)})
+
+
+def _third_party_terms(c: Center) -> dict:
+    """What the policy in use does with an objection from someone without an
+    account (rule 15), so the pages promise only that: the photos left out, or
+    their faces blurred (`tagged_people: blur`), or nothing (`meta-2024`)."""
+    return {"honoured": c.policy.honour_third_party_objections, "blur": c.policy.tagged_people == "blur"}

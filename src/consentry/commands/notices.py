@@ -216,10 +216,11 @@ def notices_inapp(
     controller_address: ControllerAddressOpt = None,
     dpo: DpoOpt = None,
 ) -> None:
-    """Print the in-app notices still to be shown, one JSON object per line, each
-    with what to show: subject, text and html in the person's language and their
-    signed objection link, the very text of the campaign's mails. Record what was
-    shown with `notices ack`."""
+    """Print the in-app notices still to be shown, with what to show, one JSON object per line.
+
+    Each has the subject, text and html in the person's language and their
+    signed objection link: the very text of the campaign's mails. Record what
+    was shown with `notices ack`."""
     from ..notices import Campaign
     from ..policy import load_policy
 

@@ -530,7 +530,8 @@ class Campaign:
         for row in self.in_app_pending(limit):
             subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, who)
             link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
-            yield {**row, "version": self.version, "subject": subject, "objection_url": link,
+            offered = _LINK in text  # none where the policy does not honour this person's objection
+            yield {**row, "version": self.version, "subject": subject, "objection_url": link if offered else None,
                    "text": text.replace(_LINK, link), "html": html.replace(_LINK, link)}
 
     def acknowledge(self, dedupe_keys: list[str]) -> Acknowledged:

@@ -42,7 +42,11 @@ def render_notice(
         _("Never used: private messages and anything that is not public."),
         (_("We rely on your consent: nothing is used unless you say yes.") if j.basis == "consent"
          else _("We rely on our legitimate interest.")),
-        _("You can object at any time, in one click, without giving a reason. Your objection applies from the moment we receive it, to everything you ever posted:"),
+        # Where the policy does not honour objections (meta-2024 outside Europe), the notice says so
+        # and offers no objection link: it would promise what the decisions do not do.
+        (_("You can object at any time, in one click, without giving a reason. Your objection applies from the moment we receive it, to everything you ever posted:")
+         if j.honour_objections else
+         _("Under this policy, objections from where you live are not honoured: your public content may be used even if you object.")),
     ]
     who = []  # who is asking, last, as a letter is signed
     if controller is not None and controller.name:
@@ -51,9 +55,10 @@ def render_notice(
     if controller is not None and controller.dpo:
         who.append(_("Data protection officer: %(dpo)s", dpo=controller.dpo))
     me = link.split("/o/")[0] + "/me"
-    text = "\n\n".join([*paras, link, _("Your data and choices") + ": " + me, *who])
-    html = "".join(f"<p>{escape(p)}</p>" for p in paras) + (
-        f'<p><a href="{escape(link)}">{escape(_("Do not use my data for AI training"))}</a></p>'
+    objection = [link] if j.honour_objections else []
+    text = "\n\n".join([*paras, *objection, _("Your data and choices") + ": " + me, *who])
+    html = "".join(f"<p>{escape(p)}</p>" for p in paras) + "".join(
+        f'<p><a href="{escape(x)}">{escape(_("Do not use my data for AI training"))}</a></p>' for x in objection) + (
         # The text part's link to the person's own page, which the HTML part (what most readers see) lacked.
         f'<p>{escape(_("Your data and choices"))}: <a href="{escape(me)}">{escape(me)}</a></p>'
     ) + "".join(f"<p>{escape(w)}</p>" for w in who)
