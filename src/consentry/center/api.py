@@ -115,7 +115,8 @@ def new_event(user_id: str, type_: EventType | str, note: str | None, client_id:
 
 @router.post("/people/{user_id}/objection", status_code=201, response_model=Event)
 async def object_(user_id: UserId, body: Note | None = None, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    """Record an objection. It is in force from the returned `at`, for every cut-off after it."""
+    """Record an objection. It is in force from the returned `at`, for every cut-off after it, wherever the policy
+    in use honours objections (under `meta-2024`, in Europe only)."""
     return await _record(c, user_id, EventType.objected, body.note if body else None, cid)
 
 
