@@ -53,6 +53,7 @@ from consentry.ledger import Channel, EventType
 from consentry.ledger.tables import events as events_table
 from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
 from consentry.notices.links import objection_token
+from consentry.policy import load_policy
 from consentry.timeutil import to_micros
 
 pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
@@ -1445,3 +1446,26 @@ def test_under_blur_a_third_party_confirmation_says_the_faces_are_blurred_not_th
     done = page_text(c.post(path, data={"csrf": csrf_from(c.get(path).text)}).text)
     assert "the faces in these photos are blurred in the data used to train AI models" in done, done
     assert "these photos are left out" not in done
+
+
+def test_the_home_and_notice_pages_promise_objections_only_where_the_policy_honours_them(center_factory, tmp_path) -> None:  # noqa: ANN001
+    """The home page said "Your objection applies from the moment we receive
+    it" and "uses public posts, photos, captions, comments and stories of
+    adults" whatever the policy: under meta-2024 objections count in Europe
+    only, and a policy may use fewer kinds, from another age."""
+    everywhere = "You can say no at any time, in one step, without giving a reason. Your objection applies from"
+    somewhere = "Where the policy in use honours objections (the notice page says where), your objection applies"
+    kit = center_factory()
+    home, notice = (page_text(kit.new_client().get(p).text) for p in ("/", "/notice"))
+    assert everywhere in home and somewhere not in home and "Where objections are honoured" not in notice
+    assert "Pixgram may use the public posts, photos, captions, comments, stories of people aged 18 or older" in home
+    meta = center_factory(policy="meta-2024")
+    home, notice = (page_text(meta.new_client().get(p).text) for p in ("/", "/notice"))
+    assert somewhere in home and everywhere not in home, home
+    assert "Where objections are honoured (see above): from the moment we receive your objection" in notice
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(load_policy("recommended").model_dump_json().replace('"recommended"', '"narrow"')
+                      .replace('"kinds":["post","photo","caption","comment","story"]', '"kinds":["post"]')
+                      .replace('"minimum_age":18', '"minimum_age":16'))
+    home = page_text(center_factory(policy=str(narrow)).new_client().get("/").text)
+    assert "Pixgram may use the public posts of people aged 16 or older to train AI models." in home, home

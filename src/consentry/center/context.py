@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from .. import config
 from ..access import Admins, ApiClients, Links, RateLimiter
 from ..ledger import GroupCommitter, Ledger
+from ..notices.text import kind_words
 from ..people import Directory, Person
 from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, open_export
@@ -152,6 +153,8 @@ class Center:
             "platform": self.platform(lang),
             "planned": self.settings.cutoff is not None,  # else cutoff() is "now", not a planned build
             "policy": self.policy,
+            # the policy's kinds as the reader says them ("posts, photos"), as the notice mail writes them
+            "kinds_used": kind_words(self.policy.kinds, i18n.gettext(lang)),
             "person": person,
             "when": lambda dt: self.when(dt, lang),
             "admin": request.session.get("admin"),
