@@ -697,6 +697,13 @@ def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir
     assert "'the platform'" not in said  # the platform is named
     r = CliRunner().invoke(cli_app, base)
     assert "pass --platform, --controller-name, --controller-address, --dpo" in " ".join(r.stderr.split())
+    # Not "'the platform', in English, in every language": the catalogs write their own placeholder.
+    assert "in English" not in r.stderr and "placeholder for the platform's name" in " ".join(r.stderr.split())
+    assert "does not honour" not in r.stderr
+    r = CliRunner().invoke(cli_app, [*base, "--policy", "meta-2024"])
+    said = " ".join(r.stderr.split())
+    assert "policy 'meta-2024' does not honour objections in rest_of_world nor objections from people without an " \
+           "account: the center records them and tells those people that they are not honoured" in said, said
     r = CliRunner().invoke(cli_app, [*base, "--platform", "P", "--controller-name", "P Ltd", "--controller-address", "Road 1",
                                      "--dpo", "dpo@p.example"])
     assert r.exit_code == 0 and "do not name" not in r.stderr

@@ -405,6 +405,9 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert "): 6 rows of theirs now" in cli("impact", "eve").stdout
     r = cli("snapshot", "purge", "--all")
     assert r.exit_code == 0 and "removed 6 rows of 1 person" in r.stdout
+    r = cli("snapshot", "verify", "s")  # it said "s: all 14 rows may be there."
+    assert r.exit_code == 0 and "checked against the ledger and export as they are now: every one may still be used" \
+        in " ".join(r.stdout.split()), r.output
     r = cli("model", "list")
     assert "retrain or unlearn" in r.stdout
     r = cli("impact", "eve")  # it said "s (built ...): no rows now", as if the snapshot were empty

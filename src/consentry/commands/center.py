@@ -112,6 +112,10 @@ def serve(
                   "people reach this center at", highlight=False, markup=True)
     if missing := settings.controller.missing():
         err.print("[yellow]note:[/] " + escape(_unnamed(missing)), highlight=False, markup=True)
+    from ..policy import load_policy
+
+    if said := _not_honoured(load_policy(settings.policy)):
+        err.print("[yellow]note:[/] " + escape(said), highlight=False, markup=True)
     from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts
@@ -130,9 +134,23 @@ def _unnamed(missing: list[str]) -> str:
 
     said = "pages and mails do not name who runs this center and answers for it (GDPR Art. 13(1)(a) and (b)): pass "
     said += ", ".join(FIELDS[f][1] for f in missing) + " (or --controller-file)"
-    if "platform" in missing:
-        said += "; until then they call the platform 'the platform', in English, in every language"
+    if "platform" in missing:  # each catalog's own placeholder, not English words in a Romanian sentence
+        said += "; until then they write a placeholder for the platform's name ('[Name der Plattform]' in German)"
     return said
+
+
+def _not_honoured(policy) -> str | None:  # noqa: ANN001 - a Policy
+    """What the pages will tell people the policy does not do for them, so the
+    operator hears it first (under meta-2024: objections outside Europe, and
+    those of people without an account, are recorded but not honoured)."""
+    where = [j.name for j in policy.jurisdictions if not j.honour_objections]
+    parts = [f"objections in {', '.join(where)}"] if where else []
+    if not policy.honour_third_party_objections:
+        parts.append("objections from people without an account")
+    if not parts:
+        return None
+    return (f"policy '{policy.name}' does not honour {' nor '.join(parts)}: the center records them and tells those "
+            "people that they are not honoured")
 
 
 def _local_url(host: str, port: int) -> str:
