@@ -989,6 +989,11 @@ def test_my_data_shows_the_training_sets_that_held_my_items_and_when_they_left(c
     mine = sum(1 for i in items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
     assert mine > 0 and m.rows > 0
     assert f"{mine} of your items {'is' if mine == 1 else 'are'} in it now." in page and "Models trained on it: model-a." in page
+    # The photos of others that show her are her data too: they were not counted (someone only tagged in a set
+    # read "None of your data is or was in a training set.").
+    shown = sum(1 for i in tagged_items_of(ALICE) if center.decisions(datetime(2024, 6, 26, tzinfo=UTC))[i][1])
+    assert shown > 0 and (f"{shown} photo of someone else that shows you is in it now." if shown == 1 else
+                          f"{shown} photos of others that show you are in it now.") in page_text(page)
     promise = "Training sets built before that: your data is taken out of them"
     assert promise not in page_text(page)
     center.post_form(c, "/me/object", {})
@@ -1469,3 +1474,13 @@ def test_the_home_and_notice_pages_promise_objections_only_where_the_policy_hono
                       .replace('"minimum_age":18', '"minimum_age":16'))
     home = page_text(center_factory(policy=str(narrow)).new_client().get("/").text)
     assert "Pixgram may use the public posts of people aged 16 or older to train AI models." in home, home
+
+
+def test_a_notice_period_of_one_day_is_one_day(center_factory, tmp_path) -> None:  # noqa: ANN001
+    """The notice page said "at least 1 days" (and "2 dni" / "5 dni" alike in Polish)."""
+    one = tmp_path / "one-day.yaml"
+    one.write_text(load_policy("recommended").model_dump_json().replace('"recommended"', '"one-day"')
+                   .replace('"notice_days":30', '"notice_days":1'))
+    kit = center_factory(policy=str(one))
+    assert "You are told at least 1 day before your content is first used." in page_text(kit.new_client().get("/notice").text)
+    assert "at least 30 days before" in page_text(center_factory().new_client().get("/notice").text)

@@ -632,6 +632,7 @@ def test_what_the_cli_quotes_is_shown_as_is_even_in_brackets(home) -> None:
     ok(cli("ledger", "import", "events.jsonl"))
     assert ok(cli("ledger", "show", "[/x]")).stdout.strip() == "no events for [/x]"
     assert ok(cli("ledger", "show", "[bold]ann")).stdout.strip() == "no events for [bold]ann"
+    assert ok(cli("ledger", "show", "u:smile:1")).stdout.strip() == "no events for u:smile:1"  # not "u😄1"
     assert "no snapshot named '[/x]'" in refused(cli("snapshot", "show", "[/x]"))
     assert "'[/x]' is not an ISO 8601 cut-off time" in refused(
         cli("evaluate", "--data", "export", "--at", "[/x]", "--out", "d.parquet"))

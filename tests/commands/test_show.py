@@ -28,7 +28,7 @@ def test_every_word_of_every_cell_is_shown_whole(headers, data, width, title) ->
     for row in rows:
         table.add_row(*row)
     buf = io.StringIO()
-    show(table, Console(file=buf, width=width, color_system=None))
+    show(table, Console(file=buf, width=width, color_system=None, markup=False, emoji=False))  # as the CLI's consoles
     printed = buf.getvalue()
     assert "…" not in printed
     for row in rows:
@@ -42,7 +42,7 @@ def test_a_table_that_fits_is_printed_as_a_table_and_one_that_cannot_as_blocks()
         table = Table("name", "where")
         table.add_row("s1", "/a/path/" + "x" * 60)
         buf = io.StringIO()
-        show(table, Console(file=buf, width=width, color_system=None))
+        show(table, Console(file=buf, width=width, color_system=None, markup=False, emoji=False))  # as the CLI's consoles
         return buf.getvalue()
 
     assert "┃ name ┃" in shown(120)

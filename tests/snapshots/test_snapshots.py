@@ -156,6 +156,11 @@ def test_blur_policy_blurs_faces_and_leaves_out_photos_without_a_face(world, tmp
     # verify agrees: p2 shows ben (a minor) only blurred, which rule 14 allows under blur. It used
     # to report "tagged person ben may not be used now: minor" for it, a problem that was not there.
     assert verify(led, "b")[1] == []
+    # ben's face is in cat's photo p2 (blurred): his data is in "b". `impact` counted only his own rows and said
+    # "in no snapshot, now or before".
+    assert [(i.snapshot, i.rows_now, i.tagged_now) for i in impact(led, "ben")] == [("b", 0, 1)]
+    assert [(i.snapshot, i.rows_now, i.tagged_now) for i in impact(led, "cat")] == [("b", got_cat := sum(
+        1 for v in got.values() if v["user_id"] == "cat"), 0)] and got_cat >= 1
 
 
 def test_an_objection_after_the_cutoff_but_before_the_build_is_not_in_it(world) -> None:

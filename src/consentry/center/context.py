@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from .. import config
 from ..access import Admins, ApiClients, Links, RateLimiter
 from ..ledger import GroupCommitter, Ledger
-from ..notices.text import kind_words
+from ..notices import kind_words
 from ..people import Directory, Person
 from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, open_export

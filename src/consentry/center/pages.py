@@ -186,7 +186,7 @@ def me(request: Request, page: int = 1, c: Center = Depends(center), person: Per
     honoured = c.honours_objection_of(person)
     since = [us for us in ((state.objection_us if state.objects and honoured else None), state.erasure_us)
              if us is not None] if state else []
-    leaving = since and any(s.rows_now for s in training)
+    leaving = since and any(s.rows_now or s.tagged_now for s in training)
     return c.render(
         request,
         "me.html",
@@ -347,7 +347,7 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
     name = f"my-data-{person.user_id}-{iso(datetime.now(UTC))[:10]}.zip"
     return Response(
         data_archive(view, training=[
-            {"snapshot": s.snapshot, "built_at": iso(s.built_at), "items_now": s.rows_now,
+            {"snapshot": s.snapshot, "built_at": iso(s.built_at), "items_now": s.rows_now, "photos_of_you_now": s.tagged_now,
              "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in s.purged],
              "models": [m.name for m in s.models]}
             for s in impact(c.ledger, person.user_id)

@@ -25,9 +25,10 @@ from ..errors import ConsentryError
 # "[/x]" was eaten or raised MarkupError). consentry's own styles opt in with
 # markup=True and escape what they quote, or are rich Text. Soft wrap: a message
 # is one line however wide the terminal (rich broke lines at 80 columns in a
-# pipe or a cron job's log); tables still fit the width (`show`).
-out = Console(markup=False, soft_wrap=True)
-err = Console(stderr=True, markup=False, soft_wrap=True)
+# pipe or a cron job's log); tables still fit the width (`show`). Emoji codes off:
+# rich turned ":m:" in a user id or a text into "Ⓜ".
+out = Console(markup=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
 LedgerOpt = Annotated[
     Optional[str],

@@ -64,6 +64,8 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
     for s in found:
         # Their rows, not the snapshot's: "no rows now" read as an empty snapshot.
         state = f"{count(s.rows_now, 'row', 'rows')} of theirs now" if s.rows_now else "none of their rows now"
+        if s.tagged_now:  # photos of others that show them: their data too
+            state += f", and {count(s.tagged_now, 'photo', 'photos')} of others that tag them"
         out.print(f"[bold]{escape(s.snapshot)}[/] " + escape(f"(built {iso(s.built_at)}): {state}"), highlight=False, markup=True)
         for p in s.purged:
             out.print(f"  purged {iso(p['purged_at'])}: {count(p['rows'], 'row', 'rows')} ({p['cause']})", highlight=False)

@@ -23,6 +23,7 @@ __all__ = [
     "PermanentFailure",
     "SmtpSettings",
     "TemporaryFailure",
+    "kind_words",
     "parse_hostport",
     "parse_mailbox",
     "pending_by_channel",
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 _LAZY = {"CHANNELS": ".campaign", "Acknowledged": ".campaign", "Campaign": ".campaign", "summarize": ".campaign",
-         "pending_by_channel": ".tables", "read_objection_token": ".links", "public_base_url": ".links"}
+         "pending_by_channel": ".tables", "read_objection_token": ".links", "public_base_url": ".links",
+         "kind_words": ".text"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - loaded on first use: a campaign loads the engine, which the center's mail does not need

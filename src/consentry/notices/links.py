@@ -20,7 +20,7 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def public_base_url(value: str) -> str:
     """The privacy center's public address, as every link people are sent
-    starts with: http(s), a host, no query; without its trailing slash. A
+    starts with: http or https, a host, no query; without its trailing slash. A
     value like "privacy.example.org" made links that lead nowhere."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:

@@ -10,34 +10,39 @@ from datetime import datetime
 from .. import config
 from ..ledger import Ledger
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
-from .shared import bucket_of
 
 
 @dataclass(frozen=True)
 class SnapshotImpact:
     snapshot: str
     built_at: datetime
-    rows_now: int  # the person's rows still in it
+    rows_now: int  # the person's own rows still in it
     purged: list[dict] = field(default_factory=list)  # purged_people rows for this snapshot
     models: list[ModelRecord] = field(default_factory=list)  # trained on it while the person's rows were there
+    tagged_now: int = 0  # rows of others that tag the person (photos that show them) still in it
 
     @property
     def held(self) -> bool:
-        return self.rows_now > 0 or bool(self.purged)
+        return self.rows_now > 0 or self.tagged_now > 0 or bool(self.purged)
 
 
-def rows_of(rec: SnapshotRecord, user_id: str) -> int:
-    """The person's rows in a snapshot now: only their bucket's files are read."""
+def rows_of(rec: SnapshotRecord, user_id: str) -> tuple[int, int]:
+    """The person's own rows in a snapshot now, and the rows of others that tag
+    them (a photo that shows them is their data too: counting only their own
+    rows, `impact` said "in no snapshot" of someone shown in two photos of one).
+    Tags live in any bucket, so every file is read, but only its two columns."""
     import duckdb
     from deltalake import DeltaTable
 
-    bucket = bucket_of(user_id, rec.manifest.buckets)
-    files = DeltaTable(rec.uri).file_uris(file_pruning_predicate=[("bucket", "=", str(bucket))])
+    files = DeltaTable(rec.uri).file_uris()
     if not files:
-        return 0
+        return 0, 0
     con = duckdb.connect()
     try:
-        return int(con.execute(f"SELECT count(*) FROM read_parquet({files!r}) WHERE user_id = ?", [user_id]).fetchall()[0][0])
+        own, tagged = con.execute(
+            f"SELECT count(*) FILTER (WHERE user_id = $u), count(*) FILTER (WHERE user_id <> $u AND list_contains(tagged, $u)) "
+            f"FROM read_parquet({files!r})", {"u": user_id}).fetchall()[0]
+        return int(own), int(tagged)
     finally:
         con.close()
 
@@ -48,15 +53,15 @@ def impact(ledger: Ledger, user_id: str) -> list[SnapshotImpact]:
     out = []
     for rec in registry.all():
         mine = [p for p in purged if p["snapshot"] == rec.name]
-        rows = rows_of(rec, user_id) if os.path.isdir(rec.uri) else 0
-        if not rows and not mine:
+        rows, tagged = rows_of(rec, user_id) if os.path.isdir(rec.uri) else (0, 0)
+        if not rows and not tagged and not mine:
             continue
         last_purge = max((p["purged_at"] for p in mine), default=None)
         models = [
             mod for mod in registry.models(rec.name)
-            if rows or (last_purge is not None and mod.registered_at < last_purge)
+            if rows or tagged or (last_purge is not None and mod.registered_at < last_purge)
         ]
-        out.append(SnapshotImpact(rec.name, rec.manifest.built_at, rows, mine, models))
+        out.append(SnapshotImpact(rec.name, rec.manifest.built_at, rows, mine, models, tagged))
     return out
 
 
