@@ -159,6 +159,8 @@ def test_blur_policy_blurs_faces_and_leaves_out_photos_without_a_face(world, tmp
     # ben's face is in cat's photo p2 (blurred): his data is in "b". `impact` counted only his own rows and said
     # "in no snapshot, now or before".
     assert [(i.snapshot, i.rows_now, i.tagged_now) for i in impact(led, "ben")] == [("b", 0, 1)]
+    said = CliRunner().invoke(app, ["impact", "ben", "--ledger", str(led.engine.url)]).stdout
+    assert "b (built" in said and "none of their rows now, and 1 photo of others that tag them" in " ".join(said.split()), said
     assert [(i.snapshot, i.rows_now, i.tagged_now) for i in impact(led, "cat")] == [("b", got_cat := sum(
         1 for v in got.values() if v["user_id"] == "cat"), 0)] and got_cat >= 1
 
