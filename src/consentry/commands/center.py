@@ -135,7 +135,8 @@ def _unnamed(missing: list[str]) -> str:
     said = "pages and mails do not name who runs this center and answers for it (GDPR Art. 13(1)(a) and (b)): pass "
     said += ", ".join(FIELDS[f][1] for f in missing) + " (or --controller-file)"
     if "platform" in missing:  # each catalog's own placeholder, not English words in a Romanian sentence
-        said += "; until then they write a placeholder for the platform's name ('[Name der Plattform]' in German)"
+        said += ("; until then they write a placeholder for the platform's name ('the platform' in English, "
+                 "'[Name der Plattform]' in German)")
     return said
 
 
