@@ -44,3 +44,11 @@ def test_purge_watch_benchmark_streams_objections_and_measures_them(tmp_path) ->
     assert figures["objections"] == 6 and figures["objector_rows_left"] == 0 and figures["stray_files"] == 0
     assert 0 < figures["unreadable_s"]["99"] <= figures["bytes_gone_s"]["100"] < 60
     assert figures["purge_rounds_with_removals"] >= 1 and figures["watcher_cpu_s"] > 0
+
+
+def test_impact_benchmark_finds_every_tagged_person_only_with_the_tagged_count(tmp_path) -> None:
+    done = run(["benchmarks/impact.py", "--users", "1000", "--people", "20", "--rounds", "1", "--work", str(tmp_path)])
+    rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in done.stdout.splitlines()
+            if line.startswith("| own rows")}
+    assert rows["own rows and tagged photos, every file (now)"] == "20 of 20", done.stdout
+    assert rows["own rows, one bucket (before)"] != "20 of 20", done.stdout  # someone only shown in others' photos
