@@ -376,7 +376,7 @@ def test_evaluate_to_a_missing_folder(home):
 
 @pytest.mark.parametrize(("out", "words"), [
     ("/proc/d.parquet", "/proc/d.parquet: cannot write in /proc"),  # was DuckDB's IOException, after all the work
-    ("folder.parquet", "folder.parquet: is a folder; the decisions are one file"),
+    ("folder.parquet", "folder.parquet: is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file"),
 ])
 def test_evaluate_refuses_an_output_it_cannot_write_before_deciding(home, out, words):
     (home / "folder.parquet").mkdir()

@@ -675,3 +675,22 @@ def test_every_kind_of_master_spark_takes_passes_the_check(master) -> None:
     from consentry.engine.spark import check_master
 
     check_master(master)
+
+
+def test_a_rerun_on_spark_replaces_its_own_decisions_and_nothing_else(spark, generated, tmp_path) -> None:
+    """`evaluate --engine spark --out d.parquet` run twice: the second refused
+    the folder the first had written ("is a folder; the decisions are one file")."""
+    folder, url = generated
+    out = tmp_path / "d.parquet"
+    with Ledger(url) as led:
+        first = evaluate_spark(Export(folder), led, load_policy("recommended"), AT, out, spark)
+        again = evaluate_spark(Export(folder), led, load_policy("meta-2024"), AT, out, spark)
+        assert first.counts != again.counts and sum(r[3] == "eligible" for r in rows(out)) == again.eligible
+        with pytest.raises(InputError, match="an evaluation on Spark writes one"):  # DuckDB writes one file
+            evaluate(Export(folder), led, load_policy("recommended"), AT, out)
+        other = tmp_path / "mine.parquet"
+        other.mkdir()
+        (other / "notes.txt").write_text("not decisions")
+        with pytest.raises(InputError, match="holds more than Parquet parts; it is not replaced"):
+            evaluate_spark(Export(folder), led, load_policy("recommended"), AT, other, spark)
+    assert (other / "notes.txt").read_text() == "not decisions"

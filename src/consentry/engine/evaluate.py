@@ -54,15 +54,27 @@ class Evaluation:
         return [(r, self.counts.get(r, 0)) for r in ORDER]
 
 
-def _decisions_path(out: str | Path) -> Path:
-    """Where decisions may be written: a .parquet name in a folder that exists."""
+def _decisions_path(out: str | Path, *, parts: bool = False) -> Path:
+    """Where decisions may be written: a .parquet name in a folder that exists.
+    A run replaces the decisions of an earlier one there: a file, or (`parts`,
+    on Spark) a folder of Parquet parts, but never a folder of anything else."""
     out = Path(out)
     if out.suffix != ".parquet":
         raise InputError("the decisions file must end in .parquet", where=str(out))
     check_writable(out.parent, where=str(out))
-    if out.is_dir():
-        raise InputError("is a folder; the decisions are one file", where=str(out), fix="name a file such as decisions.parquet")
+    if out.is_dir() and not parts:
+        raise InputError("is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file",
+                         where=str(out), fix="name another file, or remove the folder")
+    if out.is_dir() and not _parts_only(out):
+        raise InputError("is a folder that holds more than Parquet parts; it is not replaced", where=str(out),
+                         fix="name another --out, or empty the folder")
     return out
+
+
+def _parts_only(folder: Path) -> bool:
+    """A folder Spark wrote decisions into: Parquet parts and its bookkeeping (a
+    re-run on Spark refused the folder its first run had written)."""
+    return all(p.is_file() and (p.suffix in (".parquet", ".crc") or p.name.startswith("_")) for p in folder.iterdir())
 
 
 def _record(ledger: Ledger, policy: Policy, at: datetime, wm: int, counts: dict, out: Path, extra: dict) -> None:
@@ -133,7 +145,7 @@ def evaluate_spark(
     into place when complete."""
     from . import spark as backend
 
-    out = _decisions_path(out)
+    out = _decisions_path(out, parts=True)
     started = time.perf_counter()
     scratch = backend.scratch_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
