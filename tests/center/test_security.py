@@ -698,7 +698,7 @@ def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir
     r = CliRunner().invoke(cli_app, base)
     assert "pass --platform, --controller-name, --controller-address, --dpo" in " ".join(r.stderr.split())
     # Not "'the platform', in English, in every language": the catalogs write their own placeholder.
-    assert "in English" not in r.stderr and "placeholder for the platform's name" in " ".join(r.stderr.split())
+    assert "in English, in every language" not in r.stderr and "placeholder for the platform's name" in " ".join(r.stderr.split())
     assert "does not honour" not in r.stderr
     r = CliRunner().invoke(cli_app, [*base, "--policy", "meta-2024"])
     said = " ".join(r.stderr.split())
