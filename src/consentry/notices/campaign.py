@@ -176,6 +176,11 @@ class RunSummary:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
+def _who(controller: Controller | None) -> tuple[str, Controller | None]:
+    """Who a notice names: the platform (its name, else "the platform") and the controller."""
+    return (controller.platform if controller else None) or "the platform", controller
+
+
 @dataclass
 class Acknowledged:
     """What `Campaign.acknowledge` made of a list of shown notices."""
@@ -325,7 +330,6 @@ class Campaign:
         per connection recorded as notified without the mail (see the module
         docstring). A mail that fails temporarily waits for the next run."""
         summary = RunSummary(limit=rate)
-        platform = (controller.platform if controller else None) or "the platform"
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
         pace = _Pace(rate)
@@ -338,7 +342,7 @@ class Campaign:
                 with mailer.session() as session:
                     while (row := work.get()) is not None:
                         pace.wait()
-                        ok = self._send_one(session, row, policy, secret, base_url, (platform, controller), summary, lock,
+                        ok = self._send_one(session, row, policy, secret, base_url, _who(controller), summary, lock,
                                             batches)
                         with lock:
                             if ok:
@@ -525,7 +529,7 @@ class Campaign:
             raise InputError(
                 f"campaign '{self.id}' was started with policy {self.row['policy_hash']}, not '{policy.name}' {policy.hash}",
                 fix="pass the campaign's own --policy: its notices say what that policy does")
-        who = ((controller.platform if controller else None) or "the platform", controller)
+        who = _who(controller)
         base_url = base_url.rstrip("/")
         for row in self.in_app_pending(limit):
             subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, who)
