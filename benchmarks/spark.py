@@ -67,6 +67,10 @@ CONTENDERS = {
     "local2": "Spark local[2]",
     "cluster1": "Spark standalone, 1 worker × 1 core",
     "cluster2": "Spark standalone, 2 workers × 1 core",
+    # Each worker and its executor on a CPU of its own, as on a machine of its own (see
+    # spark_cluster.standalone_cluster's `pin`); the driver and master float.
+    "cluster1-pinned": "Spark standalone, 1 worker × 1 core, pinned to a CPU",
+    "cluster2-pinned": "Spark standalone, 2 workers × 1 core, each pinned to its CPU",
 }
 
 
@@ -203,6 +207,20 @@ def executed_write_plan(sc) -> dict:
     return {**count_nodes(tree), "people_reads": people_reads(tree), "text": tree}
 
 
+def executor_cpus() -> list[str]:
+    """The CPUs each executor JVM of ours may run on (`Cpus_allowed_list` in
+    /proc/<pid>/status), as witnesses that `-pinned` contenders are pinned."""
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and b"CoarseGrainedExecutorBackend" in (p / "cmdline").read_bytes():
+                status = (p / "status").read_text().splitlines()
+                out += [line.split(":", 1)[1].strip() for line in status if line.startswith("Cpus_allowed_list")]
+        except OSError:
+            continue
+    return sorted(out)
+
+
 def executors(sc, cluster) -> list[dict]:
     from spark_cluster import get_json
 
@@ -211,8 +229,53 @@ def executors(sc, cluster) -> list[dict]:
     if cluster is not None:
         for worker, ids in cluster.executors_by_worker(sc.applicationId).items():
             where.update({i: worker for i in ids})
+    # Task time and GC time summed over the executor's tasks (ms), what it read from other executors' shuffles.
     return [{"id": e["id"], "worker": where.get(e["id"], "driver" if e["id"] == "driver" else "?"),
-             "tasks": e["totalTasks"], "cores": e["totalCores"]} for e in rows]
+             "tasks": e["totalTasks"], "cores": e["totalCores"], "task_s": e.get("totalDuration", 0) / 1000,
+             "gc_s": e.get("totalGCTime", 0) / 1000, "shuffle_read_mb": e.get("totalShuffleRead", 0) / 1e6}
+            for e in rows]
+
+
+# -- what this machine's cores give together -----------------------------------------
+
+
+def _stream(cpu: int, seconds: float, q) -> None:  # noqa: ANN001 - a multiprocessing queue
+    """Sum a 512 MB array over and over on `cpu` alone; put the GB/s."""
+    import numpy as np
+
+    os.sched_setaffinity(0, {cpu})
+    a = np.ones(1 << 26, dtype=np.int64)
+    a.sum()
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds:
+        a.sum()
+        n += 1
+    q.put(n * a.nbytes / (time.perf_counter() - t) / 1e9)
+
+
+def memory_scaling(seconds: float = 4.0) -> dict:
+    """GB/s one core streams through memory alone, and the cores together,
+    each pinned to its own: how far this machine lets work that reads and
+    writes memory at full speed (scans, hash joins, Parquet) scale with cores,
+    whatever the engine."""
+    import multiprocessing as mp
+
+    cpus = sorted(os.sched_getaffinity(0))
+    ctx = mp.get_context("spawn")
+
+    def run(on: list[int]) -> float:
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_stream, args=(c, seconds, q)) for c in on]
+        for pr in procs:
+            pr.start()
+        rates = [q.get() for _ in procs]
+        for pr in procs:
+            pr.join()
+        return sum(rates)
+
+    alone = run(cpus[:1])
+    together = run(cpus)
+    return {"cores": len(cpus), "alone_gbs": alone, "together_gbs": together, "ratio": together / alone}
 
 
 # -- a contender, in its own process ------------------------------------------------
@@ -263,6 +326,7 @@ def child(kind: str, data: Path, ledger: str, out: Path, policy: str, mem: str, 
             result.update(w.as_dict(), counts=r.counts, watermark=r.watermark)
             result["executed"] = executed_write_plan(sc)
             result["executors"] = executors(sc, cluster)
+            result["executor_cpus"] = executor_cpus()
             result["warm"] = _warm(p, at, out, runs)
             result["plans"] = spark_plans(p, at)
     return result
@@ -289,7 +353,8 @@ class _cluster:
             return None
         from spark_cluster import standalone_cluster
 
-        self.cm = standalone_cluster(workers=int(self.kind[len("cluster"):]), cores_per_worker=1, memory=self.mem)
+        workers, _, pinned = self.kind[len("cluster"):].partition("-")
+        self.cm = standalone_cluster(workers=int(workers), cores_per_worker=1, memory=self.mem, pin=bool(pinned))
         return self.cm.__enter__()
 
     def __exit__(self, *exc: object) -> None:
@@ -386,12 +451,16 @@ def table(results: dict[str, dict], items: int) -> str:
 def tasks_table(results: dict[str, dict]) -> str:
     rows = []
     for name, r in results.items():
+        cpus = ", ".join(r.get("executor_cpus", [])) or "–"
         for e in r.get("executors", []):
             if e["id"] != "driver" or name == "local2":
-                rows.append(f"| {CONTENDERS[name]} | {e['id']} | {e['worker']} | {e['tasks']} |")
+                rows.append(f"| {CONTENDERS[name]} | {e['id']} | {e['worker']} | {e['tasks']} "
+                            f"| {e.get('task_s', 0):.1f} | {e.get('gc_s', 0):.1f} | {e.get('shuffle_read_mb', 0):,.0f} "
+                            f"| {cpus} |")
     if not rows:
         return ""
-    return "\n".join(["| contender | executor | worker | tasks |", "|---|---|---|---:|", *rows])
+    return "\n".join(["| contender | executor | worker | tasks | task time s | GC s | shuffle read MB "
+                      "| executor JVMs' CPUs |", "|---|---|---|---:|---:|---:|---:|---|", *rows])
 
 
 def main() -> None:
@@ -428,6 +497,9 @@ def main() -> None:
         kinds.insert(0, "duckdb")  # the reference every Spark run is compared with
     kinds.sort(key=lambda k: k != "duckdb")
 
+    mem = memory_scaling()
+    print(f"memory: one core streams {mem['alone_gbs']:.1f} GB/s alone, {mem['cores']} together "
+          f"{mem['together_gbs']:.1f} GB/s ({mem['ratio']:.2f}x)", file=sys.stderr)
     results: dict[str, dict] = {}
     for kind in kinds:
         out = outs / f"{kind}.parquet"
@@ -449,7 +521,10 @@ def main() -> None:
     marks = {r.get("watermark") for r in results.values() if r.get("ok")}
     head = (f"## evaluate on DuckDB and Spark: {args.users:,} users, {items:,} items, policy {args.policy}\n\n"
             f"Machine: {os.cpu_count()} cores; Spark memory {args.memory_per_core} per core; ledger watermark "
-            f"{', '.join(map(str, sorted(m for m in marks if m is not None)))}.\n")
+            f"{', '.join(map(str, sorted(m for m in marks if m is not None)))}. Streaming through memory "
+            f"(a 512 MB sum, each process pinned to its CPU): one core {mem['alone_gbs']:.1f} GB/s alone, "
+            f"{mem['cores']} together {mem['together_gbs']:.1f} GB/s, **{mem['ratio']:.2f}×** one core: the most "
+            f"that work bound by memory bandwidth can gain from the second worker here.\n")
     md = "\n".join([head, table(results, items), "", tasks_table(results), ""])
     print(md)
     if args.write_md:
@@ -462,7 +537,7 @@ def main() -> None:
                           r.get("executed", {}).get("text", "(not found)"), "```"]
         args.write_md.write_text(md + "\n" + "\n".join(plans) + "\n")
         print(f"wrote {args.write_md}", file=sys.stderr)
-    print(json.dumps({"users": args.users, "items": items, **{
+    print(json.dumps({"users": args.users, "items": items, "memory_scaling": mem, **{
         k: {kk: vv for kk, vv in v.items() if kk not in ("counts", "plans", "executed")} for k, v in results.items()}},
         default=str))
 

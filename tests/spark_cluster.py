@@ -87,6 +87,7 @@ class Worker:
     host_port: str  # 127.0.0.1:<port>
     ui: str  # its web UI, http://127.0.0.1:<port>
     work_dir: Path
+    cpu: int | None = None  # the one CPU it and its executors run on (`pin`), else None
 
 
 @dataclass
@@ -110,6 +111,21 @@ class Cluster:
             ids = [str(e["id"]) for e in state.get("executors", []) + state.get("finishedexecutors", [])
                    if e.get("appid") == app_id]
             found[w.id] = ids
+        return found
+
+    def executor_cpus(self, app_id: str) -> dict[str, str]:
+        """Executor id -> the CPUs its JVM may run on (`Cpus_allowed_list` of
+        /proc/<pid>/status), for the live executors of `app_id`."""
+        found = {}
+        for p in Path("/proc").iterdir():
+            try:
+                args = (p / "cmdline").read_bytes().decode(errors="replace").split("\0") if p.name.isdigit() else []
+                if "org.apache.spark.executor.CoarseGrainedExecutorBackend" in args and app_id in args:
+                    status = (p / "status").read_text().splitlines()
+                    found[args[args.index("--executor-id") + 1]] = next(
+                        line.split(":", 1)[1].strip() for line in status if line.startswith("Cpus_allowed_list"))
+            except (OSError, ValueError, IndexError, StopIteration):
+                continue
         return found
 
     def executor_dirs(self, app_id: str) -> dict[str, list[str]]:
@@ -177,14 +193,21 @@ def _stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def standalone_cluster(workers: int = 2, cores_per_worker: int = 1, memory: str = "1g",
-                       timeout: float = 90.0, java_opts: str | None = None) -> Iterator[Cluster]:
+                       timeout: float = 90.0, java_opts: str | None = None, pin: bool = False) -> Iterator[Cluster]:
     """A Spark standalone master and `workers` workers on 127.0.0.1, each offering
     `cores_per_worker` cores and `memory` to executors; stopped on exit.
 
     `java_opts` go to every JVM of the cluster, the executors' too, through
     JAVA_TOOL_OPTIONS (the executors' own `spark.executor.extraJavaOptions`
     belong to the application, and consentry fixes them). Tests pass
-    `QUICK_JVM`: short jobs on cold JVMs spend most of their CPU in the JIT."""
+    `QUICK_JVM`: short jobs on cold JVMs spend most of their CPU in the JIT.
+
+    `pin` keeps worker i, and the executors it forks, on CPU i (modulo the
+    CPUs there are; `os.sched_setaffinity`, inherited by children), as if each
+    worker were a machine of `cores_per_worker` = 1 core: unpinned, a lone
+    worker's executor runs its JIT compiler and collector on the other cores,
+    which on a real cluster belong to the other machines. The master and
+    the driver are not pinned."""
     if why := missing():
         raise ClusterError(why)
     home = pyspark_home()
@@ -194,13 +217,16 @@ def standalone_cluster(workers: int = 2, cores_per_worker: int = 1, memory: str 
     procs: list[subprocess.Popen] = []
     logs: list[Path] = []
 
-    def start(name: str, args: list[str]) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def start(name: str, args: list[str], cpu: int | None = None) -> None:
         log = tmp / f"{name}.log"
         logs.append(log)
+        pinned = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
         with open(log, "wb") as fh:
             procs.append(subprocess.Popen([str(spark_class), *args], env=env, cwd=tmp, stdout=fh,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True))
+                                          start_new_session=True, preexec_fn=pinned))
 
     def failure(why: str) -> ClusterError:
         tails = "\n".join(f"--- {log.name} (last lines) ---\n{_tail(log)}" for log in logs)
@@ -212,15 +238,17 @@ def standalone_cluster(workers: int = 2, cores_per_worker: int = 1, memory: str 
         url, ui = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
         start("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                          "--webui-port", str(ui_port)])
-        spec: dict[int, tuple[int, Path]] = {}  # worker port -> (web UI port, work dir)
+        spec: dict[int, tuple[int, Path, int | None]] = {}  # worker port -> (web UI port, work dir, CPU)
         for i in range(workers):
             wd = tmp / f"worker-{i}"
             wd.mkdir()
             wport, wui_port = free_port(), free_port()
-            spec[wport] = (wui_port, wd)
+            cpu = cpus[i % len(cpus)] if pin else None
+            spec[wport] = (wui_port, wd, cpu)
             start(f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
                                   "--port", str(wport), "--cores", str(cores_per_worker), "--memory", memory,
-                                  "--webui-port", str(wui_port), "--work-dir", str(wd)])
+                                  "--webui-port", str(wui_port), "--work-dir", str(wd)],
+                  cpu=cpu)
         deadline = time.monotonic() + timeout
         alive: list[dict] = []
         while True:
@@ -237,9 +265,9 @@ def standalone_cluster(workers: int = 2, cores_per_worker: int = 1, memory: str 
             time.sleep(0.5)
         cluster = Cluster(url=url, ui=ui, logs=tmp, started=time.monotonic() - launched)
         for w in sorted(alive, key=lambda w: w["id"]):
-            wui_port, wd = spec[w["port"]]
+            wui_port, wd, cpu = spec[w["port"]]
             cluster.workers.append(Worker(id=w["id"], host_port=f"{w['host']}:{w['port']}",
-                                          ui=f"http://127.0.0.1:{wui_port}", work_dir=wd))
+                                          ui=f"http://127.0.0.1:{wui_port}", work_dir=wd, cpu=cpu))
         yield cluster
     except BaseException:
         _stop(procs)

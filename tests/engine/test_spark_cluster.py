@@ -73,7 +73,8 @@ def driver_env() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def cluster(driver_env) -> Iterator[Cluster]:
-    with standalone_cluster(workers=2, cores_per_worker=1, memory="1g", java_opts=QUICK_JVM) as c:
+    # Pinned as benchmarks/spark.py pins its `-pinned` clusters: the placement checks cover it too.
+    with standalone_cluster(workers=2, cores_per_worker=1, memory="1g", java_opts=QUICK_JVM, pin=True) as c:
         assert len(c.workers) == 2
         yield c
 
@@ -152,6 +153,7 @@ def test_platform_on_a_standalone_cluster_runs_tasks_on_both_workers(cluster, da
         executors = get_json(f"{sc.uiWebUrl}/api/v1/applications/{app}/executors")
         by_worker = cluster.executors_by_worker(app)
         dirs = cluster.executor_dirs(app)
+        cpus = cluster.executor_cpus(app)
         active = [a["id"] for a in cluster.state().get("activeapps", [])]
 
     assert app in active, f"the master does not list {app} among its running applications: {active}"
@@ -162,6 +164,11 @@ def test_platform_on_a_standalone_cluster_runs_tasks_on_both_workers(cluster, da
     placed = {i for ids in by_worker.values() for i in ids}
     assert set(tasks) == placed, f"REST API executors {sorted(tasks)}, workers' executors {by_worker}"
     assert all(n > 0 for n in tasks.values()), f"tasks per executor: {tasks} (by worker: {by_worker})"
+    # Each executor runs on its worker's CPU alone (two CPUs here: one each).
+    want = {i: str(w.cpu) for w in cluster.workers for i in by_worker[w.id]}
+    assert cpus == want, f"executor JVMs' CPUs {cpus}, their workers' {want}"
+    if (os.cpu_count() or 1) > 1:
+        assert len(set(want.values())) == 2, want
 
     n, only_spark, only_duck = multiset_difference(out, reference)
     assert (only_spark, only_duck) == (0, 0), f"{only_spark} rows only on Spark, {only_duck} only on DuckDB, of {n}"
