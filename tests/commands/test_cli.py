@@ -604,6 +604,31 @@ def test_every_command_is_summed_up_on_one_line_of_its_groups_help(group, monkey
     assert len(names) == len(rows)
 
 
+def test_no_help_text_loses_words_to_rich_markup() -> None:
+    """Typer renders help in rich mode, where `[word]` is a style tag and is
+    dropped: `documents --help` said the notice shows "else a )." for "else a
+    [placeholder])". Every command's and option's help must render as written."""
+    from rich.markup import render
+    from typer.main import get_command
+
+    from consentry.cli import app
+
+    eaten, seen = [], []
+
+    def walk(cmd, path: str) -> None:  # noqa: ANN001 - a Typer (vendored click) command or group
+        seen.append(path)
+        texts = [("", cmd.help or "")] + [(p.name, getattr(p, "help", None) or "") for p in cmd.params]
+        eaten.extend(f"{path} {name}: {text!r}" for name, text in texts if render(text).plain != text)
+        for name in cmd.list_commands(None) if hasattr(cmd, "list_commands") else ():
+            walk(cmd.get_command(None, name), f"{path} {name}")
+
+    walk(get_command(app), "consentry")
+    assert "consentry documents" in seen and "consentry snapshot build" in seen, seen
+    assert not eaten, "help texts that rich markup shortens:\n" + "\n".join(eaten)
+    out = ok(cli("documents", "--help")).stdout
+    assert "placeholder" in " ".join(out.split()), out
+
+
 def test_no_message_hedges_a_count_with_an_s_in_brackets() -> None:
     """"1 model(s) flagged", "1 row(s) have no value", "1 removal(s) have": a
     count says its noun in the form that agrees with it (`consentry.words`).

@@ -89,7 +89,8 @@ def documents(
         "controller.yaml in $CONSENTRY_HOME); the options above override it.")] = None,
     privacy_center: Annotated[
         Optional[str], typer.Option("--privacy-center", help="The privacy center's public address, e.g. "
-                                    "https://privacy.example.org (in the notice; else a [placeholder]).")
+                                    "https://privacy.example.org, written in the notice; without it the notice has a placeholder "
+                                    "to fill in.")
     ] = None,
     cutoff: Annotated[
         Optional[str], typer.Option(help="The cut-off the notice announces (default: today plus the notice period).")
