@@ -293,3 +293,10 @@ def test_report_command(ledger: Ledger, export_dir: Path, tmp_path: Path, monkey
     nope = runner.invoke(app, ["report", "--at", "2024-06-26", "--out", str(tmp_path / "r3"), "--ledger", url,
                                "--policy", "no-such-policy"])
     assert nope.exit_code == 2 and "neither a built-in policy nor a file" in nope.output
+    # `--out report.html` made a folder report.html/ holding report.html: a file's name is refused, nothing made.
+    for command in (["report", "--at", "2024-06-26T00:00:00Z"], ["documents"]):
+        named = runner.invoke(app, [*command, "--out", str(tmp_path / "report.html"), "--ledger", url, "--no-pdf"]
+                              if command[0] == "report" else [*command, "--out", str(tmp_path / "docs.md"), "--ledger", url])
+        assert named.exit_code == 2, named.output
+        assert "names the folder" in named.output and "looks like a file name" in named.output, named.output
+        assert not (tmp_path / "report.html").exists() and not (tmp_path / "docs.md").exists()

@@ -22,9 +22,17 @@ top = typer.Typer()
 # -- the DPO's paperwork -----------------------------------------------------------------------
 
 
+#: Names a person gives when they think --out is the file: it is the folder the files go in.
+_FILE_NAMES = {".html", ".htm", ".pdf", ".md"}
+
+
 def _out_dir(path: Path) -> Path:
     if path.exists() and not path.is_dir():
         raise InputError("exists and is not a folder", where=str(path), fix="pass a folder for --out (it is created if missing)")
+    if not path.exists() and path.suffix.lower() in _FILE_NAMES:
+        # `--out report.html` made a folder report.html/ holding report.html.
+        raise InputError("--out names the folder the files are written to, and this looks like a file name",
+                         where=str(path), fix=f"pass a folder, e.g. --out {path.with_suffix('')}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
