@@ -94,6 +94,8 @@ class Trend:
     series: dict[str, list[int]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     by_channel: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Per type, the events `ledger import` wrote (whatever channel their file gave: CONTRACT §2).
+    imported: dict[str, int] = field(default_factory=dict)
 
 
 def daily_counts(engine: Engine, at: datetime) -> dict[tuple[str, int], int]:
@@ -109,16 +111,22 @@ def trend(engine: Engine, at: datetime) -> Trend:
     totals: dict[str, int] = {t: 0 for t in ALL_TYPES}
     for (typ, _), n in days.items():
         totals[typ] = totals.get(typ, 0) + n
+    was_imported = events.c.imported_from.is_not(None).label("imported")
     q = (
-        select(events.c.type, events.c.channel, func.count())
+        select(events.c.type, events.c.channel, was_imported, func.count())
         .where(events.c.at_us <= to_micros(at))
-        .group_by(events.c.type, events.c.channel)
+        .group_by(events.c.type, events.c.channel, was_imported)
     )
+    by_channel: dict[tuple[str, str], int] = {}
+    imported: dict[str, int] = {}
     with engine.connect() as conn:
-        by_channel = {(t, c): int(n) for t, c, n in conn.execute(q)}
+        for t, c, imp, n in conn.execute(q):
+            by_channel[(t, c)] = by_channel.get((t, c), 0) + int(n)
+            if imp:
+                imported[t] = imported.get(t, 0) + int(n)
     trended = [d for (t, d) in days if t in TREND_TYPES]
     if not trended:
-        return Trend(unit="month", totals=totals, by_channel=by_channel)
+        return Trend(unit="month", totals=totals, by_channel=by_channel, imported=imported)
     first, last = min(trended), max(trended)
     span = last - first
     unit = "day" if span <= 31 else "week" if span <= 26 * 7 else "month"
@@ -133,7 +141,7 @@ def trend(engine: Engine, at: datetime) -> Trend:
     for (typ, d), n in days.items():
         if typ in series:
             series[typ][index[_bucket(d, unit)]] += n
-    return Trend(unit=unit, periods=keys, series=series, totals=totals, by_channel=by_channel)
+    return Trend(unit=unit, periods=keys, series=series, totals=totals, by_channel=by_channel, imported=imported)
 
 
 def _bucket(day: int, unit: str) -> str:
