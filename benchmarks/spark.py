@@ -207,20 +207,6 @@ def executed_write_plan(sc) -> dict:
     return {**count_nodes(tree), "people_reads": people_reads(tree), "text": tree}
 
 
-def executor_cpus() -> list[str]:
-    """The CPUs each executor JVM of ours may run on (`Cpus_allowed_list` in
-    /proc/<pid>/status), as witnesses that `-pinned` contenders are pinned."""
-    out = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and b"CoarseGrainedExecutorBackend" in (p / "cmdline").read_bytes():
-                status = (p / "status").read_text().splitlines()
-                out += [line.split(":", 1)[1].strip() for line in status if line.startswith("Cpus_allowed_list")]
-        except OSError:
-            continue
-    return sorted(out)
-
-
 def executors(sc, cluster) -> list[dict]:
     from spark_cluster import get_json
 
@@ -326,7 +312,8 @@ def child(kind: str, data: Path, ledger: str, out: Path, policy: str, mem: str, 
             result.update(w.as_dict(), counts=r.counts, watermark=r.watermark)
             result["executed"] = executed_write_plan(sc)
             result["executors"] = executors(sc, cluster)
-            result["executor_cpus"] = executor_cpus()
+            # Each executor JVM's allowed CPUs, witnesses that `-pinned` contenders are pinned.
+            result["executor_cpus"] = sorted(cluster.executor_cpus(sc.applicationId).values()) if cluster else []
             result["warm"] = _warm(p, at, out, runs)
             result["plans"] = spark_plans(p, at)
     return result
