@@ -267,6 +267,12 @@ def test_object_records_an_objection_now_that_applies_from_its_time(home):
     assert m, r.stdout
     # not "from then on" only: the operator is told that existing snapshots lose the rows at the next purge
     assert "snapshots already built" in " ".join(r.stdout.split()) and "snapshot purge" in r.stdout
+    # The command it names runs as written (`consentry snapshot purge` alone was refused: "name a snapshot, or
+    # pass --all"), and says what it did where there is nothing to purge (it printed nothing at all).
+    named = re.search(r"`consentry (snapshot purge[^`]*)`", " ".join(r.stdout.split()))
+    assert named, r.stdout
+    purged = ok(cli(*named.group(1).split())).stdout
+    assert "no snapshot in this ledger yet: nothing to purge" in purged, purged
     seq, printed = int(m.group(1)), m.group(2)
     assert seq == 4
 

@@ -102,6 +102,6 @@ def object_(
     out.print(
         f"objection of {user_id} recorded as event #{e.seq}; it applies from {iso(e.at)} "
         "to every cut-off at or after that time, and to snapshots already built (under a policy "
-        "that honours it) at their next `consentry snapshot purge`",
+        "that honours it) at their next purge (`consentry snapshot purge --all`)",
         highlight=False,
     )

@@ -125,6 +125,9 @@ def snapshot_purge(
         first = True
         while True:
             names = [name] if name else [r.name for r in Registry(led).all()]
+            if not names and first:  # `--all` printed nothing at all: was anything purged?
+                said = "no snapshot in this ledger yet: nothing to purge"
+                out.print(f"{iso(datetime.now(UTC))} {said}; each round looks again" if watch else said, highlight=False)
             for n in names:
                 r = purge(led, n, data=data, spark=spark)
                 if not watch:
