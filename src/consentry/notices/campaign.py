@@ -330,6 +330,7 @@ class Campaign:
         per connection recorded as notified without the mail (see the module
         docstring). A mail that fails temporarily waits for the next run."""
         summary = RunSummary(limit=rate)
+        who = _who(controller)  # once a run, not once a mail
         summary.recovered, summary.resent_after_crash = self.recover()
         started = time.perf_counter()
         pace = _Pace(rate)
@@ -342,7 +343,7 @@ class Campaign:
                 with mailer.session() as session:
                     while (row := work.get()) is not None:
                         pace.wait()
-                        ok = self._send_one(session, row, policy, secret, base_url, _who(controller), summary, lock,
+                        ok = self._send_one(session, row, policy, secret, base_url, who, summary, lock,
                                             batches)
                         with lock:
                             if ok:
