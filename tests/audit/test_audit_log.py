@@ -142,7 +142,29 @@ def test_signed_checkpoints_catch_a_rewritten_chain(tmp_path, led) -> None:
     assert not bad.ok and bad.first_bad.seq == 6 and "signed checkpoint" in bad.first_bad.problem
     other = Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert "does not verify" in verify(led, public_key=other).first_bad.problem
+    wrong = verify(led, public_key=other).first_bad
+    assert not wrong.broken and "names another signing key" in wrong.problem and "audit-key.pub.pem" in wrong.problem
+
+
+def test_verify_with_the_wrong_public_key_does_not_call_an_intact_log_broken(tmp_path, led) -> None:
+    """A README walk-through: `audit verify --public-key` with an old key said
+    "audit log broken at record N" of a log nobody had touched."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def pem_pair(k):
+        return (k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+                k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+    signer, _ = pem_pair(Ed25519PrivateKey.generate())
+    _, old_pub = pem_pair(Ed25519PrivateKey.generate())
+    checkpoint(led, signer)
+    (tmp_path / "old.pub.pem").write_bytes(old_pub)
+    url = led.engine.url.render_as_string(hide_password=False)
+    r = CliRunner().invoke(app, ["audit", "verify", "--ledger", url, "--public-key", str(tmp_path / "old.pub.pem")])
+    said = " ".join(r.stderr.split())
+    assert r.exit_code == 1 and "audit log not verified at record 6" in said and "broken" not in said, said
+    assert "names another signing key" in said and "public half of the audit key" in said, said
 
 
 def test_cli_verify_and_export(tmp_path, led) -> None:
@@ -167,6 +189,7 @@ def test_cli_verify_and_export(tmp_path, led) -> None:
     ("edit state", "person_state of u1 differs from the fold of their events"),
     ("delete state", "person_state of u3 differs from the fold of their events"),
     ("extra state", "person_state of ghost differs from the fold of their events"),
+    ("added event", "events were added outside consentry"),
     ("edit state seq", "person_state of u0 differs from the fold of their events"),
 ])
 def test_verify_checks_the_ledger_head_and_person_state(led, tamper, words) -> None:
@@ -186,6 +209,10 @@ def test_verify_checks_the_ledger_head_and_person_state(led, tamper, words) -> N
             conn.execute(delete(person_state).where(person_state.c.user_id == "u3"))
         elif tamper == "extra state":
             conn.execute(insert(person_state).values(user_id="ghost", objection="objected", objection_us=1, last_seq=2))
+        elif tamper == "added event":  # an event written straight into the table, the head moved with it
+            row = dict(conn.execute(select(events).where(events.c.seq == 6)).mappings().one())
+            conn.execute(insert(events).values({**row, "seq": 7, "event_id": "forged"}))
+            conn.execute(update(head).values(last_seq=7))
         elif tamper == "edit state seq":
             conn.execute(update(person_state).where(person_state.c.user_id == "u0").values(last_seq=5))
     if tamper == "gap":  # re-hash the chain from record 3 on, as a careful forger would

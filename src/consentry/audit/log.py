@@ -36,6 +36,9 @@ BATCH = 20_000
 class Finding:
     seq: int | None
     problem: str
+    #: False when the log could not be checked rather than found changed (a
+    #: public key that did not sign its checkpoints): the CLI must not call it broken.
+    broken: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
     with ledger.reader.connect() as conn:
         head_seq, head_hash = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash)).one()
         n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
-    expected_seq, prev, count, covered = 1, GENESIS, 0, 0
+    expected_seq, prev, n_records, covered = 1, GENESIS, 0, 0
     bad: Finding | None = None
     pending: dict[int, dict] = {}
 
@@ -86,7 +89,7 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
         return None
 
     for r in _rows(ledger):
-        count += 1
+        n_records += 1
         seq = r["seq"]
         if seq != expected_seq:
             bad = Finding(seq, f"record {expected_seq} is missing (the chain jumps from {expected_seq - 1} to {seq})")
@@ -110,8 +113,8 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
         prev, expected_seq = r["hash"], seq + 1
     if bad is None:
         bad = check_events()
-    if bad is None and (count != head_seq or prev != head_hash):
-        bad = Finding(count, f"the chain ends at record {count}, but its head says {head_seq}: records were removed from the end")
+    if bad is None and (n_records != head_seq or prev != head_hash):
+        bad = Finding(n_records, f"the chain ends at record {n_records}, but its head says {head_seq}: records were removed from the end")
     if bad is None and covered != n_events:
         bad = Finding(None, f"the ledger holds {count(n_events, 'event', 'events')} but the audit log records {covered:,}: events were added outside consentry")
     if bad is None:
@@ -119,7 +122,7 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
     signed = 0
     if bad is None and key is not None:
         bad, signed = _check_checkpoints(ledger, key)
-    return VerifyResult(count, head_seq, head_hash, bad, signed)
+    return VerifyResult(n_records, head_seq, head_hash, bad, signed)
 
 
 def _check_group(ledger: Ledger, audit_seq: int, group: dict) -> Finding | None:
@@ -208,15 +211,28 @@ def checkpoint(ledger: Ledger, private_key: bytes | Path) -> tuple[int, str]:
     return int(seq), h
 
 
+def _short(raw_hex: str | None) -> str:
+    """A public key as people compare them: its first 16 hex digits."""
+    return f"{raw_hex[:16]}…" if raw_hex else "none recorded"
+
+
 def _check_checkpoints(ledger: Ledger, key: Ed25519PublicKey) -> tuple[Finding | None, int]:
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
 
+    given = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     with ledger.reader.connect() as conn:
         cps = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).mappings().all()
         for cp in cps:
             try:
                 key.verify(bytes.fromhex(cp["signature"]), _message(cp["seq"], cp["hash"]))  # type: ignore[union-attr]
             except (InvalidSignature, ValueError):
+                if cp["public_key"] != given:
+                    return Finding(cp["seq"], (
+                        f"its signed checkpoint names another signing key ({_short(cp['public_key'])}) than the "
+                        f"public key given ({_short(given)}), so the checkpoints could not be checked; pass the "
+                        "public half of the audit key that signs them (e.g. audit-key.pub.pem). If that is the key "
+                        "given, the checkpoint itself was replaced"), broken=False), 0
                 return Finding(cp["seq"], "its signed checkpoint does not verify with this public key"), 0
             actual = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == cp["seq"])).scalar_one_or_none()
             if actual != cp["hash"]:

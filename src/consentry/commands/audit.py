@@ -161,7 +161,8 @@ def audit_verify(
         out.print(f"[green]audit log intact:[/] {count(r.records, 'record', 'records')}, head {escape(f'{r.head_hash}{signed}')}", highlight=False, markup=True)
         return
     where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
-    err.print(f"[bold red]audit log broken at {where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
+    verdict = "audit log broken at" if r.first_bad.broken else "audit log not verified at"
+    err.print(f"[bold red]{verdict} {where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(1)
 
 
