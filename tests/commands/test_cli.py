@@ -142,6 +142,11 @@ def test_policy_check_a_good_file(home):
             preset_text("recommended").replace("    notice_days: 30\n", "    notice_days: 30\n    bogus: 1\n", 1),
             "jurisdictions[0].bogus: unknown field",
         ),
+        # A README walk-through: an impossible date crashed with PyYAML's traceback.
+        *[(f"impossible date {d}", preset_text("recommended").replace("content_since: null", f"content_since: {d}"),
+           f"bad.yaml, line {line}: '{d}' is not a real date ({why})")
+          for d, why, line in (("2024-13-01", "month must be in 1..12", 10), ("2024-02-30", "day is out of range for month", 10),
+                               ("2020-01-01T00:00:00+25:00", "its offset from UTC is out of range", 10))],
     ],
 )
 def test_policy_check_a_bad_file(home, case, text, words):

@@ -66,6 +66,24 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node):  # noqa: ANN001, ANN201
+        """A date YAML reads as one but the calendar has not (2024-13-01,
+        2024-02-30, an offset of +25:00) raised a bare ValueError: name it."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            why = "its offset from UTC is out of range" if "offset" in str(exc) else str(exc)
+            raise _NotADate(f"'{node.value}' is not a real date ({why})", node.start_mark) from None
+
+
+class _NotADate(yaml.YAMLError):
+    def __init__(self, problem: str, mark) -> None:  # noqa: ANN001 - a yaml Mark
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
 
 def parse_policy(text: str, *, source: str = "policy") -> Policy:
     try:
@@ -73,6 +91,8 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}, line {mark.line + 1}" if mark else source
+        if isinstance(exc, _NotADate):
+            raise PolicyError(exc.problem, where=where, fix="write a date like 2024-06-26") from None
         raise PolicyError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where) from None
     if not isinstance(data, dict):
         raise PolicyError("a policy is a YAML mapping (name:, kinds:, jurisdictions: ...)", where=source)
