@@ -412,6 +412,8 @@ def test_unparseable_timestamp_is_refused(tmp_path, fmt, table, column):
     assert_names(text, f"{table}.{fmt}", column, row_label(fmt, 4))
     assert '"26/06/2024 10:00"' in text
     assert "not a valid ISO 8601 timestamp" in text
+    # A README walk-through: the fix said "or leave it empty" for required columns, which are then refused as empty.
+    assert ("or leave it empty" in text) == (column == "deleted_at"), text
 
 
 @pytest.mark.slow

@@ -139,7 +139,8 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                     col,
                     f"NOT {blank} AND {typed} IS NULL",
                     "{n} {value is|values are} not a valid " + ("ISO 8601 timestamp" if col.kind == "timestamp" else "date"),
-                    f"write it like {shape}, or leave it empty",
+                    # A required column cannot be left empty: the fix must not send the user to a second refusal.
+                    f"write it like {shape}" + ("" if col.not_null else ", or leave it empty"),
                 )
             )
         if col.kind == "date" and col.name == "birth_date":
