@@ -243,7 +243,9 @@ def test_without_chromium_the_html_is_written_and_the_pdf_skipped_with_a_reason(
     monkeypatch.setenv("CONSENTRY_CHROMIUM", str(tmp_path / "no-such-chromium"))
     files = write_report(build_report(ledger, load_policy("recommended"), T), tmp_path / "out")
     assert files.html.is_file() and files.pdf is None
-    assert "Chromium was not found" in (files.pdf_skipped or "")
+    # A README walk-through: this said "not found (looked at ..., /usr/bin/chromium and PATH)" with both there.
+    assert f"$CONSENTRY_CHROMIUM ({tmp_path / 'no-such-chromium'}) does not exist" in (files.pdf_skipped or ""), files.pdf_skipped
+    assert "unset it" in files.pdf_skipped and "looked at" not in files.pdf_skipped
     assert not (tmp_path / "out" / "report.pdf").exists()
     assert 'id="exclusions-missing"' in files.html.read_text()  # no --data: the section says it needs it
 

@@ -142,9 +142,14 @@ def print_pdf(html_path: Path, pdf_path: Path, *, binary: str | None = None) -> 
     """Print the HTML to PDF with headless Chromium. None on success, else the
     reason it was skipped (the HTML is complete on its own either way)."""
     binary = binary or chromium_binary()
+    if binary is None and (explicit := config.chromium()):
+        # Set but unusable: the other places were not looked at, so do not say they were.
+        why = "is not an executable file" if os.path.exists(explicit) else "does not exist"
+        return (f"$CONSENTRY_CHROMIUM ({explicit}) {why}; point it at Chromium's binary, "
+                "or unset it to use /usr/bin/chromium or chromium on PATH")
     if binary is None:
         return (
-            "Chromium was not found (looked at $CONSENTRY_CHROMIUM, /usr/bin/chromium and PATH); "
+            "Chromium was not found (looked at /usr/bin/chromium and PATH; $CONSENTRY_CHROMIUM is not set); "
             "install it with `apt-get install chromium`, or print report.html from any browser"
         )
     tmp = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
