@@ -679,6 +679,40 @@ def test_serve_refuses_a_missing_export_before_it_says_it_is_serving(tmp_path, m
     assert "privacy center on" not in r.output  # it used to announce itself, then fail in its worker
 
 
+@pytest.mark.slow
+def test_serve_refuses_a_bad_policy_a_taken_port_or_an_empty_token_before_it_says_it_is_serving(
+        tmp_path, monkeypatch, export_dir) -> None:  # noqa: ANN001, F811
+    """A README walk-through: with a misspelt policy or a port another server
+    held, serve printed "privacy center on http://..." and then failed; and
+    `--metrics-token "$METRICS_TOKEN"` with the variable unset served /metrics
+    to anyone, without a word."""
+    import socket
+
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    base = ["serve", "--data", str(export_dir), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
+    r = CliRunner().invoke(cli_app, [*base, "--policy", "meta2024"])
+    assert r.exit_code == 2 and "'meta2024' is neither a built-in policy nor a file" in r.output, r.output
+    assert "privacy center on" not in r.output and not started
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = CliRunner().invoke(cli_app, [*base, "--port", str(port)])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen there: Address already in use" in said, said
+    assert "pass another --port" in said and "privacy center on" not in said and not started
+    r = CliRunner().invoke(cli_app, [*base, "--metrics-token", ""])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and "--metrics-token: is empty, which would serve /metrics to anyone" in said, said
+    assert "privacy center on" not in said and not started
+    r = CliRunner().invoke(cli_app, [*base, "--port", str(port)])  # the port free again: it starts
+    assert r.exit_code == 0 and "privacy center on" in r.output and started, r.output
+
+
 def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir) -> None:  # noqa: ANN001, F811
     """Started without the controller's fields, the center's pages and mails
     named no controller and no DPO, and called the platform "the platform" in

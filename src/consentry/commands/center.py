@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from .. import config
-from ..errors import ConsentryError
+from ..errors import ConsentryError, InputError
 from ..timeutil import parse_instant
 from ._common import (
     ControllerAddressOpt,
@@ -70,7 +70,7 @@ def serve(
     """Start the privacy center: web pages, and the JSON API at /api/v1.
 
     Every page and mail names the platform, the controller and its DPO
-    (--controller FILE or the options)."""
+    (--controller-file FILE, or the options)."""
 
     import uvicorn
 
@@ -84,6 +84,10 @@ def serve(
             "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
         )
     smtp_url = config.smtp_url(smtp)
+    if metrics_token is not None and not metrics_token.strip():
+        # `--metrics-token "$METRICS_TOKEN"` with the variable unset would have left /metrics open without a word.
+        raise InputError("is empty, which would serve /metrics to anyone", where="--metrics-token",
+                         fix="give the token (at least 16 characters), or leave the option out")
     token = config.metrics_token(metrics_token)
     try:
         settings = CenterSettings(
@@ -103,7 +107,11 @@ def serve(
     from ..sources import Export
 
     Export(data)  # a missing export is refused here, before the center is announced (its workers open it)
+    from ..policy import load_policy
+
+    pol = load_policy(settings.policy)  # likewise a bad policy: "privacy center on ..." was printed before its error
     _check_mail_server(settings)
+    _check_port(host, port)
     # Workers rebuild the settings; secrets travel only in their own variables.
     config.hand_to_workers(settings.model_dump_json(exclude={"secret_key", "smtp", "metrics_token"}), smtp_url, token)
     err.print(f"privacy center on http://{host}:{port} (API docs at /api/v1/docs)", highlight=False)
@@ -112,9 +120,7 @@ def serve(
                   "people reach this center at", highlight=False, markup=True)
     if missing := settings.controller.missing():
         err.print("[yellow]note:[/] " + escape(_unnamed(missing)), highlight=False, markup=True)
-    from ..policy import load_policy
-
-    if said := _not_honoured(load_policy(settings.policy)):
+    if said := _not_honoured(pol):
         err.print("[yellow]note:[/] " + escape(said), highlight=False, markup=True)
     from ..center import prepare_multiprocess_dir
 
@@ -126,6 +132,26 @@ def serve(
 
 
 _EVERY_INTERFACE = ("0.0.0.0", "::", "")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another server holds before the center is announced
+    (uvicorn's own error came after "privacy center on ..."). Bound as uvicorn
+    binds, with SO_REUSEADDR, and released at once."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InputError(f"cannot be resolved ({exc.strerror})", where=f"--host {host}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise InputError(f"cannot listen there: {exc.strerror}", where=f"{host}:{port}",
+                             fix="stop the server that holds it, or pass another --port") from None
 
 
 def _unnamed(missing: list[str]) -> str:
