@@ -303,6 +303,26 @@ def test_dry_run_prints_counts_per_jurisdiction_and_language_and_sends_nothing(h
     assert notified(led) == []
 
 
+@pytest.mark.slow
+def test_a_dry_run_refuses_the_cutoff_the_real_run_refuses(home, aud_export, led, server, monkeypatch) -> None:
+    """A README walk-through: the dry run counted 1,608 people for a cut-off
+    the real run then refused as less than 30 days away."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    soon = iso(datetime.now(UTC) + timedelta(days=10))
+    smtp_url = f"smtp://{server.host}:{server.port}?sender=privacy@example.org"
+    said = []
+    for extra in (["--dry-run"], ["--platform", "P", "--controller-name", "P Ltd", "--controller-address", "Road 1",
+                                  "--dpo", "dpo@p.example", "--base-url", "https://privacy.example.org"]):
+        r = cli("notify", "--data", aud_export, "--cutoff", soon, "--campaign", CAMPAIGN, "--smtp", smtp_url,
+                "--ledger", led.url, *extra)
+        assert r.exit_code == 2 and "Would notify" not in r.stdout, r.output
+        said.append(" ".join(r.stderr.split()).partition("error: ")[2])
+    assert said[0] == said[1] and "is less than 30 days away" in said[0] and "fix: announce a cut-off on or after" in said[0]
+    assert server.messages == [] and notified(led) == []
+
+
 # -- 2. contents and languages --------------------------------------------------------------------
 
 LANG_PEOPLE = {  # user -> (country, language, the cut-off as written in that language)

@@ -95,8 +95,8 @@ def notify(
 ) -> None:
     """Tell every affected person before use, exactly once: mail and in-app notices.
 
-    Every notice names the platform, the controller and its DPO (--controller FILE
-    or the options): a campaign does not start without them.
+    Every notice names the platform, the controller and its DPO (--controller-file
+    FILE, or the options): a campaign does not start without them.
     With --engine spark, Spark computes who must be told; the mail goes from here."""
 
     from rich.progress import (
@@ -121,6 +121,9 @@ def notify(
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from ..notices import summarize
+            from ..notices.campaign import check_cutoff
+
+            check_cutoff(pol, t)  # what the real run would refuse
 
             plan = summarize(platform.audience(t).to_pylist())
             table = Table("jurisdiction", "language", "people", title=f"Would notify {count(plan.people, 'person', 'people')} (dry run)")

@@ -190,6 +190,22 @@ class Acknowledged:
     unknown: int = 0  # no in-app notice of this campaign has that key
 
 
+def check_cutoff(policy: Policy, cutoff: datetime) -> None:
+    """Refuse a cut-off that a notice sent now could not precede by the
+    policy's longest notice period: nobody told today could be used then.
+    A dry run asks it too, so that it previews what the real run does."""
+    from datetime import timedelta
+
+    longest = max((j.notice_days for j in policy.jurisdictions if j.notice_days is not None), default=0)
+    earliest = datetime.now(UTC) + timedelta(days=longest)
+    if cutoff < earliest:
+        raise InputError(
+            f"the cut-off {cutoff.isoformat()} is less than {count(longest, 'day', 'days')} away: under policy "
+            f"'{policy.name}' a person told today could not be used then",
+            fix=f"announce a cut-off on or after {earliest.date().isoformat()}",
+        )
+
+
 class Campaign:
     def __init__(self, ledger: Ledger, campaign_id: str) -> None:
         self.ledger = ledger
@@ -214,16 +230,7 @@ class Campaign:
         """Create the campaign, or resume it; refuse to resume under other rules,
         and refuse a cut-off that a notice sent now could not precede by the
         policy's notice period (nobody told today could be used then)."""
-        from datetime import timedelta
-
-        longest = max((j.notice_days for j in policy.jurisdictions if j.notice_days is not None), default=0)
-        earliest = datetime.now(UTC) + timedelta(days=longest)
-        if cutoff < earliest:
-            raise InputError(
-                f"the cut-off {cutoff.isoformat()} is less than {count(longest, 'day', 'days')} away: under policy "
-                f"'{policy.name}' a person told today could not be used then",
-                fix=f"announce a cut-off on or after {earliest.date().isoformat()}",
-            )
+        check_cutoff(policy, cutoff)
         with ledger.transaction() as conn:
             row = conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id)).mappings().first()
             if row is None:
