@@ -361,6 +361,21 @@ def test_evaluate_with_another_policy_and_a_policy_file(home):
     assert decisions(home / "mine.parquet") == meta
 
 
+def test_evaluate_on_a_ledger_without_events_says_so(home):
+    """A README walk-through: evaluate run in another folder made a new empty
+    ledger there and decided as if nobody had ever objected, with exit 0 and
+    no word but "ledger up to event #0"."""
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
+    said = " ".join(r.stderr.split())
+    assert f"warning: the ledger sqlite:///{home / 'consentry.db'} holds no events" in said, said
+    assert "know of no notice, objection, consent or erasure request" in said and "consentry ledger import FILE" in said
+    r = ok(cli("explain", "c1", "--data", "export", "--at", AT))
+    assert "holds no events" in r.stderr
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
+    assert "holds no events" not in r.stderr and decisions(home / "d.parquet")["c1"] == "objected"
+
+
 @pytest.mark.parametrize("at", ["yesterday", "26/06/2024", "2024-13-01T00:00:00Z"])
 def test_evaluate_with_a_bad_cutoff(home, at):
     msg = refused(cli("evaluate", "--data", "export", "--at", at, "--out", "d.parquet"))

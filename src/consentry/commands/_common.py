@@ -32,7 +32,7 @@ err = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
 LedgerOpt = Annotated[
     Optional[str],
-    typer.Option("--ledger", help="Ledger database URL (default: sqlite file consentry.db here, or $CONSENTRY_LEDGER)."),
+    typer.Option("--ledger", help="Ledger database URL (default: $CONSENTRY_LEDGER, else the SQLite file consentry.db in $CONSENTRY_HOME, else in the working folder)."),
 ]
 PolicyOpt = Annotated[
     str, typer.Option("--policy", help="A built-in policy (recommended, meta-2024, consent-only) or a YAML file.")
@@ -202,7 +202,21 @@ def opened_platform(data: str | Path, policy: str, ledger: str | None, engine: s
     spark = spark_for(engine, spark_master, conf)
     export = checked_export(data, quiet=quiet, spark=spark)
     with opener(ledger) as led, Platform(export, led, pol, engine=engine_name(engine), spark_session=spark) as platform:
+        warn_if_empty(led)
         yield platform
+
+
+def warn_if_empty(led) -> None:  # noqa: ANN001 - a Ledger
+    """A deciding command on a ledger with no events: most likely the wrong
+    one (another folder's default, an unset $CONSENTRY_LEDGER), whose
+    decisions would silently know of no objection."""
+    from ..ledger import redact_url
+
+    if led.watermark() == 0:
+        err.print(f"[yellow]warning:[/] the ledger {escape(redact_url(led.url))} holds no events, so these decisions know "
+                  "of no notice, objection, consent or erasure request; import them (`consentry ledger import FILE`) "
+                  "or name the ledger that holds them (--ledger, $CONSENTRY_LEDGER or $CONSENTRY_HOME)",
+                  highlight=False, markup=True)
 
 
 def controller_from(file: Path | None, platform: str | None, name: str | None, address: str | None,

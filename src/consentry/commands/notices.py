@@ -121,7 +121,7 @@ def notify(
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from ..notices import summarize
-            from ..notices.campaign import check_cutoff
+            from ..notices import check_cutoff
 
             check_cutoff(pol, t)  # what the real run would refuse
 

@@ -23,6 +23,7 @@ __all__ = [
     "PermanentFailure",
     "SmtpSettings",
     "TemporaryFailure",
+    "check_cutoff",
     "kind_words",
     "parse_hostport",
     "parse_mailbox",
@@ -32,7 +33,7 @@ __all__ = [
     "summarize",
 ]
 
-_LAZY = {"CHANNELS": ".campaign", "Acknowledged": ".campaign", "Campaign": ".campaign", "summarize": ".campaign",
+_LAZY = {"CHANNELS": ".campaign", "Acknowledged": ".campaign", "Campaign": ".campaign", "summarize": ".campaign", "check_cutoff": ".campaign",
          "pending_by_channel": ".tables", "read_objection_token": ".links", "public_base_url": ".links",
          "kind_words": ".text"}
 
