@@ -6,6 +6,8 @@ write is checked through a second connection to the ledger.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import base64
 import io
 import json
@@ -787,11 +789,29 @@ def _tp_events(center: CenterKit) -> list[tuple[str, str, str | None]]:
             .where(events_table.c.item_id.is_not(None)).order_by(events_table.c.seq))]
 
 
+def value(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus scrape (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for sample in fam.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def _tp_types_and_channels(center: CenterKit) -> list[tuple[str, str]]:
+    with center.ledger.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(events_table.c.type, events_table.c.channel).where(events_table.c.item_id.is_not(None)))]
+
+
 def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: CenterKit) -> None:
     for person in (ALICE, BOB):  # told long ago: their photos are otherwise eligible
         center.record(person, "notified", at="2020-01-01T00:00:00Z")
     c = center.new_client()
     assert c.get("/others").status_code == 200
+    scraped = c.get("/metrics").text
     before = center.snapshot()
     r = center.post_form(c, "/others", {"email": "stranger@example.net"}, page="/others")
     assert r.status_code == 400 and center.snapshot() == before
@@ -854,6 +874,15 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
     assert "1 photo that shows you is left out" in outcome.text and "checked the tags" in outcome.text
     assert ref not in admin.get("/admin").text
     assert center.post_form(admin, url, {"action": "close", "text": "again"}).status_code == 404
+    # A README walk-through: /metrics counted none of these events, and its own scrapes as "<unmatched>".
+    now = c.get("/metrics").text
+    recorded = Counter((t, ch) for t, ch in _tp_types_and_channels(center))
+    assert recorded == {("third_party_objected", "web"): 2, ("third_party_dismissed", "web"): 1}, recorded
+    for (t, ch), n in recorded.items():
+        got = value(now, "consentry_ledger_events_recorded_total", type=t, channel=ch) - \
+            value(scraped, "consentry_ledger_events_recorded_total", type=t, channel=ch)
+        assert got == n, (t, ch, got)
+    assert value(now, "consentry_http_requests_total", route="/metrics", method="GET", status="200") >= 1
 
 
 def test_a_dismissal_never_ends_another_requesters_objection(center: CenterKit) -> None:

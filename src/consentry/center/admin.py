@@ -16,6 +16,7 @@ from ..people import ThirdPartyRequest as TPRequest
 from ..timeutil import from_micros
 from . import i18n
 from .context import Center
+from .metrics import count_recorded
 from .pages import center
 from .security import client_ip, require_csrf
 
@@ -179,10 +180,10 @@ def third_party_action(
         if req is None:
             raise ThirdPartyError("No open request with that reference.")
         if action == "protect":
-            parties.protect(ref, chosen, actor=actor)
+            count_recorded(parties.protect(ref, chosen, actor=actor))
         elif action == "dismiss":
-            parties.dismiss(ref, chosen, text, actor=actor, within=lambda conn: c.outbox.enqueue(
-                conn, _send_third_party_outcome(c, req, "dismissed", len(set(chosen)), text.strip())))
+            count_recorded(parties.dismiss(ref, chosen, text, actor=actor, within=lambda conn: c.outbox.enqueue(
+                conn, _send_third_party_outcome(c, req, "dismissed", len(set(chosen)), text.strip()))))
         else:
             protected = sum(1 for s in parties.states(ref).values() if s == EventType.third_party_objected)
             parties.close(ref, actor=actor, resolution=text, within=lambda conn: c.outbox.enqueue(

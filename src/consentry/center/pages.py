@@ -21,6 +21,7 @@ from ..people import Person, data_archive, person_view
 from ..timeutil import from_micros, iso
 from . import i18n
 from .context import Center
+from .metrics import count_recorded
 from .security import client_ip, require_csrf
 
 router = APIRouter()
@@ -482,6 +483,7 @@ def others_verify(request: Request, ref: str, token: str, c: Center = Depends(ce
         return c.render(request, "error.html", {"message": _(str(exc))}, status=400)
     except ThirdPartyError:
         return c.render(request, "error.html", {"message": _("This link is not valid. Ask for a new one.")}, status=400)
+    count_recorded(done.protected)
     return c.render(request, "others_done.html", {"ref": ref, "done": done, **_third_party_terms(c)})
 
 
