@@ -212,17 +212,18 @@ def _stray(name: str, data: bytes = b"item_id,tagged_user_id\ni1,u3\n", only: bo
 
 
 case("csv part in a parquet folder", build=_stray("part-00001.csv"), file="tags/part-00001.csv", column=None,
-     row="", says="is not a Parquet file", fix="remove it from tags/")
+     row="", says="is not a Parquet part", fix="remove it from tags/")
 case("csv part in a parquet folder via validate", build=_stray("part-00001.csv"), file="tags/part-00001.csv",
-     column=None, row="", says="is not a Parquet file", fix="remove it from tags/", via="validate")
+     column=None, row="", says="is not a Parquet part", fix="remove it from tags/", via="validate")
 case("only csv in a parts folder", build=_stray("part-00000.csv", only=True), file="tags/part-00000.csv", column=None,
-     row="", says="is not a Parquet file", fix="remove it from tags/")
+     row="", says="is not a Parquet part", fix="remove it from tags/")
 case("unfinished spark write", build=_stray("_temporary/0/part-00009.parquet", data=b"PAR1"),
      file="tags/_temporary", column=None, row="", says="unfinished", fix="remove it from tags/")
 case("hidden parquet part", build=_stray(".part-00009.parquet", data=b"PAR1"), file="tags/.part-00009.parquet",
      column=None, row="", says="hidden", fix="remove it from tags/")
+# A README walk-through: this said "is not a Parquet file ..., so it would be ignored"; it is refused, and renaming it is the fix.
 case("uppercase extension", build=_stray("part-00001.PARQUET", data=b"PAR1"), file="tags/part-00001.PARQUET",
-     column=None, row="", says="is not a Parquet file", fix="remove it from tags/")
+     column=None, row="", says="must end in lower-case .parquet", fix="rename it to part-00001.parquet")
 
 
 case("a Delta table's folder", build=_stray("_delta_log/00000000000000000000.json", data=b"{}"),

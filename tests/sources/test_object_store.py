@@ -79,7 +79,7 @@ def test_a_folder_of_parts_in_a_bucket(s3, generated, tmp_path) -> None:
     assert export.files["content"].label == "content/"
     assert decisions(export, url, tmp_path / "bucket.parquet") == want
     s3.put("parts/content/notes.txt", b"hello")  # what a local folder of parts refuses, a bucket refuses too
-    with pytest.raises(InputError, match="is not a Parquet file") as e:
+    with pytest.raises(InputError, match="is not a Parquet part") as e:
         Export(uri)
     assert f"{uri}/content/notes.txt" in str(e.value)
 

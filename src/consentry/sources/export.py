@@ -149,9 +149,13 @@ def parquet_parts(part_dir: Path | StorePath, table: Table) -> list[Path | Store
                 continue
             if name.startswith((".", "_")):
                 raise InputError("is a hidden file in a folder of Parquet parts", where=str(path), fix=fix)
+            if name.lower().endswith(".parquet") and not name.endswith(".parquet"):
+                # Readers that glob *.parquet (DuckDB, Spark) would skip it: refused, not read and not skipped.
+                raise InputError("is named like a Parquet part, but a part's name must end in lower-case .parquet",
+                                 where=str(path), fix=f"rename it to {name[:-len('.parquet')]}.parquet")
             if not name.endswith(".parquet"):
                 raise InputError(
-                    "is not a Parquet file (its name does not end in .parquet), so it would be ignored",
+                    "is not a Parquet part (its name does not end in .parquet); a folder of parts holds only Parquet parts",
                     where=str(path),
                     fix=fix + ", or convert it to Parquet",
                 )
