@@ -361,6 +361,15 @@ def test_evaluate_with_another_policy_and_a_policy_file(home):
     assert decisions(home / "mine.parquet") == meta
 
 
+@pytest.mark.parametrize("who", [" dave", "dave ", "da\tve", "dave\u200b"])
+def test_object_refuses_an_id_that_can_match_no_export(home, who):
+    """A README walk-through: `consentry object " u0000042"` was recorded, and
+    could never protect anyone (the export refuses ids with such spaces)."""
+    msg = refused(cli("object", who))
+    assert f"user_id: {who!r} begins or ends with white space or holds a control character" in msg, msg
+    assert ok(cli("ledger", "status")).stdout.count(": 0 events") == 1
+
+
 def test_evaluate_on_a_ledger_without_events_says_so(home):
     """A README walk-through: evaluate run in another folder made a new empty
     ledger there and decided as if nobody had ever objected, with exit 0 and

@@ -48,6 +48,11 @@ MALFORMED: dict[str, tuple[str | bytes, str | None, str]] = {
     "NUL in item_id": (third_party(item_id="i\x001"), "item_id", "NUL"),
     "lone surrogate in user_id": ('{"user_id": "u\\ud800", "type": "notified", "at": "2024-01-01T00:00:00Z"}',
                                   "user_id", "not valid Unicode"),
+    # A README walk-through: these were imported, and could never protect anyone (the export refuses such ids).
+    "space before user_id": (ev(user_id=" u1"), "user_id", "begins or ends with white space"),
+    "no-break space after user_id": (ev(user_id="u1\u00a0"), "user_id", "begins or ends with white space"),
+    "zero-width space after item_id": (third_party(item_id="i1\u200b"), "item_id", "begins or ends with white space"),
+    "tab inside user_id": (ev(user_id="u\t1"), "user_id", "control character"),
     "unknown type": (ev(type="subscribed"), "type", "'subscribed'"),
     "unknown channel": (ev(channel="fax"), "channel", "'fax'"),
     "bad at": (ev(at="2024-13-01T00:00:00Z"), "at", "ISO 8601"),
@@ -184,6 +189,17 @@ def test_nul_is_refused_in_ids_given_in_code_too():
         NewEvent(user_id="u\x00", type="objected", at="2024-01-01T00:00:00Z")
     # a note from a web form is free text: control characters are dropped, as before
     assert NewEvent(user_id="u", type="objected", at="2024-01-01T00:00:00Z", note="a\x00b").note == "ab"
+
+
+def test_an_id_that_can_match_no_export_is_refused_for_new_events_only():
+    from consentry.ledger import StoredEvent
+
+    with pytest.raises(ValueError, match="begins or ends with white space"):
+        NewEvent(user_id=" u1", type="objected", at="2024-01-01T00:00:00Z")
+    # An event already stored that way (imported before this check) is still read, as it is.
+    old = StoredEvent(user_id=" u1", type="objected", at="2024-01-01T00:00:00Z", seq=1,
+                      recorded_at="2024-01-01T00:00:00Z", event_id="e1")
+    assert old.user_id == " u1"
 
 
 def test_a_utf8_bom_is_accepted(tmp_path, ledger):

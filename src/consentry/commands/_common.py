@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -105,6 +106,9 @@ def friendly(fn):  # noqa: ANN001, ANN201
             return fn(*args, **kwargs)
         except ConsentryError as exc:
             said = str(exc)
+        except ValidationError as exc:  # a model made from what was typed (an event's user_id): pydantic's report, as a line
+            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the value'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
         except OSError as exc:
             if exc.filename is None:  # a socket, a pipe: not a file the person named
                 raise

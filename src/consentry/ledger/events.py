@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..ids import unclean
 from ..timeutil import iso, parse_instant
 
 
@@ -78,6 +79,18 @@ class NewEvent(BaseModel):
                 value.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError("is not valid Unicode (an unpaired surrogate such as \\ud800)") from None
+        return value
+
+    @field_validator("user_id", "item_id")
+    @classmethod
+    def _matchable_id(cls, value: str | None) -> str | None:
+        """A new event's person or item must be able to match the export's ids,
+        which validation refuses with white space at either end or a control
+        character: " u42" would be recorded and never protect u42. Events
+        already stored (`StoredEvent`) are read as they are."""
+        if cls is NewEvent and value is not None and unclean(value):
+            raise ValueError(f"{value!r} begins or ends with white space or holds a control character, so it can "
+                             "match no id of a valid export (ids are never trimmed)")
         return value
 
     @field_validator("note", mode="before")

@@ -22,17 +22,13 @@ import duckdb
 from ..errors import ExportInvalid, InputError
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
+from ..ids import UNCLEAN_ID_PY, UNCLEAN_ID_RE
 from ..words import agree, count
 from .export import Export, TableFile
 from .schema import Column
 from .store import StorePath, attach
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
-#: An id that begins or ends with white space (Unicode included, and the invisible
-#: U+200B and U+FEFF) or holds a control character anywhere: it would not match
-#: the same id in the ledger or another table, and trimming it would be a guess.
-UNCLEAN_ID_RE = r"^[\pZ\x{200B}\x{FEFF}]|[\pZ\x{200B}\x{FEFF}]$|\p{Cc}"
-UNCLEAN_ID_PY = r"^[\s\u200b\ufeff]|[\s\u200b\ufeff]$|[\x00-\x1f\x7f-\x9f]"  # the same, for one value
 CONTROL_RE = r"\p{Cc}"
 #: Birth dates before this are typing errors (year 1, 1800), not people: they would make someone an adult.
 EARLIEST_BIRTH = date(1900, 1, 1)
