@@ -934,7 +934,9 @@ def test_in_app_notices_are_listed_acknowledged_once_and_count_for_rule_12(home,
                      + json.dumps({"dedupe_key": f"{CAMPAIGN}:ben:in_app"}) + "\n")
     r = cli("notices", "ack", CAMPAIGN, mixed, "--ledger", led.url)
     assert r.exit_code == 2 and "1 in-app notice recorded as shown" in r.stdout, r.output
-    assert "1 key names no in-app notice of campaign" in " ".join(r.stderr.split()), r.stderr
+    # A README walk-through: it did not say which key, nor where.
+    assert f"1 key names no in-app notice of campaign '{CAMPAIGN}': line 1 ('{CAMPAIGN}:nobody:in_app') (the others " \
+           "were recorded)" in " ".join(r.stderr.split()), r.stderr
     assert led.get(f"notice:{CAMPAIGN}:ben:in_app") is not None
 
     listed = ok(cli(*inapp)).stdout

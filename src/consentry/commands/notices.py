@@ -250,7 +250,7 @@ def notices_ack(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"is not UTF-8 text (byte {exc.start})", where=str(file)) from None
-    keys = []
+    keys, line_of = [], {}
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -262,11 +262,14 @@ def notices_ack(
             raise InputError("expected a JSON object with a dedupe_key (a string), as `notices inapp` prints them",
                              where=f"{file}, line {n}") from None
         keys.append(key)
+        line_of.setdefault(key, n)
     with _notice_ledger(ledger) as led:
         done = Campaign(led, campaign).acknowledge(keys)
     out.print(f"{count(done.shown, 'in-app notice', 'in-app notices')} recorded as shown; {done.already:,} recorded "
               f"before", highlight=False)
     if done.unknown:
-        raise InputError(f"{count(done.unknown, 'key names', 'keys name')} no in-app notice of campaign '{campaign}' "
-                         "(the others were recorded)", where=str(file),
+        named = ", ".join(f"line {line_of[k]} ({k!r})" for k in done.unknown_keys[:5])
+        more = f" and {done.unknown - 5:,} more" if done.unknown > 5 else ""
+        raise InputError(f"{count(done.unknown, 'key names', 'keys name')} no in-app notice of campaign '{campaign}': "
+                         f"{named}{more} (the others were recorded)", where=str(file),
                          fix="acknowledge only the dedupe_keys that `consentry notices inapp` printed for this campaign")

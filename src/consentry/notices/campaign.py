@@ -187,7 +187,11 @@ class Acknowledged:
 
     shown: int = 0  # recorded now
     already: int = 0  # recorded before, or given twice
-    unknown: int = 0  # no in-app notice of this campaign has that key
+    unknown_keys: list[str] = field(default_factory=list)  # no in-app notice of this campaign has them, in given order
+
+    @property
+    def unknown(self) -> int:
+        return len(self.unknown_keys)
 
 
 def check_cutoff(policy: Policy, cutoff: datetime) -> None:
@@ -561,7 +565,8 @@ class Campaign:
                         outbox.c.dedupe_key.in_(chunk), outbox.c.campaign_id == self.id, outbox.c.channel == "in_app")
                 ).all()
                 pending = [(k, u) for k, u, state in found if state == NoticeState.pending]
-                result.unknown += len(chunk) - len(found)
+                known = {k for k, _, _ in found}
+                result.unknown_keys += [k for k in chunk if k not in known]
                 result.already += len(found) - len(pending)
                 if not pending:
                     continue
