@@ -412,11 +412,17 @@ def test_evaluate_to_a_missing_folder(home):
 @pytest.mark.parametrize(("out", "words"), [
     ("/proc/d.parquet", "/proc/d.parquet: cannot write in /proc"),  # was DuckDB's IOException, after all the work
     ("folder.parquet", "folder.parquet: is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file"),
+    ("d.csv", "d.csv: the decisions file must end in .parquet"),  # had no fix line
+    ("nodir/d.parquet", "nodir/d.parquet: its folder does not exist"),
 ])
 def test_evaluate_refuses_an_output_it_cannot_write_before_deciding(home, out, words):
+    """A README walk-through: a bad --out was refused only after the export
+    had been read and checked (a full read of a large one)."""
     (home / "folder.parquet").mkdir()
-    msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--out", out))
-    assert words in msg and "fix:" in msg
+    r = cli("evaluate", "--data", "export", "--at", AT, "--out", out)
+    msg = refused(r)
+    assert words in msg and "fix:" in msg, msg
+    assert "export export" not in r.stderr and "users" not in r.stderr, r.stderr  # the export was not read first
 
 
 def test_snapshot_build_refuses_a_folder_it_cannot_write(home):

@@ -71,6 +71,9 @@ def evaluate(
 ) -> None:
     """Decide every item at the cut-off; write item_id, user_id, eligible, reason."""
     t = parse_instant(at, what="cut-off time")
+    from ..engine import decisions_path
+
+    decisions_path(out_file, parts=engine == "spark")  # a bad --out is refused before the export is read
     with opened_platform(data, policy, ledger, engine, spark_master, conf) as platform:
         with err.status(f"deciding on {engine} ..."):
             result = platform.evaluate(t, out_file)

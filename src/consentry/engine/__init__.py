@@ -1,10 +1,11 @@
 """Decisions (CONTRACT §3): the rules compiled to set operations, never a loop over items."""
 
 from .compile import Compiler
-from .evaluate import Evaluation, decide, evaluate
+from .evaluate import Evaluation, decide, decisions_path, evaluate
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
 
-__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Reason", "decide", "evaluate",
+__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Reason", "decide", "decisions_path",
+           "evaluate",
            "spark_session", "spark_unreachable"]
 
 

@@ -54,13 +54,13 @@ class Evaluation:
         return [(r, self.counts.get(r, 0)) for r in ORDER]
 
 
-def _decisions_path(out: str | Path, *, parts: bool = False) -> Path:
+def decisions_path(out: str | Path, *, parts: bool = False) -> Path:
     """Where decisions may be written: a .parquet name in a folder that exists.
     A run replaces the decisions of an earlier one there: a file, or (`parts`,
     on Spark) a folder of Parquet parts, but never a folder of anything else."""
     out = Path(out)
     if out.suffix != ".parquet":
-        raise InputError("the decisions file must end in .parquet", where=str(out))
+        raise InputError("the decisions file must end in .parquet", where=str(out), fix=f"e.g. --out {out.with_suffix('.parquet')}")
     check_writable(out.parent, where=str(out))
     if out.is_dir() and not parts:
         raise InputError("is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file",
@@ -98,7 +98,7 @@ def evaluate(
 ) -> Evaluation:
     """Write one decision per item to `out` (Parquet), atomically: a crash leaves
     no half-written file behind."""
-    out = _decisions_path(out)
+    out = decisions_path(out)
     started = time.perf_counter()
     own = con is None
     con = con or connect()
@@ -145,7 +145,7 @@ def evaluate_spark(
     into place when complete."""
     from . import spark as backend
 
-    out = _decisions_path(out, parts=True)
+    out = decisions_path(out, parts=True)
     started = time.perf_counter()
     scratch = backend.scratch_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
