@@ -397,3 +397,22 @@ def test_a_database_the_ledger_does_not_run_on_is_named_as_such(url) -> None:
     with pytest.raises(LedgerError) as e:
         Ledger(url)
     assert "the ledger runs on SQLite or PostgreSQL" in str(e.value) and "s3cret" not in str(e.value)
+
+
+def test_a_postgres_url_and_a_relative_sqlite_path_say_what_to_write(tmp_path, monkeypatch) -> None:
+    """A README walk-through: postgres:// said "the ledger runs on SQLite or
+    PostgreSQL, not postgres", and sqlite:///tmp/x.db (three slashes: relative)
+    said only "unable to open database file"."""
+    from consentry.errors import LedgerError
+
+    with pytest.raises(LedgerError) as e:
+        Ledger("postgres://u:s3cret@localhost/db")
+    said = str(e.value)
+    assert "starts with postgresql+psycopg://, not postgres://" in said and "s3cret" not in said, said
+    assert "write postgresql+psycopg://u:***@localhost/db" in said, said
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LedgerError) as e:
+        Ledger("sqlite:///var/nowhere/x.db")
+    said = str(e.value)
+    assert f"the folder {tmp_path / 'var' / 'nowhere'} does not exist" in said, said
+    assert "an absolute path takes four slashes: sqlite:////" in said

@@ -149,6 +149,10 @@ class Ledger:
             from sqlalchemy.engine import make_url
 
             parsed = make_url(self.url)
+            if parsed.get_backend_name() == "postgres":  # Heroku's and libpq's spelling, which SQLAlchemy does not read
+                raise LedgerError(
+                    f"cannot open the ledger {redact_url(self.url)}: a PostgreSQL ledger's URL starts with "
+                    f"postgresql+psycopg://, not postgres://; write {redact_url(self.url).replace('postgres://', 'postgresql+psycopg://', 1)}")
             if parsed.get_backend_name() not in ("sqlite", "postgresql"):
                 raise LedgerError(
                     f"cannot open the ledger {redact_url(self.url)}: the ledger runs on SQLite or PostgreSQL, "
@@ -205,9 +209,13 @@ class Ledger:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
-            raise LedgerError(
-                f"cannot reach the ledger {redact_url(self.url)}: {str(exc.orig).strip().splitlines()[0]}"
-            ) from None
+            said = str(exc.orig).strip().splitlines()[0]
+            db = self.engine.url.database
+            if self.is_sqlite and db and db != ":memory:" and not Path(db).parent.is_dir():
+                # sqlite:///FILE is relative to the working folder, sqlite:////FILE absolute: the usual slip.
+                said = (f"the folder {Path(db).parent.resolve()} does not exist (sqlite:///FILE is relative to the "
+                        "working folder; an absolute path takes four slashes: sqlite:////var/lib/consentry.db)")
+            raise LedgerError(f"cannot reach the ledger {redact_url(self.url)}: {said}") from None
         except CommandError:  # a revision this code does not have: a newer consentry wrote the ledger
             found = ", ".join(self._recorded_revisions() or ["?"])
             raise LedgerError(
