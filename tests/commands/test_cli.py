@@ -766,3 +766,19 @@ def test_lists_with_nothing_in_them_say_so_and_what_to_do(home) -> None:
     assert ok(cli("snapshot", "list")).stdout.strip() == "no snapshots yet; build one with `consentry snapshot build`"
     assert "no models registered yet; record one with `consentry model register" in ok(cli("model", "list")).stdout
     assert "no API clients yet; create one with" in ok(cli("admin", "client", "list")).stdout
+
+
+def test_evaluate_under_blur_says_how_many_are_usable_only_blurred(home):
+    """A README walk-through: the summary of a blur run gave no count of the
+    items eligible only with faces blurred (only the Parquet file had it)."""
+    ok(cli("ledger", "import", "events.jsonl"))
+    (home / "blur.yaml").write_text(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur")
+                                    .replace("name: recommended", "name: blur"))
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--policy", "blur.yaml", "--out", "b.parquet"))
+    rows = pq.read_table(home / "b.parquet").to_pylist()
+    n = sum(1 for row in rows if row["blur_faces"])
+    eligible = sum(1 for row in rows if row["eligible"])
+    assert n == 1, rows  # ph1: bob, a minor, is tagged
+    assert f"of the {eligible:,} eligible, 1 item is usable only with every face blurred (blur_faces)" in " ".join(r.stdout.split())
+    r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
+    assert "blur_faces" not in r.stdout

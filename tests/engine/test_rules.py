@@ -359,6 +359,13 @@ def test_rule14_blur_keeps_items_and_marks_them(tmp_path, ledger, cutoff):
     assert got["p_kid"] == ("eligible", True)
     assert got["p_mixed"] == ("eligible", True)
     assert got["p_none"] == ("eligible", False)
+    # A README walk-through: evaluate's summary did not say how many are usable only blurred; it counts them.
+    from consentry.engine import evaluate
+
+    e = evaluate(Export(tmp_path / "x"), ledger, blur, cutoff, tmp_path / "d.parquet")
+    assert e.blurred == sum(1 for r in rows if r[4]) >= 2 and e.eligible == sum(1 for r in rows if r[3] == "eligible")
+    assert evaluate(Export(tmp_path / "x"), ledger, parse_policy(preset_text("recommended")), cutoff,
+                    tmp_path / "r.parquet").blurred is None
 
 
 def tp(item_id: str, type_: str, at: str, **kw):

@@ -63,6 +63,9 @@ def both(export: Export, ledger: Ledger, policy, at: datetime, spark, tmp: Path)
     a, b = tmp / f"duck-{policy.hash[-8:]}.parquet", tmp / f"spark-{policy.hash[-8:]}.parquet"
     ea = evaluate(export, ledger, policy, at, a)
     eb = evaluate_spark(export, ledger, policy, at, b, spark)
+    assert ea.blurred == eb.blurred  # None unless the policy blurs
+    if policy.tagged_people == "blur":
+        assert ea.blurred == sum(1 for r in rows(a) if r[4]) > 0
     return rows(a), rows(b), ea.counts, eb.counts
 
 

@@ -103,6 +103,9 @@ def print_counts(result) -> None:  # noqa: ANN001
     table.add_section()
     table.add_row("", "total", f"{result.items:,}", "100%", "")
     show(table)
+    if result.blurred is not None:  # tagged_people: blur
+        out.print(f"of the {result.eligible:,} eligible, {count(result.blurred, 'item is', 'items are')} usable only with "
+                  "every face blurred (blur_faces)", highlight=False)
 
 
 @top.command()

@@ -36,6 +36,8 @@ class Evaluation:
     counts: dict[str, int] = field(default_factory=dict)
     out: Path | None = None
     seconds: float = 0.0
+    #: Under `tagged_people: blur`: the eligible items that may be used only with their faces blurred; else None.
+    blurred: int | None = None
 
     def __post_init__(self) -> None:
         rank = {str(r): i for i, r in enumerate(ORDER)}  # in rule order, as every face prints them
@@ -108,9 +110,11 @@ def evaluate(
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             con.execute(f"COPY ({sql}) TO '{tmp}' ({DECISIONS_PARQUET})")
-            counts = dict(
-                con.execute(f"SELECT reason, count(*) FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
-            )
+            blur = policy.tagged_people == "blur"
+            flag = "count(*) FILTER (WHERE blur_faces)" if blur else "0"
+            rows = con.execute(f"SELECT reason, count(*), {flag} FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
+            counts = {r: n for r, n, _ in rows}
+            blurred = sum(int(b) for _, _, b in rows) if blur else None
             os.replace(tmp, out)
             _record(ledger, policy, at, wm, counts, out, {})
         finally:
@@ -127,6 +131,7 @@ def evaluate(
         counts={str(k): int(v) for k, v in counts.items()},
         out=out,
         seconds=time.perf_counter() - started,
+        blurred=blurred,
     )
 
 
@@ -152,7 +157,7 @@ def evaluate_spark(
     try:
         wm = backend.load_inputs(spark, export, ledger, at, scratch, watermark)
         with backend.decided(spark, policy, at) as decisions:
-            counts = backend.write_counting(decisions, tmp)
+            counts, blurred = backend.write_counting(decisions, tmp, blur=policy.tagged_people == "blur")
         old = out.with_name(f".{out.name}.{os.getpid()}.old")
         if out.exists():
             os.replace(out, old)
@@ -163,7 +168,7 @@ def evaluate_spark(
         backend.remove(tmp)
         backend.remove(scratch)
     return Evaluation(at=at, policy_name=policy.name, policy_hash=policy.hash, watermark=wm, counts=counts, out=out,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, blurred=blurred)
 
 
 def decide(
