@@ -138,6 +138,14 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, app_na
     except ImportError:  # pragma: no cover - pyspark is a declared dependency of the spark extra
         raise InputError("the Spark engine needs pyspark", fix="pip install 'consentry[spark]'") from None
     check_master(master)
+    # pyspark warns, on its first lazy import of pyspark.testing, that it "does
+    # not yet fully support pandas >= 3.0.0". consentry's Spark path uses no
+    # pandas API (Arrow: mapInArrow, createDataFrame from an Arrow schema), and
+    # its Spark tests run with pandas 3: the warning is not about us, so a user
+    # is not told that the supported install may not work.
+    import warnings
+
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     forced = utc_conf(conf or {})
     if master.startswith("local"):  # bind to loopback: nothing outside this machine needs to reach it
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
