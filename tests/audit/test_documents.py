@@ -127,6 +127,28 @@ def test_documents_command_writes_markdown_and_html(ledger: Ledger, tmp_path: Pa
     assert bad.exit_code == 2 and "--language" in bad.output
 
 
+@pytest.mark.slow
+def test_an_option_that_replaces_part_of_the_controller_file_is_named(ledger: Ledger, tmp_path: Path) -> None:
+    """A README walk-through: with section 6's controller.yaml (Pixgram Europe
+    Ltd., Dublin, DPO Ana Silva) and section 8's `--controller "Pixgram B.V.,
+    ..."`, the record named the one company with the other's DPO, without a word."""
+    app = typer.Typer()
+    app.add_typer(accountability_commands)
+    (tmp_path / "controller.yaml").write_text("platform: Pixgram\nname: Pixgram Europe Ltd.\naddress: 1 Harbour Square, Dublin 2\n"
+                                              "dpo: Ana Silva, dpo@pixgram.example\n")
+    r = CliRunner().invoke(app, ["documents", "--out", str(tmp_path / "d"), "--ledger", ledger.url,
+                                 "--controller-file", str(tmp_path / "controller.yaml"),
+                                 "--controller", "Pixgram B.V., Keizersgracht 1, Amsterdam"])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stderr.split())
+    assert f"note: the controller file {tmp_path / 'controller.yaml'} is used for what no option gives; --controller " \
+           "replaces its name and address ('Pixgram Europe Ltd., 1 Harbour Square, Dublin 2')" in said, said
+    assert "the DPO (--dpo)" not in said and "the platform (--platform)" not in said  # the file gave the rest
+    r = CliRunner().invoke(app, ["documents", "--out", str(tmp_path / "e"), "--ledger", ledger.url,
+                                 "--controller-file", str(tmp_path / "controller.yaml")])
+    assert r.exit_code == 0 and "replaces" not in r.stderr, r.output
+
+
 @pytest.mark.parametrize("lang,word", [("de", "Widerspruch"), ("nl", "bezwaar")])
 def test_notice_in_another_language(ledger: Ledger, lang: str, word: str) -> None:
     docs = build_documents(load_policy("recommended"), ledger_facts(ledger.reader), cutoff=CUTOFF, language=lang)

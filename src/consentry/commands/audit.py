@@ -124,6 +124,15 @@ def documents(
     given = {"name": controller or named, "contact": contact or known.dpo, "dpo": dpo or known.dpo,
              "platform": platform or known.platform}
     given["privacy_center"] = privacy_center
+    # An option replaces one field of the controller file and keeps the others: say so, so that a record
+    # naming one company with another's DPO is not written without a word.
+    replaced = [f"{opt} replaces its {what} ({kept!r})" for opt, mine, kept, what in (
+        ("--controller", controller, named, "name and address"), ("--contact", contact, known.dpo, "contact"),
+        ("--dpo", dpo, known.dpo, "DPO"), ("--platform", platform, known.platform, "platform")) if mine and kept and mine != kept]
+    if replaced:
+        from_file = config.controller_file(controller_file)
+        err.print(f"note: the controller file {from_file} is used for what no option gives; " + "; ".join(replaced),
+                  highlight=False, soft_wrap=True)
     who = Controller(**{k: v for k, v in given.items() if v})
     target = _out_dir(out_dir)
     with open_ledger(ledger) as led:
@@ -137,7 +146,8 @@ def documents(
     ) if not given[field]]
     if missing:
         err.print(f"note: the documents leave [placeholders] for what was not given: {', '.join(missing)}; "
-                  "--controller-file gives the first four.", highlight=False)
+                  "a controller file (--controller-file) can give the controller, the contact, the DPO and the platform.",
+                  highlight=False)
 
 
 # -- the audit log -----------------------------------------------------------------------------
