@@ -21,9 +21,13 @@ def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
                 dt = datetime.combine(date.fromisoformat(text), datetime.min.time())
             else:
                 dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
+        except ValueError as exc:
+            said = str(exc)
+            # ISO 8601 in form, but not a real date (month 13, 30 February) or an offset beyond a day: say which.
+            why = ("its offset from UTC is out of range" if "offset" in said
+                   else said if "must be in" in said or "out of range" in said else "")
             raise InputError(
-                f"'{value}' is not an ISO 8601 {what}",
+                f"'{value}' is not an ISO 8601 {what}" + (f" ({why})" if why else ""),
                 fix="write it like 2024-06-26T00:00:00Z (UTC) or 2024-06-26",
             ) from None
     return utc(dt)

@@ -385,10 +385,13 @@ def test_evaluate_on_a_ledger_without_events_says_so(home):
     assert "holds no events" not in r.stderr and decisions(home / "d.parquet")["c1"] == "objected"
 
 
-@pytest.mark.parametrize("at", ["yesterday", "26/06/2024", "2024-13-01T00:00:00Z"])
-def test_evaluate_with_a_bad_cutoff(home, at):
+@pytest.mark.parametrize("at, why", [("yesterday", ""), ("26/06/2024", ""), ("2024-13-01T00:00:00Z", " (month must be in 1..12)"),
+                                     ("2024-02-30", " (day is out of range for month)"),
+                                     ("2024-06-26T00:00:00+25:00", " (its offset from UTC is out of range)")])
+def test_evaluate_with_a_bad_cutoff(home, at, why):
+    """A README walk-through: an impossible month or offset was only "not an ISO 8601 cut-off time": it says which."""
     msg = refused(cli("evaluate", "--data", "export", "--at", at, "--out", "d.parquet"))
-    assert f"'{at}' is not an ISO 8601 cut-off time" in msg
+    assert f"'{at}' is not an ISO 8601 cut-off time{why}\n" in msg, msg
     assert "fix: write it like 2024-06-26T00:00:00Z" in msg
     assert not (home / "d.parquet").exists()
 
