@@ -195,6 +195,28 @@ def test_missing_table_file_is_refused(tmp_path, fmt, table):
     assert f"fix: add {table}.parquet, {table}.jsonl or {table}.csv" in msg
 
 
+@pytest.mark.parametrize("table, misnamed, fix", [
+    ("content", "contents.csv", "rename contents.csv to content.csv"),
+    ("users", "Users.csv", "rename Users.csv to users.csv"),
+    ("tags", "tag.csv", "rename tag.csv to tags.csv, or remove it if the platform has no tags"),
+    ("tags", "TAGS.CSV", "rename TAGS.CSV to tags.csv, or remove it if the platform has no tags"),
+    ("tags", "tags.json", "write tags.json as tags.parquet, .jsonl or .csv, or remove it if the platform has no tags"),
+])
+def test_a_misnamed_table_file_is_named_and_a_misnamed_tags_file_is_not_no_tags(tmp_path, table, misnamed, fix):
+    """A README walk-through: contents.csv gave only "the table 'content' is
+    missing"; and a misnamed tags file passed for "no tags", so that no tagged
+    person would have been checked."""
+    folder = make(tmp_path / "x", "csv")
+    (folder / f"{table}.csv").rename(folder / misnamed)
+    with pytest.raises(InputError) as info:
+        Export(folder)
+    msg = str(info.value)
+    assert f"the table '{table}' is missing, but {misnamed} looks like it" in msg and f"fix: {fix}" in msg, msg
+    (folder / misnamed).unlink()
+    if table == "tags":
+        assert "tags" not in Export(folder).files  # no file at all: no tags, as before
+
+
 def test_missing_export_folder_is_refused(tmp_path):
     with pytest.raises(InputError) as info:
         Export(tmp_path / "nope")

@@ -117,6 +117,26 @@ def find_table_file(folder: Path | StorePath, table: Table) -> Path | StorePath 
     return found[0] if found else None
 
 
+def _suffixes(name: str) -> str:
+    """'.csv' of 'Contents.csv', '' of a folder of parts."""
+    return name[name.index("."):].lower() if "." in name else ""
+
+
+def near_misses(folder: Path | StorePath, table: str) -> list[str]:
+    """Files or folders at the top of `folder` named almost like `table`
+    (`contents.csv`, `Tags.parquet`, `tag/`): a misspelt table, named so the
+    refusal can say which file was meant."""
+    import difflib
+
+    for _, dirs, files in walk(folder):
+        names = [n for n in (*dirs, *files) if not n.startswith((".", "_"))]
+        break
+    else:
+        return []
+    stem = {n: n.split(".", 1)[0].lower() for n in names}
+    return sorted(n for n in names if stem[n] == table or difflib.SequenceMatcher(None, stem[n], table).ratio() >= 0.8)
+
+
 def _empty_fix(table: Table, what: str = "file") -> str:
     if table.optional:
         return (
@@ -279,13 +299,18 @@ class Export:
             for table in TABLES:
                 path = find_table_file(self.folder, table)
                 if path is None:
-                    if table.optional:
+                    like = near_misses(self.folder, table.name)
+                    if table.optional and not like:
                         continue
-                    raise InputError(
-                        f"the table '{table.name}' is missing",
-                        where=str(self.folder),
-                        fix=f"add {table.name}.parquet, {table.name}.jsonl or {table.name}.csv",
-                    )
+                    # A misspelt tags file must not pass for "no tags": every tagged person would go unchecked.
+                    seen = f", but {' and '.join(like)} looks like it" if like else ""
+                    fix = f"add {table.name}.parquet, {table.name}.jsonl or {table.name}.csv"
+                    if like:
+                        ext = _suffixes(like[0])
+                        fix = (f"rename {like[0]} to {table.name}{ext}" if ext.lstrip(".") in FORMATS or not ext
+                               else f"write {like[0]} as {table.name}.parquet, .jsonl or .csv") + (
+                            ", or remove it if the platform has no tags" if table.optional else "")
+                    raise InputError(f"the table '{table.name}' is missing{seen}", where=str(self.folder), fix=fix)
                 fmt = "parquet" if path.is_dir() else path.suffix.lstrip(".")
                 self.files[table.name] = self._describe(probe, TableFile(table, path, fmt))
         finally:
