@@ -1497,6 +1497,11 @@ def test_the_home_and_notice_pages_promise_objections_only_where_the_policy_hono
     home, notice = (page_text(meta.new_client().get(p).text) for p in ("/", "/notice"))
     assert somewhere in home and everywhere not in home, home
     assert "Where objections are honoured (see above): from the moment we receive your objection" in notice
+    # A README walk-through: the bullet of the jurisdiction that does not honour objections said only "legitimate
+    # interest.", leaving the reader to infer it from a sentence missing.
+    refused = "Under this policy, objections from where you live are not honoured: your public content may be used even if you object."
+    assert notice.count(refused) == 1 and notice.index(refused) > notice.index("Everywhere else"), notice
+    assert refused not in page_text(kit.new_client().get("/notice").text)
     narrow = tmp_path / "narrow.yaml"
     narrow.write_text(load_policy("recommended").model_dump_json().replace('"recommended"', '"narrow"')
                       .replace('"kinds":["post","photo","caption","comment","story"]', '"kinds":["post"]')
