@@ -120,8 +120,7 @@ def notify(
     with opened_platform(data, policy, ledger, engine, spark_master, conf, opener=_notice_ledger) as platform:
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
-            from ..notices import summarize
-            from ..notices import check_cutoff
+            from ..notices import check_cutoff, summarize
 
             check_cutoff(pol, t)  # what the real run would refuse
 

@@ -4,9 +4,8 @@ from .compile import Compiler
 from .evaluate import Evaluation, decide, decisions_path, evaluate
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
 
-__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Reason", "decide", "decisions_path",
-           "evaluate",
-           "spark_session", "spark_unreachable"]
+__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Reason", "decide",
+           "decisions_path", "evaluate", "spark_session", "spark_unreachable"]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - Spark's module is loaded only when Spark is asked for
