@@ -885,6 +885,25 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
     assert value(now, "consentry_http_requests_total", route="/metrics", method="GET", status="200") >= 1
 
 
+def test_a_requester_is_never_told_of_an_item_that_cannot_show_them_nor_of_one_that_is_not_public(center: CenterKit) -> None:
+    """A browser trial: /others recorded a third-party objection on someone's
+    private message and listed it among "these photos" protected, so anyone
+    without an account could learn which private items exist. Only public
+    items that can show a person count as found."""
+    c = center.new_client()
+    path, ref = _third_party_request(center, c, items="a-photo a-dm a-friends a-post nowhere")
+    confirm = c.get(path)
+    done = c.post(path, data={"csrf": csrf_from(confirm.text)})
+    assert done.status_code == 200, done.text
+    assert re.findall(r"<li>([^<]*)</li>", done.text) == ["a-photo"], done.text  # the protected list
+    # a text post has no image: it cannot show them; the others are not public, so not "found"
+    assert "We could not find these photos: a-dm, a-friends, a-post, nowhere." in page_text(done.text), done.text
+    assert _tp_events(center) == [("a-photo", "third_party_objected", f"requester:{ref}")]
+    # The administrator's candidates are items that can show a person, what the request covers first.
+    queue = center.admin_client().get("/admin").text
+    assert 'value="a-photo"' in queue and 'value="a-dm"' not in queue and 'value="a-post"' not in queue, queue
+
+
 def test_a_dismissal_never_ends_another_requesters_objection(center: CenterKit) -> None:
     one, ref1 = _third_party_request(center, center.new_client(), "first@example.net", items="b-photo")
     center.follow_link(one, center.new_client())

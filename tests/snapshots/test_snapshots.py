@@ -338,7 +338,7 @@ def test_a_third_party_request_confirmed_while_builds_run_is_in_no_build_that_st
     center's confirmation page takes) while snapshots are built: a photo whose
     request was confirmed before a build started is never in that build."""
     photos = [f"ph{i:03d}" for i in range(90)]
-    export = write_export(tmp_path / "export", [user("ann")], [item(p, "ann") for p in photos])
+    export = write_export(tmp_path / "export", [user("ann")], [item(p, "ann", kind="photo") for p in photos])
     led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     led.append([NewEvent(user_id="ann", type="notified", at=NOTIFIED, channel="email")])
     confirmed: list[tuple[str, int]] = []

@@ -35,6 +35,12 @@ from .tables import third_party_objections
 #: Kinds that can show a face.
 VISUAL_KINDS = ("photo", "story", "video", "reel")
 
+
+def _can_show(c: str = "") -> str:
+    """SQL: the `content` row (alias `c`) can show a person: it has an image, or is of a visual kind."""
+    at = f"{c}." if c else ""
+    return f"({at}media_path IS NOT NULL OR {at}kind IN {VISUAL_KINDS!r})"
+
 #: Runs inside a request's transaction, e.g. to queue the mail it causes.
 Within = Callable[[Connection], None]
 
@@ -164,16 +170,16 @@ class ThirdParties:
         if req is None:
             return []
         states = self.states(ref)
-        items = list(dict.fromkeys([*req.named_items, *states]))
         handles = [h.lower() for h in req.named_handles]
         rows = self._query(
             f"""SELECT c.item_id, u.handle, c.kind, c.created_at, list_contains(?::VARCHAR[], c.item_id) AS named
             FROM content c JOIN users u USING (user_id)
-            WHERE list_contains(?::VARCHAR[], c.item_id)
-               OR (list_contains(?::VARCHAR[], lower(u.handle)) AND c.kind IN {VISUAL_KINDS!r})
+            WHERE list_contains(?::VARCHAR[], c.item_id)  -- what this request covers, whatever it is
+               OR ({_can_show("c")}
+                   AND (list_contains(?::VARCHAR[], c.item_id) OR list_contains(?::VARCHAR[], lower(u.handle))))
             ORDER BY named DESC, c.created_at DESC, c.item_id
             LIMIT ?""",
-            [req.named_items, items, handles, limit],
+            [req.named_items, list(states), req.named_items, handles, limit],
         )
         return [
             Candidate(i, a, k, t if t.tzinfo else t.replace(tzinfo=UTC), n, states.get(i)) for i, a, k, t, n in rows
@@ -189,11 +195,17 @@ class ThirdParties:
         finally:
             con.close()
 
-    def _existing(self, item_ids: list[str]) -> set[str]:
+    def _existing(self, item_ids: list[str], *, shown: bool = False) -> set[str]:
+        """The ids among `item_ids` of items of the export. `shown`: only
+        public items that can show a person (an image, or a visual kind), for
+        the requester, who has no account: what they are told was found must
+        not reveal that a private message or a friends-only photo with that id
+        exists (such an item is never used anyway, rule 3)."""
         if not item_ids:
             return set()
+        seen = f" AND visibility = 'public' AND {_can_show()}" if shown else ""
         return {r[0] for r in self._query(
-            "SELECT item_id FROM content WHERE list_contains(?::VARCHAR[], item_id)", [item_ids])}
+            f"SELECT item_id FROM content WHERE list_contains(?::VARCHAR[], item_id){seen}", [item_ids])}
 
     # -- the requester -----------------------------------------------------------------
 
@@ -230,7 +242,7 @@ class ThirdParties:
         req = self.request(ref)
         if req is None:
             raise ThirdPartyError("No request with that reference.")
-        found = self._existing(req.named_items)
+        found = self._existing(req.named_items, shown=True)
         named = [i for i in req.named_items if i in found]
         now = _now()
         with self.ledger.transaction() as conn:
