@@ -480,7 +480,7 @@ def test_a_tagged_person_sees_only_what_is_theirs(center: CenterKit) -> None:
     assert b"bob with alice" not in everything and b'"objected"' not in everything
     [tagged] = json.loads(z.read("tagged_in.json"))
     assert tagged == {"item_id": "b-photo", "role": "tagged", "kind": "photo", "created_at": tagged["created_at"],
-                      "eligible": False, "reason": None, "meaning": NOT_ABOUT_YOU}
+                      "eligible": False, "reason": None, "about_you": None, "meaning": NOT_ABOUT_YOU}
     # Bob asks for erasure: still nothing about it reaches Alice.
     bob_erase = bob.get("/me/erase")
     bob.post("/me/erase", data={"confirm": "yes", "csrf": csrf_from(bob_erase.text)})
@@ -530,8 +530,11 @@ def test_download_holds_exactly_the_persons_data(center: CenterKit) -> None:
     assert {i["item_id"] for i in data["tagged_in.json"]} == tagged_items_of(ALICE) == {"b-photo"}
     for i in data["items.json"]:
         assert (i["eligible"], i["reason"]) == engine[i["item_id"]][1:], i
-    for i in data["tagged_in.json"]:  # Bob's photo: whether it is used, and her own reason
-        assert (i["eligible"], i["reason"]) == (engine[i["item_id"]][1], "objected"), i
+    # Bob's photo: whether it is used, the engine's reason (a browser trial: the archive gave "objected" where
+    # `explain` and `evaluate` say tagged_person), and her own rule behind it.
+    assert engine["b-photo"][2] == "tagged_person"
+    for i in data["tagged_in.json"]:
+        assert (i["eligible"], i["reason"], i["about_you"]) == (engine[i["item_id"]][1], "tagged_person", "objected"), i
         assert "text" not in i and "visibility" not in i
     assert data["ledger.json"] == [e.as_json() for e in center.events(ALICE)]
     assert [e["type"] for e in data["ledger.json"]] == ["notified", "objected"]
@@ -540,7 +543,7 @@ def test_download_holds_exactly_the_persons_data(center: CenterKit) -> None:
     assert dec["cutoff"] == "2030-01-01T00:00:00Z" and dec["policy"] == "recommended"
     assert dec["items"] == {
         **{k: {"eligible": v[1], "reason": v[2]} for k, v in engine.items() if k in items_of(ALICE)},
-        "b-photo": {"eligible": False, "reason": "objected"},
+        "b-photo": {"eligible": False, "reason": "tagged_person", "about_you": "objected"},
     }
     everything = b"".join(z.read(n) for n in z.namelist())
     for other in (b"b-post", b"c-post", b"bob-only", b"bob@example.org", b"carol"):
@@ -967,6 +970,14 @@ def test_explicit_language_sticks_and_person_language_wins_over_browser(center: 
     # His mails are in Dutch too (the sign-in mail he just used: a second one right away would be spaced).
     signin_mails = [m for m in center.inbox.all() if m.kind == "signin" and EMAIL[BOB] in m.to]
     assert signin_mails[-1].subject == i18n.gettext("nl")("Your sign-in link")
+    # A browser trial: a language chosen on /me (not on the home page) was lost at the next click, the
+    # erasure page (its irreversible warning) in the browser's language again. It lasts for the visit.
+    assert html_lang(bob.get("/me", params={"lang": "de"}).text) == "de"
+    for page in ("/me/erase", "/me", "/notice"):
+        assert html_lang(bob.get(page).text) == "de", page
+    anon = center.new_client()
+    assert html_lang(anon.get("/notice", params={"lang": "pl"}).text) == "pl"
+    assert html_lang(anon.get("/others").text) == "pl"
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -141,6 +141,11 @@ class Center:
         """`person` is who is signed in; `speak_to` is whose language to use when
         a page is for someone who is not signed in (the notice's objection link)."""
         lang = self.lang(request, person or speak_to)
+        chosen = request.query_params.get("lang")
+        if request.method == "GET" and chosen in i18n.LANGUAGES and request.session.get("lang") != chosen:
+            # The language menu's choice lasts for the visit: a person who chose German on /me was
+            # answered in their browser's language on the next page (the erasure warning among them).
+            request.session["lang"] = chosen
         context = {
             "_": i18n.gettext(lang),
             "ngettext": i18n.ngettext(lang),

@@ -82,10 +82,7 @@ def _same_mailbox(stored: str, address: str) -> bool:
 
 @router.get("/")
 def home(request: Request, c: Center = Depends(center)) -> Response:
-    person = c.signed_in(request)
-    if request.query_params.get("lang") in i18n.LANGUAGES:
-        request.session["lang"] = request.query_params["lang"]
-    return c.render(request, "home.html", {"cutoff": c.cutoff()}, person=person)
+    return c.render(request, "home.html", {"cutoff": c.cutoff()}, person=c.signed_in(request))
 
 
 @router.get("/notice")

@@ -58,6 +58,16 @@ class ItemDecision:
     media_path: str | None = None  # the reader's own photos only: a thumbnail is theirs to see
 
     @property
+    def codes(self) -> dict[str, str | None]:
+        """The reason as `evaluate` and `explain` give it, and for a photo of
+        someone else the reader's own failing rule behind it (`about_you`):
+        the engine's code for such a photo is `tagged_person`, never the
+        reader's rule, so the two can be compared with the engine's output."""
+        if self.role == "author":
+            return {"reason": self.reason}
+        return {"reason": str(Reason.tagged_person) if self.reason else None, "about_you": self.reason}
+
+    @property
     def excerpt(self) -> str | None:
         """The start of the reader's own text, enough to recognise it."""
         if not self.text:
@@ -80,7 +90,7 @@ class ItemDecision:
             "kind": self.kind,
             "created_at": iso(self.created_at),
             "eligible": self.eligible,
-            "reason": self.reason,
+            **self.codes,
             "meaning": self.meaning,
         }
         if self.role == "author":
@@ -164,8 +174,9 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
                 "cutoff": iso(view.at),
                 "policy": view.policy.name,
                 "policy_hash": view.policy.hash,
-                "items": {i.item_id: {"eligible": i.eligible, "reason": i.reason} for i in view.items},
-                "note": "for photos of others you are tagged in, the reason is given only when it is about you",
+                "items": {i.item_id: {"eligible": i.eligible, **i.codes} for i in view.items},
+                "note": "for photos of others you are tagged in, the reason (tagged_person) is given only when it is "
+                        "about you, with your own rule behind it in about_you",
             },
         )
         put("training_sets.json", training or [])
