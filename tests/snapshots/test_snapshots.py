@@ -3,6 +3,7 @@ verify, crash safety, consistency under concurrent objections, lineage, readers.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -278,6 +279,7 @@ def test_a_failed_build_leaves_nothing_visible(world) -> None:
 def test_a_killed_build_leaves_no_visible_half_snapshot(world) -> None:
     tmp, export, led = world
     script = f"""
+import json
 import os
 from datetime import datetime, UTC
 from consentry.ledger import Ledger
@@ -525,3 +527,41 @@ def test_a_watching_purge_logs_when_it_started_and_then_only_what_changed_each_l
     stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z s: "
     assert len(lines) == 2 and all(re.match(stamp, ln) for ln in lines), lines
     assert "nothing to remove" in lines[0] and "removed 6 rows of 1 person" in lines[1]
+
+
+def test_a_purge_with_no_new_event_is_recorded_and_flags_the_model(world, tmp_path) -> None:
+    """A trial: a purge whose rows left because a new export deleted an item
+    (no ledger event since the build) removed them from the table but recorded
+    nothing: the manifest kept the old rows, version and digest, no purge was
+    listed, and the model trained on the snapshot was not flagged."""
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    register_model(led, "m", "s")
+    before = Registry(led).require("s").manifest
+    assert "e0" in rows(led, "s")
+    content = duckdb.sql(f"SELECT * FROM read_parquet('{export.folder}/content.parquet')").to_arrow_table().to_pylist()
+    for row in content:
+        if row["item_id"] == "e0":
+            row["deleted_at"] = datetime.now(UTC)
+    users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
+    users[1]["birth_date"] = "2009-01-01"
+    newer = write_export(tmp_path / "export2", users, content, [{"item_id": "p2", "tagged_user_id": "ben"},
+                                                                  {"item_id": "p3", "tagged_user_id": "ben"}])
+    (newer / "media").mkdir(exist_ok=True)
+    for p in ("p1", "p2", "p3", "p4"):
+        (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
+    r = purge(led, "s", data=newer)
+    assert r.rows_removed == 1 and r.from_watermark == r.to_watermark == before.watermark
+    m = Registry(led).require("s").manifest
+    table = DeltaTable(Registry(led).require("s").uri)
+    assert "e0" not in rows(led, "s") and m.rows == before.rows - 1 == len(rows(led, "s"))
+    assert len(m.purges) == 1 and m.purges[0].rows_removed == 1 and m.table_version == table.version()
+    assert m.digest != before.digest
+    on_disk = json.loads((tmp / "s" / "manifest.json").read_text())
+    assert on_disk["rows"] == m.rows and len(on_disk["purges"]) == 1
+    [model] = Registry(led).models("s")
+    assert model.flagged and model.rows_purged_since == 1
+    again = purge(led, "s", data=newer)
+    assert again.rows_removed == 0 and len(Registry(led).require("s").manifest.purges) == 1
+    said = CliRunner().invoke(app, ["snapshot", "show", "s", "--ledger", led.url]).output
+    assert f"(no new ledger event (up to {before.watermark}))" in " ".join(said.split()), said

@@ -73,7 +73,7 @@ def _print_manifest(m) -> None:  # noqa: ANN001
     for k, v in m.transforms.items():
         table.add_row(f"transform: {k}", f"{v:,}")
     for p in m.purges:
-        table.add_row(f"purge {iso(p.at)} (events {p.from_watermark + 1}..{p.to_watermark})", f"-{p.rows_removed:,}")
+        table.add_row(f"purge {iso(p.at)} ({_events(p.from_watermark, p.to_watermark)})", f"-{p.rows_removed:,}")
     show(table)
     out.print(f"ledger watermark {m.watermark}, Delta version {m.table_version}, digest {m.digest}", highlight=False)
 
@@ -85,10 +85,18 @@ def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     hidden = r.counts.get("mentions_redacted", 0)
     if not _changed(r):
         return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
-    return (f"{name}: events {r.from_watermark + 1}..{r.to_watermark}: removed {count(r.rows_removed, 'row', 'rows')} "
+    return (f"{name}: {_events(r.from_watermark, r.to_watermark)}: removed {count(r.rows_removed, 'row', 'rows')} "
             f"of {count(r.people, 'person', 'people')}; hid @mentions in {count(hidden, 'remaining row', 'remaining rows')}; "
             f"rewrote {count(r.buckets_rewritten, 'bucket', 'buckets')}, {count(r.files_removed, 'file', 'files')} "
             f"deleted ({r.seconds:.1f}s)")
+
+
+def _events(after: int, upto: int) -> str:
+    """Which ledger events a purge applied; none when only the export changed
+    (it printed "events 2705..2704")."""
+    if upto <= after:
+        return f"no new ledger event (up to {upto})"
+    return f"events {after + 1}..{upto}"
 
 
 def _changed(r) -> bool:  # noqa: ANN001 - a PurgeResult

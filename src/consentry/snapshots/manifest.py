@@ -23,6 +23,9 @@ class Purge(BaseModel):
     files_removed: int
     table_version: int
     counts: dict[str, int] = Field(default_factory=dict)
+    #: The purge's intent (recovery.py): how a repeated completion knows it is recorded. A purge may move no
+    #: watermark (rows that left because the export deleted them, not because of an event).
+    intent: str | None = None
 
 
 class Manifest(BaseModel):

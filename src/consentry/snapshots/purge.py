@@ -273,8 +273,13 @@ def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished
         at=finished, from_watermark=int(intent["from_watermark"]), to_watermark=int(intent["to_watermark"]),
         people=len(intent["people"]), rows_removed=int(intent["rows_removed"]),
         files_removed=len(vacuumed) + removed_media, table_version=dt.version(), counts=intent["counts"],
+        intent=intent["id"],
     )
-    if m.watermark < purge_rec.to_watermark:  # not recorded yet
+    # Not recorded yet? Known by the intent, not by the watermark: a purge with no new event (the export deleted
+    # an item or an account) moves none, and went unrecorded: no purge, no flagged model, a manifest of old rows.
+    recorded = any(p.intent == intent["id"] for p in m.purges) or (  # or by the watermark, as before purges kept it
+        m.watermark >= purge_rec.to_watermark > purge_rec.from_watermark and all(p.intent is None for p in m.purges[-1:]))
+    if not recorded:
         m = m.model_copy(
             update={
                 "watermark": purge_rec.to_watermark, "rows": m.rows - purge_rec.rows_removed,
