@@ -565,3 +565,22 @@ def test_a_purge_with_no_new_event_is_recorded_and_flags_the_model(world, tmp_pa
     assert again.rows_removed == 0 and len(Registry(led).require("s").manifest.purges) == 1
     said = CliRunner().invoke(app, ["snapshot", "show", "s", "--ledger", led.url]).output
     assert f"(no new ledger event (up to {before.watermark}))" in " ".join(said.split()), said
+
+
+def test_a_second_purge_counts_only_the_files_it_deleted(world) -> None:
+    """A trial: from the second purge of a snapshot on, "N files deleted" and
+    the manifest's files_removed counted again the files an earlier purge had
+    already deleted (vacuum lists every file the log ever removed)."""
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+
+    def files() -> set[Path]:
+        return {p for p in (tmp / "s").rglob("*") if p.is_file() and "_delta_log" not in p.parts}
+
+    for who in ("dan", "ann"):
+        led.record(NewEvent(user_id=who, type="objected", at=datetime.now(UTC), channel="web"))
+        before = files()
+        r = purge(led, "s")
+        gone = before - files()
+        assert r.rows_removed > 0 and gone and r.files_removed == len(gone), (who, r.files_removed, sorted(gone))
+        assert Registry(led).require("s").manifest.purges[-1].files_removed == len(gone)

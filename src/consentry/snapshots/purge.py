@@ -257,22 +257,26 @@ def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished
     from deltalake import DeltaTable
 
     folder = Path(rec.uri).parent
-    removed_media = 0
-    for rel in intent["media"]:
-        target = folder / rel
-        if target.is_file():
-            target.unlink()
-            removed_media += 1
-    failpoint("purge:media")
     dt = DeltaTable(rec.uri)
-    vacuumed = dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
+    if "files_removed" not in intent:
+        # Counted before anything is deleted, and kept in the intent, so that a completion repeated after a
+        # crash says what this purge deleted. Vacuum lists every file the log ever removed, those an earlier
+        # purge already deleted among them (they were counted twice): only files still on disk count.
+        listed = dt.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False, full=True)
+        intent = {**intent, "files_removed": sum(1 for f in listed if (Path(rec.uri) / f).exists())
+                  + sum(1 for rel in intent["media"] if (folder / rel).is_file())}
+        write_intent(folder, intent)
+    for rel in intent["media"]:
+        (folder / rel).unlink(missing_ok=True)
+    failpoint("purge:media")
+    dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
     failpoint("purge:vacuum")
     current = registry.require(rec.name)
     m = current.manifest
     purge_rec = Purge(
         at=finished, from_watermark=int(intent["from_watermark"]), to_watermark=int(intent["to_watermark"]),
         people=len(intent["people"]), rows_removed=int(intent["rows_removed"]),
-        files_removed=len(vacuumed) + removed_media, table_version=dt.version(), counts=intent["counts"],
+        files_removed=int(intent["files_removed"]), table_version=dt.version(), counts=intent["counts"],
         intent=intent["id"],
     )
     # Not recorded yet? Known by the intent, not by the watermark: a purge with no new event (the export deleted
