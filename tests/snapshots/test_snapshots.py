@@ -584,3 +584,29 @@ def test_a_second_purge_counts_only_the_files_it_deleted(world) -> None:
         gone = before - files()
         assert r.rows_removed > 0 and gone and r.files_removed == len(gone), (who, r.files_removed, sorted(gone))
         assert Registry(led).require("s").manifest.purges[-1].files_removed == len(gone)
+
+
+def test_under_blur_an_item_with_no_image_to_blur_is_left_out_and_the_build_verifies(world, tmp_path) -> None:
+    """A trial: under `tagged_people: blur`, items eligible only with every
+    face blurred but without an image (a post tagging a minor, a post a person
+    without an account objected to) were kept as they were: the fresh snapshot
+    failed its own verify, a purge with no new event took some of them out
+    and recorded nothing, and verify then failed for ever."""
+    tmp, export, led = world
+    content = duckdb.sql(f"SELECT * FROM read_parquet('{export.folder}/content.parquet')").to_arrow_table().to_pylist()
+    tags = duckdb.sql(f"SELECT * FROM read_parquet('{export.folder}/tags.parquet')").to_arrow_table().to_pylist()
+    users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
+    users[1]["birth_date"] = "2009-01-01"
+    newer = write_export(tmp_path / "export2", users, content, [*tags, {"item_id": "t2", "tagged_user_id": "ben"}])
+    (newer / "media").mkdir(exist_ok=True)
+    for p in ("p1", "p2", "p3", "p4"):
+        (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
+    led.append([NewEvent(item_id="e1", type="third_party_objected", at=NOTIFIED, channel="web")])
+    doc = (Path(__file__).parents[2] / "src/consentry/policy/presets/recommended.yaml").read_text()
+    (tmp_path / "blur.yaml").write_text(doc.replace("name: recommended", "name: blur").replace("tagged_people: require", "tagged_people: blur"))
+    m = build(open_export(newer)[0], led, load_policy(str(tmp_path / "blur.yaml")), T, "b", out=tmp / "b")
+    got = rows(led, "b")
+    assert "t2" not in got and "e1" not in got and got["p2"]["faces_blurred"] >= 1
+    assert m.excluded_at_build == {"no_face_found": 1, "no_image_to_blur": 2}, m.excluded_at_build
+    assert verify(led, "b", data=newer)[1] == []
+    assert purge(led, "b", data=newer).rows_removed == 0

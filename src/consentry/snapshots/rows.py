@@ -40,6 +40,11 @@ def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_li
                 WHEN {'lt.item_id IS NOT NULL' if checks_tags and not blur_policy else 'false'} THEN 'since_cutoff:tagged_person'
                 WHEN tp.item_id IS NOT NULL AND NOT {'true' if blur_policy else 'false'}
                   THEN 'since_cutoff:third_party_objected'
+                -- Eligible only with every face blurred, but there is no image to blur: left out, as a photo
+                -- whose faces cannot be found is (kept, it failed its own verify and no purge took it out).
+                WHEN {'true' if blur_policy else 'false'} AND c.media_path IS NULL
+                  AND (COALESCE({blur_t}, false) OR lt.item_id IS NOT NULL OR tp.item_id IS NOT NULL)
+                  THEN 'no_image_to_blur'
               END AS excluded,
               COALESCE({blur_t}, false)
                 OR {'lt.item_id IS NOT NULL' if blur_policy else 'false'}
