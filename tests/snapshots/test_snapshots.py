@@ -524,9 +524,16 @@ def test_a_watching_purge_logs_when_it_started_and_then_only_what_changed_each_l
         watcher.terminate()
         watcher.wait(timeout=30)
     lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
-    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z s: "
-    assert len(lines) == 2 and all(re.match(stamp, ln) for ln in lines), lines
-    assert "nothing to remove" in lines[0] and "removed 6 rows of 1 person" in lines[1]
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z "
+    assert len(lines) == 3 and all(re.match(stamp, ln) for ln in lines), lines
+    # A trial: the README says the watch logs its start; its first line was the first snapshot's result.
+    assert "watching snapshot s: a round every 0.2s, each change logged (Ctrl-C stops)" in lines[0], lines
+    assert re.match(stamp + "s: ", lines[1]) and "nothing to remove" in lines[1] and "removed 6 rows of 1 person" in lines[2]
+    # And a folder where a name is asked for says so (it said "no snapshot named '/tmp/...' ... build one").
+    wrong = subprocess.run([str(Path(sys.executable).parent / "consentry"), "snapshot", "verify", str(tmp / "s"),
+                            "--ledger", str(led.engine.url)], capture_output=True, text=True, env=env)
+    assert wrong.returncode == 2 and f"'{tmp / 's'}' is a folder; snapshot commands take a snapshot's name: this " \
+        "folder holds snapshot 's'" in " ".join(wrong.stderr.split()), wrong.stderr
 
 
 def test_a_purge_with_no_new_event_is_recorded_and_flags_the_model(world, tmp_path) -> None:

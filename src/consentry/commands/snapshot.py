@@ -131,6 +131,9 @@ def snapshot_purge(
     spark = spark_for(engine, spark_master, conf)
     with open_ledger(ledger) as led:
         first = True
+        if watch:  # the log's first line: what is watched, how often
+            out.print(f"{iso(datetime.now(UTC))} watching {f'snapshot {name}' if name else 'every snapshot'}: a round "
+                      f"every {interval:g}s, each change logged (Ctrl-C stops)", highlight=False)
         while True:
             names = [name] if name else [r.name for r in Registry(led).all()]
             if not names and first:  # `--all` printed nothing at all: was anything purged?
