@@ -96,7 +96,7 @@ class Registry:
         found = self.get(name)
         if found is None:
             names = ", ".join(r.name for r in self.all()) or "none yet"
-            if "/" in name or Path(name).is_dir():  # a folder given where a name is asked for
+            if Path(name).is_dir():  # a folder given where a name is asked for
                 named = next((r.name for r in self.all() if Path(r.uri).parent.resolve() == Path(name).resolve()), None)
                 raise SnapshotError(f"'{name}' is a folder; snapshot commands take a snapshot's name" + (
                     f": this folder holds snapshot '{named}'" if named else f" (have: {names})"))
