@@ -41,6 +41,7 @@ def _can_show(c: str = "") -> str:
     at = f"{c}." if c else ""
     return f"({at}media_path IS NOT NULL OR {at}kind IN {VISUAL_KINDS!r})"
 
+
 #: Runs inside a request's transaction, e.g. to queue the mail it causes.
 Within = Callable[[Connection], None]
 

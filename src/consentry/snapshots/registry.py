@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import re
+from pathlib import Path
 
 from sqlalchemy import func, insert, select, update
 
