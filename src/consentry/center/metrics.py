@@ -119,8 +119,7 @@ class CountingCommitter:
         self._m.commit_queue.dec()
         if future.cancelled() or future.exception() is not None:
             return
-        stored = future.result()
-        self._m.events.labels(type=stored.type.value, channel=stored.channel.value).inc()
+        count_recorded([future.result()])
 
     def record(self, event: Any, timeout: float = 30.0, **kw: Any) -> Any:
         return self.submit(event, **kw).result(timeout)

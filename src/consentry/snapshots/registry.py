@@ -93,9 +93,10 @@ class Registry:
     def require(self, name: str) -> SnapshotRecord:
         found = self.get(name)
         if found is None:
-            names = ", ".join(r.name for r in self.all()) or "none yet"
+            known = self.all()
+            names = ", ".join(r.name for r in known) or "none yet"
             if Path(name).is_dir():  # a folder given where a name is asked for
-                named = next((r.name for r in self.all() if Path(r.uri).parent.resolve() == Path(name).resolve()), None)
+                named = next((r.name for r in known if Path(r.uri).parent.resolve() == Path(name).resolve()), None)
                 raise SnapshotError(f"'{name}' is a folder; snapshot commands take a snapshot's name" + (
                     f": this folder holds snapshot '{named}'" if named else f" (have: {names})"))
             raise SnapshotError(f"no snapshot named '{name}' in this ledger (have: {names}); build one with `consentry snapshot build`")

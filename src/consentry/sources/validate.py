@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,7 +21,7 @@ import duckdb
 from ..errors import ExportInvalid, InputError
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
-from ..ids import UNCLEAN_ID_PY, UNCLEAN_ID_RE
+from ..ids import UNCLEAN_ID_RE, unclean
 from ..words import agree, count
 from .export import Export, TableFile
 from .schema import Column
@@ -480,7 +479,7 @@ def _references(ck: Checker, export: Export) -> list[Problem]:
         value = ck.rows(f"{dangling(table, column, target, target_col)} LIMIT 1")[0][0]
         example = _example(ck, tf, f"{d.ident(column)} = {d.lit(value)}", column)
         message = f"{count(n, 'row has', 'rows have')} a {column} that matches no {target_col} in {export.files[target].label}"
-        if re.search(UNCLEAN_ID_PY, value):
+        if unclean(value):
             message += " (this one begins or ends with white space or control characters; ids are matched exactly)"
             fix = (
                 f"write every {column} exactly as the platform has it, "
