@@ -357,6 +357,23 @@ def test_photos_are_processed_on_the_executors_as_a_duckdb_build_processes_them(
             assert not has_exif(published) and metadata_left(published) == []
 
 
+def test_under_blur_a_spark_build_names_the_same_tagged_people(spark, world, tmp_path) -> None:
+    """The rows of a blurred photo name only the tagged people who may be used,
+    on Spark as on DuckDB (the minor, the late objector and the person who was
+    a minor when the photo was posted are left out of `tagged` on both)."""
+    import test_snapshots as ts
+
+    from consentry.snapshots import build
+    from consentry.sources import open_export
+
+    tmp, _, led = world
+    newer, policy = ts.tagged_under_blur(world, tmp_path)
+    build(open_export(newer)[0], led, policy, ts.T, "duck", out=tmp / "duck")
+    build(open_export(newer)[0], led, policy, ts.T, "spark", out=tmp / "spark", spark=spark)
+    a, b = ts.rows(led, "duck"), ts.rows(led, "spark")
+    assert a == b and b["p2"]["tagged"] == ["ann", "eve"] and b["p2"]["faces_blurred"] >= 1
+
+
 def test_a_postgresql_ledger_is_read_over_jdbc(spark, generated, pg_url, tmp_path) -> None:
     """Point 3 of #13: Spark's executors read a PostgreSQL ledger's events up to
     the watermark over JDBC (Debian's libpostgresql-jdbc-java, no Maven), and

@@ -259,6 +259,14 @@ third_party AS (
             cond = f"({cond} OR COALESCE({c}.created_at < {tg}.youngest_adult_from, false))"
         return cond
 
+    def tagged_passes_sql(self, c: str, p: str) -> str:
+        """One tagged person `p` (a `people` row) passes the person rules at T
+        for item `c`: `tagged_fail_sql` person by person, negated."""
+        cond = f"{p}.reason_a IS NULL AND {p}.reason_b IS NULL"
+        if self.policy.minimum_age_at_posting:
+            cond += f" AND NOT COALESCE({c}.created_at < {p}.adult_from, false)"
+        return cond
+
     def reason_sql(self, tp_objected: str, c: str = "c", p: str = "p", tg: str = "tg") -> str:
         """The CASE giving each item its reason; `tp_objected` says whether a third party objected (rule 15)."""
         whens = [f"WHEN {cond} THEN {self.reason_lit(r)}" for r, cond in self.item_conditions(c).items()]

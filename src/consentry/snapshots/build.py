@@ -171,20 +171,21 @@ def _build_into(
         third_party_now(con, policy, at, now)
         later_failures(con, policy, at, now)
         comp = Compiler(policy, at)
-        con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql()}")
+        # The people at T once, for the decisions, the handles and the tags to hide.
+        con.execute(f"CREATE TEMP TABLE people_once AS {comp.people_sql()}")
+        con.execute(f"CREATE TEMP TABLE decided AS {comp.decisions_sql(people='people_once')}")
         decisions = dict(con.execute("SELECT reason, count(*) FROM decided GROUP BY reason ORDER BY reason").fetchall())
         say(f"decided {count(sum(decisions.values()), 'item', 'items')} at the cut-off, {decisions.get('eligible', 0):,} eligible")
 
         # Who may not be mentioned: fails at T, or fails now.
         con.execute(
-            f"""CREATE TEMP TABLE bad_handles AS
-            WITH {comp.people_ctes()}
+            """CREATE TEMP TABLE bad_handles AS
             SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h FROM users u
             WHERE u.handle IS NOT NULL AND u.user_id IN (
-              SELECT user_id FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
+              SELECT user_id FROM people_once WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL
               UNION SELECT user_id FROM later_fail)"""
         )
-        con.execute(f"CREATE TEMP TABLE cand AS {cand_sql(policy, at, now, bucket_sql('d.user_id', buckets), TAGGED_LIST)}")
+        con.execute(f"CREATE TEMP TABLE cand AS {cand_sql(policy, at, now, bucket_sql('d.user_id', buckets), TAGGED_LIST, 'people_once')}")
         excluded = dict(con.execute("SELECT excluded, count(*) FROM cand WHERE excluded IS NOT NULL GROUP BY 1").fetchall())
 
         # Images first (Python, in threads), so the table is written in one streamed pass.

@@ -23,11 +23,27 @@ __all__ = ["IMAGE_COUNTS_SQL", "IMAGE_PROBLEMS_SQL", "IMG_SCHEMA", "JOBS_SQL", "
 TAGGED_LIST = "list(tagged_user_id ORDER BY tagged_user_id)"
 
 
-def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_list: str) -> str:
+def tagged_sql(policy: Policy, at: datetime, tagged_list: str, people: str) -> str:
+    """Per item, the people its row names in `tagged`. Under blur, a tagged
+    person who fails at T (`people`) or now (`later_fail`) is left out: their
+    face is blurred, and a row that still named them would tell a model who is
+    under the blur (their @handles in texts are hidden for the same reason)."""
+    if policy.tagged_people is not TaggedPeople.blur:
+        return f"SELECT item_id, {tagged_list} AS tagged FROM tags GROUP BY item_id"
+    return f"""SELECT t.item_id, {tagged_list} AS tagged FROM tags t
+              JOIN content c ON c.item_id = t.item_id
+              JOIN {people} p ON p.user_id = t.tagged_user_id
+              LEFT JOIN later_fail lf ON lf.user_id = t.tagged_user_id
+              WHERE lf.user_id IS NULL AND {Compiler(policy, at).tagged_passes_sql('c', 'p')}
+              GROUP BY t.item_id"""
+
+
+def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_list: str, people: str) -> str:
     """The eligible items at T with what a build needs of them, and why an
     item is left out now (`excluded`) or must have its faces blurred. Reads
-    `decided`, `content`, `tags`, `later_fail` and `tp_items`; portable SQL
-    but for `bucket` and `tagged_list`, the engine's own expressions."""
+    `decided`, `content`, `tags`, `later_fail`, `tp_items` and `people` (the
+    people at T); portable SQL but for `bucket` and `tagged_list`, the
+    engine's own expressions."""
     blur_policy = policy.tagged_people is TaggedPeople.blur
     checks_tags = policy.tagged_people is not TaggedPeople.ignore
     blur_t = "d.blur_faces" if blur_policy else "false"
@@ -51,7 +67,7 @@ def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_li
                 OR tp.item_id IS NOT NULL AS need_blur
             FROM decided d
             JOIN content c ON c.item_id = d.item_id
-            LEFT JOIN (SELECT item_id, {tagged_list} AS tagged FROM tags GROUP BY item_id) tg
+            LEFT JOIN ({tagged_sql(policy, at, tagged_list, people)}) tg
               ON tg.item_id = d.item_id
             LEFT JOIN later_fail lf ON lf.user_id = d.user_id
             LEFT JOIN (SELECT DISTINCT t.item_id FROM tags t JOIN later_fail l ON l.user_id = t.tagged_user_id) lt

@@ -200,7 +200,8 @@ def build_rows_spark(
                              UNION SELECT user_id FROM later_fail""")
         all_handles, bad_handles = handles(b.arrow("SELECT user_id, handle FROM users"), bad_ids)
 
-        view("cand", cand_sql(policy, at, now, _bucket_sql("d.user_id", buckets), "sort_array(collect_list(tagged_user_id))"))
+        view("cand", cand_sql(policy, at, now, _bucket_sql("d.user_id", buckets), "sort_array(collect_list(tagged_user_id))",
+                             "people_once"))
         excluded = {r["excluded"]: int(r["n"]) for r in spark.sql(
             "SELECT excluded, count(*) AS n FROM cand WHERE excluded IS NOT NULL GROUP BY 1").collect()}
 
