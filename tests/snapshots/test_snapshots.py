@@ -420,7 +420,7 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     assert "): none of their rows now" in r.stdout and "no rows now" not in r.stdout, r.stdout
     assert "purged" in r.stdout and "6 rows (objected)" in r.stdout and "retraining or unlearning is due" in r.stdout
     r = cli("impact", "nobody")
-    assert "in no snapshot" in r.stdout
+    assert "no snapshot holds their rows" in " ".join(r.stdout.split())
     with led.engine.connect() as conn:
         assert conn.execute(select(snapshots_table.c.rows)).scalar_one() == len(rows(led, "s"))
 
@@ -663,3 +663,25 @@ def test_under_blur_a_row_names_only_the_tagged_people_who_may_be_used(world, tm
     assert any(p.item_id == "p2" and "tagged person eve may not be used now" in p.why for p in problems), problems
     purge(led, "b", data=newer)
     assert "p2" not in rows(led, "b") and verify(led, "b", data=newer)[1] == []
+
+
+def test_impact_does_not_say_never_of_someone_whose_tagged_photo_left_with_its_author(world, tmp_path) -> None:
+    """ann's photo p1 tags benny (ben_young), who has no rows of his own. When
+    ann objected, the purge took p1 out; `impact benny` then said "in no
+    snapshot, now or before", though a model was trained on his photo. No purge
+    is recorded for him (he asked nothing), so it says only what it knows."""
+    tmp, export, led = world
+    content = duckdb.sql(f"SELECT * FROM read_parquet('{export.folder}/content.parquet')").to_arrow_table().to_pylist()
+    users = [user(p) for p in PEOPLE] + [user("ben_young", handle="benny")]
+    users[1]["birth_date"] = "2009-01-01"
+    newer = write_export(tmp_path / "export2", users, content, [{"item_id": "p1", "tagged_user_id": "ben_young"}])
+    (newer / "media").mkdir(exist_ok=True)
+    for p in ("p1", "p2", "p3", "p4"):
+        (newer / "media" / f"{p}.jpg").write_bytes((export.folder / "media" / f"{p}.jpg").read_bytes())
+    build(open_export(newer)[0], led, load_policy("recommended"), T, "s", out=tmp / "s")
+    register_model(led, "m1", "s")
+    assert [(i.snapshot, i.rows_now, i.tagged_now) for i in impact(led, "ben_young")] == [("s", 0, 1)]
+    led.record(NewEvent(user_id="ann", type="objected", at=datetime.now(UTC), channel="web"))
+    purge(led, "s", data=newer)
+    said = " ".join(CliRunner().invoke(app, ["impact", "ben_young", "--ledger", str(led.engine.url)]).stdout.split())
+    assert "now or before" not in said and "no purge was recorded for them" in said, said

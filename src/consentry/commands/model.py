@@ -59,7 +59,9 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
     with open_ledger(ledger) as led:
         found = run(led, user_id)
     if not found:
-        out.print(f"{user_id}: in no snapshot, now or before.", highlight=False)
+        # Not "now or before": a photo that tagged them may have left with its author's rows, unrecorded for them.
+        out.print(f"{user_id}: no snapshot holds their rows or photos that tag them now, and no purge was recorded "
+                  "for them.", highlight=False)
         return
     for s in found:
         # Their rows, not the snapshot's: "no rows now" read as an empty snapshot.
