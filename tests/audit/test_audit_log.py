@@ -167,6 +167,108 @@ def test_verify_with_the_wrong_public_key_does_not_call_an_intact_log_broken(tmp
     assert "names another signing key" in said and "public half of the audit key" in said, said
 
 
+def _keys():  # noqa: ANN202 - (private PEM, public PEM)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    k = Ed25519PrivateKey.generate()
+    return (k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def test_checkpoints_kept_outside_catch_deleted_checkpoints_and_a_rollback(tmp_path) -> None:
+    """A DPO's trial: `DELETE FROM audit_checkpoints` and then a rewrite of the
+    whole chain, or the database file put back to an older copy (an objection
+    gone with it), passed `audit verify --public-key` as "intact, 0 signed
+    checkpoints verified". Checkpoints are now also appended to a file kept
+    elsewhere, and verify checks the database against it; with a key and no
+    checkpoint at all, it says the log could not be verified."""
+    import shutil
+
+    from consentry.ledger.chain import canonical, link
+    from consentry.ledger.tables import audit_checkpoints
+
+    pem, pub = _keys()
+    kept = tmp_path / "elsewhere" / "checkpoints.jsonl"
+    kept.parent.mkdir()
+    db = tmp_path / "ledger.db"
+    with Ledger(f"sqlite:///{db}") as led:
+        led.append([NewEvent(user_id=f"u{i}", type="notified", at="2024-01-01T00:00:00Z", channel="email") for i in range(3)])
+        none_yet = verify(led, public_key=pub)
+        assert not none_yet.ok and not none_yet.first_bad.broken and "no signed checkpoint" in none_yet.first_bad.problem
+        assert checkpoint(led, pem, out=kept) == (3, led_head := verify(led).head_hash)
+        r = verify(led, public_key=pub, checkpoints=kept)
+        assert r.ok and r.checkpoints == 1, r.first_bad
+    shutil.copy(db, tmp_path / "older.db")
+    with Ledger(f"sqlite:///{db}") as led:
+        led.record(NewEvent(user_id="u1", type="objected", at=datetime.now(UTC), channel="web"))
+        checkpoint(led, pem, out=kept)
+        assert verify(led, public_key=pub, checkpoints=kept).checkpoints == 2
+    assert [json.loads(line)["seq"] for line in kept.read_text().splitlines()] == [3, 4]
+
+    # The file put back to the older copy: the objection is gone, and the database alone agrees with itself.
+    shutil.copy(tmp_path / "older.db", db)
+    with Ledger(f"sqlite:///{db}") as led:
+        assert verify(led, public_key=pub).ok
+        bad = verify(led, public_key=pub, checkpoints=kept).first_bad
+        assert bad.broken and bad.seq == 4 and "older copy" in bad.problem and "line 2" in bad.problem, bad
+
+        # Its checkpoints deleted, then the whole chain rewritten (record 3 and the head recomputed).
+        with led.engine.begin() as conn:
+            conn.execute(delete(audit_checkpoints))
+        alone = verify(led, public_key=pub).first_bad
+        assert not alone.broken and "no signed checkpoint" in alone.problem
+        bad = verify(led, public_key=pub, checkpoints=kept).first_bad
+        assert bad.broken and bad.seq == 3 and "missing from the database" in bad.problem, bad
+        with led.engine.begin() as conn:
+            r = dict(conn.execute(select(audit_log).where(audit_log.c.seq == 3)).mappings().one())
+            data = r["data"].replace('"email"', '"in_app"')
+            new_hash = link(r["prev_hash"], canonical(3, r["at_us"], r["kind"], r["actor"], r["subject"], data))
+            conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(data=data, hash=new_hash))
+            conn.execute(update(events).where(events.c.seq == 3).values(channel="in_app"))
+            conn.execute(update(audit_head).values(last_hash=new_hash))
+        assert verify(led).ok and new_hash != led_head
+        bad = verify(led, public_key=pub, checkpoints=kept).first_bad
+        assert bad.broken and bad.seq == 3 and "the chain was rewritten" in bad.problem, bad
+
+
+def test_cli_checkpoints_kept_outside(tmp_path, led) -> None:
+    pem, pub = _keys()
+    (tmp_path / "k.pem").write_bytes(pem)
+    (tmp_path / "k.pub.pem").write_bytes(pub)
+    url = led.engine.url.render_as_string(hide_password=False)
+    kept = tmp_path / "cp.jsonl"
+    r = CliRunner().invoke(app, ["audit", "checkpoint", "--key", str(tmp_path / "k.pem"), "--out", str(kept), "--ledger", url])
+    assert r.exit_code == 0 and f"appended to {kept}" in " ".join(r.stdout.split()) and kept.is_file(), r.output
+    r = CliRunner().invoke(app, ["audit", "verify", "--checkpoints", str(kept), "--ledger", url])
+    assert r.exit_code == 2 and "pass --public-key too" in " ".join(r.stderr.split()), r.output
+    r = CliRunner().invoke(app, ["audit", "verify", "--checkpoints", str(kept), "--public-key", str(tmp_path / "k.pub.pem"),
+                                 "--ledger", url])
+    assert r.exit_code == 0 and "1 signed checkpoint verified" in r.stdout, r.output
+    (tmp_path / "junk.jsonl").write_text('{"seq": 6}\n')
+    r = CliRunner().invoke(app, ["audit", "verify", "--checkpoints", str(tmp_path / "junk.jsonl"), "--public-key",
+                                 str(tmp_path / "k.pub.pem"), "--ledger", url])
+    assert r.exit_code == 2 and "junk.jsonl:1" in r.stderr and "is not a signed checkpoint" in " ".join(r.stderr.split())
+
+
+def test_an_edited_head_hash_is_named_as_such(led) -> None:
+    """It said "records were removed from the end" when only audit_head's hash was changed."""
+    with led.engine.begin() as conn:
+        conn.execute(update(audit_head).values(last_hash="00"))
+    bad = verify(led).first_bad
+    assert "head was changed" in bad.problem and "removed" not in bad.problem, bad
+
+
+def test_a_finding_without_a_record_is_not_said_to_be_at_the_log(led) -> None:
+    """It printed "audit log broken at the log: ..."."""
+    from consentry.ledger.tables import head
+
+    with led.engine.begin() as conn:
+        conn.execute(update(head).values(last_seq=4))
+    r = CliRunner().invoke(app, ["audit", "verify", "--ledger", led.engine.url.render_as_string(hide_password=False)])
+    assert r.exit_code == 1 and "audit log broken: the ledger's head says #4" in " ".join(r.stderr.split()), r.stderr
+
+
 def test_cli_verify_and_export(tmp_path, led) -> None:
     url = str(led.engine.url.render_as_string(hide_password=False))
     r = CliRunner().invoke(app, ["audit", "verify", "--ledger", url])

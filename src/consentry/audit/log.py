@@ -9,6 +9,7 @@ ledger's own counters (its head, gap-free seqs, person_state) against its events
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +19,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, text
 
 from .. import signing
-from ..paths import check_writable
+from ..errors import InputError
 from ..ledger import Ledger
+from ..paths import check_writable
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
 from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
-from ..timeutil import from_micros, to_micros
+from ..timeutil import from_micros, iso, to_micros
 from ..words import count
 
 if TYPE_CHECKING:
@@ -65,8 +67,16 @@ def _rows(ledger: Ledger) -> Iterator[dict]:
         last = rows[-1]["seq"]
 
 
-def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyResult:
+def verify(ledger: Ledger, *, public_key: bytes | Path | None = None, checkpoints: Path | None = None) -> VerifyResult:
+    """Walk the chain. With `public_key`, also check the signed checkpoints:
+    those in the database and, with `checkpoints`, those kept outside it (the
+    JSON lines `checkpoint(out=...)` appends), which catch what the database
+    alone cannot: its checkpoints deleted, or the whole file rolled back."""
     key = signing.public_key(public_key) if public_key is not None else None  # a bad key is refused before the walk
+    if checkpoints is not None and key is None:
+        raise InputError("checkpoints kept outside the database are checked with the key that signed them",
+                         where=str(checkpoints), fix="pass --public-key too (e.g. audit-key.pub.pem)")
+    outside = _read_checkpoints(checkpoints) if checkpoints is not None else []
     with ledger.reader.connect() as conn:
         head_seq, head_hash = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash)).one()
         n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
@@ -113,15 +123,18 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None) -> VerifyR
         prev, expected_seq = r["hash"], seq + 1
     if bad is None:
         bad = check_events()
-    if bad is None and (n_records != head_seq or prev != head_hash):
+    if bad is None and n_records < head_seq:
         bad = Finding(n_records, f"the chain ends at record {n_records}, but its head says {head_seq}: records were removed from the end")
+    elif bad is None and (n_records != head_seq or prev != head_hash):
+        bad = Finding(n_records, f"its hash is not the one the log's head (audit_head) records for record {head_seq}: "
+                                 "the head was changed outside consentry")
     if bad is None and covered != n_events:
         bad = Finding(None, f"the ledger holds {count(n_events, 'event', 'events')} but the audit log records {covered:,}: events were added outside consentry")
     if bad is None:
         bad = check_ledger_counters(ledger)
     signed = 0
     if bad is None and key is not None:
-        bad, signed = _check_checkpoints(ledger, key)
+        bad, signed = _check_checkpoints(ledger, key, outside, n_records)
     return VerifyResult(n_records, head_seq, head_hash, bad, signed)
 
 
@@ -195,20 +208,56 @@ def _message(seq: int, h: str) -> bytes:
     return f"consentry-audit-checkpoint\n{seq}\n{h}".encode()
 
 
-def checkpoint(ledger: Ledger, private_key: bytes | Path) -> tuple[int, str]:
+def checkpoint(ledger: Ledger, private_key: bytes | Path, *, out: Path | None = None) -> tuple[int, str]:
     """Sign the current head: a later rewrite of the whole chain would need the key
-    (PEM bytes, or the PEM file)."""
+    (PEM bytes, or the PEM file). With `out`, the signed checkpoint is also
+    appended to that file as a JSON line: kept away from the database (another
+    machine, write-once storage), it still proves the head when someone able
+    to write the database deletes its checkpoints or rolls the file back."""
     from cryptography.hazmat.primitives import serialization
 
     key = signing.private_key(private_key)
+    if out is not None:
+        check_writable(out.parent, where=str(out))
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     with ledger.transaction() as conn:
         seq, h = conn.execute(select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == 1)).one()
-        if conn.execute(select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == seq)).first() is None:
-            conn.execute(insert(audit_checkpoints).values(
-                seq=seq, hash=h, signed_us=to_micros(datetime.now(UTC)), public_key=pub,
-                signature=key.sign(_message(seq, h)).hex()))
+        cp = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.seq == seq)).mappings().first()
+        if cp is None:
+            cp = {"seq": seq, "hash": h, "signed_us": to_micros(datetime.now(UTC)), "public_key": pub,
+                  "signature": key.sign(_message(seq, h)).hex()}
+            conn.execute(insert(audit_checkpoints).values(**cp))
+    if out is not None:
+        line = {"seq": int(cp["seq"]), "hash": cp["hash"], "signed_at": iso(from_micros(cp["signed_us"])),
+                "public_key": cp["public_key"], "signature": cp["signature"]}
+        with open(out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
     return int(seq), h
+
+
+def _read_checkpoints(path: Path) -> list[dict]:
+    """The checkpoints `checkpoint(out=...)` appended to `path`, each named by its line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the checkpoints: {exc.strerror}", where=str(path)) from None
+    found = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            cp = json.loads(line)
+            found.append({"seq": int(cp["seq"]), "hash": str(cp["hash"]), "signature": str(cp["signature"]),
+                          "public_key": cp.get("public_key"), "line": no})
+        except (ValueError, KeyError, TypeError):
+            raise InputError("is not a signed checkpoint (a JSON line with seq, hash and signature, as "
+                             "`consentry audit checkpoint --out` writes)", where=f"{path}:{no}") from None
+    if not found:
+        raise InputError("holds no checkpoint", where=str(path),
+                         fix="pass the file `consentry audit checkpoint --out` appends to")
+    return found
 
 
 def _short(raw_hex: str | None) -> str:
@@ -216,25 +265,43 @@ def _short(raw_hex: str | None) -> str:
     return f"{raw_hex[:16]}…" if raw_hex else "none recorded"
 
 
-def _check_checkpoints(ledger: Ledger, key: Ed25519PublicKey) -> tuple[Finding | None, int]:
+def _check_checkpoints(ledger: Ledger, key: Ed25519PublicKey, outside: list[dict], n_records: int
+                       ) -> tuple[Finding | None, int]:
+    """Every checkpoint, in the database and kept outside it, is signed by `key`
+    and names a record the chain holds with that hash; each one kept outside is
+    in the database too. Without any, nothing shows the log was not rewritten."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
 
     given = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     with ledger.reader.connect() as conn:
-        cps = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).mappings().all()
-        for cp in cps:
+        cps = [dict(cp) for cp in conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)).mappings()]
+        in_db = {(cp["seq"], cp["hash"]) for cp in cps}
+        for cp in cps + outside:
+            here = f"checkpoints file line {cp['line']}: " if "line" in cp else ""
             try:
                 key.verify(bytes.fromhex(cp["signature"]), _message(cp["seq"], cp["hash"]))  # type: ignore[union-attr]
             except (InvalidSignature, ValueError):
                 if cp["public_key"] != given:
                     return Finding(cp["seq"], (
-                        f"its signed checkpoint names another signing key ({_short(cp['public_key'])}) than the "
+                        f"{here}its signed checkpoint names another signing key ({_short(cp['public_key'])}) than the "
                         f"public key given ({_short(given)}), so the checkpoints could not be checked; pass the "
                         "public half of the audit key that signs them (e.g. audit-key.pub.pem). If that is the key "
                         "given, the checkpoint itself was replaced"), broken=False), 0
-                return Finding(cp["seq"], "its signed checkpoint does not verify with this public key"), 0
+                return Finding(cp["seq"], f"{here}its signed checkpoint does not verify with this public key"), 0
+            if cp["seq"] > n_records:
+                return Finding(cp["seq"], (
+                    f"{here}a checkpoint signed it, but the chain ends at record {n_records}: records were removed "
+                    "from the end, or the database was put back to an older copy")), 0
             actual = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == cp["seq"])).scalar_one_or_none()
             if actual != cp["hash"]:
-                return Finding(cp["seq"], "it differs from what the signed checkpoint says: the chain was rewritten"), 0
-    return None, len(cps)
+                return Finding(cp["seq"], f"{here}it differs from what the signed checkpoint says: the chain was rewritten"), 0
+            if "line" in cp and (cp["seq"], cp["hash"]) not in in_db:
+                return Finding(cp["seq"], (
+                    f"{here}its signed checkpoint is missing from the database (audit_checkpoints): it was deleted "
+                    "there")), 0
+    if not cps and not outside:
+        return Finding(None, ("no signed checkpoint to check: nothing shows that the whole chain was not rewritten; "
+                              "sign one with `consentry audit checkpoint --key ... --out FILE`, and keep FILE "
+                              "elsewhere"), broken=False), 0
+    return None, len(in_db | {(cp["seq"], cp["hash"]) for cp in outside})

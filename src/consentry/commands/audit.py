@@ -159,20 +159,23 @@ def audit_verify(
     public_key: Annotated[
         Optional[Path], typer.Option("--public-key", help="Ed25519 public key (PEM): also check the signed checkpoints.")
     ] = None,
+    checkpoints: Annotated[Optional[Path], typer.Option(
+        "--checkpoints", help="The file `audit checkpoint --out` appends to, kept outside the database: catches its "
+        "checkpoints deleted or the database put back to an older copy (needs --public-key).")] = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Re-hash the whole chain; name the first record edited, deleted, inserted or out of order."""
     from ..audit import verify_chain as verify
 
     with open_ledger(ledger) as led, err.status("verifying the audit log ..."):
-        r = verify(led, public_key=public_key)
+        r = verify(led, public_key=public_key, checkpoints=checkpoints)
     if r.ok:
         signed = f", {count(r.checkpoints, 'signed checkpoint', 'signed checkpoints')} verified" if public_key else ""
         out.print(f"[green]audit log intact:[/] {count(r.records, 'record', 'records')}, head {escape(f'{r.head_hash}{signed}')}", highlight=False, markup=True)
         return
-    where = f"record {r.first_bad.seq}" if r.first_bad.seq is not None else "the log"
-    verdict = "audit log broken at" if r.first_bad.broken else "audit log not verified at"
-    err.print(f"[bold red]{verdict} {where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
+    verdict = "audit log broken" if r.first_bad.broken else "audit log not verified"
+    where = f" at record {r.first_bad.seq}" if r.first_bad.seq is not None else ""
+    err.print(f"[bold red]{verdict}{where}:[/] {escape(r.first_bad.problem)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(1)
 
 
@@ -194,14 +197,17 @@ def audit_export(
 @friendly
 def audit_checkpoint(
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`.")],
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", help="Also append the signed checkpoint to this file, as a JSON line; keep it outside the database "
+        "(another machine, write-once storage) and pass it to `audit verify --checkpoints`.")] = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Sign the chain's current head, so rewriting the whole chain would need the key."""
     from ..audit import checkpoint
 
     with open_ledger(ledger) as led:
-        seq, h = checkpoint(led, key)
-    out.print(f"signed checkpoint at record {seq}: {h}", highlight=False)
+        seq, h = checkpoint(led, key, out=out_file)
+    out.print(f"signed checkpoint at record {seq}: {h}" + (f" (appended to {out_file})" if out_file else ""), highlight=False)
 
 
 @app.command("receipt")
