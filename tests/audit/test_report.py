@@ -312,3 +312,38 @@ def test_report_command(ledger: Ledger, export_dir: Path, tmp_path: Path, monkey
         assert named.exit_code == 2, named.output
         assert "names the folder" in named.output and "looks like a file name" in named.output, named.output
         assert not (tmp_path / "report.html").exists() and not (tmp_path / "docs.md").exists()
+
+
+def test_a_report_or_documents_from_a_tampered_ledger_are_refused(ledger: Ledger, export_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DPO's trial: with one imported objection deleted from ledger_events
+    (verify: broken), the report counted one objection fewer and more items
+    eligible, and the documents stated it too, without a word. Both now verify the audit log first and refuse a broken one; a
+    report says it was verified."""
+    from sqlalchemy import delete, select
+
+    from consentry.errors import LedgerError
+    from consentry.ledger.tables import events
+
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
+    fill(ledger, export_dir)
+    app = typer.Typer()
+    app.add_typer(accountability_commands)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["report", "--at", "2024-06-26T00:00:00Z", "--out", str(tmp_path / "ok"), "--ledger", ledger.url,
+                             "--no-pdf"])
+    assert ok.exit_code == 0, ok.output
+    assert 'id="audit">verified intact before counting' in (tmp_path / "ok" / "report.html").read_text()
+    with ledger.engine.begin() as conn:
+        first = conn.execute(select(events.c.seq).where(events.c.type == "objected").order_by(events.c.seq)).first()[0]
+        conn.execute(delete(events).where(events.c.seq == first))
+    r = runner.invoke(app, ["report", "--at", "2024-06-26T00:00:00Z", "--out", str(tmp_path / "r"), "--ledger", ledger.url,
+                            "--no-pdf"])
+    said = " ".join(r.output.split())
+    assert r.exit_code == 2 and "the audit log is broken" in said and "No report was written" in said, said
+    assert not (tmp_path / "r" / "report.html").exists()
+    with pytest.raises(LedgerError, match="audit log is broken"):
+        build_report(ledger, load_policy("recommended"), T)
+    d = runner.invoke(app, ["documents", "--out", str(tmp_path / "d"), "--ledger", ledger.url])
+    assert d.exit_code == 2 and "No document was written" in " ".join(d.output.split()), d.output
+    assert not list((tmp_path / "d").glob("*.md"))

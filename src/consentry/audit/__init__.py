@@ -4,7 +4,7 @@ Library code only: the CLI (`consentry report`, `consentry documents`) is a thin
 """
 
 from .documents import Controller, Documents, build_documents, ledger_facts, write_documents
-from .log import checkpoint, export_jsonl
+from .log import VerifyResult, checkpoint, export_jsonl, require_intact
 from .log import verify as verify_chain
 from .report import Report, ReportFiles, build_report, print_pdf, render_html, write_report
 
@@ -13,6 +13,7 @@ __all__ = [
     "Documents",
     "Report",
     "ReportFiles",
+    "VerifyResult",
     "build_documents",
     "build_report",
     "checkpoint",
@@ -20,6 +21,7 @@ __all__ = [
     "ledger_facts",
     "print_pdf",
     "render_html",
+    "require_intact",
     "verify_chain",
     "write_documents",
     "write_report",

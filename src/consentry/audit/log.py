@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, insert, select, text
 
 from .. import signing
-from ..errors import InputError
+from ..errors import InputError, LedgerError
 from ..ledger import Ledger
 from ..paths import check_writable
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
@@ -136,6 +136,19 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None, checkpoint
     if bad is None and key is not None:
         bad, signed = _check_checkpoints(ledger, key, outside, n_records)
     return VerifyResult(n_records, head_seq, head_hash, bad, signed)
+
+
+def require_intact(ledger: Ledger, what: str) -> VerifyResult:
+    """The chain, verified; else LedgerError naming the first problem. `what`
+    (a report, the documents) must not state as fact what a ledger changed
+    outside consentry says: a deleted objection would go uncounted."""
+    r = verify(ledger)
+    if r.first_bad is not None:
+        at = f" at record {r.first_bad.seq}" if r.first_bad.seq is not None else ""
+        raise LedgerError(f"the audit log is broken{at}: {r.first_bad.problem}. No {what} was written: it would state "
+                          "as fact what a ledger changed outside consentry says. `consentry audit verify` names the "
+                          "change; restore the ledger from a copy that verifies")
+    return r
 
 
 def _check_group(ledger: Ledger, audit_seq: int, group: dict) -> Finding | None:

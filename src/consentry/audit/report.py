@@ -23,6 +23,7 @@ from ..snapshots import Backlog, purge_backlog
 from ..sources import Export
 from ..timeutil import iso
 from . import charts, queries
+from .log import VerifyResult, require_intact
 from .render import environment
 
 PDF_TIMEOUT_S = 120
@@ -44,6 +45,7 @@ class Report:
     # Purges still owed when the report was generated (the timed purges above are only the finished ones).
     backlog: list[Backlog] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
+    audit: VerifyResult | None = None  # the chain as verified before counting: the report refuses a broken one
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class ReportFiles:
 
 
 def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export | None = None) -> Report:
-    """Gather every section's numbers at cut-off T, and draw the charts."""
+    """Gather every section's numbers at cut-off T, and draw the charts; from
+    a ledger whose audit log verifies (else LedgerError)."""
+    audit = require_intact(ledger, "report")
     eng = ledger.reader
     excl = None
     if export is not None:
@@ -73,6 +77,7 @@ def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export
         lifecycle=queries.lifecycle(eng, at),
         exclusions=excl,
         backlog=[b for b in purge_backlog(eng) if b.events],
+        audit=audit,
     )
     report.charts = _charts(report)
     return report

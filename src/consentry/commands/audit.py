@@ -65,7 +65,7 @@ def report(
     if data is not None:
         with err.status(Text(f"checking the export {data} ...")):
             export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
-    with open_ledger(ledger) as led, err.status("counting ..."):
+    with open_ledger(ledger) as led, err.status("verifying the audit log and counting ..."):
         rep = build_report(led, pol, t, export=export)
         files = write_report(rep, target, pdf=pdf)
     out.print(f"wrote {files.html}", highlight=False)
@@ -108,7 +108,7 @@ def documents(
              "e.g. de, pl).")] = "en",
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
-    from ..audit import Controller, build_documents, ledger_facts, write_documents
+    from ..audit import Controller, build_documents, ledger_facts, require_intact, write_documents
     from ..i18n import LANGUAGES
     from ..policy import load_policy
     from ..timeutil import parse_instant
@@ -136,6 +136,8 @@ def documents(
     who = Controller(**{k: v for k, v in given.items() if v})
     target = _out_dir(out_dir)
     with open_ledger(ledger) as led:
+        with err.status("verifying the audit log ..."):
+            require_intact(led, "document")
         facts = ledger_facts(led.reader)
     docs = build_documents(pol, facts, who, cutoff=t, language=language)
     for path in write_documents(docs, target):
