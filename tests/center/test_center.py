@@ -441,7 +441,7 @@ def _assert_me_matches_engine(kit: CenterKit, page: str, user_id: str, own: str 
         elif eligible:
             assert why == MEANING[Reason.eligible], item_id
         else:
-            assert why == (ABOUT_YOU[own] if own and reason == "tagged_person" else NOT_ABOUT_YOU), item_id
+            assert why == (ABOUT_YOU[own] if own else NOT_ABOUT_YOU), item_id
 
 
 def test_me_lists_items_decisions_and_history(center: CenterKit) -> None:
@@ -487,6 +487,31 @@ def test_a_tagged_person_sees_only_what_is_theirs(center: CenterKit) -> None:
     page = alice.get("/me").text
     assert me_rows(page)["b-photo"] == ("tagged", "no", NOT_ABOUT_YOU)
     assert MEANING[Reason.account_deleted] not in page_text(page)
+
+
+def test_a_tagged_persons_page_does_not_follow_the_authors_objection(center: CenterKit) -> None:
+    """A security trial: Alice, who objected, is tagged in Bob's photo. Her
+    page and download said "you objected" for it only while the photo's own
+    reason was tagged_person: when Bob objected they turned to "not used, for
+    reasons that do not concern you", and back when he withdrew, so Alice
+    could watch Bob's state. Her own failing rule is now shown whatever his."""
+    alice = center.signed_in_client(ALICE)
+    assert center.post_form(alice, "/me/object").status_code == 200
+
+    def seen() -> tuple:
+        z = zipfile.ZipFile(io.BytesIO(alice.get("/me/download").content))
+        return (me_rows(alice.get("/me").text)["b-photo"], json.loads(z.read("tagged_in.json")),
+                json.loads(z.read("decisions.json"))["items"]["b-photo"])
+
+    before = seen()
+    assert before[0] == ("tagged", "no", ABOUT_YOU[Reason.objected]) and before[2]["about_you"] == "objected"
+    bob = center.signed_in_client(BOB)
+    assert center.post_form(bob, "/me/object").status_code == 200
+    assert center.decisions()["b-photo"][2] == "objected"  # the engine: Bob's rule comes before rule 14
+    assert seen() == before
+    assert center.post_form(bob, "/me/withdraw").status_code == 200
+    assert center.decisions()["b-photo"][2] == "tagged_person"
+    assert seen() == before
 
 
 def test_engine_decide_in_the_center_process_sees_new_objections(center: CenterKit) -> None:

@@ -61,8 +61,10 @@ class ItemDecision:
     def codes(self) -> dict[str, str | None]:
         """The reason as `evaluate` and `explain` give it, and for a photo of
         someone else the reader's own failing rule behind it (`about_you`):
-        the engine's code for such a photo is `tagged_person`, never the
-        reader's rule, so the two can be compared with the engine's output."""
+        the engine's code for it is `tagged_person` (rule 14), never the
+        reader's rule. When a rule of the author's or the item's comes first,
+        the engine gives that one; the reader is told tagged_person all the
+        same, since the other is not theirs to know."""
         if self.role == "author":
             return {"reason": self.reason}
         return {"reason": str(Reason.tagged_person) if self.reason else None, "about_you": self.reason}
@@ -140,7 +142,10 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
                        CASE WHEN c.user_id = ? THEN c.visibility END,
                        c.created_at, CASE WHEN c.user_id = ? THEN c.text END, d.eligible,
                        CASE WHEN c.user_id = ? THEN d.reason
-                            WHEN d.reason <> 'tagged_person' THEN NULL
+                            -- The reader's own failing rule whenever it keeps the photo out, whatever the
+                            -- author's: shown only when the photo's reason was tagged_person, its coming and
+                            -- going told the reader when the author objected or withdrew.
+                            WHEN d.eligible THEN NULL
                             WHEN ? IS NOT NULL THEN ?
                             WHEN {at_posting} THEN 'minor_at_posting'
                             ELSE ? END,
