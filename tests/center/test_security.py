@@ -268,6 +268,28 @@ def test_five_requests_from_a_stranger_do_not_lock_the_owner_out(center_factory,
 
 
 @pytest.mark.slow
+def test_a_strangers_requests_for_others_do_not_keep_the_owner_from_signing_in(center_factory, ledger_url: str) -> None:  # noqa: ANN001
+    """A security trial: /others and /signin spaced mails to one address in one
+    bucket, so a stranger naming Alice's address on /others every ten minutes
+    kept her from ever getting a sign-in link (429, "a link ... is on its way",
+    while only the stranger's confirmation mail had come)."""
+    kit = center_factory(ledger_url=ledger_url)
+    stranger = kit.new_client(client=STRANGER)
+    r = kit.post_form(stranger, "/others", {"email": EMAIL[ALICE], "items": "b-photo"}, page="/others")
+    assert r.status_code == 200, r.text
+    kit.inbox.wait(to=EMAIL[ALICE], kind="third_party")
+    owner = kit.new_client(client=OWNER)
+    assert owner.post("/signin", data={"email": EMAIL[ALICE], "csrf": kit.csrf(owner)}).status_code == 200
+    kit.inbox.wait(to=EMAIL[ALICE], kind="signin")
+    # Each kind is still spaced on its own, and no bucket stores the address.
+    again = kit.post_form(stranger, "/others", {"email": EMAIL[ALICE], "items": "b-photo"}, page="/others")
+    assert again.status_code == 429
+    with kit.ledger.engine.connect() as conn:
+        names = [b for (b,) in conn.execute(select(rate_events.c.bucket))]
+    assert any(b.startswith("tp-email:") for b in names) and not any("example.org" in b for b in names), names
+
+
+@pytest.mark.slow
 def test_mail_spacing_doubles_and_stays_below_a_links_life(center_factory, ledger_url: str) -> None:  # noqa: ANN001
     """A stranger asking without pause for an hour gets few mails sent, and the
     longest wait (10 minutes) is shorter than a link lives (15): whoever is

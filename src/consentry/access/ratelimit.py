@@ -14,7 +14,7 @@ from .tables import rate_events
 def bucket(kind: str, value: str) -> str:
     """A bucket name that stores no e-mail address nor administrator name
     (give it an address already normalised: links.normalise_address)."""
-    if kind == "email":
+    if kind == "email" or kind.endswith("-email"):
         value = hashlib.sha256(value.strip().lower().encode()).hexdigest()
     elif kind.startswith("admin") and kind != "admin-ip":
         value = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

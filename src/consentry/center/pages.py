@@ -39,12 +39,14 @@ def _client_ip(request: Request) -> str:
     return client_ip(request)  # X-Forwarded-For only from `serve --trusted-proxy`
 
 
-def _within_limits(request: Request, c: Center, email: str) -> bool:
+def _within_limits(request: Request, c: Center, email: str, kind: str = "email") -> bool:
     """Mails we send on someone's behalf. Per IP a hard hourly limit: it carries
     the weight. Per address (normalised) spacing, not a cap: the 2nd mail after
     a minute, each next one after twice as long, at most 10 minutes, shorter than
     a link's life. So a stranger cannot flood a mailbox, and whoever is refused
-    already has a live link in it. The wait is left in request.state.retry_after."""
+    already has a live link in it. `kind` keeps each kind of mail apart: when
+    /others and sign-in shared one spacing, a stranger's /others requests kept
+    the owner from signing in. The wait is left in request.state.retry_after."""
     try:
         address = normalise_address(email)
     except AddressError:
@@ -52,7 +54,7 @@ def _within_limits(request: Request, c: Center, email: str) -> bool:
     request.state.retry_after, request.state.recent_link = 3600, False
     if not c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600):
         return False
-    wait = c.limiter.backoff(bucket("email", address), free=1, base_s=c.settings.signin_mail_spacing_s,
+    wait = c.limiter.backoff(bucket(kind, address), free=1, base_s=c.settings.signin_mail_spacing_s,
                              cap_s=c.settings.signin_mail_spacing_max_s, window_s=3600)
     request.state.retry_after, request.state.recent_link = wait, True
     return wait == 0
@@ -438,7 +440,7 @@ def others_submit(
                         status=400)
     if not (named_tokens(handles) or named_tokens(items)):
         return c.render(request, "others.html", {**form, **_third_party_terms(c), "error": True}, status=400)
-    if not _within_limits(request, c, address):
+    if not _within_limits(request, c, address, "tp-email"):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
     lang = c.lang(request)
 
