@@ -434,8 +434,9 @@ def center_factory(
             path.write_text(CONSENT_POLICY.replace("name: center-test", "name: center-blur")
                             .replace("tagged_people: require", "tagged_people: blur"))
             overrides["policy"] = str(path)
+        data = overrides.pop("data", export_dir)
         settings = CenterSettings(
-            data=export_dir,
+            data=data,
             ledger_url=url,
             secret_key=SECRET,
             cutoff=overrides.pop("cutoff", CUTOFF),
@@ -445,7 +446,7 @@ def center_factory(
             **overrides,
         )
         app = create_app(settings)
-        kit = CenterKit(app=app, settings=settings, ledger=ledger, inbox=Inbox(smtp), export=Export(export_dir),
+        kit = CenterKit(app=app, settings=settings, ledger=ledger, inbox=Inbox(smtp), export=Export(data),
                         client=None, probe=ResponseProbe(app))  # type: ignore[arg-type]
         kit.client = kit.new_client()
         kits.append(kit)

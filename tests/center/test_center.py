@@ -703,6 +703,34 @@ def test_admin_reviews_and_rejects_with_grounds(center: CenterKit) -> None:
     assert center.snapshot() == before
 
 
+def test_an_address_that_is_not_one_mailbox_neither_loses_an_objection_nor_fails_a_rejection(
+        center_factory, tmp_path) -> None:  # noqa: ANN001
+    """A security trial: for a person whose address in the export is not one
+    e-mail address ("two@..., three@...", which validation accepts), the
+    reviewer's rejection failed with a 500 and the keep-alive connection was
+    reset; the notice's one-click objection built its confirmation mail in the
+    event's transaction and failed the same way, so the objection could not be
+    made at all. The objection is recorded (with no mail, and the page does not
+    promise one); the rejection is refused with the reason, nothing written."""
+    from center_kit import CONTENT, TAGS, USERS
+    from exportkit import user, write_export
+
+    from consentry.ledger import NewEvent as Event
+
+    users = [*USERS, user("multi", email="two@example.org, three@example.org", country="DE", language="en")]
+    kit = center_factory(data=write_export(tmp_path / "export-multi", users, CONTENT, TAGS))
+    kit.ledger.append([Event(user_id="multi", type=EventType.notified, at="2024-01-01T00:00:00Z", channel=Channel.in_app)])
+    page = kit.follow_link(f"/o/{objection_token(SECRET, 'multi', 'campaign-1')}", kit.new_client())
+    assert page.status_code == 200 and "We will mail you a confirmation." not in page.text, page.text
+    assert [e.type for e in kit.events("multi")][-1] == EventType.objected
+    admin = kit.admin_client("dpo")
+    before = kit.snapshot()
+    r = kit.post_form(admin, "/admin/reject", {"user_id": "multi", "grounds": GROUNDS})
+    assert r.status_code == 409 and "is not one e-mail address" in r.text and "two@example.org" in r.text, r.text
+    assert kit.snapshot() == before and kit.ledger.state("multi").objects
+    assert admin.get("/admin").status_code == 200  # the connection and the app still answer
+
+
 def test_a_viewer_may_look_but_not_reject(center: CenterKit) -> None:
     center.record(BOB, "objected")
     viewer = center.admin_client("watcher", role="viewer")

@@ -12,7 +12,7 @@
 """
 
 from .errors import MailError, PermanentFailure, TemporaryFailure
-from .message import Message, parse_mailbox, render
+from .message import Message, deliverable, parse_mailbox, render
 from .outbox import MailForEvent, OutgoingMail, enqueue
 from .outbox import counts as outbox_counts
 from .outbox import undelivered as undelivered_mail
@@ -37,6 +37,7 @@ __all__ = [
     "TemporaryFailure",
     "Transport",
     "check_smtp",
+    "deliverable",
     "enqueue",
     "outbox_counts",
     "parse_hostport",

@@ -62,6 +62,14 @@ def parse_mailbox(value: str, *, what: str) -> Address:
     return address
 
 
+def deliverable(value: str | None) -> bool:
+    """`value` is one e-mail address a Message can be sent to. An export's
+    address may be two, or none (validation only checks it is text): a mail
+    built for it would fail in the transaction that records what it confirms."""
+    return isinstance(value, str) and "\r" not in value and "\n" not in value and bool(value.strip()) \
+        and _parsed(value) is not None
+
+
 # A bare ASCII dot-atom address (RFC 5322 3.4.1), which the stdlib parser reads as
 # itself with no display name: taken without it, which cost a campaign 0.5 ms a mail.
 _PLAIN = re.compile(r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
