@@ -575,6 +575,29 @@ def test_download_holds_exactly_the_persons_data(center: CenterKit) -> None:
         assert other not in everything
 
 
+@pytest.mark.parametrize("uid, plain", [("用户7", "my-data-__7-"), ('q"; filename=x.html', "my-data-q__ filename=x.html-")])
+def test_a_download_named_after_any_user_id(center_factory, tmp_path, uid: str, plain: str) -> None:  # noqa: ANN001
+    """A security trial: the user id went raw into Content-Disposition. A
+    Chinese id (validation accepts any text) failed with a 500, and one with a
+    quote made a header with a second filename. Both now download, named in
+    ASCII and exactly (RFC 6266 filename*)."""
+    from urllib.parse import unquote
+
+    from center_kit import CONTENT, TAGS, USERS
+    from exportkit import user, write_export
+
+    users = [*USERS, user(uid, email="uni@example.org", country="DE", language="en")]
+    kit = center_factory(data=write_export(tmp_path / "export-ids", users, CONTENT, TAGS))
+    c = kit.new_client()
+    assert kit.follow_link(kit.request_link("uni@example.org", c), c).status_code == 303
+    r = c.get("/me/download")
+    assert r.status_code == 200, r.text
+    header = r.headers["content-disposition"]
+    m = re.fullmatch(r'attachment; filename="([^"\\]*)"; filename\*=UTF-8\'\'(\S+)', header)
+    assert m and m.group(1).startswith(plain) and unquote(m.group(2)).startswith(f"my-data-{uid}-"), header
+    assert zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+
+
 def test_erasure_needs_the_confirm_box(center: CenterKit) -> None:
     c = center.signed_in_client(ALICE)
     form = c.get("/me/erase")

@@ -340,7 +340,18 @@ def my_receipts(request: Request, c: Center = Depends(center), person: Person = 
         raise HTTPException(status_code=404, detail="This privacy center does not issue receipts.")
     name = f"purge-receipts-{person.user_id}.json"
     return Response(json.dumps(docs, indent=2, ensure_ascii=False), media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": _attachment(name)})
+
+
+def _attachment(name: str) -> str:
+    """Content-Disposition for a download named after a user id, which may
+    hold any character: an ASCII name without quotes for old clients, and the
+    exact one in RFC 6266's filename*. Raw, a Chinese id failed with a 500 and
+    an id with a quote gave the header a second filename."""
+    from urllib.parse import quote as percent
+
+    plain = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{percent(name, safe='')}"
 
 
 @router.get("/me/download")
@@ -355,7 +366,7 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
             for s in impact(c.ledger, person.user_id)
         ]),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        headers={"Content-Disposition": _attachment(name), "Cache-Control": "no-store"},
     )
 
 
