@@ -106,12 +106,19 @@ def signin(
                         status=400, person=c.signed_in(request))
     if not _within_limits(request, c, address):
         return _limited(request, c)
+    # After the answer is sent: done before it, the link's transaction made the answer for a known address
+    # measurably slower (61 against 41 ms), which told who has an account.
+    background.add_task(_mail_signin_link, c, address)
+    return c.render(request, "check_mail.html", {"limited": False})
+
+
+def _mail_signin_link(c: Center, address: str) -> None:
+    """The link and the mail carrying it (both or neither), if the address is a person's."""
     person = c.directory.by_email(address)
     if person is not None and person.email and _same_mailbox(person.email, address):
-        with c.ledger.engine.begin() as conn:  # the link and the mail carrying it: both or neither
+        with c.ledger.engine.begin() as conn:
             _send_signin(c, conn, person, c.links.issue(person.email, conn=conn))
         c.outbox.wake()
-    return c.render(request, "check_mail.html", {"limited": False})
 
 
 def _send_signin(c: Center, conn, person: Person, token: str) -> None:  # noqa: ANN001
