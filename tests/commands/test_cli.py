@@ -514,6 +514,19 @@ def test_explain_shows_an_objection_by_someone_without_an_account(home):
 
 
 @pytest.mark.slow
+def test_explain_shows_the_fraction_of_a_second_that_decides(home):
+    """A DPO's trial: notified half a second after the notice was due, the
+    person fails rule 12, and explain said "needed by 2024-05-27 00:00:00 UTC,
+    first notified 2024-05-27 00:00:00 UTC", which reads as on time."""
+    late = {"event_id": "e9", "user_id": "dave", "type": "notified", "at": "2024-05-27T00:00:00.5Z", "channel": "email"}
+    (home / "late.jsonl").write_text(json.dumps(late) + "\n")
+    ok(cli("ledger", "import", "late.jsonl"))
+    line = _check_lines(ok(cli("explain", "p2", "--data", "export", "--at", AT)).stdout)["not_notified"]
+    assert "FAIL" in line and "needed by 2024-05-27 00:00:00 UTC" in line, line
+    assert "first notified 2024-05-27 00:00:00.5 UTC" in line, line
+
+
+@pytest.mark.slow
 def test_explain_agrees_with_evaluate_for_every_item(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))

@@ -18,6 +18,7 @@ from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from ..sqltext import quote
+from ..timeutil import iso
 from ..words import count
 from .compile import Compiler, age_sql
 from .backend import Backend, DuckBackend
@@ -72,8 +73,8 @@ class Explanation:
 def _d(value: object) -> str:
     if value is None:
         return "none"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, datetime):  # with its fraction: 00:00:00.5 late is late, and must not read as on time
+        return iso(value).replace("T", " ").removesuffix("Z") + " UTC"
     return str(value)
 
 
