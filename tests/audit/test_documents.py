@@ -122,7 +122,7 @@ def test_documents_command_writes_markdown_and_html(ledger: Ledger, tmp_path: Pa
     assert "[data protection officer" in html  # what was not given stays a visible placeholder
     assert "June 26, 2024" in (tmp_path / "d" / "notice.md").read_text()
     lia = (tmp_path / "d" / "legitimate-interest-assessment.html").read_text()
-    assert lia.count('class="gap"') == 4
+    assert lia.count('class="gap"') == 5
     bad = runner.invoke(app, ["documents", "--out", str(tmp_path / "x"), "--ledger", ledger.url, "--language", "xx"])
     assert bad.exit_code == 2 and "--language" in bad.output
 
@@ -153,3 +153,94 @@ def test_an_option_that_replaces_part_of_the_controller_file_is_named(ledger: Le
 def test_notice_in_another_language(ledger: Ledger, lang: str, word: str) -> None:
     docs = build_documents(load_policy("recommended"), ledger_facts(ledger.reader), cutoff=CUTOFF, language=lang)
     assert word.lower() in md(docs, "notice").lower()
+
+
+def test_the_lia_says_what_happens_to_objections_of_people_without_an_account(ledger: Ledger, tmp_path: Path) -> None:
+    """DPO finding: the documents never mentioned rule 15. meta-2024 (which does not honour third-party
+    objections) listed four gaps but not this one; recommended's safeguards did not list rule 15; and the
+    record sends people who are in content without being tagged to the LIA, which said nothing of them."""
+    from consentry.policy import preset_text
+
+    meta = docs_for("meta-2024", ledger)
+    meta_s = md(meta, "legitimate-interest-assessment", "safeguards")
+    gap_text = ("Objections from people without an account who appear in someone else’s photos are NOT honoured: "
+                "their objection is recorded, but the photos are still used.")
+    assert gap_text in meta_s and "Gaps in this policy (5):" in meta_s
+    assert [b.text for b in meta.get("legitimate-interest-assessment").section("safeguards").blocks
+            if b.kind == "gap"][-1] == gap_text
+    assert gap_text in md(meta, "legitimate-interest-assessment", "others")  # the section the record points to
+    assert "(see the LIA)" in md(meta, "record-of-processing")
+
+    rec = docs_for("recommended", ledger)
+    rec_s = md(rec, "legitimate-interest-assessment", "safeguards")
+    left_out = ("Objections from people without an account: someone who appears in another person’s photo can object "
+                "in the privacy center, and from the moment they confirm their request the photo is left out and "
+                "removed from training sets made earlier.")
+    assert left_out in rec_s and "NOT honoured" not in rec_s
+    others = md(rec, "legitimate-interest-assessment", "others")
+    assert left_out in others and "without being tagged, and people without an account, are not checked" in others
+    assert "Gap" not in md(rec, "legitimate-interest-assessment")
+
+    path = tmp_path / "blur.yaml"  # under blur, every face in the photo is blurred instead
+    path.write_text(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur")
+                    .replace("name: recommended", "name: blur"))
+    blur_s = md(docs_for(str(path), ledger), "legitimate-interest-assessment", "safeguards")
+    assert "from the moment they confirm their request every face in the photo is blurred (transform: blur_faces)" \
+        in blur_s and "the photo is left out" not in blur_s
+
+
+def test_the_documents_say_where_people_whose_country_is_unknown_fall(ledger: Ledger, tmp_path: Path) -> None:
+    from consentry.policy import preset_text
+
+    default = "People whose country is unknown fall under rest_of_world, the jurisdiction for everywhere else."
+    for name in ("recommended", "meta-2024"):
+        docs = docs_for(name, ledger)
+        assert default in md(docs, "record-of-processing", "purpose")  # where the jurisdictions are described
+        assert default in md(docs, "legitimate-interest-assessment", "safeguards")
+    path = tmp_path / "unknown.yaml"
+    text = preset_text("meta-2024").replace("tagged_people: ignore", "tagged_people: ignore\nunknown_country: europe")
+    path.write_text(text.replace("name: meta-2024", "name: unknown"))
+    named = md(docs_for(str(path), ledger), "record-of-processing", "purpose")
+    assert "People whose country is unknown fall under europe (European Union, " in named
+    assert named.rstrip().endswith("United Kingdom), as the policy specifies.")
+
+
+def _today(lang: str) -> set[str]:
+    from babel.dates import format_date
+
+    return {format_date(datetime.now(UTC).date(), "long", locale=lang)}
+
+
+def test_the_record_and_the_lia_carry_the_date_they_were_generated(ledger: Ledger) -> None:
+    """DPO finding: "Read from the consent ledger up to event #N, when this document was generated", and
+    no date anywhere. The date (UTC) now opens both documents, as the language writes dates."""
+    before = _today("en")
+    docs = docs_for("recommended", ledger)
+    days = before | _today("en")  # a run across midnight UTC
+    record, lia = md(docs, "record-of-processing"), md(docs, "legitimate-interest-assessment")
+    assert any(f"Generated on {d} (UTC) from the policy “recommended”" in record for d in days), record[:400]
+    assert any(f"A draft generated on {d} (UTC) from the policy “recommended”" in lia for d in days), lia[:400]
+
+
+def test_the_new_sentences_in_german(ledger: Ledger) -> None:
+    def german(policy: str):
+        before = _today("de")
+        docs = build_documents(load_policy(policy), ledger_facts(ledger.reader), cutoff=CUTOFF, language="de")
+        return docs, before | _today("de")
+
+    meta, days = german("meta-2024")
+    record, lia = md(meta, "record-of-processing"), md(meta, "legitimate-interest-assessment")
+    assert any(f"Erstellt am {d} (UTC) aus der Richtlinie „meta-2024“" in record for d in days), record[:400]
+    assert any(f"Ein Entwurf, erstellt am {d} (UTC) aus der Richtlinie „meta-2024“" in lia for d in days), lia[:400]
+    meta_s = md(meta, "legitimate-interest-assessment", "safeguards")
+    assert "Lücken in dieser Richtlinie (5):" in meta_s
+    assert "Widersprüche von Personen ohne Konto, die auf Fotos anderer zu sehen sind, werden NICHT berücksichtigt" \
+        in meta_s
+    assert "Personen, deren Land unbekannt ist, fallen unter den Rechtsraum rest_of_world" in meta_s
+    assert "Personen, deren Land unbekannt ist" in md(meta, "record-of-processing", "purpose")
+    rec, _days = german("recommended")
+    rec_s = md(rec, "legitimate-interest-assessment", "safeguards")
+    assert "Widersprüche von Personen ohne Konto: Wer auf dem Foto einer anderen Person zu sehen ist, kann im " \
+           "Datenschutzcenter widersprechen" in rec_s and "NICHT" not in rec_s
+    assert rec.get("legitimate-interest-assessment").section("others").heading == \
+        "Personen in Inhalten, die nicht markiert sind oder kein Konto haben"

@@ -179,8 +179,8 @@ def build_documents(
         days = max((j.notice_days or 0 for j in policy.jurisdictions), default=0)
         cutoff = (now + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     docs = [
-        record_of_processing(policy, facts, controller, lang),
-        legitimate_interest_assessment(policy, facts, controller, lang),
+        record_of_processing(policy, facts, controller, lang, generated=now),
+        legitimate_interest_assessment(policy, facts, controller, lang, generated=now),
         notice(policy, controller, cutoff, lang),
     ]
     return Documents(policy, now, docs)
@@ -251,6 +251,21 @@ def _jurisdiction_table(policy: Policy, _: Translate) -> Block:
     )
 
 
+def _unknown_country(policy: Policy, _: Translate) -> Block:
+    """Where people whose country is unknown fall (CONTRACT §3): the policy's `unknown_country`, else its "*" one."""
+    j = policy.unknown_country_jurisdiction
+    if j.is_default:
+        return p(_("People whose country is unknown fall under %(jurisdiction)s, the jurisdiction for everywhere else.",
+                   jurisdiction=j.name))
+    return p(_("People whose country is unknown fall under %(jurisdiction)s (%(places)s), as the policy specifies.",
+               jurisdiction=j.name, places=places(j.countries, _.lang)))
+
+
+def _generated_on(generated: datetime | None, lang: str) -> str:
+    """The day a document was generated (UTC), as the language writes dates."""
+    return _date(utc(generated or datetime.now(UTC)).date(), lang)
+
+
 def _facts_section(facts: LedgerFacts, lang: str = "en") -> Section:
     _ = gettext(lang)
     rows = [
@@ -305,7 +320,8 @@ def _security_measures(_: Translate) -> Block:
     )
 
 
-def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en") -> Doc:
+def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en", *,
+                         generated: datetime | None = None) -> Doc:
     _ = gettext(_served(lang))
     c = c.localized(_)
     sections = (
@@ -320,6 +336,7 @@ def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang
                     "“%(policy)s” (%(hash)s), which consentry applies to every item at each training cut-off.",
                     **_policy(policy))),
                 _jurisdiction_table(policy, _),
+                _unknown_country(policy, _),
             ),
             "purpose",
         ),
@@ -365,7 +382,8 @@ def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang
     return Doc(
         "record-of-processing",
         _("Record of processing activities (Art. 30 GDPR): training AI systems"),
-        " ".join((_("Generated from the policy “%(policy)s” (%(hash)s).", **_policy(policy)),
+        " ".join((_("Generated on %(date)s (UTC) from the policy “%(policy)s” (%(hash)s).",
+                    date=_generated_on(generated, _.lang), **_policy(policy)),
                   _("Text in [brackets] must be completed by the controller."))),
         sections,
         _.lang,
@@ -392,6 +410,21 @@ def _tagged_safeguard(policy: Policy, _: Translate) -> str:
                              "blurred (transform: blur_faces)."),
         TaggedPeople.ignore: _("Tagged people: not checked."),
     }[policy.tagged_people]
+
+
+def _third_party(policy: Policy, _: Translate) -> str:
+    """Rule 15: what happens when someone without an account objects to a photo that shows them."""
+    if not policy.honour_third_party_objections:
+        return _("Objections from people without an account who appear in someone else’s photos are NOT honoured: "
+                 "their objection is recorded, but the photos are still used.")
+    if policy.tagged_people is TaggedPeople.blur:
+        return _("Objections from people without an account: someone who appears in another person’s photo can object "
+                 "in the privacy center, and from the moment they confirm their request every face in the photo is "
+                 "blurred (transform: blur_faces) and copies whose faces were not blurred are removed from training "
+                 "sets made earlier.")
+    return _("Objections from people without an account: someone who appears in another person’s photo can object in "
+             "the privacy center, and from the moment they confirm their request the photo is left out and removed "
+             "from training sets made earlier.")
 
 
 def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
@@ -439,8 +472,11 @@ def _transforms(policy: Policy, _: Translate) -> str:
 
 
 def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
-    """Age, tagged people, transforms and kinds: the same everywhere."""
+    """Age, tagged people, objections of people without an account (rule 15), transforms and kinds: the same
+    everywhere."""
     items = [_("Minimum age: %(age_rule)s.", age_rule=_age_rule(policy, _)), _tagged_safeguard(policy, _)]
+    if policy.honour_third_party_objections:
+        items.append(_third_party(policy, _))
     gaps: list[Block] = []
     if not policy.minimum_age_at_posting:
         gaps.append(gap(_("Age at posting is not checked: content posted as a child by someone now %(age)s or older "
@@ -448,6 +484,8 @@ def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[B
     if policy.tagged_people is TaggedPeople.ignore and "photo" in policy.kinds:
         gaps.append(gap(_("People tagged in photos are not checked: a photo of a child, or of someone who objected, "
                           "is used.")))
+    if not policy.honour_third_party_objections:
+        gaps.append(gap(_third_party(policy, _)))
     items.append(_transforms(policy, _))
     items.append(" ".join((_("Content: only public content of these kinds: %(kinds)s; private messages never.",
                              kinds=_kinds(policy, _)), _since(policy, _))))
@@ -463,6 +501,7 @@ def safeguards(policy: Policy, lang: str = "en") -> Section:
         p(_("This is what the policy “%(policy)s” (%(hash)s) enforces, for every item at every cut-off.",
             **_policy(policy))),
         _jurisdiction_table(policy, _),
+        _unknown_country(policy, _),
         ul(*items, *more_items),
     ]
     if gaps := gaps + more_gaps:
@@ -470,6 +509,21 @@ def safeguards(policy: Policy, lang: str = "en") -> Section:
     else:
         blocks.append(p(_("No gaps found against consentry’s recommended safeguards.")))
     return Section(_("Safeguards enabled in the policy"), tuple(blocks), "safeguards")
+
+
+def _not_tagged(policy: Policy, _: Translate) -> Section:
+    """The people the record of processing sends to the LIA: in content without being tagged, or without an
+    account. What the policy does for them is only rule 15."""
+    return Section(
+        _("People in content who are not tagged or have no account"),
+        (
+            p(_("People who appear or are named in public content without being tagged, and people without an "
+                "account, are not checked by the person rules (age, notice, objection), which apply only to people "
+                "with an account.")),
+            p(_third_party(policy, _)),
+        ),
+        "others",
+    )
 
 
 def _purpose(c: Controller, _: Translate) -> str:
@@ -482,7 +536,8 @@ def _purpose(c: Controller, _: Translate) -> str:
     return text[:i] + text[i:i + 1].upper() + text[i + 1:]
 
 
-def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en") -> Doc:
+def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Controller, lang: str = "en", *,
+                                   generated: datetime | None = None) -> Doc:
     _ = gettext(_served(lang))
     c = c.localized(_)
     li = [j.name for j in policy.jurisdictions if j.basis is Basis.legitimate_interest]
@@ -524,6 +579,7 @@ def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Contro
             "balancing",
         ),
         safeguards(policy, _.lang),
+        _not_tagged(policy, _),
         _facts_section(facts, _.lang),
         Section(_("Conclusion"), (todo(_("[the DPO’s conclusion: does the interest outweigh the impact, given the "
                                          "safeguards and gaps above?]")),), "conclusion"),
@@ -531,7 +587,8 @@ def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Contro
     return Doc(
         "legitimate-interest-assessment",
         _("Legitimate Interest Assessment (draft): training AI systems"),
-        " ".join((_("A draft generated from the policy “%(policy)s” (%(hash)s).", **_policy(policy)),
+        " ".join((_("A draft generated on %(date)s (UTC) from the policy “%(policy)s” (%(hash)s).",
+                    date=_generated_on(generated, _.lang), **_policy(policy)),
                   _("The safeguards section is exactly what the policy enforces; text in [brackets] is for the "
                     "controller to write."))),
         sections,
