@@ -39,6 +39,8 @@ _REPLIES = {
     550: "550 5.1.1 <{address}>: Recipient address rejected: User unknown",
     451: "451 4.3.0 <{address}>: Temporary lookup failure, try again later",
 }
+#: Answers to the final dot, where content filters refuse a mail they have read.
+_DATA_REPLIES = {554: "554 5.7.1 Message content rejected", 451: "451 4.7.1 Try again later"}
 
 
 def free_port() -> int:
@@ -104,6 +106,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            if (code := self.owner._take_rejection(address, at_data=True)) is not None:
+                return _DATA_REPLIES.get(code, f"{code} rejected")
         raw = envelope.original_content or b""
         # Parse with LF line ends, as a mail store keeps them; `raw` stays as sent.
         message = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default)
@@ -174,6 +179,7 @@ class SmtpTestServer:
         self._lock = threading.Condition()
         self._messages: list[Received] = []
         self._rejections: dict[str, list[Any]] = {}  # address -> [code, times left or None]
+        self._data_rejections: dict[str, list[Any]] = {}  # the same, answered to the final dot
         self._clients: list[SMTP] = []
         self._connections = 0
         self._controller: _Controller | None = None
@@ -239,6 +245,12 @@ class SmtpTestServer:
         """Answer RCPT TO `address` with `code` (550, 451 or any), always or only the next `times` times."""
         with self._lock:
             self._rejections[address.lower()] = [code, times]
+
+    def reject_data(self, address: str, code: int = 554, times: int | None = None) -> None:
+        """Take RCPT TO `address`, read the whole mail, then answer its final dot
+        with `code` (554, 451 or any): always, or only the next `times` times."""
+        with self._lock:
+            self._data_rejections[address.lower()] = [code, times]
 
     # -- what happened --
 
@@ -320,9 +332,9 @@ class SmtpTestServer:
             self._messages.append(received)
             self._lock.notify_all()
 
-    def _take_rejection(self, address: str) -> int | None:
+    def _take_rejection(self, address: str, at_data: bool = False) -> int | None:
         with self._lock:
-            rule = self._rejections.get(address.lower())
+            rule = (self._data_rejections if at_data else self._rejections).get(address.lower())
             if rule is None:
                 return None
             code, left = rule

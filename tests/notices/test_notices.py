@@ -605,6 +605,31 @@ def test_a_550_is_a_bounce_with_no_notified_event(tmp_path, led, server, no_back
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_final_dot_refused_writes_no_notified_event(tmp_path, led, server, no_backoff, connections) -> None:
+    """A crash trial: the `notified` event was committed before the final dot,
+    so when the server refused the mail in answer to it (a content filter's
+    554, a 451), the person stayed recorded as notified though no mail was
+    handed over, and the next run counted the row as sent: 458 of 2,288 people
+    in the trial. The event is now written once the server has accepted."""
+    export = tmp_path / "export"
+    ids = people_export(export, 6)
+    server.reject_data(f"{ids[1]}@example.org", 554)
+    server.reject_data(f"{ids[3]}@example.org", 451)
+    camp, _, summary = run_campaign(led, export, server, connections=connections)
+    assert (summary.sent, summary.bounced, summary.deferred) == (4, 1, 1)
+    rows = outbox_rows(led)
+    assert rows[f"{CAMPAIGN}:{ids[1]}:email"]["state"] == "bounced" and "554" in rows[f"{CAMPAIGN}:{ids[1]}:email"]["last_error"]
+    assert rows[f"{CAMPAIGN}:{ids[3]}:email"]["state"] == "pending" and "451" in rows[f"{CAMPAIGN}:{ids[3]}:email"]["last_error"]
+    assert sorted(e.user_id for e in notified(led)) == sorted(u for u in ids if u not in (ids[1], ids[3]))
+    server.reject_data(f"{ids[3]}@example.org", 451, times=0)  # the filter lets it through now
+    again = camp.send_mail(mailer_for(server), load_policy("recommended"), secret=SECRET, base_url=BASE_URL, rate=0)
+    assert (again.recovered, again.sent, again.bounced) == (0, 1, 0)
+    assert sorted(e.user_id for e in notified(led)) == sorted(u for u in ids if u != ids[1])
+    assert recipients(server) == Counter({f"{u}@example.org": 1 for u in ids if u != ids[1]})
+
+
+@pytest.mark.slow
 def test_a_persistent_451_is_deferred_and_sent_by_a_later_run(tmp_path, led, server, no_backoff) -> None:
     export = tmp_path / "export"
     ids = people_export(export, 4)

@@ -1,16 +1,21 @@
 """A notice campaign: tell every affected person, exactly once, before use.
 
 Every outbox row moves pending -> sending -> committing -> sent, each step
-committed. `committing` is written together with the person's `notified`
-event just before the SMTP server gets the final dot, the last moment at
-which the server still discards a mail if this process dies. Rerunning after
-a crash therefore:
+committed. `committing` is written just before the SMTP server gets the
+final dot, the last moment at which the server still discards a mail if this
+process dies; the person's `notified` event is written with `sent`, once the
+server has answered the dot with 250. Rerunning after a crash therefore:
 - resends `sending` rows: the server never took them, so nobody gets two mails;
-- counts `committing` rows as sent: their notice is in the ledger.
-The one gap left is a death between that commit and the next socket write
-(one syscall); such a person is recorded as notified without the mail, which
-the summary cannot see. A permanent refusal (a bounce) is recorded and writes
-no `notified` event: a person who was never told is never used.
+- counts `committing` rows as sent and writes their `notified` events (at
+  the moment of the dot): their mail was handed over, or this process died
+  within a few system calls of it.
+The one gap left is a death between the `committing` commit and the next
+socket write (one syscall); such a person is recorded as notified without
+the mail, which the summary cannot see. A refusal, at RCPT or in answer to
+the final dot (where content filters answer), is recorded as bounced or
+deferred and writes no `notified` event: a person who was never told is never
+used. (The event used to be written before the dot, and a dot refused then
+left a person recorded as notified whom no mail reached.)
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from .text import TEMPLATE_VERSION, render_notice
 CHANNELS = ("email", "in_app")
 _LINK = "\x00objection-link\x00"  # stands for each person's own link in the cached text
 
+
+#: The states a notice is in until the server has accepted its mail.
+_NOT_SENT = (NoticeState.sending, NoticeState.committing)
 
 #: A notice's outbox row at its commit (a campaign commits hundreds a second).
 _COMMITTING = Prepared(update(outbox).where(outbox.c.dedupe_key == bindparam("key"))
@@ -293,13 +301,17 @@ class Campaign:
     # -- sending ------------------------------------------------------------------------------
 
     def recover(self) -> tuple[int, int]:
-        """After a crash: `committing` rows are sent (their notice is in the ledger);
-        `sending` rows go back to pending (the server discarded them)."""
+        """After a crash: `committing` rows are sent, with their `notified`
+        events at the moment of their dot; `sending` rows go back to pending
+        (the server discarded them)."""
         with self.ledger.transaction() as conn:
-            recovered = conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.committing)
-                .values(state=NoticeState.sent, updated_us=_now_us())
-            ).rowcount
+            found = conn.execute(
+                select(outbox.c.dedupe_key, outbox.c.user_id, outbox.c.channel, outbox.c.updated_us)
+                .where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.committing)
+            ).all()
+            self._record_sent(conn, [(key, self._notified(user_id, Channel(channel), at=from_micros(us)))
+                                     for key, user_id, channel, us in found])
+            recovered = len(found)
             resend = conn.execute(
                 update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.sending)
                 .values(state=NoticeState.pending, updated_us=_now_us())
@@ -333,7 +345,9 @@ class Campaign:
         """Send every pending mail of the campaign; `rate` mails/s at most (0: no
         limit) over `connections` SMTP connections, kept open for the whole run.
 
-        Each notice is committed just before its own final dot. With more
+        Each notice is committed (`committing`) just before its own final
+        dot, and its `notified` event written once the server accepted the
+        mail (in bulk, with `sent`). With more
         than one connection, the senders that get there together share one
         commit and the leader of that commit sends all their dots
         (`_GroupCommit`), which is what makes more connections faster; a crash
@@ -354,11 +368,11 @@ class Campaign:
                 with mailer.session() as session:
                     while (row := work.get()) is not None:
                         pace.wait()
-                        ok = self._send_one(session, row, policy, secret, base_url, who, summary, lock,
-                                            batches)
+                        sent = self._send_one(session, row, policy, secret, base_url, who, summary, lock,
+                                              batches)
                         with lock:
-                            if ok:
-                                sent_keys.append(row["dedupe_key"])
+                            if sent is not None:
+                                sent_keys.append((row["dedupe_key"], sent))
                             if progress:
                                 progress(summary.sent + summary.bounced + summary.deferred)
             except BaseException as exc:  # noqa: BLE001 - reported by the run, never silently
@@ -366,7 +380,7 @@ class Campaign:
                 while work.get() is not None:  # keep the feeder from blocking
                     pass
 
-        sent_keys: list[str] = []
+        sent_keys: list[tuple[str, NewEvent]] = []  # accepted by the server, their events not yet written
         batches = _GroupCommit(self._commit_notices, size=connections, tidy=self.ledger.checkpoint)
         threads = [threading.Thread(target=worker, name=f"notice-sender-{i}") for i in range(max(1, connections))]
         for th in threads:
@@ -422,26 +436,30 @@ class Campaign:
             ).all()
         return {r[0] for r in rows}
 
-    def _mark_sent(self, keys: list[str]) -> None:
-        """committing -> sent, in bulk: only the label changes (recovery already
-        counts committing as sent)."""
-        if not keys:
+    def _mark_sent(self, items: list[tuple[str, NewEvent]]) -> None:
+        """committing -> sent with the `notified` events, in bulk, for mails the
+        server accepted."""
+        if items:
+            with self.ledger.transaction() as conn:
+                self._record_sent(conn, items)
+
+    def _record_sent(self, conn, items: list[tuple[str, NewEvent]]) -> None:  # noqa: ANN001 - a Connection
+        if not items:
             return
-        with self.ledger.transaction() as conn:
-            conn.execute(
-                update(outbox).where(outbox.c.dedupe_key.in_(keys), outbox.c.state == NoticeState.committing)
-                .values(state=NoticeState.sent, updated_us=_now_us())
-            )
+        conn.execute(
+            update(outbox).where(outbox.c.dedupe_key.in_([k for k, _ in items]), outbox.c.state == NoticeState.committing)
+            .values(state=NoticeState.sent, updated_us=_now_us())
+        )
+        self.ledger.append_in(conn, [e for _, e in items], returning=False)  # ids already stored are left alone
 
     def _commit_notices(self, items: list[tuple[str, NewEvent]]) -> None:
-        """committing + the `notified` events of a batch, in one transaction."""
+        """`committing` for a batch, in one transaction, before its dots."""
         now = _now_us()
         with self.ledger.transaction() as conn:
             _COMMITTING.many(conn, [{"key": k, "now": now} for k, _ in items])
-            self.ledger.append_in(conn, [e for _, e in items], returning=False)
 
-    def _send_one(self, session, row, policy, secret, base_url, who, summary, lock, batches) -> bool:  # noqa: ANN001
-        """Send one claimed notice; True when the server took it."""
+    def _send_one(self, session, row, policy, secret, base_url, who, summary, lock, batches) -> NewEvent | None:  # noqa: ANN001
+        """Send one claimed notice; its `notified` event when the server took it."""
         key = row["dedupe_key"]
         link = f"{base_url}/o/{objection_token(secret, row['user_id'], self.id)}"
         subject, text, html = self._texts(row["language"], row["jurisdiction"], policy, base_url, who)
@@ -459,26 +477,26 @@ class Campaign:
         raw = render(message, sender=session.mailer.settings.sender)  # the one way mail is built
         try:
             session.send_raw(message, raw, attempts=3, backoff=0.2, hand_over_dot=commit_notice)
-        except PermanentFailure as exc:
-            self._finish(key, NoticeState.bounced, error=exc.render(), only_from=NoticeState.sending)
+        except PermanentFailure as exc:  # at RCPT, or in answer to the final dot (then the row is committing)
+            self._finish(key, NoticeState.bounced, error=exc.render(), only_from=_NOT_SENT)
             with lock:
                 summary.bounced += 1
-            return False
+            return None
         except MailError as exc:
-            self._finish(key, NoticeState.deferred, error=exc.render(), only_from=NoticeState.sending)
+            self._finish(key, NoticeState.deferred, error=exc.render(), only_from=_NOT_SENT)
             with lock:
                 summary.deferred += 1
-            return False
+            return None
         except Exception:
             # The notice could not be recorded (the ledger failed): the final dot
             # was never sent, so the server drops the mail; so must we, the
             # connection is mid-DATA.
             session.abort()
-            self._finish(key, NoticeState.pending, error="the notice could not be recorded", only_from=NoticeState.sending)
+            self._finish(key, NoticeState.pending, error="the notice could not be recorded", only_from=(NoticeState.sending,))
             raise
         with lock:
             summary.sent += 1
-        return True
+        return event
 
     def _texts(self, lang: str, jurisdiction: str, policy: Policy, base_url: str, who: tuple) -> tuple[str, str, str]:
         """The notice for a language and jurisdiction, rendered once; only the link differs per person."""
@@ -490,7 +508,7 @@ class Campaign:
         return cache[k]
 
     def _finish(self, key: str, state: str, *, error: str | None = None, message_id: str | None = None,
-                only_from: str | None = None) -> None:
+                only_from: tuple[str, ...] | None = None) -> None:
         values: dict = {"state": state, "updated_us": _now_us()}
         if error is not None:
             values["last_error"] = error[:2000]
@@ -498,14 +516,14 @@ class Campaign:
             values["message_id"] = message_id
         q = update(outbox).where(outbox.c.dedupe_key == key)
         if only_from:
-            q = q.where(outbox.c.state == only_from)
+            q = q.where(outbox.c.state.in_(only_from))
         with self.ledger.transaction() as conn:
             conn.execute(q.values(**values))
 
-    def _notified(self, user_id: str, channel: Channel) -> NewEvent:
+    def _notified(self, user_id: str, channel: Channel, at: datetime | None = None) -> NewEvent:
         return NewEvent(
             event_id=f"notice:{self.id}:{user_id}:{channel.value}",
-            user_id=user_id, type=EventType.notified, at=datetime.now(UTC), channel=channel,
+            user_id=user_id, type=EventType.notified, at=at or datetime.now(UTC), channel=channel,
             note=f"campaign {self.id}; {self.version}",
         )
 
