@@ -416,3 +416,24 @@ def test_a_postgres_url_and_a_relative_sqlite_path_say_what_to_write(tmp_path, m
     said = str(e.value)
     assert f"the folder {tmp_path / 'var' / 'nowhere'} does not exist" in said, said
     assert "an absolute path takes four slashes: sqlite:////" in said
+
+
+def test_exclusive_is_refused_while_another_holder_has_it_and_freed_after(ledger_url: str) -> None:
+    """`Ledger.exclusive`: one holder of a name at a time, across connections
+    (two Ledger objects stand for two processes), refused at once, freed when
+    the holder leaves; other names are independent."""
+    from consentry.errors import LedgerError
+
+    a, b = Ledger(ledger_url), Ledger(ledger_url)
+    try:
+        with a.exclusive("campaign:c1", busy="c1 is busy"):
+            with pytest.raises(LedgerError, match="c1 is busy"):
+                with b.exclusive("campaign:c1", busy="c1 is busy"):
+                    pass
+            with b.exclusive("campaign:c2", busy="c2 is busy"):
+                pass
+        with b.exclusive("campaign:c1", busy="c1 is busy"):
+            pass
+    finally:
+        a.close()
+        b.close()

@@ -826,6 +826,32 @@ def test_notify_killed_with_sigkill_several_times_tells_everyone_exactly_once(tm
 
 
 @pytest.mark.slow
+def test_a_second_run_of_a_campaign_is_refused_while_the_first_sends(tmp_path, server) -> None:
+    """A crash trial: two runs of one campaign at once took each other's
+    `sending` rows back (recover) and claimed them again, and 1,518 of 2,288
+    people got two mails. A second run is now refused at once, sending
+    nothing; once the first has ended, a run resumes and sends nothing twice."""
+    ids = people_export(tmp_path / "export", 60)
+    run = NotifyRun(tmp_path, server, tmp_path / "export", "consentry", "twice", "--rate", "25")
+    run.start()
+    run.wait_for_mails(3)
+    second = subprocess.run(run.cmd, env=run.env, capture_output=True, text=True, cwd=run.cwd, timeout=60)
+    said = " ".join(second.stderr.split())
+    assert second.returncode == 2 and "is being sent by another run right now; nothing was sent by this one" in said, said
+    assert run.proc.poll() is None, "the first run must still be sending: the check was not concurrent"
+    run.proc.communicate(timeout=60)
+    assert run.proc.returncode == 0
+    assert recipients(server) == Counter({f"{u}@example.org": 1 for u in ids})
+    run.complete()
+    assert recipients(server) == Counter({f"{u}@example.org": 1 for u in ids})
+    led = open_ledger(run.db)
+    try:
+        assert Counter(e.user_id for e in notified(led, "email")) == Counter(ids)
+    finally:
+        led.close()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("connections", [1, 4, 16])
 def test_the_crash_gap_is_one_person_per_connection_wide_and_rarely_hit(tmp_path, server, connections) -> None:
     """Random stops of a running campaign: how often, and for how many people,

@@ -92,6 +92,10 @@ def _sqlite_pragmas(dbapi_conn, _record, synchronous: str = "FULL") -> None:  # 
     cur.close()
 
 
+#: `Ledger.exclusive` on an in-memory SQLite ledger: one process, so a lock per ledger and name.
+_MEMORY_LOCKS: dict[tuple[int, str], threading.Lock] = {}
+
+
 def _pg_session(dbapi_conn, _record) -> None:  # noqa: ANN001
     """Every PostgreSQL session ends with its client. A killed client sends
     nothing; the server notices the closed socket when it next reads, but a
@@ -262,6 +266,47 @@ class Ledger:
                     yield
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def exclusive(self, name: str, busy: str) -> Iterator[None]:
+        """Hold `name` for the block, or LedgerError(`busy`) at once when
+        another process (or thread) holds it: for work that two runs would do
+        twice, such as sending a campaign's mails. The lock dies with its
+        holder: an flock beside a SQLite file, a PostgreSQL session's advisory
+        lock on a connection of its own."""
+        import hashlib
+
+        key = hashlib.sha256(f"consentry:{name}".encode()).digest()
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                number = int.from_bytes(key[:8], "big", signed=True)
+                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}).scalar_one():
+                    raise LedgerError(busy)
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+            return
+        db = self.engine.url.database
+        path = f"{db}.{key[:8].hex()}.lock" if db and db != ":memory:" else None
+        if path is None:  # one process: a lock per name in it
+            lock = _MEMORY_LOCKS.setdefault((id(self), name), threading.Lock())
+            if not lock.acquire(blocking=False):
+                raise LedgerError(busy)
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        with open(path, "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LedgerError(busy) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

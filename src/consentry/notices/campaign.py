@@ -354,6 +354,16 @@ class Campaign:
         between that commit and the last dot can then leave up to one person
         per connection recorded as notified without the mail (see the module
         docstring). A mail that fails temporarily waits for the next run."""
+        # One run of a campaign at a time: a second one took the first's `sending` rows back for itself
+        # (recover) and mailed most people twice.
+        with self.ledger.exclusive(f"campaign:{self.id}", busy=(
+                f"campaign '{self.id}' is being sent by another run right now; nothing was sent by this one. Wait "
+                "for that run to end: running the campaign again afterwards resumes where it stopped")):
+            return self._send_mail(mailer, policy, secret=secret, base_url=base_url, rate=rate, progress=progress,
+                                   controller=controller, connections=connections)
+
+    def _send_mail(self, mailer: Mailer, policy: Policy, *, secret: str, base_url: str, rate: float,
+                   progress: Callable[[int], None] | None, controller: Controller | None, connections: int) -> RunSummary:
         summary = RunSummary(limit=rate)
         who = _who(controller)  # once a run, not once a mail
         summary.recovered, summary.resent_after_crash = self.recover()
