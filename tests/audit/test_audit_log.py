@@ -117,6 +117,21 @@ def test_a_failed_action_leaves_no_record(tmp_path, led) -> None:
     assert kinds(led) == before
 
 
+def _rewrite_channel(led: Ledger, seq: int, old: str, new: str) -> str:
+    """What someone able to write the database does: event `seq`'s channel
+    changed, its audit record rehashed and the head moved to match. The new head."""
+    from consentry.ledger.chain import canonical, link
+
+    with led.engine.begin() as conn:
+        r = dict(conn.execute(select(audit_log).where(audit_log.c.seq == seq)).mappings().one())
+        data = r["data"].replace(f'"{old}"', f'"{new}"')
+        new_hash = link(r["prev_hash"], canonical(seq, r["at_us"], r["kind"], r["actor"], r["subject"], data))
+        conn.execute(update(audit_log).where(audit_log.c.seq == seq).values(data=data, hash=new_hash))
+        conn.execute(update(events).where(events.c.seq == seq).values(channel=new))
+        conn.execute(update(audit_head).values(last_hash=new_hash))
+    return new_hash
+
+
 def test_signed_checkpoints_catch_a_rewritten_chain(tmp_path, led) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -127,15 +142,7 @@ def test_signed_checkpoints_catch_a_rewritten_chain(tmp_path, led) -> None:
     seq, h = checkpoint(led, pem)
     assert seq == 6 and verify(led, public_key=pub).checkpoints == 1
     # Someone rewrites record 6 and recomputes its hash and the head: the chain alone cannot tell ...
-    from consentry.ledger.chain import canonical, link
-
-    with led.engine.begin() as conn:
-        r = dict(conn.execute(select(audit_log).where(audit_log.c.seq == 6)).mappings().one())
-        new_data = r["data"].replace('"web"', '"api"')
-        new_hash = link(r["prev_hash"], canonical(6, r["at_us"], r["kind"], r["actor"], r["subject"], new_data))
-        conn.execute(update(audit_log).where(audit_log.c.seq == 6).values(data=new_data, hash=new_hash))
-        conn.execute(update(events).where(events.c.seq == 6).values(channel="api"))
-        conn.execute(update(audit_head).values(last_hash=new_hash))
+    _rewrite_channel(led, 6, "web", "api")
     assert verify(led).ok
     # ... but the signed checkpoint can.
     bad = verify(led, public_key=pub)
@@ -185,7 +192,6 @@ def test_checkpoints_kept_outside_catch_deleted_checkpoints_and_a_rollback(tmp_p
     checkpoint at all, it says the log could not be verified."""
     import shutil
 
-    from consentry.ledger.chain import canonical, link
     from consentry.ledger.tables import audit_checkpoints
 
     pem, pub = _keys()
@@ -220,14 +226,8 @@ def test_checkpoints_kept_outside_catch_deleted_checkpoints_and_a_rollback(tmp_p
         assert not alone.broken and "no signed checkpoint" in alone.problem
         bad = verify(led, public_key=pub, checkpoints=kept).first_bad
         assert bad.broken and bad.seq == 3 and "missing from the database" in bad.problem, bad
-        with led.engine.begin() as conn:
-            r = dict(conn.execute(select(audit_log).where(audit_log.c.seq == 3)).mappings().one())
-            data = r["data"].replace('"email"', '"in_app"')
-            new_hash = link(r["prev_hash"], canonical(3, r["at_us"], r["kind"], r["actor"], r["subject"], data))
-            conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(data=data, hash=new_hash))
-            conn.execute(update(events).where(events.c.seq == 3).values(channel="in_app"))
-            conn.execute(update(audit_head).values(last_hash=new_hash))
-        assert verify(led).ok and new_hash != led_head
+        assert _rewrite_channel(led, 3, "email", "in_app") != led_head
+        assert verify(led).ok
         bad = verify(led, public_key=pub, checkpoints=kept).first_bad
         assert bad.broken and bad.seq == 3 and "the chain was rewritten" in bad.problem, bad
 
