@@ -266,23 +266,24 @@ def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished
         intent = {**intent, "files_removed": sum(1 for f in listed if (Path(rec.uri) / f).exists())
                   + sum(1 for rel in intent["media"] if (folder / rel).is_file())}
         write_intent(folder, intent)
+    m = registry.require(rec.name).manifest
+    # Not recorded yet? Known by the intent, not by the watermark: a purge with no new event (the export deleted
+    # an item or an account) moves none, and went unrecorded: no purge, no flagged model, a manifest of old rows.
+    frm, to = int(intent["from_watermark"]), int(intent["to_watermark"])
+    recorded = any(p.intent == intent["id"] for p in m.purges) or (  # or by the watermark, as before purges kept it
+        m.watermark >= to > frm and all(p.intent is None for p in m.purges[-1:]))
     for rel in intent["media"]:
         (folder / rel).unlink(missing_ok=True)
     failpoint("purge:media")
-    dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
+    if not recorded:  # a recorded purge was vacuumed before: again, it only added commits the manifest did not name
+        dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
     failpoint("purge:vacuum")
-    current = registry.require(rec.name)
-    m = current.manifest
     purge_rec = Purge(
-        at=finished, from_watermark=int(intent["from_watermark"]), to_watermark=int(intent["to_watermark"]),
+        at=finished, from_watermark=frm, to_watermark=to,
         people=len(intent["people"]), rows_removed=int(intent["rows_removed"]),
         files_removed=int(intent["files_removed"]), table_version=dt.version(), counts=intent["counts"],
         intent=intent["id"],
     )
-    # Not recorded yet? Known by the intent, not by the watermark: a purge with no new event (the export deleted
-    # an item or an account) moves none, and went unrecorded: no purge, no flagged model, a manifest of old rows.
-    recorded = any(p.intent == intent["id"] for p in m.purges) or (  # or by the watermark, as before purges kept it
-        m.watermark >= purge_rec.to_watermark > purge_rec.from_watermark and all(p.intent is None for p in m.purges[-1:]))
     if not recorded:
         m = m.model_copy(
             update={
