@@ -527,6 +527,21 @@ def test_explain_shows_the_fraction_of_a_second_that_decides(home):
 
 
 @pytest.mark.slow
+def test_explain_says_when_a_deletion_came_after_the_cut_off(home):
+    """A DPO's trial: an account deleted a second after T passes rule 6, and
+    explain showed "pass" beside "account deleted 2024-06-26 00:00:01 UTC"
+    without saying it was after the cut-off (the same for a deleted item)."""
+    users = [{**u, "deleted_at": "2024-06-26T00:00:01Z"} if u["user_id"] == "alice" else u for u in USERS]
+    content = [{**c, "deleted_at": "2024-07-01T00:00:00Z"} if c["item_id"] == "p1" else c for c in CONTENT]
+    write_export(home / "later", users, content, TAGS)
+    ok(cli("ledger", "import", "events.jsonl"))
+    lines = _check_lines(ok(cli("explain", "p1", "--data", "later", "--at", AT)).stdout)
+    assert "account deleted 2024-06-26 00:00:01 UTC (after the cut-off)" in lines["account_deleted"], lines
+    assert "FAIL" not in lines["account_deleted"]
+    assert "deleted 2024-07-01 00:00:00 UTC (after the cut-off)" in lines["content_deleted"], lines
+
+
+@pytest.mark.slow
 def test_explain_agrees_with_evaluate_for_every_item(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))

@@ -18,7 +18,7 @@ from ..ledger import Ledger
 from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from ..sqltext import quote
-from ..timeutil import iso
+from ..timeutil import iso, utc
 from ..words import count
 from .compile import Compiler, age_sql
 from .backend import Backend, DuckBackend
@@ -86,7 +86,13 @@ def _person_sql(comp: Compiler, p: str, created: str) -> str:
     return ", ".join(cols)
 
 
-def _person_checks(policy: Policy, row: dict) -> list[Check]:
+def _after(value: datetime, at: datetime) -> str:
+    """A deletion shown with its time passes at T when it came after T: say so,
+    or the line reads as a contradiction ("pass", "account deleted ...")."""
+    return f"{_d(value)}{' (after the cut-off)' if utc(value) > utc(at) else ''}"
+
+
+def _person_checks(policy: Policy, row: dict, at: datetime) -> list[Check]:
     j = next(x for x in policy.jurisdictions if x.name == row["jurisdiction"])
     out = []
     for r in PERSON_RULES:
@@ -94,7 +100,7 @@ def _person_checks(policy: Policy, row: dict) -> list[Check]:
         failed = bool(failed) if failed is not None else None
         if r is Reason.account_deleted:
             if row["account_deleted_at"] is not None:
-                detail = f"account deleted {_d(row['account_deleted_at'])}"
+                detail = f"account deleted {_after(row['account_deleted_at'], at)}"
             else:
                 detail = "account not deleted"
             detail += "; erasure requested" if row["erased"] else "; no erasure request"
@@ -196,10 +202,10 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {quote(i
         Check(
             Reason.content_deleted,
             row[f"f_{Reason.content_deleted}"],
-            f"deleted {_d(item_deleted)}" if item_deleted else "not deleted",
+            f"deleted {_after(item_deleted, at)}" if item_deleted else "not deleted",
         ),
     ]
-    checks += _person_checks(policy, row)
+    checks += _person_checks(policy, row, at)
     if bw:
         checks.append(
             Check(
@@ -283,7 +289,7 @@ SELECT DISTINCT p.user_id, p.jurisdiction, p.birth_date, p.deleted_at AS account
   p.notice_before, p.objection_state, p.consent_state, {_person_sql(comp, 'p', 'c.created_at')}
 FROM tags t JOIN people p ON p.user_id = t.tagged_user_id JOIN content c ON c.item_id = t.item_id
 WHERE t.item_id = {quote(item_id)} ORDER BY p.user_id"""
-    return [PersonChecks(r["user_id"], _person_checks(policy, r)) for r in b.arrow(q).to_pylist()]
+    return [PersonChecks(r["user_id"], _person_checks(policy, r, comp.at)) for r in b.arrow(q).to_pylist()]
 
 
 __all__ = ["Check", "Explanation", "PersonChecks", "explain", "ORDER"]
