@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..access import Admin, bucket
 from ..ledger import Channel, EventType, NewEvent
-from ..mail import deliverable, outbox_counts, undelivered_mail
+from ..mail import outbox_counts, undelivered_mail
 from ..people import ThirdParties, ThirdPartyError, named_tokens
 from ..people import ThirdPartyRequest as TPRequest
 from ..timeutil import from_micros
@@ -136,7 +136,7 @@ def reject(
     if state is None or not state.objects:
         raise HTTPException(status_code=409, detail=f"{user_id} has no objection in force to reject.")
     person = c.directory.by_id(user_id)
-    if person and person.email and not deliverable(person.email):
+    if person and person.email and not person.mailable:
         # The person must be told the grounds: refused, and the objection stays in force, until the export's
         # address is one they can be mailed at (it failed with a 500 while building the mail).
         raise HTTPException(status_code=409, detail=(

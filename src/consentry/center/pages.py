@@ -16,7 +16,6 @@ from ..access import AddressError, normalise_address
 from ..people import ThirdParties, ThirdPartyError, named_tokens
 from ..snapshots import impact
 from ..ledger import Channel, EventType, NewEvent, PersonState, StoredEvent
-from ..mail import deliverable
 from ..ledger import action_id
 from ..people import Person, data_archive, person_view
 from ..timeutil import from_micros, iso
@@ -238,7 +237,7 @@ def _confirm(
 ) -> Response:
     """The page after an action; `already`: nothing new was recorded (and no mail sent)."""
     return c.render(request, "done.html", {"event": event, "kind": kind, "cutoff": c.cutoff(), "already": already,
-                                           "mailed": deliverable(person.email) and not already,
+                                           "mailed": person.mailable and not already,
                                            "purged_by": c.purged_by(event.at), "honoured": c.honours_objection_of(person)},
                     person=None if speak_to else person, speak_to=speak_to)
 
@@ -247,7 +246,7 @@ def _send_confirmation(c: Center, person: Person, kind: str) -> list:
     """The confirmation to queue with the event (none without one address to
     send it to: built in the event's transaction, where its seq, the reference,
     is known, a mail that cannot be built would lose the event with it)."""
-    if not deliverable(person.email):
+    if not person.mailable:
         return []
     return [c.outbox.for_event(lambda event: _confirmation(c, person, event, kind))]
 

@@ -359,79 +359,74 @@ class Campaign:
         with self.ledger.exclusive(f"campaign:{self.id}", busy=(
                 f"campaign '{self.id}' is being sent by another run right now; nothing was sent by this one. Wait "
                 "for that run to end: running the campaign again afterwards resumes where it stopped")):
-            return self._send_mail(mailer, policy, secret=secret, base_url=base_url, rate=rate, progress=progress,
-                                   controller=controller, connections=connections)
+            summary = RunSummary(limit=rate)
+            who = _who(controller)  # once a run, not once a mail
+            summary.recovered, summary.resent_after_crash = self.recover()
+            started = time.perf_counter()
+            pace = _Pace(rate)
+            lock = threading.Lock()
+            work: queue.Queue = queue.Queue(maxsize=2000)
+            errors: list[BaseException] = []
 
-    def _send_mail(self, mailer: Mailer, policy: Policy, *, secret: str, base_url: str, rate: float,
-                   progress: Callable[[int], None] | None, controller: Controller | None, connections: int) -> RunSummary:
-        summary = RunSummary(limit=rate)
-        who = _who(controller)  # once a run, not once a mail
-        summary.recovered, summary.resent_after_crash = self.recover()
-        started = time.perf_counter()
-        pace = _Pace(rate)
-        lock = threading.Lock()
-        work: queue.Queue = queue.Queue(maxsize=2000)
-        errors: list[BaseException] = []
+            def worker() -> None:
+                try:
+                    with mailer.session() as session:
+                        while (row := work.get()) is not None:
+                            pace.wait()
+                            sent = self._send_one(session, row, policy, secret, base_url, who, summary, lock,
+                                                  batches)
+                            with lock:
+                                if sent is not None:
+                                    sent_keys.append((row["dedupe_key"], sent))
+                                if progress:
+                                    progress(summary.sent + summary.bounced + summary.deferred)
+                except BaseException as exc:  # noqa: BLE001 - reported by the run, never silently
+                    errors.append(exc)
+                    while work.get() is not None:  # keep the feeder from blocking
+                        pass
 
-        def worker() -> None:
-            try:
-                with mailer.session() as session:
-                    while (row := work.get()) is not None:
-                        pace.wait()
-                        sent = self._send_one(session, row, policy, secret, base_url, who, summary, lock,
-                                              batches)
-                        with lock:
-                            if sent is not None:
-                                sent_keys.append((row["dedupe_key"], sent))
-                            if progress:
-                                progress(summary.sent + summary.bounced + summary.deferred)
-            except BaseException as exc:  # noqa: BLE001 - reported by the run, never silently
-                errors.append(exc)
-                while work.get() is not None:  # keep the feeder from blocking
-                    pass
-
-        sent_keys: list[tuple[str, NewEvent]] = []  # accepted by the server, their events not yet written
-        batches = _GroupCommit(self._commit_notices, size=connections, tidy=self.ledger.checkpoint)
-        threads = [threading.Thread(target=worker, name=f"notice-sender-{i}") for i in range(max(1, connections))]
-        for th in threads:
-            th.start()
-        try:
-            while not errors:
-                with self.ledger.reader.connect() as conn:
-                    batch = conn.execute(
-                        select(outbox.c.dedupe_key).where(
-                            outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == NoticeState.pending
-                        ).order_by(outbox.c.dedupe_key).limit(1000)
-                    ).all()
-                if not batch:
-                    break
-                claimed = self._claim([r[0] for r in batch])
-                with self.ledger.reader.connect() as conn:
-                    rows = conn.execute(select(outbox).where(outbox.c.dedupe_key.in_(claimed))).mappings().all()
-                for row in rows:
-                    work.put(dict(row))
-                with lock:
-                    done, sent_keys[:] = list(sent_keys), []
-                self._mark_sent(done)
-        finally:
-            for _ in threads:
-                work.put(None)
+            sent_keys: list[tuple[str, NewEvent]] = []  # accepted by the server, their events not yet written
+            batches = _GroupCommit(self._commit_notices, size=connections, tidy=self.ledger.checkpoint)
+            threads = [threading.Thread(target=worker, name=f"notice-sender-{i}") for i in range(max(1, connections))]
             for th in threads:
-                th.join()
-        with lock:
-            self._mark_sent(list(sent_keys))
-        with self.ledger.transaction() as conn:
-            # Deferred rows sat out the rest of this run; the next one tries them.
-            conn.execute(
-                update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.deferred)
-                .values(state=NoticeState.pending, updated_us=_now_us())
-            )
-            conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
-        self.ledger.checkpoint()
-        if errors:
-            raise errors[0]
-        summary.seconds = time.perf_counter() - started
-        return summary
+                th.start()
+            try:
+                while not errors:
+                    with self.ledger.reader.connect() as conn:
+                        batch = conn.execute(
+                            select(outbox.c.dedupe_key).where(
+                                outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state == NoticeState.pending
+                            ).order_by(outbox.c.dedupe_key).limit(1000)
+                        ).all()
+                    if not batch:
+                        break
+                    claimed = self._claim([r[0] for r in batch])
+                    with self.ledger.reader.connect() as conn:
+                        rows = conn.execute(select(outbox).where(outbox.c.dedupe_key.in_(claimed))).mappings().all()
+                    for row in rows:
+                        work.put(dict(row))
+                    with lock:
+                        done, sent_keys[:] = list(sent_keys), []
+                    self._mark_sent(done)
+            finally:
+                for _ in threads:
+                    work.put(None)
+                for th in threads:
+                    th.join()
+            with lock:
+                self._mark_sent(list(sent_keys))
+            with self.ledger.transaction() as conn:
+                # Deferred rows sat out the rest of this run; the next one tries them.
+                conn.execute(
+                    update(outbox).where(outbox.c.campaign_id == self.id, outbox.c.state == NoticeState.deferred)
+                    .values(state=NoticeState.pending, updated_us=_now_us())
+                )
+                conn.execute(update(campaigns).where(campaigns.c.campaign_id == self.id).values(finished_us=_now_us()))
+            self.ledger.checkpoint()
+            if errors:
+                raise errors[0]
+            summary.seconds = time.perf_counter() - started
+            return summary
 
     def _claim(self, keys: list[str]) -> set[str]:
         """Move a batch from pending to sending in one transaction. A crash now

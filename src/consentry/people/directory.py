@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ..engine.duck import connect
+from ..mail import deliverable
 from ..sources import Export
 from ..timeutil import iso
 
@@ -22,6 +23,11 @@ class Person:
     language: str | None
     created_at: datetime | None
     deleted_at: datetime | None
+
+    @property
+    def mailable(self) -> bool:
+        """Their address is one a mail can be sent to (an export's may be two, or none)."""
+        return deliverable(self.email)
 
     def as_json(self) -> dict:
         """The account as the person downloads it: instants in UTC with their zone (an export's naive
