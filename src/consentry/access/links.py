@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
@@ -48,6 +49,15 @@ def normalise_address(raw: str) -> str:
     return unicodedata.normalize("NFKC", valid.normalized).casefold()
 
 
+@dataclass(frozen=True)
+class Redeemed:
+    """What a used link was for: the address it was sent to and, for a sign-in
+    link, the account it opens (several accounts may share one address)."""
+
+    subject: str
+    account: str | None = None
+
+
 def _hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
@@ -58,9 +68,12 @@ class Links:
         self.max_age_s = max_age_s
         self._signer = URLSafeTimedSerializer(secret, salt="consentry.signin")
 
-    def issue(self, email: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
-        """A new link's token. With `conn`, in the caller's transaction (the
-        center queues the mail carrying it in the same one)."""
+    def issue(
+        self, email: str, purpose: str = "signin", *, account: str | None = None, conn: Connection | None = None
+    ) -> str:
+        """A new link's token, signed with the `account` it opens if given. With
+        `conn`, in the caller's transaction (the center queues the mail carrying
+        it in the same one)."""
         nonce = secrets.token_urlsafe(24)
         row = insert(signin_links).values(
             nonce=_hash(nonce),
@@ -73,12 +86,19 @@ class Links:
         else:
             with self.engine.begin() as own:
                 own.execute(row)
-        return self._signer.dumps({"n": nonce, "e": email.strip().lower(), "p": purpose})
+        data = {"n": nonce, "e": email.strip().lower(), "p": purpose}
+        if account is not None:
+            data["a"] = account
+        return self._signer.dumps(data)
 
     def redeem(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
-        """The address the link was sent to; the link can never be used again.
-        With `conn`, in the caller's transaction: using the link and what it
-        confirms then commit together, or neither does."""
+        """The address the link was sent to; the link can never be used again."""
+        return self.use(token, purpose, conn=conn).subject
+
+    def use(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> Redeemed:
+        """Use the link, once: what it was for. With `conn`, in the caller's
+        transaction: using the link and what it confirms then commit together,
+        or neither does."""
         try:
             data = self._signer.loads(token, max_age=self.max_age_s)
         except SignatureExpired:
@@ -101,4 +121,5 @@ class Links:
                 done = own.execute(use)
         if done.rowcount != 1:
             raise LinkError("used")
-        return str(data["e"])
+        account = data.get("a")
+        return Redeemed(str(data["e"]), str(account) if account is not None else None)

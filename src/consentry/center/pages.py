@@ -112,23 +112,28 @@ def signin(
 
 
 def _mail_signin_link(c: Center, address: str) -> None:
-    """The link and the mail carrying it (both or neither), if the address is a person's."""
-    person = c.directory.by_email(address)
-    if person is not None and person.email and _same_mailbox(person.email, address):
+    """The links and the mail carrying them (all or none), if the address is a
+    person's: one link per account with it, each opening only its own."""
+    accounts = [p for p in c.directory.by_email(address) if p.email and _same_mailbox(p.email, address)]
+    if accounts:
         with c.ledger.engine.begin() as conn:
-            _send_signin(c, conn, person, c.links.issue(person.email, conn=conn))
+            links = [(p, c.links.issue(p.email or "", account=p.user_id, conn=conn)) for p in accounts]
+            _send_signin(c, conn, links)
         c.outbox.wake()
 
 
-def _send_signin(c: Center, conn, person: Person, token: str) -> None:  # noqa: ANN001
-    """Queue the sign-in mail in the link's transaction; it expires with the link."""
-    lang = i18n.pick(person=person.language)
+def _send_signin(c: Center, conn, links: list[tuple[Person, str]]) -> None:  # noqa: ANN001
+    """Queue the sign-in mail in the links' transaction; it expires with them."""
+    first = links[0][0]
+    lang = i18n.pick(person=first.language)
     _ = c.gettext(lang)
-    link = f"{c.settings.base_url}/signin/{token}"
-    text = c.mail_templates.get_template("mail/signin.txt").render(_=_, link=link, platform=c.platform(lang))
-    assert person.email
+    text = c.mail_templates.get_template("mail/signin.txt").render(
+        _=_, platform=c.platform(lang),
+        links=[(f"@{p.handle}" if p.handle else p.user_id, f"{c.settings.base_url}/signin/{token}") for p, token in links],
+    )
+    assert first.email
     c.outbox.enqueue(conn, c.outbox.message(
-        person.email, _("Your sign-in link"), text, "signin", expires_in=timedelta(seconds=c.links.max_age_s)
+        first.email, _("Your sign-in link"), text, "signin", expires_in=timedelta(seconds=c.links.max_age_s)
     ))
 
 
@@ -142,12 +147,16 @@ def signin_confirm(request: Request, token: str, c: Center = Depends(center)) ->
 @router.post("/signin/{token}", dependencies=[Depends(require_csrf)])
 def signin_finish(request: Request, token: str, c: Center = Depends(center)) -> Response:
     try:
-        email = c.links.redeem(token)
+        link = c.links.use(token)
     except LinkError as exc:
         return c.render(request, "error.html", {"message": c.gettext(c.lang(request))(str(exc))}, status=400)
-    person = c.directory.by_email(email)
+    # The account the link names (a link from before links named one: the address's only account).
+    named = [c.directory.by_id(link.account)] if link.account is not None else c.directory.by_email(link.subject)
+    person = named[0] if len(named) == 1 else None
     if person is None:
         return c.render(request, "error.html", {"message": "This account no longer exists."}, status=400)
+    if (person.email or "").strip().lower() != link.subject:  # the account's address changed since the mail
+        return c.render(request, "error.html", {"message": "This link is not valid. Ask for a new one."}, status=400)
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session: nothing carried over from before sign-in
     request.session["user_id"] = person.user_id

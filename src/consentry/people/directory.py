@@ -40,18 +40,20 @@ class Directory:
     def __init__(self, export: Export) -> None:
         self.export = export
 
-    def _one(self, where: str, value: str) -> Person | None:
+    def _where(self, where: str, value: str) -> list[Person]:
         con = connect()
         try:
             self.export.register(con)
-            row = con.execute(f"SELECT {_COLS} FROM users WHERE {where} LIMIT 1", [value]).fetchone()
+            rows = con.execute(f"SELECT {_COLS} FROM users WHERE {where} ORDER BY user_id", [value]).fetchall()
         finally:
             con.close()
-        return Person(*row) if row else None
+        return [Person(*row) for row in rows]
 
-    def by_email(self, email: str) -> Person | None:
-        return self._one("lower(trim(email)) = lower(trim(?))", email)
+    def by_email(self, email: str) -> list[Person]:
+        """Every account with this address, in id order: one person may have
+        several (a page and a profile), and each must be reachable."""
+        return self._where("lower(trim(email)) = lower(trim(?))", email)
 
     def by_id(self, user_id: str) -> Person | None:
-        return self._one("user_id = ?", user_id)
-
+        found = self._where("user_id = ?", user_id)
+        return found[0] if found else None
