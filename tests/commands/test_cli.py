@@ -542,6 +542,27 @@ def test_explain_says_when_a_deletion_came_after_the_cut_off(home):
 
 
 @pytest.mark.slow
+def test_explain_says_what_changed_since_the_cut_off_for_an_eligible_item(home):
+    """A DPO's trial: an author who objected after T, with the item deleted
+    after T too, got "may be used at the cut-off" and nothing more, while a
+    snapshot built now leaves the item out and a purge takes it out of earlier
+    ones. explain now says what fails since the cut-off, and only when it does."""
+    content = [{**c, "deleted_at": "2024-07-01T00:00:00Z"} if c["item_id"] == "p1" else c for c in CONTENT]
+    write_export(home / "later", USERS, content, TAGS)
+    ok(cli("ledger", "import", "events.jsonl"))
+    before = ok(cli("explain", "p1", "--data", "later", "--at", AT)).stdout
+    assert "passes every rule" in before
+    assert "Since the cut-off" in before and "the item was deleted 2024-07-01 00:00:00 UTC" in before, before
+    assert "now fails" not in before, before
+    ok(cli("object", "alice"))
+    out = " ".join(ok(cli("explain", "p1", "--data", "later", "--at", AT)).stdout.split())
+    assert "passes every rule" in out  # the verdict at T stands
+    assert "Since the cut-off (not counted at it): the author alice now fails rule 11 (objected); the item was " \
+        "deleted 2024-07-01 00:00:00 UTC. A snapshot built now applies this" in out, out
+    assert "Since the cut-off" not in ok(cli("explain", "p1", "--data", "export", "--at", "2099-01-01T00:00:00Z")).stdout
+
+
+@pytest.mark.slow
 def test_explain_agrees_with_evaluate_for_every_item(home):
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))

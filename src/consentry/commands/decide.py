@@ -133,6 +133,10 @@ def explain(
         _print_checks(person.checks, first.reason if first else None)
     color = "green" if e.eligible else "red"
     out.print(f"\n[bold {color}]{escape(e.summary)}[/]", highlight=False, markup=True)
+    if e.since:
+        out.print("[yellow]Since the cut-off[/] " + escape(
+            f"(not counted at it): {'; '.join(e.since)}. A snapshot built now applies this, and "
+            "`consentry snapshot purge` applies it to snapshots built before."), highlight=False, markup=True)
 
 
 def _print_checks(checks, decisive) -> None:  # noqa: ANN001

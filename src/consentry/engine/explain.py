@@ -58,6 +58,9 @@ class Explanation:
     # Rule 15's facts: the third-party events about this item at or before the
     # cut-off, in ledger order: (at, type, actor).
     third_party: list[tuple[datetime, str, str | None]] = field(default_factory=list)
+    # For an item eligible at the cut-off: what has changed since, by the ledger
+    # and the export as read now, that a snapshot build or purge acts on (plain words).
+    since: list[str] = field(default_factory=list)
 
     @property
     def eligible(self) -> bool:
@@ -168,7 +171,8 @@ def explain(
 
 
 def _explain(item_id: str, export: Export, ledger: Ledger, policy: Policy, at: datetime, b: Backend) -> Explanation:
-    b.load(export, ledger, at)
+    now = datetime.now(UTC)
+    b.load(export, ledger, max(at, now))  # the decision reads only what was known at T; `since` the rest
     comp = Compiler(policy, at)
     item_conds = comp.item_conditions("c")
     bw = comp.before_window_sql("c")
@@ -252,7 +256,39 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {quote(i
         f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {quote(item_id)}')}) d"
     ).column(0)[0].as_py()
     reason = Reason(verdict)
-    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history)
+    since = _since(b, policy, at, now, row, tagged) if reason is Reason.eligible else []
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history, since)
+
+
+def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, tagged: list[PersonChecks]) -> list[str]:
+    """What fails now and did not at T: the author or a tagged person (rules
+    6-12, as `snapshots.shared.later_failures` finds them), the item's deletion,
+    a third-party objection. A build made now leaves such an item out (or
+    blurs it), and a purge takes it out of earlier snapshots; the verdict at T
+    does not say so."""
+    if now <= at:
+        return []
+    comp = Compiler(policy, now)
+    people = [row["user_id"]]
+    if policy.tagged_people is not TaggedPeople.ignore:
+        people += [t.user_id for t in tagged]
+    failing = b.arrow(
+        f"""WITH {comp.people_ctes()} SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people
+        WHERE (reason_a IS NOT NULL OR reason_b IS NOT NULL) AND user_id IN ({", ".join(map(quote, people))})
+        ORDER BY user_id"""
+    ).to_pylist()
+    out = [
+        f"{'the author ' if f['user_id'] == row['user_id'] else 'tagged person '}{f['user_id']} now fails rule "
+        f"{Reason(f['reason']).number} ({f['reason']})"
+        for f in sorted(failing, key=lambda f: f["user_id"] != row["user_id"])
+    ]
+    if row["deleted_at"] is not None and utc(row["deleted_at"]) <= now:
+        out.append(f"the item was deleted {_d(row['deleted_at'])}")
+    if comp.honours_third_parties and b.arrow(
+        f"WITH {comp.third_party_cte()} SELECT 1 FROM third_party WHERE item_id = {quote(row['item_id'])}"
+    ).num_rows:
+        out.append("a person without an account objects to it now (rule 15)")
+    return out
 
 
 def _actors(b: Backend, ledger: Ledger, item_id: str) -> bool:
