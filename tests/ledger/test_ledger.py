@@ -437,3 +437,38 @@ def test_exclusive_is_refused_while_another_holder_has_it_and_freed_after(ledger
     finally:
         a.close()
         b.close()
+
+
+def test_an_event_dated_in_the_future_is_refused_and_one_already_stored_blocks_nothing(ledger, tmp_path):
+    """A data engineer's trial: an imported objection dated 2099 was accepted;
+    `consentry object` then said the person "already objects ... since 2099"
+    and recorded nothing, while decisions at now did not count it either: the
+    person's objection was lost. A new event dated later than now is refused
+    (on import with its line and column), and one stored before this rule is
+    not taken as in force before its time."""
+    from pydantic import ValidationError
+
+    from consentry.errors import InputError
+    from consentry.ledger import Channel
+
+    path = tmp_path / "future.jsonl"
+    path.write_text('{"user_id": "u1", "type": "notified", "at": "2024-01-01T00:00:00Z", "channel": "email"}\n'
+                    '{"user_id": "u1", "type": "objected", "at": "2099-01-01T00:00:00Z", "channel": "web"}\n')
+    before = ledger.count()
+    with pytest.raises(InputError) as refused:
+        ledger.import_jsonl(path)
+    msg = str(refused.value)
+    assert "line 2" in msg and "'at'" in msg and "2099-01-01T00:00:00Z is in the future" in msg, msg
+    assert ledger.count() == before  # nothing half-imported
+    with pytest.raises(ValidationError, match="in the future"):
+        NewEvent(user_id="u1", type=EventType.objected, at=datetime.now(UTC) + timedelta(seconds=5), channel=Channel.api)
+
+    # A ledger written before the rule may hold one: it must not turn away an objection made now.
+    ahead = NewEvent.model_construct(user_id="u1", item_id=None, type=EventType.objected, event_id="ahead",
+                                     at=parse_instant("2099-01-01T00:00:00Z"), channel=Channel.web, note=None,
+                                     actor=None, imported_from=None)
+    ledger.append([ahead])
+    assert ledger.state("u1").objects
+    assert ledger.in_force("u1", EventType.objected) is None
+    now = ledger.record(NewEvent(user_id="u1", type=EventType.objected, at=datetime.now(UTC), channel=Channel.cli))
+    assert ledger.in_force("u1", EventType.objected) == now

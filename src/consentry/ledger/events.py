@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -65,6 +65,19 @@ class NewEvent(BaseModel):
             return parse_instant(value)
         except Exception:
             raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
+
+    @field_validator("at")
+    @classmethod
+    def _not_ahead(cls, value: datetime) -> datetime:
+        """A new event is recorded once it has taken effect (CONTRACT §2: `at` is
+        when it did). One dated later stood in force, by ledger order, over what
+        the person said before that time: an objection made now was turned away
+        as already recorded, while decisions at now did not count either."""
+        now = datetime.now(UTC)
+        if cls is NewEvent and value > now:
+            raise ValueError(f"{iso(value)} is in the future (it is now {iso(now)}): an event is recorded once it has "
+                             "taken effect; check the time, and the clock of the system that wrote it")
+        return value
 
     @field_validator("event_id", "user_id", "item_id", "actor")
     @classmethod
