@@ -168,7 +168,7 @@ def check(template: Catalog) -> int:
         with path.open("rb") as fh:
             cat = read_po(fh, locale=lang)
         have = {m.id for m in cat if m.id}
-        missing, extra = sorted(wanted - have), sorted(have - wanted)
+        missing, extra = sorted(wanted - have, key=str), sorted(have - wanted, key=str)  # plural ids are tuples
         untranslated = sorted(str(m.id) for m in cat if m.id and not all(_forms(m.string)))
         fuzzy = sorted(str(m.id) for m in cat if m.id and m.fuzzy)
         bad = sorted(

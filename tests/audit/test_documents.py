@@ -174,8 +174,8 @@ def test_the_lia_says_what_happens_to_objections_of_people_without_an_account(le
     rec = docs_for("recommended", ledger)
     rec_s = md(rec, "legitimate-interest-assessment", "safeguards")
     left_out = ("Objections from people without an account: someone who appears in another person’s photo can object "
-                "in the privacy center, and from the moment they confirm their request the photo is left out and "
-                "removed from training sets made earlier.")
+                "in the privacy center. From the moment they confirm their request, the photo is left out of training "
+                "sets built from then on, and removed from training sets built before, at their next purge.")
     assert left_out in rec_s and "NOT honoured" not in rec_s
     others = md(rec, "legitimate-interest-assessment", "others")
     assert left_out in others and "without being tagged, and people without an account, are not checked" in others
@@ -185,8 +185,8 @@ def test_the_lia_says_what_happens_to_objections_of_people_without_an_account(le
     path.write_text(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur")
                     .replace("name: recommended", "name: blur"))
     blur_s = md(docs_for(str(path), ledger), "legitimate-interest-assessment", "safeguards")
-    assert "from the moment they confirm their request every face in the photo is blurred (transform: blur_faces)" \
-        in blur_s and "the photo is left out" not in blur_s
+    assert "From the moment they confirm their request, every face in the photo is blurred (transform: blur_faces)" \
+        in blur_s and "the photo is left out" not in blur_s and "at their next purge" in blur_s
 
 
 def test_the_documents_say_where_people_whose_country_is_unknown_fall(ledger: Ledger, tmp_path: Path) -> None:

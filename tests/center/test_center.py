@@ -1462,6 +1462,34 @@ def test_the_page_and_mail_say_what_happens_to_training_sets_already_built(cente
     assert german.split(",")[0] in page_text(r.text)
 
 
+@pytest.mark.parametrize("policy", ["recommended", "blur-file"])
+@pytest.mark.parametrize("hours", [None, 24.0])
+def test_a_third_party_is_told_when_earlier_training_sets_lose_the_photos(center_factory, policy, hours) -> None:  # noqa: ANN001
+    """The /others confirmation, its outcome mail and the documents said the
+    photos are "removed from training sets made earlier" from the moment of
+    confirmation; they leave those sets at the next purge (or by the purge
+    schedule), as an account holder is told. Now all three say when."""
+    from datetime import timedelta
+
+    kit = center_factory(policy=policy, purge_within_hours=hours)
+    c = kit.new_client()
+    path, ref = _third_party_request(kit, c, items="a-photo")
+    done = page_text(c.post(path, data={"csrf": csrf_from(c.get(path).text)}).text)
+    [(item_id, _type, _by)] = _tp_events(kit)
+    at = next(e.at for e in kit.events() if e.item_id == item_id)
+    what = "copies of the photos whose faces were not blurred" if policy == "blur-file" else "the photos"
+    when = "at the next purge" if hours is None else f"by {when_text(at + timedelta(hours=hours))}"
+    said = f"Training sets built before that: {what} are taken out of them {when}, for real (the old files are deleted)."
+    assert said in done and "made earlier" not in done, done
+    admin = kit.admin_client()
+    assert kit.post_form(admin, f"/admin/third-party/{ref}", {"action": "close", "text": "seen"}).status_code == 303
+    outcome = " ".join(kit.inbox.wait(to="stranger@example.net", kind="third_party_outcome").text.split())
+    assert f"Training sets built before that: {what} are taken out of them" in outcome and "made earlier" not in outcome
+    assert ("at the next purge" in outcome) == (hours is None), outcome
+    face = "The faces in 1 photo that shows you are blurred" if policy == "blur-file" else "1 photo that shows you is left out"
+    assert face in outcome and "(or the faces" not in outcome, outcome
+
+
 def test_the_notice_page_says_where_each_rule_applies_in_the_readers_language(center: CenterKit) -> None:
     """Not the policy's identifiers (`europe`, `rest_of_world`): the places, in the reader's words."""
     for lang, eu, elsewhere in (("en", "European Union", "Everywhere else"), ("de", "Europäische Union", "Überall sonst"),

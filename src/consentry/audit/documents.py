@@ -419,12 +419,12 @@ def _third_party(policy: Policy, _: Translate) -> str:
                  "their objection is recorded, but the photos are still used.")
     if policy.tagged_people is TaggedPeople.blur:
         return _("Objections from people without an account: someone who appears in another person’s photo can object "
-                 "in the privacy center, and from the moment they confirm their request every face in the photo is "
-                 "blurred (transform: blur_faces) and copies whose faces were not blurred are removed from training "
-                 "sets made earlier.")
+                 "in the privacy center. From the moment they confirm their request, every face in the photo is "
+                 "blurred (transform: blur_faces) in training sets built from then on; copies whose faces were not "
+                 "blurred are removed from training sets built before, at their next purge.")
     return _("Objections from people without an account: someone who appears in another person’s photo can object in "
-             "the privacy center, and from the moment they confirm their request the photo is left out and removed "
-             "from training sets made earlier.")
+             "the privacy center. From the moment they confirm their request, the photo is left out of training sets "
+             "built from then on, and removed from training sets built before, at their next purge.")
 
 
 def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:

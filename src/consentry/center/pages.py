@@ -511,7 +511,10 @@ def others_verify(request: Request, ref: str, token: str, c: Center = Depends(ce
     except ThirdPartyError:
         return c.render(request, "error.html", {"message": _("This link is not valid. Ask for a new one.")}, status=400)
     count_recorded(done.protected)
-    return c.render(request, "others_done.html", {"ref": ref, "done": done, **_third_party_terms(c)})
+    return c.render(request, "others_done.html", {
+        "ref": ref, "done": done, **_third_party_terms(c),
+        "purged_by": c.purged_by(done.protected[0].at) if done.protected else None,
+    })
 
 
 def _third_party_terms(c: Center) -> dict:
