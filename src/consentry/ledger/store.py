@@ -549,6 +549,19 @@ class Ledger:
         with self.reader.connect() as conn:
             return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
 
+    def settled(self, upto_seq: int, now: datetime, *, after_seq: int = 0) -> int:
+        """The highest watermark, at most `upto_seq`, whose events (those after
+        `after_seq`) have all taken effect by `now`. A snapshot records it: an
+        event dated later than its reader's clock (skew between hosts, or a
+        ledger from before such events were refused) is left after the
+        watermark, so the next purge reads it again, instead of being passed
+        over for good."""
+        e = t.events.c
+        q = select(func.min(e.seq)).where(e.seq > after_seq, e.seq <= upto_seq, e.at_us > to_micros(now))
+        with self.reader.connect() as conn:
+            first = conn.execute(q).scalar_one()
+        return upto_seq if first is None else int(first) - 1
+
     def get(self, event_id: str) -> StoredEvent | None:
         with self.reader.connect() as conn:
             row = conn.execute(select(t.events).where(t.events.c.event_id == event_id)).mappings().first()

@@ -38,6 +38,7 @@ from ..ledger import Ledger
 from ..paths import check_writable
 from ..policy import Policy
 from ..sources import Export
+from ..timeutil import iso
 from ..words import count
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
@@ -103,6 +104,12 @@ def build(
         raise SnapshotError(f"snapshot name '{name}' is not allowed: use letters, digits, '.', '_' or '-' (at most 128)")
     if not 1 <= buckets <= 4096:
         raise SnapshotError(f"--buckets {buckets} is out of range: use 1 to 4096 (default 64)")
+    if at > (clock := now or datetime.now(UTC)):
+        raise SnapshotError(
+            f"the cut-off {iso(at)} is later than now ({iso(clock)}): a snapshot is used from when it is built, and "
+            "deciding at a later time would let in people whose notice period has not run out yet and minors who "
+            "come of age only by then; build at a cut-off no later than now (`consentry evaluate` decides at any time)"
+        )
     registry = Registry(ledger)
     final = (out or default_location(name)).absolute()
     if registry.get(name) is not None:
@@ -120,8 +127,11 @@ def build(
             stage.mkdir(parents=True)
             mark_stage(stage, build_id, ledger_identity(ledger.url))
             # The watermark first, then the clock: every event read (seq <= watermark)
-            # was received before `now`, so the watermark says exactly what applies.
+            # was received before `now`, so the watermark says exactly what applies;
+            # cut before any event dated later than `now`, which a later purge must still read.
             watermark = ledger.watermark()
+            now = now or datetime.now(UTC)
+            watermark = ledger.settled(watermark, now)
             if spark is not None:
                 from .spark_build import build_rows_spark
 
@@ -129,7 +139,7 @@ def build(
             else:
                 into = _build_into
             manifest = into(
-                stage, export, ledger, policy, at, name, buckets, workers, now or datetime.now(UTC), watermark, say
+                stage, export, ledger, policy, at, name, buckets, workers, now, watermark, say
             ).model_copy(update={"build_id": build_id})
             write_json(stage, manifest)
             failpoint("build:staged")

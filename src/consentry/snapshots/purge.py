@@ -37,6 +37,7 @@ from .recovery import (
     write_intent,
 )
 from .redact import install_sql
+from .ondisk import refuse_unless_ours
 from .registry import Registry, SnapshotRecord
 from .shared import (
     SCHEMA,
@@ -156,6 +157,7 @@ def purge(
 
     registry = Registry(ledger)
     rec = registry.require(name)
+    refuse_unless_ours(rec)  # moved, or written to by another tool: say so by name and path, before any lock or scan
     folder = Path(rec.uri).parent
     t0 = time.perf_counter()
     for line in sweep_staging(folder.parent, claimed_builds(registry.all()), ledger_identity(ledger.url)):
@@ -167,8 +169,11 @@ def purge(
         now = now or started
         rec = registry.require(name)  # re-read under the lock: another purge may have run
         m = rec.manifest
+        if (settled := ledger.settled(new_wm, now, after_seq=m.watermark)) < new_wm:
+            say(f"events from #{settled + 1} on take effect later than now: a later purge applies them")
+            new_wm = settled
         policy = stored_policy(m)
-        export = current_export(m, data)
+        export = current_export(m, data, at=folder)
         con = connect()
         found = None
         try:
