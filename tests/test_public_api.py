@@ -200,3 +200,70 @@ def test_what_a_notebook_shows_of_the_objects_is_short_and_never_a_password(tmp_
     pg = consentry.Ledger.__new__(consentry.Ledger)
     pg.url = "postgresql+psycopg://dpo:hunter2@db.example/ledger"
     assert repr(pg) == "Ledger('postgresql+psycopg://dpo:***@db.example/ledger')"
+
+
+# -- a data engineer's trial of the library (2026-12-05) -------------------------------------------
+
+
+def test_the_library_never_decides_over_an_export_the_contract_refuses(tmp_path, monkeypatch) -> None:
+    """`Platform.evaluate`, `explain` and `snapshots.build` never validated the
+    export: a duplicate user_id gave two decisions for one item (one of them
+    'eligible' for a deleted account), and a tag naming no user let a photo
+    through under `require`; the CLI refused the same export. Now the library
+    validates before its first decision, unless the export was (open_export)."""
+    from datetime import UTC, datetime
+
+    from exportkit import base_content, base_users, write_export
+
+    from consentry.snapshots import build
+
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
+    users = [*base_users(), {**base_users()[0], "handle": "twin", "deleted_at": "2024-01-01T00:00:00Z"}]
+    folder = write_export(tmp_path / "e", users, base_content(), [{"item_id": "i2", "tagged_user_id": "nobody"}])
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+        for call in (lambda: p.evaluate("2024-06-26", tmp_path / "d.parquet"), lambda: p.explain("i1", "2024-06-26"),
+                     lambda: p.audience("2024-06-26"),
+                     lambda: build(consentry.Export(folder), p.ledger, p.policy, datetime(2024, 6, 26, tzinfo=UTC), "s",
+                                   out=tmp_path / "s")):
+            with pytest.raises(consentry.ExportInvalid) as refused:
+                call()
+            assert "users.parquet, column 'user_id'" in str(refused.value) and "tagged_user_id" in str(refused.value)
+    assert not (tmp_path / "d.parquet").exists() and not (tmp_path / "s").exists()
+
+
+def test_a_watermark_the_ledger_has_not_reached_is_refused(tmp_path) -> None:
+    """`evaluate(watermark=10**9)` (or -1) was taken as it was and written to
+    the audit chain as what the decision read."""
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+        p.ledger.append([consentry.NewEvent(user_id="u1", type="notified", at="2024-01-01T00:00:00Z", channel="email")])
+        for bad in (10**9, -1, 2):
+            with pytest.raises(InputError, match=f"watermark {bad} is not one this ledger has reached .0 to 1."):
+                p.evaluate("2024-06-26", tmp_path / "d.parquet", watermark=bad)
+        assert p.evaluate("2024-06-26", tmp_path / "d.parquet", watermark=0).watermark == 0
+
+
+def test_an_output_path_with_a_quote_is_written(tmp_path) -> None:
+    """`--out "$PWD/q'dir/d.parquet"` (or `bob's.parquet`) ended in a DuckDB
+    parser traceback: the path went into the COPY statement unquoted."""
+    from exportkit import base_content, base_users, write_export
+
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    (tmp_path / "q'dir").mkdir()
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+        result = p.evaluate("2024-06-26", tmp_path / "q'dir" / "bob's.parquet")
+    assert (tmp_path / "q'dir" / "bob's.parquet").is_file() and sum(result.counts.values()) == len(base_content())
+
+
+def test_a_bad_event_built_in_code_is_a_consentry_error(tmp_path) -> None:
+    """README §9 catches `consentry.ConsentryError` around `NewEvent(...)`, but
+    a misspelt type raised pydantic's ValidationError past it."""
+    from datetime import UTC, datetime
+
+    for bad in ({"type": "objectd"}, {"channel": "apii"}, {"user_id": " u1"}, {"user_id": None}):
+        fields = {"user_id": "u1", "type": "objected", "at": datetime.now(UTC), "channel": "api", **bad}
+        with pytest.raises(consentry.ConsentryError, match="not a valid event") as refused:
+            consentry.NewEvent(**fields)
+        assert next(iter(bad)) in str(refused.value)

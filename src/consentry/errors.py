@@ -71,6 +71,17 @@ class PolicyError(InputError):
     """A policy that is malformed or that the contract forbids."""
 
 
+class EventError(InputError, ValueError):
+    """A ledger event that breaks CONTRACT §2. Also a ValueError, as pydantic's
+    error it replaces was. `details`: pydantic's error list, one dict per
+    field, for callers that word each one themselves (`ledger import` names
+    the line and column)."""
+
+    def __init__(self, problem: str, details: list[dict[str, Any]], **kw: Any) -> None:
+        self.details = details
+        super().__init__(problem, **kw)
+
+
 class LedgerError(ConsentryError):
     """The ledger cannot do what was asked (unreachable, wrong schema, ...)."""
 

@@ -99,9 +99,10 @@ class Platform:
         from .engine.evaluate import evaluate, evaluate_spark
 
         at = parse_instant(at, what="cut-off")
+        export = self._valid()
         if self.engine == "spark":
-            return evaluate_spark(self.export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
-        return evaluate(self.export, self.ledger, self.policy, at, out, watermark=watermark)
+            return evaluate_spark(export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
+        return evaluate(export, self.ledger, self.policy, at, out, watermark=watermark)
 
     def validate(self, memo=None):  # noqa: ANN001, ANN201 - a sources.ValidationMemo; (ValidationReport, cached)
         """Check the export against the contract on this platform's engine
@@ -112,6 +113,17 @@ class Platform:
 
         _, report, cached = open_export(self.export, memo=memo, check=spark_check(self.spark) if self.engine == "spark" else None)
         return report, cached
+
+    def _valid(self) -> Export:
+        """The export, validated before its first decision unless it was (`open_export`, as the CLI does); an
+        unchanged export is not scanned again (the validation memo in $CONSENTRY_HOME, as for every command)."""
+        assert isinstance(self.export, Export)
+        if self.export.report is None:
+            from . import config
+            from .sources import ValidationMemo
+
+            self.validate(memo=ValidationMemo(config.validation_memo_path()))
+        return self.export
 
     def backend(self):  # noqa: ANN201 - an engine.backend.Backend
         """Where the compiled SQL runs: a new DuckDB connection, or the Spark session."""
@@ -124,9 +136,10 @@ class Platform:
         from .engine.explain import explain
 
         at = parse_instant(at, what="cut-off")
+        export = self._valid()
         b = self.backend()
         try:
-            return explain(item_id, self.export, self.ledger, self.policy, at, backend=b)
+            return explain(item_id, export, self.ledger, self.policy, at, backend=b)
         finally:
             b.close()
 
@@ -135,9 +148,10 @@ class Platform:
         from .notices.audience import audience
 
         at = parse_instant(at, what="cut-off")
+        export = self._valid()
         b = self.backend()
         try:
-            return audience(self.export, self.ledger, self.policy, at, backend=b)
+            return audience(export, self.ledger, self.policy, at, backend=b)
         finally:
             b.close()
 

@@ -195,7 +195,10 @@ def test_the_purge_backlog_shows_how_long_an_objection_has_waited_for_its_snapsh
     from consentry.snapshots import build, purge
 
     kit = center_factory()
-    build(kit.export, kit.ledger, load_policy("recommended"), kit.settings.cutoff, "s1", out=tmp_path / "s1")
+    from datetime import UTC, datetime
+
+    # At a cut-off in the past: a snapshot is never built at a later one (the center's plans 2030).
+    build(kit.export, kit.ledger, load_policy("recommended"), datetime(2024, 6, 26, tzinfo=UTC), "s1", out=tmp_path / "s1")
     http = kit.new_client()
     text = http.get("/metrics").text
     assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 0

@@ -321,11 +321,18 @@ def test_a_snapshot_of_a_bucket_has_the_rows_and_photos_of_one_from_disk(s3, tmp
 
     from consentry.snapshots import build
 
+    from consentry.sources import ExportInvalid
+
     local, uri, url, policy_file = photo_world(s3, tmp_path, "photos")
     policy = load_policy(str(policy_file))
     with Ledger(url) as led:
-        a = build(Export(local), led, policy, ts.T, "disk", out=tmp_path / "disk")
-        b = build(Export(uri), led, policy, ts.T, "bucket", out=tmp_path / "bucket")
+        with pytest.raises(ExportInvalid, match="leaves the export folder"):  # validation refuses it first
+            build(Export(uri), led, policy, ts.T, "refused", out=tmp_path / "refused")
+        # Past validation (an export changed after it passed), the build itself never reads outside it.
+        disk, bucket = Export(local), Export(uri)
+        disk.report = bucket.report = "validated before p5 was added"
+        a = build(disk, led, policy, ts.T, "disk", out=tmp_path / "disk")
+        b = build(bucket, led, policy, ts.T, "bucket", out=tmp_path / "bucket")
         ra, rb = ts.rows(led, "disk"), ts.rows(led, "bucket")
     assert ra == rb and set(rb) == {"t1", "p1", "p2"}
     assert (b.excluded_at_build, b.transforms) == (a.excluded_at_build, a.transforms)

@@ -361,12 +361,12 @@ def exclusions(export: Export, ledger: Ledger, policy: Policy, at: datetime, wor
         rows = con.execute(
             f"""
             SELECT coalesce(m.jurisdiction, ?) AS jurisdiction, d.reason, count(*)
-            FROM read_parquet('{out}') d
+            FROM read_parquet(?) d
             JOIN users u ON u.user_id = d.user_id
             LEFT JOIN audit_country_map m ON m.country = u.country
             GROUP BY 1, 2
             """,
-            [unknown],
+            [unknown, str(out)],
         ).fetchall()
     finally:
         con.close()

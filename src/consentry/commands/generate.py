@@ -89,4 +89,4 @@ def demo(
 def _count_eligible(path: Path) -> int:
     import duckdb
 
-    return int(duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{path}') WHERE eligible").fetchone()[0])
+    return int(duckdb.connect().execute("SELECT count(*) FROM read_parquet(?) WHERE eligible", [str(path)]).fetchone()[0])

@@ -50,7 +50,7 @@ def load_inputs(
     watermark read first, so the decision is pinned to a known ledger state.
     `users` limits the events read to those people (a person's own page)."""
     export.register(con)
-    wm = ledger.watermark() if watermark is None else watermark
+    wm = ledger.pinned(watermark)
     kept = ledger.events_parquet(wm) if users is None and touched_after is None else None
     if kept is not None:  # DuckDB reads the kept extract itself, on every core, cut at the watermark and at `at`
         con.execute(f"""CREATE OR REPLACE TEMP TABLE ledger_events AS

@@ -15,6 +15,7 @@ from ..ledger import Ledger, chain
 from ..paths import check_writable
 from ..policy import Policy
 from ..sources import Export
+from ..sqltext import quote
 from .compile import Compiler
 from .duck import connect, load_inputs, reason_type
 from .rules import ORDER, Reason
@@ -109,10 +110,10 @@ def evaluate(
         sql = Compiler(policy, at, reason_type=reason_type(con)).decisions_sql()
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
-            con.execute(f"COPY ({sql}) TO '{tmp}' ({DECISIONS_PARQUET})")
+            con.execute(f"COPY ({sql}) TO {quote(str(tmp))} ({DECISIONS_PARQUET})")  # any path: quoted
             blur = policy.tagged_people == "blur"
             flag = "count(*) FILTER (WHERE blur_faces)" if blur else "0"
-            rows = con.execute(f"SELECT reason, count(*), {flag} FROM read_parquet('{tmp}') GROUP BY reason").fetchall()
+            rows = con.execute(f"SELECT reason, count(*), {flag} FROM read_parquet(?) GROUP BY reason", [str(tmp)]).fetchall()
             counts = {r: n for r, n, _ in rows}
             blurred = sum(int(b) for _, _, b in rows) if blur else None
             os.replace(tmp, out)

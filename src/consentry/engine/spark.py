@@ -309,7 +309,7 @@ def load_inputs(spark: SparkSession, export: Export, ledger: Ledger, at: datetim
     up to a watermark read first, read over JDBC from a PostgreSQL ledger, or
     else from a Parquet extract written in `scratch`. Read once and kept."""
     register_export(spark, export)
-    wm = ledger.watermark() if watermark is None else watermark
+    wm = ledger.pinned(watermark)
     if ledger_source(spark, ledger) == "jdbc":
         events = _jdbc_events(spark, ledger, at, wm)
     else:

@@ -6,9 +6,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..errors import EventError
 from ..ids import unclean
 from ..timeutil import iso, parse_instant
 
@@ -55,6 +57,20 @@ class NewEvent(BaseModel):
     actor: str | None = Field(default=None, max_length=256)
     #: Set by `ledger import`: the file the event came from (CONTRACT §2).
     imported_from: str | None = Field(default=None, max_length=4096)
+
+    def __init__(self, **data: Any) -> None:
+        """From keywords, as users' code builds one: a bad field raises an
+        EventError naming it (a ConsentryError, as every bad input), not
+        pydantic's ValidationError. (`model_validate` comes here too, since
+        pydantic calls a model's own `__init__`, and wraps the EventError.)"""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the event'}: {e['msg'].removeprefix('Value error, ')}"
+                             + (f" (got {e['input']!r})" if e["type"] in ("enum", "literal_error") else "")
+                             for e in exc.errors())
+            raise EventError(f"not a valid event: {said}", exc.errors(), where=type(self).__name__,
+                             fix="see CONTRACT §2 for each field and its values") from None
 
     @field_validator("at", mode="before")
     @classmethod

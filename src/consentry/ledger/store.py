@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .. import config
-from ..errors import InputError, InputProblems, LedgerError
+from ..errors import EventError, InputError, InputProblems, LedgerError
 from ..timeutil import from_micros, iso, to_micros
 from . import chain
 from . import tables as t
@@ -549,6 +549,18 @@ class Ledger:
         with self.reader.connect() as conn:
             return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
 
+    def pinned(self, watermark: int | None = None) -> int:
+        """The watermark a decision reads up to: the head now, or `watermark`,
+        which must be one this ledger has reached (it is recorded as the proof
+        of what the decision read)."""
+        head = self.watermark()
+        if watermark is None:
+            return head
+        if isinstance(watermark, bool) or not isinstance(watermark, int) or not 0 <= watermark <= head:
+            raise InputError(f"watermark {watermark!r} is not one this ledger has reached (0 to {head})",
+                             where=redact_url(self.url), fix=f"pass a watermark from 0 to {head}, or none for the latest")
+        return watermark
+
     def settled(self, upto_seq: int, now: datetime, *, after_seq: int = 0) -> int:
         """The highest watermark, at most `upto_seq`, whose events (those after
         `after_seq`) have all taken effect by `now`. A snapshot records it: an
@@ -917,8 +929,10 @@ def _parse_line(path: Path, lineno: int, line: str, source: str) -> NewEvent:
                 )
     try:
         return NewEvent.model_validate({**data, "imported_from": source}).with_id()
-    except ValidationError as exc:
+    except ValidationError as exc:  # pydantic wraps the EventError of NewEvent.__init__ (a ValueError)
         err = exc.errors()[0]
+        if isinstance(cause := err.get("ctx", {}).get("error"), EventError):
+            err = cause.details[0]
         fieldname = ".".join(str(x) for x in err["loc"]) or None
         msg = err["msg"].removeprefix("Value error, ")
         if fieldname is None:  # a rule across fields: name the one to fix

@@ -37,7 +37,7 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..paths import check_writable
 from ..policy import Policy
-from ..sources import Export
+from ..sources import Export, ValidationMemo, valid_export
 from ..timeutil import iso
 from ..words import count
 from .manifest import Manifest, content_digest, write_json
@@ -110,6 +110,7 @@ def build(
             "deciding at a later time would let in people whose notice period has not run out yet and minors who "
             "come of age only by then; build at a cut-off no later than now (`consentry evaluate` decides at any time)"
         )
+    valid_export(export, ValidationMemo(config.validation_memo_path()))  # as `evaluate`: never from a refused export
     registry = Registry(ledger)
     final = (out or default_location(name)).absolute()
     if registry.get(name) is not None:

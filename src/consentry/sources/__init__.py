@@ -2,6 +2,6 @@
 
 from .export import Export
 from .store import readable
-from .validate import ExportInvalid, Problem, ValidationMemo, ValidationReport, open_export, validate
+from .validate import ExportInvalid, Problem, ValidationMemo, ValidationReport, open_export, valid_export, validate
 
-__all__ = ["Export", "ExportInvalid", "Problem", "ValidationMemo", "ValidationReport", "open_export", "readable", "validate"]
+__all__ = ["Export", "ExportInvalid", "Problem", "ValidationMemo", "ValidationReport", "open_export", "readable", "valid_export", "validate"]

@@ -293,6 +293,8 @@ class Export:
                 fix="pass the folder that holds users, content and tags (e.g. from `consentry generate`)",
             )
         self.files: dict[str, TableFile] = {}
+        #: Set by `open_export` once the export passed validation (a ValidationReport); None before.
+        self.report = None
         probe = duckdb.connect()
         attach(probe, self.folder)
         try:

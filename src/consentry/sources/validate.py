@@ -528,8 +528,19 @@ def open_export(
     and so the memo, are the same."""
     export = folder if isinstance(folder, Export) else Export(folder)
     if memo is not None and (cached := memo.get(export)) is not None:
+        export.report = cached
         return export, cached, True
     report = check(export) if check is not None else validate(export, con)
     if memo is not None:
         memo.put(report)
+    export.report = report
     return export, report, False
+
+
+def valid_export(export: Export, memo: ValidationMemo | None = None) -> Export:
+    """`export`, validated unless it was (by `open_export`): deciding over an
+    export the contract refuses (a duplicate user_id, a tag naming no one)
+    gives wrong decisions without a word. Raises ExportInvalid."""
+    if export.report is None:
+        open_export(export, memo=memo)
+    return export
