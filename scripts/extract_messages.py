@@ -13,7 +13,9 @@ Sources of msgids:
 * the GDPR documents (audit/documents.py): the record of processing, the LIA and the notice's frame;
 * strings that reach `_()` only at run time, so no extractor can see them: the reasons in
   `consentry.engine.rules.MEANING` (`_(i.meaning)`), the event type names (`_(e.type.value)`),
-  the `LinkError` messages, and the fixed error messages of pages.py and app.py.
+  the `LinkError` messages, the fixed error messages of the center (pages.py, app.py, security.py,
+  admin.py), the `AddressError` messages of access/links.py, and the README and note of the
+  "Download my data" archive (people/view.py).
 
 Translators: every template, the mail ones included, is rendered with autoescape on, so an ASCII
 apostrophe or quote in a msgstr reaches a plain-text mail as &#39; or &#34;. Use ’ “ ” „ instead.
@@ -46,10 +48,38 @@ LANGS = tuple(x for x in LANGUAGES if x != "en")
 
 # Fixed English messages that pages show as `message` in error.html, passed in as plain strings.
 FIXED = {
-    "center/pages.py": ["This account no longer exists."],
+    "center/pages.py": [
+        "This account no longer exists.",
+        "No such photo of yours.",
+        "This privacy center does not issue receipts.",
+    ],
     "center/app.py": [
         "Sign in first: ask for a sign-in link on the home page.",
         "Some of the form was missing or too long.",
+        "There is no page at this address.",
+        "Something went wrong with this request. Go back to the start and try again.",
+    ],
+    "center/security.py": [
+        "This form has expired or did not come from this site. Reload the page and try again.",
+        "The request contains a NUL byte or other characters that are not text. Remove them and try again.",
+    ],
+    "center/admin.py": [
+        "Administrators sign in at /admin/login.",
+        "Your role may look but not decide.",
+        "State the compelling grounds (at least 20 characters); the person will read them.",
+    ],
+}
+# The `AddressError` messages (access/links.py), shown by the forms that ask for an e-mail address.
+ADDRESS_ERRORS = {
+    "access/links.py": [
+        "Enter an e-mail address.",
+        "The address contains control characters.",
+        "Enter exactly one e-mail address.",
+        "This is not an e-mail address.",
+        "This is not a valid e-mail address: the @ is missing.",
+        "This is not a valid e-mail address: it contains a space.",
+        "This is not a valid e-mail address: the part after the @ needs a dot, as in example.org.",
+        "This is not a valid e-mail address.",
     ],
 }
 
@@ -111,7 +141,7 @@ def _runtime(catalog: Catalog) -> None:
     from consentry.errors import LinkError
     from consentry.engine.rules import MEANING
     from consentry.ledger.events import EventType
-    from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
+    from consentry.people.view import ABOUT_YOU, ARCHIVE_README, DECISIONS_NOTE, NOT_ABOUT_YOU
 
     for reason, text in MEANING.items():
         _add(catalog, text, f"engine/rules.py:MEANING[{reason.value}]",
@@ -121,6 +151,10 @@ def _runtime(catalog: Catalog) -> None:
              note="Why a photo someone else posted, in which the reader is tagged, is not used: about the reader.")
     _add(catalog, NOT_ABOUT_YOU, "people/view.py:NOT_ABOUT_YOU",
          note="A photo of someone else's in which the reader is tagged is not used, for a reason that is not theirs.")
+    _add(catalog, ARCHIVE_README, "people/view.py:ARCHIVE_README",
+         note="README.txt of the 'Download my data' archive: keep the file names and the line breaks.")
+    _add(catalog, DECISIONS_NOTE, "people/view.py:DECISIONS_NOTE",
+         note="The note in decisions.json of the archive: keep tagged_person and about_you (JSON keys and codes).")
     for t in EventType:
         _add(catalog, t.value, "ledger/events.py:EventType",
              note="Event type in the history list ('<date>: <this>'): a short lowercase phrase.")
@@ -129,14 +163,14 @@ def _runtime(catalog: Catalog) -> None:
     for reason in ("expired", "used", "invalid"):
         _add(catalog, str(LinkError(reason)), f"errors.py:LinkError({reason})",
              note="Shown on the error page when a sign-in or confirmation link fails.")
-    for rel, texts in FIXED.items():
-        source = (SRC / "consentry" / rel).read_text(encoding="utf-8")
-        for text in texts:
-            if text not in source:
-                print(f"warning: {rel} no longer contains {text!r}", file=sys.stderr)
-                continue
-            _add(catalog, text, rel, source[: source.index(text)].count("\n") + 1,
-                 note="Error page message.")
+    for fixed, note in ((FIXED, "Error page message."), (ADDRESS_ERRORS, "Why an e-mail address given in a form is refused.")):
+        for rel, texts in fixed.items():
+            source = (SRC / "consentry" / rel).read_text(encoding="utf-8")
+            for text in texts:
+                if text not in source:
+                    print(f"warning: {rel} no longer contains {text!r}", file=sys.stderr)
+                    continue
+                _add(catalog, text, rel, source[: source.index(text)].count("\n") + 1, note=note)
 
 
 def build() -> Catalog:

@@ -887,7 +887,7 @@ def test_admin_login_limit_holds_under_concurrent_tries(
 
 def _third_party_request(center: CenterKit, c, email: str = "stranger@example.net", **form) -> tuple[str, str]:  # noqa: ANN001
     r = center.post_form(c, "/others", {"email": email, **form}, page="/others")
-    assert r.status_code == 200 and "Check your mail" in r.text
+    assert r.status_code == 200 and i18n.gettext(html_lang(r.text))("Check your mail") in r.text
     path = center.inbox.wait(to=email, kind="third_party").link_path("/others/verify/")
     return path, path.removeprefix("/others/verify/").split("/")[0]
 
@@ -975,7 +975,7 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
     assert _tp_events(center)[-1] == ("a-post", "third_party_dismissed", "admin:dpo")
     assert center.decisions()["a-post"][2] == "eligible"
     mail = center.inbox.wait(to="stranger@example.net", kind="third_party_outcome")
-    assert grounds in mail.text and "do not show you" in mail.text
+    assert grounds in mail.text and "does not show you" in mail.text and "- a-post" in mail.text
     # Closing the review keeps the photo protected and mails the outcome.
     assert center.post_form(admin, url, {"action": "close", "text": "checked the tags"}).status_code == 303
     assert center.third_party(ref)["status"] == "reviewed"
@@ -1683,3 +1683,292 @@ def test_a_notice_period_of_one_day_is_one_day(center_factory, tmp_path) -> None
     kit = center_factory(policy=str(one))
     assert "You are told at least 1 day before your content is first used." in page_text(kit.new_client().get("/notice").text)
     assert "at least 30 days before" in page_text(center_factory().new_client().get("/notice").text)
+
+
+# -- a German and a Polish user's findings ------------------------------------------------------------
+
+PIOTR, NINA = "piotr", "nina"
+
+
+def _export_with_piotr_and_nina(tmp_path: Path) -> Path:
+    """The test export, plus Piotr (country PL, no language in the export) and Nina (no items at all)."""
+    from center_kit import CONTENT, TAGS, USERS
+    from exportkit import item, user, write_export
+
+    people = [user(PIOTR, email="piotr@example.org", country="PL", language=None),
+              user(NINA, email="nina@example.org", country="DE", language="de")]
+    return write_export(tmp_path / "with-piotr", USERS + people, CONTENT + [item("p-post", PIOTR)], TAGS)
+
+
+def _sign_in_as(kit: CenterKit, address: str, client=None):  # noqa: ANN001, ANN202
+    client = client or kit.new_client()
+    r = kit.follow_link(kit.request_link(address, client), client)
+    assert r.status_code == 303, r.text
+    return client
+
+
+@pytest.mark.parametrize("lang", ["de", "pl"])
+def test_every_error_a_person_reads_is_in_the_pages_language(center: CenterKit, lang: str) -> None:
+    """Finding (German and Polish tester): the address errors of /signin and
+    /others ("Enter an e-mail address.", "This is not a valid e-mail address:
+    An email address must have an @-sign." with email-validator's English
+    detail), the CSRF refusal, a 404 that said only "Not Found", and other
+    refusals were English on German and Polish pages."""
+    _ = i18n.gettext(lang)
+    c = center.new_client()
+    assert html_lang(c.get(f"/?lang={lang}").text) == lang  # the choice lasts for the visit
+    token = center.csrf(c)
+    addresses = [
+        ("   ", "Enter an e-mail address."),
+        ("a\x01b@example.org", "The address contains control characters."),
+        ("a@b.org, c@d.org", "Enter exactly one e-mail address."),
+        ("<>", "This is not an e-mail address."),
+        ("not an address", "This is not a valid e-mail address: the @ is missing."),
+        ('"a b"@example.org', "This is not a valid e-mail address: it contains a space."),
+        ("alice@example", "This is not a valid e-mail address: the part after the @ needs a dot, as in example.org."),
+        ("a..b@example.org", "This is not a valid e-mail address."),
+    ]
+    for bad, english in addresses:
+        for path in ("/signin", "/others"):
+            r = c.post(path, data={"email": bad, "handles": "@alice", "csrf": token})
+            text = page_text(r.text)
+            assert r.status_code == 400 and html_lang(r.text) == lang, (path, bad, r.status_code)
+            assert _(english) != english and _(english) in text, (path, bad, text)
+            assert english not in text and "email" not in text.replace("e-mail", ""), (path, bad, text)
+    pages = {
+        "csrf": c.post("/signin", data={"email": EMAIL[ALICE], "csrf": "not-the-token"}),
+        "nul": c.post("/signin", data={"email": "a\x00b@example.org", "csrf": token}),
+        "not found": c.get("/nowhere"),
+        "sign in first": c.get("/me"),
+    }
+    me = _sign_in_as(center, EMAIL[ALICE])
+    me.get(f"/me?lang={lang}")
+    pages["no receipts"], pages["no photo"] = me.get("/me/receipts.json"), me.get("/me/media/b-post")
+    for what, r in pages.items():
+        text = page_text(r.text)
+        message = re.search(r'(?s)<p role="alert">(.*?)</p>', r.text)
+        assert message and html_lang(r.text) == lang, (what, r.status_code, text)
+        shown = page_text(message.group(1))
+        assert shown and _(shown) == shown, (what, shown)  # not a msgid left in English
+        for english in ("Not Found", "This form has expired", "Sign in first", "NUL byte", "receipts", "photo of yours"):
+            assert english not in text, (what, english, text)
+
+
+def test_every_center_mail_falls_back_to_the_countrys_language_like_the_notices(center_factory, tmp_path) -> None:  # noqa: ANN001
+    """Finding: Piotr's export has no language but country PL. The notice
+    campaign wrote to him in Polish (the country's language), but the
+    sign-in link, the confirmation of his objection and the decision on it
+    came in English: center mails read `person.language` only."""
+    from consentry import i18n as library_i18n
+
+    assert library_i18n.for_person(None, "PL") == "pl"
+    pl = i18n.gettext("pl")
+    kit = center_factory(data=_export_with_piotr_and_nina(tmp_path))
+    client = kit.new_client()
+    r = client.post("/signin", data={"email": "piotr@example.org", "csrf": kit.csrf(client)})
+    assert r.status_code == 200
+    signin = kit.inbox.wait(to="piotr@example.org", kind="signin")
+    assert signin.subject == pl("Your sign-in link") != "Your sign-in link", signin.subject
+    assert kit.follow_link(signin.link_path("/signin/"), client).status_code == 303
+    assert kit.post_form(client, "/me/object").status_code == 200
+    confirmation = kit.inbox.wait(to="piotr@example.org", kind="objected")
+    assert confirmation.subject == pl("We received your objection"), confirmation.subject
+    assert pl("Hello,") in confirmation.text and "Hello," not in confirmation.text
+    admin = kit.admin_client()
+    grounds = "A court order requires keeping this post for a pending case."
+    assert kit.post_form(admin, "/admin/reject", {"user_id": PIOTR, "grounds": grounds}).status_code == 303
+    decision = kit.inbox.wait(to="piotr@example.org", kind="rejection")
+    assert decision.subject == pl("Decision on your objection"), decision.subject
+
+
+def test_a_dismissal_mail_names_the_photos_and_reads_right_in_german(center: CenterKit) -> None:
+    """Finding: the mail to a requester without an account, when an
+    administrator dismissed photos, did not say which ones, and counted with
+    `_()`: German read "Wir haben 1 der von Ihnen genannten Fotos ..." and
+    "Sie dürfen wieder verwendet werden" ("you may be used again")."""
+    c = center.new_client()
+    c.get("/others?lang=de")
+    path, ref = _third_party_request(center, c, items="a-photo b-photo")
+    assert c.post(path, data={"csrf": csrf_from(c.get(path).text)}).status_code == 200
+    admin = center.admin_client()
+    url = f"/admin/third-party/{ref}"
+    assert center.post_form(admin, url, {"action": "protect", "more_items": "a-post"}).status_code == 303
+    grounds = "Only alice is in these; the requester is not."
+    n_ = i18n.ngettext("de")
+    one, many = ("We looked at %(count)s photo you named and found that it does not show you, so your objection no "
+                 "longer covers it. This photo may be used again:",
+                 "We looked at %(count)s of the photos you named and found that they do not show you, so your "
+                 "objection no longer covers them. These photos may be used again:")
+    assert center.post_form(admin, url, {"action": "dismiss", "item_ids": ["a-post"], "text": grounds}).status_code == 303
+    mail = center.inbox.wait(to="stranger@example.net", kind="third_party_outcome")
+    text = " ".join(mail.text.split())
+    assert n_(one, many, 1, count=1) in text and "Dieses Foto darf wieder verwendet werden" in text, text
+    assert "- a-post" in mail.text and "a-photo" not in mail.text and grounds in mail.text
+    assert center.post_form(admin, url, {"action": "dismiss", "item_ids": ["a-photo", "b-photo"],
+                                         "text": grounds}).status_code == 303
+    mail = center.inbox.wait(to="stranger@example.net", kind="third_party_outcome")
+    text = " ".join(mail.text.split())
+    assert n_(one, many, 2, count=2) in text and "Diese Fotos dürfen wieder verwendet werden" in text, text
+    assert "- a-photo" in mail.text and "- b-photo" in mail.text and "a-post" not in mail.text
+    assert "Sie dürfen wieder" not in text and "1 der" not in text
+
+
+def test_the_notice_page_names_the_kinds_in_the_readers_words(center: CenterKit) -> None:
+    """Finding: /notice listed "post, photo, caption, comment, story" (the
+    policy's identifiers) in every language, while the home page said them
+    in the reader's words."""
+    from consentry.notices import kind_words
+
+    policy = center.app.state.center.policy  # type: ignore[attr-defined]
+    for lang in ("en", "de", "pl"):
+        words = kind_words(policy.kinds, i18n.gettext(lang))
+        text = page_text(center.new_client().get(f"/notice?lang={lang}").text)
+        assert words in text and words in page_text(center.new_client().get(f"/?lang={lang}").text), (lang, text)
+        assert "post, photo, caption" not in text, lang
+
+
+def _title_and_h1(page: str) -> tuple[str, str]:
+    title = re.search(r"(?s)<title>(.*?)</title>", page)
+    h1 = re.search(r"(?s)<h1>(.*?)</h1>", page)
+    assert title and h1, page
+    return page_text(title.group(1)), page_text(h1.group(1))
+
+
+def _described(page: str, field_id: str) -> str:
+    """The text of what a field's aria-describedby points to; it must be marked invalid."""
+    tag = re.search(rf'<input [^>]*id="{field_id}"[^>]*>', page)
+    assert tag, field_id
+    assert 'aria-invalid="true"' in tag.group(0), tag.group(0)
+    ref = re.search(r'aria-describedby="([^"]+)"', tag.group(0))
+    assert ref, tag.group(0)
+    found = re.search(rf'(?s)<(\w+) [^>]*id="{ref.group(1)}"[^>]*>(.*?)</\1>', page)
+    assert found, (field_id, ref.group(1))
+    return page_text(found.group(2))
+
+
+@pytest.mark.parametrize("lang", ["de", "pl"])
+def test_each_page_has_its_own_title_and_errors_are_tied_to_their_field(center: CenterKit, lang: str) -> None:
+    """Finding: the objection, withdrawal, erasure and /others pages, their
+    confirmations and every error page had the same <title> ("Your data and AI
+    training"); and the errors of /me/erase and /others were not tied to their
+    field, as the sign-in form's is (aria-describedby)."""
+    _ = i18n.gettext(lang)
+    anon = center.new_client()
+    anon.get(f"/?lang={lang}")
+    notice_link = f"/o/{objection_token(SECRET, BOB, 'campaign-1')}"
+    pages = {"home": anon.get("/"), "notice": anon.get("/notice"), "others": anon.get("/others"),
+             "one-click objection": anon.get(notice_link), "not found": anon.get("/nowhere"),
+             "csrf": anon.post("/signin", data={"email": EMAIL[ALICE], "csrf": "wrong"})}
+    pages["one-click done"] = center.post_form(anon, notice_link, page=notice_link)
+    bob = center.new_client()
+    bob.get(f"/?lang={lang}")
+    _sign_in_as(center, EMAIL[BOB], bob)
+    pages |= {"me": bob.get("/me"), "erase": bob.get("/me/erase")}
+    pages["withdrawn"] = center.post_form(bob, "/me/withdraw", page="/me")
+    pages["objected"] = center.post_form(bob, "/me/object", page="/me")
+    pages["erase error"] = center.post_form(bob, "/me/erase", page="/me/erase")
+    pages["erased"] = center.post_form(bob, "/me/erase", {"confirm": "yes"}, page="/me/erase")
+    stranger = center.new_client()
+    stranger.get(f"/?lang={lang}")
+    pages["others error"] = center.post_form(stranger, "/others", {"email": "stranger@example.net"}, page="/others")
+    path, _ref = _third_party_request(center, stranger, items="a-photo")
+    pages["others confirm"] = stranger.get(path)
+    pages["others done"] = center.post_form(stranger, path, page=path)
+    generic = f"{_('Your data and AI training')} · Pixgram"
+    titles = {}
+    for what, r in pages.items():
+        assert html_lang(r.text) == lang, what
+        title, h1 = _title_and_h1(r.text)
+        assert title == f"{h1} · Pixgram", (what, title, h1)
+        titles[what] = title
+    assert [w for w, t in titles.items() if t == generic] == ["home"], titles
+    erase = pages["erase error"].text
+    assert _described(erase, "confirm") == _("Tick the box to confirm.")
+    others = pages["others error"].text
+    for field_id in ("o-handles", "o-items"):
+        assert _described(others, field_id) == _("Give an e-mail address and at least one account or photo.")
+    assert 'aria-invalid' not in re.search(r'<input [^>]*id="o-email"[^>]*>', others).group(0)
+    bad_address = center.post_form(stranger, "/others", {"email": "not an address", "items": "a-photo"}, page="/others")
+    assert _described(bad_address.text, "o-email") == _("This is not a valid e-mail address: the @ is missing.")
+    assert 'aria-invalid' not in re.search(r'<input [^>]*id="o-items"[^>]*>', bad_address.text).group(0)
+
+
+@pytest.mark.parametrize(("lang", "user_id"), [("de", ALICE), ("pl", ALICE), ("nl", BOB)])
+def test_the_download_speaks_the_persons_language(center: CenterKit, lang: str, user_id: str) -> None:
+    """Finding: "Download my data" gave a German or Polish user an English
+    README.txt and an English `meaning` for each decision."""
+    _ = i18n.gettext(lang)
+    c = center.signed_in_client(user_id)
+    if user_id == ALICE:
+        assert html_lang(c.get(f"/me?lang={lang}").text) == lang
+    else:
+        assert html_lang(c.get("/me").text) == lang  # Bob's own language, chosen by nobody
+    z = zipfile.ZipFile(io.BytesIO(c.get("/me/download").content))
+    readme = z.read("README.txt").decode()
+    assert "Your data as held" not in readme and "profile.json" in readme and "decisions.json" in readme, readme
+    items = json.loads(z.read("items.json")) + json.loads(z.read("tagged_in.json"))
+    assert items
+    english = set(MEANING.values()) | set(ABOUT_YOU.values()) | {NOT_ABOUT_YOU}
+    for i in items:
+        assert i["meaning"] not in english and i["meaning"] in {_(m) for m in english}, i
+    note = json.loads(z.read("decisions.json"))["note"]
+    assert "for photos of others you are tagged in" not in note.lower(), note
+
+
+def test_german_one_of_several_items_is_not_plural(center: CenterKit) -> None:
+    """Finding: /me in German read "1 von 7 Inhalten dürfen verwendet werden"
+    (the form is chosen by the total, the verb agrees with the used count)."""
+    de_n = i18n.ngettext("de")
+    for used, total in ((1, 7), (0, 1), (1, 1), (5, 7), (0, 7)):
+        german = de_n("%(used)s of %(total)s item may be used.", "%(used)s of %(total)s items may be used.", total,
+                      used=used, total=total)
+        assert ("darf" in german) <= (used == 1) and ("dürfen" in german) <= (used > 1), german
+    alice = center.signed_in_client(ALICE)
+    text = page_text(alice.get("/me?lang=de").text)
+    assert re.search(r"\b1 von \d+ Inhalten dürfen", text) is None, text
+
+
+def test_phone_width_labels_have_one_mark(center: CenterKit) -> None:
+    """Finding: on a phone-width screen the item labels read "Verwendet?:" and
+    "Wykorzystywane?:": the stylesheet adds ": " after every label, even one
+    that is a question."""
+    css = (ROOT / "src/consentry/center/static/site.css").read_text()
+    after = re.findall(r'content: attr\(data-label\)\s*(?:"([^"]*)")?', css)
+    assert after, "no data-label rule in site.css"
+    alice = center.signed_in_client(ALICE)
+    for lang in ("en", "de", "pl", "el", "fr"):
+        labels = re.findall(r'data-label="([^"]*)"', alice.get(f"/me?lang={lang}").text)
+        assert labels, lang
+        for label in labels:
+            for suffix in after:
+                shown = label + (suffix or "")
+                assert not re.search(r"[?;;]\s*:", shown), (lang, shown)
+                assert shown.rstrip().endswith((":", "?", ";", ";")), (lang, shown)
+
+
+def test_my_data_without_items_says_so_without_an_empty_table(center_factory, tmp_path) -> None:  # noqa: ANN001
+    """Finding: a person with no items read "0 of 0 items may be used." above
+    an empty table whose aria-describedby named an id that was not on the page."""
+    kit = center_factory(data=_export_with_piotr_and_nina(tmp_path))
+    nina = _sign_in_as(kit, "nina@example.org")
+    for lang in ("en", "de", "pl"):
+        _ = i18n.gettext(lang)
+        page = nina.get(f"/me?lang={lang}").text
+        text = page_text(page)
+        assert "0 of 0" not in text and "0 von 0" not in text and " 0 z 0" not in text, text
+        assert "<table" not in page, lang
+        assert _("You have no items here: nothing you posted, and no photo you are tagged in.") in text, text
+        for ref in re.findall(r'aria-describedby="([^"]+)"', page):
+            assert f'id="{ref}"' in page, (lang, ref)
+
+
+def test_the_grounds_of_a_rejection_are_quoted_as_the_language_quotes(center: CenterKit) -> None:
+    """Finding: /me in Polish quoted the rejection grounds “…”; Polish quotes „…”."""
+    carol = center.signed_in_client(CAROL)
+    center.post_form(carol, "/me/object")
+    grounds = "A court order requires keeping these posts for the case."
+    admin = center.admin_client()
+    assert center.post_form(admin, "/admin/reject", {"user_id": CAROL, "grounds": grounds}).status_code == 303
+    for lang, quoted in (("pl", f"„{grounds}”"), ("de", f"„{grounds}“"), ("en", f"“{grounds}”")):
+        text = page_text(carol.get(f"/me?lang={lang}").text)
+        assert text.count(quoted) == 2, (lang, text)

@@ -33,7 +33,11 @@ def normalise_address(raw: str) -> str:
     checked by email-validator (syntax only: no DNS), then case-folded.
 
     Case-folding never turns a different letter into a Latin one (`İ` becomes
-    `i̇`, not `i`; `ı` stays), so look-alike addresses stay apart."""
+    `i̇`, not `i`; `ı` stays), so look-alike addresses stay apart.
+
+    The AddressError's message is a fixed English sentence, a msgid the privacy
+    center shows in the page's language (scripts/extract_messages.py lists them):
+    never email-validator's own English explanation."""
     text = unicodedata.normalize("NFKC", raw).strip()
     if not text:
         raise AddressError("Enter an e-mail address.")
@@ -44,9 +48,24 @@ def normalise_address(raw: str) -> str:
         raise AddressError("Enter exactly one e-mail address." if found else "This is not an e-mail address.")
     try:
         valid = validate_email(found[0], check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise AddressError(f"This is not a valid e-mail address: {exc}") from None
+    except EmailNotValidError:
+        raise AddressError(_what_is_wrong(text, found[0])) from None
     return unicodedata.normalize("NFKC", valid.normalized).casefold()
+
+
+def _what_is_wrong(text: str, address: str) -> str:
+    """Why email-validator refused `address` (parsed from `text`), in one of our
+    own sentences: the common slips by name, anything else in general (two @,
+    which the parser cuts short, among them)."""
+    if text.count("@") > 1:
+        return "This is not a valid e-mail address."
+    if "@" not in address:
+        return "This is not a valid e-mail address: the @ is missing."
+    if any(ch.isspace() for ch in address):
+        return "This is not a valid e-mail address: it contains a space."
+    if "." not in address.rsplit("@", 1)[1]:
+        return "This is not a valid e-mail address: the part after the @ needs a dot, as in example.org."
+    return "This is not a valid e-mail address."
 
 
 @dataclass(frozen=True)

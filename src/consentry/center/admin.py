@@ -147,15 +147,16 @@ def reject(
             user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
             note=grounds, actor=f"admin:{admin.username}",
         ),
-        mails=[_send_rejection(c, person.email, person.language, grounds)] if person and person.email else [],
+        mails=[_send_rejection(c, person.email, i18n.for_person(person.language, person.country), grounds)]
+        if person and person.email else [],
     )
     c.outbox.wake()
     return RedirectResponse("/admin", status_code=303)
 
 
-def _send_rejection(c: Center, email: str, language: str | None, grounds: str):  # noqa: ANN202
-    """The decision mail, queued with the objection_rejected event."""
-    lang = i18n.pick(person=language)
+def _send_rejection(c: Center, email: str, lang: str, grounds: str):  # noqa: ANN202
+    """The decision mail, queued with the objection_rejected event, in `lang`
+    (`i18n.for_person`: the person's language, else their country's, as the notices)."""
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/rejection.txt").render(
         _=_, grounds=grounds, base_url=c.settings.base_url, platform=c.platform(lang)
@@ -188,8 +189,9 @@ def third_party_action(
         if action == "protect":
             count_recorded(parties.protect(ref, chosen, actor=actor))
         elif action == "dismiss":
+            dismissed = list(dict.fromkeys(i.strip() for i in chosen if i.strip()))  # as `dismiss` reads them
             count_recorded(parties.dismiss(ref, chosen, text, actor=actor, within=lambda conn: c.outbox.enqueue(
-                conn, _send_third_party_outcome(c, req, "dismissed", len(set(chosen)), text.strip()))))
+                conn, _send_third_party_outcome(c, req, "dismissed", len(dismissed), text.strip(), dismissed))))
         else:
             protected = sum(1 for s in parties.states(ref).values() if s == EventType.third_party_objected)
             parties.close(ref, actor=actor, resolution=text, within=lambda conn: c.outbox.enqueue(
@@ -201,13 +203,16 @@ def third_party_action(
     return RedirectResponse("/admin", status_code=303)
 
 
-def _send_third_party_outcome(c: Center, req: TPRequest, outcome: str, count: int, words: str):  # noqa: ANN202
+def _send_third_party_outcome(  # noqa: ANN202
+    c: Center, req: TPRequest, outcome: str, count: int, words: str, items: list[str] | None = None,
+):
     """The mail to the requester, queued in the transaction of the step it reports:
-    `dismissed` (with the grounds) or `reviewed` (how many photos stay protected)."""
+    `dismissed` (the photos, by id, with the grounds) or `reviewed` (how many photos stay protected)."""
     lang = i18n.pick(person=req.language)
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
-        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, resolution=words, platform=c.platform(lang),
+        _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, items=items or [], resolution=words,
+        platform=c.platform(lang),
         honoured=c.policy.honour_third_party_objections, blur=c.policy.tagged_people == "blur",
         purged_by=c.when(by, lang) if (by := c.purged_by(datetime.now(UTC))) else None,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +16,7 @@ from . import admin, api, pages
 from .context import Center
 from .fastpath import ObjectionFastPath
 from .metrics import install_metrics
-from .security import HSTS, SECURITY_HEADERS, BodyLimit, ServerSessions, refuse_invalid_text
+from .security import HSTS, SECURITY_HEADERS, BodyLimit, BodyTooLarge, ServerSessions, refuse_invalid_text
 from .settings import CenterSettings
 
 
@@ -84,11 +86,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        if exc.status_code == 401 and not request.url.path.startswith("/admin"):
-            msg = "Sign in first: ask for a sign-in link on the home page."
-        else:
-            msg = str(exc.detail)
-        return c.render(request, "error.html", {"message": msg}, status=exc.status_code)
+        return c.render(request, "error.html", {"message": _page_message(c, request, exc)}, status=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -100,6 +98,33 @@ def create_app(settings: CenterSettings) -> FastAPI:
         return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
 
     return app
+
+
+def _page_message(c: Center, request: Request, exc: StarletteHTTPException) -> str:
+    """What an error page says, as a msgid error.html translates: our own
+    details are msgids (scripts/extract_messages.py lists them); Starlette's
+    bare status phrases ("Not Found") are replaced by sentences of ours, and
+    the body limit is said here, its number as the page's language writes it."""
+    if exc.status_code == 401 and not request.url.path.startswith("/admin"):
+        return "Sign in first: ask for a sign-in link on the home page."
+    if isinstance(exc, BodyTooLarge):
+        from babel.numbers import format_decimal
+
+        lang = c.lang(request)
+        _ = c.gettext(lang)
+        return _("The form is too large to send (at most %(limit)s bytes). Shorten what you wrote and try again.",
+                 limit=format_decimal(exc.limit, locale=lang))
+    if exc.detail == _phrase(exc.status_code):  # no detail of ours: Starlette's default
+        return ("There is no page at this address." if exc.status_code == 404
+                else "Something went wrong with this request. Go back to the start and try again.")
+    return str(exc.detail)
+
+
+def _phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
 
 
 def _api_docs(app: FastAPI) -> None:

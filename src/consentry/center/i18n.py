@@ -4,6 +4,7 @@ from ..i18n import (  # noqa: F401
     DEFAULT,
     LANGUAGES,
     NAMES,
+    for_person,
     gettext,
     in_time,
     instant,

@@ -125,7 +125,7 @@ def _mail_signin_link(c: Center, address: str) -> None:
 def _send_signin(c: Center, conn, links: list[tuple[Person, str]]) -> None:  # noqa: ANN001
     """Queue the sign-in mail in the links' transaction; it expires with them."""
     first = links[0][0]
-    lang = i18n.pick(person=first.language)
+    lang = i18n.for_person(first.language, first.country)  # as the notices: else the country's language
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/signin.txt").render(
         _=_, platform=c.platform(lang),
@@ -262,7 +262,7 @@ def _send_confirmation(c: Center, person: Person, kind: str) -> list:
 
 def _confirmation(c: Center, person: Person, event, kind: str):  # noqa: ANN001, ANN202
     assert person.email
-    lang = i18n.pick(person=person.language)
+    lang = i18n.for_person(person.language, person.country)  # as the notices: else the country's language
     _ = c.gettext(lang)
     text = c.mail_templates.get_template("mail/confirmation.txt").render(
         _=_, kind=kind, when=c.when(event.at, lang), event=event, platform=c.platform(lang),
@@ -374,7 +374,7 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
     view = person_view(c.export, c.ledger, c.policy, c.cutoff(), person)
     name = f"my-data-{person.user_id}-{iso(datetime.now(UTC))[:10]}.zip"
     return Response(
-        data_archive(view, training=[
+        data_archive(view, translate=c.gettext(c.lang(request, person)), training=[  # in the language of /me
             {"snapshot": s.snapshot, "built_at": iso(s.built_at), "items_now": s.rows_now, "photos_of_you_now": s.tagged_now,
              "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in s.purged],
              "models": [m.name for m in s.models]}

@@ -42,6 +42,7 @@ async def require_csrf(request: Request) -> None:
     sent = form.get(CSRF_KEY)
     expected = request.session.get(CSRF_KEY)
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        # A msgid: the error page shows it in the page's language (scripts/extract_messages.py lists it).
         raise HTTPException(status_code=403, detail="This form has expired or did not come from this site. Reload the page and try again.")
 
 
@@ -110,8 +111,10 @@ async def refuse_invalid_text(request: Request) -> None:
         form = await request.form()
         values += [x for k, v in form.multi_items() for x in (k, v) if isinstance(x, str)]
     if any(isinstance(v, str) and _unstorable(v) for v in values):
-        raise HTTPException(status_code=400, detail="The request contains a NUL byte or other characters that are "
-                            "not text. Remove them and try again.")
+        raise HTTPException(
+            status_code=400,
+            detail="The request contains a NUL byte or other characters that are not text. Remove them and try again.",
+        )
 
 
 # -- request bodies ----------------------------------------------------------------------------
@@ -119,6 +122,7 @@ async def refuse_invalid_text(request: Request) -> None:
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
+        self.limit = limit  # the page says it in the reader's language (app.py)
         super().__init__(status_code=413, detail=f"The request is too large (at most {limit:,} bytes).")
 
 

@@ -5,6 +5,7 @@ to the people involved so a page does not evaluate the whole platform."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import io
@@ -37,6 +38,22 @@ ABOUT_YOU: dict[str, str] = {
     Reason.not_notified: "you were not told early enough before use",
 }
 NOT_ABOUT_YOU = "it is not used, for reasons that do not concern you"
+
+#: The download's README.txt and decisions.json's note: msgids (scripts/extract_messages.py lists them),
+#: written in the person's language by the `translate` the privacy center passes to `data_archive`.
+ARCHIVE_README = (
+    "Your data as held by this platform's AI-training consent system (consentry).\n"
+    "\n"
+    "profile.json: your account.\n"
+    "items.json: what you posted.\n"
+    "tagged_in.json: items of others in which you are tagged.\n"
+    "ledger.json: every notice, objection and consent on record.\n"
+    "decisions.json: whether each item may be used for training at the cut-off, and why.\n"
+    "training_sets.json: the training sets that hold or held your items, when they were removed, and the models "
+    "trained on them.\n"
+)
+DECISIONS_NOTE = ("For photos of others in which you are tagged, the reason (tagged_person) is given only when it "
+                  "is about you, with your own rule behind it in about_you.")
 
 
 @dataclass(frozen=True)
@@ -159,8 +176,15 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
     return PersonView(person, at, policy, [ItemDecision(*r) for r in rows], ledger.history(uid))
 
 
-def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
-    """A zip of JSON files: everything consentry holds about the person."""
+def data_archive(view: PersonView, training: list[dict] | None = None,
+                 translate: Callable[[str], str] | None = None) -> bytes:
+    """A zip of JSON files: everything consentry holds about the person.
+
+    `translate` (a gettext, e.g. `consentry.i18n.gettext(lang)`) writes the
+    README, each decision's `meaning` and the decisions' note in the person's
+    language; the codes (`reason`, `about_you`, ...) stay as they are. Without
+    it, English."""
+    _ = translate or (lambda text: text)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
 
@@ -168,8 +192,8 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
             z.writestr(name, json.dumps(data, indent=2, ensure_ascii=False))
 
         put("profile.json", view.person.as_json())
-        put("items.json", [i.as_json() for i in view.items if i.role == "author"])
-        put("tagged_in.json", [i.as_json() for i in view.items if i.role == "tagged"])
+        put("items.json", [{**i.as_json(), "meaning": _(i.meaning)} for i in view.items if i.role == "author"])
+        put("tagged_in.json", [{**i.as_json(), "meaning": _(i.meaning)} for i in view.items if i.role == "tagged"])
         # An imported event names the file it came from, not where that file lay on the operator's server.
         put("ledger.json", [{**e.as_json(), "imported_from": Path(e.imported_from).name if e.imported_from else None}
                             for e in view.history])
@@ -180,19 +204,11 @@ def data_archive(view: PersonView, training: list[dict] | None = None) -> bytes:
                 "policy": view.policy.name,
                 "policy_hash": view.policy.hash,
                 "items": {i.item_id: {"eligible": i.eligible, **i.codes} for i in view.items},
-                "note": "for photos of others you are tagged in, the reason (tagged_person) is given only when it is "
-                        "about you, with your own rule behind it in about_you",
+                "note": _(DECISIONS_NOTE),
             },
         )
         put("training_sets.json", training or [])
-        z.writestr(
-            "README.txt",
-            "Your data as held by this platform's AI-training consent system (consentry).\n"
-            "profile.json: your account; items.json: what you posted; tagged_in.json: others' items you are tagged in;\n"
-            "ledger.json: every notice, objection and consent on record; decisions.json: whether each item may be used\n"
-            "for training at the cut-off, and why; training_sets.json: the training sets that hold or held your items,\n"
-            "when they were removed, and the models trained on them.\n",
-        )
+        z.writestr("README.txt", _(ARCHIVE_README))
     return buf.getvalue()
 
 
