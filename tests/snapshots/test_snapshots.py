@@ -419,8 +419,10 @@ def test_cli_build_purge_impact_and_models(world, monkeypatch) -> None:
     r = cli("impact", "eve")  # it said "s (built ...): no rows now", as if the snapshot were empty
     assert "): none of their rows now" in r.stdout and "no rows now" not in r.stdout, r.stdout
     assert "purged" in r.stdout and "6 rows (objected)" in r.stdout and "retraining or unlearning is due" in r.stdout
-    r = cli("impact", "nobody")
+    r = cli("impact", "ben_young")  # a user with nothing in any snapshot
     assert "no snapshot holds their rows" in " ".join(r.stdout.split())
+    r = cli("impact", "nobody")  # no user at all: it said the same, as if they had been checked
+    assert r.exit_code == 2 and "nobody: not a user of the export" in " ".join(r.stderr.split()), r.output
     with led.engine.connect() as conn:
         assert conn.execute(select(snapshots_table.c.rows)).scalar_one() == len(rows(led, "s"))
 

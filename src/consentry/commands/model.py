@@ -9,9 +9,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..errors import InputError
 from ..timeutil import iso
 from ..words import count
-from ._common import LedgerOpt, friendly, open_ledger, out, show
+from ._common import LedgerOpt, err, friendly, open_ledger, out, show
 
 app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
 top = typer.Typer()
@@ -57,8 +58,14 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
     from ..snapshots import impact as run
 
     with open_ledger(ledger) as led:
-        found = run(led, user_id)
-    if not found:
+        found = run(led, user_id, check_user=True)
+    if found.user_known is False and not found.unchecked:
+        # "no snapshot holds their rows" reassured about an id that is nobody's (a typo, another platform's).
+        which = "the export" if len(found.exports) == 1 else "any of the exports"
+        raise InputError(f"not a user of {which} the snapshots were built from ({', '.join(found.exports)}), and the "
+                         "ledger has no event for them", where=user_id,
+                         fix="check the id: it is a user_id of the export's users table (as `consentry ledger show` takes)")
+    if not found and not found.unchecked:
         # Not "now or before": a photo that tagged them may have left with its author's rows, unrecorded for them.
         out.print(f"{user_id}: no snapshot holds their rows or photos that tag them now, and no purge was recorded "
                   "for them.", highlight=False)
@@ -75,3 +82,18 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
             out.print(escape(f"  model {mod.name} was trained on it ({iso(mod.registered_at)}): ")
                       + ("[bold red]retraining or unlearning is due[/]" if mod.flagged else "its snapshot still holds this person's rows"),
                       highlight=False, markup=True)
+    for u in found.unchecked:
+        # Never left out: whether it holds this person is unknown, and the person must not be told less.
+        out.print(f"[bold red]{escape(u.snapshot)}: cannot be checked[/]" + escape(f": {u.why}"), highlight=False, markup=True)
+        for p in u.purged:
+            out.print(f"  purged {iso(p['purged_at'])}: {count(p['rows'], 'row', 'rows')} ({p['cause']})", highlight=False)
+        for mod in u.models:
+            out.print(escape(f"  model {mod.name} was trained on it ({iso(mod.registered_at)})"), highlight=False, markup=True)
+    if found.unchecked:
+        names = ", ".join(u.snapshot for u in found.unchecked)
+        paths = ", ".join(u.path for u in found.unchecked)
+        n = count(len(found.unchecked), "snapshot", "snapshots")
+        err.print(f"[bold red]error:[/] {escape(f'{n} could not be checked ({names}), so this answer is incomplete')}\n"
+                  + escape(f"  fix: put each snapshot's folder back where consentry has it ({paths}), then ask again"),
+                  highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(1)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -131,6 +132,7 @@ def snapshot_purge(
     spark = spark_for(engine, spark_master, conf)
     with open_ledger(ledger) as led:
         first = True
+        failing: dict[str, str] = {}  # snapshot -> what stopped its purge (a watch logs it once, until it changes)
         if watch:  # the log's first line: what is watched, how often
             out.print(f"{iso(datetime.now(UTC))} watching {f'snapshot {name}' if name else 'every snapshot'}: a round "
                       f"every {interval:g}s, each change logged (Ctrl-C stops)", highlight=False)
@@ -139,13 +141,31 @@ def snapshot_purge(
             if not names and first:  # `--all` printed nothing at all: was anything purged?
                 said = "no snapshot in this ledger yet: nothing to purge"
                 out.print(f"{iso(datetime.now(UTC))} {said}; each round looks again" if watch else said, highlight=False)
+            failed: dict[str, str] = {}
             for n in names:
-                r = purge(led, n, data=data, spark=spark)
+                try:
+                    r = purge(led, n, data=data, spark=spark)
+                except ConsentryError as exc:
+                    if name:  # one snapshot asked for: its error is the command's
+                        raise
+                    # One moved snapshot or lost export must not keep the objectors' rows in all the others.
+                    failed[n] = str(exc)
+                    if not watch or failing.get(n) != failed[n]:
+                        stamp = f"{iso(datetime.now(UTC))} " if watch else ""
+                        err.print(f"{stamp}[bold red]error:[/] {escape(failed[n])}", highlight=False, markup=True,
+                                  soft_wrap=True)
+                    continue
                 if not watch:
                     out.print(_purged_line(n, r), highlight=False)
-                elif first or _changed(r):  # a watch's log: when it started, then only what changed, each line timed
+                elif first or _changed(r) or n in failing:  # a watch's log: the start, then what changed, each line timed
                     out.print(f"{iso(datetime.now(UTC))} {_purged_line(n, r)}", highlight=False, soft_wrap=True)
+            failing = failed
             if not watch:
+                if failed:
+                    err.print(f"[bold red]error:[/] {len(failed)} of {count(len(names), 'snapshot', 'snapshots')} could "
+                              f"not be purged: {escape(', '.join(failed))} (each is named above, with its fix); the "
+                              "others were purged", highlight=False, markup=True, soft_wrap=True)
+                    raise typer.Exit(1)
                 return
             first = False
             time.sleep(interval)
@@ -164,23 +184,36 @@ def snapshot_verify(
     """Re-check every row against the current ledger; exit 1 if any should not be there.
 
     With --engine spark, Spark decides and reads the snapshot's rows."""
-    from ..snapshots import verify
+    from ..snapshots import Registry, verify
 
     spark = spark_for(engine, spark_master, conf)
     with open_ledger(ledger) as led, err.status("verifying ..."):
         total, problems = verify(led, name, data=data, spark=spark)
+        where = Path(Registry(led).require(name).uri).parent
     if not problems:
         # Say what was checked ("all 7,175 rows may be there" left the reader guessing).
         out.print(Text(f"{name}: {count(total, 'row', 'rows')} checked against the ledger and export as they are now: "
                        "every one may still be used, and none holds personal data, a hidden @mention or image "
                        "metadata that should be gone.", style="green"), highlight=False)
         return
-    err.print(Text(f"{name}: {len(problems):,} of {count(total, 'row', 'rows')} should not be there:", style="bold red"), highlight=False)
-    for p in problems[:50]:
-        err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
-    if len(problems) > 50:
-        err.print(f"  ... and {len(problems) - 50:,} more", highlight=False)
-    err.print(f"run `consentry snapshot purge {name}`, then verify again", highlight=False)
+    table = [p for p in problems if p.item_id is None]  # the table as a whole (changed outside consentry)
+    rows = [p for p in problems if p.item_id is not None]
+    if table:
+        for p in table:
+            err.print(Text(f"snapshot '{name}' ({where}): {p.why}", style="bold red"), highlight=False)
+            if p.fix:
+                err.print(f"  fix: {p.fix}", highlight=False, markup=False)
+    if rows:
+        # Rows, then their problems: "3 of 7,169 rows should not be there" was one row with three problems.
+        bad = len({p.item_id for p in rows})
+        err.print(Text(f"{name}: {bad:,} of {count(total, 'row', 'rows')} should not be there"
+                       + (f" ({len(rows):,} problems):" if len(rows) != bad else ":"), style="bold red"), highlight=False)
+        for p in rows[:50]:
+            err.print(f"  {p.item_id} (user {p.user_id}): {p.why}", highlight=False, markup=False)
+        if len(rows) > 50:
+            err.print(f"  ... and {len(rows) - 50:,} more", highlight=False)
+        if not table:
+            err.print(f"run `consentry snapshot purge {name}`, then verify again", highlight=False)
     raise typer.Exit(1)
 
 
@@ -188,8 +221,9 @@ def snapshot_verify(
 @friendly
 def snapshot_list(ledger: LedgerOpt = None) -> None:
     """Every snapshot: rows, purges, ledger events not purged yet, models (after finishing what a crash interrupted)."""
-    from ..snapshots import Registry, purge_backlog, recover
+    from ..snapshots import Registry, on_disk, purge_backlog, recover
 
+    problems = []
     with open_ledger(ledger) as led:
         for line in recover(led):
             err.print(Text(line, style="yellow"), highlight=False)
@@ -202,16 +236,27 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
             b = waiting.get(r.name)
             behind = (f"{count(b.events, 'event', 'events')} since {iso(b.oldest_recorded_at)}"
                       if b and b.oldest_recorded_at else "nothing")
+            # A moved folder or a table another tool wrote to was listed as if fine.
+            state, problem = on_disk(r)
+            where = r.uri if state == "ok" else Text.assemble(r.uri, " ", (state, "bold red" if problem else "yellow"))
+            if problem:
+                problems.append(problem)
             table.add_row(r.name, m.policy, iso(m.cutoff), f"{m.rows:,}", f"{m.rows_built:,}", str(len(m.purges)),
-                          str(m.watermark), behind, models, r.uri)
+                          str(m.watermark), behind, models, where)
     show(table, empty="no snapshots yet; build one with `consentry snapshot build`")
+    for problem in problems:
+        err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, markup=True, soft_wrap=True)
 
 
 @app.command("show")
 @friendly
 def snapshot_show(name: Annotated[str, typer.Argument(help="The snapshot.")], ledger: LedgerOpt = None) -> None:
     """The manifest: what went in, what was left out and why, what was purged."""
-    from ..snapshots import Registry
+    from ..snapshots import Registry, on_disk
 
     with open_ledger(ledger) as led:
-        _print_manifest(Registry(led).require(name).manifest)
+        rec = Registry(led).require(name)
+        _print_manifest(rec.manifest)
+        _, problem = on_disk(rec)  # the manifest says what was recorded; say when the disk no longer agrees
+    if problem:
+        err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, markup=True, soft_wrap=True)

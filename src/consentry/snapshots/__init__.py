@@ -2,8 +2,9 @@
 
 from . import tables  # noqa: F401  (registers the tables on the shared metadata)
 from .build import build, default_location
-from .lineage import impact, register_model
+from .lineage import Impact, UncheckedSnapshot, impact, register_model
 from .manifest import Manifest
+from .ondisk import on_disk
 from .purge import PurgeResult, purge
 from .receipts import issue as issue_receipts
 from .receipts import verify_receipt
@@ -14,17 +15,20 @@ from .verify import verify
 
 __all__ = [
     "Backlog",
+    "Impact",
     "Manifest",
     "ModelRecord",
     "PurgeResult",
     "Registry",
     "SnapshotError",
     "SnapshotRecord",
+    "UncheckedSnapshot",
     "build",
     "default_location",
     "find_pii",
     "impact",
     "issue_receipts",
+    "on_disk",
     "purge",
     "purge_backlog",
     "recover",

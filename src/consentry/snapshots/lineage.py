@@ -3,12 +3,13 @@ or was: so a team knows when retraining or unlearning is due."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from .. import config
 from ..ledger import Ledger
+from .ondisk import folder_of, require_as_recorded, unreadable
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
 
 
@@ -47,13 +48,49 @@ def rows_of(rec: SnapshotRecord, user_id: str) -> tuple[int, int]:
         con.close()
 
 
-def impact(ledger: Ledger, user_id: str) -> list[SnapshotImpact]:
+@dataclass(frozen=True)
+class UncheckedSnapshot:
+    """A snapshot whose table could not be read (moved, deleted): whether it holds
+    the person's rows is unknown, and must be said, not left out."""
+
+    snapshot: str
+    built_at: datetime
+    path: str  # the snapshot's folder, where the registry says it is
+    why: str  # "its folder is missing at PATH", ...
+    purged: list[dict] = field(default_factory=list)  # purged_people rows for this snapshot (known from the ledger)
+    models: list[ModelRecord] = field(default_factory=list)  # every model trained on it: any may have seen their rows
+
+
+class Impact(list[SnapshotImpact]):
+    """The snapshots that hold or held the person's data (a list, as before), and beside it:
+
+    - `unchecked`: the snapshots that could not be read, so that none is left out silently;
+    - `user_known`: whether the id is a user of an export the snapshots were built from,
+      or has events in the ledger (None when not asked, `check_user`, or no export could be read)."""
+
+    def __init__(self, found: Iterable[SnapshotImpact] = (), unchecked: Iterable[UncheckedSnapshot] = (),
+                 user_known: bool | None = None, exports: Iterable[str] = ()) -> None:
+        super().__init__(found)
+        self.unchecked = list(unchecked)
+        self.user_known = user_known
+        self.exports = list(exports)  # the exports read to tell
+
+
+def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
+    """Where the person's data is or was. A snapshot whose table cannot be read is
+    in `.unchecked`, never left out. `check_user`: when nothing is found, read the
+    users of the exports the snapshots were built from (and the ledger) to tell an
+    id that is nobody's from a person with nothing in any snapshot (`.user_known`)."""
     registry = Registry(ledger)
     purged = registry.purged_for(user_id)
-    out = []
+    out, unchecked = [], []
     for rec in registry.all():
         mine = [p for p in purged if p["snapshot"] == rec.name]
-        rows, tagged = rows_of(rec, user_id) if os.path.isdir(rec.uri) else (0, 0)
+        if (why := unreadable(rec)) is not None:
+            unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), why, mine,
+                                               registry.models(rec.name)))
+            continue
+        rows, tagged = rows_of(rec, user_id)
         if not rows and not tagged and not mine:
             continue
         last_purge = max((p["purged_at"] for p in mine), default=None)
@@ -62,14 +99,47 @@ def impact(ledger: Ledger, user_id: str) -> list[SnapshotImpact]:
             if rows or tagged or (last_purge is not None and mod.registered_at < last_purge)
         ]
         out.append(SnapshotImpact(rec.name, rec.manifest.built_at, rows, mine, models, tagged))
-    return out
+    if out or purged:
+        known, exports = True, []
+    else:
+        known, exports = _known(ledger, registry, user_id) if check_user else (None, [])
+    return Impact(out, unchecked, known, exports)
+
+
+def _known(ledger: Ledger, registry: Registry, user_id: str) -> tuple[bool | None, list[str]]:
+    """Whether `user_id` is anyone consentry knows: a user in an export a snapshot was
+    built from, or someone with events in the ledger. None when no export could be read."""
+    if ledger.state(user_id) is not None:
+        return True, []
+    from ..engine.duck import connect
+    from ..sources import Export
+
+    exports = sorted({rec.manifest.export for rec in registry.all()})
+    read = []
+    for where in exports:
+        con = connect()
+        try:
+            Export(where).register(con)  # a folder that is gone raises, and tells nothing
+            if con.execute("SELECT count(*) FROM users WHERE user_id = ?", [user_id]).fetchall()[0][0]:
+                return True, [where]
+            read.append(where)
+        except Exception:  # noqa: BLE001, S112 - an export that cannot be read here tells nothing either way
+            continue
+        finally:
+            con.close()
+    return (False, read) if read else (None, [])
 
 
 def register_model(
     ledger: Ledger, name: str, snapshot: str, *, mlflow_run: str | None = None, actor: str | None = None
 ) -> ModelRecord:
+    """Record that model `name` was trained on `snapshot` as consentry recorded it.
+    A snapshot that is missing, or whose table is not at the Delta version the
+    manifest records (changed outside consentry, or a purge not recorded yet),
+    is refused: the record would name rows and a version the model never saw."""
     registry = Registry(ledger)
     rec = registry.require(snapshot)
+    require_as_recorded(rec, doing=f"registering model '{name}'")
     if mlflow_run:
         log_to_mlflow(rec, mlflow_run)
     return registry.register_model(name, rec, mlflow_run=mlflow_run, actor=actor)

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..ledger import Ledger
 from ..ledger.tables import audit_log
 from ..timeutil import iso
+from .ondisk import unreadable
 from .registry import Registry
 from .tables import snapshot_purges
 
@@ -74,7 +75,9 @@ def receipts_for(ledger: Ledger, user_id: str, *, now: datetime | None = None) -
         with ledger.reader.connect() as conn:
             purge = conn.execute(select(snapshot_purges).where(snapshot_purges.c.id == p["purge_id"])).mappings().one()
         rec = registry.get(p["snapshot"])
-        removed, vacuumed = _delta_facts(rec.uri, int(purge["to_watermark"])) if rec is not None else (None, None)
+        # A snapshot moved or deleted by hand: the table's log cannot be read, the rest of the receipt still holds.
+        readable = rec is not None and unreadable(rec) is None
+        removed, vacuumed = _delta_facts(rec.uri, int(purge["to_watermark"])) if readable else (None, None)
         audit = _audit_position(ledger, p["snapshot"], int(p["purge_id"]))
         out.append({
             "kind": KIND, "version": 1, "person": user_id, "snapshot": p["snapshot"], "purge_id": int(p["purge_id"]),

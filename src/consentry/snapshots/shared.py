@@ -119,14 +119,20 @@ def stored_policy(m: Manifest) -> Policy:
     return policy
 
 
-def current_export(m: Manifest, data: str | Path | None) -> Export:
+def current_export(m: Manifest, data: str | Path | None, *, at: Path | None = None, command: str = "purge") -> Export:
     """The export to purge or verify against: `data`, or the one the snapshot was built from
-    (a folder, or an object-store URI)."""
+    (a folder, or an object-store URI). `at`: the snapshot's folder, named in the error;
+    `command`: the `consentry snapshot` command the fix names."""
     folder = location(data or m.export)
     if not folder.is_dir():
+        where = f"snapshot '{m.name}'" + (f" ({at})" if at is not None else "")
+        if data:
+            raise SnapshotError(f"{where}: the export given with --data ({folder}) is not a folder\n"
+                                "  fix: pass the folder (or s3:// URI) of the platform's current export")
         raise SnapshotError(
-            f"the export this snapshot was built from ({folder}) is gone: pass --data with the current export, "
-            "so deleted accounts and items are purged too"
+            f"{where}: the export it was built from ({folder}) is gone\n"
+            f"  fix: pass the current export: `consentry snapshot {command} {m.name} --data FOLDER` (so accounts and "
+            f"items deleted since are {'purged' if command == 'purge' else 'checked'} too), or put the export back at that path"
         )
     # Validation is remembered by the export's fingerprint, as for every command.
     return open_export(folder, memo=ValidationMemo(config.validation_memo_path()))[0]

@@ -12,9 +12,11 @@ from ..engine.duck import connect, load_inputs
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
+from ..words import count
 from .checks import checks_sql, text_checks, unmentionable_sql
 from .images import metadata_left
 from .mentions import handles_sql
+from .ondisk import changed_fix, drift, require_readable
 from .redact import install_sql
 from .registry import Registry, SnapshotRecord
 from .repair import recover
@@ -29,9 +31,13 @@ from .shared import (
 
 @dataclass(frozen=True)
 class Problem:
-    item_id: str
+    """A row that should not be there (`item_id`), or, with `item_id` None, the
+    table as a whole (changed outside consentry), with what to do about it."""
+
+    item_id: str | None
     user_id: str | None
     why: str
+    fix: str | None = None
 
 
 def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: datetime | None = None,
@@ -44,9 +50,10 @@ def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: da
     recover(ledger)  # a purge a crash interrupted is finished first: verify checks what is really there
     registry = Registry(ledger)
     rec = registry.require(name)
+    require_readable(rec)  # moved or deleted: say so by name and path (deltalake said "Local path ... does not exist")
     m = rec.manifest
     policy = stored_policy(m)
-    export = current_export(m, data)
+    export = current_export(m, data, at=Path(rec.uri).parent, command="verify")
     watermark = ledger.watermark()
     now = now or datetime.now(UTC)
     folder = Path(rec.uri).parent
@@ -63,7 +70,21 @@ def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: da
             problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
         elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
             problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
-    return int(total), sorted(problems, key=lambda p: (p.item_id, p.why))
+    return int(total), _table_problems(rec, int(total)) + sorted(problems, key=lambda p: (p.item_id, p.why))
+
+
+def _table_problems(rec: SnapshotRecord, total: int) -> list[Problem]:
+    """The table as a whole: at the Delta version and row count consentry recorded?
+    A commit by another tool (an appended row) is a failure of its own, whatever its rows hold."""
+    m = rec.manifest
+    d = drift(rec)
+    if d is not None and d.outside:
+        return [Problem(None, None, d.what(total), changed_fix(rec))]
+    if d is None and total != m.rows:  # the version recorded, other rows: files replaced under the log
+        return [Problem(None, None, f"its table holds {count(total, 'row', 'rows')}, but consentry recorded "
+                                    f"{count(m.rows, 'row', 'rows')} and no commit since explains it: its files were "
+                                    "changed outside consentry", changed_fix(rec))]
+    return []
 
 
 def _verify_rows(export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Policy, now: datetime,
