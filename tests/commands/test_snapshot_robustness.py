@@ -282,6 +282,18 @@ def test_the_privacy_center_still_answers_with_a_moved_snapshot(center: CenterKi
     pol = center.app.state.center.policy  # type: ignore[attr-defined]
     build_snapshot(center.export, center.ledger, pol, datetime(2024, 6, 26, tzinfo=UTC), "train-1", out=tmp_path / "train-1")
     (tmp_path / "train-1").rename(tmp_path / "moved")
-    assert c.get("/me").status_code == 200
-    assert c.get("/me/download").status_code == 200
+    page = c.get("/me")
+    assert page.status_code == 200
     assert [u.snapshot for u in impact(center.ledger, ALICE).unchecked] == ["train-1"]
+    # ... and the person is told of it, on the page and in the download, not left to think it holds nothing.
+    text = " ".join(page.text.split())
+    assert "The training set train-1 (made" in text and "cannot be checked right now" in text, text
+    assert "None of your data is or was in a training set." not in text
+    download = c.get("/me/download")
+    assert download.status_code == 200
+    import io
+    import json
+    import zipfile
+
+    sets = json.loads(zipfile.ZipFile(io.BytesIO(download.content)).read("training_sets.json"))
+    assert [(s["snapshot"], s.get("cannot_be_checked")) for s in sets] == [("train-1", True)]
