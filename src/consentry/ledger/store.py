@@ -569,10 +569,12 @@ class Ledger:
         watermark, so the next purge reads it again, instead of being passed
         over for good."""
         e = t.events.c
-        q = select(func.min(e.seq)).where(e.seq > after_seq, e.seq <= upto_seq, e.at_us > to_micros(now))
+        # By the time index alone (such events are rare: the answer is almost always empty); with the seq
+        # range in the WHERE, SQLite scanned every event by seq instead.
         with self.reader.connect() as conn:
-            first = conn.execute(q).scalar_one()
-        return upto_seq if first is None else int(first) - 1
+            ahead = [int(s) for (s,) in conn.execute(select(e.seq).where(e.at_us > to_micros(now)))]
+        first = min((s for s in ahead if after_seq < s <= upto_seq), default=None)
+        return upto_seq if first is None else first - 1
 
     def get(self, event_id: str) -> StoredEvent | None:
         with self.reader.connect() as conn:
