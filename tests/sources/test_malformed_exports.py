@@ -543,6 +543,29 @@ def test_a_csv_record_over_the_limit_is_refused_with_its_line(tmp_path):
     assert "content.csv" in text and "line 5" in text and "MiB" in text and "fix:" in text
 
 
+def test_a_csv_with_mixed_line_endings_names_the_line_where_they_change(tmp_path):
+    """A data engineer's trial: a CSV with a BOM whose first lines end in LF and
+    the rest in CRLF was refused as "Error when sniffing file", with no line
+    and "check that the file is complete". Now the line and the fix are named;
+    a newline inside a quoted field does not count."""
+    folder = make(tmp_path / "x", "csv", content=base_content() + [item("i4", "u1", text="two\nlines")])
+    # The trial's file, as it was: whether DuckDB's sniffer gives up depends on the data.
+    rows = ["user_id,handle,email,birth_date,country,language,created_at,deleted_at",
+            "u1,h01,a@x.org,1990-01-01,NL,nl,2020-01-01T00:00:00Z,", "u2,h02,,2006-06-26,NL,nl,2020-01-01T00:00:00Z,",
+            "u3,h03,,2006-06-27,DE,de,2020-01-01T00:00:00Z,",
+            *[f"u{i:02d},h{i:02d},,1990-01-01,{c},{lang},2020-01-01T00:00:00Z,{gone}" for i, (c, lang, gone) in
+              enumerate([("FR", "fr", ""), ("FR", "fr", ""), ("US", "en", ""), ("US", "en", ""), ("", "", ""),
+                         ("BR", "pt", ""), ("BR", "pt", ""), ("IT", "it", ""), ("IT", "it", "2024-06-26T00:00:00Z"),
+                         ("IT", "it", ""), ("IT", "it", "")], start=4)]]
+    (folder / "users.csv").write_bytes(("\ufeff" + "\n".join(rows[:3]) + "\n" + "\r\n".join(rows[3:]) + "\r\n").encode())
+    msg = run_library(folder, tmp_path)
+    assert "users.csv, line 4" in msg and "ends with CRLF (Windows) where the lines before end with LF (Unix)" in msg, msg
+    assert "fix: write every line ending as LF (Unix)" in msg
+    from consentry.sources.lines import mixed_line_endings
+
+    assert mixed_line_endings(folder / "content.csv") is None  # LF throughout, one of them inside quotes
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_tags_table_with_columns_and_no_rows_means_no_tags(tmp_path, fmt):
     folder = make(tmp_path / "x", fmt, tags=[])  # CSV: the header line only; Parquet: a typed, empty table

@@ -165,7 +165,29 @@ def text_problem(path: Path, fmt: str) -> Found | None:
         return found
     if fmt == "jsonl":
         return jsonl_problem(path) or long_line(path)
-    return csv_problem(path)
+    return csv_problem(path) or mixed_line_endings(path)
+
+
+def mixed_line_endings(path: Path) -> Found | None:
+    """The first record that ends otherwise than the first one (CRLF against LF):
+    Python's csv reads such a file, DuckDB's sniffer refuses it whole. Quoted
+    newlines inside a field do not count (the quotes are followed)."""
+    first: bytes | None = None
+    quoted = False
+    with open_path(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            quoted ^= raw.count(b'"') % 2 == 1
+            if quoted or not raw.endswith(b"\n"):
+                continue
+            ending = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
+            if first is None:
+                first = ending
+            elif ending != first:
+                name = {b"\r\n": "CRLF (Windows)", b"\n": "LF (Unix)"}
+                return Found(lineno, f"ends with {name[ending]} where the lines before end with {name[first]}: "
+                             "mixed line endings, which the CSV reader refuses",
+                             fix=f"write every line ending as {name[first]}, e.g. with dos2unix or unix2dos")
+    return None
 
 
 def long_line(path: Path) -> Found | None:
