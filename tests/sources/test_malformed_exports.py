@@ -543,6 +543,19 @@ def test_a_csv_record_over_the_limit_is_refused_with_its_line(tmp_path):
     assert "content.csv" in text and "line 5" in text and "MiB" in text and "fix:" in text
 
 
+def test_every_table_with_a_missing_column_is_named_in_one_run(tmp_path):
+    """A data engineer's trial: users.parquet without `handle` and
+    content.parquet without `visibility` got only the first named; the second
+    came to light on the next run. Both are named now, nothing is imported."""
+    folder = make(tmp_path / "x", "parquet")
+    for name, drop in (("users", "handle"), ("content", "visibility")):
+        path = folder / f"{name}.parquet"
+        pq.write_table(pq.read_table(path).drop([drop]), path)
+    msg = run_library(folder, tmp_path)
+    assert "2 problems" in msg and "nothing was imported" in msg, msg
+    assert "users.parquet: missing column handle" in msg and "content.parquet: missing column visibility" in msg, msg
+
+
 def test_a_csv_with_mixed_line_endings_names_the_line_where_they_change(tmp_path):
     """A data engineer's trial: a CSV with a BOM whose first lines end in LF and
     the rest in CRLF was refused as "Error when sniffing file", with no line

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import InputError
+from ..errors import InputError, InputProblems
 from ..sqltext import quote
 from ..words import plural
 from .lines import MAX_RECORD_BYTES, record_line, sniff_encoding, text_problem
@@ -297,26 +297,38 @@ class Export:
         self.report = None
         probe = duckdb.connect()
         attach(probe, self.folder)
+        problems: list[InputError] = []  # every table's, so one run names them all
         try:
             for table in TABLES:
-                path = find_table_file(self.folder, table)
-                if path is None:
-                    like = near_misses(self.folder, table.name)
-                    if table.optional and not like:
-                        continue
-                    # A misspelt tags file must not pass for "no tags": every tagged person would go unchecked.
-                    seen = f", but {' and '.join(like)} looks like it" if like else ""
-                    fix = f"add {table.name}.parquet, {table.name}.jsonl or {table.name}.csv"
-                    if like:
-                        ext = _suffixes(like[0])
-                        fix = (f"rename {like[0]} to {table.name}{ext}" if ext.lstrip(".") in FORMATS or not ext
-                               else f"write {like[0]} as {table.name}.parquet, .jsonl or .csv") + (
-                            ", or remove it if the platform has no tags" if table.optional else "")
-                    raise InputError(f"the table '{table.name}' is missing{seen}", where=str(self.folder), fix=fix)
-                fmt = "parquet" if path.is_dir() else path.suffix.lstrip(".")
-                self.files[table.name] = self._describe(probe, TableFile(table, path, fmt))
+                try:
+                    self._open_table(probe, table)
+                except InputError as exc:
+                    problems.append(exc)
         finally:
             probe.close()
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise InputProblems(f"the export {self.folder}", problems, len(problems))
+
+    def _open_table(self, probe: duckdb.DuckDBPyConnection, table: Table) -> None:
+        """Find and describe one table's file into `files`; an InputError says what is wrong with it."""
+        path = find_table_file(self.folder, table)
+        if path is None:
+            like = near_misses(self.folder, table.name)
+            if table.optional and not like:
+                return
+            # A misspelt tags file must not pass for "no tags": every tagged person would go unchecked.
+            seen = f", but {' and '.join(like)} looks like it" if like else ""
+            fix = f"add {table.name}.parquet, {table.name}.jsonl or {table.name}.csv"
+            if like:
+                ext = _suffixes(like[0])
+                fix = (f"rename {like[0]} to {table.name}{ext}" if ext.lstrip(".") in FORMATS or not ext
+                       else f"write {like[0]} as {table.name}.parquet, .jsonl or .csv") + (
+                    ", or remove it if the platform has no tags" if table.optional else "")
+            raise InputError(f"the table '{table.name}' is missing{seen}", where=str(self.folder), fix=fix)
+        fmt = "parquet" if path.is_dir() else path.suffix.lstrip(".")
+        self.files[table.name] = self._describe(probe, TableFile(table, path, fmt))
 
     @staticmethod
     def _describe(con: duckdb.DuckDBPyConnection, tf: TableFile) -> TableFile:
