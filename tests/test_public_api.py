@@ -14,7 +14,7 @@ from consentry.errors import InputError
 
 def test_the_public_names() -> None:
     assert consentry.__all__ == [
-        "ConsentryError", "ENGINES", "Evaluation", "Export", "ExportInvalid", "InputError", "Ledger", "LedgerError",
+        "ConsentryError", "ENGINES", "Evaluation", "Explanation", "Export", "ExportInvalid", "InputError", "Ledger", "LedgerError",
         "Manifest", "NewEvent", "Platform", "Policy", "PolicyError", "Reason", "Registry", "SnapshotError",
         "SnapshotRecord", "StoredEvent", "Transforms", "find_pii", "load_policy", "open_export", "redact_texts",
         "__version__",
@@ -267,3 +267,25 @@ def test_a_bad_event_built_in_code_is_a_consentry_error(tmp_path) -> None:
         with pytest.raises(consentry.ConsentryError, match="not a valid event") as refused:
             consentry.NewEvent(**fields)
         assert next(iter(bad)) in str(refused.value)
+
+
+def test_wrong_argument_types_from_users_code_are_said_not_attribute_errors(tmp_path, monkeypatch) -> None:
+    """`p.evaluate(12345, ...)` and `p.explain(None, ...)` ended in
+    AttributeError; `snapshots.build(..., out="/tmp/x")` too, though Platform
+    takes `str | Path` everywhere. The type `explain` returns is public."""
+    from datetime import UTC, datetime
+
+    from exportkit import base_content, base_users, write_export
+
+    from consentry.snapshots import build
+
+    monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
+    folder = write_export(tmp_path / "e", base_users(), base_content())
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+        with pytest.raises(InputError, match="12345 is not a cut-off"):
+            p.evaluate(12345, tmp_path / "d.parquet")  # type: ignore[arg-type]
+        with pytest.raises(InputError, match="None is not an item id"):
+            p.explain(None, "2024-06-26")  # type: ignore[arg-type]
+        assert isinstance(p.explain("i1", "2024-06-26"), consentry.Explanation)
+        m = build(p._valid(), p.ledger, p.policy, datetime(2024, 6, 26, tzinfo=UTC), "s", out=str(tmp_path / "s"))
+    assert m.rows >= 0 and (tmp_path / "s" / "manifest.json").is_file()

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _HOMES = {
     "ENGINES": ".platform", "Platform": ".platform",
     "Policy": ".policy", "Transforms": ".policy", "load_policy": ".policy",
-    "Evaluation": ".engine", "Reason": ".engine",
+    "Evaluation": ".engine", "Explanation": ".engine", "Reason": ".engine",
     "Ledger": ".ledger", "NewEvent": ".ledger", "StoredEvent": ".ledger",
     "Export": ".sources", "open_export": ".sources",
     "Manifest": ".snapshots", "Registry": ".snapshots", "SnapshotRecord": ".snapshots",
@@ -27,14 +27,14 @@ _HOMES = {
 }
 
 __all__ = [
-    "ConsentryError", "ENGINES", "Evaluation", "Export", "ExportInvalid", "InputError", "Ledger", "LedgerError",
+    "ConsentryError", "ENGINES", "Evaluation", "Explanation", "Export", "ExportInvalid", "InputError", "Ledger", "LedgerError",
     "Manifest", "NewEvent", "Platform", "Policy", "PolicyError", "Reason", "Registry", "SnapshotError",
     "SnapshotRecord", "StoredEvent", "Transforms", "find_pii", "load_policy", "open_export", "redact_texts",
     "__version__",
 ]
 
 if TYPE_CHECKING:
-    from .engine import Evaluation, Reason
+    from .engine import Evaluation, Explanation, Reason
     from .errors import ConsentryError, ExportInvalid, InputError, LedgerError, PolicyError, SnapshotError
     from .ledger import Ledger, NewEvent, StoredEvent
     from .platform import ENGINES, Platform

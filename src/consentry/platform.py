@@ -7,13 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
 from .ledger import Ledger
 from .policy import Policy, load_policy
 from .sources import Export
 from .timeutil import parse_instant
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .engine import Evaluation, Explanation
+    from .sources import ValidationMemo, ValidationReport
 
 __all__ = ["ENGINES", "Platform"]
 
@@ -94,7 +100,7 @@ class Platform:
             self._spark = session(self.spark_master, self.spark_conf)
         return self._spark
 
-    def evaluate(self, at: datetime | str, out: str | Path, *, watermark: int | None = None):  # noqa: ANN201
+    def evaluate(self, at: datetime | str, out: str | Path, *, watermark: int | None = None) -> Evaluation:
         """Decide every item at `at` and write the decisions to `out` (Parquet)."""
         from .engine.evaluate import evaluate, evaluate_spark
 
@@ -104,7 +110,7 @@ class Platform:
             return evaluate_spark(export, self.ledger, self.policy, at, out, self.spark, watermark=watermark)
         return evaluate(export, self.ledger, self.policy, at, out, watermark=watermark)
 
-    def validate(self, memo=None):  # noqa: ANN001, ANN201 - a sources.ValidationMemo; (ValidationReport, cached)
+    def validate(self, memo: ValidationMemo | None = None) -> tuple[ValidationReport, bool]:
         """Check the export against the contract on this platform's engine
         (Spark jobs with `engine="spark"`, the same rules); raise
         `ExportInvalid` naming every problem. With a `ValidationMemo`, an export
@@ -131,7 +137,7 @@ class Platform:
 
         return SparkBackend(self.spark) if self.engine == "spark" else DuckBackend()
 
-    def explain(self, item_id: str, at: datetime | str):  # noqa: ANN201
+    def explain(self, item_id: str, at: datetime | str) -> Explanation:
         """Every rule for one item at `at`, passed or failed, with its reason."""
         from .engine.explain import explain
 
@@ -143,7 +149,7 @@ class Platform:
         finally:
             b.close()
 
-    def audience(self, at: datetime | str):  # noqa: ANN201 - a pyarrow Table
+    def audience(self, at: datetime | str) -> pa.Table:
         """Everyone who must be told before `at`: user_id, email, language, jurisdiction."""
         from .notices.audience import audience
 

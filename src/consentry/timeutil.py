@@ -14,6 +14,9 @@ def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
     """
     if isinstance(value, datetime):
         dt = value
+    elif not isinstance(value, str):  # a number or None from users' code: said, not an AttributeError
+        raise InputError(f"{value!r} is not a {what}: give an aware datetime or ISO 8601 text",
+                         fix="write it like 2024-06-26T00:00:00Z (UTC) or 2024-06-26")
     else:
         text = value.strip()
         try:

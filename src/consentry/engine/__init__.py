@@ -2,9 +2,10 @@
 
 from .compile import Compiler
 from .evaluate import Evaluation, decide, decisions_path, evaluate
+from .explain import Explanation
 from .rules import MEANING, ORDER, PERSON_RULES, Reason
 
-__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Reason", "decide",
+__all__ = ["MEANING", "ORDER", "PERSON_RULES", "SPARK_REACH_FIX", "Compiler", "Evaluation", "Explanation", "Reason", "decide",
            "decisions_path", "evaluate", "spark_session", "spark_unreachable"]
 
 

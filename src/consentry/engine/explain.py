@@ -162,6 +162,8 @@ def explain(
     backend: Backend | None = None,
 ) -> Explanation:
     """Every rule for one item; on `backend` (DuckDB in this process by default)."""
+    if not isinstance(item_id, str):
+        raise InputError(f"{item_id!r} is not an item id", fix="pass the item_id as text, e.g. 'i000001234'")
     b = backend or DuckBackend(con)
     try:
         return _explain(item_id, export, ledger, policy, at, b)

@@ -92,7 +92,7 @@ def build(
     at: datetime,
     name: str,
     *,
-    out: Path | None = None,
+    out: str | Path | None = None,
     buckets: int = 64,
     workers: int | None = None,
     now: datetime | None = None,
@@ -112,7 +112,7 @@ def build(
         )
     valid_export(export, ValidationMemo(config.validation_memo_path()))  # as `evaluate`: never from a refused export
     registry = Registry(ledger)
-    final = (out or default_location(name)).absolute()
+    final = (Path(out) if out is not None else default_location(name)).absolute()
     if registry.get(name) is not None:
         raise SnapshotError(f"a snapshot named '{name}' exists already; snapshots are never overwritten, pick another name")
     if final.exists():
