@@ -646,6 +646,15 @@ def test_a_policy_kind_in_another_case_than_the_contract_is_refused(tmp_path, ki
     assert kind.lower() in _refused_with_kind(tmp_path, kind)
 
 
+@pytest.mark.parametrize("kind, meant", [("photos", "photo"), ("stories", "story"), ("Posts", "post"),
+                                        ("comments", "comment"), ("private_messages", None)])
+def test_a_policy_kind_in_the_plural_is_refused(tmp_path, kind, meant):
+    """An ML engineer's trial: `kinds: [post, photos, ...]` passed `policy check`
+    and left every photo out without a word (content.kind is 'photo')."""
+    said = _refused_with_kind(tmp_path, kind)
+    assert (f"write '{meant}'" in said) if meant else ("private_message can never be used" in said), said
+
+
 def _refused_with_kind(tmp_path, kind: str) -> str:  # noqa: ANN001
     """The error of loading `recommended` with one more kind."""
     data = yaml.safe_load(preset_text("recommended"))

@@ -120,6 +120,18 @@ class Policy(BaseModel):
                     f"'{k}': kinds are matched exactly against content.kind, and the contract's "
                     f"kinds are lower case: write '{k.lower()}'"
                 )
+            # A plural of a contract kind ('photos') matches nothing either: every photo would be left
+            # out without a word (an ML engineer's trial). Refused, as the case above.
+            singular = {k.lower()[:-1], k.lower()[:-3] + "y"} & set(KNOWN_KINDS) if k.lower().endswith("s") else set()
+            if singular:
+                kind = singular.pop()
+                if kind == "private_message":
+                    raise ValueError("private_message can never be used for training (CONTRACT rule 1): "
+                                     f"remove '{k}' from kinds")
+                raise ValueError(
+                    f"'{k}': kinds are matched exactly against content.kind, whose contract value is "
+                    f"'{kind}': write '{kind}' (as written, no {kind} would ever be used)"
+                )
         if len(set(kinds)) != len(kinds):
             raise ValueError("a kind is listed twice")
         return kinds
