@@ -231,3 +231,29 @@ def test_a_spark_purge_killed_between_its_write_and_its_commit_is_undone_then_do
     assert_nothing_of(folder, OBJECTOR)
     verified = run(env, "snapshot", "verify", "s", "--ledger", url)  # verify on Spark has its own test in test_spark.py
     assert verified.returncode == 0 and "every one may still be used" in verified.stdout, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize("point", ["build:staged", "build:registered", "purge:commit"])
+def test_ctrl_c_at_any_step_says_so_and_leaves_nothing_half_done(world, point: str) -> None:
+    """An ML engineer's trial: Ctrl-C during a build exited silently with 130
+    at times, and at others with a traceback ending 'RuntimeError: Query
+    interrupted' and exit 1. Now always one line and 130; what was begun is
+    finished or undone by the next command, as after a kill."""
+    tmp, export, url, env = world
+    if point.startswith("purge"):
+        assert run(env, *build_cmd(tmp, export, url)).returncode == 0
+        with Ledger(url) as led:
+            led.record(NewEvent(user_id=OBJECTOR, type="objected", at=datetime.now(UTC), channel="web"))
+        cut = run(env, "snapshot", "purge", "s", "--ledger", url, failpoint=f"{point}:int")
+    else:
+        cut = run(env, *build_cmd(tmp, export, url), failpoint=f"{point}:int")
+    assert cut.returncode == 130, cut.stdout + cut.stderr
+    assert "interrupted (Ctrl-C)" in cut.stderr and "Traceback" not in cut.stderr, cut.stderr
+    listed = run(env, "snapshot", "list", "--ledger", url)
+    assert listed.returncode == 0 and stages(tmp) == [], listed.stderr
+    with Ledger(url) as led:
+        registered = Registry(led).get("s") is not None
+    assert registered == (tmp / "snaps" / "s" / "manifest.json").is_file()
+    if point.startswith("purge"):
+        assert_nothing_of(tmp / "snaps" / "s", OBJECTOR)
+        assert run(env, "snapshot", "verify", "s", "--ledger", url).returncode == 0

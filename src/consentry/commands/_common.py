@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from pydantic import ValidationError
@@ -97,6 +97,14 @@ def _fits(table: Table, console: Console) -> bool:
     return shown.get().count("…") <= own
 
 
+def _interrupted() -> NoReturn:
+    """Ctrl-C: one line, the shell's exit status for SIGINT, never a traceback."""
+    err.print("[bold yellow]interrupted[/] (Ctrl-C). Run it again: a build or purge cut short is finished or undone "
+              "by the next snapshot command, a notice run goes on where it stopped, and a ledger import or a "
+              "decisions file is written whole or not at all.", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def friendly(fn):  # noqa: ANN001, ANN201
     """Print consentry's own errors as messages, not tracebacks; exit 2."""
 
@@ -109,12 +117,16 @@ def friendly(fn):  # noqa: ANN001, ANN201
         except ValidationError as exc:  # a model made from what was typed (an event's user_id): pydantic's report, as a line
             said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the value'}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
+        except KeyboardInterrupt:
+            _interrupted()
         except OSError as exc:
             if exc.filename is None:  # a socket, a pipe: not a file the person named
                 raise
             # A file given on the command line that is missing, a folder, or unreadable.
             said = f"{exc.filename}: {(exc.strerror or type(exc).__name__).lower()}"
         except Exception as exc:
+            if "interrupted" in str(exc).lower() and type(exc).__name__ in ("RuntimeError", "InterruptException"):
+                _interrupted()  # Ctrl-C inside a DuckDB query or delta-rs: the same as anywhere else
             if (spark := _spark_failure(exc)) is None:
                 raise
             said = spark

@@ -39,9 +39,13 @@ BUILD_ID = ".consentry-build-id"
 
 def failpoint(name: str) -> None:
     """Kill this process here when the environment names this point: how the
-    crash tests prove that every step between two writes recovers."""
-    if config.failpoint() == name:
+    crash tests prove that every step between two writes recovers. `NAME:int`
+    sends SIGINT instead (Ctrl-C at that point)."""
+    point = config.failpoint()
+    if point == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    elif point == f"{name}:int":
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 # -- durable little files -----------------------------------------------------------------
