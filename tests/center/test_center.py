@@ -1240,12 +1240,18 @@ def test_erasure_cannot_be_requested_twice(center: CenterKit) -> None:
     assert "It is being carried out" in pending and 'name="confirm"' not in pending
 
 
-def test_after_a_rejection_me_shows_it_first(center: CenterKit) -> None:
+def _rejected(center: CenterKit) -> tuple:
+    """Carol objects and a reviewer rejects it: her signed-in client and the grounds."""
     c = center.signed_in_client(CAROL)
     center.post_form(c, "/me/object")
     grounds = "A court order requires keeping these posts for the case."
     admin = center.admin_client()
     assert center.post_form(admin, "/admin/reject", {"user_id": CAROL, "grounds": grounds}).status_code == 303
+    return c, grounds
+
+
+def test_after_a_rejection_me_shows_it_first(center: CenterKit) -> None:
+    c, grounds = _rejected(center)
     me = c.get("/me").text
     assert "Your objection was rejected" in me and grounds in me
     assert me.index("Your objection was rejected") < me.index('id="choice-h"')
@@ -1964,11 +1970,7 @@ def test_my_data_without_items_says_so_without_an_empty_table(center_factory, tm
 
 def test_the_grounds_of_a_rejection_are_quoted_as_the_language_quotes(center: CenterKit) -> None:
     """Finding: /me in Polish quoted the rejection grounds “…”; Polish quotes „…”."""
-    carol = center.signed_in_client(CAROL)
-    center.post_form(carol, "/me/object")
-    grounds = "A court order requires keeping these posts for the case."
-    admin = center.admin_client()
-    assert center.post_form(admin, "/admin/reject", {"user_id": CAROL, "grounds": grounds}).status_code == 303
+    carol, grounds = _rejected(center)
     for lang, quoted in (("pl", f"„{grounds}”"), ("de", f"„{grounds}“"), ("en", f"“{grounds}”")):
         text = page_text(carol.get(f"/me?lang={lang}").text)
         assert text.count(quoted) == 2, (lang, text)
