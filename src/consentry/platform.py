@@ -123,13 +123,12 @@ class Platform:
     def _valid(self) -> Export:
         """The export, validated before its first decision unless it was (`open_export`, as the CLI does); an
         unchanged export is not scanned again (the validation memo in $CONSENTRY_HOME, as for every command)."""
-        assert isinstance(self.export, Export)
-        if self.export.report is None:
-            from . import config
-            from .sources import ValidationMemo
+        from . import config
+        from .sources import ValidationMemo, valid_export
 
-            self.validate(memo=ValidationMemo(config.validation_memo_path()))
-        return self.export
+        assert isinstance(self.export, Export)
+        check = spark_check(self.spark) if self.engine == "spark" and self.export.report is None else None
+        return valid_export(self.export, ValidationMemo(config.validation_memo_path()), check)
 
     def backend(self):  # noqa: ANN201 - an engine.backend.Backend
         """Where the compiled SQL runs: a new DuckDB connection, or the Spark session."""

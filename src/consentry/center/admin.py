@@ -213,7 +213,7 @@ def _send_third_party_outcome(  # noqa: ANN202
     text = c.mail_templates.get_template("mail/third_party_outcome.txt").render(
         _=_, ngettext=i18n.ngettext(lang), outcome=outcome, count=count, items=items or [], resolution=words,
         platform=c.platform(lang),
-        honoured=c.policy.honour_third_party_objections, blur=c.policy.tagged_people == "blur",
+        **c.third_party_terms(),
         purged_by=c.when(by, lang) if (by := c.purged_by(datetime.now(UTC))) else None,
     )
     return c.outbox.message(req.email, _("Your objection about photos"), text, "third_party_outcome")

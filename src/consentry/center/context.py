@@ -79,6 +79,12 @@ class Center:
         no page or mail may then say that their content is not used."""
         return self.policy.jurisdiction_for(person.country).honour_objections
 
+    def third_party_terms(self) -> dict:
+        """What the policy in use does with an objection from someone without an
+        account (rule 15), so pages and mails promise only that: the photos left
+        out, or their faces blurred (`tagged_people: blur`), or nothing (`meta-2024`)."""
+        return {"honoured": self.policy.honour_third_party_objections, "blur": self.policy.tagged_people == "blur"}
+
     # -- people in sessions ---------------------------------------------------------
 
     def signed_in(self, request: Request) -> Person | None:

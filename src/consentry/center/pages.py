@@ -453,7 +453,7 @@ def notice_objection(request: Request, token: str, background: BackgroundTasks, 
 
 @router.get("/others")
 def others_form(request: Request, c: Center = Depends(center)) -> Response:
-    return c.render(request, "others.html", _third_party_terms(c))
+    return c.render(request, "others.html", c.third_party_terms())
 
 
 @router.post("/others", dependencies=[Depends(require_csrf)])
@@ -471,10 +471,10 @@ def others_submit(
     try:
         address = normalise_address(email)
     except AddressError as exc:
-        return c.render(request, "others.html", {**form, **_third_party_terms(c), "error": True, "address_error": str(exc)},
+        return c.render(request, "others.html", {**form, **c.third_party_terms(), "error": True, "address_error": str(exc)},
                         status=400)
     if not (named_tokens(handles) or named_tokens(items)):
-        return c.render(request, "others.html", {**form, **_third_party_terms(c), "error": True}, status=400)
+        return c.render(request, "others.html", {**form, **c.third_party_terms(), "error": True}, status=400)
     if not _within_limits(request, c, address, "tp-email"):
         return c.render(request, "check_mail.html", {"limited": True}, status=429)
     lang = c.lang(request)
@@ -519,13 +519,6 @@ def others_verify(request: Request, ref: str, token: str, c: Center = Depends(ce
         return c.render(request, "error.html", {"message": _("This link is not valid. Ask for a new one.")}, status=400)
     count_recorded(done.protected)
     return c.render(request, "others_done.html", {
-        "ref": ref, "done": done, **_third_party_terms(c),
+        "ref": ref, "done": done, **c.third_party_terms(),
         "purged_by": c.purged_by(done.protected[0].at) if done.protected else None,
     })
-
-
-def _third_party_terms(c: Center) -> dict:
-    """What the policy in use does with an objection from someone without an
-    account (rule 15), so the pages promise only that: the photos left out, or
-    their faces blurred (`tagged_people: blur`), or nothing (`meta-2024`)."""
-    return {"honoured": c.policy.honour_third_party_objections, "blur": c.policy.tagged_people == "blur"}

@@ -537,10 +537,11 @@ def open_export(
     return export, report, False
 
 
-def valid_export(export: Export, memo: ValidationMemo | None = None) -> Export:
-    """`export`, validated unless it was (by `open_export`): deciding over an
-    export the contract refuses (a duplicate user_id, a tag naming no one)
-    gives wrong decisions without a word. Raises ExportInvalid."""
+def valid_export(export: Export, memo: ValidationMemo | None = None,
+                 check: Callable[[Export], ValidationReport] | None = None) -> Export:
+    """`export`, validated unless it was (by `open_export`; `check` as there):
+    deciding over an export the contract refuses (a duplicate user_id, a tag
+    naming no one) gives wrong decisions without a word. Raises ExportInvalid."""
     if export.report is None:
-        open_export(export, memo=memo)
+        open_export(export, memo=memo, check=check)
     return export
