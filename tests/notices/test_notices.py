@@ -57,6 +57,7 @@ SECRET = "notice-secret-for-tests-" + "y" * 32
 SENDER = "Privacy <privacy@example.org>"
 BASE_URL = "https://privacy.example.org"
 T = parse_instant("2030-01-01T00:00:00Z")  # the planned cut-off the notices announce
+SENT = parse_instant("2024-01-01T00:00:00Z")  # when a test's own events took effect: never later than now
 CAMPAIGN = "spring-2030"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "consentry"
 LOCALES = Path(__file__).resolve().parents[2] / "src" / "consentry" / "locales"
@@ -523,7 +524,7 @@ def test_a_campaign_checkpoints_its_wal_after_the_dots_never_between_a_commit_an
                 return conn.execute("SELECT count(*) FROM ledger_events").fetchone()[0]
 
         for i in range(2000):  # 2,000 commits: far past the 1,000 pages that trigger the automatic checkpoint
-            led.append([NewEvent(user_id=f"u{i}", type=EventType.consent_given, at=T, event_id=f"e{i}")])
+            led.append([NewEvent(user_id=f"u{i}", type=EventType.consent_given, at=SENT, event_id=f"e{i}")])
         assert in_database_file() == 0, "an automatic checkpoint ran inside a commit"
         led.checkpoint()
         assert in_database_file() == 2000
@@ -532,7 +533,7 @@ def test_a_campaign_checkpoints_its_wal_after_the_dots_never_between_a_commit_an
 
 
 def notice_event(i: int) -> NewEvent:
-    return NewEvent(user_id=f"u{i}", type=EventType.notified, at=T, channel=Channel.email, event_id=f"n{i}")
+    return NewEvent(user_id=f"u{i}", type=EventType.notified, at=SENT, channel=Channel.email, event_id=f"n{i}")
 
 
 # -- 3. the objection link with the privacy center -------------------------------------------------
