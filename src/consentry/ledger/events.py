@@ -58,7 +58,7 @@ class NewEvent(BaseModel):
     #: Set by `ledger import`: the file the event came from (CONTRACT §2).
     imported_from: str | None = Field(default=None, max_length=4096)
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, /, **data: Any) -> None:
         """From keywords, as users' code builds one: a bad field raises an
         EventError naming it (a ConsentryError, as every bad input), not
         pydantic's ValidationError. (`model_validate` comes here too, since
