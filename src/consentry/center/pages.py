@@ -374,18 +374,17 @@ def download(request: Request, c: Center = Depends(center), person: Person = Dep
     view = person_view(c.export, c.ledger, c.policy, c.cutoff(), person)
     name = f"my-data-{person.user_id}-{iso(datetime.now(UTC))[:10]}.zip"
     training = impact(c.ledger, person.user_id)
+
+    def one(s, **now) -> dict:  # noqa: ANN001 - a SnapshotImpact or an UncheckedSnapshot
+        return {"snapshot": s.snapshot, "built_at": iso(s.built_at), **now,
+                "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in s.purged],
+                "models": [m.name for m in s.models]}
+
     return Response(
         data_archive(view, translate=c.gettext(c.lang(request, person)), training=[  # in the language of /me
-            {"snapshot": s.snapshot, "built_at": iso(s.built_at), "items_now": s.rows_now, "photos_of_you_now": s.tagged_now,
-             "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in s.purged],
-             "models": [m.name for m in s.models]}
-            for s in training
-        ] + [  # as /me: a training set whose files are not where recorded is named, never left out
-            {"snapshot": u.snapshot, "built_at": iso(u.built_at), "items_now": None, "photos_of_you_now": None,
-             "cannot_be_checked": True,
-             "removed": [{"at": iso(p["purged_at"]), "items": p["rows"], "because": p["cause"]} for p in u.purged],
-             "models": [m.name for m in u.models]}
-            for u in training.unchecked
+            *(one(s, items_now=s.rows_now, photos_of_you_now=s.tagged_now) for s in training),
+            # as /me: a training set whose files are not where recorded is named, never left out
+            *(one(u, items_now=None, photos_of_you_now=None, cannot_be_checked=True) for u in training.unchecked),
         ]),
         media_type="application/zip",
         headers={"Content-Disposition": _attachment(name), "Cache-Control": "no-store"},

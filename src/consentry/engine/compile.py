@@ -116,6 +116,13 @@ class Compiler:
         )
         return conds
 
+    def failing_sql(self) -> str:
+        """(user_id, reason): everyone who fails a person rule (6-12) at this
+        compiler's T, with the first rule failed. Snapshots ask it at max(T, now)
+        for who must not be in them; explain, for what changed since T."""
+        return (f"WITH {self.people_ctes()} SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people "
+                "WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL")
+
     def people_ctes(self) -> str:
         """`people`: one row per user with everything the person rules read at T,
         and `reason_a` (rules 6-8) / `reason_b` (rules 10-12)."""

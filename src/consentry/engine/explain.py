@@ -264,7 +264,7 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {quote(i
 
 def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, tagged: list[PersonChecks]) -> list[str]:
     """What fails now and did not at T: the author or a tagged person (rules
-    6-12, as `snapshots.shared.later_failures` finds them), the item's deletion,
+    6-12, `Compiler.failing_sql`, as snapshots find them), the item's deletion,
     a third-party objection. A build made now leaves such an item out (or
     blurs it), and a purge takes it out of earlier snapshots; the verdict at T
     does not say so."""
@@ -275,9 +275,7 @@ def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, t
     if policy.tagged_people is not TaggedPeople.ignore:
         people += [t.user_id for t in tagged]
     failing = b.arrow(
-        f"""WITH {comp.people_ctes()} SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people
-        WHERE (reason_a IS NOT NULL OR reason_b IS NOT NULL) AND user_id IN ({", ".join(map(quote, people))})
-        ORDER BY user_id"""
+        f"SELECT * FROM ({comp.failing_sql()}) f WHERE user_id IN ({', '.join(map(quote, people))}) ORDER BY user_id"
     ).to_pylist()
     out = [
         f"{'the author ' if f['user_id'] == row['user_id'] else 'tagged person '}{f['user_id']} now fails rule "

@@ -86,11 +86,15 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
     out, unchecked = [], []
     for rec in registry.all():
         mine = [p for p in purged if p["snapshot"] == rec.name]
-        if (why := unreadable(rec)) is not None:
+        # Read once: only a table that fails to read is asked why (every /me view comes here, per snapshot).
+        try:
+            rows, tagged = rows_of(rec, user_id)
+        except Exception:
+            if (why := unreadable(rec)) is None:
+                raise
             unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), why, mine,
                                                registry.models(rec.name)))
             continue
-        rows, tagged = rows_of(rec, user_id)
         if not rows and not tagged and not mine:
             continue
         last_purge = max((p["purged_at"] for p in mine), default=None)

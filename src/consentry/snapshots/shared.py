@@ -64,12 +64,7 @@ def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime,
     """People who fail a person rule now (by the ledger as loaded): what the
     ledger said after the cut-off still counts. Rules 6-12 only get stricter
     with time, so this is everyone who must not be in a snapshot today."""
-    comp = Compiler(policy, max(at, now))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {table} AS WITH {comp.people_ctes()}
-        SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people
-        WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL"""
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {Compiler(policy, max(at, now)).failing_sql()}")
 
 
 def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime) -> None:

@@ -156,8 +156,7 @@ def now_failing(spark, policy: Policy, at: datetime, now: datetime) -> list:  # 
     now), as `shared.later_failures` and `shared.third_party_now` make them in
     DuckDB; the DataFrames kept, for the caller to unpersist."""
     comp_now = Compiler(policy, max(at, now))
-    kept = [materialised(spark.sql(f"""WITH {comp_now.people_ctes()}
-        SELECT user_id, COALESCE(reason_a, reason_b) AS reason FROM people WHERE reason_a IS NOT NULL OR reason_b IS NOT NULL"""))]
+    kept = [materialised(spark.sql(comp_now.failing_sql()))]
     kept[-1].createOrReplaceTempView("later_fail")
     if comp_now.honours_third_parties:
         kept.append(materialised(spark.sql(f"WITH {comp_now.third_party_cte()} SELECT item_id FROM third_party")))
