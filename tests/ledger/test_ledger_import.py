@@ -305,3 +305,24 @@ def test_a_killed_import_releases_the_ledger_at_once(tmp_path, pg_url, phase):
         assert conn.execute(text("SELECT count(*) FROM ledger_events WHERE imported_from IS NOT NULL")).scalar() == 0
     assert verify(led).ok
     led.close()
+
+
+@pytest.mark.parametrize("conflict_first", [True, False])
+def test_an_event_id_conflict_in_the_file_is_reported_with_its_other_bad_lines(tmp_path, ledger, conflict_first):
+    """A conflict between two lines was found only once every other bad line
+    was fixed (or stopped the reading before them): a file went back twice.
+    Both kinds of problem are now named in one refusal, in either order."""
+    from consentry.errors import InputProblems
+
+    conflict = [ev(event_id="x", type="consent_given"), ev(event_id="x", type="objected")]
+    other = [ev(type="subscribed"), ev(at="yesterday")]
+    lines = conflict + other if conflict_first else other + conflict
+    path = _lines(tmp_path / "e.jsonl", lines)
+    with pytest.raises(InputProblems) as info:
+        ledger.import_jsonl(path, batch_size=1)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: 3 problems; nothing was imported\n"), msg
+    named = [int(n) for n in re.findall(rf"^{re.escape(str(path))}, line (\d+)", msg, re.M)]
+    assert named == ([2, 3, 4] if conflict_first else [1, 2, 4]), msg
+    assert "is on line" in msg and "one event_id is one event" in msg
+    assert ledger.count() == 0 and ledger.state("u1") is None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, update
@@ -348,31 +349,13 @@ class Ledger:
         result = ImportResult()
         with self._writing(), self.engine.begin() as conn:
             head = start = self._lock_head(conn)
-            seen: dict[str, tuple[int, int]] = {}  # event_id -> (line, byte offset) of its first line
             now_us = to_micros(datetime.now(UTC))
-            for batch in iter_jsonl(path, batch_size, with_lines=True):
+            for batch in iter_jsonl(path, batch_size):
                 result.read += len(batch)
-                fresh: list[NewEvent] = []
-                for lineno, offset, e in batch:
-                    assert e.event_id is not None
-                    first = seen.get(e.event_id)
-                    if first is None:
-                        seen[e.event_id] = (lineno, offset)
-                        fresh.append(e)
-                        continue
-                    earlier = _line_at(path, first[1])
-                    diff = _difference(earlier, e, (f"on line {first[0]}", f"on line {lineno}"))
-                    if diff:
-                        raise InputError(
-                            f"event_id '{e.event_id}' is on line {first[0]} and on line {lineno} with different "
-                            f"content ({diff}); one event_id is one event; nothing was imported",
-                            where=f"{path}, line {lineno}",
-                            column="event_id",
-                            fix=f"give one of lines {first[0]} and {lineno} its own event_id, or remove the wrong one",
-                        )
-                    result.repeated += 1
-                lines = {e.event_id: n for n, _, e in batch}
-                head = self._insert(conn, fresh, head, now_us, set(), result, strict=(path, lines))
+                fresh = [x for x in batch if not x.repeat]
+                result.repeated += len(batch) - len(fresh)
+                lines = {x.event.event_id: x.lineno for x in fresh}
+                head = self._insert(conn, [x.event for x in fresh], head, now_us, set(), result, strict=(path, lines))
             self._commit_head(conn, start, head, result)
         return result
 
@@ -813,16 +796,26 @@ def _line_at(path: Path, offset: int) -> NewEvent:
 BOM = b"\xef\xbb\xbf"
 
 
-def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False) -> Iterator[list]:
+class Line(NamedTuple):
+    """A parsed line of a ledger file. `repeat`: its event_id was on an
+    earlier line with the same content (counted, stored once)."""
+
+    lineno: int
+    event: NewEvent
+    repeat: bool
+
+
+def iter_jsonl(path: Path, batch_size: int = 50_000) -> Iterator[list[Line]]:
     """Parsed events in batches, each marked with the file it came from. A bad
     line stops the batches but not the reading: every bad line is reported at
-    once (`InputProblems`; one alone as itself). With `with_lines`, each item
-    is (line number, byte offset of the line, event)."""
+    once (`InputProblems`; one alone as itself), an event_id on two lines with
+    different content among them, since one event_id is one event."""
     if not path.is_file():
         raise InputError("is a folder, not a file" if path.is_dir() else "no such file", where=str(path),
                          fix="pass the path of a JSONL file of ledger events")
-    batch: list = []
+    batch: list[Line] = []
     source = str(path.resolve())
+    seen: dict[str, tuple[int, int]] = {}  # event_id -> (line, byte offset) of its first line
     offset = 0
     problems: list[InputError] = []
     bad = 0
@@ -835,6 +828,7 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
             try:
                 line = raw.decode("utf-8")
                 e = _parse_line(path, lineno, line, source) if line.strip() else None
+                repeat = e is not None and _repeated(path, seen, lineno, at, e)
             except (UnicodeDecodeError, InputError) as exc:
                 bad += 1
                 if len(problems) < InputProblems.SHOWN:
@@ -842,7 +836,7 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
                 continue
             if e is None or bad:  # a blank line; or the file is refused: read on only to find its other bad lines
                 continue
-            batch.append((lineno, at, e) if with_lines else e)
+            batch.append(Line(lineno, e, repeat))
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -850,6 +844,25 @@ def iter_jsonl(path: Path, batch_size: int = 50_000, *, with_lines: bool = False
         raise problems[0] if bad == 1 else InputProblems(str(path), problems, bad)
     if batch:
         yield batch
+
+
+def _repeated(path: Path, seen: dict[str, tuple[int, int]], lineno: int, offset: int, e: NewEvent) -> bool:
+    """Whether `e`'s event_id was on an earlier line (then with the same
+    content, else InputError); a first sighting is remembered in `seen`."""
+    assert e.event_id is not None
+    first = seen.setdefault(e.event_id, (lineno, offset))
+    if first[0] == lineno:
+        return False
+    diff = _difference(_line_at(path, first[1]), e, (f"on line {first[0]}", f"on line {lineno}"))
+    if diff:
+        raise InputError(
+            f"event_id '{e.event_id}' is on line {first[0]} and on line {lineno} with different "
+            f"content ({diff}); one event_id is one event; nothing was imported",
+            where=f"{path}, line {lineno}",
+            column="event_id",
+            fix=f"give one of lines {first[0]} and {lineno} its own event_id, or remove the wrong one",
+        )
+    return True
 
 
 def _not_utf8(path: Path, lineno: int, raw: bytes, exc: UnicodeDecodeError) -> InputError:
