@@ -213,6 +213,28 @@ def test_a_table_changed_outside_consentry_is_reported_and_not_trained_on(world)
     assert "CHANGED OUTSIDE CONSENTRY" in said(r)
 
 
+def test_a_data_file_rewritten_in_place_is_reported_by_verify(world) -> None:
+    """A Parquet file rewritten under its own name (same rows, other text) moves
+    no Delta version and no row count, so verify called the snapshot fine.
+    Its digest (recorded at build and at each purge) now tells."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    tmp, led = world
+    d1 = build(led, tmp / "export", "d1")
+    ok(run(led, "snapshot", "verify", "d1"))
+    victim = Path(DeltaTable(str(d1 / "table")).file_uris()[0].removeprefix("file://"))
+    rows = pq.read_table(victim)
+    rows = rows.set_column(rows.schema.get_field_index("text"), "text",
+                           pc.binary_join_element_wise(rows.column("text"), pa.scalar(" call +44 20 7946 0958"), ""))
+    pq.write_table(rows, victim)
+    r = run(led, "snapshot", "verify", "d1")
+    no_traceback(r)
+    assert r.exit_code == 1, said(r)
+    assert f"snapshot 'd1' ({d1}): its files are not the ones consentry recorded" in said(r), said(r)
+    assert "a data file or an image was rewritten outside consentry" in said(r)
+
+
 def test_model_register_still_takes_a_table_consentry_purged(world) -> None:
     """The check above must not refuse consentry's own commits: a purge's write and its vacuum."""
     tmp, led = world

@@ -15,6 +15,7 @@ from ..sources import Export
 from ..words import count
 from .checks import checks_sql, text_checks, unmentionable_sql
 from .images import metadata_left
+from .manifest import content_digest
 from .mentions import handles_sql
 from .ondisk import changed_fix, drift, require_readable
 from .redact import install_sql
@@ -84,6 +85,12 @@ def _table_problems(rec: SnapshotRecord, total: int) -> list[Problem]:
         return [Problem(None, None, f"its table holds {count(total, 'row', 'rows')}, but consentry recorded "
                                     f"{count(m.rows, 'row', 'rows')} and no commit since explains it: its files were "
                                     "changed outside consentry", changed_fix(rec))]
+    if d is None and (now_digest := content_digest(Path(rec.uri).parent)) != m.digest:
+        # Bytes rewritten in place (a Parquet file or an image replaced under the same name) change no
+        # version and no count: only the digest the build or the last purge recorded tells.
+        return [Problem(None, None, f"its files are not the ones consentry recorded: their digest is {now_digest}, "
+                                    f"but consentry recorded {m.digest} (a data file or an image was rewritten "
+                                    "outside consentry)", changed_fix(rec))]
     return []
 
 
