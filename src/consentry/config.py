@@ -46,6 +46,11 @@ def ledger_url(explicit: str | None = None) -> str:
     return explicit or _get("CONSENTRY_LEDGER") or f"sqlite:///{home() / 'consentry.db'}"
 
 
+def ledger_from_env() -> bool:
+    """Whether $CONSENTRY_LEDGER names the ledger (for messages that say which setting to fix)."""
+    return _get("CONSENTRY_LEDGER") is not None
+
+
 def extract_dir() -> Path:
     """Where the CLI keeps the ledger's events per watermark (consentry.ledger.extract)."""
     return home() / ".consentry" / "extracts"

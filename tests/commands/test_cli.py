@@ -374,6 +374,11 @@ def test_evaluate_on_a_ledger_without_events_says_so(home):
     """A README walk-through: evaluate run in another folder made a new empty
     ledger there and decided as if nobody had ever objected, with exit 0 and
     no word but "ledger up to event #0"."""
+    msg = refused(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
+    assert f"there is no ledger at {home / 'consentry.db'}; nothing was read, and no empty ledger was made there" in msg
+    assert not (home / "consentry.db").exists()
+    (home / "none.jsonl").write_text("")
+    ok(cli("ledger", "import", "none.jsonl"))  # a ledger with no events yet
     r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
     said = " ".join(r.stderr.split())
     assert f"warning: the ledger sqlite:///{home / 'consentry.db'} holds no events" in said, said
@@ -579,6 +584,7 @@ def test_explain_agrees_with_evaluate_for_every_item(home):
 
 @pytest.mark.slow
 def test_explain_an_unknown_item(home):
+    ok(cli("ledger", "import", "events.jsonl"))
     msg = refused(cli("explain", "nope", "--data", "export", "--at", AT))
     assert "there is no item 'nope' in this export" in msg
 
@@ -764,6 +770,7 @@ def test_documents_without_a_privacy_center_address_leave_a_placeholder_not_a_ma
     """The notice linked people to https://privacy.example.org unless
     --privacy-center was given; and the note named only the controller,
     contact and DPO as missing."""
+    ok(cli("ledger", "import", "events.jsonl"))
     r = ok(cli("documents", "--out", "docs", "--controller", "Pixgram B.V., Amsterdam", "--contact", "privacy@pixgram.example",
                "--dpo", "Ana Silva", "--platform", "Pixgram"))
     notice = (home / "docs" / "notice.md").read_text(encoding="utf-8")
@@ -815,6 +822,7 @@ def test_a_message_is_one_line_in_a_pipe_or_a_log(home, monkeypatch) -> None:
 
 def test_lists_with_nothing_in_them_say_so_and_what_to_do(home) -> None:
     """`snapshot list` and `model list` printed a bare header, `admin client list` an empty frame."""
+    ok(cli("ledger", "import", "events.jsonl"))
     assert ok(cli("snapshot", "list")).stdout.strip() == "no snapshots yet; build one with `consentry snapshot build`"
     assert "no models registered yet; record one with `consentry model register" in ok(cli("model", "list")).stdout
     assert "no API clients yet; create one with" in ok(cli("admin", "client", "list")).stdout
@@ -834,3 +842,21 @@ def test_evaluate_under_blur_says_how_many_are_usable_only_blurred(home):
     assert f"of the {eligible:,} eligible, 1 item is usable only with every face blurred (blur_faces)" in " ".join(r.stdout.split())
     r = ok(cli("evaluate", "--data", "export", "--at", AT, "--out", "d.parquet"))
     assert "blur_faces" not in r.stdout
+
+
+@pytest.mark.parametrize("args", [("audit", "verify"), ("impact", "u1"), ("snapshot", "list"), ("model", "list"),
+                                  ("report", "--at", AT, "--out", "r", "--no-pdf"), ("ledger", "status"),
+                                  ("mail", "status"), ("admin", "client", "list")])
+def test_a_command_that_reads_the_ledger_refuses_one_that_is_not_there(home, args) -> None:
+    """A DPO in the wrong folder (or with a typo in --ledger) got "audit log
+    intact: 0 records", "no snapshot holds their rows" and a report of nothing,
+    each with exit 0, and a new empty consentry.db. Now: exit 2, the path and
+    the fix, and no file made."""
+    msg = refused(cli(*args))
+    assert f"the default ledger (consentry.db in $CONSENTRY_HOME, else the working folder): there is no ledger at {home / 'consentry.db'}" in msg, msg
+    assert "`consentry ledger import FILE` starts a new ledger" in msg
+    msg = refused(cli(*args, "--ledger", f"sqlite:///{home / 'typo.db'}"))
+    assert f"--ledger: there is no ledger at {home / 'typo.db'}" in msg, msg
+    assert not (home / "consentry.db").exists() and not (home / "typo.db").exists()
+    ok(cli("ledger", "import", "events.jsonl"))
+    ok(cli(*args))

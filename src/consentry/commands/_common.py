@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import config
-from ..errors import ConsentryError
+from ..errors import ConsentryError, InputError
 
 # Markup off: what is printed is shown as is (a user id, a file name, an error quoting
 # "[/x]" was eaten or raised MarkupError). consentry's own styles opt in with
@@ -150,12 +150,40 @@ def _spark_failure(exc: Exception) -> str | None:
     return "Spark could not finish: " + (raised[-1] if raised else lines[0] if lines else type(exc).__name__)
 
 
-def open_ledger(url: str | None):  # noqa: ANN201
+def open_ledger(url: str | None, *, create: bool = False):  # noqa: ANN201
     """The ledger at --ledger (or $CONSENTRY_LEDGER, or the default), its
-    events read for decisions through an extract kept in CONSENTRY_HOME."""
+    events read for decisions through an extract kept in CONSENTRY_HOME.
+    Only a command that records (`create`: import, object, admin) starts a
+    SQLite ledger: a mistyped path or another folder's default made a new,
+    empty one, and "audit log intact: 0 records" or a report of nothing."""
     from ..ledger import Ledger
 
-    return Ledger(config.ledger_url(url), extract_dir=config.extract_dir())
+    resolved = config.ledger_url(url)
+    if not create and (missing := _missing_sqlite(resolved)) is not None:
+        source = "--ledger" if url else ("$CONSENTRY_LEDGER" if config.ledger_from_env() else
+                                         "the default ledger (consentry.db in $CONSENTRY_HOME, else the working folder)")
+        raise InputError(
+            f"there is no ledger at {missing}; nothing was read, and no empty ledger was made there", where=source,
+            fix="name the ledger that holds the events: --ledger sqlite:///FILE (an absolute path takes four slashes), "
+                "$CONSENTRY_LEDGER, or $CONSENTRY_HOME for the folder of its consentry.db; "
+                "`consentry ledger import FILE` starts a new ledger")
+    return Ledger(resolved, extract_dir=config.extract_dir())
+
+
+def _missing_sqlite(url: str) -> Path | None:
+    """The file of a SQLite ledger URL when it does not exist (None otherwise,
+    and for any other database: Ledger says why it cannot be opened)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # Ledger says what is wrong with the URL, without its password
+        return None
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return None if Path(db).exists() else Path(db).resolve()
 
 
 def checked_export(data: str | Path, quiet: bool = False, spark=None):  # noqa: ANN001, ANN201 - spark: a SparkSession
@@ -176,7 +204,6 @@ def checked_export(data: str | Path, quiet: bool = False, spark=None):  # noqa: 
 
 def engine_name(name: str) -> str:
     """--engine, checked: one of the engines the platform knows."""
-    from ..errors import InputError
     from ..platform import ENGINES
 
     if name not in ENGINES:
@@ -194,8 +221,6 @@ def spark_for(engine: str, master: str, conf: list[str] | None):  # noqa: ANN201
 
 
 def _spark_conf(pairs: list[str] | None) -> dict[str, str]:
-    from ..errors import InputError
-
     conf = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")

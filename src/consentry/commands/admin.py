@@ -27,7 +27,7 @@ def admin_add(
 
     if role not in ROLES:  # before the password is asked for, twice
         raise InputError(f"unknown role '{role}'", fix=f"use one of {', '.join(ROLES)} for --role")
-    with open_ledger(ledger) as led:
+    with open_ledger(ledger, create=True) as led:
         admins = Admins(led.engine)
         existed = admins.get(username) is not None
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -76,7 +76,7 @@ def admin_client(
                                  else "usage: consentry admin client list")
     elif client_id is not None:
         raise ConsentryError(f"unexpected extra argument '{client_id}'; quote a client name with spaces")
-    with open_ledger(ledger) as led:
+    with open_ledger(ledger, create=name not in ("list", "revoke")) as led:
         clients = ApiClients(led.engine)
         if name == "list":
             table = Table("client", "name", "scopes", "created", "revoked", title="API clients")

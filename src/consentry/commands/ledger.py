@@ -27,7 +27,7 @@ def ledger_import(
     ledger: LedgerOpt = None,
 ) -> None:
     """Load events; the whole file or nothing, and events already there are skipped."""
-    with open_ledger(ledger) as led, err.status(Text(f"importing {file} ...")):
+    with open_ledger(ledger, create=True) as led, err.status(Text(f"importing {file} ...")):
         r = led.import_jsonl(file)
     repeated = f", {r.repeated:,} repeated in the file (imported once)" if r.repeated else ""
     out.print(
@@ -91,7 +91,7 @@ def object_(
     """Record an objection now. It takes effect at the moment it is recorded."""
     from ..ledger import Channel, EventType, NewEvent
 
-    with open_ledger(ledger) as led:
+    with open_ledger(ledger, create=True) as led:
         if (was := led.in_force(user_id, EventType.objected)) is not None:  # as the privacy center: once means once
             out.print(f"{user_id} already objects: event #{was.seq}, in force since {iso(was.at)}; nothing new was "
                       "recorded", highlight=False)
