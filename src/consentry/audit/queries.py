@@ -202,28 +202,35 @@ def objection_effect(engine: Engine, at: datetime) -> EffectTimes:
 @dataclass(frozen=True)
 class PurgeTimes:
     overall: Latency
-    by_cause: dict[str, Latency]
+    by_cause: dict[str, Latency]  # by the type of the event that set the removal off
     untraced: int  # purged people rows with no trigger event
+    imported: int = 0  # set off by an imported event: not timed (CONTRACT §2)
 
 
 def objection_to_purge(engine: Engine, at: datetime) -> PurgeTimes:
-    """purged_us - at_us of the ledger event that triggered each purge, purged by T."""
+    """purged_us - at_us of the live ledger event that triggered each purge,
+    purged by T, by that event's type (an erasure request was listed as its rule,
+    "account_deleted"). An imported event's `at` is when the platform received
+    it, long before consentry could act: CONTRACT §2 leaves it out of the times."""
+    done = purged_people.c.purged_us <= to_micros(at)
     q = (
-        select(purged_people.c.cause, purged_people.c.purged_us - events.c.at_us)
+        select(events.c.type, purged_people.c.purged_us - events.c.at_us, events.c.imported_from.is_not(None))
         .select_from(purged_people.join(events, events.c.seq == purged_people.c.trigger_seq))
-        .where(purged_people.c.purged_us <= to_micros(at))
+        .where(done)
     )
     untraced_q = select(func.count()).select_from(purged_people).where(
-        purged_people.c.purged_us <= to_micros(at),
-        ~exists().where(events.c.seq == purged_people.c.trigger_seq),
-    )
+        done, ~exists().where(events.c.seq == purged_people.c.trigger_seq))
     per: dict[str, list[int]] = defaultdict(list)
+    imported = 0
     with engine.connect() as conn:
-        for cause, delay in conn.execute(q):
-            per[cause].append(int(delay))
+        for cause, delay, was_imported in conn.execute(q):
+            if was_imported:
+                imported += 1
+            else:
+                per[cause].append(int(delay))
         untraced = int(conn.execute(untraced_q).scalar_one())
     everything = [v for vs in per.values() for v in vs]
-    return PurgeTimes(Latency.of(everything), {c: Latency.of(v) for c, v in sorted(per.items())}, untraced)
+    return PurgeTimes(Latency.of(everything), {c: Latency.of(v) for c, v in sorted(per.items())}, untraced, imported)
 
 
 # -- snapshots, purges, models ---------------------------------------------------------------
