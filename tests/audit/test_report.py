@@ -21,6 +21,7 @@ from consentry.commands.audit import top as accountability_commands
 from consentry.engine import evaluate
 from consentry.generate import generate
 from consentry.ledger import Channel, EventType, Ledger, NewEvent
+from consentry.ledger import chain
 from consentry.notices.tables import outbox
 from consentry.policy import load_policy
 from consentry.snapshots.tables import models, purged_people, snapshot_purges, snapshots
@@ -59,18 +60,21 @@ def fill(led: Ledger, export_dir: Path) -> dict:
             "state": states[i % 6], "attempts": 1, "updated_us": to_micros(now),
         })
     t_us = to_micros(now)
+    # A delivered notice has its notified event, written with it (`audit verify` checks the outbox against them).
+    led.append(NewEvent(event_id=f"notice:c1:{r['user_id']}:{r['channel']}", user_id=r["user_id"], type=EventType.notified,
+                        at=now - timedelta(seconds=5), channel=r["channel"]) for r in rows if r["state"] in ("sent", "shown"))
     with led.transaction() as conn:
         conn.execute(insert(outbox), rows)
         conn.execute(insert(snapshots), [
             {"name": s, "uri": f"file:///snap/{s}", "policy_name": "recommended", "policy_hash": "sha256:x",
-             "cutoff_us": to_micros(T) - 10**9, "watermark": 1, "built_us": to_micros(T) - 10**9, "rows": 90,
+             "cutoff_us": to_micros(T) - 10**9, "watermark": w, "built_us": to_micros(T) - 10**9, "rows": n,
              "rows_built": 100, "digest": "d", "table_version": 1, "manifest": "{}"}
-            for s in ("snap-a", "snap-b")
+            for s, n, w in (("snap-a", 90, 2), ("snap-b", 100, 2))
         ])
         # snap-a: one purge removing 10 rows at T - 100 s; snap-b: a purge that removed nothing.
         conn.execute(insert(snapshot_purges), [
             {"id": 1, "snapshot": "snap-a", "started_us": to_micros(T) - 2 * 10**8, "finished_us": to_micros(T) - 10**8,
-             "from_watermark": 1, "to_watermark": 2, "people": 2, "rows_removed": 10, "files_removed": 1,
+             "from_watermark": 1, "to_watermark": 2, "people": 3, "rows_removed": 10, "files_removed": 1,
              "table_version": 2, "counts": "{}"},
             {"id": 2, "snapshot": "snap-b", "started_us": to_micros(T) - 2 * 10**8, "finished_us": to_micros(T) - 10**8,
              "from_watermark": 1, "to_watermark": 2, "people": 0, "rows_removed": 0, "files_removed": 0,
@@ -82,6 +86,19 @@ def fill(led: Ledger, export_dir: Path) -> dict:
             for n, s, r in [("m-before", "snap-a", to_micros(T) - 5 * 10**8), ("m-after", "snap-a", to_micros(T) - 10**7),
                             ("m-b", "snap-b", to_micros(T) - 5 * 10**8)]
         ])
+    # The audit records consentry writes with those rows (`audit verify` checks the tables against them).
+    with led.transaction() as conn:
+        for name in ("snap-a", "snap-b"):
+            chain.append(conn, [chain.Record("snapshot_built", {"name": name, "rows": 100, "digest": "d", "watermark": 1})],
+                         at=T - timedelta(seconds=1000))
+        for pid, name, people, removed, files in ((1, "snap-a", 3, 10, 1), (2, "snap-b", 0, 0, 0)):
+            chain.append(conn, [chain.Record("snapshot_purged", {
+                "name": name, "purge_id": pid, "from_watermark": 1, "to_watermark": 2, "people": people,
+                "rows_removed": removed, "files_removed": files, "counts": {}, "digest": "d"})], at=T - timedelta(seconds=100))
+        for name, snap, secs in (("m-before", "snap-a", 500), ("m-after", "snap-a", 10), ("m-b", "snap-b", 500)):
+            chain.append(conn, [chain.Record("model_registered", {
+                "name": name, "snapshot": snap, "table_version": 1, "digest": "d", "rows": 100, "mlflow_run": None})],
+                at=T - timedelta(seconds=secs))
     # Purged people: two set off by imported objections at or before T, one by a live objection (just now).
     with led.reader.connect() as conn:
         triggers = conn.execute(text(
@@ -163,8 +180,8 @@ def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> N
     assert rep.lifecycle.purges == 2 and rep.lifecycle.rows_removed == 10
     # per snapshot: it showed the rows now (90) as the rows removed, and 90 people removed
     a, b = rep.lifecycle.snapshots
-    assert (a.rows_built, a.rows_now, a.purges, a.rows_removed, a.people_removed) == (100, 90, 1, 10, 2)
-    assert (b.rows_built, b.rows_now, b.purges, b.rows_removed, b.people_removed) == (100, 90, 1, 0, 0)
+    assert (a.rows_built, a.rows_now, a.purges, a.rows_removed, a.people_removed) == (100, 90, 1, 10, 3)
+    assert (b.rows_built, b.rows_now, b.purges, b.rows_removed, b.people_removed) == (100, 100, 1, 0, 0)
     html = render_html(rep)  # the summary cards agree with their counts: it said "1 models flagged"
     # What people said: the events `ledger import` wrote are counted apart. The table showed the 133 imported
     # objections of a demo under the channels their file gave (web 66, ...) and "import 0", while section 3
@@ -173,11 +190,11 @@ def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> N
     assert imported_by_type["objected"] < by_type["objected"]  # the live ones are not among them
     for typ, n in imported_by_type.items():
         assert f'data-key="imported:{typ}">{n:,}<' in html, typ
-    # purges still owed: both snapshots stand at event #1; the times above covered finished purges only
+    # purges still owed: both snapshots stand at event #2; the times above covered finished purges only
     wm = rep.watermark
-    assert [(x.snapshot, x.events) for x in rep.backlog] == [("snap-a", wm - 1), ("snap-b", wm - 1)]
+    assert [(x.snapshot, x.events) for x in rep.backlog] == [("snap-a", wm - 2), ("snap-b", wm - 2)]
     assert "a snapshot's \"rows now\" is its row count when this report was generated" in html.replace("&#34;", '"')
-    assert 'id="purge-backlog"' in html and f"snap-a: {wm - 1:,} ledger events its purges have not applied" in html
+    assert 'id="purge-backlog"' in html and f"snap-a: {wm - 2:,} ledger events its purges have not applied" in html
     assert 'id="sum-flagged">1</span>model flagged<' in html and 'id="sum-purges">2</span>snapshot purges<' in html
     assert [m.name for m in rep.lifecycle.flagged] == ["m-before"]
     assert rep.lifecycle.flagged[0].rows_removed_since == 10

@@ -2,8 +2,9 @@
 
 `verify` walks the chain in order and names the first record that is edited,
 deleted, inserted or out of order; it also checks every ledger event against
-its audit record, so an edit to the ledger itself is caught too, and the
-ledger's own counters (its head, gap-free seqs, person_state) against its events.
+its audit record, so an edit to the ledger itself is caught too, the
+ledger's own counters (its head, gap-free seqs, person_state) against its
+events, and the tables the report counts from against their records (`derived`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .. import signing
 from ..errors import InputError, LedgerError
 from ..ledger import Ledger
 from ..paths import check_writable
+from .derived import check_derived
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
 from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
@@ -132,6 +134,8 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None, checkpoint
         bad = Finding(None, f"the ledger holds {count(n_events, 'event', 'events')} but the audit log records {covered:,}: events were added outside consentry")
     if bad is None:
         bad = check_ledger_counters(ledger)
+    if bad is None and (problem := check_derived(ledger)) is not None:
+        bad = Finding(None, problem)
     signed = 0
     if bad is None and key is not None:
         bad, signed = _check_checkpoints(ledger, key, outside, n_records)
