@@ -261,6 +261,39 @@ def test_html_is_self_contained_and_pdf_is_printed(ledger: Ledger, export_dir: P
     assert pdf.startswith(b"%PDF") and len(pdf) > 20_000  # text plus three raster charts
 
 
+@pytest.mark.slow
+def test_no_pdf_removes_an_earlier_reports_pdf(ledger: Ledger, export_dir: Path, tmp_path: Path) -> None:
+    """DPO trial: `report --no-pdf` into a folder left the report.pdf of an
+    earlier report (another T) beside the new HTML, and said "no PDF"."""
+    fill(ledger, export_dir)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.pdf").write_bytes(b"%PDF an earlier report")
+    files = write_report(build_report(ledger, load_policy("recommended"), T), tmp_path / "out", pdf=False)
+    assert files.pdf is None and not (tmp_path / "out" / "report.pdf").exists()
+    assert files.pdf_skipped == "a PDF was not asked for; the report.pdf of an earlier report in that folder was deleted"
+
+
+def test_a_report_at_a_later_time_than_now_is_refused(ledger: Ledger) -> None:
+    """DPO trial: `report --at 2031-01-01` gave eligible and minor counts for
+    2031, headed "As of 2031-01-01", with no warning: a forecast stated as fact."""
+    from consentry.errors import InputError
+
+    with pytest.raises(InputError, match=r"the report time 2031-01-01T00:00:00Z is later than now \("):
+        build_report(ledger, load_policy("recommended"), datetime(2031, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.slow
+def test_the_notice_cards_say_the_outbox_is_as_of_now_not_t(ledger: Ledger, export_dir: Path) -> None:
+    """DPO trial: at T = 2024-06-26 the headline read "1,438 notices delivered",
+    all of them sent in 2026: the outbox keeps states as they are now."""
+    fill(ledger, export_dir)
+    past = render_html(build_report(ledger, load_policy("recommended"), T))
+    assert "notices delivered by the time of writing (the outbox keeps no history: not as of T)" in past
+    assert "notices failed by the time of writing" in past
+    now = render_html(build_report(ledger, load_policy("recommended"), datetime.now(UTC)))
+    assert "by the time of writing" not in now
+
+
 def test_without_chromium_the_html_is_written_and_the_pdf_skipped_with_a_reason(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

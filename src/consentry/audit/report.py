@@ -11,11 +11,12 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .. import config
 from ..engine.rules import MEANING, ORDER, Reason
+from ..errors import InputError
 from ..ledger import Ledger
 from ..ledger.store import redact_url
 from ..policy import Policy
@@ -47,6 +48,11 @@ class Report:
     charts: dict[str, str] = field(default_factory=dict)
     audit: VerifyResult | None = None  # the chain as verified before counting: the report refuses a broken one
 
+    @property
+    def outbox_later(self) -> bool:
+        """The notice outbox holds states as they are now, not at T: say so when T is past."""
+        return self.at < self.generated - timedelta(minutes=1)
+
 
 @dataclass(frozen=True)
 class ReportFiles:
@@ -57,7 +63,13 @@ class ReportFiles:
 
 def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export | None = None) -> Report:
     """Gather every section's numbers at cut-off T, and draw the charts; from
-    a ledger whose audit log verifies (else LedgerError)."""
+    a ledger whose audit log verifies (else LedgerError), at a T no later
+    than now: a report states what happened, and counts at a later T (who is
+    eligible, who is a minor) would be a forecast stated as fact."""
+    if at > (now := datetime.now(UTC)):
+        raise InputError(f"the report time {iso(at)} is later than now ({iso(now)}): a report states what happened, "
+                         "and its counts at a later time would be a forecast",
+                         fix="report at a time no later than now (`consentry evaluate --at` decides at any time)")
     audit = require_intact(ledger, "report")
     eng = ledger.reader
     excl = None
@@ -126,10 +138,12 @@ def write_report(report: Report, out_dir: Path, *, pdf: bool = True) -> ReportFi
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "report.html"
     _atomic_write(html_path, render_html(report))
-    if not pdf:
-        return ReportFiles(html_path, None, "a PDF was not asked for")
     pdf_path = out_dir / "report.pdf"
-    problem = print_pdf(html_path, pdf_path)
+    problem = print_pdf(html_path, pdf_path) if pdf else "a PDF was not asked for"
+    if problem is not None and pdf_path.exists():
+        # An older report's PDF beside this HTML would be taken for this one.
+        pdf_path.unlink()
+        problem += "; the report.pdf of an earlier report in that folder was deleted"
     return ReportFiles(html_path, None if problem else pdf_path, problem)
 
 
