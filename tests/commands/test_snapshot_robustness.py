@@ -164,6 +164,24 @@ def test_impact_names_a_snapshot_it_cannot_check(world) -> None:
     assert [(u.snapshot, u.why) for u in found.unchecked] == [("s1", f"its folder is missing at {s1} (moved or deleted)")]
 
 
+def test_impact_does_not_answer_from_a_table_changed_outside_consentry(world) -> None:
+    """DPO trial: after a row was appended with deltalake, `impact` counted it
+    among the person's rows ("9 rows of theirs now", one of them planted) with
+    exit 0. Such a table is now listed as cannot be checked, with why and the
+    fix, and the command exits 1."""
+    tmp, led = world
+    d1 = build(led, tmp / "export", "d1")
+    plant(d1, "eve")
+    r = run(led, "impact", "eve")
+    no_traceback(r)
+    assert r.exit_code == 1, said(r)
+    assert "d1: cannot be checked: its table was changed outside consentry" in said(r), said(r)
+    assert "rows of theirs now" not in said(r)
+    assert "fix (d1): find out who wrote to" in said(r)
+    found = impact(led, "eve")
+    assert list(found) == [] and [u.snapshot for u in found.unchecked] == ["d1"]
+
+
 def test_model_register_refuses_a_moved_snapshot_and_list_marks_it(world) -> None:
     """`model register m9 --snapshot rec1` recorded a model on a snapshot whose
     table was not there, and `snapshot list` showed it as if fine."""

@@ -91,9 +91,8 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
             out.print(escape(f"  model {mod.name} was trained on it ({iso(mod.registered_at)})"), highlight=False, markup=True)
     if found.unchecked:
         names = ", ".join(u.snapshot for u in found.unchecked)
-        paths = ", ".join(u.path for u in found.unchecked)
         n = count(len(found.unchecked), "snapshot", "snapshots")
-        err.print(f"[bold red]error:[/] {escape(f'{n} could not be checked ({names}), so this answer is incomplete')}\n"
-                  + escape(f"  fix: put each snapshot's folder back where consentry has it ({paths}), then ask again"),
-                  highlight=False, markup=True, soft_wrap=True)
+        fixes = "".join(f"\n  fix ({u.snapshot}): {u.fix}" for u in found.unchecked)
+        err.print(f"[bold red]error:[/] {escape(f'{n} could not be checked ({names}), so this answer is incomplete')}"
+                  + escape(fixes + "\n  then ask again"), highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(1)

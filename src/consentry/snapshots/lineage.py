@@ -9,7 +9,7 @@ from datetime import datetime
 
 from .. import config
 from ..ledger import Ledger
-from .ondisk import folder_of, require_as_recorded, unreadable
+from .ondisk import changed_fix, drift, folder_of, require_as_recorded, unreadable
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
 
 
@@ -59,6 +59,7 @@ class UncheckedSnapshot:
     why: str  # "its folder is missing at PATH", ...
     purged: list[dict] = field(default_factory=list)  # purged_people rows for this snapshot (known from the ledger)
     models: list[ModelRecord] = field(default_factory=list)  # every model trained on it: any may have seen their rows
+    fix: str = ""  # what to do about it, in words
 
 
 class Impact(list[SnapshotImpact]):
@@ -93,7 +94,12 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
             if (why := unreadable(rec)) is None:
                 raise
             unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), why, mine,
-                                               registry.models(rec.name)))
+                                               registry.models(rec.name), f"put its folder back at {folder_of(rec)}"))
+            continue
+        if (d := drift(rec)) is not None and d.outside:
+            # Rows another tool wrote are no answer: what the table holds is not what consentry built and purged.
+            unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), d.what(), mine,
+                                               registry.models(rec.name), changed_fix(rec)))
             continue
         if not rows and not tagged and not mine:
             continue
