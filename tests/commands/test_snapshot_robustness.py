@@ -182,6 +182,29 @@ def test_impact_does_not_answer_from_a_table_changed_outside_consentry(world) ->
     assert list(found) == [] and [u.snapshot for u in found.unchecked] == ["d1"]
 
 
+def test_build_and_evaluate_refuse_a_ledger_with_an_event_deleted_outside_consentry(world) -> None:
+    """DPO trial: after an objection was deleted from the ledger (and its
+    person_state row), `audit verify` named it but `snapshot build` and
+    `evaluate` went on, and the new snapshot held the objector's rows."""
+    import sqlite3
+
+    tmp, led = world
+    object_(led, "eve")
+    led.record(NewEvent(user_id="dan", type="notified", at="2024-02-01T00:00:00Z", channel="email"))
+    db = led.engine.url.database
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM ledger_events WHERE user_id = 'eve' AND type = 'objected'")
+        con.execute("DELETE FROM person_state WHERE user_id = 'eve'")
+    for args in (("snapshot", "build", "--data", tmp / "export", "--at", AT, "--name", "x"),
+                 ("evaluate", "--data", tmp / "export", "--at", AT, "--out", tmp / "d.parquet")):
+        r = run(led, *args)
+        no_traceback(r)
+        assert r.exit_code == 2, (args, said(r))
+        assert "ledger event #4 is missing: the ledger holds 4 events numbered up to #5" in said(r), said(r)
+        assert "`consentry audit verify` names every change" in said(r)
+    assert Registry(led).get("x") is None and not (tmp / "d.parquet").exists()
+
+
 def test_model_register_refuses_a_moved_snapshot_and_list_marks_it(world) -> None:
     """`model register m9 --snapshot rec1` recorded a model on a snapshot whose
     table was not there, and `snapshot list` showed it as if fine."""

@@ -26,7 +26,7 @@ from ..paths import check_writable
 from .derived import check_derived
 from ..ledger.chain import GENESIS, canonical, event_data, events_digest, link
 from ..ledger.store import STATE_MISMATCH
-from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events, head
+from ..ledger.tables import audit_checkpoints, audit_head, audit_log, events
 from ..timeutil import from_micros, iso, to_micros
 from ..words import count
 
@@ -177,23 +177,9 @@ def check_ledger_counters(ledger: Ledger) -> Finding | None:
     every person_state row is the fold of that person's events (a row edited,
     missing or extra is named). Decisions read up to the head and `object`
     numbers from it, so a wrong head silently hides events."""
+    if (problem := ledger.numbering_problem()) is not None:
+        return Finding(None, problem)
     with ledger.reader.connect() as conn:
-        head_seq = int(conn.execute(select(head.c.last_seq).where(head.c.id == 1)).scalar_one())
-        n, lo, hi = conn.execute(select(func.count(), func.min(events.c.seq), func.max(events.c.seq))).one()
-        hi = int(hi or 0)
-        if head_seq != hi:
-            return Finding(None, f"the ledger's head says #{head_seq}, but its events go up to #{hi}: "
-                                 "ledger_head.last_seq was changed outside consentry (decisions read up to the head, "
-                                 "so events after it were ignored); set it back to the last event")
-        if n != hi or (n and lo != 1):
-            e2 = events.alias("e2")
-            gap = conn.execute(
-                select(func.min(events.c.seq + 1)).where(
-                    events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == events.c.seq + 1).exists())
-            ).scalar()
-            first_missing = 1 if lo != 1 else int(gap)
-            return Finding(None, f"ledger event #{first_missing} is missing: the ledger holds {count(n, 'event', 'events')} numbered up to "
-                                 f"#{hi}, so events were deleted outside consentry")
         who = conn.execute(text(STATE_MISMATCH)).scalar()
         if who is not None:
             return Finding(None, f"person_state of {who} differs from the fold of their events: the table was "

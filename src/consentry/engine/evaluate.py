@@ -102,6 +102,7 @@ def evaluate(
     """Write one decision per item to `out` (Parquet), atomically: a crash leaves
     no half-written file behind."""
     out = decisions_path(out)
+    ledger.require_numbered("decisions")
     started = time.perf_counter()
     own = con is None
     con = con or connect()
@@ -152,6 +153,7 @@ def evaluate_spark(
     from . import spark as backend
 
     out = decisions_path(out, parts=True)
+    ledger.require_numbered("decisions")
     started = time.perf_counter()
     scratch = backend.scratch_dir()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from .. import config
 from ..errors import EventError, InputError, InputProblems, LedgerError
 from ..timeutil import from_micros, iso, to_micros
+from ..words import count
 from . import chain
 from . import tables as t
 from .prepared import Prepared, Sent, pipeline, run
@@ -530,6 +531,36 @@ class Ledger:
         """The last sequence number committed: everything up to it is visible."""
         with self.reader.connect() as conn:
             return int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
+
+    def numbering_problem(self) -> str | None:
+        """Whether the events are numbered as consentry numbered them: the head
+        is the last event, and no number is missing below it (an event deleted
+        outside consentry, such as an objection, would silently stop counting).
+        Index-only, so cheap enough before every build; `audit verify` checks
+        the rest (content, against the audit chain). None when whole."""
+        with self.reader.connect() as conn:
+            head_seq = int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
+            n, lo, hi = conn.execute(select(func.count(), func.min(t.events.c.seq), func.max(t.events.c.seq))).one()
+            hi = int(hi or 0)
+            if head_seq != hi:
+                return (f"the ledger's head says #{head_seq}, but its events go up to #{hi}: ledger_head.last_seq was "
+                        "changed outside consentry (decisions read up to the head, so events after it were ignored); "
+                        "set it back to the last event")
+            if n == hi and (not n or lo == 1):
+                return None
+            e2 = t.events.alias("e2")
+            gap = conn.execute(select(func.min(t.events.c.seq + 1)).where(
+                t.events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == t.events.c.seq + 1).exists())).scalar()
+        first_missing = 1 if lo != 1 else int(gap)
+        return (f"ledger event #{first_missing} is missing: the ledger holds {count(n, 'event', 'events')} numbered up to #{hi}, so "
+                "events were deleted outside consentry")
+
+    def require_numbered(self, what: str) -> None:
+        """Refuse to decide (`what`: a snapshot, decisions) from a ledger whose
+        numbering shows events deleted outside consentry (`numbering_problem`)."""
+        if (problem := self.numbering_problem()) is not None:
+            raise LedgerError(f"{problem}. No {what} were made: they would not count the events that are gone. "
+                              "`consentry audit verify` names every change; restore the ledger from a copy that verifies")
 
     def pinned(self, watermark: int | None = None) -> int:
         """The watermark a decision reads up to: the head now, or `watermark`,

@@ -111,6 +111,7 @@ def build(
             "come of age only by then; build at a cut-off no later than now (`consentry evaluate` decides at any time)"
         )
     valid_export(export, ValidationMemo(config.validation_memo_path()))  # as `evaluate`: never from a refused export
+    ledger.require_numbered("training rows")  # an objection deleted outside consentry must not let its rows in
     registry = Registry(ledger)
     final = (Path(out) if out is not None else default_location(name)).absolute()
     if registry.get(name) is not None:
