@@ -7,6 +7,7 @@ a table that is not there or not the one recorded."""
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,6 +204,26 @@ def test_build_and_evaluate_refuse_a_ledger_with_an_event_deleted_outside_consen
         assert "ledger event #4 is missing: the ledger holds 4 events numbered up to #5" in said(r), said(r)
         assert "`consentry audit verify` names every change" in said(r)
     assert Registry(led).get("x") is None and not (tmp / "d.parquet").exists()
+
+
+def test_the_report_marks_a_snapshot_that_is_not_on_disk_as_recorded(world) -> None:
+    """DPO trial: with a row appended by another tool, the report's "rows now"
+    still gave the recorded count, and the notes said it was the count when
+    the report was generated. Now the cell says the state and an alert says why."""
+    tmp, led = world
+    d1 = build(led, tmp / "export", "d1")
+    build(led, tmp / "exportB", "d2")
+    plant(d1, "eve")
+    d2 = Path(Registry(led).require("d2").uri).parent
+    d2.rename(tmp / "d2-moved")
+    time.sleep(1.1)  # --at is to the second: after both builds
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ok(run(led, "report", "--at", at, "--out", tmp / "rep", "--no-pdf"))
+    html = " ".join((tmp / "rep" / "report.html").read_text().split())
+    assert 'data-key="disk:d1">CHANGED OUTSIDE CONSENTRY<' in html and 'data-key="disk:d2">MISSING<' in html, html
+    assert f"snapshot &#39;d1&#39; ({d1}): its table was changed outside consentry" in html
+    assert f"its folder is missing at {d2} (moved or deleted)" in html
+    assert "not what is on disk now" in html
 
 
 def test_model_register_refuses_a_moved_snapshot_and_list_marks_it(world) -> None:

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..ledger import Ledger
 from ..ledger.store import redact_url
 from ..policy import Policy
-from ..snapshots import Backlog, purge_backlog
+from ..snapshots import Backlog, Registry, on_disk, purge_backlog
 from ..sources import Export
 from ..timeutil import iso
 from . import charts, queries
@@ -47,6 +47,8 @@ class Report:
     backlog: list[Backlog] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict)
     audit: VerifyResult | None = None  # the chain as verified before counting: the report refuses a broken one
+    #: Snapshots not on disk as recorded (name -> state, problem): their recorded counts are not what is there.
+    disk: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def outbox_later(self) -> bool:
@@ -91,6 +93,8 @@ def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export
         backlog=[b for b in purge_backlog(eng) if b.events],
         audit=audit,
     )
+    report.disk = {rec.name: (state, problem.replace("\n  fix: ", ". Fix: ")) for rec in Registry(ledger).all()
+                   for state, problem in [on_disk(rec)] if problem is not None}
     report.charts = _charts(report)
     return report
 
