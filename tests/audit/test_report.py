@@ -4,6 +4,7 @@ Chromium, and the page really rendered in a browser."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +69,10 @@ def fill(led: Ledger, export_dir: Path) -> dict:
         conn.execute(insert(snapshots), [
             {"name": s, "uri": f"file:///snap/{s}", "policy_name": "recommended", "policy_hash": "sha256:x",
              "cutoff_us": to_micros(T) - 10**9, "watermark": w, "built_us": to_micros(T) - 10**9, "rows": n,
-             "rows_built": 100, "digest": "d", "table_version": 1, "manifest": "{}"}
+             "rows_built": 100, "digest": "d", "table_version": 1, "manifest": json.dumps({
+                 "name": s, "policy": "recommended", "policy_hash": "sha256:x", "transforms_enabled": {},
+                 "cutoff": "2024-06-25T23:43:20Z", "watermark": w, "built_at": "2024-06-25T23:43:20Z", "export": "/nowhere",
+                 "buckets": 1, "rows": n, "rows_built": 100, "digest": "d", "decisions": {}, "table_version": 1})}
             for s, n, w in (("snap-a", 90, 2), ("snap-b", 100, 2))
         ])
         # snap-a: one purge removing 10 rows at T - 100 s; snap-b: a purge that removed nothing.
@@ -124,7 +128,7 @@ def nearest_rank(values: list[int], p: float) -> int:
 def test_report_numbers_match_the_ledger(ledger_url: str, export_dir: Path) -> None:
     with Ledger(ledger_url) as led:
         fill(led, export_dir)
-        now = datetime.now(UTC) + timedelta(seconds=1)  # a T after the live objections
+        now = datetime.now(UTC)  # a T after the live objections (a later one would be refused: a forecast)
         rep = build_report(led, load_policy("recommended"), now)
         with led.reader.connect() as conn:
             by_type = dict(conn.execute(text(
