@@ -1618,7 +1618,8 @@ def test_where_the_policy_does_not_honour_an_objection_no_page_or_mail_says_it_d
     assert kit.decisions()["c-post"][2] != "objected"  # what the pages now say: it is still used
     # Where it is honoured, the promise stands.
     alice = kit.signed_in_client(ALICE)
-    assert "From that moment, none of your posts" in page_text(kit.post_form(alice, "/me/object").text)
+    # (in meta-2024's words: photos of others she is tagged in are not left out, test_center_truthful.py)
+    assert "From that moment none of your content" in page_text(kit.post_form(alice, "/me/object").text)
     assert "None of your content is used" in page_text(alice.get("/me").text)
     assert kit.decisions()["a-post"][2] == "objected"
 

@@ -136,7 +136,15 @@ def reject(
     if state is None or not state.objects:
         raise HTTPException(status_code=409, detail=f"{user_id} has no objection in force to reject.")
     person = c.directory.by_id(user_id)
-    if person and person.email and not person.mailable:
+    if person is None or not person.email:
+        # CONTRACT §2: the rejection is shown to the person. The center reaches a person only at their address
+        # (the decision's mail, and the mailed sign-in link to /me): without one, recorded, nobody was told.
+        where, fix = (("is not in the export", "add them, with their address, to the export") if person is None
+                      else ("has no e-mail address in the export", "add their address to the export"))
+        raise HTTPException(status_code=409, detail=(
+            f"{user_id} {where}, so the decision can neither be mailed to them nor read on their page (they "
+            f"cannot sign in): it cannot be shown to them; nothing was recorded: {fix} first."))
+    if not person.mailable:
         # The person must be told the grounds: refused, and the objection stays in force, until the export's
         # address is one they can be mailed at (it failed with a 500 while building the mail).
         raise HTTPException(status_code=409, detail=(
@@ -147,8 +155,7 @@ def reject(
             user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
             note=grounds, actor=f"admin:{admin.username}",
         ),
-        mails=[_send_rejection(c, person.email, i18n.for_person(person.language, person.country), grounds)]
-        if person and person.email else [],
+        mails=[_send_rejection(c, person.email, i18n.for_person(person.language, person.country), grounds)],
     )
     c.outbox.wake()
     return RedirectResponse("/admin", status_code=303)

@@ -60,10 +60,12 @@ def _within_limits(request: Request, c: Center, email: str, kind: str = "email")
     return wait == 0
 
 
-def _limited(request: Request, c: Center) -> Response:
+def _limited(request: Request, c: Center, *, third_party: bool = False) -> Response:
+    """The 429 page with the real wait, in words and in Retry-After; `third_party`:
+    the link asked for confirms an objection on /others (no account involved)."""
     wait = int(getattr(request.state, "retry_after", 3600))
     page = c.render(request, "check_mail.html", {
-        "limited": True, "recent_link": getattr(request.state, "recent_link", False),
+        "limited": True, "recent_link": getattr(request.state, "recent_link", False), "third_party": third_party,
         "wait_s": 60 * max(1, -(-wait // 60)),  # whole minutes, as "in 2 minutes"
     }, status=429)
     page.headers["Retry-After"] = str(wait)
@@ -475,7 +477,7 @@ def others_submit(
     if not (named_tokens(handles) or named_tokens(items)):
         return c.render(request, "others.html", {**form, **c.third_party_terms(), "error": True}, status=400)
     if not _within_limits(request, c, address, "tp-email"):
-        return c.render(request, "check_mail.html", {"limited": True}, status=429)
+        return _limited(request, c, third_party=True)
     lang = c.lang(request)
 
     def mail_the_link(conn, ref: str) -> None:  # noqa: ANN001

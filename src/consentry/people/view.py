@@ -1,6 +1,6 @@
 """What a person sees about themselves: their items and the photos they are in,
-each with its decision at the next cut-off, their ledger history, and a
-download of all of it. Decided by the same compiled SQL as `evaluate`, scoped
+each with its decision at the cut-off (as a build made now would hold it once
+the cut-off is past), their ledger history, and a download of all of it. Decided by the same compiled SQL as `evaluate`, scoped
 to the people involved so a page does not evaluate the whole platform."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..engine.rules import MEANING, Reason
 from ..ledger import Ledger, StoredEvent
-from ..policy import Policy
+from ..policy import Policy, TaggedPeople
 from ..sources import Export
 from ..sources.store import StorePath, inside
 from ..sqltext import quote
@@ -27,7 +27,10 @@ from .directory import Person
 
 
 #: Why an item is not used, when it is because of the reader: their own items
-#: (the page speaks to them, not of "the person") and photos others posted.
+#: (the page speaks to them, not of "the person") and photos others posted;
+#: and, under `tagged_people: blur`, that a photo of someone else is used only
+#: with the reader's face blurred (`blur_faces`: kept here, where the catalog
+#: check finds the phrases of this page).
 ABOUT_YOU: dict[str, str] = {
     Reason.account_deleted: "you asked for erasure or deleted your account",
     Reason.age_unknown: "your age is unknown",
@@ -36,6 +39,7 @@ ABOUT_YOU: dict[str, str] = {
     Reason.no_consent: "you have not given consent",
     Reason.objected: "you objected",
     Reason.not_notified: "you were not told early enough before use",
+    "blur_faces": "it may be used, with your face blurred",
 }
 NOT_ABOUT_YOU = "it is not used, for reasons that do not concern you"
 
@@ -71,19 +75,28 @@ class ItemDecision:
     created_at: datetime
     text: str | None  # None for tagged items
     eligible: bool
-    reason: str | None
+    reason: str | None  # tagged items: the reader's own rule, when it keeps the photo out or blurs their face
     media_path: str | None = None  # the reader's own photos only: a thumbnail is theirs to see
 
     @property
-    def codes(self) -> dict[str, str | None]:
+    def blurred(self) -> bool:
+        """A photo of someone else used only with the reader's face blurred
+        (`tagged_people: blur`): used, and a rule of the reader's fails."""
+        return self.role == "tagged" and self.eligible and self.reason is not None
+
+    @property
+    def codes(self) -> dict[str, str | bool | None]:
         """The reason as `evaluate` and `explain` give it, and for a photo of
         someone else the reader's own failing rule behind it (`about_you`):
         the engine's code for it is `tagged_person` (rule 14), never the
         reader's rule. When a rule of the author's or the item's comes first,
         the engine gives that one; the reader is told tagged_person all the
-        same, since the other is not theirs to know."""
+        same, since the other is not theirs to know. Under blur their rule
+        comes with `blur_faces` on a photo that is used."""
         if self.role == "author":
             return {"reason": self.reason}
+        if self.blurred:
+            return {"reason": None, "about_you": self.reason, "blur_faces": True}
         return {"reason": str(Reason.tagged_person) if self.reason else None, "about_you": self.reason}
 
     @property
@@ -98,6 +111,8 @@ class ItemDecision:
     def meaning(self) -> str:
         if self.role == "tagged" and self.reason is None:
             return MEANING[Reason.eligible] if self.eligible else NOT_ABOUT_YOU
+        if self.blurred:
+            return ABOUT_YOU["blur_faces"]
         if self.role == "tagged":
             return ABOUT_YOU[self.reason]  # type: ignore[index]
         return ABOUT_YOU.get(self.reason, MEANING[Reason(self.reason)])  # type: ignore[arg-type]
@@ -125,14 +140,29 @@ class PersonView:
     policy: Policy
     items: list[ItemDecision] = field(default_factory=list)
     history: list[StoredEvent] = field(default_factory=list)
+    now: datetime | None = None  # when it was decided: after `at`, as a build made then
 
     @property
     def used(self) -> int:
         return sum(1 for i in self.items if i.eligible)
 
+    @property
+    def cutoff_passed(self) -> bool:
+        """The cut-off is behind: what is said is what a build at it made now would hold."""
+        return self.now is not None and self.now > self.at
 
-def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, person: Person) -> PersonView:
+
+def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, person: Person,
+                now: datetime | None = None) -> PersonView:
+    """The person's items and the photos they are tagged in, as a snapshot
+    built now at the cut-off `at` would hold them: the engine's decisions at
+    `at`, then (as `snapshots.build` does) whoever fails a person rule now and
+    the third-party objections in force now, by the engine's own SQL at
+    max(at, now) (`Compiler.failing_sql`, `third_party_cte`)."""
     uid = person.user_id
+    now = max(at, now or datetime.now(UTC))
+    blur = policy.tagged_people is TaggedPeople.blur
+    require = policy.tagged_people is TaggedPeople.require
     con = connect()
     try:
         export.register(con)
@@ -146,34 +176,69 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
                 [uid, uid, uid, uid],
             ).fetchall()
         ]
-        load_inputs(con, export, ledger, at, users=scope)
+        # The events up to now: the decisions at `at` read only theirs (every rule is cut at its T).
+        load_inputs(con, export, ledger, now, users=scope)
         comp = Compiler(policy, at, scope_user=uid)
+        later = Compiler(policy, now, scope_user=uid)
+        con.execute(f"CREATE TEMP TABLE later_fail AS {later.failing_sql()}")
+        for name, c in (("tp_at", comp), ("tp_now", later)):
+            con.execute(f"CREATE TEMP TABLE {name} AS WITH {c.third_party_cte()} SELECT item_id FROM third_party"
+                        if c.honours_third_parties else f"CREATE TEMP TABLE {name} (item_id VARCHAR)")
         mine = f"(c.user_id = {quote(uid)} OR c.item_id IN (SELECT item_id FROM tags WHERE tagged_user_id = {quote(uid)}))"
-        # The reader's own first failing person rule, for photos of others they are tagged in.
+        # The reader's own first failing person rule at the cut-off, and now.
         me = con.execute(
             f"WITH {comp.people_ctes()} SELECT reason_a, reason_b, adult_from FROM people WHERE user_id = ?", [uid]
         ).fetchone() or (None, None, None)
+        me_now = (con.execute("SELECT reason FROM later_fail WHERE user_id = ?", [uid]).fetchone() or (None,))[0]
         at_posting = "c.created_at < CAST(? AS TIMESTAMP)" if policy.minimum_age_at_posting else "false AND ? IS NULL"
+        need_blur = "d.blur_faces OR lt.item_id IS NOT NULL OR tpn.item_id IS NOT NULL" if blur else "false"
+        # Why a build made now leaves out an item eligible at the cut-off, in the order of `snapshots.rows.cand_sql`.
+        gone = f"""CASE WHEN NOT d.eligible THEN NULL
+                        WHEN lf.reason IS NOT NULL THEN lf.reason
+                        WHEN {'lt.item_id IS NOT NULL' if require else 'false'} THEN 'tagged_person'
+                        WHEN tpn.item_id IS NOT NULL AND NOT {'true' if blur else 'false'} THEN 'third_party_objected'
+                        -- kept only with faces blurred, and no image to blur them in: left out
+                        WHEN c.media_path IS NULL AND ({need_blur}) THEN
+                          CASE WHEN lt.item_id IS NULL AND (tpa.item_id IS NOT NULL OR tpn.item_id IS NOT NULL)
+                               THEN 'third_party_objected' ELSE 'tagged_person' END
+                   END"""
+        # The reader's own failing rule, at the cut-off or now, for photos of others.
+        theirs = """CASE WHEN ? IS NOT NULL THEN ? WHEN {at_posting} THEN 'minor_at_posting'
+                         WHEN ? IS NOT NULL THEN ? ELSE ? END""".format(at_posting=at_posting)
+        # Shown whenever it alone keeps the photo out, whatever the author's rules, so that the
+        # reader cannot watch the author's state: under `require`, and under `blur` when there is
+        # no image to blur. Under `blur` with an image it never keeps the photo out: the photo is
+        # used with faces blurred. Under `ignore` it is never theirs to know why.
+        used = "(eligible AND gone IS NULL)"
+        if require:
+            tagged = f"CASE WHEN {used} THEN NULL ELSE {theirs} END"
+        elif blur:
+            tagged = f"CASE WHEN no_image <> {used} THEN {theirs} END"
+        else:
+            tagged = "NULL"
+        theirs_args = [me[0], me[0], me[2], me[1], me[1], me_now] if tagged != "NULL" else []
         rows = con.execute(
-            f"""SELECT d.item_id, CASE WHEN c.user_id = ? THEN 'author' ELSE 'tagged' END AS role, c.kind,
-                       CASE WHEN c.user_id = ? THEN c.visibility END,
-                       c.created_at, CASE WHEN c.user_id = ? THEN c.text END, d.eligible,
-                       CASE WHEN c.user_id = ? THEN d.reason
-                            -- The reader's own failing rule whenever it keeps the photo out, whatever the
-                            -- author's: shown only when the photo's reason was tagged_person, its coming and
-                            -- going told the reader when the author objected or withdrew.
-                            WHEN d.eligible THEN NULL
-                            WHEN ? IS NOT NULL THEN ?
-                            WHEN {at_posting} THEN 'minor_at_posting'
-                            ELSE ? END,
-                       CASE WHEN c.user_id = ? THEN c.media_path END
-                FROM ({comp.decisions_sql(where=mine)}) d JOIN content c ON c.item_id = d.item_id
-                ORDER BY c.created_at DESC, d.item_id""",
-            [uid, uid, uid, uid, me[0], me[0], me[2], me[1], uid],
+            f"""SELECT item_id, role, kind, visibility, created_at, text, {used},
+                       CASE WHEN role = 'author' THEN COALESCE(gone, reason) ELSE {tagged} END, media_path
+                FROM (
+                  SELECT d.item_id, CASE WHEN c.user_id = ? THEN 'author' ELSE 'tagged' END AS role, c.kind,
+                         CASE WHEN c.user_id = ? THEN c.visibility END AS visibility,
+                         c.created_at, CASE WHEN c.user_id = ? THEN c.text END AS text, d.eligible, d.reason,
+                         {gone} AS gone,
+                         CASE WHEN c.user_id = ? THEN c.media_path END AS media_path, c.media_path IS NULL AS no_image
+                  FROM ({comp.decisions_sql(where=mine)}) d JOIN content c ON c.item_id = d.item_id
+                  LEFT JOIN later_fail lf ON lf.user_id = c.user_id
+                  LEFT JOIN (SELECT DISTINCT t.item_id FROM tags t JOIN later_fail l ON l.user_id = t.tagged_user_id) lt
+                    ON lt.item_id = c.item_id
+                  LEFT JOIN tp_at tpa ON tpa.item_id = c.item_id
+                  LEFT JOIN tp_now tpn ON tpn.item_id = c.item_id
+                ) c
+                ORDER BY created_at DESC, item_id""",
+            [*theirs_args, uid, uid, uid, uid],
         ).fetchall()
     finally:
         con.close()
-    return PersonView(person, at, policy, [ItemDecision(*r) for r in rows], ledger.history(uid))
+    return PersonView(person, at, policy, [ItemDecision(*r) for r in rows], ledger.history(uid), now)
 
 
 def data_archive(view: PersonView, training: list[dict] | None = None,
