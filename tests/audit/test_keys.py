@@ -123,7 +123,7 @@ def test_commands_that_check_refuse_a_bad_public_key(tmp_path, keys, name, words
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "words"), PRIVATE_REFUSALS)
 def test_serve_refuses_a_bad_receipt_key(tmp_path, keys, monkeypatch, name, words) -> None:
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     r = CliRunner().invoke(app, ["serve", "--data", str(tmp_path), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
                                  "--mail-dir", str(tmp_path), "--receipt-key", str(keys[name])])
     assert r.exit_code == 2 and f"--receipt-key: the receipt key {keys[name]}" in r.output and words in r.output, r.output

@@ -686,7 +686,7 @@ def test_in_a_browser_a_cookie_copied_before_signout_gets_a_signin_page(center_f
 
 @pytest.mark.slow
 def test_serve_refuses_a_bad_trusted_proxy_or_a_short_metrics_token(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     runner = CliRunner()
     base = ["serve", "--data", str(tmp_path), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
     r = runner.invoke(cli_app, [*base, "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "the-proxy"])
@@ -717,7 +717,7 @@ def test_serve_names_each_refused_option_and_never_echoes_a_secret(tmp_path, mon
         assert line in said, said
     assert "pydantic" not in said and "CenterSettings" not in said and "input_value" not in said
     assert "short-Secret-9f3" not in said and "tiny-Token-77" not in said
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     r = runner.invoke(cli_app, [*base, "--purge-within", "nan"])
     assert r.exit_code == 2 and "--purge-within: Input should be a finite number" in r.output
     r = runner.invoke(cli_app, [*base, "--workers", "0"])
@@ -731,7 +731,7 @@ def test_serve_names_each_refused_option_and_never_echoes_a_secret(tmp_path, mon
 
 @pytest.mark.slow
 def test_serve_refuses_a_missing_export_before_it_says_it_is_serving(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     r = CliRunner().invoke(cli_app, ["serve", "--data", str(tmp_path / "nowhere"), "--ledger",
                                      f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)])
     assert r.exit_code == 2 and "no such export folder" in r.output
@@ -751,7 +751,7 @@ def test_serve_refuses_a_bad_policy_a_taken_port_or_an_empty_token_before_it_say
 
     started = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     base = ["serve", "--data", str(export_dir), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
     r = CliRunner().invoke(cli_app, [*base, "--policy", "meta2024"])
     assert r.exit_code == 2 and "'meta2024' is neither a built-in policy nor a file" in r.output, r.output
@@ -780,7 +780,7 @@ def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir
 
     started = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(kw))  # the server loop itself is not under test
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     base = ["serve", "--data", str(export_dir), "--ledger", f"sqlite:///{tmp_path / 'l.db'}", "--mail-dir", str(tmp_path)]
     r = CliRunner().invoke(cli_app, [*base, "--platform", "Pixgram"])
     assert r.exit_code == 0 and started, r.output

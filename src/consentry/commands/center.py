@@ -83,7 +83,21 @@ def serve(
             "set CONSENTRY_SECRET_KEY to a random value of at least 32 characters "
             "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`); it signs sign-in links and sessions"
         )
+    if len(set(secret.strip())) < 8:
+        # 40 spaces (an unfilled template) passed the length check: anyone could sign a link or a session.
+        raise ConsentryError(
+            f"$CONSENTRY_SECRET_KEY has only {len(set(secret.strip()))} different characters, so it can be guessed; "
+            "it signs sign-in links, sessions and objection links: set it to a random value "
+            "(e.g. `export CONSENTRY_SECRET_KEY=$(openssl rand -hex 32)`)")
     smtp_url = config.smtp_url(smtp)
+    if smtp and _has_password(smtp):
+        err.print("[yellow]note:[/] --smtp carries a password, which every local user can read in the process list; "
+                  "pass the URL in $CONSENTRY_SMTP instead", highlight=False, markup=True)
+    sources = {**_SOURCE, "smtp": "--smtp" if smtp else "$CONSENTRY_SMTP",
+               "metrics_token": "--metrics-token" if metrics_token else "$CONSENTRY_METRICS_TOKEN",
+               "receipt_key": "--receipt-key" if receipt_key else "$CONSENTRY_RECEIPT_KEY",
+               "ledger_url": "--ledger" if ledger else ("$CONSENTRY_LEDGER" if config.ledger_from_env()
+                                                        else "the default ledger (consentry.db in $CONSENTRY_HOME)")}
     if metrics_token is not None and not metrics_token.strip():
         # `--metrics-token "$METRICS_TOKEN"` with the variable unset would have left /metrics open without a word.
         raise InputError("is empty, which would serve /metrics to anyone", where="--metrics-token",
@@ -101,7 +115,7 @@ def serve(
             receipt_key=config.receipt_key(receipt_key),
         )
     except ValidationError as exc:
-        raise ConsentryError(_refused(exc)) from None
+        raise ConsentryError(_refused(exc, sources)) from None
     except ValueError as exc:
         raise ConsentryError(str(exc)) from None
     from ..sources import Export
@@ -110,6 +124,10 @@ def serve(
     from ..policy import load_policy
 
     pol = load_policy(settings.policy)  # likewise a bad policy: "privacy center on ..." was printed before its error
+    from ..ledger import Ledger
+
+    # And the ledger: with --workers N each worker failed on it and was restarted, for ever, with nothing listening.
+    Ledger(settings.ledger_url).close()
     _check_mail_server(settings)
     _check_port(host, port)
     # Workers rebuild the settings; secrets travel only in their own variables.
@@ -198,21 +216,34 @@ _SOURCE = {
 }
 
 
-def _refused(exc: ValidationError) -> str:
-    """pydantic's report on the center's settings, as one line per option that
-    was refused (pydantic's own text names model fields and links its docs)."""
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+def _refused(exc: ValidationError, sources: dict[str, str] = _SOURCE) -> str:
+    """pydantic's report on the center's settings, as one line per setting that
+    was refused, named as the operator set it (an option, or its variable)."""
     lines = []
     for e in exc.errors():
         field = str(e["loc"][0]) if e["loc"] else ""
         msg = e["msg"].removeprefix("Value error, ").replace("\n", "\n    ")
-        lines.append(f"{_SOURCE.get(field, field)}: {msg}" if field else msg)
+        lines.append(f"{sources.get(field, field)}: {msg}" if field else msg)
     return "the privacy center cannot start:\n" + "\n".join(f"  {ln}" for ln in lines) if len(lines) > 1 else lines[0]
 
 
 def _check_mail_server(settings) -> None:  # noqa: ANN001
-    """Refuse to start a center that cannot mail: connect, TLS and AUTH now
-    (nothing is sent), rather than queue sign-in links nobody will get.
-    --mail-dir skips it: mails are then files, the SMTP server is not used."""
+    """Refuse to start a center whose mail settings are wrong: connect, TLS
+    and AUTH now (nothing is sent), rather than queue sign-in links nobody
+    will get. A server that is only down (a temporary failure) is warned of,
+    not refused. --mail-dir skips it: mails are then files."""
+    import socket
+
+    from ..errors import TemporaryFailure
     from ..mail import MailError, check_smtp
 
     if settings.mail_dir is not None:
@@ -223,7 +254,18 @@ def _check_mail_server(settings) -> None:  # noqa: ANN001
         raise ConsentryError("the privacy center needs --smtp or $CONSENTRY_SMTP (or --mail-dir for local development)")
     err.print(f"checking the mail server {settings.smtp.server} ...", highlight=False)
     try:
+        socket.getaddrinfo(settings.smtp.host, settings.smtp.port)
+    except socket.gaierror as exc:  # a name that resolves nowhere is a mistake, not an outage
+        raise ConsentryError(f"not starting: the mail server {settings.smtp.server} cannot be found ({exc.strerror}). "
+                             "Fix --smtp (or $CONSENTRY_SMTP)") from None
+    try:
         check_smtp(settings.smtp)
+    except TemporaryFailure as exc:
+        # An outage, not a mistake: the outbox keeps every mail until the server is back, and a center that
+        # would not start until then would take no objection either (a restart during a mail outage).
+        err.print(f"[yellow]warning:[/] the mail server does not answer now ({escape(str(exc))}); starting anyway: "
+                  "mails wait in the outbox and go out when it is back (`consentry mail status`)",
+                  highlight=False, markup=True)
     except MailError as exc:  # its text names server and stage, and never holds the password
         raise ConsentryError(
             f"not starting: the mail server check failed. {exc}. Without it the center cannot send sign-in "

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
 from .. import config
 from ..errors import EventError, InputError, InputProblems, LedgerError
@@ -213,8 +213,10 @@ class Ledger:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except OperationalError as exc:
+        except DatabaseError as exc:  # OperationalError (cannot open) is one; "file is not a database" another
             said = str(exc.orig).strip().splitlines()[0]
+            if said == "file is not a database":
+                said = f"{self.engine.url.database} is not a SQLite database (another file given as the ledger?)"
             db = self.engine.url.database
             if self.is_sqlite and db and db != ":memory:" and not Path(db).parent.is_dir():
                 # sqlite:///FILE is relative to the working folder, sqlite:////FILE absolute: the usual slip.
