@@ -655,6 +655,7 @@ def test_the_cli_and_platform_validate_on_spark_when_told(spark, tmp_path, monke
     flat = " ".join(refused.output.split())
     for line in duck_says.splitlines()[1:]:
         assert " ".join(line.split()) in flat, (line, refused.output)
+    Ledger(f"sqlite:///{tmp_path / 'l.db'}").close()  # commands that only read the ledger do not make one
     ok = runner.invoke(app, ["evaluate", "--data", str(good), "--at", "2024-06-26T00:00:00Z", "--out",
                              str(tmp_path / "d.parquet"), "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
                              "--engine", "spark", "--spark-master", "local[2]"])
