@@ -475,3 +475,37 @@ def test_export_to_a_folder_it_cannot_write_says_so_and_names_the_file(tmp_path,
                        (str(tmp_path / "no" / "x.jsonl"), f"{tmp_path / 'no' / 'x.jsonl'}: its folder does not exist")):
         r = CliRunner().invoke(app, ["audit", "export", "--out", out, "--ledger", url])
         assert r.exit_code == 2 and words in r.output and ".tmp" not in r.output, r.output
+
+
+def test_the_report_and_documents_check_signed_checkpoints_when_given_the_key(tmp_path, led) -> None:
+    """DPO trial: with the last audit record deleted, audit_head set back and the
+    database's checkpoints deleted, `audit verify --public-key --checkpoints`
+    caught it, but `report` had no such option and said "verified intact".
+    Both now take the key and the file kept elsewhere, and refuse."""
+    from consentry.ledger.tables import audit_checkpoints
+
+    pem, pub = _keys()
+    (tmp_path / "k.pem").write_bytes(pem)
+    (tmp_path / "k.pub.pem").write_bytes(pub)
+    url = led.engine.url.render_as_string(hide_password=False)
+    kept = tmp_path / "cp.jsonl"
+    ApiClients(led.engine).create("dashboard", ("read",))  # the last record is not an event: the chain alone hides its loss
+    assert CliRunner().invoke(app, ["audit", "checkpoint", "--key", str(tmp_path / "k.pem"), "--out", str(kept),
+                                    "--ledger", url]).exit_code == 0
+    keyed = ["--public-key", str(tmp_path / "k.pub.pem"), "--checkpoints", str(kept), "--ledger", url]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = CliRunner().invoke(app, ["report", "--at", now, "--out", str(tmp_path / "rep"), "--no-pdf", *keyed])
+    assert r.exit_code == 0, r.output
+    with led.engine.begin() as conn:
+        last, prev = conn.execute(select(audit_log.c.seq, audit_log.c.prev_hash).order_by(audit_log.c.seq.desc())).first()
+        conn.execute(delete(audit_log).where(audit_log.c.seq == last))
+        conn.execute(update(audit_head).values(last_seq=last - 1, last_hash=prev))
+        conn.execute(delete(audit_checkpoints))
+    assert CliRunner().invoke(app, ["report", "--at", now, "--out", str(tmp_path / "plain"), "--no-pdf",
+                                    "--ledger", url]).exit_code == 0  # the database alone agrees with itself
+    for args in (["report", "--at", now, "--out", str(tmp_path / "rep2"), "--no-pdf"],
+                 ["documents", "--out", str(tmp_path / "docs")]):
+        r = CliRunner().invoke(app, [*args, *keyed])
+        said = " ".join(r.stderr.split())
+        assert r.exit_code == 2 and "the audit log is broken" in said and "the chain ends at record" in said, said
+    assert not (tmp_path / "rep2" / "report.html").exists() and not list((tmp_path / "docs").glob("*"))

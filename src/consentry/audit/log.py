@@ -142,11 +142,13 @@ def verify(ledger: Ledger, *, public_key: bytes | Path | None = None, checkpoint
     return VerifyResult(n_records, head_seq, head_hash, bad, signed)
 
 
-def require_intact(ledger: Ledger, what: str) -> VerifyResult:
-    """The chain, verified; else LedgerError naming the first problem. `what`
-    (a report, the documents) must not state as fact what a ledger changed
-    outside consentry says: a deleted objection would go uncounted."""
-    r = verify(ledger)
+def require_intact(ledger: Ledger, what: str, *, public_key: bytes | Path | None = None,
+                   checkpoints: Path | None = None) -> VerifyResult:
+    """The chain, verified (with `public_key`, its signed checkpoints too, as
+    `verify`); else LedgerError naming the first problem. `what` (a report,
+    the documents) must not state as fact what a ledger changed outside
+    consentry says: a deleted objection would go uncounted."""
+    r = verify(ledger, public_key=public_key, checkpoints=checkpoints)
     if r.first_bad is not None:
         at = f" at record {r.first_bad.seq}" if r.first_bad.seq is not None else ""
         raise LedgerError(f"the audit log is broken{at}: {r.first_bad.problem}. No {what} was written: it would state "

@@ -63,7 +63,8 @@ class ReportFiles:
     pdf_skipped: str | None  # why there is no PDF, in words for the person who ran it
 
 
-def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export | None = None) -> Report:
+def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export | None = None,
+                 public_key: bytes | Path | None = None, checkpoints: Path | None = None) -> Report:
     """Gather every section's numbers at cut-off T, and draw the charts; from
     a ledger whose audit log verifies (else LedgerError), at a T no later
     than now: a report states what happened, and counts at a later T (who is
@@ -72,7 +73,7 @@ def build_report(ledger: Ledger, policy: Policy, at: datetime, *, export: Export
         raise InputError(f"the report time {iso(at)} is later than now ({iso(now)}): a report states what happened, "
                          "and its counts at a later time would be a forecast",
                          fix="report at a time no later than now (`consentry evaluate --at` decides at any time)")
-    audit = require_intact(ledger, "report")
+    audit = require_intact(ledger, "report", public_key=public_key, checkpoints=checkpoints)
     eng = ledger.reader
     excl = None
     if export is not None:

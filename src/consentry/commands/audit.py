@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,7 @@ from rich.text import Text
 
 from .. import config
 from ..errors import InputError
+from ..timeutil import iso
 from ..words import count
 from ._common import LedgerOpt, PolicyOpt, err, friendly, open_ledger, out
 
@@ -40,6 +42,13 @@ def _out_dir(path: Path) -> Path:
     return path
 
 
+PublicKeyOpt = Annotated[Optional[Path], typer.Option(
+    "--public-key", help="Ed25519 public key (PEM): also check the signed checkpoints.")]
+CheckpointsOpt = Annotated[Optional[Path], typer.Option(
+    "--checkpoints", help="The file `audit checkpoint --out` appends to, kept outside the database: catches its "
+    "checkpoints deleted or the database put back to an older copy (needs --public-key).")]
+
+
 @top.command("report")
 @friendly
 def report(
@@ -51,6 +60,8 @@ def report(
     policy: PolicyOpt = "recommended",
     ledger: LedgerOpt = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print a PDF with headless Chromium.")] = True,
+    public_key: PublicKeyOpt = None,
+    checkpoints: CheckpointsOpt = None,
 ) -> None:
     """The accountability report for the DPO: notices, objections, delays, exclusions, purges, flagged models."""
     from ..audit import build_report, write_report
@@ -66,7 +77,7 @@ def report(
         with err.status(Text(f"checking the export {data} ...")):
             export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
     with open_ledger(ledger) as led, err.status("verifying the audit log and counting ..."):
-        rep = build_report(led, pol, t, export=export)
+        rep = build_report(led, pol, t, export=export, public_key=public_key, checkpoints=checkpoints)
         files = write_report(rep, target, pdf=pdf)
     out.print(f"wrote {files.html}", highlight=False)
     if files.pdf is not None:
@@ -106,6 +117,8 @@ def documents(
     language: Annotated[str, typer.Option(
         help="Language of all three documents: the record, the LIA and the notice (an EU or EEA language code, "
              "e.g. de, pl).")] = "en",
+    public_key: PublicKeyOpt = None,
+    checkpoints: CheckpointsOpt = None,
 ) -> None:
     """Art. 30 record, draft Legitimate Interest Assessment and the notice, from the policy and the ledger."""
     from ..audit import Controller, build_documents, ledger_facts, require_intact, write_documents
@@ -117,6 +130,11 @@ def documents(
         raise InputError(f"no documents in '{language}'", fix=f"use one of {', '.join(LANGUAGES)} for --language")
     pol = load_policy(policy)
     t = parse_instant(cutoff, what="cut-off (--cutoff)") if cutoff else None
+    if t is not None and t <= datetime.now(UTC):
+        # "From January 1, 2020, ..." in a notice written today (`notify` refuses such a cut-off); the record
+        # and the LIA may still be drafted for a past one, so a warning, not a refusal.
+        err.print(f"[yellow]warning:[/] the cut-off {iso(t)} has passed: the notice announces it as to come; "
+                  "give the planned one (--cutoff) before it is sent", highlight=False, markup=True)
     from ..controller import load_controller
 
     known = load_controller(config.controller_file(controller_file))  # who is asking, as pages and notices say it
@@ -137,7 +155,7 @@ def documents(
     target = _out_dir(out_dir)
     with open_ledger(ledger) as led:
         with err.status("verifying the audit log ..."):
-            require_intact(led, "document")
+            require_intact(led, "document", public_key=public_key, checkpoints=checkpoints)
         facts = ledger_facts(led.reader)
     docs = build_documents(pol, facts, who, cutoff=t, language=language)
     for path in write_documents(docs, target):
@@ -158,12 +176,8 @@ def documents(
 @app.command("verify")
 @friendly
 def audit_verify(
-    public_key: Annotated[
-        Optional[Path], typer.Option("--public-key", help="Ed25519 public key (PEM): also check the signed checkpoints.")
-    ] = None,
-    checkpoints: Annotated[Optional[Path], typer.Option(
-        "--checkpoints", help="The file `audit checkpoint --out` appends to, kept outside the database: catches its "
-        "checkpoints deleted or the database put back to an older copy (needs --public-key).")] = None,
+    public_key: PublicKeyOpt = None,
+    checkpoints: CheckpointsOpt = None,
     ledger: LedgerOpt = None,
 ) -> None:
     """Re-hash the whole chain; name the first record edited, deleted, inserted or out of order."""
