@@ -310,7 +310,7 @@ def test_a_dry_run_refuses_the_cutoff_the_real_run_refuses(home, aud_export, led
     the real run then refused as less than 30 days away."""
     from datetime import timedelta
 
-    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("CONSENTRY_SECRET_KEY", "k9fT2xQ7mZ4pL8sV1bN6cR3wY0hJ5dG2")
     soon = iso(datetime.now(UTC) + timedelta(days=10))
     smtp_url = f"smtp://{server.host}:{server.port}?sender=privacy@example.org"
     said = []
