@@ -860,3 +860,14 @@ def test_a_command_that_reads_the_ledger_refuses_one_that_is_not_there(home, arg
     assert not (home / "consentry.db").exists() and not (home / "typo.db").exists()
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli(*args))
+
+
+def test_documents_with_a_passed_cutoff_warn_that_the_notice_announces_it_as_to_come(home) -> None:
+    """DPO trial: `documents --cutoff 2020-01-01` wrote a notice reading "From January 1, 2020, ...",
+    a cut-off `notify` refuses, without a word."""
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = ok(cli("documents", "--out", "docs", "--cutoff", "2020-01-01T00:00:00Z"))
+    said = " ".join(r.stderr.split())
+    assert "warning: the cut-off 2020-01-01T00:00:00Z has passed: the notice announces it as to come" in said, said
+    r = ok(cli("documents", "--out", "docs2"))
+    assert "has passed" not in r.stderr
