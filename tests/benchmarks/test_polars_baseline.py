@@ -115,6 +115,7 @@ jurisdictions:
     countries: ["*"]
     basis: legitimate_interest
     honour_objections: false
+    notice_days: null
 """
 
 

@@ -966,7 +966,7 @@ def test_policy_without_default_jurisdiction_is_refused(tmp_path):
 def test_policy_with_a_country_in_two_jurisdictions_is_refused(tmp_path):
     data = recommended()
     data["jurisdictions"].insert(
-        1, {"name": "germany", "countries": ["DE"], "basis": "consent", "honour_objections": True}
+        1, {"name": "germany", "countries": ["DE"], "basis": "consent", "honour_objections": True, "notice_days": 30}
     )
     msg = policy_error(write_policy(tmp_path, data))
     assert "country DE is in both 'europe' and 'germany'" in msg

@@ -61,6 +61,9 @@ class Explanation:
     # For an item eligible at the cut-off: what has changed since, by the ledger
     # and the export as read now, that a snapshot build or purge acts on (plain words).
     since: list[str] = field(default_factory=list)
+    # Under tagged_people: blur, evaluate's blur_faces for the item (eligible only with
+    # every face blurred, rule 14 or 15); None under other policies.
+    blur_faces: bool | None = None
 
     @property
     def eligible(self) -> bool:
@@ -68,6 +71,14 @@ class Explanation:
 
     @property
     def summary(self) -> str:
+        if self.eligible and self.blur_faces:
+            why = [c.detail.partition(" (")[0] for c in self.checks if c.reason is Reason.tagged_person
+                   and c.detail.endswith("(their faces are blurred instead)")]
+            if any(c.reason is Reason.third_party_objected and c.detail.startswith("objection in force")
+                   for c in self.checks):
+                why.append("a person without an account objects to it")
+            return (f"{self.item_id} may be used at the cut-off only with every face blurred (blur_faces): "
+                    f"{'; '.join(why)}.")
         if self.eligible:
             return f"{self.item_id} may be used at the cut-off: it passes every rule."
         return f"{self.item_id} is excluded by rule {self.reason.number} ({self.reason}): {MEANING[self.reason]}."
@@ -254,15 +265,24 @@ FROM content c JOIN people p ON p.user_id = c.user_id WHERE c.item_id = {quote(i
     ] if _actors(b, ledger, item_id) else []
     checks.append(_third_party_check(policy, history))
 
+    blur = policy.tagged_people is TaggedPeople.blur
     verdict = b.arrow(
-        f"SELECT reason FROM ({comp.decisions_sql(where=f'c.item_id = {quote(item_id)}')}) d"
-    ).column(0)[0].as_py()
-    reason = Reason(verdict)
-    since = _since(b, policy, at, now, row, tagged) if reason is Reason.eligible else []
-    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history, since)
+        f"SELECT reason{', blur_faces' if blur else ''} FROM ({comp.decisions_sql(where=f'c.item_id = {quote(item_id)}')}) d"
+    ).to_pylist()[0]
+    reason = Reason(verdict["reason"])
+    blur_faces = bool(verdict["blur_faces"]) if blur else None
+    tp_at_cutoff = bool(history) and history[-1][1] == "third_party_objected"
+    since = _since(b, policy, at, now, row, tagged, blur_faces=bool(blur_faces), tp_at_cutoff=tp_at_cutoff) \
+        if reason is Reason.eligible else []
+    if policy.tagged_people is TaggedPeople.ignore:
+        # Nothing about a tagged person decides anything: their facts are shown, checked by no rule.
+        tagged = [PersonChecks(t.user_id, [Check(c.reason, None, f"not checked (tagged_people: ignore): {c.detail}")
+                                           for c in t.checks]) for t in tagged]
+    return Explanation(item_id, row["user_id"], at, policy.name, reason, checks, tagged, history, since, blur_faces)
 
 
-def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, tagged: list[PersonChecks]) -> list[str]:
+def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, tagged: list[PersonChecks], *,
+           blur_faces: bool = False, tp_at_cutoff: bool = False) -> list[str]:
     """What fails now and did not at T: the author or a tagged person (rules
     6-12, `Compiler.failing_sql`, as snapshots find them), the item's deletion,
     a third-party objection. A build made now leaves such an item out (or
@@ -270,24 +290,29 @@ def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, t
     does not say so."""
     if now <= at:
         return []
+    blur = policy.tagged_people is TaggedPeople.blur
     comp = Compiler(policy, now)
     people = [row["user_id"]]
-    if policy.tagged_people is not TaggedPeople.ignore:
-        people += [t.user_id for t in tagged]
+    # A tagged person already failing at T was counted at T (require: the item would not be
+    # eligible; blur: its faces are blurred already); under ignore nobody tagged counts.
+    # Under blur, once the item is blurred at T, nothing about a tagged person changes it.
+    if policy.tagged_people is TaggedPeople.require or (blur and not blur_faces):
+        people += [t.user_id for t in tagged if not t.first_failure]
     failing = b.arrow(
         f"SELECT * FROM ({comp.failing_sql()}) f WHERE user_id IN ({', '.join(map(quote, people))}) ORDER BY user_id"
     ).to_pylist()
+    blurs = " (so a build now blurs every face in it rather than leaving it out)"
     out = [
         f"{'the author ' if f['user_id'] == row['user_id'] else 'tagged person '}{f['user_id']} now fails rule "
-        f"{Reason(f['reason']).number} ({f['reason']})"
+        f"{Reason(f['reason']).number} ({f['reason']})" + (blurs if blur and f["user_id"] != row["user_id"] else "")
         for f in sorted(failing, key=lambda f: f["user_id"] != row["user_id"])
     ]
     if row["deleted_at"] is not None and utc(row["deleted_at"]) <= now:
         out.append(f"the item was deleted {_d(row['deleted_at'])}")
-    if comp.honours_third_parties and b.arrow(
+    if comp.honours_third_parties and not tp_at_cutoff and not (blur and blur_faces) and b.arrow(
         f"WITH {comp.third_party_cte()} SELECT 1 FROM third_party WHERE item_id = {quote(row['item_id'])}"
     ).num_rows:
-        out.append("a person without an account objects to it now (rule 15)")
+        out.append("a person without an account objects to it now (rule 15)" + (blurs if blur else ""))
     return out
 
 

@@ -37,6 +37,11 @@ def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime, *
     if comp.honours_third_parties and policy.tagged_people is not TaggedPeople.blur:
         tp_cte = "," + comp.third_party_cte()
         usable += " AND c.item_id NOT IN (SELECT item_id FROM third_party)"
+    # Rule 11 only where the person's jurisdiction honours objections (CONTRACT §3): elsewhere an
+    # objector's content is still used, so they are told like anyone else (rule 12 needs it).
+    honour = [j.name for j in policy.jurisdictions if j.honour_objections]
+    objection_in_force = (f"({in_list('p.jurisdiction', honour)} AND COALESCE(p.objection_state, '') = 'objected')"
+                          if honour else "false")
     b = backend or DuckBackend()
     try:
         b.load(export, ledger, cutoff)
@@ -53,7 +58,7 @@ SELECT p.user_id, u.email,
 FROM people p JOIN users u ON u.user_id = p.user_id
 WHERE p.user_id IN (SELECT user_id FROM affected)
   AND p.reason_a IS NULL
-  AND COALESCE(p.objection_state, '') <> 'objected'
+  AND NOT {objection_in_force}
   AND {in_list('p.jurisdiction', needs_notice)}
 ORDER BY p.user_id"""
         )

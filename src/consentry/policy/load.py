@@ -40,7 +40,7 @@ def load_policy(name_or_path: str | Path | None = None) -> Policy:
             fix=f"use one of {', '.join(preset_names())}, or the path of a policy YAML file "
             f"(start from `consentry policy show recommended > my-policy.yaml`)",
         )
-    policy = parse_policy(path.read_text("utf-8"), source=str(path))
+    policy = parse_policy(_read_utf8(path), source=str(path))
     if policy.name in preset_names() and policy.hash != parse_policy(preset_text(policy.name)).hash:
         # Lists, reports and pages show a policy by its name: this file would pass for the built-in one.
         raise PolicyError(
@@ -51,6 +51,32 @@ def load_policy(name_or_path: str | Path | None = None) -> Policy:
     return policy
 
 
+def _read_utf8(path: Path) -> str:
+    """The file's text; one that is not UTF-8 (Windows editors save UTF-16) is refused, named."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+            found, source = "UTF-32 (it starts with a UTF-32 byte order mark)", "UTF-32"
+        elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            found, source = "UTF-16 (it starts with a UTF-16 byte order mark)", "UTF-16"
+        else:
+            found, source = f"byte 0x{data[exc.start]:02x} at line {line} is not UTF-8", "LATIN1"
+            raise PolicyError(
+                f"the file is not UTF-8: {found}",
+                where=str(path),
+                fix=f"save it as UTF-8, e.g. `iconv -f {source} -t UTF-8 {path} > policy-utf8.yaml` "
+                f"(if it was not Latin-1, name its encoding after -f)",
+            ) from None
+        raise PolicyError(
+            f"the file is not UTF-8: it is {found}",
+            where=str(path),
+            fix=f"save it as UTF-8, e.g. `iconv -f {source} -t UTF-8 {path} > policy-utf8.yaml`",
+        ) from None
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice: in a policy, the second
     'minimum_age' silently winning would be a legal mistake."""
@@ -58,6 +84,11 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *anchor` is not a key of its own: SafeLoader's construct_mapping merges
+                # it (keys written here win over merged ones, as YAML says). Only the keys
+                # written in this mapping are checked for being given twice.
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -99,11 +130,13 @@ def parse_policy(text: str, *, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_path(err['loc'])}: {_message(err)}" for err in exc.errors()]
+        errors = exc.errors()
+        problems = [f"{_path(err['loc'])}: {_message(err)}" for err in errors]
+        fixes = list(dict.fromkeys(f for f in map(_fix, errors) if f))
         raise PolicyError(
             "invalid policy:\n    " + "\n    ".join(problems),
             where=source,
-            fix="compare with `consentry policy show recommended`",
+            fix="; ".join(fixes) if fixes else "compare with `consentry policy show recommended`",
         ) from None
 
 
@@ -114,10 +147,44 @@ def _path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+#: Policies are read strictly (no '"false"' read as false, no yes read as 1): what to write instead.
+_TYPE_HINTS = {
+    "bool_type": "write true or false, without quotes",
+    "int_type": "write a whole number, without quotes",
+}
+
+
+def _country_read_as_bool(err: dict) -> bool:
+    return "countries" in err["loc"] and isinstance(err.get("input"), bool)
+
+
+def _fix(err: dict) -> str | None:
+    """A fix of its own for the errors whose cause is not the field's name."""
+    if _country_read_as_bool(err):
+        return 'quote it: "NO"' if err["input"] is False else "quote the country code, e.g. \"GB\""
+    return None
+
+
 def _message(err: dict) -> str:
     msg = err["msg"].removeprefix("Value error, ")
+    if _country_read_as_bool(err):
+        if err["input"] is False:
+            return 'YAML reads NO (Norway), unquoted, as false, not as a country code: write "NO"'
+        return (f"YAML read this country code as {str(err['input']).lower()} (it does so with yes/no/on/off, "
+                f"unquoted): write it in quotes")
     if err["type"] == "extra_forbidden":
         return "unknown field (check its spelling)"
+    if err["type"] == "missing" and err["loc"][-1] == "notice_days":
+        return ("required: the days of notice before use (rule 12), e.g. notice_days: 30, "
+                "or notice_days: null for no notice rule in this jurisdiction")
+    hint = _TYPE_HINTS.get(err["type"])
+    if hint:
+        got = err.get("input")
+        if err["type"] == "int_type" and err["loc"][-1] == "notice_days":
+            hint += "; null (not no/false) means no notice rule"
+        if isinstance(got, bool):
+            hint += " (YAML reads yes/no/on/off/true/false, unquoted, as true/false)"
+        return f"{msg}: {hint} (got {got!r})"
     if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
         return f"{msg} (got {err['input']!r})"
     return msg

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from ..words import plural
 from .regions import COUNTRY_CODES, GROUPS, expand
@@ -15,6 +17,43 @@ from .regions import COUNTRY_CODES, GROUPS, expand
 #: Kinds the contract knows; others (video, reel, ...) are allowed when listed.
 KNOWN_KINDS = ("post", "photo", "caption", "comment", "story", "private_message")
 EVERYWHERE_ELSE = "*"
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _a_date(value: object) -> object:
+    """content_since: a YAML date (2024-06-26) or the same written as a string (as a
+    snapshot's manifest stores it). Numbers are refused: pydantic's lax mode read
+    0 as 1970-01-01 (a Unix timestamp)."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("a date is written YYYY-MM-DD, like 2024-06-26, not as a number (a number "
+                         "would be read as seconds since 1970) or true/false")
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value.strip()):
+        raise ValueError("a date is written YYYY-MM-DD, like 2024-06-26")
+    return value
+
+
+StrictDate = Annotated[date, BeforeValidator(_a_date)]
+
+
+def _typo_of(word: str, kind: str) -> bool:
+    """One edit away (a letter left out, added, changed or two swapped), two for long kinds."""
+    if len(word) < 3:
+        return False
+    limit = 2 if len(kind) >= 7 else 1
+    if abs(len(word) - len(kind)) > limit:
+        return False
+    # Damerau-Levenshtein (optimal string alignment) distance.
+    prev2: list[int] = []
+    prev = list(range(len(kind) + 1))
+    for i, a in enumerate(word, 1):
+        cur = [i] + [0] * len(kind)
+        for j, b in enumerate(kind, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
+            if i > 1 and j > 1 and a == kind[j - 2] and word[i - 2] == b:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1] <= limit
 
 
 class Basis(StrEnum):
@@ -35,12 +74,12 @@ class Transforms(BaseModel):
     decision, so not part of the policy's hash; the manifest records them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    redact_emails: bool = True
-    redact_phones: bool = True
-    redact_ibans: bool = True
-    redact_cards: bool = True  # 13-19 digits in an issuer's range that pass the Luhn check
-    mentions: bool = True  # @handle of a person who fails the person rules -> @[person]
-    strip_exif: bool = True  # images are re-encoded without EXIF/GPS
+    redact_emails: StrictBool = True
+    redact_phones: StrictBool = True
+    redact_ibans: StrictBool = True
+    redact_cards: StrictBool = True  # 13-19 digits in an issuer's range that pass the Luhn check
+    mentions: StrictBool = True  # @handle of a person who fails the person rules -> @[person]
+    strip_exif: StrictBool = True  # images are re-encoded without EXIF/GPS
 
 
 class Jurisdiction(BaseModel):
@@ -52,8 +91,10 @@ class Jurisdiction(BaseModel):
         description="ISO 3166-1 alpha-2 codes, the groups EU and EEA, or '*' for everywhere else",
     )
     basis: Basis
-    honour_objections: bool
-    notice_days: int | None = Field(default=None, ge=0, le=3650)
+    honour_objections: StrictBool
+    #: Required: leaving it out used to mean "no notice rule" (rule 12 off) without a word.
+    #: null is the explicit way to say so.
+    notice_days: StrictInt | None = Field(ge=0, le=3650)
 
     @field_validator("countries")
     @classmethod
@@ -86,9 +127,9 @@ class Policy(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     kinds: list[str] = Field(min_length=1)
-    minimum_age: int = Field(default=18, ge=0, le=120)
-    minimum_age_at_posting: bool = False
-    content_since: date | None = None
+    minimum_age: StrictInt = Field(default=18, ge=0, le=120)
+    minimum_age_at_posting: StrictBool = False
+    content_since: StrictDate | None = None
     tagged_people: TaggedPeople = TaggedPeople.require
     unknown_country: str | None = Field(
         default=None,
@@ -96,7 +137,7 @@ class Policy(BaseModel):
     )
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
     #: Rule 15: objections by people without an account to items that show them.
-    honour_third_party_objections: bool = True
+    honour_third_party_objections: StrictBool = True
     transforms: Transforms = Transforms()
 
     @field_validator("kinds")
@@ -131,6 +172,20 @@ class Policy(BaseModel):
                 raise ValueError(
                     f"'{k}': kinds are matched exactly against content.kind, whose contract value is "
                     f"'{kind}': write '{kind}' (as written, no {kind} would ever be used)"
+                )
+        for k in kinds:
+            # A typo of a contract kind ('phot') matches nothing: every photo would be left out
+            # without a word. Other kinds (video, reel, ...) are the platform's own and kept.
+            near = [c for c in KNOWN_KINDS if k.lower() != c and _typo_of(k.lower(), c)]
+            if near and k.lower() not in KNOWN_KINDS:
+                if near[0] == "private_message":
+                    raise ValueError("private_message can never be used for training (CONTRACT rule 1): "
+                                     f"remove '{k}' from kinds")
+                raise ValueError(
+                    f"'{k}' is not a kind the contract knows, and is a near miss of '{near[0]}': write "
+                    f"'{near[0]}' (as written, no {near[0]} would ever be used). The contract's kinds are "
+                    f"{', '.join(c for c in KNOWN_KINDS if c != 'private_message')}; other kinds "
+                    f"(video, reel, ...) are kept as written"
                 )
         if len(set(kinds)) != len(kinds):
             raise ValueError("a kind is listed twice")
