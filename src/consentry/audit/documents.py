@@ -28,6 +28,7 @@ from ..ledger.tables import head, person_state
 from ..notices.text import TEMPLATE_VERSION, kind_words, render_notice
 from ..policy import Basis, Jurisdiction, Policy, TaggedPeople
 from ..snapshots.tables import models, snapshots
+from ..sources import Export
 from ..timeutil import utc
 from .render import environment
 
@@ -130,15 +131,21 @@ class LedgerFacts:
     erasure_requests: int
     snapshots: int
     models: int
+    #: The people of `objecting_now` per country in the export (None: the export gives none); None when no export
+    #: was read. The ledger holds no countries, and whether a policy honours an objection depends on them.
+    objecting_by_country: dict[str | None, int] | None = None
 
 
-def ledger_facts(engine: Engine) -> LedgerFacts:
+def ledger_facts(engine: Engine, *, export: Export | None = None) -> LedgerFacts:
+    """The facts the documents state. With the `export`, the people whose objection is in force are
+    counted per country, so that a policy that honours objections in some jurisdictions only is not
+    said to honour them all (people not in the export are left out of that count)."""
     ps = person_state.c
     with engine.connect() as conn:
         def count(where) -> int:  # noqa: ANN001
             return int(conn.execute(select(func.count()).select_from(person_state).where(where)).scalar_one())
 
-        return LedgerFacts(
+        facts = LedgerFacts(
             watermark=int(conn.execute(select(head.c.last_seq).where(head.c.id == 1)).scalar_one()),
             objecting_now=count(ps.objection == "objected"),
             consenting_now=count(ps.consent == "consent_given"),
@@ -147,6 +154,27 @@ def ledger_facts(engine: Engine) -> LedgerFacts:
             snapshots=int(conn.execute(select(func.count()).select_from(snapshots)).scalar_one()),
             models=int(conn.execute(select(func.count()).select_from(models)).scalar_one()),
         )
+        if export is None:
+            return facts
+        objecting = [r[0] for r in conn.execute(select(ps.user_id).where(ps.objection == "objected"))]
+    return replace(facts, objecting_by_country=_countries(export, objecting))
+
+
+def _countries(export: Export, user_ids: list[str]) -> dict[str | None, int]:
+    """How many of `user_ids` the export's users table puts in each country (one DuckDB join)."""
+    import pyarrow as pa
+
+    from ..engine.duck import connect
+
+    con = connect()
+    try:
+        export.register(con)
+        con.register("objecting_ids", pa.table({"user_id": pa.array(user_ids, pa.string())}))
+        rows = con.execute("SELECT u.country, count(*) FROM objecting_ids o JOIN users u ON u.user_id = o.user_id "
+                           "GROUP BY u.country").fetchall()
+    finally:
+        con.close()
+    return {country: int(n) for country, n in rows}
 
 
 @dataclass
@@ -266,25 +294,47 @@ def _generated_on(generated: datetime | None, lang: str) -> str:
     return _date(utc(generated or datetime.now(UTC)).date(), lang)
 
 
-def _facts_section(facts: LedgerFacts, lang: str = "en") -> Section:
+def _objection_rows(policy: Policy, facts: LedgerFacts, _: Translate) -> list[tuple[str, int]]:
+    """The people whose objection is in force, as the policy treats them: honoured, or recorded but not
+    honoured, by the country the export gives each (none: the policy's unknown_country, CONTRACT §3).
+    Where that cannot be told (no export read, or a person not in it), they are counted as such."""
+    honouring = [j.honour_objections for j in policy.jurisdictions]
+    if all(honouring):
+        return [(_("people whose objection is in force"), facts.objecting_now)]
+    honoured_label = _("people whose objection is honoured under this policy")
+    ignored_label = _("people whose objection is recorded but not honoured under this policy")
+    if not any(honouring):
+        return [(honoured_label, 0), (ignored_label, facts.objecting_now)]
+    unknown_label = _("people whose objection is recorded, in a jurisdiction this document cannot tell")
+    if facts.objecting_by_country is None:
+        return [(unknown_label, facts.objecting_now)]
+    honoured = sum(n for c, n in facts.objecting_by_country.items() if policy.jurisdiction_for(c).honour_objections)
+    found = sum(facts.objecting_by_country.values())
+    rows = [(honoured_label, honoured), (ignored_label, found - honoured)]
+    return rows + ([(unknown_label, facts.objecting_now - found)] if facts.objecting_now > found else [])
+
+
+def _facts_section(facts: LedgerFacts, policy: Policy, lang: str = "en") -> Section:
     _ = gettext(lang)
     rows = [
         (_("people told (at least one notice)"), facts.notified),
-        (_("people whose objection is in force"), facts.objecting_now),
+        *_objection_rows(policy, facts, _),
         (_("people whose consent is in force"), facts.consenting_now),
         (_("people who asked for erasure"), facts.erasure_requests),
         (_("training snapshots recorded"), facts.snapshots),
         (_("models registered"), facts.models),
     ]
-    return Section(
-        _("Facts from the ledger"),
-        (
-            p(_("Read from the consent ledger up to event #%(event)s, when this document was generated.",
-                event=facts.watermark)),
-            table((_("fact"), _("people or items")), [(label, _number(n, lang)) for label, n in rows]),
-        ),
-        "ledger",
-    )
+    blocks = [
+        p(_("Read from the consent ledger up to event #%(event)s, when this document was generated.",
+            event=facts.watermark)),
+        table((_("fact"), _("people or items")), [(label, _number(n, lang)) for label, n in rows]),
+    ]
+    honoured = [j.name for j in policy.jurisdictions if j.honour_objections]
+    if facts.objecting_by_country is None and 0 < len(honoured) < len(policy.jurisdictions):
+        blocks.append(p(_("The ledger holds no countries: without the platform export this document cannot tell "
+                          "which objections the policy honours, as it honours them in %(jurisdictions)s only.",
+                          jurisdictions=", ".join(honoured))))
+    return Section(_("Facts from the ledger"), tuple(blocks), "ledger")
 
 
 # -- the record of processing (Art. 30) --------------------------------------------------------
@@ -306,12 +356,42 @@ def _data_subjects(policy: Policy, _: Translate) -> list[str]:
     return items
 
 
-def _security_measures(_: Translate) -> Block:
+def _objections_take_effect(policy: Policy, _: Translate) -> str:
+    """When an objection takes effect: at once, where the policy honours objections; elsewhere never."""
+    honoured = [j.name for j in policy.jurisdictions if j.honour_objections]
+    ignored = [j.name for j in policy.jurisdictions if not j.honour_objections]
+    if not ignored:
+        return _("Objections need no reason and take effect the moment they are received.")
+    if not honoured:
+        return _("Objections are recorded but not honoured: this policy honours them in no jurisdiction.")
+    return _("Objections need no reason and take effect the moment they are received in %(jurisdictions)s; in "
+             "%(others)s they are recorded but not honoured.",
+             jurisdictions=", ".join(honoured), others=", ".join(ignored))
+
+
+def _purged(policy: Policy, _: Translate) -> str:
+    """Who is taken out of existing snapshots (a purge applies the policy): objectors only where it honours them."""
+    honoured = [j.name for j in policy.jurisdictions if j.honour_objections]
+    if len(honoured) == len(policy.jurisdictions):
+        return _("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the "
+                 "proof of what each person said and when. People who object or ask for erasure are purged from "
+                 "existing training snapshots.")
+    if not honoured:
+        return _("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the "
+                 "proof of what each person said and when. People who ask for erasure are purged from existing "
+                 "training snapshots.")
+    return _("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the "
+             "proof of what each person said and when. People who ask for erasure, and people in "
+             "%(jurisdictions)s who object, are purged from existing training snapshots.",
+             jurisdictions=", ".join(honoured))
+
+
+def _security_measures(policy: Policy, _: Translate) -> Block:
     return ul(
         _("Every decision records the policy hash and the ledger position it was made against, and can be re-run."),
         _("The ledger is append-only, with gap-free sequence numbers; a person’s current state is updated in the "
           "same transaction."),
-        _("Objections need no reason and take effect the moment they are received."),
+        _objections_take_effect(policy, _),
         _("Sign-in and one-click objection links are signed and expire; sessions use signed cookies."),
         _("API keys of platform clients are stored hashed and checked on every request; revoking one takes effect "
           "at once."),
@@ -362,22 +442,20 @@ def record_of_processing(policy: Policy, facts: LedgerFacts, c: Controller, lang
             _("Retention"),
             (
                 p(c.retention),
-                p(_("The consent ledger is kept for as long as any snapshot or model built under it exists: it is the "
-                    "proof of what each person said and when. People who object or ask for erasure are purged from "
-                    "existing training snapshots.")),
+                p(_purged(policy, _)),
             ),
             "retention",
         ),
         Section(
             _("Technical and organisational security measures"),
             (
-                _security_measures(_),
+                _security_measures(policy, _),
                 todo(_("[add the platform’s own measures: access control to snapshots, encryption at rest, "
                        "logging]")),
             ),
             "security",
         ),
-        _facts_section(facts, _.lang),
+        _facts_section(facts, policy, _.lang),
     )
     return Doc(
         "record-of-processing",
@@ -580,7 +658,7 @@ def legitimate_interest_assessment(policy: Policy, facts: LedgerFacts, c: Contro
         ),
         safeguards(policy, _.lang),
         _not_tagged(policy, _),
-        _facts_section(facts, _.lang),
+        _facts_section(facts, policy, _.lang),
         Section(_("Conclusion"), (todo(_("[the DPO’s conclusion: does the interest outweigh the impact, given the "
                                          "safeguards and gaps above?]")),), "conclusion"),
     )

@@ -21,6 +21,8 @@ _ERROR = {"content": {"application/json": {"schema": {
 router = APIRouter(prefix="/api/v1", tags=["people"], responses={
     401: {"description": "No valid API key", **_ERROR},
     403: {"description": "The key lacks the scope (read for GET, write for POST)", **_ERROR},
+    503: {"description": "The ledger is busy (another process holds its write lock): nothing was recorded; "
+                         "try again after the seconds Retry-After gives", **_ERROR},
 })
 bearer = HTTPBearer(auto_error=False, description="A platform client key: `Authorization: Bearer csk_...`")
 

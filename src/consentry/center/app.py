@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..access import Lifetimes, Sessions
 from . import admin, api, pages
+from .busy import BusyLedger, Patient
 from .context import Center
 from .fastpath import ObjectionFastPath
 from .metrics import install_metrics
@@ -72,6 +73,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
     # Innermost: an objection's common case skips FastAPI's routing, not the headers, limits or metrics.
     app.add_middleware(ObjectionFastPath, center=c)
     app.add_middleware(ServerSessions, sessions=app.state.sessions, secure=settings.secure_cookies)
+    app.add_middleware(BusyLedger, center=c)  # around the sessions, whose writes can find the ledger busy too
     from importlib import resources
 
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__) / "static")), name="static")
@@ -80,6 +82,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
     app.include_router(admin.router, include_in_schema=False)
     app.include_router(api.router)
     install_metrics(app)  # GET /metrics; counts requests and recorded events (center/metrics.py)
+    c.committer = Patient(c.committer)  # a request that gives up waiting leaves nothing to be committed later
 
     # Starlette's own class: its 404 for an unknown page and 405 come here too, as a page.
     @app.exception_handler(StarletteHTTPException)

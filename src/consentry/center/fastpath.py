@@ -75,8 +75,8 @@ class ObjectionFastPath:
         if client is None or "write" not in client[1]:
             await self.app(scope, _replaying(read, error, receive), send)
             return
+        scope["route"] = _ROUTE  # before the commit, which can find the ledger busy (busy.py logs the route)
         stored = await self.center.committer.arecord(new_event(user_id, "objected", note, client[0]))
-        scope["route"] = _ROUTE
         await JSONResponse(Event.of(stored).model_dump(mode="json"), status_code=201)(scope, receive, send)
 
 

@@ -13,7 +13,11 @@ The bytes stay in the table only until the mail is sent, expires or fails.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,8 +26,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..timeutil import from_micros, to_micros
+from ..words import count
 from .message import Message, render, with_message_id
 from .tables import mail_outbox as t
+
+log = logging.getLogger(__name__)
 
 QUEUED, SENT, EXPIRED, FAILED = "queued", "sent", "expired", "failed"
 UNDELIVERED = (EXPIRED, FAILED)
@@ -94,13 +101,55 @@ class Claimed:
     claim: str
 
 
+def _machine() -> str:
+    """This machine as a lease names it: its boot and its process-id namespace
+    (a container of its own has one), so that a process id read from a lease
+    means this very process here. Empty where that cannot be read: then no
+    lease is ever judged abandoned."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return hashlib.sha256(f"{boot}|{namespace}|{socket.gethostname()}".encode()).hexdigest()[:8]
+
+
+def _claim_token() -> str:
+    """A claim's token, naming its holder: `random.pid.machine` (at most 29 characters)."""
+    return f"{secrets.token_hex(6)}.{os.getpid()}.{_machine()}"
+
+
+def _holder_gone(token: str) -> bool:
+    """Whether the process that holds a lease is certainly gone: on this
+    machine, and its process id no longer runs (or is a zombie). Anything else
+    (another machine, an old token without a holder, a pid reused by another
+    process) counts as alive: the mail then waits for its lease to end."""
+    _, pid, machine = (token.split(".") + ["", ""])[:3]
+    here = _machine()
+    if not (here and machine == here and pid.isdigit()) or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def claim(conn: Connection, *, limit: int, lease_s: float, now: int | None = None) -> list[Claimed]:
     """Take up to `limit` due mails for one delivery attempt each. The claim
     moves them one lease ahead, so no other sender takes them meanwhile (and
     one that died leaves them due again). On PostgreSQL concurrent claimers
-    skip each other's rows; SQLite writers take turns anyway."""
+    skip each other's rows; SQLite writers take turns anyway. The claim names
+    its holder (`_claim_token`), so `retry_now` can tell a dead one."""
     now = now_us() if now is None else now
-    token = secrets.token_hex(8)
+    token = _claim_token()
     due = (t.c.state == QUEUED) & (t.c.next_attempt_us <= now)
     pick = select(t.c.id).where(due).order_by(t.c.next_attempt_us).limit(limit)
     if conn.dialect.name == "postgresql":
@@ -166,14 +215,45 @@ def next_due_us(conn: Connection) -> int | None:
     return conn.execute(select(func.min(t.c.next_attempt_us)).where(t.c.state == QUEUED)).scalar()
 
 
+@dataclass(frozen=True)
+class Held:
+    """Queued mails another sender holds (claimed, lease running), and when the last lease ends."""
+
+    mails: int
+    until: datetime | None
+
+
+def held(conn: Connection) -> Held:
+    now = now_us()
+    n, until = conn.execute(
+        select(func.count(), func.max(t.c.next_attempt_us))
+        .where(t.c.state == QUEUED, t.c.claim.is_not(None), t.c.next_attempt_us > now)
+    ).one()
+    return Held(int(n or 0), from_micros(until) if n else None)
+
+
 def retry_now(conn: Connection) -> int:
-    """An operator's `mail send --now`: every queued mail is due at once (claimed ones stay claimed)."""
-    return int(
-        conn.execute(
-            update(t).where(t.c.state == QUEUED, t.c.claim.is_(None)).values(next_attempt_us=now_us())
-        ).rowcount
-        or 0
-    )
+    """An operator's `mail send --now`: every queued mail is due at once. A
+    mail claimed by a sender that is certainly gone (`_holder_gone`: a crash)
+    is taken over; one that a sender which may still deliver it holds stays
+    with it until its lease ends (`held`), so nothing is sent twice on
+    purpose. Returns how many were taken over."""
+    now = now_us()
+    leased = conn.execute(
+        select(t.c.id, t.c.claim).where(t.c.state == QUEUED, t.c.claim.is_not(None), t.c.next_attempt_us > now)
+    ).all()
+    taken = 0
+    for row in leased:
+        if _holder_gone(row.claim):
+            taken += conn.execute(
+                update(t).where(t.c.id == row.id, t.c.claim == row.claim, t.c.state == QUEUED)
+                .values(claim=None, next_attempt_us=now)
+            ).rowcount or 0
+    conn.execute(update(t).where(t.c.state == QUEUED, t.c.claim.is_(None)).values(next_attempt_us=now))
+    if taken:
+        log.warning("took over %s from a sender that is gone (its process no longer runs): trying them now",
+                    count(taken, "mail", "mails"))
+    return taken
 
 
 # -- for people who look -----------------------------------------------------------------------

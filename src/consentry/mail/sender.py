@@ -17,9 +17,10 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..ledger import Ledger
-from ..words import count
+from ..words import agree, count
 from . import outbox
 from .errors import MailError, PermanentFailure
 from .transport import Transport
@@ -36,6 +37,9 @@ class Pass:
     retrying: int = 0
     failed: int = 0
     expired: int = 0
+    #: after `drain`: queued mails another sender holds (its lease runs), and when the last lease ends
+    held: int = 0
+    held_until: datetime | None = None
 
 
 def _for_log(exc: BaseException) -> str:
@@ -130,7 +134,9 @@ class Sender:
         )
 
     def drain(self, timeout_s: float | None = None) -> Pass:
-        """Passes until nothing is due right now (for `consentry mail send`)."""
+        """Passes until nothing is due right now (for `consentry mail send`);
+        then says how many mails another sender holds, and until when: after a
+        crash "0 sent" alone left the operator guessing why queued mails stayed."""
         total = Pass()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
@@ -138,7 +144,16 @@ class Sender:
             for name in ("claimed", "sent", "retrying", "failed", "expired"):
                 setattr(total, name, getattr(total, name) + getattr(one, name))
             if one.claimed < self.batch or (deadline is not None and time.monotonic() > deadline):
-                return total
+                break
+        with self.ledger.reader.connect() as conn:
+            held = outbox.held(conn)
+        total.held, total.held_until = held.mails, held.until
+        if held.mails:
+            log.warning("%s held by another sender until %s UTC (its lease) and not tried now: that sender may "
+                        "still deliver them. If it died, they are tried when the lease ends, or at once by --now on "
+                        "the machine it ran on", agree("{n} {mail is|mails are}", held.mails),
+                        f"{held.until:%Y-%m-%d %H:%M:%S}" if held.until else "?")
+        return total
 
     # -- in the background ---------------------------------------------------------------------
 
