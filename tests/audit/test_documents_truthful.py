@@ -111,3 +111,19 @@ def test_german_says_the_same(ledger: Ledger, tmp_path: Path) -> None:
     assert "in rest_of_world werden sie erfasst, aber nicht berücksichtigt" in de
     assert sorted(_facts_rows(de).values()) == sorted(_facts_rows(en).values())
     assert len(_facts_rows(de)) == len(_facts_rows(en)) == 8
+
+
+def test_documents_data_gives_the_honoured_split(ledger: Ledger, tmp_path: Path) -> None:
+    """With --data the command counts, per the policy, which objections in force are honoured
+    (the library could; the command had no way to give it the export)."""
+    _objections(ledger)
+    _export(tmp_path)
+    app = typer.Typer()
+    app.add_typer(accountability_commands)
+    out = tmp_path / "docs"
+    r = CliRunner().invoke(app, ["documents", "--policy", "meta-2024", "--out", str(out), "--ledger", ledger.url,
+                                 "--data", str(tmp_path / "export")])
+    assert r.exit_code == 0, r.output
+    rows = _facts_rows((out / "record-of-processing.md").read_text())
+    assert rows["people whose objection is honoured under this policy"] == "2", rows
+    assert rows["people whose objection is recorded but not honoured under this policy"] == "2", rows

@@ -117,6 +117,7 @@ def test_send_now_leaves_a_live_senders_mails_and_says_until_when(tmp_path: Path
         with SmtpTestServer() as smtp:
             r = _send_now(url, smtp, tmp_path)
             assert r.stdout.startswith("0 sent"), (r.stdout, r.stderr)
+            assert ", 2 held by another sender until " in r.stdout and r.returncode == 1, (r.stdout, r.stderr)
             said = " ".join(r.stderr.split())
             assert "2 mails are held by another sender" in said and "until" in said and "UTC" in said, said
             assert smtp.messages == []

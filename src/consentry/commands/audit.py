@@ -15,7 +15,7 @@ from .. import config
 from ..errors import InputError
 from ..timeutil import iso
 from ..words import count
-from ._common import LedgerOpt, PolicyOpt, err, friendly, open_ledger, out
+from ._common import LedgerOpt, PolicyOpt, checked_export, err, friendly, open_ledger, out
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 top = typer.Typer()
@@ -117,6 +117,9 @@ def documents(
     language: Annotated[str, typer.Option(
         help="Language of all three documents: the record, the LIA and the notice (an EU or EEA language code, "
              "e.g. de, pl).")] = "en",
+    data: Annotated[Optional[str], typer.Option(
+        "--data", help="The platform export: its countries tell, per the policy, which objections in force are "
+        "honoured (without it, the documents say they cannot tell).")] = None,
     public_key: PublicKeyOpt = None,
     checkpoints: CheckpointsOpt = None,
 ) -> None:
@@ -156,7 +159,7 @@ def documents(
     with open_ledger(ledger) as led:
         with err.status("verifying the audit log ..."):
             require_intact(led, "document", public_key=public_key, checkpoints=checkpoints)
-        facts = ledger_facts(led.reader)
+        facts = ledger_facts(led.reader, export=checked_export(data) if data is not None else None)
     docs = build_documents(pol, facts, who, cutoff=t, language=language)
     for path in write_documents(docs, target):
         out.print(f"wrote {path}", highlight=False)

@@ -63,9 +63,14 @@ def mail_send(
             with led.transaction() as conn:
                 outbox.retry_now(conn)
         done = Sender(led, transport).drain()
+    held = ""
+    if done.held:
+        # Leased by a sender that is alive (or on another machine): not tried now, and not twice.
+        until = f" until {done.held_until:%Y-%m-%d %H:%M:%S} UTC" if done.held_until else ""
+        held = f", {done.held:,} held by another sender{until}"
     out.print(
-        f"{done.sent:,} sent, {done.retrying:,} to try again later, {done.failed:,} refused, {done.expired:,} expired",
-        highlight=False,
+        f"{done.sent:,} sent, {done.retrying:,} to try again later, {done.failed:,} refused, {done.expired:,} expired"
+        + held, highlight=False,
     )
-    if done.retrying or done.failed or done.expired:
+    if done.retrying or done.failed or done.expired or done.held:
         raise typer.Exit(1)
