@@ -86,6 +86,11 @@ class LedgerError(ConsentryError):
     """The ledger cannot do what was asked (unreachable, wrong schema, ...)."""
 
 
+class NotInForce(ConsentryError):
+    """A withdrawal of an objection or consent that another event withdrew
+    first, found in the withdrawal's own transaction: it was rolled back."""
+
+
 class _Problem(Protocol):
     def render(self) -> str: ...
 

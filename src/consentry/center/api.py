@@ -4,14 +4,16 @@ never logged)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
-from ..ledger import Channel, EventType, NewEvent, StoredEvent
+from ..errors import NotInForce
+from ..ledger import Channel, EventType, NewEvent, StillInForce, StoredEvent
 from ..timeutil import iso
 from .context import Center
 from .pages import _NEEDS, center
@@ -94,52 +96,95 @@ class Status(BaseModel):
 
 
 _CONFLICT = {409: {"description": "Nothing in force to withdraw", **_ERROR}}
+_ALREADY = {200: {"description": "Already in force: nothing new was recorded; the event that did it", "model": Event}}
 
 
-async def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str) -> Event:
-    needs = _NEEDS.get(type_)  # what the web refuses, the API refuses
-    if needs is not None:
+#: A retry sends the same key: the first request's event is the answer, never a second event.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+#: What an event of these types withdraws, and the type that must be the latest of its kind.
+_WITHDRAWS = {EventType.objection_withdrawn: ((EventType.objected, EventType.objection_withdrawn,
+                                               EventType.objection_rejected), EventType.objected),
+              EventType.consent_withdrawn: ((EventType.consent_given, EventType.consent_withdrawn), EventType.consent_given)}
+#: Asked again while in force, the pages record nothing new: nor does the API.
+_ONCE = (EventType.consent_given, EventType.erasure_requested)
+
+
+def _key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise HTTPException(status_code=422, detail="Idempotency-Key must be 1 to 128 printable ASCII characters, "
+                                                    "without spaces; nothing was recorded.")
+    return key
+
+
+async def _record(c: Center, user_id: str, type_: EventType, note: str | None, client_id: str,
+                  request: Request, response: Response) -> Event:
+    key = _key(request)
+    if type_ in _WITHDRAWS or type_ in _ONCE:
         from starlette.concurrency import run_in_threadpool
 
-        if not needs(await run_in_threadpool(c.ledger.state, user_id)):
-            what = "objection" if type_ == EventType.objection_withdrawn else "consent"
-            raise HTTPException(status_code=409, detail=f"{user_id} has no {what} in force to withdraw; nothing was recorded.")
-    stored = await c.committer.arecord(new_event(user_id, type_, note, client_id))
+        state = await run_in_threadpool(c.ledger.state, user_id)
+        needs = _NEEDS.get(type_)  # what the web refuses, the API refuses (a keyed retry finds its event below)
+        if needs is not None and not needs(state) and key is None:
+            raise _not_in_force(user_id, type_)
+        if type_ in _ONCE and (done := c.ledger.in_force(user_id, type_, state)) is not None:
+            response.status_code = 200  # nothing new: the event that did it
+            return Event.of(done)
+    checks = [StillInForce([k.value for k in _WITHDRAWS[type_][0]], _WITHDRAWS[type_][1].value)] \
+        if type_ in _WITHDRAWS else []
+    try:
+        stored = await c.committer.arecord(new_event(user_id, type_, note, client_id, key), mails=checks)
+    except NotInForce:
+        raise _not_in_force(user_id, type_) from None
+    if key is not None and (stored.user_id != user_id or stored.type != type_ or stored.note != note):
+        raise HTTPException(status_code=422, detail="This Idempotency-Key was sent before with another request "
+                                                    f"(event #{stored.seq}); nothing was recorded: use a new key.")
     return Event.of(stored)
 
 
-def new_event(user_id: str, type_: EventType | str, note: str | None, client_id: str) -> NewEvent:
+def _not_in_force(user_id: str, type_: EventType) -> HTTPException:
+    what = "objection" if type_ == EventType.objection_withdrawn else "consent"
+    return HTTPException(status_code=409, detail=f"{user_id} has no {what} in force to withdraw; nothing was recorded.")
+
+
+def new_event(user_id: str, type_: EventType | str, note: str | None, client_id: str, key: str | None = None) -> NewEvent:
     """The event a request of API client `client_id` records, received now
-    (also by `fastpath`, the objection's common case)."""
+    (also by `fastpath`, the objection's common case). With an Idempotency-Key
+    its id is the client's and the key's, so a retry finds the first one."""
     return NewEvent(user_id=user_id, type=EventType(type_), at=datetime.now(UTC), channel=Channel.api, note=note,
-                    actor=f"client:{client_id}")
+                    actor=f"client:{client_id}", event_id=f"api:{client_id}:{key}" if key is not None else None)
 
 
 @router.post("/people/{user_id}/objection", status_code=201, response_model=Event)
-async def object_(user_id: UserId, body: Note | None = None, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+async def object_(user_id: UserId, request: Request, response: Response, body: Note | None = None,
+                  c: Center = Depends(center), cid: str = Depends(client)) -> Event:
     """Record an objection. It is in force from the returned `at`, for every cut-off after it, wherever the policy
     in use honours objections (under `meta-2024`, in Europe only)."""
-    return await _record(c, user_id, EventType.objected, body.note if body else None, cid)
+    return await _record(c, user_id, EventType.objected, body.note if body else None, cid, request, response)
 
 
 @router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
-async def withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.objection_withdrawn, None, cid)
+async def withdraw(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
+                  cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.objection_withdrawn, None, cid, request, response)
 
 
-@router.post("/people/{user_id}/consent", status_code=201, response_model=Event)
-async def consent(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.consent_given, None, cid)
+@router.post("/people/{user_id}/consent", status_code=201, response_model=Event, responses=_ALREADY)
+async def consent(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
+                 cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_given, None, cid, request, response)
 
 
 @router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
-async def consent_withdraw(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.consent_withdrawn, None, cid)
+async def consent_withdraw(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
+                          cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_withdrawn, None, cid, request, response)
 
 
-@router.post("/people/{user_id}/erasure", status_code=201, response_model=Event)
-async def erasure(user_id: UserId, c: Center = Depends(center), cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.erasure_requested, None, cid)
+@router.post("/people/{user_id}/erasure", status_code=201, response_model=Event, responses=_ALREADY)
+async def erasure(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
+                 cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.erasure_requested, None, cid, request, response)
 
 
 @router.get("/people/{user_id}", response_model=Status)

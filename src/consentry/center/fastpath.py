@@ -65,7 +65,7 @@ class ObjectionFastPath:
         headers = _headers(scope)
         key = _bearer(headers.get(b"authorization"))
         ctype = headers.get(b"content-type")
-        if key is None or not (ctype is None or _is_json(ctype)):
+        if key is None or not (ctype is None or _is_json(ctype)) or b"idempotency-key" in headers:  # keyed: the route
             await self.app(scope, receive, send)
             return
         body, read, error = await _read_body(receive)

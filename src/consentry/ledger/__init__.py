@@ -1,6 +1,6 @@
 """The ledger (CONTRACT §2): everything a person said or was told, append-only."""
 
-from .committer import GroupCommitter
+from .committer import GroupCommitter, StillInForce
 from .events import (
     CONSENT_TYPES,
     OBJECTION_TYPES,
@@ -26,6 +26,7 @@ __all__ = [
     "NewEvent",
     "PersonState",
     "Prepared",
+    "StillInForce",
     "StoredEvent",
     "action_id",
     "redact_url",

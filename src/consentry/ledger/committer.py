@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, select
 
+from ..errors import NotInForce
 from ..timeutil import from_micros
 from . import store
 from . import tables as t
@@ -35,6 +36,25 @@ class EventMail(Protocol):
     If it raises, the event is not committed and its waiter gets the error."""
 
     def enqueue(self, conn: Connection, event: StoredEvent) -> object: ...
+
+
+class StillInForce:
+    """An EventMail that mails nothing: run in the event's own transaction, it
+    rolls a withdrawal back (NotInForce) unless the latest event of `kinds`
+    before it is still `wanted`. A check before queueing reads the state
+    outside the write, so ten concurrent withdrawals of one objection all
+    passed it and all were recorded."""
+
+    def __init__(self, kinds: Sequence[str], wanted: str) -> None:
+        self.kinds, self.wanted = tuple(kinds), wanted
+
+    def enqueue(self, conn: Connection, event: StoredEvent) -> None:
+        latest = conn.execute(
+            select(t.events.c.type).where(t.events.c.user_id == event.user_id, t.events.c.seq < event.seq,
+                                          t.events.c.type.in_(self.kinds))
+            .order_by(t.events.c.seq.desc()).limit(1)).scalar()
+        if latest != self.wanted:
+            raise NotInForce(f"{event.user_id}: nothing in force to withdraw")
 
 
 _Item = tuple[NewEvent, "Future[StoredEvent]", Sequence[EventMail]]
