@@ -94,3 +94,18 @@ def test_the_honest_home_verifies_and_reports(honest: Path, tmp_path: Path) -> N
     ok(cli("audit", "verify", "--ledger", led))
     ok(cli("report", "--at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "--out", tmp_path / "rep", "--no-pdf",
            "--ledger", led))
+
+
+def test_a_snapshot_built_again_under_a_name_once_unregistered_verifies(honest: Path, tmp_path: Path) -> None:
+    """A build whose folder could not be moved into place is unregistered (its record says why); a later
+    build under the same name is a new snapshot. The records are read in chain order, so it is not taken
+    for a row added outside consentry."""
+    from consentry.ledger import Ledger
+    from consentry.snapshots import Registry
+
+    led = copy_of(honest, tmp_path)
+    with Ledger(led) as ledger:
+        Registry(ledger).remove("s1", why="its folder could not be moved into place (a test)")
+    ok(cli("snapshot", "build", "--data", honest / "export", "--at", AT, "--name", "s1", "--out", tmp_path / "s1",
+           "--ledger", led))
+    ok(cli("audit", "verify", "--ledger", led))

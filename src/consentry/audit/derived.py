@@ -32,11 +32,13 @@ def check_derived(ledger: Ledger) -> str | None:
     """The first table row that its audit record or the ledger does not bear
     out, in words; None when all agree."""
     with ledger.reader.connect() as conn:
+        # Per kind, in chain order: (time, data) of each record, and `order` holds them all as chained.
         recs: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         for kind, at_us, data in conn.execute(
                 select(audit_log.c.kind, audit_log.c.at_us, audit_log.c.data)
                 .where(audit_log.c.kind.in_(_KINDS)).order_by(audit_log.c.seq)):
             recs[kind].append((int(at_us), json.loads(data)))
+            recs["order"].append((kind, json.loads(data)))
         return _models(conn, recs) or _purges(conn, recs) or _snapshots(conn, recs) or _notices(conn)
 
 
@@ -95,19 +97,14 @@ def _snapshots(conn: Connection, recs: dict) -> str | None:
     """Each snapshot row as its records leave it: built (rows, digest,
     watermark), then each purge (rows removed, digest, watermark) and check."""
     state: dict[str, dict[str, Any]] = {}
-    for _, d in recs["snapshot_built"]:
-        state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"]}
-    for _, d in recs["snapshot_unregistered"]:
-        state.pop(d["name"], None)
-    events_after = sorted([(at, "purged", d) for at, d in recs["snapshot_purged"]]
-                          + [(at, "checked", d) for at, d in recs["snapshot_checked"]], key=lambda x: x[0])
-    for _, what, d in events_after:
-        s = state.get(d["name"])
-        if s is None:
-            continue
-        if what == "purged":
+    for kind, d in recs["order"]:  # as chained: a name built again after it was unregistered starts over
+        if kind == "snapshot_built":
+            state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"]}
+        elif kind == "snapshot_unregistered":
+            state.pop(d["name"], None)
+        elif (s := state.get(d["name"])) is not None and kind == "snapshot_purged":
             s.update(rows=s["rows"] - int(d["rows_removed"]), digest=d["digest"], watermark=d["to_watermark"])
-        else:
+        elif s is not None and kind == "snapshot_checked":
             s["watermark"] = max(s["watermark"], int(d["watermark"]))
     rows = {r["name"]: r for r in conn.execute(select(snapshots)).mappings()}
     for name in state.keys() - rows.keys():
