@@ -27,7 +27,7 @@ class SnapshotImpact:
         return self.rows_now > 0 or self.tagged_now > 0 or bool(self.purged)
 
 
-def rows_of(rec: SnapshotRecord, user_id: str) -> tuple[int, int]:
+def rows_of(rec: SnapshotRecord, user_id: str, dt=None) -> tuple[int, int]:  # noqa: ANN001 - an open DeltaTable
     """The person's own rows in a snapshot now, and the rows of others that tag
     them (a photo that shows them is their data too: counting only their own
     rows, `impact` said "in no snapshot" of someone shown in two photos of one).
@@ -35,7 +35,7 @@ def rows_of(rec: SnapshotRecord, user_id: str) -> tuple[int, int]:
     import duckdb
     from deltalake import DeltaTable
 
-    files = DeltaTable(rec.uri).file_uris()
+    files = (dt if dt is not None else DeltaTable(rec.uri)).file_uris()
     if not files:
         return 0, 0
     con = duckdb.connect()
@@ -89,14 +89,17 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
         mine = [p for p in purged if p["snapshot"] == rec.name]
         # Read once: only a table that fails to read is asked why (every /me view comes here, per snapshot).
         try:
-            rows, tagged = rows_of(rec, user_id)
+            from deltalake import DeltaTable
+
+            dt = DeltaTable(rec.uri)  # one read of its log for the rows and the drift (every /me view comes here)
+            rows, tagged = rows_of(rec, user_id, dt)
         except Exception:
             if (why := unreadable(rec)) is None:
                 raise
             unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), why, mine,
                                                registry.models(rec.name), f"put its folder back at {folder_of(rec)}"))
             continue
-        if (d := drift(rec)) is not None and d.outside:
+        if (d := drift(rec, dt)) is not None and d.outside:
             # Rows another tool wrote are no answer: what the table holds is not what consentry built and purged.
             unchecked.append(UncheckedSnapshot(rec.name, rec.manifest.built_at, str(folder_of(rec)), d.what(), mine,
                                                registry.models(rec.name), changed_fix(rec)))

@@ -108,13 +108,13 @@ def _ours(entry: dict) -> str | None:
     return None
 
 
-def drift(rec: SnapshotRecord) -> Drift | None:
+def drift(rec: SnapshotRecord, dt=None) -> Drift | None:  # noqa: ANN001 - a DeltaTable the caller opened already
     """None when the table is at the version consentry recorded, or ahead of it
     only by vacuums (they change no row); else what changed. The table must be
     readable (`require_readable`)."""
     from deltalake import DeltaTable
 
-    dt = DeltaTable(rec.uri)
+    dt = dt if dt is not None else DeltaTable(rec.uri)
     version, recorded = dt.version(), rec.manifest.table_version
     if version == recorded:
         return None
