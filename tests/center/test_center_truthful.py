@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ from consentry.engine.rules import MEANING, Reason
 from consentry.ledger import Channel, EventType, NewEvent
 from consentry.people.view import ABOUT_YOU, NOT_ABOUT_YOU
 from consentry.snapshots import build
-from consentry.timeutil import parse_instant
+from consentry.timeutil import iso, parse_instant
 from exportkit import write_export
 
 pytestmark = pytest.mark.slow  # every test here: see the markers in pyproject.toml
@@ -216,6 +216,27 @@ def test_after_the_cutoff_me_says_what_a_build_at_it_made_now_holds(center_facto
     assert not any(d["eligible"] for d in decisions.values()), decisions
     assert decisions["a-post"] == {"eligible": False, "reason": "objected"}
     assert decisions["b-photo"] == {"eligible": False, "reason": "tagged_person", "about_you": "objected"}
+
+
+def test_after_the_cutoff_an_item_deleted_since_is_not_used_on_me(center_factory, tmp_path) -> None:  # noqa: ANN001
+    """Finding: with the configured cut-off in the past, Alice's post deleted
+    after it (before now) was "yes, it may be used" on /me and in the download,
+    while a build at that cut-off made now leaves it out (its rows say
+    `since_cutoff:content_deleted`). The page and the build now read one
+    engine order (`Compiler.left_out_now_sql`)."""
+    deleted = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    assert deleted > PAST
+    content = [dict(c, deleted_at=iso(deleted)) if c["item_id"] == "a-post" else c for c in CONTENT]
+    kit = center_factory(cutoff=PAST, data=write_export(tmp_path / "export", USERS, content, TAGS))
+    alice = kit.signed_in_client(ALICE)
+    rows = me_rows(alice.get("/me").text)
+    assert rows["a-post"][:2] == ("author", "no"), rows
+    assert rows["a-post"][2] == ABOUT_YOU[Reason.content_deleted], rows
+    assert _used_on_me(alice) == _alices(_built(kit, PAST, "s0", tmp_path)) == {"a-photo", "b-photo"}
+    _tagged, decisions = _download(alice)
+    assert decisions["a-post"] == {"eligible": False, "reason": "content_deleted"}, decisions
+    # Deleted before the cut-off, as the engine decides at it (rule 5): the page says the same.
+    assert rows["a-gone"] == ("author", "no", ABOUT_YOU[Reason.content_deleted]), rows
 
 
 def test_before_the_cutoff_me_still_speaks_of_the_next_cutoff(center: CenterKit) -> None:

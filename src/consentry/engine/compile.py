@@ -260,6 +260,33 @@ third_party AS (
   ) ranked WHERE rn = 1 AND type = {quote(EventType.third_party_objected)}
 )"""
 
+    def left_out_now_sql(self, *, d: str, c: str, lf: str, lt: str, tp: str, prefix: str = "") -> str:
+        """Why a build made at this compiler's T (now, past the cut-off) leaves
+        out an item the decisions at the cut-off allow, first cause first, or
+        NULL: its author fails a person rule now (`lf`, `failing_sql` joined on
+        the author), it was deleted since, a tagged person fails one under
+        `require` (`lt`: the item, when one does), a third party objected and
+        faces are not blurred (`tp`: `third_party_cte` joined on the item), or
+        it may be used only blurred and has no image to blur
+        ('no_image_to_blur'). `d` is the decision row, `c` the content row.
+        Each cause but the last is prefixed with `prefix`. The one home of this
+        order: a build and a person's page both read it."""
+        blur = self.policy.tagged_people is TaggedPeople.blur
+        require = self.policy.tagged_people is TaggedPeople.require
+        p = quote(prefix)
+        whens = [f"WHEN {lf}.reason IS NOT NULL THEN {p} || {lf}.reason",
+                 f"WHEN {c}.deleted_at <= {self.T} THEN {p} || {quote(Reason.content_deleted)}"]
+        if require:
+            whens.append(f"WHEN {lt}.item_id IS NOT NULL THEN {p} || {quote(Reason.tagged_person)}")
+        if blur:
+            # Eligible only with every face blurred, but there is no image to blur: left out, as a photo
+            # whose faces cannot be found is (kept, it failed its own verify and no purge took it out).
+            whens.append(f"WHEN {c}.media_path IS NULL AND (COALESCE({d}.blur_faces, false) OR {lt}.item_id IS NOT NULL "
+                         f"OR {tp}.item_id IS NOT NULL) THEN 'no_image_to_blur'")
+        else:
+            whens.append(f"WHEN {tp}.item_id IS NOT NULL THEN {p} || {quote(Reason.third_party_objected)}")
+        return f"CASE {' '.join(whens)} END"
+
     def tagged_fail_sql(self, c: str, tg: str) -> str:
         cond = f"COALESCE({tg}.fails_now, false)"
         if self.policy.minimum_age_at_posting:

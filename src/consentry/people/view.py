@@ -32,6 +32,7 @@ from .directory import Person
 #: with the reader's face blurred (`blur_faces`: kept here, where the catalog
 #: check finds the phrases of this page).
 ABOUT_YOU: dict[str, str] = {
+    Reason.content_deleted: "it has been deleted",
     Reason.account_deleted: "you asked for erasure or deleted your account",
     Reason.age_unknown: "your age is unknown",
     Reason.minor: "you are under the minimum age",
@@ -191,17 +192,13 @@ def person_view(export: Export, ledger: Ledger, policy: Policy, at: datetime, pe
         ).fetchone() or (None, None, None)
         me_now = (con.execute("SELECT reason FROM later_fail WHERE user_id = ?", [uid]).fetchone() or (None,))[0]
         at_posting = "c.created_at < CAST(? AS TIMESTAMP)" if policy.minimum_age_at_posting else "false AND ? IS NULL"
-        need_blur = "d.blur_faces OR lt.item_id IS NOT NULL OR tpn.item_id IS NOT NULL" if blur else "false"
-        # Why a build made now leaves out an item eligible at the cut-off, in the order of `snapshots.rows.cand_sql`.
-        gone = f"""CASE WHEN NOT d.eligible THEN NULL
-                        WHEN lf.reason IS NOT NULL THEN lf.reason
-                        WHEN {'lt.item_id IS NOT NULL' if require else 'false'} THEN 'tagged_person'
-                        WHEN tpn.item_id IS NOT NULL AND NOT {'true' if blur else 'false'} THEN 'third_party_objected'
-                        -- kept only with faces blurred, and no image to blur them in: left out
-                        WHEN c.media_path IS NULL AND ({need_blur}) THEN
+        # Why a build made now leaves out an item eligible at the cut-off (the engine's one order). With no
+        # image to blur, the page says whose face kept it out: the reader's, or a person's without an account.
+        left = later.left_out_now_sql(d="d", c="c", lf="lf", lt="lt", tp="tpn")
+        gone = f"""CASE WHEN NOT d.eligible THEN NULL WHEN {left} = 'no_image_to_blur' THEN
                           CASE WHEN lt.item_id IS NULL AND (tpa.item_id IS NOT NULL OR tpn.item_id IS NOT NULL)
                                THEN 'third_party_objected' ELSE 'tagged_person' END
-                   END"""
+                        ELSE {left} END"""
         # The reader's own failing rule, at the cut-off or now, for photos of others.
         theirs = """CASE WHEN ? IS NOT NULL THEN ? WHEN {at_posting} THEN 'minor_at_posting'
                          WHEN ? IS NOT NULL THEN ? ELSE ? END""".format(at_posting=at_posting)

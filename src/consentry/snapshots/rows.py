@@ -45,23 +45,12 @@ def cand_sql(policy: Policy, at: datetime, now: datetime, bucket: str, tagged_li
     people at T); portable SQL but for `bucket` and `tagged_list`, the
     engine's own expressions."""
     blur_policy = policy.tagged_people is TaggedPeople.blur
-    checks_tags = policy.tagged_people is not TaggedPeople.ignore
     blur_t = "d.blur_faces" if blur_policy else "false"
     return f"""
             SELECT d.item_id, d.user_id, c.kind, c.created_at, c.parent_id, c.text, c.media_path,
               tg.tagged, {bucket} AS bucket,
-              CASE
-                WHEN lf.reason IS NOT NULL THEN 'since_cutoff:' || lf.reason
-                WHEN c.deleted_at <= {Compiler(policy, max(at, now)).T} THEN 'since_cutoff:content_deleted'
-                WHEN {'lt.item_id IS NOT NULL' if checks_tags and not blur_policy else 'false'} THEN 'since_cutoff:tagged_person'
-                WHEN tp.item_id IS NOT NULL AND NOT {'true' if blur_policy else 'false'}
-                  THEN 'since_cutoff:third_party_objected'
-                -- Eligible only with every face blurred, but there is no image to blur: left out, as a photo
-                -- whose faces cannot be found is (kept, it failed its own verify and no purge took it out).
-                WHEN {'true' if blur_policy else 'false'} AND c.media_path IS NULL
-                  AND (COALESCE({blur_t}, false) OR lt.item_id IS NOT NULL OR tp.item_id IS NOT NULL)
-                  THEN 'no_image_to_blur'
-              END AS excluded,
+              {Compiler(policy, max(at, now)).left_out_now_sql(d="d", c="c", lf="lf", lt="lt", tp="tp", prefix="since_cutoff:")}
+                AS excluded,
               COALESCE({blur_t}, false)
                 OR {'lt.item_id IS NOT NULL' if blur_policy else 'false'}
                 OR tp.item_id IS NOT NULL AS need_blur
