@@ -239,6 +239,18 @@ def test_after_the_cutoff_an_item_deleted_since_is_not_used_on_me(center_factory
     assert rows["a-gone"] == ("author", "no", ABOUT_YOU[Reason.content_deleted]), rows
 
 
+def test_after_the_cutoff_the_notice_page_does_not_call_it_the_next(center_factory) -> None:  # noqa: ANN001
+    """Finding (noticed): with the configured cut-off in the past, /notice said
+    "The next training data set is built at <that past date>"."""
+    kit = center_factory(cutoff=PAST)
+    notice = page_text(kit.client.get("/notice").text)
+    assert "The next training data set" not in notice, notice
+    assert (f"The training data set with the cut-off of {when_text(PAST)} takes content as it was then. "
+            "No date is set yet for the next one.") in notice, notice
+    ahead = page_text(center_factory().client.get("/notice").text)
+    assert "The next training data set is built at" in ahead, ahead
+
+
 def test_before_the_cutoff_me_still_speaks_of_the_next_cutoff(center: CenterKit) -> None:
     """The planned cut-off (2030) is ahead: /me decides at it, as before."""
     alice = center.signed_in_client(ALICE)

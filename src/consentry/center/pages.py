@@ -92,7 +92,9 @@ def home(request: Request, c: Center = Depends(center)) -> Response:
 
 @router.get("/notice")
 def notice(request: Request, c: Center = Depends(center)) -> Response:
-    return c.render(request, "notice.html", {"cutoff": c.cutoff()}, person=c.signed_in(request))
+    cutoff = c.cutoff()  # a configured cut-off that has passed is not "the next" build
+    return c.render(request, "notice.html", {"cutoff": cutoff, "passed": cutoff <= datetime.now(UTC)},
+                    person=c.signed_in(request))
 
 
 @router.post("/signin", dependencies=[Depends(require_csrf)])
