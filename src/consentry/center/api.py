@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from ..errors import NotInForce
+from ..ids import unclean
 from ..ledger import Channel, EventType, NewEvent, StillInForce, StoredEvent
 from ..timeutil import iso
 from .context import Center
@@ -28,7 +29,20 @@ router = APIRouter(prefix="/api/v1", tags=["people"], responses={
 })
 bearer = HTTPBearer(auto_error=False, description="A platform client key: `Authorization: Bearer csk_...`")
 
-UserId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+def _matchable(value: str) -> str:
+    if unclean(value):
+        raise ValueError("begins or ends with white space or holds a control character, so it can match no id of "
+                         "a valid export (ids are never trimmed)")
+    return value
+
+
+#: Any id a valid export may hold (CONTRACT §1: a string; `ids.unclean` says which it may not),
+#: percent-encoded in the path: spaces, accents, quotes. Not '/', which no path segment
+#: carries once decoded: such a person objects through `consentry object` or the pages.
+USER_ID_MAX = 256
+UserId = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX,
+                             description="The person's user_id as in the export, percent-encoded; no '/'"),
+                   AfterValidator(_matchable)]
 
 
 async def client(

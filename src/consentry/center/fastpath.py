@@ -24,7 +24,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from .api import Event, Note, new_event
+from ..ids import unclean
+from .api import USER_ID_MAX, Event, Note, new_event
 from .context import Center
 
 Scope = MutableMapping[str, Any]
@@ -34,7 +35,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 TEMPLATE = "/api/v1/people/{user_id}/objection"
 #: `api.UserId`'s pattern and length, for the id in the path.
-_PATH = re.compile(r"/api/v1/people/([A-Za-z0-9._:@\-]{1,256})/objection")
+_PATH = re.compile(rf"/api/v1/people/([^/]{{1,{USER_ID_MAX}}})/objection")
 #: A larger body (a note is at most 4,000 characters) is left to the route.
 _MAX_BODY = 64 * 1024
 
@@ -87,7 +88,7 @@ def _user_id(scope: Scope) -> str | None:
     if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("root_path"):
         return None
     m = _PATH.fullmatch(scope.get("path", ""))
-    return m.group(1) if m else None
+    return m.group(1) if m and not unclean(m.group(1)) else None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
