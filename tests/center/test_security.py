@@ -90,8 +90,8 @@ def test_a_cookie_copied_before_signout_gets_a_signin_page(center_factory, ledge
 def test_the_cookie_is_a_random_id_and_signin_gives_a_new_one(center: CenterKit) -> None:
     c = center.client
     path = center.request_link(EMAIL[ALICE])
-    before = _cookie(c)  # the anonymous session that holds the CSRF token
-    assert len(before) >= 40 and "." not in before  # no data, no signature: an id
+    before = _cookie(c)  # the visitor's signed cookie that holds the CSRF token: no row, no identity
+    assert "." in before and not _rows(center)
     planted = center.new_client()  # an attacker who planted that cookie in the victim's browser ...
     assert center.follow_link(path).status_code == 303
     after = _cookie(c)
@@ -100,7 +100,36 @@ def test_the_cookie_is_a_random_id_and_signin_gives_a_new_one(center: CenterKit)
     assert planted.get("/me", headers={"Cookie": f"consentry_session={before}"}).status_code == 401
     assert _with_cookie(center, after, "/me").status_code == 200
     [row] = [r for r in _rows(center) if r["user_id"] == ALICE]
+    assert len(after) >= 40 and "." not in after  # signed in: an id, no data, no signature
     assert ALICE not in after and "csrf" in row["data"]
+
+
+def test_page_views_by_visitors_write_no_session_rows(center: CenterKit) -> None:
+    """Finding (noticed): every page a visitor opened wrote a session row for
+    its CSRF token, so a crawler filled the sessions table (a row per request,
+    kept 30 minutes) and a busy ledger held up the home page. A visitor's
+    token and language now travel in a signed cookie; the forms still need it."""
+    for _ in range(30):
+        fresh = center.new_client()
+        assert fresh.get("/").status_code == 200 and fresh.get("/notice?lang=de").status_code == 200
+    assert _rows(center) == []
+    visitor = center.new_client()
+    page = visitor.get("/?lang=fr")
+    assert "." in _cookie(visitor)
+    assert '<html lang="fr"' in visitor.get("/notice").text  # the chosen language is kept
+    token = csrf_from(page.text)
+    ok = visitor.post("/signin", data={"csrf": token, "email": EMAIL[ALICE]})
+    assert ok.status_code == 200, ok.text
+    assert _rows(center) == []  # asking for a link signs nobody in
+    # The token is bound to the signed cookie: without it, with another's, or with an altered one, refused.
+    other = center.new_client()
+    other.get("/")
+    for cookie in (None, _cookie(other), _cookie(visitor)[:-2] + "xx"):
+        c = center.new_client()
+        if cookie:
+            c.cookies.set("consentry_session", cookie)
+        r = c.post("/signin", data={"csrf": token, "email": EMAIL[ALICE]})
+        assert r.status_code == 403, (cookie, r.status_code)
 
 
 @pytest.mark.slow
@@ -527,7 +556,7 @@ def test_every_response_carries_the_security_headers(center_factory) -> None:  #
         404: c.get("/no/such/page"),
         405: c.put("/"),
         413: c.post("/signin", content=b"x" * 2000),
-        422: c.post("/api/v1/people/has space/objection", headers={"Authorization": f"Bearer {key}"}),
+        422: c.post("/api/v1/people/has%20space%20/objection", headers={"Authorization": f"Bearer {key}"}),
         500: c.get("/boom-for-test"),
     }
     metrics = c.get("/metrics")

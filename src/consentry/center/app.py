@@ -72,7 +72,8 @@ def create_app(settings: CenterSettings) -> FastAPI:
     ))
     # Innermost: an objection's common case skips FastAPI's routing, not the headers, limits or metrics.
     app.add_middleware(ObjectionFastPath, center=c)
-    app.add_middleware(ServerSessions, sessions=app.state.sessions, secure=settings.secure_cookies)
+    app.add_middleware(ServerSessions, sessions=app.state.sessions, secure=settings.secure_cookies,
+                       secret=settings.secret_key.get_secret_value())
     app.add_middleware(BusyLedger, center=c)  # around the sessions, whose writes can find the ledger busy too
     from importlib import resources
 

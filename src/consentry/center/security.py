@@ -182,14 +182,22 @@ class ServerSessions:
     The id changes whenever who is signed in changes (sign-in, admin log-in):
     no session fixation. An emptied session (sign-out) is deleted, and the
     cookie with it. Database work runs in the thread pool, and only for
-    requests that carry a cookie or change their session."""
+    requests that carry a cookie or change their session.
 
-    def __init__(self, app, sessions: Sessions, *, secure: bool, cookie: str = COOKIE) -> None:  # noqa: ANN001
+    A visitor nobody is signed in as (a CSRF token, a chosen language) gets no
+    row: their few keys travel in a signed cookie (`visitor`), so that page
+    views by the anonymous many neither write to the ledger's database (a
+    busy ledger held up the home page) nor fill the sessions table."""
+
+    def __init__(self, app, sessions: Sessions, *, secure: bool, secret: str, cookie: str = COOKIE) -> None:  # noqa: ANN001
+        from itsdangerous import URLSafeTimedSerializer
+
         self.app = app
         self.sessions = sessions
         self.cookie = cookie
         self.attrs = f"Path=/; HttpOnly; SameSite=Lax{'; Secure' if secure else ''}"
         self.max_age = sessions.lifetimes.absolute_s
+        self.visitor = URLSafeTimedSerializer(secret, salt="consentry.visitor-session")
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] not in ("http", "websocket"):
@@ -200,20 +208,38 @@ class ServerSessions:
         from starlette.requests import HTTPConnection
 
         sent = HTTPConnection(scope).cookies.get(self.cookie)
-        loaded = await run_in_threadpool(self.sessions.load, sent) if sent else None
-        original = json.loads(json.dumps(loaded.data)) if loaded else {}
+        visitor = self._visitor(sent) if sent and "." in sent else None  # a server id never holds a '.'
+        loaded = await run_in_threadpool(self.sessions.load, sent) if sent and "." not in sent else None
+        original = json.loads(json.dumps(loaded.data)) if loaded else visitor or {}
         scope["session"] = dict(original)
 
         async def send_with_cookie(message) -> None:  # noqa: ANN001
             # No cookie came and none is needed (the API, static files): no database
             # work and no hop to the thread pool, which costs the API a third of its rate.
             if message["type"] == "http.response.start" and (sent or scope["session"]):
-                cookie = await run_in_threadpool(self._commit, sent, loaded, original, scope["session"])
+                now = scope["session"]
+                if loaded is None and now and _who(now) == (None, None):
+                    cookie = None if now == original and visitor is not None else self._visitor_cookie(now)
+                else:
+                    cookie = await run_in_threadpool(self._commit, sent, loaded, original, now)
                 if cookie:
                     MutableHeaders(scope=message).append("Set-Cookie", cookie)
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+    def _visitor(self, sent: str) -> dict | None:
+        """A visitor's keys from their signed cookie; None if forged, altered or older than a session may live."""
+        from itsdangerous import BadSignature
+
+        try:
+            data = self.visitor.loads(sent, max_age=self.max_age)
+        except BadSignature:  # SignatureExpired among them
+            return None
+        return data if isinstance(data, dict) and _who(data) == (None, None) else None
+
+    def _visitor_cookie(self, data: dict) -> str:
+        return f"{self.cookie}={self.visitor.dumps(data)}; Max-Age={self.max_age}; {self.attrs}"
 
     def _commit(self, sent: str | None, loaded: Session | None, original: dict, now: dict) -> str | None:
         """Write what changed; the Set-Cookie header to send, if any."""
@@ -221,8 +247,7 @@ class ServerSessions:
             if loaded is not None:
                 self.sessions.delete(loaded.sid)
             return self._expire() if sent else None
-        who = lambda d: (d.get("user_id"), d.get("admin"))  # noqa: E731
-        if loaded is not None and who(now) == who(original):
+        if loaded is not None and _who(now) == _who(original):
             if now != original and not self.sessions.save(loaded.sid, now):
                 return self._expire()  # ended meanwhile (signed out elsewhere): never bring it back
             return None
@@ -233,3 +258,8 @@ class ServerSessions:
 
     def _expire(self) -> str:
         return f'{self.cookie}=""; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; {self.attrs}'
+
+
+def _who(data: dict) -> tuple[object, object]:
+    """Who a session is signed in as: (person, administrator)."""
+    return data.get("user_id"), data.get("admin")
