@@ -271,6 +271,11 @@ class ResponseProbe:
         await self.app(scope, receive, probing_send)
 
 
+#: The kits' metrics token, and the header a scrape sends with it.
+METRICS_TOKEN = "metrics-token-for-the-tests-0123"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 @dataclass
 class CenterKit:
     app: object
@@ -435,6 +440,7 @@ def center_factory(
                             .replace("tagged_people: require", "tagged_people: blur"))
             overrides["policy"] = str(path)
         data = overrides.pop("data", export_dir)
+        overrides.setdefault("metrics_token", METRICS_TOKEN)  # /metrics is off without one
         settings = CenterSettings(
             data=data,
             ledger_url=url,

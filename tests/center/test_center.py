@@ -29,6 +29,7 @@ from sqlalchemy import insert, select
 from consentry.people.tables import third_party_objections
 
 from center_kit import (  # noqa: F401  (fixtures)
+    METRICS_AUTH,
     ALICE,
     BOB,
     CAROL,
@@ -921,7 +922,7 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
         center.record(person, "notified", at="2020-01-01T00:00:00Z")
     c = center.new_client()
     assert c.get("/others").status_code == 200
-    scraped = c.get("/metrics").text
+    scraped = c.get("/metrics", headers=METRICS_AUTH).text
     before = center.snapshot()
     r = center.post_form(c, "/others", {"email": "stranger@example.net"}, page="/others")
     assert r.status_code == 400 and center.snapshot() == before
@@ -985,7 +986,7 @@ def test_third_party_objection_protects_at_confirmation_and_is_reviewed(center: 
     assert ref not in admin.get("/admin").text
     assert center.post_form(admin, url, {"action": "close", "text": "again"}).status_code == 404
     # A README walk-through: /metrics counted none of these events, and its own scrapes as "<unmatched>".
-    now = c.get("/metrics").text
+    now = c.get("/metrics", headers=METRICS_AUTH).text
     recorded = Counter((t, ch) for t, ch in _tp_types_and_channels(center))
     assert recorded == {("third_party_objected", "web"): 2, ("third_party_dismissed", "web"): 1}, recorded
     for (t, ch), n in recorded.items():

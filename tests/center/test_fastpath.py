@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from center_kit import ALICE, CenterKit, center_factory, export_dir, smtp  # noqa: F401  (fixtures)
+from center_kit import ALICE, METRICS_AUTH, CenterKit, center_factory, export_dir, smtp  # noqa: F401  (fixtures)
 from consentry.access import ApiClients
 from consentry.center import create_app
 from consentry.center import fastpath as fastpath_module
@@ -174,7 +174,7 @@ def test_the_event_is_the_routes_event_and_is_durable_when_answered(pair: Pair) 
 
 def test_the_metrics_label_it_with_the_routes_template(pair: Pair) -> None:
     pair.both()
-    text = pair.real.get("/metrics").text
+    text = pair.real.get("/metrics", headers=METRICS_AUTH).text
     line = 'consentry_http_requests_total{method="POST",route="/api/v1/people/{user_id}/objection",status="201"}'
     assert line in text, text[:3000]
 

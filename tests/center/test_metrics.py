@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
-from center_kit import ALICE, SECRET, CenterKit, center_factory, export_dir, smtp  # noqa: F401  (fixtures)
+from center_kit import ALICE, METRICS_AUTH, METRICS_TOKEN, SECRET, CenterKit, center_factory, export_dir, smtp  # noqa: F401  (fixtures)
 from consentry.access import ApiClients
 from consentry.ledger import Ledger
 from consentry.notices.tables import outbox
@@ -44,12 +44,12 @@ def test_metrics_count_a_recorded_objection(center_factory: Callable[..., Center
     kit = center_factory()
     _, key = kit.api_key("metrics test")
     http = kit.new_client()
-    before = http.get("/metrics")
+    before = http.get("/metrics", headers=METRICS_AUTH)
     assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
     r = http.post(f"/api/v1/people/{ALICE}/objection", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 201
     http.get("/no-such-page-for-bob")
-    after = http.get("/metrics").text
+    after = http.get("/metrics", headers=METRICS_AUTH).text
     delta = lambda name, **lb: value(after, name, **lb) - value(before.text, name, **lb)  # noqa: E731
     assert delta("consentry_ledger_events_recorded_total", type="objected", channel="api") == 1
     assert delta("consentry_ledger_events_recorded_total", type="consent_given", channel="api") == 0
@@ -71,7 +71,7 @@ def test_outbox_pending_is_read_from_the_database(center_factory: Callable[..., 
     rows.append({**rows[0], "dedupe_key": "c:u99:in_app", "user_id": "u99", "channel": "in_app"})
     with kit.ledger.transaction() as conn:
         conn.execute(insert(outbox), rows)
-    text = kit.new_client().get("/metrics").text
+    text = kit.new_client().get("/metrics", headers=METRICS_AUTH).text
     assert value(text, "consentry_notice_outbox_pending", channel="email") == 4  # pending x2, sending, deferred
     assert value(text, "consentry_notice_outbox_pending", channel="in_app") == 1
 
@@ -107,6 +107,7 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
         **os.environ,
         "CONSENTRY_HOME": str(tmp_path),
         "CONSENTRY_SECRET_KEY": SECRET,
+        "CONSENTRY_METRICS_TOKEN": METRICS_TOKEN,
         "CONSENTRY_CENTER_SETTINGS": json.dumps(
             {"data": str(export_dir), "ledger_url": ledger_url, "mail_dir": str(tmp_path / "mail")}
         ),
@@ -121,7 +122,7 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(f"{base}/metrics", proc, tmp_path / "uvicorn.log")
+        _wait_until_up(f"{base}/", proc, tmp_path / "uvicorn.log")
         n = 12
         for i in range(n):  # a new connection each time, so both workers take some
             r = httpx.post(f"{base}/api/v1/people/p{i}/objection", headers={"Authorization": f"Bearer {key}"}, timeout=10)
@@ -132,7 +133,7 @@ def test_two_workers_add_up(tmp_path: Path, export_dir: Path) -> None:  # noqa: 
         while len(workers := {f.name for f in metrics_dir.glob("gauge_livesum_*.db")}) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         for _ in range(6):  # whichever worker answers, the totals are the same
-            text = httpx.get(f"{base}/metrics", timeout=10).text
+            text = httpx.get(f"{base}/metrics", headers=METRICS_AUTH, timeout=10).text
             assert value(text, "consentry_ledger_events_recorded_total", type="objected", channel="api") == n
             assert value(text, "consentry_http_requests_total", route=OBJECTION_ROUTE, method="POST", status="201") == n
         assert len(workers) == 2, workers
@@ -200,15 +201,15 @@ def test_the_purge_backlog_shows_how_long_an_objection_has_waited_for_its_snapsh
     # At a cut-off in the past: a snapshot is never built at a later one (the center's plans 2030).
     build(kit.export, kit.ledger, load_policy("recommended"), datetime(2024, 6, 26, tzinfo=UTC), "s1", out=tmp_path / "s1")
     http = kit.new_client()
-    text = http.get("/metrics").text
+    text = http.get("/metrics", headers=METRICS_AUTH).text
     assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 0
     assert value(text, "consentry_purge_backlog_seconds", snapshot="s1") == 0
     kit.record(ALICE, "objected")
     time.sleep(1.1)
-    text = http.get("/metrics").text
+    text = http.get("/metrics", headers=METRICS_AUTH).text
     assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 1
     assert 1.0 <= value(text, "consentry_purge_backlog_seconds", snapshot="s1") < 60
     purge(kit.ledger, "s1")
-    text = http.get("/metrics").text
+    text = http.get("/metrics", headers=METRICS_AUTH).text
     assert value(text, "consentry_purge_backlog_events", snapshot="s1") == 0
     assert value(text, "consentry_purge_backlog_seconds", snapshot="s1") == 0

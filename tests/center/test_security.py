@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from center_kit import (  # noqa: F401  (fixtures)
+    METRICS_AUTH,
     ADMIN_PASSWORD,
     ALICE,
     BOB,
@@ -559,7 +560,7 @@ def test_every_response_carries_the_security_headers(center_factory) -> None:  #
         422: c.post("/api/v1/people/has%20space%20/objection", headers={"Authorization": f"Bearer {key}"}),
         500: c.get("/boom-for-test"),
     }
-    metrics = c.get("/metrics")
+    metrics = c.get("/metrics", headers=METRICS_AUTH)
     static = c.get("/static/style.css")
     for status, r in [*responses.items(), (200, metrics), (static.status_code, static)]:
         assert r.status_code == status or r is static, (status, r.status_code)
@@ -572,7 +573,7 @@ def test_every_response_carries_the_security_headers(center_factory) -> None:  #
 def test_hsts_behind_https(center_factory) -> None:  # noqa: ANN001
     kit = center_factory(base_url="https://privacy.example.org")
     c = kit.new_client(raise_server_exceptions=False)
-    for r in (c.get("/"), c.get("/nowhere"), c.get("/metrics")):
+    for r in (c.get("/"), c.get("/nowhere"), c.get("/metrics", headers=METRICS_AUTH)):
         assert r.headers.get(HSTS[0]) == HSTS[1]
 
 
@@ -606,7 +607,15 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(center_factory) -> None:
 
 @pytest.mark.slow
 def test_metrics_can_be_limited_to_a_token(center_factory) -> None:  # noqa: ANN001
-    assert center_factory().new_client().get("/metrics").status_code == 200  # no token set: open
+    """Finding: without a token /metrics was open, and its mail counts moved
+    after POST /signin only for an address with an account (a sign-in link
+    goes out only to one): anyone could tell who has an account. It is off
+    without a token, and says how to turn it on."""
+    off = center_factory(metrics_token=None)
+    c = off.new_client()
+    before = c.get("/metrics")
+    assert before.status_code == 403 and "consentry_" not in before.text and "--metrics-token" in before.text
+    assert c.get("/metrics", headers=METRICS_AUTH).status_code == 403
     token = "metrics-token-0123456789"
     kit = center_factory(metrics_token=token)
     c = kit.new_client()

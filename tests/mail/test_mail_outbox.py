@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 import smtp_server
-from center_kit import ALICE, EMAIL, CenterKit, center, center_factory, export_dir, page_text  # noqa: F401
+from center_kit import ALICE, EMAIL, METRICS_AUTH, CenterKit, center, center_factory, export_dir, page_text  # noqa: F401
 from consentry.access.tables import signin_links
 from consentry.cli import app as cli_app
 from consentry.ledger import Channel, EventType, GroupCommitter, Ledger, NewEvent
@@ -392,6 +392,6 @@ def test_metrics_count_the_outbox_by_state(center: CenterKit, smtp: SmtpTestServ
     smtp.reject(EMAIL[ALICE], 550)
     center.client.post("/signin", data={"email": EMAIL[ALICE], "csrf": center.csrf()})
     wait_until("refused", lambda: rows(center.ledger) and rows(center.ledger)[0]["state"] == "failed")
-    body = center.client.get("/metrics").text
+    body = center.client.get("/metrics", headers=METRICS_AUTH).text
     assert 'consentry_mail_outbox{state="failed"} 1.0' in body
     assert 'consentry_mail_outbox{state="queued"} 0.0' in body

@@ -233,6 +233,11 @@ def exposition(engine: Any) -> bytes:
     return text + generate_latest(extra)
 
 
+#: What GET /metrics answers when no token is set.
+METRICS_OFF = ("Metrics are off: start the privacy center with --metrics-token (or $CONSENTRY_METRICS_TOKEN), "
+               "then scrape with 'Authorization: Bearer <token>'.\n")
+
+
 def install_metrics(app: FastAPI) -> None:
     """Count requests and recorded events, and serve GET /metrics. Call once,
     after app.state.center is set and before the app starts."""
@@ -248,14 +253,17 @@ def install_metrics(app: FastAPI) -> None:
     token = center.settings.metrics_token
 
     async def metrics_endpoint(request: Request) -> Response:
-        if token is not None:  # `serve --metrics-token`: only the scraper that has it
-            import hmac
+        if token is None:
+            # Off unless a token is set: the mail counts move when a sign-in link goes out, which it
+            # does only for an address with an account, so an open /metrics told anyone who has one.
+            return Response(METRICS_OFF, status_code=403, media_type="text/plain", headers={"Cache-Control": "no-store"})
+        import hmac  # `serve --metrics-token`: only the scraper that has it
 
-            sent = request.headers.get("authorization", "")
-            expected = f"Bearer {token.get_secret_value()}"
-            if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), expected.encode()):
-                return Response("A metrics token is needed: Authorization: Bearer <token>\n", status_code=401,
-                                media_type="text/plain", headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"})
+        sent = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), expected.encode()):
+            return Response("A metrics token is needed: Authorization: Bearer <token>\n", status_code=401,
+                            media_type="text/plain", headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"})
         body = await run_in_threadpool(exposition, request.app.state.center.ledger.reader)
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 

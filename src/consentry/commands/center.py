@@ -51,8 +51,8 @@ def serve(
                      "believed for rate limits; repeatable. None by default."),
     ] = None,
     metrics_token: Annotated[
-        Optional[str], typer.Option(help="If set, GET /metrics needs 'Authorization: Bearer TOKEN' "
-                                    "(or $CONSENTRY_METRICS_TOKEN).")
+        Optional[str], typer.Option(help="Turns GET /metrics on, for 'Authorization: Bearer TOKEN' only "
+                                    "(or $CONSENTRY_METRICS_TOKEN); without it /metrics is off.")
     ] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies are refused (413).")] = 64 * 1024,
     controller: ControllerFileOpt = None,
