@@ -19,6 +19,7 @@ from PIL import Image
 from center_kit import (  # noqa: F401  (fixtures)
     ALICE,
     BOB,
+    CAROL,
     CONTENT,
     DORA,
     EMAIL,
@@ -249,6 +250,22 @@ def test_after_the_cutoff_the_notice_page_does_not_call_it_the_next(center_facto
             "No date is set yet for the next one.") in notice, notice
     ahead = page_text(center_factory().client.get("/notice").text)
     assert "The next training data set is built at" in ahead, ahead
+
+
+def test_consent_then_an_objection_is_not_called_may_be_used(center_factory) -> None:  # noqa: ANN001
+    """Finding (trial, a consent jurisdiction): Carol consented, then objected;
+    /me said both "You have given consent. Your public content may be used."
+    and "Your objection is in force ... None of your content is used." The
+    objection decides (rule 11), and the page now says only that."""
+    kit = center_factory(policy="consent-file")
+    carol = kit.signed_in_client(CAROL)
+    assert kit.post_form(carol, "/me/consent").status_code == 200
+    assert "Your public content may be used" in page_text(carol.get("/me").text)
+    assert kit.post_form(carol, "/me/object").status_code == 200
+    text = page_text(carol.get("/me").text)
+    assert "You have given consent." in text and "Your public content may be used" not in text, text
+    assert "None of your content is used" in text, text
+    assert kit.decisions()["c-post"][1:] == (False, "objected")
 
 
 def test_before_the_cutoff_me_still_speaks_of_the_next_cutoff(center: CenterKit) -> None:
