@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..access import Lifetimes, Sessions
+from ..people import Person
 from . import admin, api, pages
 from .busy import BusyLedger, Patient
 from .context import Center
@@ -90,7 +91,8 @@ def create_app(settings: CenterSettings) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return c.render(request, "error.html", {"message": _page_message(c, request, exc)}, status=exc.status_code)
+        return c.render(request, "error.html", {"message": _page_message(c, request, exc)}, status=exc.status_code,
+                        person=_reader(c, request))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -99,9 +101,18 @@ def create_app(settings: CenterSettings) -> FastAPI:
             # caller's data, not something an error needs to repeat.
             errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
             return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-        return c.render(request, "error.html", {"message": "Some of the form was missing or too long."}, status=422)
+        in_form = any(e.get("loc", ("",))[0] == "body" for e in exc.errors())
+        message = ("Some of the form was missing or too long." if in_form
+                   else "Something went wrong with this request. Go back to the start and try again.")
+        return c.render(request, "error.html", {"message": message}, status=422, person=_reader(c, request))
 
     return app
+
+
+def _reader(c: Center, request: Request) -> Person | None:
+    """Who is signed in, so that an error page speaks their language (a German
+    reader got English error pages); None outside a session or if unknown."""
+    return c.signed_in(request) if "session" in request.scope else None
 
 
 def _page_message(c: Center, request: Request, exc: StarletteHTTPException) -> str:

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
 from ..access import LinkError, bucket
@@ -98,7 +99,7 @@ def notice(request: Request, c: Center = Depends(center)) -> Response:
 
 
 @router.post("/signin", dependencies=[Depends(require_csrf)])
-def signin(request: Request, email: str = Form(..., max_length=320), c: Center = Depends(center)) -> Response:
+def signin(request: Request, email: str = Form("", max_length=2000), c: Center = Depends(center)) -> Response:
     """Always the same answer for a well-formed address, known or not: no one
     learns who has an account. A malformed one is refused with the reason."""
     try:
@@ -304,6 +305,21 @@ _NEEDS = {
 }
 
 
+#: The longest note a person may write (the forms' `maxlength`).
+NOTE_MAX = 4000
+
+
+def _written_note(note: str = Form("", max_length=2 * NOTE_MAX)) -> str:
+    """The note as written. A browser's `maxlength` counts a line break as one
+    character and sends it as two (CRLF): a 4,000-character note with line
+    breaks was refused, and the objection with it. Line breaks are stored as LF."""
+    text = note.replace("\r\n", "\n")
+    if len(text) > NOTE_MAX:
+        raise RequestValidationError([{"type": "string_too_long", "loc": ("body", "note"),
+                                       "msg": f"String should have at most {NOTE_MAX} characters"}])
+    return text
+
+
 def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
     """A one-step action: a POST with nothing but the CSRF token (and, for an
     objection, an optional note) records one event and confirms it."""
@@ -311,7 +327,7 @@ def _one_step(type_: EventType, *, with_note: bool = False):  # noqa: ANN202
     def action(
         request: Request,
         background: BackgroundTasks,
-        note: str = Form("", max_length=4000),
+        note: str = Depends(_written_note),
         c: Center = Depends(center),
         person: Person = Depends(me_required),
     ) -> Response:
@@ -476,10 +492,10 @@ def others_form(request: Request, c: Center = Depends(center)) -> Response:
 @router.post("/others", dependencies=[Depends(require_csrf)])
 def others_submit(
     request: Request,
-    email: str = Form(..., max_length=320),
+    email: str = Form("", max_length=2000),  # empty or too long: the address's own error, the form kept
     handles: str = Form("", max_length=2000),
     items: str = Form("", max_length=2000),
-    note: str = Form("", max_length=4000),
+    note: str = Depends(_written_note),
     c: Center = Depends(center),
 ) -> Response:
     """Record the request and mail the link that confirms it (both or neither).
