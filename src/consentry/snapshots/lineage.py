@@ -10,6 +10,7 @@ from datetime import datetime
 from .. import config
 from ..ledger import Ledger
 from .ondisk import changed_fix, drift, folder_of, require_as_recorded, unreadable
+from .recovery import read_intent
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
 
 
@@ -87,6 +88,16 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
     out, unchecked = [], []
     for rec in registry.all():
         mine = [p for p in purged if p["snapshot"] == rec.name]
+        if read_intent(folder_of(rec)) is not None:
+            # A purge under way, or killed after its commit and before its record: the table's latest
+            # version lacks the rows, but older versions and the photos still hold them, no purge is
+            # recorded and no model flagged yet. "No snapshot holds their rows" would be false.
+            unchecked.append(UncheckedSnapshot(
+                rec.name, rec.manifest.built_at, str(folder_of(rec)),
+                "a purge of it is under way or was interrupted: rows it removes may still be on disk, and it is "
+                "not recorded yet", mine, registry.models(rec.name),
+                f"wait for the purge, or finish it: `consentry snapshot purge {rec.name}` (or `consentry snapshot list`)"))
+            continue
         # Read once: only a table that fails to read is asked why (every /me view comes here, per snapshot).
         try:
             from deltalake import DeltaTable
