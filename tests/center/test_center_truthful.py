@@ -236,6 +236,11 @@ def test_after_the_cutoff_an_item_deleted_since_is_not_used_on_me(center_factory
     assert _used_on_me(alice) == _alices(_built(kit, PAST, "s0", tmp_path)) == {"a-photo", "b-photo"}
     _tagged, decisions = _download(alice)
     assert decisions["a-post"] == {"eligible": False, "reason": "content_deleted"}, decisions
+    # The download says when it was decided, and that the cut-off had passed (a trial read its reasons
+    # against `evaluate --at CUTOFF`, which does not count what happened since).
+    z = zipfile.ZipFile(io.BytesIO(alice.get("/me/download").content))
+    whole = json.loads(z.read("decisions.json"))
+    assert whole["cutoff_passed"] is True and parse_instant(whole["decided_at"]) > deleted, whole
     # Deleted before the cut-off, as the engine decides at it (rule 5): the page says the same.
     assert rows["a-gone"] == ("author", "no", ABOUT_YOU[Reason.content_deleted]), rows
 

@@ -111,3 +111,19 @@ def test_a_mail_server_that_is_down_is_warned_of_and_the_center_starts(tmp_path:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_past_cutoff_and_metrics_off_are_said_at_start(tmp_path: Path, export_dir: Path,  # noqa: F811
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial: `serve --cutoff 2024-06-26` started without a word, and its pages then spoke of
+    that date as the next build; /metrics, off without a token, was not mentioned either."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)  # everything up to serving, not the serving
+    r = serve(tmp_path, export_dir, "--mail-dir", str(tmp_path), "--cutoff", "2024-06-26T00:00:00Z")
+    assert r.exit_code == 0, said(r)
+    assert "the cut-off 2024-06-26T00:00:00Z has passed" in said(r), said(r)
+    assert "/metrics is off; set --metrics-token" in said(r), said(r)
+    r = serve(tmp_path, export_dir, "--mail-dir", str(tmp_path), "--cutoff", "2099-01-01T00:00:00Z",
+              "--metrics-token", "a-metrics-token-0123456789")
+    assert r.exit_code == 0 and "has passed" not in said(r) and "/metrics is off" not in said(r), said(r)

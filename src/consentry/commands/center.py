@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 
 from .. import config
 from ..errors import ConsentryError, InputError
-from ..timeutil import parse_instant
+from ..timeutil import iso, parse_instant
 from ._common import (
     ControllerAddressOpt,
     ControllerFileOpt,
@@ -140,6 +141,13 @@ def serve(
         err.print("[yellow]note:[/] " + escape(_unnamed(missing)), highlight=False, markup=True)
     if said := _not_honoured(pol):
         err.print("[yellow]note:[/] " + escape(said), highlight=False, markup=True)
+    if settings.cutoff is not None and settings.cutoff <= datetime.now(UTC):
+        err.print(f"[yellow]note:[/] the cut-off {iso(settings.cutoff)} has passed: pages show what a data set with "
+                  "that cut-off built now would hold (later objections and deletions counted), and the notice page "
+                  "says no date is set for the next one; pass --cutoff with the next planned build",
+                  highlight=False, markup=True)
+    if token is None:
+        err.print("note: /metrics is off; set --metrics-token (or $CONSENTRY_METRICS_TOKEN) to scrape it", highlight=False)
     from ..center import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(workers)  # /metrics sums every worker's counts

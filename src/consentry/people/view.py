@@ -263,6 +263,10 @@ def data_archive(view: PersonView, training: list[dict] | None = None,
             "decisions.json",
             {
                 "cutoff": iso(view.at),
+                # When decided: past the cut-off, as a data set with that cut-off built then would hold the items
+                # (an objection after the cut-off counts), which `evaluate --at CUTOFF` alone does not say.
+                "decided_at": iso(view.now) if view.now is not None else None,
+                "cutoff_passed": view.cutoff_passed,
                 "policy": view.policy.name,
                 "policy_hash": view.policy.hash,
                 "items": {i.item_id: {"eligible": i.eligible, **i.codes} for i in view.items},
