@@ -289,3 +289,21 @@ def test_receipts_by_the_api(center_factory: Callable[..., CenterKit], tmp_path)
     signing = Api(center_factory(receipt_key=key))
     r = signing.http.get(f"/api/v1/people/{ALICE}/receipts", headers=signing.auth)
     assert r.status_code == 200 and r.json() == []  # no purge has removed anything of hers yet
+
+
+def test_every_post_keeps_its_note_and_refuses_a_body_that_is_not_json(api: Api) -> None:
+    """Finding (noticed): CONTRACT §2 gives every event an optional note, but
+    only the objection endpoint read one: a note sent with a consent, an
+    erasure request or a withdrawal was dropped with a 201, and a body that
+    was not even JSON was taken too."""
+    assert api.post(ALICE, "objection").status_code == 201
+    for what, type_ in (("objection/withdrawal", "objection_withdrawn"), ("consent", "consent_given"),
+                        ("consent/withdrawal", "consent_withdrawn"), ("erasure", "erasure_requested")):
+        r = api.post(ALICE, what, json={"note": f"from the settings page: {what}"})
+        assert r.status_code == 201 and r.json()["note"] == f"from the settings page: {what}", (what, r.text)
+        assert api.kit.ledger.get(r.json()["event_id"]).note == f"from the settings page: {what}"
+        assert r.json()["type"] == type_
+    before = api.kit.snapshot()
+    r = api.post(BOB, "erasure", content=b"{not json", headers={**api.auth, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert api.kit.snapshot() == before

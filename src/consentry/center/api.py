@@ -178,27 +178,27 @@ async def object_(user_id: UserId, request: Request, response: Response, body: N
 
 
 @router.post("/people/{user_id}/objection/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
-async def withdraw(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
-                  cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.objection_withdrawn, None, cid, request, response)
+async def withdraw(user_id: UserId, request: Request, response: Response, body: Note | None = None,
+                 c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.objection_withdrawn, body.note if body else None, cid, request, response)
 
 
 @router.post("/people/{user_id}/consent", status_code=201, response_model=Event, responses=_ALREADY)
-async def consent(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
-                 cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.consent_given, None, cid, request, response)
+async def consent(user_id: UserId, request: Request, response: Response, body: Note | None = None,
+                 c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_given, body.note if body else None, cid, request, response)
 
 
 @router.post("/people/{user_id}/consent/withdrawal", status_code=201, response_model=Event, responses=_CONFLICT)
-async def consent_withdraw(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
-                          cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.consent_withdrawn, None, cid, request, response)
+async def consent_withdraw(user_id: UserId, request: Request, response: Response, body: Note | None = None,
+                 c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.consent_withdrawn, body.note if body else None, cid, request, response)
 
 
 @router.post("/people/{user_id}/erasure", status_code=201, response_model=Event, responses=_ALREADY)
-async def erasure(user_id: UserId, request: Request, response: Response, c: Center = Depends(center),
-                 cid: str = Depends(client)) -> Event:
-    return await _record(c, user_id, EventType.erasure_requested, None, cid, request, response)
+async def erasure(user_id: UserId, request: Request, response: Response, body: Note | None = None,
+                 c: Center = Depends(center), cid: str = Depends(client)) -> Event:
+    return await _record(c, user_id, EventType.erasure_requested, body.note if body else None, cid, request, response)
 
 
 @router.get("/people/{user_id}", response_model=Status)
