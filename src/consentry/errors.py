@@ -91,6 +91,15 @@ class NotInForce(ConsentryError):
     first, found in the withdrawal's own transaction: it was rolled back."""
 
 
+class ObjectionSuperseded(NotInForce):
+    """The objection a rejection answers is not the one in force any more (withdrawn, or made
+    again since the reviewer read it), found in the rejection's own transaction: rolled back."""
+
+    def __init__(self, user_id: str, answered: int, in_force: int | None) -> None:
+        super().__init__(f"{user_id}: objection #{answered} is not the one in force")
+        self.user_id, self.answered, self.in_force = user_id, answered, in_force
+
+
 class _Problem(Protocol):
     def render(self) -> str: ...
 

@@ -2,7 +2,7 @@
 
 from . import tables  # noqa: F401  (registers the tables on the shared metadata)
 from .admins import ROLES, Admin, Admins, ApiClients, check_password, hash_password
-from .links import LINK_MINUTES, AddressError, LinkError, Links, normalise_address
+from .links import LINK_MINUTES, AddressError, LinkError, Links, normalise_address, same_address
 from .ratelimit import RateLimiter, bucket
 from .sessions import Lifetimes, Session, Sessions
 
@@ -23,4 +23,5 @@ __all__ = [
     "check_password",
     "hash_password",
     "normalise_address",
+    "same_address",
 ]

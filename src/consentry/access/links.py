@@ -30,10 +30,16 @@ def normalise_address(raw: str) -> str:
     """One spelling per mailbox, for rate limits and look-ups: `A <v@x.org>`,
     `v@x.org (note)` and `V@X.ORG` are the same address. NFKC, then display
     name and comments dropped (the standard library's address parser), then
-    checked by email-validator (syntax only: no DNS), then case-folded.
+    checked by email-validator (syntax only: no DNS), then lower-cased.
 
-    Case-folding never turns a different letter into a Latin one (`İ` becomes
-    `i̇`, not `i`; `ı` stays), so look-alike addresses stay apart.
+    Lower case, not case-folding: folding wrote `straße@` as `strasse@`, an
+    address of its own (ß is a letter of its own, in IDNA2008 too), so the
+    export's `straße@` was never found, and a person typing it reached the
+    account of `strasse@`. Each letter keeps its identity; only its case goes
+    (`ẞ` and `ß` are one letter). Nor does a different letter become a Latin
+    one (`İ` becomes `i̇`, not `i`; `ı` stays), so look-alike addresses stay
+    apart. A stored address is the same one only if it normalises to the same
+    text (`same_address`): the directory's look-up holds every account to that.
 
     The AddressError's message is a fixed English sentence, a msgid the privacy
     center shows in the page's language (scripts/extract_messages.py lists them):
@@ -50,7 +56,20 @@ def normalise_address(raw: str) -> str:
         valid = validate_email(found[0], check_deliverability=False)
     except EmailNotValidError:
         raise AddressError(_what_is_wrong(text, found[0])) from None
-    return unicodedata.normalize("NFKC", valid.normalized).casefold()
+    # NFKC again after lower(): its full mappings may leave a letter decomposed (`J̌` becomes `ǰ` as j and a caron).
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", valid.normalized).lower())
+
+
+def same_address(stored: str | None, address: str) -> bool:
+    """`stored` (an export's address) is the mailbox `address` (already
+    normalised) names: it normalises to the very same text. An address that is
+    not one (none, two, malformed) is nobody's."""
+    if not stored:
+        return False
+    try:
+        return normalise_address(stored) == address
+    except AddressError:
+        return False
 
 
 def _what_is_wrong(text: str, address: str) -> str:

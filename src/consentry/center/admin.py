@@ -9,7 +9,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Qu
 from fastapi.responses import RedirectResponse, Response
 
 from ..access import Admin, bucket
-from ..ledger import Channel, EventType, NewEvent
+from ..errors import NotInForce, ObjectionSuperseded
+from ..ledger import AnswersObjection, Channel, EventType, NewEvent, objections_in_force
 from ..mail import outbox_counts, undelivered_mail
 from ..people import ThirdParties, ThirdPartyError, named_tokens
 from ..people import ThirdPartyRequest as TPRequest
@@ -100,11 +101,14 @@ def queue(
     objections, total = c.ledger.latest_objections(PAGE, (page - 1) * PAGE, person)
     with c.ledger.reader.connect() as conn:
         mail_counts, undelivered = outbox_counts(conn), undelivered_mail(conn)
+        in_force = objections_in_force(conn, [u for u, _ in objections])
     return c.render(
         request,
         "admin.html",
         {
-            "objections": [(u, from_micros(us)) for u, us in objections],
+            # Each objection in force, with its event (the reject form names it) and the person's note: one
+            # withdrawn since the queue was read is left out.
+            "objections": [(u, from_micros(ev[1]), ev[0], ev[2]) for u, _ in objections if (ev := in_force.get(u))],
             "find": person,  # the user id searched for, if any
             "paging": {"page": page, "pages": max(1, -(-total // PAGE)), "total": total},
             # What each requester wrote, and the photos to protect or dismiss, with their state.
@@ -123,9 +127,15 @@ def reject(
     background: BackgroundTasks,
     user_id: str = Form(..., max_length=256),
     grounds: str = Form("", max_length=4000),
+    objection: int | None = Form(None, ge=1),
     c: Center = Depends(center),
     admin: Admin = Depends(reviewer_required),
 ) -> Response:
+    """Reject the objection the form names (`objection`: its seq, as the queue
+    showed it), refused with 409 and nothing recorded if it is no longer the one
+    in force: checked in the rejection's own transaction (`AnswersObjection`).
+    Without `objection` (a form from before it named one), whatever objection is
+    in force then."""
     grounds = grounds.strip()
     if len(grounds) < 20:
         raise HTTPException(
@@ -150,13 +160,24 @@ def reject(
         raise HTTPException(status_code=409, detail=(
             f"{user_id}'s address in the export ({person.email!r}) is not one e-mail address, so the decision "
             "cannot be mailed to them; nothing was recorded: correct the address in the export first."))
-    c.committer.record(
-        NewEvent(
-            user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
-            note=grounds, actor=f"admin:{admin.username}",
-        ),
-        mails=[_send_rejection(c, person.email, i18n.for_person(person.language, person.country), grounds)],
-    )
+    try:
+        c.committer.record(
+            NewEvent(
+                user_id=user_id, type=EventType.objection_rejected, at=datetime.now(UTC), channel=Channel.web,
+                note=grounds, actor=f"admin:{admin.username}",
+            ),
+            mails=[AnswersObjection(objection),  # first: refused, the mail is never queued
+                   _send_rejection(c, person.email, i18n.for_person(person.language, person.country), grounds)],
+        )
+    except ObjectionSuperseded as exc:
+        now = (f"{user_id} has objected again since (#{exc.in_force}), maybe with a new note"
+               if exc.in_force is not None else f"{user_id} has no objection in force any more")
+        raise HTTPException(status_code=409, detail=(
+            f"The objection you answered (#{exc.answered}) is no longer the one in force: {now}; nothing was "
+            "recorded. Reload the review queue and read the objection in force before you decide.")) from None
+    except NotInForce:
+        raise HTTPException(status_code=409, detail=(
+            f"{user_id} has no objection in force to reject; nothing was recorded.")) from None
     c.outbox.wake()
     return RedirectResponse("/admin", status_code=303)
 

@@ -74,15 +74,6 @@ def _limited(request: Request, c: Center, *, third_party: bool = False) -> Respo
     return page
 
 
-def _same_mailbox(stored: str, address: str) -> bool:
-    """The directory matches loosely (SQL lower()); only the same normalised
-    address counts, so look-alikes (`İ`, `ı`) never reach someone else's account."""
-    try:
-        return normalise_address(stored) == address
-    except AddressError:
-        return False
-
-
 # -- public -------------------------------------------------------------------------------
 
 
@@ -128,7 +119,7 @@ def _mail_signin_link(c: Center, address: str) -> None:
     known address, it was 61 against 41 ms): a link is issued, a mail built
     and a transaction committed, but the link names no one, is never mailed
     and can open nothing."""
-    accounts = [p for p in c.directory.by_email(address) if p.email and _same_mailbox(p.email, address)]
+    accounts = c.directory.by_email(address)  # only accounts whose own address is this one (`same_address`)
     with c.ledger.engine.begin() as conn:
         if accounts:
             links = [(p, c.links.issue(p.email or "", account=p.user_id, conn=conn)) for p in accounts]

@@ -1,6 +1,6 @@
 """The ledger (CONTRACT §2): everything a person said or was told, append-only."""
 
-from .committer import GroupCommitter, StillInForce
+from .committer import AnswersObjection, GroupCommitter, StillInForce, objections_in_force
 from .events import (
     CONSENT_TYPES,
     OBJECTION_TYPES,
@@ -15,6 +15,7 @@ from .state import PersonState, action_id
 from .store import ImportResult, Ledger, redact_url
 
 __all__ = [
+    "AnswersObjection",
     "CONSENT_TYPES",
     "OBJECTION_TYPES",
     "THIRD_PARTY_TYPES",
@@ -29,5 +30,6 @@ __all__ = [
     "StillInForce",
     "StoredEvent",
     "action_id",
+    "objections_in_force",
     "redact_url",
 ]

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, func, select
 
-from ..errors import NotInForce
+from ..errors import NotInForce, ObjectionSuperseded
 from ..timeutil import from_micros
 from . import store
 from . import tables as t
-from .events import NewEvent, StoredEvent
+from .events import OBJECTION_TYPES, EventType, NewEvent, StoredEvent
 from .store import ImportResult, Ledger
 
 MAX_BATCH = 500
@@ -55,6 +55,50 @@ class StillInForce:
             .order_by(t.events.c.seq.desc()).limit(1)).scalar()
         if latest != self.wanted:
             raise NotInForce(f"{event.user_id}: nothing in force to withdraw")
+
+
+def _latest_objection_events(user_ids: list[str], before_seq: int | None = None) -> Select:
+    """The objection-type event each person's objection state comes from (the
+    latest by `at`, ties by ledger order, as person_state folds them), before
+    `before_seq` if given."""
+    e = t.events.c
+    where = [e.user_id.in_(user_ids), e.type.in_([k.value for k in OBJECTION_TYPES])]
+    if before_seq is not None:
+        where.append(e.seq < before_seq)
+    ranked = select(
+        e.user_id, e.seq, e.type, e.at_us, e.note,
+        func.row_number().over(partition_by=e.user_id, order_by=(e.at_us.desc(), e.seq.desc())).label("rn"),
+    ).where(*where).subquery()
+    return select(ranked.c.user_id, ranked.c.seq, ranked.c.type, ranked.c.at_us, ranked.c.note).where(ranked.c.rn == 1)
+
+
+def objections_in_force(conn: Connection, user_ids: list[str]) -> dict[str, tuple[int, int, str | None]]:
+    """user_id -> (seq, at in µs, note) of the objection in force, for those of `user_ids` who have one."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(_latest_objection_events(user_ids)).all()
+    return {str(r.user_id): (int(r.seq), int(r.at_us), r.note) for r in rows if r.type == EventType.objected.value}
+
+
+class AnswersObjection:
+    """An EventMail that mails nothing (as `ledger.StillInForce`): run in the
+    rejection's own transaction, before its mail is queued, it rolls the
+    rejection back unless an objection is still in force and, if `seq` is
+    given, it is that one (the one the reviewer read). A check before the
+    write read the ledger outside it: an objection made again in between was
+    rejected on grounds written for the one before, its note never read."""
+
+    def __init__(self, seq: int | None) -> None:
+        self.seq = seq
+
+    def enqueue(self, conn: Connection, event: StoredEvent) -> None:
+        user_id = event.user_id or ""
+        row = conn.execute(_latest_objection_events([user_id], before_seq=event.seq)).first()
+        current = int(row.seq) if row is not None and row.type == EventType.objected.value else None
+        if current is None and self.seq is None:
+            raise NotInForce(f"{user_id}: nothing in force to reject")
+        if current is None or (self.seq is not None and current != self.seq):
+            raise ObjectionSuperseded(user_id, self.seq if self.seq is not None else 0, current)
 
 
 _Item = tuple[NewEvent, "Future[StoredEvent]", Sequence[EventMail]]

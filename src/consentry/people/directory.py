@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from ..access import AddressError, normalise_address, same_address
 from ..engine.duck import connect
 from ..mail import deliverable
 from ..sources import Export
 from ..timeutil import iso
 
 _COLS = "user_id, handle, email, birth_date, country, language, created_at, deleted_at"
+
+
+def _key(sql: str) -> str:
+    """A DuckDB expression, equal for any two addresses `normalise_address` makes
+    equal (it may be equal for more): the look-up's coarse, set-based half.
+    DuckDB's lower() is not Python's: it writes `İ` as `i` where Python writes
+    `i̇` (a dot, U+0307, is dropped), and a final `Σ` as `σ` where Python writes
+    `ς`; NFC before and after, as email-validator composes."""
+    return f"replace(replace(nfc_normalize(lower(nfc_normalize(trim({sql})))), 'ς', 'σ'), chr(775), '')"
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,16 @@ class Directory:
 
     def by_email(self, email: str) -> list[Person]:
         """Every account with this address, in id order: one person may have
-        several (a page and a profile), and each must be reachable."""
-        return self._where("lower(trim(email)) = lower(trim(?))", email)
+        several (a page and a profile), and each must be reachable. Only
+        accounts whose own address is that one (`same_address`: normalised,
+        the same text), so a link for an account goes only to its own address:
+        never `strasse@`'s to whoever typed `straße@`, nor `alice@`'s to
+        `alİce@`. Found in one query (a coarse key), then held to the rule."""
+        try:
+            address = normalise_address(email)
+        except AddressError:
+            return []
+        return [p for p in self._where(f"{_key('email')} = {_key('?')}", address) if same_address(p.email, address)]
 
     def by_id(self, user_id: str) -> Person | None:
         found = self._where("user_id = ?", user_id)
