@@ -59,6 +59,27 @@ def test_same_event_id_with_other_content_is_kept_as_stored(ledger):
     assert [e.type for e in ledger.history("u1")] == ["objected"]
 
 
+def test_an_event_id_stored_for_another_person_is_refused_and_nothing_is_lost(ledger):
+    """Finding (library trial): recording u46's objection with an event_id the
+    ledger already held for u45's returned u45's event and raised nothing;
+    u46's objection was never recorded. A retry of the same act (another time,
+    note or channel) is still stored once."""
+    from consentry.errors import EventError
+
+    first = ledger.record(NewEvent(event_id="evt-1", user_id="u45", type="objected", at="2024-06-01T00:00:00Z"))
+    again = ledger.record(NewEvent(event_id="evt-1", user_id="u45", type="objected", at="2024-06-01T00:05:00Z",
+                                   note="retried"))
+    assert again.seq == first.seq and ledger.count() == 1
+    for other in (dict(user_id="u46", type="objected"), dict(user_id="u45", type="objection_withdrawn")):
+        with pytest.raises(EventError, match=r"event_id 'evt-1' is already in the ledger as event #\d+ .*nothing was recorded"):
+            ledger.record(NewEvent(event_id="evt-1", at="2024-06-02T00:00:00Z", **other))
+    # In a batch, none of it is written: the new event's neighbours neither.
+    with pytest.raises(EventError):
+        ledger.append([NewEvent(user_id="u47", type="objected", at="2024-06-02T00:00:00Z"),
+                       NewEvent(event_id="evt-1", user_id="u46", type="objected", at="2024-06-02T00:00:00Z")])
+    assert ledger.count() == 1 and ledger.state("u47") is None and ledger.state("u46") is None
+
+
 @pytest.mark.slow
 def test_sequence_is_gap_free_under_concurrent_writers(ledger_url):
     led = Ledger(ledger_url)

@@ -72,6 +72,9 @@ class ImportResult:
     #: live appends only: event_ids stored with other content (kept as stored). An import
     #: refuses the whole file instead.
     conflicts: list[str] = field(default_factory=list)
+    #: live appends only: event_ids stored for another person, item or type: (the stored
+    #: event's seq, the stored event, the one given). Never a retry of the same act.
+    clashes: list[tuple[int, NewEvent, NewEvent]] = field(default_factory=list)
     first_seq: int | None = None
     last_seq: int | None = None
     recorded_us: int | None = None  # when the events added were stored
@@ -324,10 +327,22 @@ class Ledger:
         return stored
 
     def append(self, events: Iterable[NewEvent]) -> list[StoredEvent]:
-        """Append events in one transaction; ids already stored are left alone."""
+        """Append events in one transaction; ids already stored are left alone
+        (a retry of the same act, even at another time, is stored once). An id
+        stored for another person, item or type is refused, with nothing
+        written: keeping the stored one silently lost the new event (an
+        objection among them)."""
         batch = [e.with_id() for e in events]
         with self._writing(), self.engine.begin() as conn:
-            stored, _ = self._append(conn, batch, ImportResult())
+            stored, result = self._append(conn, batch, ImportResult())
+            if result.clashes:  # raised inside the transaction: none of the batch is committed
+                seq, old, new = result.clashes[0]
+                who = lambda e: f"{e.type.value} of {e.user_id or e.item_id}"  # noqa: E731
+                raise EventError(
+                    f"event_id '{new.event_id}' is already in the ledger as event #{seq} ({who(old)}); this event is "
+                    f"a {who(new)}; the ledger is append-only, so nothing was recorded",
+                    [], where="event_id",
+                    fix="give each event its own event_id, or none (consentry then makes one from its content)")
         return stored
 
     def record(self, event: NewEvent) -> StoredEvent:
@@ -466,6 +481,8 @@ class Ledger:
                         )
                 elif old is not None and _differs(old[1], e):
                     result.conflicts.append(e.event_id)
+                    if any(getattr(old[1], k) != getattr(e, k) for k in ("user_id", "item_id", "type")):
+                        result.clashes.append((old[0], old[1], e))
                 continue
             seen.add(e.event_id)
             head += 1
