@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 
 from ..timeutil import to_micros
 from .tables import rate_events
@@ -25,15 +26,18 @@ class RateLimiter:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def backoff(self, name: str, *, free: int, base_s: float, cap_s: float, window_s: int) -> int:
+    def backoff(self, name: str, *, free: int, base_s: float, cap_s: float, window_s: int,
+                conn: Connection | None = None) -> int:
         """Exponential spacing: after k attempts in the window, the next one must
         wait min(base_s * 2**(k - free), cap_s) after the latest (none while
         k < free). Records the attempt and returns 0 if it may go ahead, else
         the seconds to wait (at least 1). Attackers are slowed to a trickle;
-        someone coming back later is never shut out for long."""
+        someone coming back later is never shut out for long. Given `conn`, the
+        attempt is recorded in the caller's transaction: with what it allows
+        (a sign-in link and its mail), so that one is never kept without the other."""
         now = to_micros(datetime.now(UTC))
         since = now - window_s * 1_000_000
-        with self.engine.begin() as conn:
+        with nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             self._lock(conn, name)
             k, last = conn.execute(
                 select(func.count(), func.max(rate_events.c.at_us)).where(
@@ -60,11 +64,12 @@ class RateLimiter:
             # transaction (SQLite's BEGIN IMMEDIATE already serialises).
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:b))"), {"b": name})
 
-    def allow(self, name: str, *, limit: int, window_s: int) -> bool:
-        """Count one attempt in `name` if fewer than `limit` happened in the window."""
+    def allow(self, name: str, *, limit: int, window_s: int, conn: Connection | None = None) -> bool:
+        """Count one attempt in `name` if fewer than `limit` happened in the window
+        (in the caller's transaction, given `conn`)."""
         now = to_micros(datetime.now(UTC))
         since = now - window_s * 1_000_000
-        with self.engine.begin() as conn:
+        with nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             self._lock(conn, name)
             n = conn.execute(
                 select(func.count()).select_from(rate_events).where(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Connection
 from fastapi.responses import RedirectResponse, Response
 
 from ..access import LinkError, bucket
@@ -41,7 +42,7 @@ def _client_ip(request: Request) -> str:
     return client_ip(request)  # X-Forwarded-For only from `serve --trusted-proxy`
 
 
-def _within_limits(request: Request, c: Center, email: str, kind: str = "email") -> bool:
+def _within_limits(request: Request, c: Center, email: str, kind: str = "email", conn: Connection | None = None) -> bool:
     """Mails we send on someone's behalf. Per IP a hard hourly limit: it carries
     the weight. Per address (normalised) spacing, not a cap: the 2nd mail after
     a minute, each next one after twice as long, at most 10 minutes, shorter than
@@ -54,10 +55,11 @@ def _within_limits(request: Request, c: Center, email: str, kind: str = "email")
     except AddressError:
         address = email.strip().casefold()
     request.state.retry_after, request.state.recent_link = 3600, False
-    if not c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600):
+    if not c.limiter.allow(bucket("ip", _client_ip(request)), limit=c.settings.signin_per_ip_per_hour, window_s=3600,
+                           conn=conn):
         return False
     wait = c.limiter.backoff(bucket(kind, address), free=1, base_s=c.settings.signin_mail_spacing_s,
-                             cap_s=c.settings.signin_mail_spacing_max_s, window_s=3600)
+                             cap_s=c.settings.signin_mail_spacing_max_s, window_s=3600, conn=conn)
     request.state.retry_after, request.state.recent_link = wait, True
     return wait == 0
 
@@ -98,11 +100,21 @@ def signin(request: Request, email: str = Form("", max_length=2000), c: Center =
     except AddressError as exc:
         return c.render(request, "home.html", {"cutoff": c.cutoff(), "email": email, "email_error": str(exc)},
                         status=400, person=c.signed_in(request))
-    if not _within_limits(request, c, address):
-        return _limited(request, c)
+    accounts = c.directory.by_email(address)  # only accounts whose own address is this one (`same_address`)
     # Before the answer: "check your mail" is a promise. Written after it (a background task), a
-    # kill -9 lost links the page had announced, and the spacing then said one was on its way.
-    _mail_signin_link(c, address)
+    # kill -9 lost links the page had announced, and the spacing then said one was on its way. The
+    # spacing is recorded with the link and its mail, all or none: recorded alone, a failure in
+    # between made the next request say a link "is on its way" when none was.
+    with c.ledger.engine.begin() as conn:
+        if not _within_limits(request, c, address, conn=conn):
+            limited = True
+        else:
+            limited = False
+            _mail_signin_link(c, address, accounts, conn)
+    if limited:
+        return _limited(request, c)
+    if accounts:
+        c.outbox.wake()
     return c.render(request, "check_mail.html", {"limited": False})
 
 
@@ -111,25 +123,20 @@ def signin(request: Request, email: str = Form("", max_length=2000), c: Center =
 _NOBODY, _UNUSED = "", "unused"
 
 
-def _mail_signin_link(c: Center, address: str) -> None:
-    """The links and the mail carrying them (all or none, committed when this
-    returns), if the address is a person's: one link per account with it, each
-    opening only its own. An address without an account costs the same work,
-    so that the answer's timing does not tell who has one (done only for a
-    known address, it was 61 against 41 ms): a link is issued, a mail built
-    and a transaction committed, but the link names no one, is never mailed
-    and can open nothing."""
-    accounts = c.directory.by_email(address)  # only accounts whose own address is this one (`same_address`)
-    with c.ledger.engine.begin() as conn:
-        if accounts:
-            links = [(p, c.links.issue(p.email or "", account=p.user_id, conn=conn)) for p in accounts]
-            c.outbox.enqueue(conn, _signin_mail(c, links))
-        else:
-            nobody = Person(user_id="", handle=None, email=address, birth_date=None, country=None, language=None,
-                            created_at=None, deleted_at=None)
-            _signin_mail(c, [(nobody, c.links.issue(_NOBODY, _UNUSED, conn=conn))])  # built, never queued
+def _mail_signin_link(c: Center, address: str, accounts: list[Person], conn: Connection) -> None:
+    """The links and the mail carrying them, in the caller's transaction, if the
+    address is the `accounts`': one link per account with it, each opening only
+    its own. An address without an account costs the same work, so that the
+    answer's timing does not tell who has one (done only for a known address,
+    it was 61 against 41 ms): a link is issued, a mail built and a transaction
+    committed, but the link names no one, is never mailed and can open nothing."""
     if accounts:
-        c.outbox.wake()
+        links = [(p, c.links.issue(p.email or "", account=p.user_id, conn=conn)) for p in accounts]
+        c.outbox.enqueue(conn, _signin_mail(c, links))
+    else:
+        nobody = Person(user_id="", handle=None, email=address, birth_date=None, country=None, language=None,
+                        created_at=None, deleted_at=None)
+        _signin_mail(c, [(nobody, c.links.issue(_NOBODY, _UNUSED, conn=conn))])  # built, never queued
 
 
 def _signin_mail(c: Center, links: list[tuple[Person, str]]) -> OutgoingMail:
