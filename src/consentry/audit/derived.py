@@ -25,7 +25,8 @@ from ..snapshots.tables import models, purged_people, snapshot_purges, snapshots
 
 #: A row's time and its record's may differ by the moments between them in one transaction.
 SLACK_US = 60 * 10**6
-_KINDS = ("snapshot_built", "snapshot_purged", "snapshot_checked", "snapshot_unregistered", "model_registered")
+_KINDS = ("snapshot_built", "snapshot_purged", "snapshot_checked", "snapshot_unregistered", "snapshot_moved",
+          "model_registered")
 
 
 def check_derived(ledger: Ledger) -> str | None:
@@ -95,24 +96,27 @@ def _purges(conn: Connection, recs: dict) -> str | None:
 
 def _snapshots(conn: Connection, recs: dict) -> str | None:
     """Each snapshot row as its records leave it: built (rows, digest,
-    watermark), then each purge (rows removed, digest, watermark) and check."""
+    watermark, where), then each purge (rows removed, digest, watermark),
+    check and move."""
     state: dict[str, dict[str, Any]] = {}
     for kind, d in recs["order"]:  # as chained: a name built again after it was unregistered starts over
         if kind == "snapshot_built":
-            state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"]}
+            state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"], "uri": d["uri"]}
         elif kind == "snapshot_unregistered":
             state.pop(d["name"], None)
         elif (s := state.get(d["name"])) is not None and kind == "snapshot_purged":
             s.update(rows=s["rows"] - int(d["rows_removed"]), digest=d["digest"], watermark=d["to_watermark"])
         elif s is not None and kind == "snapshot_checked":
             s["watermark"] = max(s["watermark"], int(d["watermark"]))
+        elif s is not None and kind == "snapshot_moved":
+            s["uri"] = d["to"]
     rows = {r["name"]: r for r in conn.execute(select(snapshots)).mappings()}
     for name in state.keys() - rows.keys():
         return f"snapshot '{name}' is in the audit log but missing from the snapshots table: deleted outside consentry"
     for name, r in rows.items():
         if name not in state:
             return f"snapshot '{name}' has no audit record: it was added outside consentry"
-        for f in ("rows", "digest", "watermark"):
+        for f in ("rows", "digest", "watermark", "uri"):  # uri: a table pointed at another folder by hand
             if r[f] != state[name][f]:
                 return _changed("snapshots", f"'{name}'", f, r[f], state[name][f])
     return None

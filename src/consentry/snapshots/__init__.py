@@ -9,6 +9,7 @@ from .purge import PurgeResult, purge
 from .receipts import issue as issue_receipts
 from .receipts import verify_receipt
 from .redact import find_pii, redact_texts
+from .relocate import move
 from .registry import Backlog, ModelRecord, Registry, SnapshotError, SnapshotRecord, purge_backlog
 from .repair import recover
 from .verify import verify
@@ -28,6 +29,7 @@ __all__ = [
     "find_pii",
     "impact",
     "issue_receipts",
+    "move",
     "on_disk",
     "purge",
     "purge_backlog",

@@ -17,8 +17,8 @@ from ..errors import SnapshotError
 from ..words import count
 from .registry import SnapshotRecord
 
-#: How a folder is put back: the registry keeps one path per snapshot, and no command changes it.
-MOVE_BACK = "consentry finds a snapshot only in the folder it was built in (no command points it at another one)"
+#: How a folder is found again: put back, or the registry told where it went (`snapshot move`).
+MOVE_BACK = "or, if it was moved on purpose, tell consentry where it is now: `consentry snapshot move NAME FOLDER`"
 
 
 def folder_of(rec: SnapshotRecord) -> Path:
@@ -46,10 +46,10 @@ def unreadable(rec: SnapshotRecord) -> str | None:
 def unreadable_error(rec: SnapshotRecord, why: str) -> SnapshotError:
     folder = folder_of(rec)
     if not folder.is_dir():
-        fix = f"move the snapshot's folder back to {folder}: {MOVE_BACK}"
+        fix = f"move the snapshot's folder back to {folder}, {MOVE_BACK.replace('NAME', rec.name)}"
     else:
         fix = (f"put the snapshot's folder back as it was built (table/, media/ and manifest.json in {folder}), "
-               f"from where it was moved or from a backup: {MOVE_BACK}")
+               f"from where it was moved or from a backup, {MOVE_BACK.replace('NAME', rec.name)}")
     return SnapshotError(f"snapshot '{rec.name}': {why}\n  fix: {fix}")  # `why` names the path
 
 

@@ -148,6 +148,12 @@ class Registry:
             conn.execute(snapshots.delete().where(snapshots.c.name == name))
             chain.append(conn, [chain.Record("snapshot_unregistered", {"name": name, "why": why}, subject=name)])
 
+    def relocate(self, name: str, uri: str, was: str) -> None:
+        """The snapshot's table is now at `uri` (its folder moved: `relocate.move`), recorded in the audit log."""
+        with self.engine.begin() as conn:
+            conn.execute(update(snapshots).where(snapshots.c.name == name).values(uri=uri))
+            chain.append(conn, [chain.Record("snapshot_moved", {"name": name, "from": was, "to": uri}, subject=name)])
+
     def advance(self, m: Manifest) -> None:
         """A purge that found nothing to remove still moves the watermark."""
         with self.engine.begin() as conn:
