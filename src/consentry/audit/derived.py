@@ -101,7 +101,7 @@ def _snapshots(conn: Connection, recs: dict) -> str | None:
     state: dict[str, dict[str, Any]] = {}
     for kind, d in recs["order"]:  # as chained: a name built again after it was unregistered starts over
         if kind == "snapshot_built":
-            state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"], "uri": d["uri"]}
+            state[d["name"]] = {"rows": d["rows"], "digest": d["digest"], "watermark": d["watermark"], "uri": d.get("uri")}
         elif kind == "snapshot_unregistered":
             state.pop(d["name"], None)
         elif (s := state.get(d["name"])) is not None and kind == "snapshot_purged":
@@ -117,7 +117,7 @@ def _snapshots(conn: Connection, recs: dict) -> str | None:
         if name not in state:
             return f"snapshot '{name}' has no audit record: it was added outside consentry"
         for f in ("rows", "digest", "watermark", "uri"):  # uri: a table pointed at another folder by hand
-            if r[f] != state[name][f]:
+            if r[f] != state[name][f] and not (f == "uri" and state[name][f] is None):  # a record without one
                 return _changed("snapshots", f"'{name}'", f, r[f], state[name][f])
     return None
 
