@@ -139,6 +139,7 @@ class MailError(ConsentryError):
         code: int | None = None,
         server_text: str = "",
         recipient: str | None = None,
+        setup: bool = False,
     ) -> None:
         self.problem = problem
         self.server = server
@@ -146,6 +147,9 @@ class MailError(ConsentryError):
         self.code = code
         self.server_text = server_text
         self.recipient = recipient
+        #: The sender's setup or the server failed (connect, TLS, login, sender refused), not a recipient:
+        #: a campaign must never record it as a recipient's bounce (`mail.is_setup_failure`).
+        self.setup = setup
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from .. import config
 from ..errors import ConsentryError, InputError
 from ..timeutil import parse_instant
-from ..words import count
+from ..words import count, plural
 from ._common import (
     ControllerAddressOpt,
     ControllerFileOpt,
@@ -84,6 +85,9 @@ def notify(
                      "records a notice whose mail was never final (see the README)."),
     ] = 1,
     base_url: BaseUrlOpt = None,
+    renotify: Annotated[bool, typer.Option(
+        "--renotify", help="Also tell people whom another campaign with the same policy and cut-off has already "
+        "told (left out by default: they hold a `notified` event for this very notice).")] = False,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",
     conf: SparkConfOpt = None,
@@ -113,6 +117,7 @@ def notify(
     wanted = tuple(c.strip() for c in channels.split(",") if c.strip())
     if not wanted or any(c not in CHANNELS for c in wanted):
         raise ConsentryError(f"--channels takes {', '.join(CHANNELS)} (comma-separated), got '{channels}'")
+    _check_pace(rate, connections)
     t = parse_instant(cutoff, what="cut-off")
     who = controller_from(controller, platform_name, controller_name, controller_address, dpo)
     if not dry_run:
@@ -121,15 +126,19 @@ def notify(
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
             from ..notices import check_cutoff, summarize
+            from ..notices.audience import already_told
 
             check_cutoff(pol, t)  # what the real run would refuse
 
-            plan = summarize(platform.audience(t).to_pylist())
+            already = {} if renotify else already_told(led, pol, t, besides=campaign)
+            plan = summarize(platform.audience(t).to_pylist(), already)
             table = Table("jurisdiction", "language", "people", title=f"Would notify {count(plan.people, 'person', 'people')} (dry run)")
             for (j, lang), n in sorted(plan.per_jurisdiction_language.items()):
                 table.add_row(j, lang, f"{n:,}")
             show(table)
             out.print(f"{plan.without_email:,} have no e-mail address (in-app notice only)")
+            _print_scopes(plan)
+            _print_already(plan)
             return
         mailer = secret = None
         if "email" in wanted:  # check everything needed before anything is planned
@@ -145,11 +154,12 @@ def notify(
         camp = Campaign.open(led, campaign, pol, t)
         backend = platform.backend()
         try:
-            plan = camp.plan(export, pol, channels=wanted, backend=backend)
+            plan = camp.plan(export, pol, channels=wanted, backend=backend, renotify=renotify)
         finally:
             backend.close()
         err.print(f"campaign {campaign}: {count(plan.people, 'person', 'people')} in scope, "
                   f"{count(plan.added, 'new outbox entry', 'new outbox entries')}", highlight=False)
+        _print_already(plan, err)
         summary = None
         if mailer is not None and secret is not None:
             pending = camp.counts().get(("email", "pending"), 0) + camp.counts().get(("email", "sending"), 0)
@@ -172,6 +182,41 @@ def notify(
         _print_campaign(camp, summary)
 
 
+#: At most this many SMTP connections (threads) at once: enough for any server's per-client limit
+#: (Postfix allows 50 by default); 100,000 ended in "can't start new thread".
+MAX_CONNECTIONS = 64
+
+
+def _check_pace(rate: float, connections: int) -> None:
+    """Refuse a pace that means nothing: a negative rate sent without limit."""
+    import math
+
+    if not math.isfinite(rate) or rate < 0:
+        raise InputError(f"--rate must be 0 (no limit) or more mails per second, got {rate:g}",
+                         fix="pass --rate 50 (the default), or --rate 0 for no limit")
+    if not 1 <= connections <= MAX_CONNECTIONS:
+        raise InputError(f"--connections must be between 1 and {MAX_CONNECTIONS}, got {connections:,}",
+                         fix=f"pass --connections 1 (the default) up to {MAX_CONNECTIONS}; "
+                         "16 sends about 520 mails/s (see the README)")
+
+
+def _print_scopes(plan) -> None:  # noqa: ANN001 - a notices.Plan
+    """What the notices speak of: people with content of their own, and people only in others' photos."""
+    tagged, both = plan.per_scope.get("tagged", 0), plan.per_scope.get("both", 0)
+    if tagged or both:
+        out.print(f"{count(tagged, 'person is', 'people are')} told only about photos of them that others posted; "
+                  f"{count(both, 'person is', 'people are')} told about their own content and such photos",
+                  highlight=False)
+
+
+def _print_already(plan, console=out) -> None:  # noqa: ANN001 - a notices.Plan, a rich Console
+    if plan.already_notified:
+        console.print(
+            f"{count(plan.already_notified, 'person was', 'people were')} already notified for this cut-off and "
+            f"policy (campaign {', '.join(plan.already_by)}) and {plural(plan.already_notified, 'is', 'are')} left "
+            "out; --renotify tells them again", highlight=False)
+
+
 def _notice_ledger(url: str | None):  # noqa: ANN202
     from ..ledger import Ledger
 
@@ -187,11 +232,17 @@ def _print_campaign(camp, summary) -> None:  # noqa: ANN001
     if summary is not None:
         out.print(
             f"this run: {summary.sent:,} sent, {summary.bounced:,} bounced, {summary.deferred:,} deferred "
-            f"(temporary failures, sent on the next run), {summary.recovered:,} recovered and "
-            f"{summary.resent_after_crash:,} resent after an interruption; {summary.rate:,.0f} mails/s "
-            f"({f'at most {summary.limit:g}/s' if summary.limit else 'no rate limit'})",
+            f"(temporary failures, sent on the next run), {summary.bad_address:,} set aside (the address cannot "
+            f"be used; see `consentry notices status`), {summary.recovered:,} recovered and "
+            f"{summary.resent_after_crash:,} resent after an interruption"
+            + (f", {summary.unbounced:,} recorded as bounced for the SMTP setup by an earlier run, sent again"
+               if summary.unbounced else "")
+            + f"; {summary.rate:,.0f} mails/s ({f'at most {summary.limit:g}/s' if summary.limit else 'no rate limit'})",
             highlight=False,
         )
+        if summary.stopped:  # the mail server went away or refused this setup: the rest stays pending
+            err.print(f"error: {summary.stopped}", highlight=False, markup=False)
+            raise typer.Exit(1)
 
 
 @app.command("status")
@@ -230,8 +281,38 @@ def notices_inapp(
     base = _base_url(base_url, "an in-app notice")
     secret, pol = _secret(), load_policy(policy)
     with _notice_ledger(ledger) as led:
-        for row in Campaign(led, campaign).in_app_notices(pol, secret=secret, base_url=base, controller=who, limit=limit):
+        camp = Campaign(led, campaign)
+        now = datetime.now(UTC)  # one instant for what is printed and what is said about the rest
+        for row in camp.in_app_notices(pol, secret=secret, base_url=base, controller=who, limit=limit, now=now):
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        left = camp.in_app_withheld(pol, now=now)
+    if left["too_late"]:
+        err.print(f"warning: {count(left['too_late'], 'in-app notice was', 'in-app notices were')} not printed, as "
+                  f"{plural(left['too_late'], 'it comes', 'they come')} too late: {_too_late(camp, pol, now)}",
+                  highlight=False)
+    if left["objected"] or left["erased"]:
+        err.print(f"left out: {count(left['objected'], 'person', 'people')} who objected and "
+                  f"{count(left['erased'], 'person', 'people')} who asked for erasure since the campaign was planned "
+                  "(their content is not used: a notice saying it will be would be untrue)", highlight=False)
+
+
+def _too_late(camp, pol, now: datetime) -> str:  # noqa: ANN001 - a Campaign, a Policy
+    """Why an in-app notice shown now can no longer count, since when, and what to do."""
+    from datetime import timedelta
+
+    from ..notices import check_cutoff
+
+    days = sorted({j.notice_days for j in pol.jurisdictions if j.notice_days is not None
+                   and now > camp.cutoff - timedelta(days=j.notice_days)})
+    last = min(camp.cutoff - timedelta(days=d) for d in days) if days else camp.cutoff
+    try:
+        check_cutoff(pol, camp.cutoff, now=now)
+        later = "a later cut-off"
+    except InputError as exc:
+        later = str(exc.fix).removeprefix("announce ")
+    return (f"the cut-off {camp.cutoff.isoformat()} is less than {count(max(days, default=0), 'day', 'days')} away, so a notice "
+            f"shown now gives less than the notice period (the last moment was {last.isoformat()}) and no `notified` "
+            f"event is recorded for it. To tell these people, start a campaign with {later}")
 
 
 @app.command("ack")
@@ -240,9 +321,15 @@ def notices_ack(
     campaign: str,
     file: Annotated[Path, typer.Argument(help="JSONL of shown notices (each with dedupe_key), or - for stdin.")],
     ledger: LedgerOpt = None,
+    policy: Annotated[Optional[str], typer.Option(
+        help="The campaign's policy (a file) when it is not a built-in one: its notice periods say until when a "
+        "notice counts.")] = None,
 ) -> None:
-    """Record in-app notices the platform has shown; each counts once."""
+    """Record in-app notices the platform has shown; each counts once.
+
+    A notice shown too late to give the notice period before the cut-off is not recorded."""
     from ..notices import Campaign
+    from ..policy import load_policy
 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     try:
@@ -262,13 +349,26 @@ def notices_ack(
                              where=f"{file}, line {n}") from None
         keys.append(key)
         line_of.setdefault(key, n)
+    pol = load_policy(policy) if policy is not None else None
+    now = datetime.now(UTC)
     with _notice_ledger(ledger) as led:
-        done = Campaign(led, campaign).acknowledge(keys)
+        camp = Campaign(led, campaign)
+        done = camp.acknowledge(keys, pol, now=now)
+        pol = camp._own_policy(pol)
     out.print(f"{count(done.shown, 'in-app notice', 'in-app notices')} recorded as shown; {done.already:,} recorded "
               f"before", highlight=False)
+    late = ""
+    if done.too_late:
+        named = ", ".join(f"line {line_of[k]}" for k in done.too_late_keys[:5])
+        more = f" and {done.too_late - 5:,} more" if done.too_late > 5 else ""
+        late = (f"{count(done.too_late, 'in-app notice was', 'in-app notices were')} shown too late and "
+                f"{plural(done.too_late, 'is', 'are')} not recorded ({named}{more}): {_too_late(camp, pol, now)}")
     if done.unknown:
         named = ", ".join(f"line {line_of[k]} ({k!r})" for k in done.unknown_keys[:5])
         more = f" and {done.unknown - 5:,} more" if done.unknown > 5 else ""
         raise InputError(f"{count(done.unknown, 'key names', 'keys name')} no in-app notice of campaign '{campaign}': "
-                         f"{named}{more} (the others were recorded)", where=str(file),
+                         f"{named}{more} (the others were recorded)" + (f"; and {late}" if late else ""), where=str(file),
                          fix="acknowledge only the dedupe_keys that `consentry notices inapp` printed for this campaign")
+    if late:
+        raise InputError(late, where=str(file),
+                         fix="show only what `consentry notices inapp` prints now: it leaves out notices that came too late")

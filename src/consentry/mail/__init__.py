@@ -4,7 +4,8 @@
 
     message.py    Message and render(): the bytes of a mail
     errors.py     MailError, TemporaryFailure, PermanentFailure
-    smtp.py       SmtpSettings, Mailer/MailSession (campaigns), SmtpTransport, check_smtp
+    smtp.py       SmtpSettings, Mailer/MailSession (campaigns), SmtpTransport, check_smtp,
+                  is_setup_failure/how_to_fix (a failure that is the sender's, not a recipient's)
     transport.py  Transport (the seam), FolderTransport, MemoryTransport
     tables.py     the mail_outbox table
     outbox.py     enqueue() in the caller's transaction; claim, mark, report
@@ -17,7 +18,16 @@ from .outbox import MailForEvent, OutgoingMail, enqueue
 from .outbox import counts as outbox_counts
 from .outbox import undelivered as undelivered_mail
 from .sender import Sender
-from .smtp import Mailer, MailSession, SmtpSettings, SmtpTransport, check_smtp, parse_hostport
+from .smtp import (
+    Mailer,
+    MailSession,
+    SmtpSettings,
+    SmtpTransport,
+    check_smtp,
+    how_to_fix,
+    is_setup_failure,
+    parse_hostport,
+)
 from .transport import DEV_SENDER, FolderTransport, MemoryTransport, Transport
 
 __all__ = [
@@ -39,6 +49,8 @@ __all__ = [
     "check_smtp",
     "deliverable",
     "enqueue",
+    "how_to_fix",
+    "is_setup_failure",
     "outbox_counts",
     "parse_hostport",
     "parse_mailbox",

@@ -39,7 +39,8 @@ from .message import _PLAIN, _POLICY, Message, parse_mailbox, render, with_messa
 
 __all__ = [
     "MailError", "MailSession", "Mailer", "Message", "PermanentFailure", "SmtpSettings", "SmtpTransport",
-    "TemporaryFailure", "check_smtp", "explain_validation", "parse_hostport", "parse_mailbox",
+    "TemporaryFailure", "check_smtp", "explain_validation", "how_to_fix", "is_setup_failure", "parse_hostport",
+    "parse_mailbox",
 ]
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,49 @@ def explain_validation(exc: ValidationError) -> str:
 
 
 
+# --- failures that are the sender's ---------------------------------------------
+
+
+def is_setup_failure(exc: BaseException) -> bool:
+    """Did handing mail over fail before any recipient came into it: connecting,
+    EHLO, TLS, the login, or the sender refused at MAIL FROM? Such a failure is
+    the sender's setup or the server's (down, unreachable), never a
+    recipient's: a campaign must not record it as their bounce. It is still a
+    PermanentFailure (a setting to fix) or a TemporaryFailure (try later)."""
+    return isinstance(exc, MailError) and exc.setup
+
+
+def how_to_fix(exc: MailError) -> str:
+    """What to change after a setup failure (`is_setup_failure`), in the terms of the SMTP URL
+    (`smtp[+starttls]|smtps://user:password@host:port?sender=...`)."""
+    problem, code = exc.problem, exc.code
+    if exc.stage == "STARTTLS" and "does not offer STARTTLS" in problem:
+        return ("this server does not offer STARTTLS, which smtp+starttls:// asks for: use smtps:// if it speaks "
+                "TLS from the first byte (usually port 465), or smtp:// only for a relay on this machine or a "
+                "network you trust (mail and password then go in the clear)")
+    if "certificate not trusted" in problem:
+        return "fix the server's TLS certificate; for a test server only, add &verify_tls=false to the URL"
+    if "does not speak TLS on this port" in problem:
+        return "use smtp+starttls:// for a port that starts in plain text (587, 25), or the server's TLS port"
+    if exc.stage == "AUTH":
+        if code == 535 or "refused" in problem:
+            return "check the user name and password in the URL (smtp+starttls://USER:PASSWORD@host:port?...)"
+        return ("check that the server offers a login (many offer it only over TLS: smtp+starttls:// or smtps://) "
+                "and the user name and password in the URL")
+    if exc.stage == "MAIL FROM":
+        if code == 530:
+            return "the server wants a login first: put USER:PASSWORD@ before the host in the URL (over TLS)"
+        if isinstance(exc, PermanentFailure):
+            return "the server refuses this sender: set ?sender= to an address this server lets you send as"
+        return "the server does not take mail right now: run the campaign again later"
+    if "no answer within" in problem:
+        return ("check the host and port in the URL (a firewall may swallow the connection), or allow more time "
+                "with &timeout=SECONDS")
+    if isinstance(exc, TemporaryFailure):
+        return "check the host and port in the URL, and that the mail server is running and reachable from here"
+    return "check the SMTP URL: the scheme (smtp://, smtp+starttls://, smtps://), host, port, user name and password"
+
+
 # --- sending ------------------------------------------------------------------
 
 
@@ -386,13 +430,18 @@ class MailSession:
         code: int | None = None,
         text: bytes | str = "",
         recipient: str | None = None,
+        setup: bool = False,
     ) -> MailError:
+        """The error to raise. Without a recipient (connect, TLS, login), or
+        with `setup` (the sender refused at MAIL FROM), it is marked as a setup
+        failure (`is_setup_failure`): the sender's or the server's, never the recipient's."""
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         text = " ".join(self._scrub(text).split())
         if cls is None:
             cls = PermanentFailure if code is not None and 500 <= code <= 599 else TemporaryFailure
-        return cls(problem, server=self.mailer.settings.server, stage=stage, code=code, server_text=text, recipient=recipient)
+        return cls(problem, server=self.mailer.settings.server, stage=stage, code=code, server_text=text,
+                   recipient=recipient, setup=setup or recipient is None)
 
     def _scrub(self, text: str) -> str:
         """Remove the password, as typed and as AUTH PLAIN/LOGIN encode it, from server text."""
@@ -610,14 +659,16 @@ class MailSession:
                 if reused:
                     log.info("SMTP connection to %s was dropped; reconnecting", self.mailer.settings.server)
                     continue
-                raise self._fail(TemporaryFailure, f"connection lost: {exc}", "MAIL FROM", recipient=recipient) from exc
+                raise self._fail(TemporaryFailure, f"connection lost: {exc}", "MAIL FROM", recipient=recipient,
+                                 setup=True) from exc
             self._used = True
             if code == 421 and reused:  # "closing connection", e.g. too many mails on one
                 self._drop()
                 continue
             if code != 250:
                 self._reset()
-                raise self._fail(None, "sender refused", "MAIL FROM", code=code, text=reply, recipient=recipient)
+                raise self._fail(None, "sender refused", "MAIL FROM", code=code, text=reply, recipient=recipient,
+                                 setup=True)
             return conn
 
     def _reset(self) -> None:

@@ -31,14 +31,16 @@ class NoticeState(StrEnum):
     committing = "committing"
     sent = "sent"
     bounced = "bounced"
+    #: The export's address cannot be used (malformed, two addresses, blank): no mail, never retried.
+    bad_address = "bad_address"
     deferred = "deferred"
     shown = "shown"
 
 
 #: Told (the mail was taken, or the notice shown in the app).
 DELIVERED = (NoticeState.sent, NoticeState.shown)
-#: Never told: refused for good.
-FAILED = (NoticeState.bounced,)
+#: Never told by mail: refused for good, or no address to send to.
+FAILED = (NoticeState.bounced, NoticeState.bad_address)
 #: Still to go out (recovery counts `committing` as sent; a dashboard does not yet).
 NOT_YET_SENT = (NoticeState.pending, NoticeState.sending, NoticeState.deferred, NoticeState.committing)
 
@@ -54,6 +56,8 @@ outbox = Table(
     Column("address", String(320), nullable=True),
     Column("language", String(16), nullable=False),
     Column("jurisdiction", String(64), nullable=False),
+    # what the notice speaks of (`audience.scope_of`): own content, photos of them, or both; NULL: own content
+    Column("scope", String(16), nullable=True),
     # a NoticeState
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
