@@ -125,8 +125,7 @@ def notify(
     with opened_platform(data, policy, ledger, engine, spark_master, conf, opener=_notice_ledger) as platform:
         led, pol, export = platform.ledger, platform.policy, platform.export
         if dry_run:  # nothing is created: no campaign, no outbox, no mail
-            from ..notices import check_cutoff, summarize
-            from ..notices.audience import already_told
+            from ..notices import already_told, check_cutoff, summarize
 
             check_cutoff(pol, t)  # what the real run would refuse
 

@@ -82,13 +82,26 @@ def _print_manifest(m) -> None:  # noqa: ANN001
 def _purged_line(name: str, r) -> str:  # noqa: ANN001 - a PurgeResult
     """One purge's outcome as a DPO reads it: rows removed and mentions hidden
     are both changes to the snapshot (a purge that only hides mentions still
-    rewrites buckets, so it is not "nothing")."""
+    rewrites buckets, so it is not "nothing"). "of N people" counts the people
+    who may no longer be used; rows that left for the item itself (deleted,
+    gone from the export, a third party's objection) are named by cause, not
+    counted as people ("removed 52 rows of 5 people" counted a person who had
+    only deleted a post)."""
     hidden = r.counts.get("mentions_redacted", 0)
+    untagged = r.counts.get("tagged_ids_removed", 0)
     if not _changed(r):
         return f"{name}: nothing to remove (ledger up to event {r.to_watermark})"
-    return (f"{name}: {_events(r.from_watermark, r.to_watermark)}: removed {count(r.rows_removed, 'row', 'rows')} "
-            f"of {count(r.people, 'person', 'people')}; hid @mentions in {count(hidden, 'remaining row', 'remaining rows')}; "
-            f"rewrote {count(r.buckets_rewritten, 'bucket', 'buckets')}, {count(r.files_removed, 'file', 'files')} "
+    people = f"of {count(r.people_excluded, 'person', 'people')}"
+    if items := r.item_rows():  # rows that left for the item itself: named by cause, not counted as people
+        parts = [f"{r.person_rows:,} {people} who may no longer be used"] if r.person_rows else []
+        parts += [f"{n:,} {words}" for n, words in items]
+        removed = f"removed {count(r.rows_removed, 'row', 'rows')}: {', '.join(parts)}"
+    else:
+        removed = f"removed {count(r.rows_removed, 'row', 'rows')} {people}"
+    return (f"{name}: {_events(r.from_watermark, r.to_watermark)}: {removed}; "
+            f"hid @mentions in {count(hidden, 'remaining row', 'remaining rows')}; "
+            + (f"took erased people out of `tagged` in {count(untagged, 'remaining row', 'remaining rows')}; " if untagged else "")
+            + f"rewrote {count(r.buckets_rewritten, 'bucket', 'buckets')}, {count(r.files_removed, 'file', 'files')} "
             f"deleted ({r.seconds:.1f}s)")
 
 
@@ -101,7 +114,7 @@ def _events(after: int, upto: int) -> str:
 
 
 def _changed(r) -> bool:  # noqa: ANN001 - a PurgeResult
-    return bool(r.rows_removed or r.counts.get("mentions_redacted", 0))
+    return bool(r.rows_removed or r.counts.get("mentions_redacted", 0) or r.counts.get("tagged_ids_removed", 0))
 
 
 @app.command("purge")
@@ -112,14 +125,20 @@ def snapshot_purge(
     watch: Annotated[bool, typer.Option("--watch", help="Keep purging as new events arrive, until interrupted.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between rounds with --watch.")] = 60.0,
     data: Annotated[Optional[str], typer.Option("--data", help="The current export (default: the one built from).")] = None,
+    accept_missing_items: Annotated[bool, typer.Option(
+        "--accept-missing-items",
+        help="Purge even when the export lacks the items of more than half a snapshot's rows (refused otherwise, "
+             "as the wrong export): the platform really deleted them.")] = False,
     ledger: LedgerOpt = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = "local[*]",
     conf: SparkConfOpt = None,
 ) -> None:
-    """Remove from existing snapshots everyone the ledger now excludes, and vacuum the old files away.
+    """Remove from existing snapshots every row that should not be there now, and vacuum the old files away.
 
-    With --engine spark, Spark finds the rows and rewrites the touched buckets."""
+    Rows of everyone the ledger now excludes, and whatever the export deleted or corrected since (the whole
+    export is checked again when its files changed). With --engine spark, Spark finds the rows and rewrites
+    the touched buckets."""
     import time
 
     from ..snapshots import Registry, purge
@@ -144,7 +163,7 @@ def snapshot_purge(
             failed: dict[str, str] = {}
             for n in names:
                 try:
-                    r = purge(led, n, data=data, spark=spark)
+                    r = purge(led, n, data=data, spark=spark, accept_missing_items=accept_missing_items)
                 except ConsentryError as exc:
                     if name:  # one snapshot asked for: its error is the command's
                         raise

@@ -23,6 +23,7 @@ __all__ = [
     "PermanentFailure",
     "SmtpSettings",
     "TemporaryFailure",
+    "already_told",
     "check_cutoff",
     "kind_words",
     "parse_hostport",
@@ -35,7 +36,7 @@ __all__ = [
 
 _LAZY = {"CHANNELS": ".campaign", "Acknowledged": ".campaign", "Campaign": ".campaign", "summarize": ".campaign", "check_cutoff": ".campaign",
          "pending_by_channel": ".tables", "read_objection_token": ".links", "public_base_url": ".links",
-         "kind_words": ".text"}
+         "kind_words": ".text", "already_told": ".audience"}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - loaded on first use: a campaign loads the engine, which the center's mail does not need

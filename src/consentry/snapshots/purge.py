@@ -1,10 +1,19 @@
-"""Purge: take out of an existing snapshot, for real, everyone the ledger now
-says may not be in it; then vacuum, so the old bytes are gone from disk.
+"""Purge: take out of an existing snapshot, for real, every row that should
+not be there now; then vacuum, so the old bytes are gone from disk.
 
-Applies every event after the snapshot's watermark (objections, erasures,
-consent withdrawals), accounts and items deleted in the export since, and
-objections by people without an account (rule 15). Only the buckets
-that hold such rows are rewritten.
+Which rows is verify's question (`checks.leaving_sql`), so that after a purge
+verify against the same export finds none: every event after the snapshot's
+watermark (objections, erasures, consent withdrawals), accounts and items
+deleted in the export (marked deleted, or their rows gone), whatever else the
+export corrected since (a birth date, a visibility), and objections by people
+without an account (rule 15). Erased people also leave the `tagged` lists of
+rows that stay, and their @mentions are hidden. Only the buckets that hold
+such rows are rewritten.
+
+Every row is checked when the export's files are not the ones the last purge
+checked every row against (`shared.export_checked`); otherwise only the
+people with new ledger events and deleted accounts are looked at. An export
+that lacks most of the snapshot's items is refused (a wrong `--data`).
 """
 
 from __future__ import annotations
@@ -18,13 +27,24 @@ from pathlib import Path
 
 import duckdb
 
+from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
+from ..engine.rules import PERSON_RULES
+from ..errors import SnapshotError
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
 from ..words import count
+from .checks import (
+    PERSON_CAUSE_RANK,
+    drop_tagged_sql,
+    hits_sql,
+    unmentionable_sql,
+    untag_sql,
+)
 from .manifest import Purge, content_digest, write_json
 from .mentions import handles_sql, hide_sql, mentioned_sql
+from .ondisk import refuse_unless_ours
 from .recovery import (
     claimed_builds,
     clear_intent,
@@ -37,19 +57,30 @@ from .recovery import (
     write_intent,
 )
 from .redact import install_sql
-from .ondisk import refuse_unless_ours
 from .registry import Registry, SnapshotRecord
 from .shared import (
     SCHEMA,
     current_export,
-    hits_sql,
+    export_checked,
     later_failures,
+    remember_export_checked,
     snapshot_lock,
     snapshot_view,
     stored_policy,
     third_party_now,
     triggers_sql,
 )
+
+#: Counts of rows that stay, rewritten (not removed).
+REWRITES = ("mentions_redacted", "tagged_ids_removed")
+
+#: How the summary names the rows that left for the item itself, by cause.
+ITEM_CAUSES = {
+    "content_deleted": "deleted in the export",
+    "not_in_export": "no longer in the export",
+    "third_party_objected": "objected to by a person without an account",
+    "no_image": "with an image path in the export but no image",
+}
 
 
 @dataclass
@@ -63,61 +94,120 @@ class PurgeResult:
     buckets_rewritten: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Every row checked against the whole export (its files changed since the last such check, or none yet);
+    #: else only the people with new ledger events and deleted accounts.
+    full: bool = False
+    #: Of `rows_removed`, those that left because of a person (the author or someone tagged fails a person
+    #: rule now or at the cut-off), and how many people that is; the others left for the item itself
+    #: (deleted, gone from the export, objected to by a person without an account, ...: `counts` says).
+    person_rows: int = 0
+    people_excluded: int = 0
+
+    def item_rows(self) -> list[tuple[int, str]]:
+        """The rows removed for the item itself (not a person's), by their first
+        cause, in words: [(1, "deleted in the export"), ...], most first."""
+        rows = {c: n for c, n in self.counts.items()
+                if c not in PERSON_RULES and not c.startswith("tagged:") and c not in REWRITES}
+        out = sorted(((n, ITEM_CAUSES[c]) for c, n in rows.items() if c in ITEM_CAUSES), key=lambda nw: (-nw[0], nw[1]))
+        if late := {c: n for c, n in rows.items() if c not in ITEM_CAUSES}:  # not_public, private_message, ...
+            out.append((sum(late.values()), f"not eligible at the cut-off by the export as it is now ({', '.join(sorted(late))})"))
+        return out
 
 
 def _find_duckdb(con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Policy,
-                 now: datetime, new_wm: int) -> None:
-    """Temp tables `hits`, `remention(item_id, bucket, bad)` and `triggers`, in this process."""
+                 now: datetime, new_wm: int, full: bool) -> None:
+    """Temp tables `hits`, `untag`, `remention(item_id, bucket, bad)` and `triggers`, in this process.
+    `full`: every person; else everyone with an event after the watermark (with their whole history) and
+    deleted accounts (the export is the one checked whole before, so nobody else can have changed)."""
     m = rec.manifest
-    # Everyone with an event after the watermark, with their whole history.
-    load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm, touched_after=m.watermark)
-    con.execute("ALTER VIEW users RENAME TO users_all")
-    con.execute(
-        "CREATE TEMP VIEW users AS SELECT * FROM users_all "
-        "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
-    )
+    if full:
+        load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm)
+        con.execute("CREATE TEMP VIEW users_all AS SELECT * FROM users")
+    else:
+        load_inputs(con, export, ledger, max(now, m.cutoff), watermark=new_wm, touched_after=m.watermark)
+        con.execute("ALTER VIEW users RENAME TO users_all")
+        con.execute(
+            "CREATE TEMP VIEW users AS SELECT * FROM users_all "
+            "WHERE user_id IN (SELECT user_id FROM ledger_events) OR deleted_at IS NOT NULL"
+        )
     later_failures(con, policy, m.cutoff, now)
     third_party_now(con, policy, m.cutoff, now)
     snapshot_view(con, rec, "item_id, user_id, tagged, bucket, media, faces_blurred, text")
-    # Rows that stay but @mention someone who may no longer be used: rewritten with @[person].
+    con.execute(f"CREATE TEMP TABLE decided AS {Compiler(policy, m.cutoff).decisions_sql()}")
+    con.execute(f"CREATE TEMP TABLE hits AS {hits_sql(policy, now)}")
+    con.execute(f"CREATE TEMP TABLE untag AS {untag_sql(policy, 'users_all')}")
+    # Rows that stay but @mention someone who may not be used: rewritten with @[person] (verify's list).
     con.execute(f"CREATE TEMP TABLE all_handles AS {handles_sql('users_all')}")
+    con.execute(f"""CREATE TEMP TABLE unmentionable AS SELECT DISTINCT lower(nfc_normalize(u.handle)) AS h
+        FROM users_all u WHERE u.handle IS NOT NULL AND u.user_id IN ({unmentionable_sql(policy, m)})""")
     src = "snap" if policy.transforms.mentions else "(SELECT * FROM snap WHERE false)"
     con.execute(
         f"""CREATE TEMP TABLE remention AS
         SELECT m.k AS item_id, any_value(s.bucket) AS bucket, list(DISTINCT m.h) AS bad
         FROM ({mentioned_sql(src, 'item_id', 'text', 'all_handles')}) m JOIN snap s ON s.item_id = m.k
-        WHERE m.h IN (SELECT DISTINCT lower(nfc_normalize(u.handle)) FROM users_all u
-                      JOIN later_fail lf ON lf.user_id = u.user_id WHERE u.handle IS NOT NULL)
+        WHERE m.h IN (SELECT h FROM unmentionable)
         GROUP BY m.k"""
     )
-    con.execute(f"CREATE TEMP TABLE hits AS {hits_sql(policy, now)}")
     con.execute(f"CREATE TEMP TABLE triggers AS {triggers_sql(m.watermark)}")
 
 
-def _tally(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> tuple[list[dict], int]:
-    """From `hits`, `remention` and `triggers`: the counts, and the people with
-    their rows and the event that set the purge off. Rows that leave are not
-    re-redacted as well."""
+def _refuse_a_wrong_export(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, export: Export) -> None:
+    """Refuse, before anything is written, an export that lacks the items of
+    more than half the snapshot's rows: most likely not the current export of
+    the platform it was built from (another one, a test export, a partial
+    copy), whose purge would remove nearly everything for good."""
+    m = rec.manifest
+    missing = int(con.execute("SELECT count(DISTINCT item_id) FROM hits WHERE cause = 'not_in_export'").fetchall()[0][0])
+    if missing == 0 or missing * 2 <= m.rows:
+        return
+    given = getattr(export, "folder", export)
+    given = given.resolve() if isinstance(given, Path) else given
+    raise SnapshotError(
+        f"snapshot '{m.name}' ({Path(rec.uri).parent}): {missing:,} of {count(m.rows, 'row', 'rows')} have no item in the "
+        f"export {given}: more than half, so it is most likely not the current export of the platform the snapshot was "
+        f"built from ({m.export}); nothing was removed\n"
+        f"  fix: pass that platform's current export: `consentry snapshot purge {m.name} --data FOLDER`; if the platform "
+        f"really deleted these items, say so: `consentry snapshot purge {m.name} --data {given} --accept-missing-items`"
+    )
+
+
+def _tally(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> tuple[list[dict], int, int]:
+    """From `hits`, `untag`, `remention` and `triggers`: the counts, the people
+    with their rows and the event that set the purge off, and the rows that
+    stay but are rewritten (mentions hidden, erased people out of `tagged`).
+    Rows that leave are not rewritten as well."""
     doomed = con.execute("SELECT count(DISTINCT item_id), count(DISTINCT bucket) FROM hits").fetchall()[0]
     result.rows_removed = int(doomed[0])
-    # Rows per cause, each row counted once (under the first cause found).
-    result.counts = dict(con.execute(
-        "SELECT cause, count(*) FROM (SELECT item_id, min(cause) AS cause FROM hits GROUP BY item_id) GROUP BY cause"
-    ).fetchall())
+    # Rows per cause, each row counted once, under its first cause (by rank: a person's before the item's).
+    con.execute("""CREATE TEMP TABLE firsts AS SELECT item_id, cause, rank FROM (
+        SELECT item_id, cause, rank, row_number() OVER (PARTITION BY item_id ORDER BY rank, cause, person) AS n
+        FROM hits) WHERE n = 1""")
+    result.counts = dict(con.execute("SELECT cause, count(*) FROM firsts GROUP BY cause").fetchall())
+    result.person_rows, result.people_excluded = (int(x or 0) for x in con.execute(
+        f"""SELECT (SELECT count(*) FROM firsts WHERE rank < {PERSON_CAUSE_RANK}),
+                   (SELECT count(DISTINCT person) FROM hits WHERE rank < {PERSON_CAUSE_RANK})""").fetchall()[0])
     con.execute("DELETE FROM remention WHERE item_id IN (SELECT item_id FROM hits)")
     remention = int(con.execute("SELECT count(*) FROM remention").fetchall()[0][0])
     if remention:
         result.counts["mentions_redacted"] = remention
+    con.execute("""CREATE TEMP TABLE retag AS SELECT item_id, any_value(bucket) AS bucket, list(DISTINCT u) AS gone
+        FROM untag WHERE item_id NOT IN (SELECT item_id FROM hits) GROUP BY item_id""")
+    retag = int(con.execute("SELECT count(*) FROM retag").fetchall()[0][0])
+    if retag:
+        result.counts["tagged_ids_removed"] = retag
+    # One row per person whose rows left: the author of an item that left for itself (deleted, gone from
+    # the export, a third party's objection), or the person who fails (the author, or someone tagged).
     people = [
-        {"user_id": u, "cause": c.removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
+        {"user_id": u, "cause": c[2:].removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
         for u, c, n, s in con.execute(
-            """SELECT h.person, min(h.cause), count(DISTINCT h.item_id), any_value(t.seq)
+            """SELECT h.person, min(lpad(CAST(h.rank AS VARCHAR), 2, '0') || h.cause), count(DISTINCT h.item_id),
+                      any_value(t.seq)
                FROM hits h LEFT JOIN triggers t ON t.user_id = h.person
                WHERE h.person IS NOT NULL GROUP BY h.person ORDER BY h.person"""
         ).fetchall()
     ]
     result.people = len(people)
-    return people, remention
+    return people, remention, retag
 
 
 def _rewrite_duckdb(con: duckdb.DuckDBPyConnection, dt, buckets: list[int], mentions: bool,  # noqa: ANN001 - a DeltaTable
@@ -128,10 +218,12 @@ def _rewrite_duckdb(con: duckdb.DuckDBPyConnection, dt, buckets: list[int], ment
 
     files = dt.file_uris(file_pruning_predicate=[("bucket", "in", [str(b) for b in buckets])])
     step = hide_sql("r.bad", "s.text") if mentions else "s.text"
-    cols = ", ".join(f"s.{f.name}" if f.name != "text" else f"{step} AS text" for f in SCHEMA)
+    rewritten = {"text": f"{step} AS text", "tagged": f"{drop_tagged_sql('g.gone', 's.tagged')} AS tagged"}
+    cols = ", ".join(rewritten.get(f.name, f"s.{f.name}") for f in SCHEMA)
     keep = con.sql(
         f"""SELECT {cols} FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'bucket': INTEGER}}) s
         LEFT JOIN remention r ON r.item_id = s.item_id
+        LEFT JOIN retag g ON g.item_id = s.item_id
         WHERE s.item_id NOT IN (SELECT item_id FROM hits)"""
     ).to_arrow_reader(200_000)
     write_deltalake(
@@ -152,7 +244,10 @@ def purge(
     now: datetime | None = None,
     say: Callable[[str], None] = lambda _: None,
     spark=None,  # noqa: ANN001 - a pyspark SparkSession: Spark finds the rows and rewrites the buckets
+    accept_missing_items: bool = False,
 ) -> PurgeResult:
+    """`accept_missing_items`: purge even when the export lacks the items of
+    more than half the snapshot's rows (refused otherwise, as a wrong export)."""
     from deltalake import DeltaTable
 
     registry = Registry(ledger)
@@ -174,29 +269,39 @@ def purge(
             new_wm = settled
         policy = stored_policy(m)
         export = current_export(m, data, at=folder)
+        # Taken before the export is read: a file changed while this purge reads it is checked again next time.
+        fingerprint = export.fingerprint()
+        full = export_checked(folder) != fingerprint
+        if full:
+            say("the export's files are not those every row was last checked against: checking every row")
         con = connect()
         found = None
         try:
             install_sql(con)
             if spark is None:
-                _find_duckdb(con, export, ledger, rec, policy, now, new_wm)
+                _find_duckdb(con, export, ledger, rec, policy, now, new_wm, full)
             else:
                 from .spark_purge import SparkFind
 
-                found = SparkFind(spark, export, ledger, rec, policy, now, new_wm)
+                found = SparkFind(spark, export, ledger, rec, policy, now, new_wm, full)
                 found.into(con)
-            result = PurgeResult(name, m.watermark, new_wm)
-            people, remention = _tally(con, result)
-            if result.rows_removed == 0 and not remention:
+            if not accept_missing_items:
+                _refuse_a_wrong_export(con, rec, export)
+            result = PurgeResult(name, m.watermark, new_wm, full=full)
+            people, remention, retag = _tally(con, result)
+            if result.rows_removed == 0 and not remention and not retag:
                 m = m.model_copy(update={"watermark": new_wm})
                 registry.advance(m)
                 write_json(folder, m)
+                if full:
+                    remember_export_checked(folder, fingerprint)
                 result.seconds = time.perf_counter() - t0
                 say(f"nothing to purge; watermark {m.watermark}")
                 return result
 
             buckets = [b for (b,) in con.execute(
-                "SELECT bucket FROM hits UNION SELECT bucket FROM remention ORDER BY 1").fetchall()]
+                "SELECT bucket FROM hits UNION SELECT bucket FROM remention UNION SELECT bucket FROM retag ORDER BY 1"
+            ).fetchall()]
             result.buckets_rewritten = len(buckets)  # with those where only mentions are hidden
             media = [p for (p,) in con.execute("SELECT DISTINCT media FROM hits WHERE media IS NOT NULL").fetchall()]
             dt = DeltaTable(rec.uri)
@@ -213,7 +318,7 @@ def purge(
                                "counts": result.counts, "intent": intent["id"]}}
             commit = {"consentry.purge": json.dumps(facts, sort_keys=True)}
             say(f"rewriting {len(buckets)} of {count(m.buckets, 'bucket', 'buckets')} without {count(result.rows_removed, 'row', 'rows')} "
-                f"({count(remention, 'row', 'rows')} re-redacted)")
+                f"({count(remention + retag, 'row', 'rows')} re-redacted)")
             if found is None:
                 _rewrite_duckdb(con, dt, buckets, policy.transforms.mentions, commit)
             else:
@@ -225,6 +330,8 @@ def purge(
                 found.close()
         done = _complete(registry, rec, intent, finished=datetime.now(UTC))
         result.files_removed = done.files_removed
+        if full:  # after the record: a purge killed before it checks every row again
+            remember_export_checked(folder, fingerprint)
     result.seconds = time.perf_counter() - t0
     say(f"purged {count(result.rows_removed, 'row', 'rows')} of {count(result.people, 'person', 'people')}; "
         f"{count(result.files_removed, 'file', 'files')} deleted")

@@ -1,6 +1,8 @@
 """What build, purge and verify share: the table's schema, the bucket of a
-person, the per-snapshot lock, who must not be in a snapshot now, and how a
-purge or a verify reads a snapshot back (its policy, its export, its rows)."""
+person, the per-snapshot lock, who must not be in a snapshot now, how a
+purge or a verify reads a snapshot back (its policy, its export, its rows),
+and which export a purge last checked every row against. Which rows should
+not be there is `checks.leaving_sql`, verify's and purge's alike."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pyarrow as pa
 
 from .. import config
 from ..engine.compile import Compiler
-from ..policy import Policy, TaggedPeople
+from ..policy import Policy
 from ..sources import Export, ValidationMemo, open_export
 from ..sources.store import location
 from .manifest import Manifest
@@ -49,11 +51,14 @@ def bucket_of(user_id: str, buckets: int) -> int:
 
 
 @contextmanager
-def snapshot_lock(folder: Path) -> Iterator[None]:
-    """One build or purge of a snapshot at a time, across processes."""
+def snapshot_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """One build or purge of a snapshot at a time, across processes; with
+    `shared`, a reader (verify): any number of them at once, none while a
+    build or purge writes, so a reader sees one version whole (a verify that
+    read a file list before a purge vacuumed it crashed on a missing file)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f".{folder.name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -61,9 +66,12 @@ def snapshot_lock(folder: Path) -> Iterator[None]:
 
 
 def later_failures(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime, now: datetime, table: str = "later_fail") -> None:
-    """People who fail a person rule now (by the ledger as loaded): what the
-    ledger said after the cut-off still counts. Rules 6-12 only get stricter
-    with time, so this is everyone who must not be in a snapshot today."""
+    """People who fail a person rule now (by the ledger and the export as
+    loaded): what the ledger said after the cut-off still counts. Over one
+    export, rules 6-12 only get stricter with time; an export that corrects a
+    birth date, a deletion or a country can change them either way, which is
+    why a purge checks every row again when the export's files change
+    (`export_checked`)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {Compiler(policy, max(at, now)).failing_sql()}")
 
 
@@ -78,32 +86,41 @@ def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime
         con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
 
 
-def hits_sql(policy: Policy, now: datetime, explode: str = "unnest") -> str:
-    """The rows of `snap` that must leave, with who and why: authors and (unless
-    the policy ignores them) tagged people who fail now, items deleted in the
-    export, items a person without an account objected to. One text for both
-    engines; only the list-exploding function is named (`explode` on Spark)."""
-    tagged = (f"""UNION ALL
-        SELECT t.item_id, t.bucket, t.media, t.u AS person, 'tagged:' || lf.reason AS cause
-        FROM (SELECT item_id, bucket, media, {explode}(tagged) AS u FROM snap) t
-        JOIN later_fail lf ON lf.user_id = t.u""" if policy.tagged_people is not TaggedPeople.ignore else "")
-    blur = "WHERE NOT (s.media IS NOT NULL AND s.faces_blurred > 0)" if policy.tagged_people is TaggedPeople.blur else ""
-    return f"""
-        SELECT s.item_id, s.bucket, s.media, s.user_id AS person, lf.reason AS cause
-        FROM snap s JOIN later_fail lf ON lf.user_id = s.user_id
-        UNION ALL
-        SELECT s.item_id, s.bucket, s.media, s.user_id, 'content_deleted'
-        FROM snap s JOIN (SELECT item_id FROM content WHERE deleted_at <= {Compiler(policy, now).T}) c
-          ON c.item_id = s.item_id
-        UNION ALL
-        SELECT s.item_id, s.bucket, s.media, CAST(NULL AS STRING), 'third_party_objected'
-        FROM snap s JOIN tp_items tp ON tp.item_id = s.item_id {blur}
-        {tagged}"""
-
-
 def triggers_sql(watermark: int) -> str:
     """Per person, the last event after the snapshot's watermark: what set the purge off."""
     return f"SELECT user_id, max(seq) AS seq FROM ledger_events WHERE seq > {int(watermark)} GROUP BY user_id"
+
+
+#: Beside a snapshot's manifest: the fingerprint (file names, sizes, mtimes) of the export whose every row a
+#: purge last checked the snapshot against. No person's data: a hash.
+EXPORT_CHECKED = ".export-checked.json"
+
+
+def export_checked(folder: Path) -> str | None:
+    """The fingerprint (`Export.fingerprint`) of the export a purge last
+    checked every row of the snapshot in `folder` against, if any. While the
+    export's files are those, a purge need look only at the people with new
+    ledger events; another export, a file changed, or none checked since the
+    build: every row is checked again."""
+    import json
+
+    try:
+        kept = json.loads((folder / EXPORT_CHECKED).read_text())
+    except (OSError, ValueError):
+        return None
+    return kept.get("fingerprint") if isinstance(kept, dict) else None
+
+
+def remember_export_checked(folder: Path, fingerprint: str) -> None:
+    """Note that every row of the snapshot in `folder` was checked against the
+    export with `fingerprint` (taken before it was read: a file changed during
+    the check makes the next purge check again)."""
+    import json
+    import os
+
+    tmp = folder / f"{EXPORT_CHECKED}.tmp"
+    tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    os.replace(tmp, folder / EXPORT_CHECKED)
 
 
 def stored_policy(m: Manifest) -> Policy:

@@ -1,5 +1,7 @@
 """Verify: re-check every row of a snapshot against the current ledger and
-export, independently of how it was built or purged."""
+export, independently of how it was built or purged (a purge removes what
+these checks find: `checks.leaving_sql`). It holds the snapshot's lock,
+shared, so it reads one version whole and never one a purge is vacuuming."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .repair import recover
 from .shared import (
     current_export,
     later_failures,
+    snapshot_lock,
     snapshot_view,
     stored_policy,
     third_party_now,
@@ -52,26 +55,32 @@ def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: da
     registry = Registry(ledger)
     rec = registry.require(name)
     require_readable(rec)  # moved or deleted: say so by name and path (deltalake said "Local path ... does not exist")
-    m = rec.manifest
-    policy = stored_policy(m)
-    export = current_export(m, data, at=Path(rec.uri).parent, command="verify")
-    watermark = ledger.watermark()
-    now = now or datetime.now(UTC)
     folder = Path(rec.uri).parent
-    if spark is not None:
-        from .spark_verify import verify_rows_spark
+    export = current_export(rec.manifest, data, at=folder, command="verify")
+    # Shared with other verifies, never while a build or purge of it writes: a verify that listed the
+    # table's files and then read them while a purge vacuumed them crashed ("Cannot open file").
+    with snapshot_lock(folder, shared=True):
+        rec = registry.require(name)  # re-read under the lock: a purge may have finished while we waited
+        require_readable(rec)
+        m = rec.manifest
+        policy = stored_policy(m)
+        watermark = ledger.watermark()
+        now = now or datetime.now(UTC)
+        if spark is not None:
+            from .spark_verify import verify_rows_spark
 
-        total, rows, media = verify_rows_spark(spark, export, ledger, rec, policy, now, watermark)
-    else:
-        total, rows, media = _verify_rows(export, ledger, rec, policy, now, watermark)
-    problems = [Problem(*row) for row in rows]
-    for item_id, user_id, rel in media:
-        path = folder / rel
-        if not path.is_file():
-            problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
-        elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
-            problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
-    return int(total), _table_problems(rec, int(total)) + sorted(problems, key=lambda p: (p.item_id, p.why))
+            total, rows, media = verify_rows_spark(spark, export, ledger, rec, policy, now, watermark)
+        else:
+            total, rows, media = _verify_rows(export, ledger, rec, policy, now, watermark)
+        problems = [Problem(*row) for row in rows]
+        for item_id, user_id, rel in media:
+            path = folder / rel
+            if not path.is_file():
+                problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
+            elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
+                problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
+        table = _table_problems(rec, int(total))
+    return int(total), table + sorted(problems, key=lambda p: (p.item_id, p.why))
 
 
 def _table_problems(rec: SnapshotRecord, total: int) -> list[Problem]:
