@@ -55,7 +55,9 @@ def test_a_folder_moved_by_hand_is_taken_where_it_is_and_purged_there(world) -> 
     shutil.move(str(old), str(new))
     r = cli("snapshot", "purge", "s1", "--ledger", str(led.engine.url))
     assert r.exit_code != 0 and "snapshot move s1" in _said(r), _said(r)  # the fix names the command
-    assert move(led, "s1", new) == (old, new.resolve(), False)
+    r = cli("snapshot", "move", "s1", new, "--ledger", str(led.engine.url))
+    ok(r)
+    assert f"s1: found at {new.resolve()}" in _said(r), _said(r)
     assert Registry(led).require("s1").uri == str(new.resolve() / "table")
     led.record(NewEvent(user_id="eve", type="objected", at=datetime.now(UTC), channel="web"))
     ok(cli("snapshot", "purge", "s1", "--ledger", str(led.engine.url)))

@@ -267,6 +267,24 @@ def snapshot_list(ledger: LedgerOpt = None) -> None:
         err.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, markup=True, soft_wrap=True)
 
 
+@app.command("move")
+@friendly
+def snapshot_move(
+    name: Annotated[str, typer.Argument(help="The snapshot.")],
+    to: Annotated[Path, typer.Argument(help="Its new folder (created), or where it was moved by hand.")],
+    ledger: LedgerOpt = None,
+) -> None:
+    """Move a snapshot's folder, or tell consentry where it was moved (the very build, as recorded)."""
+    from ..snapshots import move
+
+    with open_ledger(ledger) as led:
+        old, new, moved = move(led, name, to)
+    if moved:
+        out.print(f"{name}: moved from {old} to {new}", highlight=False)
+    else:
+        out.print(f"{name}: found at {new} (moved there from {old}, its files as recorded); recorded", highlight=False)
+
+
 @app.command("show")
 @friendly
 def snapshot_show(name: Annotated[str, typer.Argument(help="The snapshot.")], ledger: LedgerOpt = None) -> None:
