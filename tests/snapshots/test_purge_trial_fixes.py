@@ -184,6 +184,19 @@ def test_under_meta_2024_an_erased_persons_id_leaves_the_tagged_column(world) ->
     assert purge(led, "m").counts == {}
 
 
+def test_under_meta_2024_a_build_after_an_erasure_never_names_the_erased_person(world) -> None:
+    """Left by the purge fix: a build made after ben asked for erasure still put
+    his id in the `tagged` column of the photos that tag him (meta-2024 keeps
+    them), so the snapshot failed its own verify until a purge."""
+    tmp, export, led = world
+    led.record(NewEvent(user_id="ben", type="erasure_requested", at=datetime.now(UTC), channel="web"))
+    build(export, led, load_policy("meta-2024"), T, "m", out=tmp / "m")
+    got = rows(led, "m")
+    assert "p2" in got and "p3" in got  # the photos are kept (meta-2024 ignores the people in them)
+    assert not any("ben" in (r["tagged"] or []) for r in got.values()), got
+    assert verify(led, "m")[1] == []
+
+
 # -- 5: a verify while a purge runs -------------------------------------------------------------------------
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..engine.compile import Compiler
+from ..engine.rules import Reason
 from ..policy import Policy, TaggedPeople
 from ..sources.store import StorePath, inside, location
+from ..sqltext import quote
 from .images import ImageJob, process_all
 
 __all__ = ["IMAGE_COUNTS_SQL", "IMAGE_PROBLEMS_SQL", "IMG_SCHEMA", "JOBS_SQL", "TAGGED_LIST", "cand_sql", "image_counts",
@@ -24,12 +26,17 @@ TAGGED_LIST = "list(tagged_user_id ORDER BY tagged_user_id)"
 
 
 def tagged_sql(policy: Policy, at: datetime, tagged_list: str, people: str) -> str:
-    """Per item, the people its row names in `tagged`. Under blur, a tagged
+    """Per item, the people its row names in `tagged`, never one erased or
+    deleted (`later_fail`: account_deleted). Under blur, a tagged
     person who fails at T (`people`) or now (`later_fail`) is left out: their
     face is blurred, and a row that still named them would tell a model who is
     under the blur (their @handles in texts are hidden for the same reason)."""
     if policy.tagged_people is not TaggedPeople.blur:
-        return f"SELECT item_id, {tagged_list} AS tagged FROM tags GROUP BY item_id"
+        # Whoever asked for erasure or deleted their account is never named, even where the policy
+        # ignores the people in photos (`meta-2024`): erasure is not an objection a policy may ignore.
+        return f"""SELECT t.item_id, {tagged_list} AS tagged FROM tags t
+              LEFT JOIN later_fail lf ON lf.user_id = t.tagged_user_id AND lf.reason = {quote(Reason.account_deleted)}
+              WHERE lf.user_id IS NULL GROUP BY t.item_id"""
     return f"""SELECT t.item_id, {tagged_list} AS tagged FROM tags t
               JOIN content c ON c.item_id = t.item_id
               JOIN {people} p ON p.user_id = t.tagged_user_id
