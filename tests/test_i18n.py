@@ -117,7 +117,7 @@ def test_a_generated_campaign_speaks_each_persons_language(tmp_path) -> None:
     folder = tmp_path / "exp"
     subprocess.run([exe, "generate", "--users", "3000", "--seed", "14", "--media", "0", "--out", str(folder)],
                    check=True, capture_output=True)
-    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended") as p:
+    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended", create_ledger=True) as p:
         p.ledger.import_jsonl(folder / "events.jsonl")
         got = p.audience(datetime(2024, 6, 26, tzinfo=UTC))
         con = duckdb.connect()

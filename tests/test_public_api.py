@@ -220,7 +220,7 @@ def test_the_library_never_decides_over_an_export_the_contract_refuses(tmp_path,
     monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
     users = [*base_users(), {**base_users()[0], "handle": "twin", "deleted_at": "2024-01-01T00:00:00Z"}]
     folder = write_export(tmp_path / "e", users, base_content(), [{"item_id": "i2", "tagged_user_id": "nobody"}])
-    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", create_ledger=True) as p:
         for call in (lambda: p.evaluate("2024-06-26", tmp_path / "d.parquet"), lambda: p.explain("i1", "2024-06-26"),
                      lambda: p.audience("2024-06-26"),
                      lambda: build(consentry.Export(folder), p.ledger, p.policy, datetime(2024, 6, 26, tzinfo=UTC), "s",
@@ -237,7 +237,7 @@ def test_a_watermark_the_ledger_has_not_reached_is_refused(tmp_path) -> None:
     from exportkit import base_content, base_users, write_export
 
     folder = write_export(tmp_path / "e", base_users(), base_content())
-    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", create_ledger=True) as p:
         p.ledger.append([consentry.NewEvent(user_id="u1", type="notified", at="2024-01-01T00:00:00Z", channel="email")])
         for bad in (10**9, -1, 2):
             with pytest.raises(InputError, match=f"watermark {bad} is not one this ledger has reached .0 to 1."):
@@ -252,7 +252,7 @@ def test_an_output_path_with_a_quote_is_written(tmp_path) -> None:
 
     folder = write_export(tmp_path / "e", base_users(), base_content())
     (tmp_path / "q'dir").mkdir()
-    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", create_ledger=True) as p:
         result = p.evaluate("2024-06-26", tmp_path / "q'dir" / "bob's.parquet")
     assert (tmp_path / "q'dir" / "bob's.parquet").is_file() and sum(result.counts.values()) == len(base_content())
 
@@ -281,7 +281,7 @@ def test_wrong_argument_types_from_users_code_are_said_not_attribute_errors(tmp_
 
     monkeypatch.setenv("CONSENTRY_HOME", str(tmp_path))
     folder = write_export(tmp_path / "e", base_users(), base_content())
-    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}") as p:
+    with consentry.Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", create_ledger=True) as p:
         with pytest.raises(InputError, match="12345 is not a cut-off"):
             p.evaluate(12345, tmp_path / "d.parquet")  # type: ignore[arg-type]
         with pytest.raises(InputError, match="None is not an item id"):

@@ -55,3 +55,9 @@ def __getattr__(name: str):  # noqa: ANN202 - loaded on first use, so that `cons
 
         return getattr(import_module(_HOMES[name], __name__), name)
     raise AttributeError(f"module 'consentry' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names with the module's own: each loads on first use, so
+    `dir(consentry)` (and a notebook's completion) found none of them."""
+    return sorted(set(globals()) | set(__all__))

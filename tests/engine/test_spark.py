@@ -293,7 +293,7 @@ def test_snapshot_built_on_spark_has_the_duckdb_builds_rows_and_purges(spark, ge
 
     folder, url = generated
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended") as p:
+    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended", create_ledger=True) as p:
         p.ledger.import_jsonl(folder / "events.jsonl")
         duck = build(p.export, p.ledger, p.policy, AT, "duck", out=tmp_path / "duck", now=now, buckets=8)
         sp = build(p.export, p.ledger, p.policy, AT, "spark", out=tmp_path / "spark", now=now, buckets=8, spark=spark)
@@ -418,7 +418,7 @@ def test_a_purge_on_spark_leaves_the_rows_a_duckdb_purge_leaves(spark, generated
     copies = {}
     for engine in ("duck", "spark"):
         led_path = tmp_path / f"{engine}.db"
-        with Platform(folder, f"sqlite:///{led_path}", "recommended") as p:
+        with Platform(folder, f"sqlite:///{led_path}", "recommended", create_ledger=True) as p:
             p.ledger.import_jsonl(folder / "events.jsonl")
             build(p.export, p.ledger, p.policy, AT, "s", out=tmp_path / engine, now=now, buckets=8)
             table = DeltaTable(str(tmp_path / engine / "table")).to_pyarrow_table()
@@ -477,7 +477,7 @@ def test_verify_on_spark_finds_what_verify_on_duckdb_finds(spark, generated, tmp
 
     folder, _ = generated
     now, later = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
-    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended") as p:
+    with Platform(folder, f"sqlite:///{tmp_path / 'l.db'}", "recommended", create_ledger=True) as p:
         p.ledger.import_jsonl(folder / "events.jsonl")
         build(p.export, p.ledger, p.policy, AT, "v", out=tmp_path / "v", now=now, buckets=4)
         assert verify(p.ledger, "v", now=later, spark=spark)[1] == []
@@ -661,7 +661,7 @@ def test_the_cli_and_platform_validate_on_spark_when_told(spark, tmp_path, monke
                              "--engine", "spark", "--spark-master", "local[2]"])
     assert ok.exit_code == 0, ok.output
     assert "export" in ok.output and "(valid)" in " ".join(ok.output.split())
-    with Platform(good, f"sqlite:///{tmp_path / 'l2.db'}", engine="spark", spark_session=spark) as p:
+    with Platform(good, f"sqlite:///{tmp_path / 'l2.db'}", engine="spark", spark_session=spark, create_ledger=True) as p:
         report, cached = p.validate()
         assert (report.rows, cached) == ({"users": 3, "content": 3, "tags": 1}, False)
 

@@ -57,11 +57,15 @@ class Evaluation:
         return [(r, self.counts.get(r, 0)) for r in ORDER]
 
 
-def decisions_path(out: str | Path, *, parts: bool = False) -> Path:
+def decisions_path(out: str | Path, *, parts: bool = False, export: Export | None = None) -> Path:
     """Where decisions may be written: a .parquet name in a folder that exists.
     A run replaces the decisions of an earlier one there: a file, or (`parts`,
-    on Spark) a folder of Parquet parts, but never a folder of anything else."""
+    on Spark) a folder of Parquet parts, but never a folder of anything else;
+    and never inside `export`'s folder (`users.parquet` there was replaced
+    with the decisions)."""
     out = Path(out)
+    if export is not None:
+        outside_export(out, export)
     if out.suffix != ".parquet":
         raise InputError("the decisions file must end in .parquet", where=str(out), fix=f"e.g. --out {out.with_suffix('.parquet')}")
     check_writable(out.parent, where=str(out))
@@ -72,6 +76,26 @@ def decisions_path(out: str | Path, *, parts: bool = False) -> Path:
         raise InputError("is a folder that holds more than Parquet parts; it is not replaced", where=str(out),
                          fix="name another --out, or empty the folder")
     return out
+
+
+def outside_export(out: Path, export: Export) -> None:
+    """Refuse `out` when it is one of the export's files or anywhere inside its
+    folder (through `..` or a symbolic link too), before anything is written.
+    An export in a bucket is not on this disk: nothing to compare."""
+    if not isinstance(export.folder, Path):
+        return
+    root = Path(os.path.realpath(export.folder))
+    target = Path(os.path.realpath(out))
+    if target != root and root not in target.parents:
+        return
+    table = next((name for name, tf in export.files.items()
+                  if isinstance(tf.path, Path) and Path(os.path.realpath(tf.path)) in (target, *target.parents)), None)
+    what = f"it is the export's {table} table" if table else "the export's files are the platform's, never replaced"
+    raise InputError(
+        f"is inside the export folder {export.folder}: decisions are never written into the export ({what})",
+        where=str(out),
+        fix="write them outside the export folder, e.g. decisions.parquet in the working folder",
+    )
 
 
 def _parts_only(folder: Path) -> bool:
@@ -101,7 +125,7 @@ def evaluate(
 ) -> Evaluation:
     """Write one decision per item to `out` (Parquet), atomically: a crash leaves
     no half-written file behind."""
-    out = decisions_path(out)
+    out = decisions_path(out, export=export)
     ledger.require_numbered("decisions")
     started = time.perf_counter()
     own = con is None
@@ -152,7 +176,7 @@ def evaluate_spark(
     into place when complete."""
     from . import spark as backend
 
-    out = decisions_path(out, parts=True)
+    out = decisions_path(out, parts=True, export=export)
     ledger.require_numbered("decisions")
     started = time.perf_counter()
     scratch = backend.scratch_dir()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -52,7 +53,8 @@ class NewEvent(BaseModel):
     item_id: str | None = Field(default=None, min_length=1, max_length=256)
     type: EventType
     at: datetime
-    channel: Channel = Channel.import_
+    #: How it came in. Built in code without one: `api`; a `ledger import` line without one: `import`.
+    channel: Channel = Channel.api
     note: str | None = Field(default=None, max_length=10_000)
     actor: str | None = Field(default=None, max_length=256)
     #: Set by `ledger import`: the file the event came from (CONTRACT §2).
@@ -62,15 +64,39 @@ class NewEvent(BaseModel):
         """From keywords, as users' code builds one: a bad field raises an
         EventError naming it (a ConsentryError, as every bad input), not
         pydantic's ValidationError. (`model_validate` comes here too, since
-        pydantic calls a model's own `__init__`, and wraps the EventError.)"""
+        pydantic calls a model's own `__init__`; it unwraps the EventError.)"""
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the event'}: {e['msg'].removeprefix('Value error, ')}"
-                             + (f" (got {e['input']!r})" if e["type"] in ("enum", "literal_error") else "")
-                             for e in exc.errors())
-            raise EventError(f"not a valid event: {said}", exc.errors(), where=type(self).__name__,
-                             fix="see CONTRACT §2 for each field and its values") from None
+            raise _event_error(exc, type(self).__name__) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """As `NewEvent(**obj)`: an EventError, not pydantic's ValidationError
+        (which wrapped the EventError `__init__` raised, or said that `obj`
+        is not a mapping)."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise _unwrapped(exc, cls.__name__) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise _unwrapped(exc, cls.__name__) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _channel_of_an_import(cls, data: Any) -> Any:
+        """A line of `ledger import` that names no channel is marked `import`;
+        an event built in code without one is `api` (consentry's programming
+        interface, the field's default): it was recorded live, and `import`
+        left a live objection out of the DPO report's times (CONTRACT §2)."""
+        if isinstance(data, dict) and "channel" not in data and data.get("imported_from") is not None:
+            return {**data, "channel": Channel.import_}
+        return data
 
     @field_validator("at", mode="before")
     @classmethod
@@ -179,6 +205,64 @@ class NewEvent(BaseModel):
 
     def with_id(self) -> NewEvent:
         return self if self.event_id else self.model_copy(update={"event_id": self.content_id()})
+
+
+def _event_error(exc: ValidationError, where: str) -> EventError:
+    said = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the event'}: {e['msg'].removeprefix('Value error, ')}"
+                     + (f" (got {e['input']!r})" if e["type"] in ("enum", "literal_error") else "")
+                     for e in exc.errors())
+    return EventError(f"not a valid event: {said}", exc.errors(), where=where,
+                      fix="see CONTRACT §2 for each field and its values")
+
+
+def _unwrapped(exc: ValidationError, where: str) -> EventError:
+    """The EventError `NewEvent.__init__` raised inside pydantic's validation
+    (which wraps it, a ValueError, in a ValidationError), else one made of `exc`."""
+    errors = exc.errors()
+    inner = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+    return inner if isinstance(inner, EventError) else _event_error(exc, where)
+
+
+_HOW = "NewEvent(user_id=..., type=..., at=..., channel=...)"
+
+
+def one_event(event: object, what: str = "Ledger.record") -> NewEvent:
+    """`event`, if it is one NewEvent; else an EventError saying what was
+    passed and what is expected (a dict ended in AttributeError: 'dict'
+    object has no attribute 'with_id')."""
+    if isinstance(event, NewEvent):
+        return event
+    if isinstance(event, dict):
+        fix = f"make it a NewEvent first: NewEvent(**that_dict), or {_HOW}"
+    elif isinstance(event, (list, tuple)):
+        fix = "for several events use Ledger.append(events)"
+    else:
+        fix = f"build it with {_HOW}"
+    raise EventError(f"{what} takes one NewEvent, got {_a(event)}", [], fix=fix)
+
+
+def some_events(events: Iterable[NewEvent], what: str = "Ledger.append") -> list[NewEvent]:
+    """`events` as a list, if it is an iterable of NewEvent; else an EventError
+    saying what was passed and what is expected (one NewEvent was iterated as
+    its fields, and ended in AttributeError)."""
+    if isinstance(events, NewEvent):
+        raise EventError(f"{what} takes an iterable of NewEvent (a list), got one NewEvent", [],
+                         fix="pass [event], or use Ledger.record(event)")
+    if isinstance(events, (str, bytes, dict)) or not isinstance(events, Iterable):
+        raise EventError(f"{what} takes an iterable of NewEvent (a list), got {_a(events)}", [],
+                         fix=f"pass a list of events, each built with {_HOW}")
+    batch = list(events)
+    for i, e in enumerate(batch, 1):
+        if not isinstance(e, NewEvent):
+            raise EventError(f"{what} takes an iterable of NewEvent: item {i} is {_a(e)}; nothing was recorded", [],
+                             fix=f"build each event with {_HOW}" + (
+                                 " (a dict: NewEvent(**that_dict))" if isinstance(e, dict) else ""))
+    return batch
+
+
+def _a(value: object) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}" + (f" ({value!r})" if isinstance(value, (str, int)) else "")
 
 
 class StoredEvent(NewEvent):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+import os
+import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -29,7 +31,7 @@ from ..words import count
 from . import chain
 from . import tables as t
 from .prepared import Prepared, Sent, pipeline, run
-from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType, NewEvent, StoredEvent
+from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType, NewEvent, StoredEvent, one_event, some_events
 from .state import PersonState
 
 CHUNK = 5_000
@@ -41,6 +43,60 @@ _EVENT_COLS = [c.name for c in t.events.columns]
 ANALYZE_FROM = 10_000
 
 
+
+
+def ledger_url_of(url: object) -> str:
+    """The URL `Ledger(url)` opens: a `pathlib.Path` is a SQLite file; None is
+    the default. An empty string (which fell back to the default ledger
+    without a word), a bare file name ("consentry.db", which SQLAlchemy could
+    not parse) or another type is refused, saying what to write."""
+    if url is None:
+        return config.ledger_url()
+    if isinstance(url, os.PathLike):
+        path = os.fsdecode(os.fspath(url))
+        if not path.strip():
+            raise InputError("the ledger's path is empty", where="ledger", fix=_NAME_IT)
+        return f"sqlite:///{path}"
+    if not isinstance(url, str):
+        raise InputError(f"{url!r} is not a ledger URL", where="ledger", fix=_NAME_IT)
+    if not url.strip():
+        raise InputError("the ledger URL is empty (it is not taken for the default ledger)", where="ledger",
+                         fix=_NAME_IT + "; or pass None for the default ($CONSENTRY_LEDGER, else consentry.db in "
+                             "$CONSENTRY_HOME)")
+    if "://" not in url:
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):  # a scheme, but not a URL: sqlite:/x.db
+            raise InputError("the ledger URL is not a database URL (SCHEME://..., with two slashes)", where="ledger",
+                             fix=_NAME_IT)
+        raise InputError(f"'{url}' is not a database URL but a file name", where="ledger",
+                         fix=f"for the SQLite file write sqlite:///{url}" + (
+                             "" if url.startswith("/") else f" (relative to the working folder; or sqlite:///"
+                                                            f"{Path(url).absolute()})") + ", or pass a pathlib.Path")
+    return url
+
+
+_NAME_IT = ("name the ledger: sqlite:///consentry.db (a file in the working folder), sqlite:////abs/path/consentry.db, "
+            "a pathlib.Path, or postgresql+psycopg://USER@HOST/DB")
+
+
+def _parsed_url(url: str):  # noqa: ANN202 - a sqlalchemy URL
+    """`url`, parsed; one SQLAlchemy cannot read is an InputError that does not
+    repeat it (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise InputError("the ledger URL cannot be read as a database URL", where="ledger", fix=_NAME_IT) from None
+
+
+def missing_sqlite_file(parsed) -> Path | None:  # noqa: ANN001 - a sqlalchemy URL
+    """The file of a SQLite ledger URL when it does not exist; None when it
+    does, for an in-memory one, and for any other database."""
+    db = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return None if Path(db).exists() else Path(db).absolute()
 
 
 def redact_url(url: str) -> str:
@@ -148,15 +204,25 @@ class Ledger:
     #: clear "busy" error instead of hanging behind, say, a long import.
     lock_timeout_s: float = 30.0
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True, synchronous: str = "FULL",
-                 extract_dir: Path | None = None) -> None:
-        self.url = config.ledger_url(url)
+    def __init__(self, url: str | os.PathLike[str] | None = None, *, migrate: bool = True, synchronous: str = "FULL",
+                 extract_dir: Path | None = None, create: bool = True) -> None:
+        """`url`: a database URL, a `pathlib.Path` of a SQLite file, or None for
+        the default ($CONSENTRY_LEDGER, else consentry.db in $CONSENTRY_HOME).
+        `create=False`: a SQLite file that does not exist is refused (a
+        mistyped path made a new, empty ledger, and decisions from it knew of
+        no objection); nothing is created then."""
+        self.url = ledger_url_of(url)
         #: Where the decision engines' read of the events is kept per watermark (see `extract.py`); None: not kept.
         self.extract_dir = extract_dir
+        parsed = _parsed_url(self.url)
+        if not create and (missing := missing_sqlite_file(parsed)) is not None:
+            raise InputError(
+                f"there is no ledger at {missing}; nothing was read, and no empty ledger was made there",
+                where=redact_url(self.url),
+                fix="name the ledger that holds the events: sqlite:///FILE (an absolute path takes four slashes), a "
+                    "pathlib.Path, or None for $CONSENTRY_LEDGER, else consentry.db in $CONSENTRY_HOME; to start a new, "
+                    "empty ledger there, ask for it: Platform(..., create_ledger=True), or Ledger(url) (create=True)")
         try:
-            from sqlalchemy.engine import make_url
-
-            parsed = make_url(self.url)
             if parsed.get_backend_name() == "postgres":  # Heroku's and libpq's spelling, which SQLAlchemy does not read
                 raise LedgerError(
                     f"cannot open the ledger {redact_url(self.url)}: a PostgreSQL ledger's URL starts with "
@@ -323,7 +389,8 @@ class Ledger:
 
     def append_in(self, conn: Connection, events: Iterable[NewEvent], *, returning: bool = True) -> list[StoredEvent]:
         """Append within a transaction from `transaction()`."""
-        stored, _ = self._append(conn, [e.with_id() for e in events], ImportResult(), returning=returning)
+        stored, _ = self._append(conn, [e.with_id() for e in some_events(events, "Ledger.append_in")], ImportResult(),
+                                 returning=returning)
         return stored
 
     def append(self, events: Iterable[NewEvent]) -> list[StoredEvent]:
@@ -332,7 +399,7 @@ class Ledger:
         stored for another person, item or type is refused, with nothing
         written: keeping the stored one silently lost the new event (an
         objection among them)."""
-        batch = [e.with_id() for e in events]
+        batch = [e.with_id() for e in some_events(events)]
         with self._writing(), self.engine.begin() as conn:
             stored, result = self._append(conn, batch, ImportResult())
             if result.clashes:  # raised inside the transaction: none of the batch is committed
@@ -347,7 +414,7 @@ class Ledger:
 
     def record(self, event: NewEvent) -> StoredEvent:
         """Append one event and return it as stored (committed when this returns)."""
-        stored = self.append([event])
+        stored = self.append([one_event(event)])
         if stored:
             return stored[0]
         existing = self.get(event.with_id().event_id or "")

@@ -7,10 +7,21 @@ import json
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from ..errors import PolicyError
 from ..words import plural
 from .regions import COUNTRY_CODES, GROUPS, expand
 
@@ -139,6 +150,27 @@ class Policy(BaseModel):
     #: Rule 15: objections by people without an account to items that show them.
     honour_third_party_objections: StrictBool = True
     transforms: Transforms = Transforms()
+
+    def __init__(self, /, **data: Any) -> None:
+        """From keywords, as users' code builds one: a bad field raises a
+        PolicyError naming it, as `load_policy` does for a file, not pydantic's
+        ValidationError. (`model_validate`, which `load_policy` calls, keeps
+        pydantic's own path: it words the error with the file's name.)"""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            from .load import _fix, _message, _path
+
+            errors = exc.errors()
+            fixes = list(dict.fromkeys(f for f in map(_fix, errors) if f))
+            raise PolicyError(
+                "invalid policy:\n    " + "\n    ".join(f"{_path(e['loc'])}: {_message(e)}" for e in errors),
+                where="Policy(...)",
+                fix="; ".join(fixes) if fixes else "compare with `consentry policy show recommended`",
+            ) from None
+
+    # Not a "custom" __init__ to pydantic: `Policy.model_validate` does not come here.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @field_validator("kinds")
     @classmethod

@@ -34,11 +34,12 @@ import pyarrow.compute as pc
 from .. import config
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
+from ..errors import InputError, PolicyError
 from ..ledger import Ledger
 from ..paths import check_writable
-from ..policy import Policy
+from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, valid_export
-from ..timeutil import iso
+from ..timeutil import iso, parse_instant
 from ..words import count
 from .manifest import Manifest, content_digest, write_json
 from .mentions import handles_sql, mentioned_sql
@@ -86,21 +87,39 @@ class _Tally:
 
 
 def build(
-    export: Export,
+    export: Export | str | Path,
     ledger: Ledger,
-    policy: Policy,
-    at: datetime,
+    policy: Policy | str | Path,
+    at: datetime | str,
     name: str,
     *,
     out: str | Path | None = None,
     buckets: int = 64,
     workers: int | None = None,
-    now: datetime | None = None,
+    now: datetime | str | None = None,
     say: Callable[[str], None] = lambda _: None,
     _before_publish: Callable[[], None] | None = None,
     spark=None,  # noqa: ANN001 - a pyspark SparkSession: the rows are computed there
 ) -> Manifest:
-    if not NAME_RE.match(name):
+    """Build the snapshot `name` of what `policy` lets train at the cut-off
+    `at`. Takes what `Platform` takes: `export` a folder or an `Export`,
+    `policy` a preset name, a YAML file or a `Policy`, `at` (and `now`) an
+    aware datetime, ISO 8601 text or a naive datetime read as UTC; the
+    cut-off is stored in UTC, whatever zone it was given in."""
+    if not isinstance(ledger, Ledger):
+        raise InputError(f"{ledger!r} is not a Ledger", where="snapshots.build",
+                         fix="open it first: with Ledger(url) as led: build(export, led, ...)")
+    at = parse_instant(at, what="cut-off")
+    if now is not None:
+        now = parse_instant(now, what="time `now`")
+    if not isinstance(policy, Policy):
+        if not isinstance(policy, str | Path):
+            raise PolicyError(f"{policy!r} is not a policy", where="snapshots.build",
+                              fix="pass a Policy, a built-in policy's name (recommended, ...) or a policy YAML file")
+        policy = load_policy(policy)
+    if not isinstance(export, Export):
+        export = Export(export)
+    if not isinstance(name, str) or not NAME_RE.match(name):
         raise SnapshotError(f"snapshot name '{name}' is not allowed: use letters, digits, '.', '_' or '-' (at most 128)")
     if not 1 <= buckets <= 4096:
         raise SnapshotError(f"--buckets {buckets} is out of range: use 1 to 4096 (default 64)")

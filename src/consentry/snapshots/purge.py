@@ -31,6 +31,7 @@ from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
 from ..engine.rules import PERSON_RULES
 from ..errors import SnapshotError
+from ..timeutil import parse_instant
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
@@ -261,7 +262,7 @@ def purge(
         finish_pending(registry, rec, say)  # a purge killed before: complete it (or drop it) first
         new_wm = ledger.watermark()  # before the clock: every event up to it was received before `now`
         started = datetime.now(UTC)
-        now = now or started
+        now = parse_instant(now, what="time `now`") if now is not None else started  # text, naive (UTC) or aware
         rec = registry.require(name)  # re-read under the lock: another purge may have run
         m = rec.manifest
         if (settled := ledger.settled(new_wm, now, after_seq=m.watermark)) < new_wm:

@@ -50,6 +50,14 @@ class TableFile:
     path: Path | StorePath
     format: str  # parquet | jsonl | csv
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type as read
+    #: A folder whose Parquet parts store a column in different types (a timestamp in
+    #: one, ISO text in another; Arrow's null type for an all-null column): each
+    #: part (str of its path) -> its own column types. Empty when the parts agree.
+    #: Such parts are each read by their own types (`scan_sql`), never cast to the first's.
+    part_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: A CSV file's delimiter, quote and escape as DuckDB's sniffer found them, so a
+    #: problem's line is counted as DuckDB reads the file (None: comma, '"', '"').
+    csv_dialect: tuple[str, str, str] | None = None
 
     def parts(self) -> list[Path | StorePath]:
         """The files the table is read from: the file, or a folder's Parquet parts."""
@@ -59,9 +67,48 @@ class TableFile:
     def label(self) -> str:
         return self.path.name + ("/" if self.path.is_dir() else "")
 
+    def part_label(self, part: Path | StorePath | str) -> str:
+        """A part's path inside the table's folder (part-00001.parquet, date=2024/part-0.parquet)."""
+        return str(part)[len(str(self.path)):].lstrip("/\\")
+
+    def common_types(self) -> dict[str, str | None]:
+        """For parts that differ (`part_types`): each column's type in the table as read.
+        One type (ignoring Arrow's null type, which any type holds) is kept; two or
+        more make the column text, each part's values written as a single file's
+        would be read (a timestamp as ISO 8601 in UTC, a date as YYYY-MM-DD), so
+        that each part goes through the rules of its own type. None: null in every part."""
+        types = list(self.part_types.values())
+        common: dict[str, str | None] = {}
+        for name in types[0]:
+            seen = {t[name] for t in types if name in t} - {NULL_TYPE}
+            common[name] = seen.pop() if len(seen) == 1 else ("VARCHAR" if seen else None)
+        return common
+
+    def _mixed_scan(self) -> str:
+        """The parts, each read by its own types, in path order: runs of parts with
+        the same types are read together, the runs one after the other (UNION ALL
+        keeps their order, so rows are numbered as for a single read)."""
+        common = self.common_types()
+        names = list(common)
+        runs: list[tuple[list[str], dict[str, str]]] = []
+        for part in self.parts():
+            types = self.part_types[str(part)]
+            if runs and runs[-1][1] == types:
+                runs[-1][0].append(str(part))
+            else:
+                runs.append(([str(part)], types))
+        selects = []
+        for files, types in runs:
+            cols = ", ".join(f"{_as_common(quote_ident(n), types.get(n, NULL_TYPE), common[n])} AS {quote_ident(n)}"
+                             for n in names)
+            selects.append(f"SELECT {cols} FROM read_parquet([{', '.join(quote(f) for f in files)}])")
+        return "(" + " UNION ALL ".join(selects) + ")"
+
     def scan_sql(self) -> str:
         p = str(self.path)
         if self.format == "parquet":
+            if self.part_types:
+                return self._mixed_scan()
             if isinstance(self.path, StorePath):  # the parts, listed: no glob over a bucket
                 return "read_parquet([" + ", ".join(quote(str(q)) for q in self.parts()) + "])"
             glob = os.path.join(p, "**", "*.parquet") if self.path.is_dir() else p
@@ -74,14 +121,18 @@ class TableFile:
     def row_label(self, n: int) -> str:
         """Where a person finds data row n (1-based) with an editor."""
         if self.format == "csv":
-            return f"row {n} (line {record_line(self.path, 'csv', n)})"
+            return f"row {n} (line {record_line(self.path, 'csv', n, self.csv_dialect)})"
         if self.format == "jsonl":
             return f"line {record_line(self.path, 'jsonl', n)}"
+        if self.path.is_dir():
+            found = _row_in_part(self.parts(), n)
+            if found is not None:
+                return f"row {n} ({self.part_label(found[0])}, row {found[1]})"
         return f"row {n}"
 
     def unreadable(self, exc: Exception | None = None) -> InputError:
         """The error for a file DuckDB could not read: the exact line when we can find it."""
-        found = text_problem(self.path, self.format) if not self.path.is_dir() else None
+        found = text_problem(self.path, self.format, self.csv_dialect) if not self.path.is_dir() else None
         if found is not None:
             return InputError(
                 found.problem,
@@ -95,6 +146,60 @@ class TableFile:
             where=str(self.path),
             fix=f"check that the file is complete, valid {self.format.upper()}",
         )
+
+
+#: How DuckDB names Arrow's null type (a column of nulls only, as pyarrow writes pa.nulls()).
+NULL_TYPE = '"NULL"'
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _zoned(typ: str) -> bool:
+    return typ.startswith("TIMESTAMP WITH TIME ZONE") or typ.startswith("TIMESTAMPTZ")
+
+
+def _as_common(col: str, typ: str, common: str | None) -> str:
+    """SQL for column `col` of a part that stores it as `typ`, in the table's `common` type."""
+    if common is None or typ == common:
+        return col
+    if typ == NULL_TYPE:
+        return f"CAST(NULL AS {common})"
+    if common != "VARCHAR":  # not reached: two types make text
+        return f"CAST({col} AS {common})"
+    if typ == "VARCHAR":
+        return col
+    # A timestamp as the ISO 8601 text a single file would hold, in UTC (a plain Parquet
+    # timestamp is UTC by the contract), every digit kept: the text rules then read it
+    # as the typed rules would have.
+    if typ.endswith("_NS") and _zoned(typ):
+        return f"(CAST(make_timestamp_ns(epoch_ns({col})) AS VARCHAR) || 'Z')"
+    if _zoned(typ):
+        return f"(CAST(make_timestamp(epoch_us({col})) AS VARCHAR) || 'Z')"
+    if typ.startswith("TIMESTAMP"):
+        return f"(CAST({col} AS VARCHAR) || 'Z')"
+    return f"CAST({col} AS VARCHAR)"
+
+
+def _row_in_part(parts: list[Path | StorePath], n: int) -> tuple[Path | StorePath, int] | None:
+    """Which part holds row n of a folder read in path order, and its row there (from the footers)."""
+    import pyarrow.parquet as pq
+
+    seen = 0
+    for part in parts:
+        try:
+            if isinstance(part, StorePath):
+                with part.open_native() as fh:
+                    rows = pq.ParquetFile(fh).metadata.num_rows
+            else:
+                rows = pq.ParquetFile(part).metadata.num_rows
+        except Exception:  # noqa: BLE001 - only a label: without it the row number stands alone
+            return None
+        if seen + rows >= n:
+            return part, n - seen
+        seen += rows
+    return None
 
 
 CSV_LIMITS = f", max_line_size={MAX_RECORD_BYTES}, buffer_size={2 * MAX_RECORD_BYTES}"
@@ -189,9 +294,9 @@ def parquet_parts(part_dir: Path | StorePath, table: Table) -> list[Path | Store
     return sorted(parts)
 
 
-def _top_level(elements: list[tuple[str, int | None]]) -> list[str]:
-    """The column names of one Parquet schema, given its elements in file order
-    (the root first; each element followed by its num_children descendants)."""
+def _top_level(elements: list[tuple[str, int | None, str | None]]) -> list[tuple[str, str | None]]:
+    """The columns (name, DuckDB type) of one Parquet schema, given its elements in file
+    order (the root first; each element followed by its num_children descendants)."""
 
     def past(i: int) -> int:
         n = elements[i][1] or 0
@@ -200,32 +305,38 @@ def _top_level(elements: list[tuple[str, int | None]]) -> list[str]:
             i = past(i)
         return i
 
-    names, i = [], 1
+    columns, i = [], 1
     for _ in range(elements[0][1] or 0):
-        names.append(elements[i][0])
+        columns.append((elements[i][0], elements[i][2]))
         i = past(i)
-    return names
+    return columns
 
 
-def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
+def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> dict[str, dict[str, str]]:
     """Refuse a column named twice (DuckDB would read the second as NAME_1 and the
     contract's NAME would be the first one only) and parts with different columns.
+    Returns each part's column types when the parts' types differ (`TableFile.part_types`),
+    else {}: DuckDB would read every part by the first one's types, casting a later
+    part's ISO text with an offset as a plain time and dropping the offset.
     Reads only the files' footers, all parts in one call."""
     parts = tf.parts()
     listed = "[" + ", ".join(quote(str(p)) for p in parts) + "]"
     try:
-        rows = con.execute(f"SELECT file_name, name, num_children FROM parquet_schema({listed})").fetchall()
+        rows = con.execute(f"SELECT file_name, name, num_children, duckdb_type FROM parquet_schema({listed})").fetchall()
     except duckdb.Error:
-        return  # DuckDB says what is wrong with the file when it reads it
-    schemas: dict[str, list[tuple[str, int | None]]] = {}
-    for file_name, name, children in rows:
-        schemas.setdefault(file_name, []).append((name, children))
+        return {}  # DuckDB says what is wrong with the file when it reads it
+    schemas: dict[str, list[tuple[str, int | None, str | None]]] = {}
+    for file_name, name, children, typ in rows:
+        schemas.setdefault(file_name, []).append((name, children, typ))
     first: tuple[Path, list[str]] | None = None
+    types: dict[str, dict[str, str]] = {}
     for part in parts:
         elements = schemas.get(str(part))
         if not elements:
             continue
-        names = _top_level(elements)
+        columns = _top_level(elements)
+        names = [n for n, _ in columns]
+        types[str(part)] = {n: str(t) for n, t in columns}
         for name in names:
             if names.count(name) > 1:
                 raise InputError(
@@ -246,6 +357,30 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
                 row="the schema: " + ", ".join(names),
                 fix=f"write every part with the same columns (as {first[0].name})",
             )
+    if len(types) != len(parts) or len({tuple(sorted(t.items())) for t in types.values()}) == 1:
+        return {}
+    return types
+
+
+def _csv_dialect(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> tuple[str, str, str] | None:
+    """(delimiter, quote, escape) of a CSV file as DuckDB's sniffer reads it (only used
+    to count lines in messages: a semicolon file read as comma-separated put a
+    problem on the wrong line); None when it cannot say."""
+    try:
+        row = con.execute(f"SELECT Delimiter, Quote, Escape FROM sniff_csv({quote(str(tf.path))}, header=true, "
+                          f"all_varchar=true{CSV_LIMITS})").fetchone()
+    except duckdb.Error:
+        return None
+    if not row or len(str(row[0])) != 1:  # a multi-byte delimiter: Python's csv cannot follow it
+        return None
+    with open_path(tf.path, "rb") as fh:
+        header = fh.readline(1 << 20)
+    if str(row[0]).encode() not in header:
+        # Not the file's delimiter: rows that disagree (a malformed line near the top) made the
+        # sniffer settle for one that splits nothing. Lines are then counted as comma-separated.
+        return None
+    one = [str(v) if v is not None and len(str(v)) == 1 else "" for v in row]  # '(empty)': none
+    return one[0], one[1], one[2]
 
 
 def _csv_header(con: duckdb.DuckDBPyConnection, tf: "TableFile") -> None:
@@ -350,7 +485,9 @@ class Export:
                 "the file has no records (only blank lines)", where=first, fix=_empty_fix(tf.table)
             )
         if tf.format == "parquet":
-            _parquet_columns(con, tf)
+            tf = TableFile(tf.table, tf.path, tf.format, part_types=_parquet_columns(con, tf))
+        if tf.format == "csv":
+            tf = TableFile(tf.table, tf.path, tf.format, csv_dialect=_csv_dialect(con, tf))
         if tf.format == "jsonl":
             scan = f"read_json({quote(str(tf.path))}, format='newline_delimited', sample_size=-1{JSON_LIMITS})"
         else:
@@ -365,7 +502,7 @@ class Export:
         if tf.format != "parquet":  # text formats are scanned as strings and cast by us
             columns = {name: "VARCHAR" for name in columns}
         missing = [c.name for c in tf.table.columns if c.required and c.name not in columns]
-        if missing and tf.format != "parquet" and text_problem(tf.path, tf.format) is not None:
+        if missing and tf.format != "parquet" and text_problem(tf.path, tf.format, tf.csv_dialect) is not None:
             raise tf.unreadable()  # a malformed line, not missing columns
         if missing:
             raise InputError(
@@ -375,7 +512,7 @@ class Export:
                 + ", ".join(c.name for c in tf.table.columns)
                 + " (see CONTRACT §1)",
             )
-        return TableFile(tf.table, tf.path, tf.format, columns)
+        return TableFile(tf.table, tf.path, tf.format, columns, tf.part_types, tf.csv_dialect)
 
     # -- typed views -------------------------------------------------------------
 

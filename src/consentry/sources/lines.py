@@ -110,11 +110,30 @@ def jsonl_problem(path: Path) -> Found | None:
     return None
 
 
-def csv_problem(path: Path) -> Found | None:
+#: (delimiter, quote, escape) of a CSV file, as DuckDB's sniffer found them; None: comma, '"', '"'.
+Dialect = tuple[str, str, str] | None
+
+
+def _csv_reader(fh, dialect: Dialect):  # noqa: ANN001, ANN202 - a text file; a csv reader
+    """Python's csv reader over `fh`, splitting records as DuckDB does for `dialect`."""
+    if dialect is None:
+        return csv.reader(fh)
+    delimiter, quote, escape = dialect
+    kw: dict = {"delimiter": delimiter or ","}
+    if not quote:
+        kw["quoting"] = csv.QUOTE_NONE
+    else:
+        kw["quotechar"] = quote
+    if escape and escape != quote:
+        kw.update(escapechar=escape, doublequote=False)
+    return csv.reader(fh, **kw)
+
+
+def csv_problem(path: Path, dialect: Dialect = None) -> Found | None:
     """The first record whose number of fields differs from the header's."""
     limit = f"a field is longer than {MAX_RECORD_BYTES >> 20} MiB, the most consentry reads"
     with open_path(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = csv.reader(fh)
+        reader = _csv_reader(fh, dialect)
         try:
             header = next(reader)
         except StopIteration:
@@ -136,7 +155,7 @@ def csv_problem(path: Path) -> Found | None:
     return None
 
 
-def record_line(path: Path, fmt: str, n: int) -> int:
+def record_line(path: Path, fmt: str, n: int, dialect: Dialect = None) -> int:
     """The physical line where data record n (1-based) starts."""
     if fmt == "jsonl":
         seen = 0
@@ -148,7 +167,7 @@ def record_line(path: Path, fmt: str, n: int) -> int:
                         return lineno
         return n
     with open_path(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = csv.reader(fh)
+        reader = _csv_reader(fh, dialect)
         next(reader, None)
         start = reader.line_num + 1
         for k, record in enumerate(reader, start=1):
@@ -158,17 +177,18 @@ def record_line(path: Path, fmt: str, n: int) -> int:
     return n + 1
 
 
-def text_problem(path: Path, fmt: str) -> Found | None:
+def text_problem(path: Path, fmt: str, dialect: Dialect = None) -> Found | None:
+    """The first malformed line of a text file (`dialect`: a CSV file's, as `csv_problem`)."""
     if fmt not in ("jsonl", "csv"):
         return None
     if (found := utf8_problem(path)) is not None:
         return found
     if fmt == "jsonl":
         return jsonl_problem(path) or long_line(path)
-    return csv_problem(path) or mixed_line_endings(path)
+    return csv_problem(path, dialect) or mixed_line_endings(path, (dialect[1] if dialect else '"') or '"')
 
 
-def mixed_line_endings(path: Path) -> Found | None:
+def mixed_line_endings(path: Path, quote: str = '"') -> Found | None:
     """The first record that ends otherwise than the first one (CRLF against LF):
     Python's csv reads such a file, DuckDB's sniffer refuses it whole. Quoted
     newlines inside a field do not count (the quotes are followed)."""
@@ -176,7 +196,7 @@ def mixed_line_endings(path: Path) -> Found | None:
     quoted = False
     with open_path(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            quoted ^= raw.count(b'"') % 2 == 1
+            quoted ^= raw.count(quote.encode()) % 2 == 1
             if quoted or not raw.endswith(b"\n"):
                 continue
             ending = b"\r\n" if raw.endswith(b"\r\n") else b"\n"

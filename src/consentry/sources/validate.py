@@ -19,15 +19,18 @@ from pathlib import Path
 import duckdb
 
 from ..errors import ExportInvalid, InputError
+from ..policy.model import KNOWN_KINDS
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
 from ..ids import UNCLEAN_ID_RE, unclean
 from ..words import agree, count
-from .export import Export, TableFile
+from .export import JSON_LIMITS, NULL_TYPE, Export, TableFile
 from .schema import Column
 from .store import StorePath, attach
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+#: An ISO 8601 time whose fraction has a non-zero digit after the sixth (finer than a microsecond).
+SUB_MICRO_RE = r"[.][0-9]{6}0*[1-9]"
 CONTROL_RE = r"\p{Cc}"
 #: Birth dates before this are typing errors (year 1, 1800), not people: they would make someone an adult.
 EARLIEST_BIRTH = date(1900, 1, 1)
@@ -44,6 +47,9 @@ class Dialect:
     text_type: str  # the type a value is cast to, to trim it
     regex: str  # `{x}` matches `{p}` somewhere in it (RE2 on DuckDB, Java's regex on Spark: the patterns here read the same)
     listed: str  # `{x}` is one of the literals `{values}` (a list look-up on DuckDB, an IN set on Spark)
+    #: A nanosecond timestamp `{x}` (Parquet TIMESTAMP(NANOS)) is not a whole microsecond.
+    #: Spark reads no nanosecond Parquet column (it refuses the file), so it never asks.
+    sub_micro: str = "false"
 
     def find(self, x: str, pattern: str) -> str:
         return self.regex.format(x=x, p=self.lit(pattern))
@@ -52,7 +58,8 @@ class Dialect:
         return self.listed.format(x=x, values=", ".join(self.lit(v) for v in values))
 
 
-DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})", "list_contains([{values}], {x})")
+DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})", "list_contains([{values}], {x})",
+                 "epoch_ns({x}) % 1000 <> 0")
 SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})", "{x} IN ({values})")
 
 
@@ -75,6 +82,13 @@ class ValidationReport:
     formats: dict[str, str] = field(default_factory=dict)
     fingerprint: str = ""
     validated_at: str = ""
+    #: The rules it passed (`RULES`): a memo entry from older, looser rules is checked again.
+    rules: str = ""
+
+
+#: Raised whenever validation refuses more than before, so that `ValidationMemo` does not
+#: trust an export that passed looser rules (a 'Public' visibility, a JSON false as email).
+RULES = "2"
 
 
 @dataclass(frozen=True)
@@ -94,24 +108,44 @@ _TYPE_OK = {
 }
 
 
+def _type_ok(col: Column, read: str) -> bool:
+    return any(read.upper().startswith(ok) for ok in _TYPE_OK[col.kind]) or read.upper() == NULL_TYPE
+
+
 def _type_problems(tf: TableFile) -> list[Problem]:
+    """A column of a type the contract does not allow. In a folder whose parts store
+    columns in different types, each part is checked by its own types (an integer
+    user_id in one part would otherwise read as text, and match no one), and the
+    part is named."""
     problems = []
     for col in tf.table.columns:
         read = tf.columns.get(col.name)
         if read is None:
             continue
-        if not any(read.upper().startswith(ok) for ok in _TYPE_OK[col.kind]) and read.upper() != '"NULL"':
-            want = {"timestamp": "timestamp (or ISO 8601 text)", "date": "date (or YYYY-MM-DD text)"}.get(
-                col.kind, "string"
+        where = tf.label
+        if tf.part_types:
+            bad = [(part, types[col.name]) for part, types in tf.part_types.items()
+                   if col.name in types and not _type_ok(col, types[col.name])]
+            if not bad:
+                continue
+            read = bad[0][1]
+            if len(bad) < len(tf.part_types) or len({t for _, t in bad}) > 1:
+                where = tf.label + tf.part_label(bad[0][0])
+                if len(bad) > 1:
+                    where += f" (and {count(len(bad) - 1, 'more part', 'more parts')})"
+        elif _type_ok(col, read):
+            continue
+        want = {"timestamp": "timestamp (or ISO 8601 text)", "date": "date (or YYYY-MM-DD text)"}.get(
+            col.kind, "string"
+        )
+        problems.append(
+            Problem(
+                where,
+                col.name,
+                f"has type {read}, expected {want}",
+                f"write '{col.name}' as {want} in the export" + (" (in every part)" if where != tf.label else ""),
             )
-            problems.append(
-                Problem(
-                    tf.label,
-                    col.name,
-                    f"has type {read}, expected {want}",
-                    f"write '{col.name}' as {want} in the export",
-                )
-            )
+        )
     return problems
 
 
@@ -138,6 +172,28 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                     f"write it like {shape}" + ("" if col.not_null else ", or leave it empty"),
                 )
             )
+        if col.kind == "timestamp":
+            # consentry decides at microseconds; a finer time would be cut, not rounded: a post
+            # 1 ns after the cut-off would read as made at it (rule 4 would not fire), a deletion
+            # 1 ns after it as done at it (rule 5 would). No rounding is right for every rule (up
+            # breaks content_since, down the cut-off), so such a time is refused.
+            read = tf.columns[col.name].upper()
+            finer = ""
+            if read.startswith("TIMESTAMP") and read.endswith("_NS"):  # Parquet TIMESTAMP(NANOS)
+                finer = f"{raw} IS NOT NULL AND {d.sub_micro.format(x=raw)}"
+            elif not read.startswith("TIMESTAMP"):  # ISO 8601 text
+                finer = f"NOT {blank} AND {typed} IS NOT NULL AND {d.find(raw, SUB_MICRO_RE)}"
+            if finer:
+                checks.append(
+                    _ValueCheck(
+                        col,
+                        finer,
+                        "{n} {value has|values have} a time finer than a microsecond, which consentry cannot keep: "
+                        "cut to the microsecond, a time 1 ns after the cut-off would count as at the cut-off",
+                        "write times to the microsecond at most (6 digits after the second, e.g. "
+                        "2024-06-26T00:00:00.000001Z), rounded as the platform decides",
+                    )
+                )
         if col.kind == "date" and col.name == "birth_date":
             checks.append(
                 _ValueCheck(
@@ -198,16 +254,73 @@ def _value_checks(tf: TableFile, today: date, d: Dialect = DUCKDB) -> list[_Valu
                     "use tags such as nl, de, en or pt-BR, or leave it empty",
                 )
             )
-        if col.name == "media_path":
+        if col.name in _SPELLED:
+            known, fix = _SPELLED[col.name]
+            # Matched exactly (rule 1 and the policies' kinds; rule 3's 'public'): another
+            # spelling of a contract value would silently not be it ('Public' is not public,
+            # 'Private_Message' not a private message). The platform's own values are kept,
+            # but surrounding white space matches no policy either.
+            norm = f"lower(replace(replace(trim({raw}), '-', '_'), ' ', '_'))"
             checks.append(
                 _ValueCheck(
                     col,
-                    f"{typed} IS NOT NULL AND (left({typed}, 1) = '/' OR contains({typed}, '..') OR contains({typed}, {d.lit(chr(92))}))",
-                    "{n} {path leaves|paths leave} the export folder",
-                    "media_path is relative to the export folder, e.g. media/1234.jpg, without '..'",
+                    f"NOT {blank} AND NOT {d.one_of(raw, known)} AND "
+                    f"({d.find(raw, UNCLEAN_ID_RE)} OR {d.one_of(norm, known)})",
+                    "{n} {value is|values are} written otherwise than the contract writes {it|them} (another case, "
+                    "surrounding white space, '-' or a space for '_'): " + col.name + " is matched exactly, so "
+                    + ("a 'Private_Message' would not be kept out as a private message and a 'Photo' is no photo"
+                       if col.name == "kind" else "a 'Public' item is not public"),
+                    fix,
                 )
             )
+        if col.name == "media_path":
+            checks += _media_checks(col, typed, d)
     return checks
+
+
+#: Columns whose contract values are matched exactly: (the contract's values, fix).
+_SPELLED = {
+    "kind": (list(KNOWN_KINDS), "write kind exactly as the contract does, in lower case: " + ", ".join(KNOWN_KINDS)
+             + "; the platform's own kinds (video, reel, ...) without surrounding spaces"),
+    "visibility": (["public", "friends", "private"], "write visibility exactly as the contract does, in lower "
+                   "case: public, friends, private; the platform's own values without surrounding spaces"),
+}
+
+#: A '..' segment of a path ('/' or, as Windows reads it, '\\' between segments): it leads out.
+_DOTDOT_RE = r"(^|[/\\])[.][.]([/\\]|$)"
+
+
+def _media_checks(col: Column, p: str, d: Dialect) -> list[_ValueCheck]:
+    """media_path names a file under the export's media/ folder (CONTRACT §1), with '/'
+    between folders. Three refusals, each row under one: a path that leads out of the
+    folder; a backslash; any other path not under media/ (another table, the folder
+    media/ itself, a URL, a drive letter, './media/...', an empty text). A '..' inside a
+    name (media/my..photo.jpg) is a name, not a way out."""
+    example = "e.g. media/1234.jpg"
+    leaves = f"(left({p}, 1) = '/' OR left({p}, 1) = {d.lit(chr(92))} OR {d.find(p, _DOTDOT_RE)})"
+    backslash = f"contains({p}, {d.lit(chr(92))})"
+    under = f"(left({p}, 6) = 'media/' AND length({p}) > 6 AND right({p}, 1) <> '/')"
+    return [
+        _ValueCheck(
+            col,
+            f"{p} IS NOT NULL AND {leaves}",
+            "{n} {path leaves|paths leave} the export folder",
+            f"media_path is relative to the export folder, {example}, without '..'",
+        ),
+        _ValueCheck(
+            col,
+            f"{p} IS NOT NULL AND NOT {leaves} AND {backslash}",
+            "{n} {path contains|paths contain} a backslash, which is not a path separator in the contract "
+            "(it would be part of a file name)",
+            f"write media_path with '/' between folders, {example}",
+        ),
+        _ValueCheck(
+            col,
+            f"{p} IS NOT NULL AND NOT {leaves} AND NOT {backslash} AND NOT {under}",
+            "{n} {path is|paths are} not under media/: media_path names a file in the export's media/ folder",
+            f"write the file's path inside the export, {example}, or leave it empty when the item has no image",
+        ),
+    ]
 
 
 class Checker:
@@ -239,6 +352,18 @@ class Checker:
     def count(self, sql: str) -> int:
         return int(self.rows(sql)[0][0])
 
+    def json_types(self, tf: TableFile) -> list[Problem]:
+        """The values of a JSONL file that are not JSON strings (or null): read as
+        text they would be their JSON text (false -> 'false', {"en": ..} -> '{"en":..}').
+        The engines read JSONL columns as text, which no longer tells "false" from
+        false; this reads the file with DuckDB, on this machine, for either engine."""
+        con = duckdb.connect()
+        try:
+            attach(con, tf.path)
+            return _json_type_problems(con, tf)
+        finally:
+            con.close()
+
 
 class DuckChecker(Checker):
     """The checks in DuckDB, in this process."""
@@ -267,8 +392,47 @@ class DuckChecker(Checker):
     def register(self) -> None:
         self.export.register(self.con)
 
+    def json_types(self, tf: TableFile) -> list[Problem]:
+        return _json_type_problems(self.con, tf)
+
 
 _COUNTRIES = sorted(COUNTRY_CODES)
+
+
+def _json_type_problems(con: duckdb.DuckDBPyConnection, tf: TableFile) -> list[Problem]:
+    """Every contract column of a JSONL table holds strings (CONTRACT §1): a number,
+    true/false, an object or an array is a wrong type, refused with its line, as a
+    Parquet column of the wrong type is. One scan of the file, its columns as JSON."""
+    names = [c.name for c in tf.table.columns if c.name in tf.columns]
+    if tf.format != "jsonl" or not names:
+        return []
+    spec = ", ".join(f"{quote(c)}: 'JSON'" for c in tf.columns)
+    scan = f"read_json({quote(str(tf.path))}, format='newline_delimited', columns={{{spec}}}{JSON_LIMITS})"
+
+    def bad(c: str) -> str:
+        return f"json_type(\"{c}\") NOT IN ('VARCHAR', 'NULL')"
+
+    found = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {bad(c)})" for c in names)
+                        + f" FROM {scan}").fetchone()
+    problems = []
+    key = tf.table.columns[0].name
+    for c, n in zip(names, found):
+        if not n:
+            continue
+        row, ident, value = con.execute(
+            f'SELECT __row, "{key}", "{c}" FROM (SELECT row_number() OVER () AS __row, "{key}", "{c}" FROM {scan}) '
+            f"WHERE {bad(c)} ORDER BY __row LIMIT 1").fetchone()
+        shown = (f"{key}={ident}, " if c != key else "") + f"{c}={value}"
+        col = tf.table.column(c)
+        like = {"timestamp": ' like "2024-06-26T00:00:00Z"', "date": ' like "2006-06-26"'}.get(col.kind, "")
+        problems.append(Problem(
+            tf.label, c,
+            agree("{n} {value is|values are} not text but a JSON number, true/false, object or array; the "
+                  f"column is a string (CONTRACT §1), and {{it|they}} would be read as {{its|their}} JSON text", n),
+            f"write '{c}' as a JSON string{like}, or null",
+            f"{tf.row_label(row)}: {shown}",
+        ))
+    return problems
 
 
 def _example(ck: Checker, tf: TableFile, predicate: str, column: str) -> str | None:
@@ -308,6 +472,12 @@ def check(export: Export, ck: Checker,
     problems: list[Problem] = []
     for tf in export.files.values():
         problems += _type_problems(tf)
+    for tf in export.files.values():
+        if tf.format == "jsonl" and not problems:
+            try:
+                problems += ck.json_types(tf)
+            except duckdb.Error as exc:
+                raise tf.unreadable(exc) from None
     if problems:
         raise ExportInvalid(problems)
 
@@ -337,6 +507,7 @@ def check(export: Export, ck: Checker,
     if problems:
         raise ExportInvalid(problems[:MAX_PROBLEMS])
     report.fingerprint = export.fingerprint()
+    report.rules = RULES
     report.validated_at = datetime.now(UTC).isoformat(timespec="seconds")
     return report
 
@@ -507,7 +678,9 @@ class ValidationMemo:
 
     def get(self, export: Export) -> ValidationReport | None:
         entry = self._load().get(export.fingerprint())
-        return ValidationReport(**entry) if entry else None
+        if not entry or entry.get("rules") != RULES:
+            return None
+        return ValidationReport(**{k: v for k, v in entry.items() if k in ValidationReport.__dataclass_fields__})
 
     def put(self, report: ValidationReport) -> None:
         data = self._load()
