@@ -159,12 +159,12 @@ class Policy(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            from .load import _fix, _message, _path
+            from .wording import fix_of, message_of, path_of
 
             errors = exc.errors()
-            fixes = list(dict.fromkeys(f for f in map(_fix, errors) if f))
+            fixes = list(dict.fromkeys(f for f in map(fix_of, errors) if f))
             raise PolicyError(
-                "invalid policy:\n    " + "\n    ".join(f"{_path(e['loc'])}: {_message(e)}" for e in errors),
+                "invalid policy:\n    " + "\n    ".join(f"{path_of(e['loc'])}: {message_of(e)}" for e in errors),
                 where="Policy(...)",
                 fix="; ".join(fixes) if fixes else "compare with `consentry policy show recommended`",
             ) from None
