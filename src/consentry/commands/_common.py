@@ -150,6 +150,16 @@ def _spark_failure(exc: Exception) -> str | None:
     return "Spark could not finish: " + (raised[-1] if raised else lines[0] if lines else type(exc).__name__)
 
 
+def finish_interrupted(led) -> None:  # noqa: ANN001 - a Ledger
+    """Finish (or undo) what a killed build or purge left, saying each in yellow, before a command
+    reads snapshots: until then a purge killed after its commit read as "no purge recorded", and its
+    models as current."""
+    from ..snapshots import recover
+
+    for line in recover(led):
+        err.print(Text(line, style="yellow"), highlight=False)
+
+
 def open_ledger(url: str | None, *, create: bool = False):  # noqa: ANN201
     """The ledger at --ledger (or $CONSENTRY_LEDGER, or the default), its
     events read for decisions through an extract kept in CONSENTRY_HOME.

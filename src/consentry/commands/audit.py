@@ -15,7 +15,7 @@ from .. import config
 from ..errors import InputError
 from ..timeutil import iso
 from ..words import count
-from ._common import LedgerOpt, PolicyOpt, checked_export, err, friendly, open_ledger, out
+from ._common import LedgerOpt, PolicyOpt, checked_export, err, finish_interrupted, friendly, open_ledger, out
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 top = typer.Typer()
@@ -66,7 +66,6 @@ def report(
     """The accountability report for the DPO: notices, objections, delays, exclusions, purges, flagged models."""
     from ..audit import build_report, write_report
     from ..policy import load_policy
-    from ..snapshots import recover
     from ..sources import ValidationMemo, open_export
     from ..timeutil import parse_instant
 
@@ -78,8 +77,7 @@ def report(
         with err.status(Text(f"checking the export {data} ...")):
             export, _, _ = open_export(data, memo=ValidationMemo(config.validation_memo_path()))
     with open_ledger(ledger) as led, err.status("verifying the audit log and counting ..."):
-        for line in recover(led):  # a purge a crash stopped after its commit: counted once finished
-            err.print(Text(line, style="yellow"), highlight=False)
+        finish_interrupted(led)  # a purge a crash stopped after its commit: counted once finished
         rep = build_report(led, pol, t, export=export, public_key=public_key, checkpoints=checkpoints)
         files = write_report(rep, target, pdf=pdf)
     out.print(f"wrote {files.html}", highlight=False)

@@ -12,7 +12,7 @@ from rich.text import Text
 from ..errors import InputError
 from ..timeutil import iso
 from ..words import count
-from ._common import LedgerOpt, err, friendly, open_ledger, out, show
+from ._common import LedgerOpt, err, finish_interrupted, friendly, open_ledger, out, show
 
 app = typer.Typer(help="Models trained on snapshots (lineage).", no_args_is_help=True)
 top = typer.Typer()
@@ -44,7 +44,7 @@ def model_list(ledger: LedgerOpt = None) -> None:
     from ..snapshots import Registry
 
     with open_ledger(ledger) as led:
-        _finish_interrupted(led)
+        finish_interrupted(led)
         table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
         for x in Registry(led).models():
             status = Text("retrain or unlearn", style="bold red") if x.flagged else Text("current", style="green")
@@ -59,7 +59,7 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
     from ..snapshots import impact as run
 
     with open_ledger(ledger) as led:
-        _finish_interrupted(led)
+        finish_interrupted(led)
         found = run(led, user_id, check_user=True)
     if found.user_known is False and not found.unchecked:
         # "no snapshot holds their rows" reassured about an id that is nobody's (a typo, another platform's).
@@ -98,12 +98,3 @@ def impact(user_id: Annotated[str, typer.Argument(help="The person.")], ledger: 
         err.print(f"[bold red]error:[/] {escape(f'{n} could not be checked ({names}), so this answer is incomplete')}"
                   + escape(fixes + "\n  then ask again"), highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(1)
-
-
-def _finish_interrupted(led) -> None:  # noqa: ANN001 - a Ledger
-    """A purge a crash stopped after its commit is finished first (as `snapshot list` does): until
-    then, models were "current" and `impact` said no purge was recorded while the rows were on disk."""
-    from ..snapshots import recover
-
-    for line in recover(led):
-        err.print(Text(line, style="yellow"), highlight=False)

@@ -24,6 +24,7 @@ from ._common import (
     SparkMasterOpt,
     checked_export,
     err,
+    finish_interrupted,
     friendly,
     open_ledger,
     out,
@@ -240,12 +241,11 @@ def snapshot_verify(
 @friendly
 def snapshot_list(ledger: LedgerOpt = None) -> None:
     """Every snapshot: rows, purges, ledger events not purged yet, models (after finishing what a crash interrupted)."""
-    from ..snapshots import Registry, on_disk, purge_backlog, recover
+    from ..snapshots import Registry, on_disk, purge_backlog
 
     problems = []
     with open_ledger(ledger) as led:
-        for line in recover(led):
-            err.print(Text(line, style="yellow"), highlight=False)
+        finish_interrupted(led)
         reg = Registry(led)
         waiting = {b.snapshot: b for b in purge_backlog(led.reader)}
         table = Table("name", "policy", "cut-off", "rows", "built", "purges", "watermark", "not purged yet", "models", "where")
