@@ -156,6 +156,15 @@ def test_notify_with_an_unusable_address_finishes_without_a_traceback(home, tmp_
     assert r.exit_code == 0, said + repr(r.exception)
     assert "Traceback" not in said and "4 sent" in said
     assert len(server.messages) == 4
+    # corrected in the export, the next run says so and mails it
+    export_with(export, 5, {"p0002": "p0002-new@example.org"})
+    r = cli("notify", "--data", export, "--cutoff", iso(T), "--campaign", "c1", "--rate", "0",
+            "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
+            "--smtp", f"smtp://{server.host}:{server.port}?sender=p@pixgram.example", *WHO)
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.exit_code == 0, said + repr(r.exception)
+    assert "1 address corrected in the export since the last run" in said and "1 sent" in said, said
+    assert list(server.messages[-1].rcpt_tos) == ["p0002-new@example.org"]
 
 
 # -- 2. a wrong SMTP setting is the sender's, never the recipients' ---------------------------------
@@ -272,3 +281,36 @@ def test_a_server_gone_mid_run_stops_the_run_and_leaves_the_rest_pending(tmp_pat
     assert rest.sent == 40 - sent_first and rest.stopped is None and rest.left_pending == 0
     assert got == Counter({f"{u}@example.org": 1 for u in ids})
     assert Counter(e.user_id for e in notified(led, "email")) == Counter(ids)
+
+
+# -- an address corrected in the export --------------------------------------------------------
+
+
+def test_an_address_corrected_in_the_export_is_mailed_on_the_next_run(tmp_path, led, server, no_backoff) -> None:
+    """A set-aside row says "Correct it in the platform's data"; the next run must then use the
+    corrected address (planning used to keep the old row as it was, so the person was never told).
+    An address that bounced for good and was corrected is tried too; a notice already sent is
+    never sent again, whatever its address became."""
+    export = tmp_path / "export"
+    ids = export_with(export, 8, {**BAD, "p0002": "gone@example.org"})
+    server.reject("gone@example.org", 550)
+    camp, _, first = run_campaign(led, export, server)
+    assert (first.sent, first.bounced, first.bad_address) == (4, 1, 3)
+    before = len(server.messages)
+    fixed = {u: f"fixed-{u}@example.org" for u in (*BAD, "p0002")}
+    export_with(export, 8, {**fixed, "p0004": "moved-p0004@example.org"})  # p0004 was told already
+    camp2, plan, again = run_campaign(led, export, server)
+    assert plan.readdressed == 4 and plan.added == 0
+    assert (again.sent, again.bounced, again.bad_address) == (4, 0, 0)
+    assert recipients(server) - Counter({f"{u}@example.org": 1 for u in ids if u not in fixed}) == Counter(
+        {a: 1 for a in fixed.values()})
+    assert len(server.messages) == before + 4
+    rows = outbox_rows(led)
+    for u, address in fixed.items():
+        row = rows[f"{CAMPAIGN}:{u}:email"]
+        assert (row["state"], row["address"], row["last_error"]) == ("sent", address, None), row
+    assert rows[f"{CAMPAIGN}:p0004:email"]["address"] == "p0004@example.org"  # as it was sent
+    assert sorted(e.user_id for e in notified(led, "email")) == ids
+    # a third run with nothing changed re-addresses nothing
+    _, plan3, third = run_campaign(led, export, server)
+    assert (plan3.readdressed, third.sent) == (0, 0)

@@ -157,7 +157,9 @@ def notify(
         finally:
             backend.close()
         err.print(f"campaign {campaign}: {count(plan.people, 'person', 'people')} in scope, "
-                  f"{count(plan.added, 'new outbox entry', 'new outbox entries')}", highlight=False)
+                  f"{count(plan.added, 'new outbox entry', 'new outbox entries')}"
+                  + (f", {count(plan.readdressed, 'address', 'addresses')} corrected in the export since the last run "
+                     "(those notices go to the new address)" if plan.readdressed else ""), highlight=False)
         _print_already(plan, err)
         summary = None
         if mailer is not None and secret is not None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from ..controller import Controller
 from ..errors import ConsentryError, InputError
@@ -99,6 +99,9 @@ class Plan:
     #: Left out: already told by another campaign of the same policy and cut-off (unless re-notified).
     already_notified: int = 0
     already_by: list[str] = field(default_factory=list)  # those campaigns' ids
+    #: E-mail notices not yet delivered whose address the export now gives otherwise (corrected after a
+    #: `bad_address` or a bounce): they go to the new address on this run.
+    readdressed: int = 0
 
 
 class _GroupCommit:
@@ -364,11 +367,36 @@ class Campaign:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         with self.ledger.transaction() as conn:
             before = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.campaign_id == self.id)).scalar_one()
+            result.readdressed = self._readdress(conn, out, now)
             for i in range(0, len(out), 5000):
                 conn.execute(dialect_insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]), out[i : i + 5000])
             after = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.campaign_id == self.id)).scalar_one()
         result.added = after - before
         return result
+
+    #: E-mail notices that may take a corrected address: never handed to a server, or refused for good.
+    _READDRESSABLE = (NoticeState.pending, NoticeState.deferred, NoticeState.bad_address, NoticeState.bounced)
+
+    def _readdress(self, conn, out: list[dict], now: int) -> int:  # noqa: ANN001 - a connection
+        """Give the e-mail notices not yet delivered the address the export has now, and send them
+        again from `pending`: a set-aside row tells the operator to correct the address in the
+        platform's data, so the next run must use it. A notice the server took keeps the address it
+        went to."""
+        stored = dict(conn.execute(
+            select(outbox.c.dedupe_key, outbox.c.address).where(
+                outbox.c.campaign_id == self.id, outbox.c.channel == "email", outbox.c.state.in_(self._READDRESSABLE))
+        ).all())
+        changed = [{"key": r["dedupe_key"], "address": r["address"]} for r in out
+                   if r["dedupe_key"] in stored and stored[r["dedupe_key"]] != r["address"]]
+        if changed:
+            conn.execute(
+                update(outbox).where(outbox.c.dedupe_key == bindparam("key"),  # executemany takes no IN list
+                                     or_(*(outbox.c.state == state for state in self._READDRESSABLE)))
+                .values(address=bindparam("address"), state=NoticeState.pending, attempts=0, last_error=None,
+                        updated_us=now),
+                changed,
+            )
+        return len(changed)
 
     # -- sending ------------------------------------------------------------------------------
 
