@@ -101,6 +101,37 @@ def test_under_meta_2024_nobody_is_told_for_photos_of_them_alone(tagged_world, l
     assert got["both"] == (True, True) and got["author"] == (True, False)
 
 
+def test_under_require_a_photo_that_a_co_tagged_minor_keeps_out_tells_nobody(tmp_path, led) -> None:
+    """Under `tagged_people: require` a photo is used only if everyone in it passes the person
+    rules: one that tags a minor (or someone who objected) is never used, so it makes neither
+    its author nor the others in it part of the audience for photos ("Public photos of you that
+    others posted" was said to the adult beside the minor, and "your public posts" to an author
+    whose only public item was that photo)."""
+    users = [user("author"), user("adult"), user("kid", birth_date="2020-01-01"), user("friend"),
+             user("objector2"), user("beside_objector")]
+    content = [item("group-photo", "author", kind="photo"), item("friend-photo", "friend", kind="photo"),
+               item("objector-tag-photo", "friend", kind="photo")]
+    tags = [{"item_id": "group-photo", "tagged_user_id": "adult"},
+            {"item_id": "group-photo", "tagged_user_id": "kid"},
+            {"item_id": "friend-photo", "tagged_user_id": "adult"},
+            {"item_id": "objector-tag-photo", "tagged_user_id": "objector2"},
+            {"item_id": "objector-tag-photo", "tagged_user_id": "beside_objector"}]
+    led.append([NewEvent(user_id="objector2", type="objected", at="2024-01-01T00:00:00Z", channel="web")])
+    export = write_export(tmp_path / "export", users, content, tags)
+    got = _scopes(audience(Export(export), led, load_policy("recommended"), T).to_pylist())
+    # the author's only public item is the group photo, which the kid keeps out: nothing of hers is used
+    assert "author" not in got, got
+    # the adult is also in the friend's photo, which is used: told for photos of her
+    assert got["adult"] == (False, True), got
+    # the friend's own photo is used (the other one, with the objector in it, is not): told as before
+    assert got["friend"] == (True, False), got
+    assert "beside_objector" not in got and "kid" not in got and "objector2" not in got, got
+    # under `ignore` photos are used whoever is in them: the author's photo is her own content
+    base = load_policy("recommended").model_dump(mode="json")
+    ignore = Policy.model_validate({**base, "name": "tagged-ignore", "tagged_people": "ignore"})
+    assert _scopes(audience(Export(export), led, ignore, T).to_pylist())["author"] == (True, False)
+
+
 def _flat(s: str) -> str:
     return " ".join(s.split())
 

@@ -68,15 +68,27 @@ def audience(export: Export, ledger: Ledger, policy: Policy, cutoff: datetime, *
     # 11 now (rules 10 and 12 can still change before the cut-off), and rule 9 for the author and
     # for the person in it.
     told_for_photos = "OR s.user_id IS NOT NULL" if policy.tagged_people is not TaggedPeople.ignore else ""
+    # Rule 14 under `require`: a photo with someone in it who fails a person rule for good (6-8, 9 at
+    # its posting, 11) is never used, so it tells neither its author nor anyone else in it.
+    kept_out, not_kept_out = "", ""
+    if policy.tagged_people is TaggedPeople.require:
+        kept_out = f""",
+kept_out AS (
+  SELECT DISTINCT t.item_id FROM tags t
+  JOIN usable u ON u.item_id = t.item_id
+  JOIN people q ON q.user_id = t.tagged_user_id
+  WHERE q.reason_a IS NOT NULL OR {objects('q')} OR NOT ({adult_at_posting('q')})
+)"""
+        not_kept_out = " AND u.item_id NOT IN (SELECT item_id FROM kept_out)"
     b = backend or DuckBackend()
     try:
         b.load(export, ledger, cutoff)
         return b.arrow(
             f"""WITH {comp.people_ctes()}{tp_cte},
-usable AS (SELECT c.item_id, c.user_id, c.created_at FROM content c WHERE {usable}),
+usable AS (SELECT c.item_id, c.user_id, c.created_at FROM content c WHERE {usable}){kept_out},
 own AS (
   SELECT DISTINCT u.user_id FROM usable u JOIN people a ON a.user_id = u.user_id
-  WHERE {adult_at_posting('a')}
+  WHERE {adult_at_posting('a')}{not_kept_out}
 ),
 shown AS (
   SELECT DISTINCT t.tagged_user_id AS user_id
@@ -85,7 +97,7 @@ shown AS (
   JOIN people a ON a.user_id = u.user_id
   JOIN people tp ON tp.user_id = t.tagged_user_id
   WHERE t.tagged_user_id <> u.user_id AND a.reason_a IS NULL AND NOT {objects('a')}
-    AND {adult_at_posting('a')} AND {adult_at_posting('tp')}{shown_tp}
+    AND {adult_at_posting('a')} AND {adult_at_posting('tp')}{shown_tp}{not_kept_out}
 )
 SELECT p.user_id, u.email,
   {language_sql("u.language", "u.country")} AS language,
