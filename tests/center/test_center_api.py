@@ -307,3 +307,64 @@ def test_every_post_keeps_its_note_and_refuses_a_body_that_is_not_json(api: Api)
     r = api.post(BOB, "erasure", content=b"{not json", headers={**api.auth, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert api.kit.snapshot() == before
+
+
+# -- error codes -----------------------------------------------------------------------------------
+
+
+def test_every_api_error_has_a_stable_code(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program reads `code`, never the wording of `detail` (which may change): each refusal the API
+    makes, including those made before any route (routing, the body limit, validation, a crash),
+    carries one of the documented codes, and its status is the code's."""
+    from consentry.center.api_errors import CODES
+
+    _, read_key = ApiClients(api.kit.ledger.engine).create("reader", scopes=("read",))
+    seen: dict[str, int] = {}
+
+    def check(r, code: str) -> None:  # noqa: ANN001
+        assert r.headers["content-type"] == "application/json", (code, r.status_code, r.text[:200])
+        got = r.json()
+        assert (r.status_code, got.get("code")) == (CODES[code][0], code), (code, r.status_code, r.text[:300])
+        assert got["detail"], r.text
+        seen[code] = r.status_code
+
+    check(api.post(ALICE, "objection", headers={}), "missing_api_key")
+    check(api.post(ALICE, "objection", headers={"Authorization": "Bearer csk_nobody"}), "unknown_api_key")
+    check(api.post(ALICE, "objection", headers={"Authorization": f"Bearer {read_key}"}), "scope_denied")
+    check(api.http.get("/api/v1/nothing-here", headers=api.auth), "not_found")
+    check(api.http.get(f"/api/v1/people/{ALICE}/receipts", headers=api.auth), "receipts_disabled")
+    check(api.http.delete(f"/api/v1/people/{ALICE}", headers=api.auth), "method_not_allowed")
+    check(api.post(ALICE, "objection/withdrawal"), "not_in_force")
+    check(api.post(ALICE, "objection", content=b"x" * (api.kit.settings.max_body_bytes + 1),
+                   headers={**api.auth, "Content-Type": "application/json"}), "body_too_large")
+    check(api.post(" padded", "objection"), "invalid_request")
+    check(api.post(ALICE, "objection", content=b"{not json", headers={**api.auth, "Content-Type": "application/json"}),
+          "invalid_request")
+    check(api.post(ALICE, "consent", headers={**api.auth, "Idempotency-Key": "has space"}), "invalid_idempotency_key")
+    assert api.post(ALICE, "consent", headers={**api.auth, "Idempotency-Key": "k-1"}).status_code == 201
+    check(api.post(BOB, "consent", headers={**api.auth, "Idempotency-Key": "k-1"}), "idempotency_key_reused")
+
+    def fail(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(api.kit.app.state.center.ledger, "history", fail)
+    crashing = api.kit.new_client(raise_server_exceptions=False)
+    r = crashing.get(f"/api/v1/people/{ALICE}", headers=api.auth)
+    check(r, "internal_error")
+    assert "on fire" not in r.text  # no internals to the caller
+
+    # ledger_busy: tests/center/test_center_processes.py, with a real writer holding the lock
+    assert set(seen) == set(CODES) - {"ledger_busy"}
+    schema = api.http.get("/api/v1/openapi.json").json()
+    error = schema["paths"]["/api/v1/people/{user_id}/objection"]["post"]["responses"]["401"]["content"]
+    assert sorted(error["application/json"]["schema"]["properties"]["code"]["enum"]) == sorted(CODES)
+
+
+def test_the_readme_lists_every_api_error_code() -> None:
+    from pathlib import Path
+
+    from consentry.center.api_errors import CODES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [code for code in CODES if f"`{code}`" not in readme]
+    assert not missing, missing

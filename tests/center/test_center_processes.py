@@ -261,6 +261,7 @@ def test_a_busy_ledger_is_a_503_that_says_nothing_was_recorded(
         assert home_page.status_code == 200 and home_page.elapsed_s < 5, (home_page.status_code, home_page.elapsed_s)
         assert api.status_code == 503 and api.headers["content-type"] == "application/json", (api.status_code, api.text)
         assert "busy" in api.json()["detail"] and "nothing was recorded" in api.json()["detail"]
+        assert api.json()["code"] == "ledger_busy"
         assert int(api.headers["retry-after"]) > 0
         assert page.status_code == 503 and page.headers["content-type"].startswith("text/html"), page.text[:300]
         assert '<html lang="de">' in page.text and "Nichts" in page.text, page.text

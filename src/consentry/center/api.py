@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
@@ -16,11 +16,11 @@ from ..errors import NotInForce
 from ..ids import unclean
 from ..ledger import Channel, EventType, NewEvent, StillInForce, StoredEvent
 from ..timeutil import iso
+from .api_errors import SCHEMA as _ERROR
+from .api_errors import refusal
 from .context import Center
 from .pages import _NEEDS, center
 
-_ERROR = {"content": {"application/json": {"schema": {
-    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
 router = APIRouter(prefix="/api/v1", tags=["people"], responses={
     401: {"description": "No valid API key", **_ERROR},
     403: {"description": "The key lacks the scope (read for GET, write for POST)", **_ERROR},
@@ -49,19 +49,19 @@ async def client(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer), c: Center = Depends(center)
 ) -> str:
     if creds is None or creds.scheme.lower() != "bearer":
-        raise HTTPException(status_code=401, detail="Missing API key", headers={"WWW-Authenticate": "Bearer"})
+        raise refusal(401, "missing_api_key", "Missing API key", headers={"WWW-Authenticate": "Bearer"})
     # Checked on every request (one indexed lookup): a revoked key stops at once.
     # Called inline: the query takes tens of microseconds, far less than a hop to
     # the thread pool, where a thread waits for the GIL behind the event loop.
     found = c.clients.verify_client(creds.credentials)
     if found is None:
-        raise HTTPException(status_code=401, detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        raise refusal(401, "unknown_api_key", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     client_id, scopes = found
     needed = "read" if request.method in ("GET", "HEAD") else "write"
     if needed not in scopes:
-        raise HTTPException(
-            status_code=403,
-            detail=f"This API key may not {needed} (its scopes: {', '.join(sorted(scopes))}); "
+        raise refusal(
+            403, "scope_denied",
+            f"This API key may not {needed} (its scopes: {', '.join(sorted(scopes))}); "
             f"create one with `consentry admin client NAME --scope {needed}`.",
         )
     return client_id
@@ -126,8 +126,8 @@ _ONCE = (EventType.consent_given, EventType.erasure_requested)
 def _key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise HTTPException(status_code=422, detail="Idempotency-Key must be 1 to 128 printable ASCII characters, "
-                                                    "without spaces; nothing was recorded.")
+        raise refusal(422, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 printable ASCII characters, "
+                                                       "without spaces; nothing was recorded.")
     return key
 
 
@@ -151,14 +151,14 @@ async def _record(c: Center, user_id: str, type_: EventType, note: str | None, c
     except NotInForce:
         raise _not_in_force(user_id, type_) from None
     if key is not None and (stored.user_id != user_id or stored.type != type_ or stored.note != note):
-        raise HTTPException(status_code=422, detail="This Idempotency-Key was sent before with another request "
-                                                    f"(event #{stored.seq}); nothing was recorded: use a new key.")
+        raise refusal(422, "idempotency_key_reused", "This Idempotency-Key was sent before with another request "
+                                                      f"(event #{stored.seq}); nothing was recorded: use a new key.")
     return Event.of(stored)
 
 
-def _not_in_force(user_id: str, type_: EventType) -> HTTPException:
+def _not_in_force(user_id: str, type_: EventType) -> Exception:
     what = "objection" if type_ == EventType.objection_withdrawn else "consent"
-    return HTTPException(status_code=409, detail=f"{user_id} has no {what} in force to withdraw; nothing was recorded.")
+    return refusal(409, "not_in_force", f"{user_id} has no {what} in force to withdraw; nothing was recorded.")
 
 
 def new_event(user_id: str, type_: EventType | str, note: str | None, client_id: str, key: str | None = None) -> NewEvent:
@@ -222,5 +222,5 @@ def receipts(user_id: UserId, c: Center = Depends(center), cid: str = Depends(cl
     the purge's audit record. Check one with `consentry audit verify-receipt`."""
     docs = c.receipts(user_id)
     if docs is None:
-        raise HTTPException(status_code=404, detail="This privacy center does not issue receipts (no --receipt-key).")
+        raise refusal(404, "receipts_disabled", "This privacy center does not issue receipts (no --receipt-key).")
     return docs

@@ -7,13 +7,13 @@ from http import HTTPStatus
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..access import Lifetimes, Sessions
 from ..people import Person
-from . import admin, api, pages
+from . import admin, api, api_errors, pages
 from .busy import BusyLedger, Patient
 from .context import Center
 from .fastpath import ObjectionFastPath
@@ -90,9 +90,19 @@ def create_app(settings: CenterSettings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return JSONResponse(api_errors.body(api_errors.code_of(exc, exc.status_code), exc.detail),
+                                status_code=exc.status_code, headers=exc.headers)
         return c.render(request, "error.html", {"message": _page_message(c, request, exc)}, status=exc.status_code,
                         person=_reader(c, request))
+
+    # Starlette's last resort (it still logs the traceback): the API's callers get JSON with a code.
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(api_errors.body("internal_error", "The server failed. The request may or may not have "
+                                                "been recorded: read the person's status, or retry with the same "
+                                                "Idempotency-Key."), status_code=500)
+        return PlainTextResponse("Internal Server Error", status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -100,7 +110,7 @@ def create_app(settings: CenterSettings) -> FastAPI:
             # Never echo the input back: it may be unencodable, and it is the
             # caller's data, not something an error needs to repeat.
             errors = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
-            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+            return JSONResponse(api_errors.body("invalid_request", jsonable_encoder(errors)), status_code=422)
         in_form = any(e.get("loc", ("",))[0] == "body" for e in exc.errors())
         message = ("Some of the form was missing or too long." if in_form
                    else "Something went wrong with this request. Go back to the start and try again.")

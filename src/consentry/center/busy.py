@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.responses import JSONResponse
 
 from ..errors import LedgerError
+from . import api_errors
 
 log = logging.getLogger("consentry.center")
 
@@ -149,7 +150,7 @@ class BusyLedger:
     async def _answer(self, scope: dict, receive: Any, send: Any) -> None:
         headers = {"Retry-After": str(RETRY_AFTER_S)}
         if scope.get("path", "").startswith("/api/"):
-            response: Any = JSONResponse({"detail": API_DETAIL}, status_code=503, headers=headers)
+            response: Any = JSONResponse(api_errors.body("ledger_busy", API_DETAIL), status_code=503, headers=headers)
         else:
             from starlette.concurrency import run_in_threadpool
             from starlette.requests import Request

@@ -13,6 +13,7 @@ import secrets
 from fastapi import HTTPException, Request
 
 from ..access import Session, Sessions
+from . import api_errors
 
 CSRF_KEY = "csrf"
 COOKIE = "consentry_session"
@@ -165,7 +166,7 @@ class BodyLimit:
 
         detail = BodyTooLarge(self.limit).detail
         if scope.get("path", "").startswith("/api/"):
-            response = JSONResponse({"detail": detail}, status_code=413)
+            response = JSONResponse(api_errors.body("body_too_large", detail), status_code=413)
         else:
             response = PlainTextResponse(detail, status_code=413)
         response.headers["Connection"] = "close"  # the unread body must not be taken for the next request
