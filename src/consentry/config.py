@@ -42,7 +42,15 @@ def home() -> Path:
 
 
 def ledger_url(explicit: str | None = None) -> str:
-    """The ledger every face and `Ledger()` open when none is named: one default."""
+    """The ledger every face and `Ledger()` open when none is named: one default.
+    A ledger named but blank (`--ledger "$UNSET"`) is refused, never taken for
+    the default: that would decide against another ledger, perhaps an empty one."""
+    if explicit is not None and not explicit.strip():
+        from .errors import InputError
+
+        raise InputError("the ledger given is blank (was a variable empty?); nothing was read", where="--ledger",
+                         fix="name the ledger: --ledger sqlite:///FILE or postgresql+psycopg://..., or leave the "
+                             "option out for $CONSENTRY_LEDGER or the default (consentry.db in $CONSENTRY_HOME)")
     return explicit or _get("CONSENTRY_LEDGER") or f"sqlite:///{home() / 'consentry.db'}"
 
 

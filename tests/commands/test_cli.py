@@ -860,6 +860,10 @@ def test_a_command_that_reads_the_ledger_refuses_one_that_is_not_there(home, arg
     assert not (home / "consentry.db").exists() and not (home / "typo.db").exists()
     ok(cli("ledger", "import", "events.jsonl"))
     ok(cli(*args))
+    # `--ledger "$LEDGER"` with the variable unset: refused, never the default ledger just made
+    for blank in ("", "  "):
+        msg = refused(cli(*args, "--ledger", blank))
+        assert "--ledger: the ledger given is blank (was a variable empty?); nothing was read" in msg, msg
 
 
 def test_documents_with_a_passed_cutoff_warn_that_the_notice_announces_it_as_to_come(home) -> None:
