@@ -422,6 +422,8 @@ def test_evaluate_to_a_missing_folder(home):
     ("folder.parquet", "folder.parquet: is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file"),
     ("d.csv", "d.csv: the decisions file must end in .parquet"),  # had no fix line
     ("nodir/d.parquet", "nodir/d.parquet: its folder does not exist"),
+    ("", "fix: e.g. --out decisions.parquet"),  # `--out "$UNSET"`: a traceback (Path('.') has an empty name)
+    ("..", "fix: e.g. --out ../decisions.parquet"),
 ])
 def test_evaluate_refuses_an_output_it_cannot_write_before_deciding(home, out, words):
     """A README walk-through: a bad --out was refused only after the export

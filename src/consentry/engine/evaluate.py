@@ -63,11 +63,16 @@ def decisions_path(out: str | Path, *, parts: bool = False, export: Export | Non
     on Spark) a folder of Parquet parts, but never a folder of anything else;
     and never inside `export`'s folder (`users.parquet` there was replaced
     with the decisions)."""
+    if not str(out).strip():
+        raise InputError("the decisions file given is blank (was a variable empty?); nothing was decided", where="--out",
+                         fix="e.g. --out decisions.parquet")
     out = Path(out)
     if export is not None:
         outside_export(out, export)
     if out.suffix != ".parquet":
-        raise InputError("the decisions file must end in .parquet", where=str(out), fix=f"e.g. --out {out.with_suffix('.parquet')}")
+        folder = out.is_dir() or out.name in ("", "..")  # a folder named ("" and "." are the working folder)
+        fix = f"e.g. --out {out / 'decisions.parquet' if folder else out.with_suffix('.parquet')}"
+        raise InputError("the decisions file must end in .parquet", where=str(out), fix=fix)
     check_writable(out.parent, where=str(out))
     if out.is_dir() and not parts:
         raise InputError("is a folder (an evaluation on Spark writes one); on DuckDB the decisions are one file",
