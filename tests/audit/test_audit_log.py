@@ -472,7 +472,10 @@ def test_export_to_a_folder_it_cannot_write_says_so_and_names_the_file(tmp_path,
     """It used to name its temporary file ("/proc/x.jsonl.tmp: no such file"), or end in a traceback."""
     url = str(led.engine.url.render_as_string(hide_password=False))
     for out, words in (("/proc/x.jsonl", "/proc/x.jsonl: cannot write in /proc"),
-                       (str(tmp_path / "no" / "x.jsonl"), f"{tmp_path / 'no' / 'x.jsonl'}: its folder does not exist")):
+                       (str(tmp_path / "no" / "x.jsonl"), f"{tmp_path / 'no' / 'x.jsonl'}: its folder does not exist"),
+                       # `--out ""` (a variable unset) and a folder: a traceback ("PosixPath('.') has an empty name")
+                       ("", "is a folder; the audit records are written to one JSONL file"),
+                       (str(tmp_path), f"fix: e.g. --out {tmp_path / 'audit.jsonl'}")):
         r = CliRunner().invoke(app, ["audit", "export", "--out", out, "--ledger", url])
         assert r.exit_code == 2 and words in r.output and ".tmp" not in r.output, r.output
 

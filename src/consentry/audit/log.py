@@ -193,6 +193,9 @@ def export_jsonl(ledger: Ledger, out: Path) -> int:
     """Every audit record as a JSON line in `out`, written under a temporary
     name and renamed into place when complete."""
     out = Path(out)
+    if out.is_dir() or out.name in ("", ".."):  # `--out ""` is the working folder
+        raise InputError("is a folder; the audit records are written to one JSONL file", where=str(out),
+                         fix=f"e.g. --out {out / 'audit.jsonl'}")
     check_writable(out.parent, where=str(out))
     n = 0
     tmp = out.with_name(out.name + ".tmp")
