@@ -10,6 +10,8 @@ from datetime import datetime
 from .. import config
 from ..ledger import Ledger
 from .ondisk import changed_fix, drift, folder_of, require_as_recorded, unreadable
+from .people_index import counts as people_counts
+from .people_index import rows_of  # noqa: F401 - where benchmarks/impact.py and users' code found it
 from .recovery import read_intent
 from .registry import ModelRecord, Registry, SnapshotError, SnapshotRecord
 
@@ -26,27 +28,6 @@ class SnapshotImpact:
     @property
     def held(self) -> bool:
         return self.rows_now > 0 or self.tagged_now > 0 or bool(self.purged)
-
-
-def rows_of(rec: SnapshotRecord, user_id: str, dt=None) -> tuple[int, int]:  # noqa: ANN001 - an open DeltaTable
-    """The person's own rows in a snapshot now, and the rows of others that tag
-    them (a photo that shows them is their data too: counting only their own
-    rows, `impact` said "in no snapshot" of someone shown in two photos of one).
-    Tags live in any bucket, so every file is read, but only its two columns."""
-    import duckdb
-    from deltalake import DeltaTable
-
-    files = (dt if dt is not None else DeltaTable(rec.uri)).file_uris()
-    if not files:
-        return 0, 0
-    con = duckdb.connect()
-    try:
-        own, tagged = con.execute(
-            f"SELECT count(*) FILTER (WHERE user_id = $u), count(*) FILTER (WHERE user_id <> $u AND list_contains(tagged, $u)) "
-            f"FROM read_parquet({files!r})", {"u": user_id}).fetchall()[0]
-        return int(own), int(tagged)
-    finally:
-        con.close()
 
 
 @dataclass(frozen=True)
@@ -103,7 +84,7 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
             from deltalake import DeltaTable
 
             dt = DeltaTable(rec.uri)  # one read of its log for the rows and the drift (every /me view comes here)
-            rows, tagged = rows_of(rec, user_id, dt)
+            rows, tagged = people_counts(rec, user_id, dt)
         except Exception:
             if (why := unreadable(rec)) is None:
                 raise

@@ -45,6 +45,7 @@ from .checks import (
 )
 from .manifest import Purge, content_digest, write_json
 from .mentions import handles_sql, hide_sql, mentioned_sql
+from . import people_index
 from .ondisk import refuse_unless_ours
 from .recovery import (
     claimed_builds,
@@ -387,6 +388,7 @@ def _complete(registry: Registry, rec: SnapshotRecord, intent: dict, *, finished
         m.watermark >= to > frm and all(p.intent is None for p in m.purges[-1:]))
     for rel in intent["media"]:
         (folder / rel).unlink(missing_ok=True)
+    people_index.forget(folder)  # who was in the old version: the ids of the people just removed among them
     failpoint("purge:media")
     if not recorded:  # a recorded purge was vacuumed before: again, it only added commits the manifest did not name
         dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True)
