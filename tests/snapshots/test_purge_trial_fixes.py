@@ -297,6 +297,8 @@ def test_a_spark_purge_of_a_corrected_export_and_an_erasure_leaves_what_a_duckdb
         assert rd.full and rk.full and rd.counts == rk.counts and rd.counts.get("tagged_ids_removed") == 1  # p2
         assert {"not_in_export", "minor", "not_public"} <= set(rd.counts)
         assert (rd.rows_removed, rd.people, rd.people_excluded) == (rk.rows_removed, rk.people, rk.people_excluded)
+        assert ([(p["user_id"], p["cause"], p["trigger_seq"]) for u in ("ben", "dan", "eve") for p in Registry(led).purged_for(u) if p["snapshot"] == "d"]
+                == [(p["user_id"], p["cause"], p["trigger_seq"]) for u in ("ben", "dan", "eve") for p in Registry(led).purged_for(u) if p["snapshot"] == "k"])
         assert next(r for r in got["d"] if r["item_id"] == "p2")["tagged"] == []
         for n in "dk":
             assert verify(led, n, data=newer, now=later)[1] == []
@@ -324,3 +326,34 @@ def test_a_person_erased_from_the_export_by_deleting_rows_leaves_the_tagged_colu
     r = purge(led, "m", data=newer)
     assert r.rows_removed == 0 and r.counts == {"tagged_ids_removed": 2}
     assert rows(led, "m")["p2"]["tagged"] == [] and verify(led, "m", data=newer)[1] == []
+
+
+# -- what set a removal off (the report's times, a person's receipt) -----------------------------------------
+
+
+def test_a_removal_is_timed_from_the_event_that_caused_it(world) -> None:
+    """DPO trial: `purged_people.trigger_seq` was the person's last event of any type after the
+    watermark (a notice sent after the objection: "cause notified, 1.1 s"; a repeated objection
+    restarted the clock), and a third party's objection was never the trigger of anything, so the
+    report timed the wrong event and left third-party removals untimed."""
+    from sqlalchemy import select
+
+    from consentry.ledger.tables import events as events_table
+
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    first = led.record(NewEvent(user_id="ann", type="objected", at=datetime.now(UTC), channel="web"))
+    led.record(NewEvent(user_id="ann", type="notified", at=datetime.now(UTC), channel="in_app"))
+    led.record(NewEvent(user_id="ann", type="objected", at=datetime.now(UTC), channel="api"))  # a repeat
+    led.record(NewEvent(user_id="dan", type="objected", at=datetime.now(UTC), channel="web"))
+    led.record(NewEvent(user_id="dan", type="objection_withdrawn", at=datetime.now(UTC), channel="web"))
+    again = led.record(NewEvent(user_id="dan", type="objected", at=datetime.now(UTC), channel="web"))
+    parties = ThirdParties(led, export)
+    parties.confirm(parties.submit("x@example.net", items="p4"), lambda conn: None)
+    with led.reader.connect() as conn:
+        (tp_seq,) = conn.execute(select(events_table.c.seq).where(
+            events_table.c.type == "third_party_objected", events_table.c.item_id == "p4")).scalars().all()
+    purge(led, "s", data=export.folder)
+    got = {u: [(p["cause"], p["trigger_seq"]) for p in Registry(led).purged_for(u)] for u in ("ann", "dan", "eve")}
+    assert got == {"ann": [("objected", first.seq)], "dan": [("objected", again.seq)],
+                   "eve": [("third_party_objected", tp_seq)]}, got

@@ -199,13 +199,22 @@ def _tally(con: duckdb.DuckDBPyConnection, result: PurgeResult) -> tuple[list[di
         result.counts["tagged_ids_removed"] = retag
     # One row per person whose rows left: the author of an item that left for itself (deleted, gone from
     # the export, a third party's objection), or the person who fails (the author, or someone tagged).
+    # Each with the event that set its removal off, for its first cause (`triggers_sql`): the person's own
+    # (an objection, not a notice or a repeat after it), or a third party's objection to one of their items.
     people = [
-        {"user_id": u, "cause": c[2:].removeprefix("tagged:"), "rows": int(n), "trigger_seq": s}
+        {"user_id": u, "cause": c, "rows": int(n), "trigger_seq": None if s is None else int(s)}
         for u, c, n, s in con.execute(
-            """SELECT h.person, min(lpad(CAST(h.rank AS VARCHAR), 2, '0') || h.cause), count(DISTINCT h.item_id),
-                      any_value(t.seq)
-               FROM hits h LEFT JOIN triggers t ON t.user_id = h.person
-               WHERE h.person IS NOT NULL GROUP BY h.person ORDER BY h.person"""
+            """WITH chosen AS (
+                 SELECT person, substr(min(lpad(CAST(rank AS VARCHAR), 2, '0') || cause), 3) AS cause,
+                        count(DISTINCT item_id) AS n
+                 FROM hits WHERE person IS NOT NULL GROUP BY person)
+               SELECT c.person, replace(c.cause, 'tagged:', ''), c.n,
+                      COALESCE(min(p.seq), min(i.seq))
+               FROM chosen c
+               LEFT JOIN triggers p ON p.user_id = c.person AND p.reason = replace(c.cause, 'tagged:', '')
+               LEFT JOIN (SELECT h.person, t.seq FROM hits h JOIN triggers t ON t.item_id = h.item_id
+                          AND t.reason = h.cause) i ON i.person = c.person AND c.cause = 'third_party_objected'
+               GROUP BY c.person, c.cause, c.n ORDER BY c.person"""
         ).fetchall()
     ]
     result.people = len(people)

@@ -86,9 +86,37 @@ def third_party_now(con: duckdb.DuckDBPyConnection, policy: Policy, at: datetime
         con.execute("CREATE OR REPLACE TEMP TABLE tp_items (item_id VARCHAR)")
 
 
+#: A removal's cause -> (the event types that cause it, the types that undo them), by person or by item.
+_TRIGGERS = {
+    "objected": ("user_id", ("objected",), ("objection_withdrawn", "objection_rejected")),
+    "account_deleted": ("user_id", ("erasure_requested",), ()),
+    "no_consent": ("user_id", ("consent_withdrawn",), ("consent_given",)),
+    "third_party_objected": ("item_id", ("third_party_objected",), ("third_party_dismissed",)),
+}
+
+
 def triggers_sql(watermark: int) -> str:
-    """Per person, the last event after the snapshot's watermark: what set the purge off."""
-    return f"SELECT user_id, max(seq) AS seq FROM ledger_events WHERE seq > {int(watermark)} GROUP BY user_id"
+    """(user_id, item_id, reason, seq): per person (or item, for a third party's
+    objection) and cause, the ledger event after the snapshot's watermark that
+    set the removal off: the first event of the cause's type after the last one
+    that undid it (an objection after a withdrawn one; a repeated objection does
+    not restart the clock, and a later notice is no cause). What the report times
+    and a person's receipt names. One SQL text for DuckDB and Spark."""
+    wm = int(watermark)
+    parts = []
+    for reason, (key, causing, undoing) in _TRIGGERS.items():
+        cause_in = ", ".join(f"'{t}'" for t in causing)
+        undo_in = ", ".join(f"'{t}'" for t in undoing)
+        last_undo = (f"LEFT JOIN (SELECT {key}, max(seq) AS undone FROM ledger_events WHERE type IN ({undo_in}) "
+                     f"GROUP BY {key}) u ON u.{key} = e.{key} ") if undoing else ""
+        after = " AND e.seq > COALESCE(u.undone, 0)" if undoing else ""
+        parts.append(
+            f"SELECT {'e.user_id' if key == 'user_id' else 'CAST(NULL AS STRING)'} AS user_id, "
+            f"{'e.item_id' if key == 'item_id' else 'CAST(NULL AS STRING)'} AS item_id, '{reason}' AS reason, "
+            f"min(e.seq) AS seq FROM ledger_events e {last_undo}"
+            f"WHERE e.type IN ({cause_in}) AND e.{key} IS NOT NULL AND e.seq > {wm}{after} GROUP BY e.{key}"
+        )
+    return "\nUNION ALL\n".join(parts)
 
 
 #: Beside a snapshot's manifest: the fingerprint (file names, sizes, mtimes) of the export whose every row a

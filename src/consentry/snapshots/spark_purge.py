@@ -132,7 +132,7 @@ class SparkFind:
             FROM untag_arrow""")
         con.execute("""CREATE TEMP TABLE remention AS SELECT item_id, any_value(bucket) AS bucket, list(DISTINCT h) AS bad
             FROM found_arrow GROUP BY item_id""")
-        con.execute("CREATE TEMP TABLE triggers AS SELECT user_id, seq FROM triggers_arrow")
+        con.execute("CREATE TEMP TABLE triggers AS SELECT user_id, item_id, reason, CAST(seq AS BIGINT) AS seq FROM triggers_arrow")
 
     def rewrite(self, con: duckdb.DuckDBPyConnection, dt, buckets: list[int], commit: dict) -> None:  # noqa: ANN001
         """Spark writes the touched buckets without the rows that leave, next to
