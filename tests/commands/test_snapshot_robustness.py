@@ -141,6 +141,30 @@ def test_verify_and_purge_of_a_moved_snapshot_say_what_where_and_the_fix(world) 
     assert not s1.exists()  # nothing was made where it was
 
 
+def test_a_data_file_deleted_from_a_snapshot_is_named_by_every_command(world) -> None:
+    """DPO trial: with one Parquet file of the table deleted by hand, `snapshot verify`, `purge` and
+    `impact` ended in a traceback (DuckDB's "No files found"), while `snapshot list` and the report
+    called the snapshot fine. Now every command names the snapshot, the missing file and the fix."""
+    tmp, led = world
+    s1 = build(led, tmp / "export", "s1")
+    object_(led, "eve")
+    victim = sorted((s1 / "table").rglob("*.parquet"))[0]
+    victim.unlink()
+    why = f"its Delta table at {s1 / 'table'} names 1 data file that is not on disk (such as {victim.relative_to(s1 / 'table')})"
+    for args in (("snapshot", "verify", "s1"), ("snapshot", "purge", "s1", "--data", tmp / "export")):
+        r = run(led, *args)
+        no_traceback(r)
+        assert r.exit_code == 2, (args, said(r))
+        assert f"error: snapshot 's1': {why}" in said(r), said(r)
+        assert "fix: put the snapshot's folder back as it was built" in said(r), said(r)
+    r = run(led, "impact", "eve")
+    no_traceback(r)
+    assert r.exit_code == 1 and f"s1: cannot be checked: {why}" in said(r), said(r)
+    r = run(led, "snapshot", "list")
+    no_traceback(r)
+    assert "UNREADABLE" in said(r), said(r)
+
+
 # -- finding 2: a moved snapshot vanished from impact, took a model, and was listed as fine --------------
 
 

@@ -11,6 +11,7 @@ answering from a table that is not the one recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 from ..errors import SnapshotError
@@ -36,10 +37,17 @@ def unreadable(rec: SnapshotRecord) -> str | None:
     from deltalake import DeltaTable
 
     try:
-        DeltaTable(rec.uri)
+        dt = DeltaTable(rec.uri)
     except Exception as exc:  # noqa: BLE001 - deltalake's errors name no class of their own to catch
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return f"its Delta table at {table} cannot be read: {first}"
+    # The log can be whole while a data file it names is gone (deleted by hand, a partial copy): every
+    # reader of the rows would then fail on it, verify and purge with a traceback.
+    gone = [u for u in dt.file_uris() if u.startswith(("file://", "/")) and not os.path.exists(u.removeprefix("file://"))]
+    if gone:
+        first = os.path.relpath(gone[0].removeprefix("file://"), table)
+        return (f"its Delta table at {table} names {len(gone):,} data file{'s' if len(gone) != 1 else ''} that "
+                f"{'are' if len(gone) != 1 else 'is'} not on disk (such as {first}): deleted or never copied")
     return None
 
 
