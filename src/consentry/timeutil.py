@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from .errors import InputError
+
+#: An ISO 8601 time whose fraction has a non-zero digit after the sixth (finer than a microsecond):
+#: consentry keeps microseconds, and cutting such a time would move it (1 ns after a cut-off, onto it).
+SUB_MICRO_RE = r"[.][0-9]{6}0*[1-9]"
 
 
 def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
@@ -19,6 +24,11 @@ def parse_instant(value: str | datetime, *, what: str = "time") -> datetime:
                          fix="write it like 2024-06-26T00:00:00Z (UTC) or 2024-06-26")
     else:
         text = value.strip()
+        if re.search(SUB_MICRO_RE, text):
+            raise InputError(
+                f"'{value}' is a time finer than a microsecond, which consentry cannot keep: cut to the microsecond, "
+                "a time 1 ns after the cut-off would count as at the cut-off",
+                fix="write times to the microsecond at most (6 digits after the second, e.g. 2024-06-26T00:00:00.000001Z)")
         try:
             if len(text) == 10:
                 dt = datetime.combine(date.fromisoformat(text), datetime.min.time())

@@ -56,6 +56,8 @@ MALFORMED: dict[str, tuple[str | bytes, str | None, str]] = {
     "unknown type": (ev(type="subscribed"), "type", "'subscribed'"),
     "unknown channel": (ev(channel="fax"), "channel", "'fax'"),
     "bad at": (ev(at="2024-13-01T00:00:00Z"), "at", "ISO 8601"),
+    # DPO trial: cut to the microsecond, a consent given 900 ns after the cut-off counted at it.
+    "at finer than a microsecond": (ev(at="2024-06-26T00:00:00.000000900Z"), "at", "finer than a microsecond"),
     "missing at": (json.dumps({"user_id": "u1", "type": "objected"}), "at", "required"),
     "numeric user_id": (ev(user_id=123), "user_id", "string"),
     "empty user_id": (ev(user_id=""), "user_id", "at least 1 character"),
@@ -326,3 +328,17 @@ def test_an_event_id_conflict_in_the_file_is_reported_with_its_other_bad_lines(t
     assert named == ([2, 3, 4] if conflict_first else [1, 2, 4]), msg
     assert "is on line" in msg and "one event_id is one event" in msg
     assert ledger.count() == 0 and ledger.state("u1") is None
+
+
+def test_a_time_finer_than_a_microsecond_is_refused_wherever_a_time_is_given() -> None:
+    """The export refuses such times; the ledger cut them (900 ns after the cut-off became the
+    cut-off, so a later consent counted), and so did a cut-off given to the CLI or the library."""
+    from consentry.errors import EventError
+    from consentry.timeutil import parse_instant
+
+    with pytest.raises(EventError, match="finer than a microsecond"):
+        NewEvent(user_id="u1", type="consent_given", at="2024-06-26T00:00:00.000000900Z", channel="web")
+    with pytest.raises(InputError, match="finer than a microsecond"):
+        parse_instant("2024-06-26T00:00:00.0000001Z")
+    # zeros past the sixth digit are the same instant: kept
+    assert parse_instant("2024-06-26T00:00:00.000001000Z") == parse_instant("2024-06-26T00:00:00.000001Z")

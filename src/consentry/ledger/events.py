@@ -11,7 +11,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import EventError
+from ..errors import EventError, InputError
 from ..ids import unclean
 from ..timeutil import iso, parse_instant
 
@@ -105,6 +105,10 @@ class NewEvent(BaseModel):
             raise ValueError("must be an ISO 8601 timestamp such as 2024-06-26T00:00:00Z")
         try:
             return parse_instant(value)
+        except InputError as exc:
+            if "finer than a microsecond" in exc.problem:  # ISO 8601 indeed, but a time the ledger would move
+                raise ValueError(exc.problem) from None
+            raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
         except Exception:
             raise ValueError(f"'{value}' is not an ISO 8601 timestamp such as 2024-06-26T00:00:00Z") from None
 

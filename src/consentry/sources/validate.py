@@ -23,14 +23,13 @@ from ..policy.model import KNOWN_KINDS
 from ..policy.regions import COUNTRY_CODES
 from ..sqltext import quote, spark_quote
 from ..ids import UNCLEAN_ID_RE, unclean
+from ..timeutil import SUB_MICRO_RE
 from ..words import agree, count
 from .export import JSON_LIMITS, NULL_TYPE, Export, TableFile
 from .schema import Column
 from .store import StorePath, attach
 
 LANGUAGE_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
-#: An ISO 8601 time whose fraction has a non-zero digit after the sixth (finer than a microsecond).
-SUB_MICRO_RE = r"[.][0-9]{6}0*[1-9]"
 CONTROL_RE = r"\p{Cc}"
 #: Birth dates before this are typing errors (year 1, 1800), not people: they would make someone an adult.
 EARLIEST_BIRTH = date(1900, 1, 1)
@@ -48,7 +47,7 @@ class Dialect:
     regex: str  # `{x}` matches `{p}` somewhere in it (RE2 on DuckDB, Java's regex on Spark: the patterns here read the same)
     listed: str  # `{x}` is one of the literals `{values}` (a list look-up on DuckDB, an IN set on Spark)
     #: A nanosecond timestamp `{x}` (Parquet TIMESTAMP(NANOS)) is not a whole microsecond.
-    #: Spark reads no nanosecond Parquet column (it refuses the file), so it never asks.
+    #: (Spark reads such a column as its nanoseconds since 1970: `engine.spark_files.NANOS_CONF`.)
     sub_micro: str = "false"
 
     def find(self, x: str, pattern: str) -> str:
@@ -60,7 +59,8 @@ class Dialect:
 
 DUCKDB = Dialect("duckdb", lambda n: f'"{n}"', quote, "VARCHAR", "regexp_matches({x}, {p})", "list_contains([{values}], {x})",
                  "epoch_ns({x}) % 1000 <> 0")
-SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})", "{x} IN ({values})")
+SPARK = Dialect("spark", lambda n: f"`{n}`", spark_quote, "STRING", "({x} RLIKE {p})", "{x} IN ({values})",
+                "{x} % 1000 <> 0")
 
 
 @dataclass
@@ -428,7 +428,7 @@ def _json_type_problems(con: duckdb.DuckDBPyConnection, tf: TableFile) -> list[P
         problems.append(Problem(
             tf.label, c,
             agree("{n} {value is|values are} not text but a JSON number, true/false, object or array; the "
-                  f"column is a string (CONTRACT §1), and {{it|they}} would be read as {{its|their}} JSON text", n),
+                  "column is a string (CONTRACT §1), and {it|they} would be read as {its|their} JSON text", n),
             f"write '{c}' as a JSON string{like}, or null",
             f"{tf.row_label(row)}: {shown}",
         ))
