@@ -37,6 +37,9 @@ def _refused(text: str) -> str:
         ("content_since: null", "content_since: 1700000000", "content_since"),
         ("content_since: null", "content_since: '0'", "content_since"),
         ("content_since: null", "content_since: true", "content_since"),
+        # DPO trial: unquoted, YAML reads these as times; the offset was dropped and the day taken
+        ("content_since: null", "content_since: 2024-06-26T00:00:00+05:00", "content_since"),
+        ("content_since: null", "content_since: 2024-06-26 23:00:00-05:00", "content_since"),
         (EUROPE_OBJECTIONS, EUROPE_OBJECTIONS.replace("true", '"false"', 1), "jurisdictions[0].honour_objections"),
         (EUROPE_OBJECTIONS, EUROPE_OBJECTIONS.replace("true", "1", 1), "jurisdictions[0].honour_objections"),
         ("minimum_age_at_posting: true", "minimum_age_at_posting: 1", "minimum_age_at_posting"),
@@ -60,6 +63,8 @@ def test_wrong_type_messages_say_what_to_write():
     assert "whole number" in _refused(BASE.replace("minimum_age: 18", "minimum_age: yes"))
     assert "null" in _refused(BASE.replace(EUROPE_NOTICE, EUROPE_NOTICE.replace("30", "no")))
     assert "2024-06-26" in _refused(BASE.replace("content_since: null", "content_since: 0"))
+    said = _refused(BASE.replace("content_since: null", "content_since: 2024-06-26 23:00:00-05:00"))
+    assert "not a time" in said and "(got 2024-06-26T23:00:00-05:00)" in said and "datetime.datetime" not in said, said
 
 
 @pytest.mark.parametrize("since", ["2024-06-26", "'2024-06-26'", '"2024-06-26"'])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -36,6 +36,9 @@ def _a_date(value: object) -> object:
     """content_since: a YAML date (2024-06-26) or the same written as a string (as a
     snapshot's manifest stores it). Numbers are refused: pydantic's lax mode read
     0 as 1970-01-01 (a Unix timestamp)."""
+    if isinstance(value, datetime):  # YAML reads an unquoted 2024-06-26T00:00:00+05:00 as a time
+        raise ValueError("content_since is a day, written YYYY-MM-DD like 2024-06-26, not a time: items are used "
+                         "from the start of that day (UTC); a time and its offset would be dropped")
     if isinstance(value, bool | int | float):
         raise ValueError("a date is written YYYY-MM-DD, like 2024-06-26, not as a number (a number "
                          "would be read as seconds since 1970) or true/false")

@@ -51,5 +51,7 @@ def message_of(err: dict) -> str:
             hint += " (YAML reads yes/no/on/off/true/false, unquoted, as true/false)"
         return f"{msg}: {hint} (got {got!r})"
     if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
-        return f"{msg} (got {err['input']!r})"
+        got = err["input"]
+        # As the policy wrote it, not as Python spells the value YAML made of it (datetime.datetime(...)).
+        return f"{msg} (got {got.isoformat() if hasattr(got, 'isoformat') else repr(got)})"
     return msg
