@@ -877,3 +877,14 @@ def test_documents_with_a_passed_cutoff_warn_that_the_notice_announces_it_as_to_
     assert "warning: the cut-off 2020-01-01T00:00:00Z has passed: the notice announces it as to come" in said, said
     r = ok(cli("documents", "--out", "docs2"))
     assert "has passed" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [("mail", "status", "--limit", "99999999999999999999"),
+                                  ("generate", "--users", "5", "--out", "g", "--seed", "-1")])
+def test_numbers_out_of_range_are_usage_errors_not_tracebacks(home, args) -> None:
+    """A fuzz of every option: `mail status --limit 99999999999999999999` ended in SQLite's
+    OverflowError, `generate --seed -1` in numpy's "expected non-negative integer"."""
+    ok(cli("ledger", "import", "events.jsonl"))
+    r = cli(*args)
+    text = r.stdout + r.stderr
+    assert r.exit_code == 2 and "Traceback" not in text and "Invalid value for" in text, text

@@ -21,7 +21,7 @@ top = typer.Typer()
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="An empty or new folder.")],
     users: Annotated[int, typer.Option(help="How many people.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 0,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.", min=0, max=2**32 - 1)] = 0,
     media: Annotated[int, typer.Option(help="How many photos get a real JPEG.")] = 200,
 ) -> None:
     """Write a realistic synthetic export and an events.jsonl ledger."""

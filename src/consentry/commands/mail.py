@@ -20,7 +20,7 @@ app = typer.Typer(help="The privacy center's mail outbox: what is waiting, what 
 @friendly
 def mail_status(
     ledger: LedgerOpt = None,
-    limit: Annotated[int, typer.Option(help="How many undelivered mails to list.")] = 50,
+    limit: Annotated[int, typer.Option(help="How many undelivered mails to list.", min=1, max=1_000_000)] = 50,
 ) -> None:
     """Mails queued, sent, expired and refused; the ones that never arrived are listed (never their content)."""
     from ..mail import outbox
