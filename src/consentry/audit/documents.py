@@ -480,10 +480,31 @@ def _objection_gap(j: Jurisdiction, _: Translate) -> Block:
                  **where))
 
 
+def _tagged_rules(policy: Policy, j: Jurisdiction, _: Translate) -> str:
+    """The person rules (CONTRACT §3, 6-12) a tagged person in `j` must pass for a photo of them to be used, in the
+    engine's terms: age (and age when the photo was posted, where the policy checks it), consent where `j` uses it,
+    notice where `j` has a notice period, no objection where `j` honours them, no erasure."""
+    age = (_("%(age)s or older at the cut-off, and already when the photo was posted", age=policy.minimum_age)
+           if policy.minimum_age_at_posting else _("%(age)s or older at the cut-off", age=policy.minimum_age))
+    rules = [age]
+    if j.basis is Basis.consent:
+        rules.append(_("consenting"))
+    if j.notice_days is not None:
+        rules.append(_("told"))
+    if j.honour_objections:
+        rules.append(_("not objecting"))
+    rules.append(_("not erased"))
+    return ", ".join(rules)
+
+
 def _tagged_safeguard(policy: Policy, _: Translate) -> str:
+    if policy.tagged_people is TaggedPeople.require:
+        per = {j.name: _tagged_rules(policy, j, _) for j in policy.jurisdictions}
+        rules = (next(iter(per.values())) if len(set(per.values())) == 1
+                 else "; ".join(f"{name}: {text}" for name, text in per.items()))
+        return _("Tagged people: a photo is used only if every person tagged in it could be used too (%(rules)s).",
+                 rules=rules)
     return {
-        TaggedPeople.require: _("Tagged people: a photo is used only if every person tagged in it could be used too "
-                                "(adult, told, not objecting, not erased)."),
         TaggedPeople.blur: _("Tagged people: a photo of someone who could not be used is kept only with their face "
                              "blurred (transform: blur_faces)."),
         TaggedPeople.ignore: _("Tagged people: not checked."),
@@ -505,6 +526,19 @@ def _third_party(policy: Policy, _: Translate) -> str:
              "built from then on, and removed from training sets built before, at their next purge.")
 
 
+def _notice_safeguard(policy: Policy, j: Jurisdiction, _: Translate) -> str:
+    """Who is told in `j`, as the notice audience has it (notices/audience.py): the people whose own content may
+    be used, and the people in others' photos only where the policy checks them (`require`, `blur`); under
+    `ignore` a photo of them is used whatever they do, so they are not told."""
+    where = {"jurisdiction": j.name, "days": _number(j.notice_days or 0, _.lang)}
+    if policy.tagged_people is TaggedPeople.ignore:
+        return _("Notice in %(jurisdiction)s: every affected person is told before their content is first used, "
+                 "except people who are only tagged in others’ photos: they are NOT told. Minimum notice period in "
+                 "days: %(days)s.", **where)
+    return _("Notice in %(jurisdiction)s: every affected person is told before their content is first used, "
+             "including people tagged in photos. Minimum notice period in days: %(days)s.", **where)
+
+
 def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
     """Per jurisdiction: what protects people there, and the gaps where nothing does."""
     items: list[str] = []
@@ -521,9 +555,7 @@ def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], l
             items.append(_("%(jurisdiction)s: nothing is used without the person’s recorded consent; withdrawing it "
                            "stops use.", jurisdiction=j.name))
         if j.notice_days is not None:
-            items.append(_("Notice in %(jurisdiction)s: every affected person is told before their content is first "
-                           "used, including people tagged in photos. Minimum notice period in days: %(days)s.",
-                           jurisdiction=j.name, days=_number(j.notice_days, _.lang)))
+            items.append(_notice_safeguard(policy, j, _))
         elif j.basis is Basis.legitimate_interest:
             gaps.append(gap(_("No notice is given in %(jurisdiction)s (%(places)s): people there are not told before "
                               "their content is used, so they cannot object in time.",
@@ -531,22 +563,35 @@ def _jurisdiction_safeguards(policy: Policy, _: Translate) -> tuple[list[str], l
     return items, gaps
 
 
+def _transform_list(policy: Policy, _: Translate) -> list[tuple[str, bool, str]]:
+    """The policy's transforms (policy.Transforms): setting, whether it is on, what it does to a kept item."""
+    t = policy.transforms
+    return [
+        ("redact_emails", t.redact_emails, _("e-mail addresses replaced by [email]")),
+        ("redact_phones", t.redact_phones, _("phone numbers replaced by [phone]")),
+        ("redact_ibans", t.redact_ibans, _("bank account numbers (IBAN) replaced by [iban]")),
+        ("redact_cards", t.redact_cards, _("payment card numbers replaced by [card]")),
+        ("mentions", t.mentions, _("@mentions of people who may not be used hidden")),
+        ("strip_exif", t.strip_exif, _("photos re-encoded without their metadata (EXIF, GPS, comments)")),
+    ]
+
+
 def _transforms(policy: Policy, _: Translate) -> str:
     """What a snapshot build does to the items it keeps, from the policy's transforms (the manifest records the
     same), so that the LIA never says "none" of a policy that redacts."""
-    t = policy.transforms
-    done = [text for on, text in (
-        (t.redact_emails, _("e-mail addresses replaced by [email]")),
-        (t.redact_phones, _("phone numbers replaced by [phone]")),
-        (t.redact_ibans, _("bank account numbers (IBAN) replaced by [iban]")),
-        (t.redact_cards, _("payment card numbers replaced by [card]")),
-        (t.mentions, _("@mentions of people who may not be used hidden")),
-        (t.strip_exif, _("photos re-encoded without their metadata (EXIF, GPS, comments)")),
-        (policy.tagged_people is TaggedPeople.blur, _("faces of tagged people who could not be used blurred")),
-    ) if on]
+    done = [text for _setting, on, text in _transform_list(policy, _) if on]
+    if policy.tagged_people is TaggedPeople.blur:
+        done.append(_("faces of tagged people who could not be used blurred"))
     if not done:
         return _("Transforms applied to kept items: none (no redaction or blurring is configured in this policy).")
     return _("Transforms applied to kept items: %(transforms)s.", transforms="; ".join(done))
+
+
+def _transform_gaps(policy: Policy, _: Translate) -> list[Block]:
+    """Each transform the policy turns off, named as a gap: consentry's recommended safeguards turn them all on."""
+    return [gap(_("Not applied to kept items, because the policy turns it off (%(setting)s: false): %(transform)s.",
+                  setting=setting, transform=text))
+            for setting, on, text in _transform_list(policy, _) if not on]
 
 
 def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[Block]]:
@@ -565,6 +610,7 @@ def _content_safeguards(policy: Policy, _: Translate) -> tuple[list[str], list[B
     if not policy.honour_third_party_objections:
         gaps.append(gap(_third_party(policy, _)))
     items.append(_transforms(policy, _))
+    gaps += _transform_gaps(policy, _)
     items.append(" ".join((_("Content: only public content of these kinds: %(kinds)s; private messages never.",
                              kinds=_kinds(policy, _)), _since(policy, _))))
     return items, gaps
