@@ -308,3 +308,18 @@ def test_an_event_built_in_code_without_a_channel_is_not_labelled_imported(tmp_p
         assert led.record(live).channel == "api"
         led.import_jsonl(f)
         assert [e.channel for e in led.history("u2")] == ["import"]
+
+
+def test_build_checks_again_an_export_the_caller_validated_before_it_changed(home: Path) -> None:
+    """`snapshot build` from users' code trusted an `Export` the caller had validated, however its
+    files changed since: a refresh with an item whose author no user is was built from without a
+    word (a Platform re-checks; `build` did not)."""
+    from consentry.snapshots import build
+
+    folder = write_export(home / "e", base_users(), base_content())
+    export, _, _ = consentry.open_export(folder)
+    write_export(folder, base_users(), [*base_content(), item("i9", "u_nobody")])
+    with consentry.Ledger(_ledger(home)) as led, pytest.raises(consentry.ExportInvalid, match="u_nobody"):
+        build(export, led, consentry.load_policy("recommended"), datetime(2024, 6, 26, tzinfo=UTC), "s",
+              out=home / "s")
+    assert not (home / "s").exists()

@@ -129,7 +129,7 @@ def build(
             "deciding at a later time would let in people whose notice period has not run out yet and minors who "
             "come of age only by then; build at a cut-off no later than now (`consentry evaluate` decides at any time)"
         )
-    valid_export(export, ValidationMemo(config.validation_memo_path()))  # as `evaluate`: never from a refused export
+    export = valid_export(export, ValidationMemo(config.validation_memo_path()))  # as `evaluate`: never from a refused export
     ledger.require_numbered("training rows")  # an objection deleted outside consentry must not let its rows in
     registry = Registry(ledger)
     final = (Path(out) if out is not None else default_location(name)).absolute()

@@ -715,6 +715,15 @@ def valid_export(export: Export, memo: ValidationMemo | None = None,
     """`export`, validated unless it was (by `open_export`; `check` as there):
     deciding over an export the contract refuses (a duplicate user_id, a tag
     naming no one) gives wrong decisions without a word. Raises ExportInvalid."""
+    if export.report is not None:
+        # Validated once, by the caller maybe long ago: its files may have changed since (a refresh the
+        # contract refuses would be decided over as if it were the one checked). Then read it anew.
+        try:
+            same = export.report.fingerprint == export.fingerprint()
+        except (OSError, InputError):
+            same = False
+        if not same:
+            export = type(export)(export.folder)
     if export.report is None:
         open_export(export, memo=memo, check=check)
     return export
