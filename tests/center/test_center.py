@@ -1292,12 +1292,26 @@ def test_switching_language_keeps_the_page(center: CenterKit) -> None:
     langs = re.findall(r'<a href="([^"]*)" lang="(\w+)"', page.text)
     assert len(langs) == len(i18n.LANGUAGES)
     for href, code in langs:
-        assert href == f"{path}?lang={code}", href
+        assert href == f"?lang={code}", href  # this very page: a query relative to it
     german = client.get(f"{path}?lang=de")
     assert german.status_code == 200 and '<html lang="de">' in german.text and 'name="csrf"' in german.text
     # Other query parameters survive; a page that answered a POST switches on the home page.
     page = client.get("/notice?x=1")
-    assert f'href="/notice?x=1&amp;lang=fr"' in page.text
+    assert f'href="?x=1&amp;lang=fr"' in page.text
+
+
+@pytest.mark.parametrize("path", ["/%2Fevil.example%2Fsignin", "//evil.example/x", "/%5Cevil.example/x"])
+def test_no_language_link_leads_off_site(center: CenterKit, path: str) -> None:
+    """Security trial: the 404 page of `/%2Fevil.example%2Fsignin` linked every language to
+    `//evil.example/signin?lang=..`, another site, under the center's own name."""
+    from urllib.parse import urljoin
+
+    page = center.new_client().get(path)
+    hrefs = [h for h, _ in re.findall(r'<a href="([^"]*)" lang="(\w+)"', page.text)]
+    assert len(hrefs) == len(i18n.LANGUAGES), page.text[:500]
+    for href in hrefs:
+        target = urljoin("https://privacy.example.org" + path, href.replace("&amp;", "&"))
+        assert target.startswith("https://privacy.example.org/"), (href, target)
 
 
 def test_the_form_for_people_without_an_account_keeps_everything_on_an_error(center: CenterKit) -> None:

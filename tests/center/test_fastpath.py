@@ -135,6 +135,11 @@ CASES = [
     ("a read-only key", {"auth": "read"}, False),
     ("lower-case scheme", {"auth": "key-lower"}, True),
     ("a body over the limit", {"content": b'{"note": "' + b"x" * (2 * 1024 * 1024) + b'"}', "headers": JSON}, False),
+    # Security trial: a 500 with a RecursionError traceback, before the key was checked
+    ("JSON nested 5,000 deep", {"content": b"[" * 5000 + b"]" * 5000, "headers": JSON}, False),
+    ("JSON nested 5,000 deep, no key", {"content": b"[" * 5000 + b"]" * 5000, "headers": JSON, "auth": None}, False),
+    ("JSON nested 5,000 deep in a note", {"content": b'{"note": ' + b"[" * 5000 + b"]" * 5000 + b"}", "headers": JSON},
+     False),
 ]
 
 

@@ -876,3 +876,42 @@ def test_serve_says_what_its_pages_cannot_name(tmp_path, monkeypatch, export_dir
     r = CliRunner().invoke(cli_app, [*base, "--platform", "P", "--controller-name", "P Ltd", "--controller-address", "Road 1",
                                      "--dpo", "dpo@p.example"])
     assert r.exit_code == 0 and "do not name" not in r.stderr
+
+
+# -- security trial (2026-12-06) ----------------------------------------------------------------------------
+
+
+def test_an_ipv6_network_counts_as_one_client(center_factory) -> None:  # noqa: ANN001
+    """Every per-IP limit counted each IPv6 address apart: 12 addresses of one /64 (one line, one
+    server) made 36 password guesses without a 429, and 40 sign-in requests went out where 30 may."""
+    kit = center_factory(signin_per_ip_per_hour=3, admin_tries_per_ip=3, trusted_proxies=["10.0.0.0/8"])
+    kit.add_admin("dpo")
+    proxy = kit.new_client(client=("10.0.0.5", 4444))
+    token = kit.csrf(proxy)
+    codes = [proxy.post("/signin", data={"email": f"p{i}@example.org", "csrf": token},
+                        headers={"X-Forwarded-For": f"2001:db8:abcd:12::{i + 1:x}"}).status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429], codes
+    # another /64 is another client; an IPv4-mapped address is its IPv4 address
+    assert proxy.post("/signin", data={"email": "q@example.org", "csrf": token},
+                      headers={"X-Forwarded-For": "2001:db8:abcd:13::1"}).status_code == 200
+    buckets = {r["bucket"] for r in _rows(kit, rate_events) if r["bucket"].startswith("ip:")}
+    assert buckets == {"ip:2001:db8:abcd:12::/64", "ip:2001:db8:abcd:13::/64"}, buckets
+    from consentry.center.security import counted
+
+    assert counted("::ffff:192.0.2.7") == "192.0.2.7" and counted("fe80::1%eth0") == "fe80::/64"
+    # admin guesses from many addresses of one /64: blocked after the per-address allowance
+    guesses = []
+    for i in range(6):
+        c = kit.new_client(client=("10.0.0.5", 5000 + i))
+        c.headers["X-Forwarded-For"] = f"2001:db8:abcd:77::{i + 1:x}"
+        guesses.append(kit.admin_login(c, f"name{i}", "guess").status_code)
+    assert guesses[:3] == [401] * 3 and set(guesses[3:]) == {429}, guesses
+
+
+def test_a_form_token_that_is_not_ascii_is_a_403_not_a_500(center: CenterKit) -> None:
+    """`csrf=é` was a 500 on every form, with a traceback in the log (compare_digest refuses non-ASCII str)."""
+    c = center.new_client()
+    center.csrf(c)
+    for path in ("/signin", "/others", "/signout"):
+        r = c.post(path, data={"csrf": "é", "email": "x@example.org"})
+        assert r.status_code == 403, (path, r.status_code)

@@ -101,13 +101,15 @@ class Center:
     @staticmethod
     def lang_href(request: Request, code: str) -> str:
         """The language menu's link: this very page in `code` (its other query
-        parameters kept), or the home page when this page answered a POST."""
+        parameters kept), or the home page when this page answered a POST. A
+        query alone, relative to the page: the path, written back, made
+        `/%2Fevil.example` a page whose every language link led off-site."""
         from urllib.parse import urlencode
 
         if request.method != "GET":
             return f"/?{urlencode({'lang': code})}"
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", code)]
-        return f"{request.url.path}?{urlencode(query)}"
+        return f"?{urlencode(query)}"
 
     def purged_by(self, at: datetime) -> datetime | None:
         """When data of an objection or erasure recorded `at` is out of every

@@ -142,7 +142,7 @@ def _note(body: bytes) -> object:
     try:
         data = json.loads(body)
         return Note.model_validate(data).note if isinstance(data, dict) else _REFUSED
-    except ValueError:  # JSON or validation error (pydantic's ValidationError is a ValueError)
+    except (ValueError, RecursionError):  # JSON or validation error (pydantic's is a ValueError); nested too deep
         return _REFUSED
 
 

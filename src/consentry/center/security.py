@@ -42,7 +42,8 @@ async def require_csrf(request: Request) -> None:
     form = await request.form()
     sent = form.get(CSRF_KEY)
     expected = request.session.get(CSRF_KEY)
-    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a 500 for a token of "é").
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode()):
         # A msgid: the error page shows it in the page's language (scripts/extract_messages.py lists it).
         raise HTTPException(status_code=403, detail="This form has expired or did not come from this site. Reload the page and try again.")
 
@@ -56,21 +57,41 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 def client_ip(request: Request) -> str:
     """The address rate limits count. X-Forwarded-For is believed only from a
     trusted proxy (`serve --trusted-proxy`, none by default), read from the right:
-    the first hop that is not itself a trusted proxy is the client."""
+    the first hop that is not itself a trusted proxy is the client. An IPv6
+    client counts as its /64 (`counted`)."""
     peer = request.client.host if request.client else "unknown"
     center = getattr(request.app.state, "center", None)
     trusted = _networks(tuple(center.settings.trusted_proxies)) if center is not None else ()
     if not trusted or not _is_trusted(peer, trusted):
-        return peer
+        return counted(peer)
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
     for hop in reversed(hops):
         try:
             ipaddress.ip_address(hop)
         except ValueError:
-            return peer  # a forged or garbled header: count the proxy, not a made-up name
+            return counted(peer)  # a forged or garbled header: count the proxy, not a made-up name
         if not _is_trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
+            return counted(hop)
+    return counted(hops[0] if hops else peer)
+
+
+#: An IPv6 client is counted by its network of this many bits: one line or one server holds a whole
+#: /64 (2^64 addresses), so counting each address gave a /64 as many allowances as it has addresses.
+IPV6_PREFIX = 64
+
+
+def counted(host: str) -> str:
+    """`host` as rate limits count it: an IPv4 address as itself (an IPv4-mapped IPv6 address too),
+    an IPv6 address as its /64."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])  # a zone index (fe80::1%eth0) names no other client
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
 
 
 @functools.lru_cache(maxsize=8)
