@@ -45,9 +45,24 @@ UserId = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX,
                    AfterValidator(_matchable)]
 
 
+def path_is_utf8(scope: dict) -> bool:
+    """Whether the path, percent-decoded, is UTF-8. Starlette decodes it with
+    replacement: `%FF%FE` and `%C0%AF` were both recorded for the id "\ufffd\ufffd"."""
+    from urllib.parse import unquote_to_bytes
+
+    try:
+        unquote_to_bytes(scope.get("raw_path") or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 async def client(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer), c: Center = Depends(center)
 ) -> str:
+    if not path_is_utf8(request.scope):
+        raise refusal(422, "invalid_request", "The path is not UTF-8 once percent-decoded: percent-encode the "
+                                              "user_id's UTF-8 bytes; nothing was recorded.")
     if creds is None or creds.scheme.lower() != "bearer":
         raise refusal(401, "missing_api_key", "Missing API key", headers={"WWW-Authenticate": "Bearer"})
     # Checked on every request (one indexed lookup): a revoked key stops at once.

@@ -25,7 +25,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ..ids import unclean
-from .api import USER_ID_MAX, Event, Note, new_event
+from .api import USER_ID_MAX, Event, Note, new_event, path_is_utf8
 from .context import Center
 
 Scope = MutableMapping[str, Any]
@@ -88,7 +88,7 @@ def _user_id(scope: Scope) -> str | None:
     if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("root_path"):
         return None
     m = _PATH.fullmatch(scope.get("path", ""))
-    return m.group(1) if m and not unclean(m.group(1)) else None
+    return m.group(1) if m and not unclean(m.group(1)) and path_is_utf8(scope) else None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
