@@ -1,9 +1,15 @@
 """Signed, single-use, short-lived sign-in links.
 
-The token in the mail is signed (itsdangerous) and carries a random nonce; the
+The token in the mail is signed (itsdangerous) and carries a random nonce and
+the link's purpose, nothing else: it is signed, not encrypted, and URLs end up
+in proxy logs, browser history and language links, so the address it was sent
+to and the account it opens stay in the database row the nonce names. The
 database keeps only the nonce's SHA-256, so a copy of the database cannot sign
 anyone in. Using a link is an atomic UPDATE ... WHERE used IS NULL: two clicks
 racing each other cannot both win.
+
+A link's row is deleted once it is used or has expired (`Links.purge`, run in
+the transaction of every new link): only a live link needs it.
 """
 
 from __future__ import annotations
@@ -12,18 +18,27 @@ import email.utils
 import hashlib
 import secrets
 import unicodedata
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from ..errors import AddressError, LinkError
 from ..timeutil import to_micros
 from .tables import signin_links
 
 LINK_MINUTES = 15
+#: An unused link's row is kept this long after the link expired (workers' clocks differ a little), then deleted.
+PURGE_MARGIN_S = 5 * 60
+#: Rows one sweep deletes at most: a backlog goes in steps, never in one long transaction.
+PURGE_BATCH = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def normalise_address(raw: str) -> str:
@@ -109,55 +124,76 @@ class Links:
     def issue(
         self, email: str, purpose: str = "signin", *, account: str | None = None, conn: Connection | None = None
     ) -> str:
-        """A new link's token, signed with the `account` it opens if given. With
-        `conn`, in the caller's transaction (the center queues the mail carrying
-        it in the same one)."""
+        """A new link's token. The address and the `account` it opens (if
+        given) are kept in its row, never in the token. With `conn`, in the
+        caller's transaction (the center queues the mail carrying it in the
+        same one), which also deletes spent links (`purge`)."""
         nonce = secrets.token_urlsafe(24)
         row = insert(signin_links).values(
             nonce=_hash(nonce),
             subject=email.strip().lower(),
             purpose=purpose,
-            created_us=to_micros(datetime.now(UTC)),
+            account=account,
+            created_us=to_micros(_now()),
         )
         if conn is not None:
+            self.purge(conn)
             conn.execute(row)
         else:
             with self.engine.begin() as own:
+                self.purge(own)
                 own.execute(row)
-        data = {"n": nonce, "e": email.strip().lower(), "p": purpose}
-        if account is not None:
-            data["a"] = account
-        return self._signer.dumps(data)
+        return self._signer.dumps({"n": nonce, "p": purpose})
 
-    def redeem(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
-        """The address the link was sent to; the link can never be used again."""
-        return self.use(token, purpose, conn=conn).subject
+    def purge(self, conn: Connection | None = None, *, now: datetime | None = None, limit: int = PURGE_BATCH) -> int:
+        """Delete the rows of links that were used or have expired (with a
+        margin), at most `limit`: nothing reads them any more (the spacing of
+        mails counts `rate_events`, which hold no address). A used link whose
+        row is gone is still refused as used. Returns how many went."""
+        now_us = to_micros(now or _now())
+        life_us = (max(self.max_age_s, LINK_MINUTES * 60) + PURGE_MARGIN_S) * 1_000_000
+        spent = or_(signin_links.c.used_us.is_not(None), signin_links.c.created_us < now_us - life_us)
+        with nullcontext(conn) if conn is not None else self.engine.begin() as conn:
+            pick = select(signin_links.c.nonce).where(spent).limit(limit)
+            if conn.dialect.name == "postgresql":  # concurrent sweeps skip each other's rows: no deadlock
+                pick = pick.with_for_update(skip_locked=True)
+            return int(conn.execute(delete(signin_links).where(signin_links.c.nonce.in_(pick), spent)).rowcount or 0)
 
-    def use(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> Redeemed:
-        """Use the link, once: what it was for. With `conn`, in the caller's
-        transaction: using the link and what it confirms then commit together,
-        or neither does."""
+    def check(self, token: str, purpose: str = "signin") -> str:
+        """The token's nonce if it is signed by us, unexpired and for
+        `purpose`, else the LinkError saying why (expired, invalid); reads no
+        row and uses nothing up."""
         try:
             data = self._signer.loads(token, max_age=self.max_age_s)
         except SignatureExpired:
             raise LinkError("expired") from None
         except BadSignature:
             raise LinkError("invalid") from None
-        if not isinstance(data, dict) or data.get("p") != purpose:
+        if not isinstance(data, dict) or set(data) != {"n", "p"} or data["p"] != purpose or not isinstance(data["n"], str):
             raise LinkError("invalid")
+        return data["n"]
+
+    def redeem(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> str:
+        """The address the link was sent to; the link can never be used again."""
+        return self.use(token, purpose, conn=conn).subject
+
+    def use(self, token: str, purpose: str = "signin", *, conn: Connection | None = None) -> Redeemed:
+        """Use the link, once: what it was for, read from its row. With `conn`,
+        in the caller's transaction: using the link and what it confirms then
+        commit together, or neither does. A token of the format before links
+        kept the address in their row (it carried it, `e`) is not valid."""
+        nonce = _hash(self.check(token, purpose))
         use = (
             update(signin_links)
-            .where(signin_links.c.nonce == _hash(str(data.get("n"))))
-            .where(signin_links.c.subject == data.get("e"))
+            .where(signin_links.c.nonce == nonce)
+            .where(signin_links.c.purpose == purpose)
             .where(signin_links.c.used_us.is_(None))
-            .values(used_us=to_micros(datetime.now(UTC)))
+            .values(used_us=to_micros(_now()))
         )
-        if conn is not None:
-            done = conn.execute(use)
-        else:
-            with self.engine.begin() as own:
-                done = own.execute(use)
-        if done.rowcount != 1:
-            raise LinkError("used")
-        account = data.get("a")
-        return Redeemed(str(data["e"]), str(account) if account is not None else None)
+        with nullcontext(conn) if conn is not None else self.engine.begin() as conn:
+            if conn.execute(use).rowcount != 1:
+                raise LinkError("used")
+            subject, account = conn.execute(
+                select(signin_links.c.subject, signin_links.c.account).where(signin_links.c.nonce == nonce)
+            ).one()
+        return Redeemed(str(subject), str(account) if account is not None else None)

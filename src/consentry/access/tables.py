@@ -15,7 +15,8 @@ signin_links = Table(
     metadata,
     Column("nonce", String(64), primary_key=True),  # the secret part is only ever in the mail
     Column("subject", String(320), nullable=False),  # e-mail address (lower case)
-    Column("purpose", String(32), nullable=False),  # signin | third_party
+    Column("purpose", String(32), nullable=False),  # signin | tp:<ref> | unused
+    Column("account", String(256), nullable=True),  # the user_id a sign-in link opens (never in the token)
     Column("created_us", BigInteger, nullable=False),
     Column("used_us", BigInteger, nullable=True),
 )

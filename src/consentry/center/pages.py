@@ -541,6 +541,7 @@ def others_verify(request: Request, ref: str, token: str, c: Center = Depends(ce
     commit together; the page then lists exactly what is protected, from when."""
     _ = c.gettext(c.lang(request))
     try:
+        c.links.check(token, purpose=f"tp:{ref}")  # expired says so, also once its unconfirmed request is deleted
         done = ThirdParties(c.ledger, c.export).confirm(
             ref, lambda conn: c.links.redeem(token, purpose=f"tp:{ref}", conn=conn)
         )

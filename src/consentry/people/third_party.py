@@ -13,6 +13,12 @@ requester is mailed. Every step leaves an audit record.
 The requester's address and words stay in `third_party_objections`; the
 ledger gets only events about items, with ids `tp:<ref>:...` that trace them
 to the request, and actors `requester:<ref>` or `admin:<name>`.
+
+A request never confirmed is deleted once its link has expired (with a
+margin): anyone can type any address and any words into the form, and
+nothing ever needs them (`purge_unconfirmed`, run in the transaction of
+every new request and confirmation). Confirmed ones stay: they are the
+person's objection record.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
+from ..access.links import LINK_MINUTES, PURGE_BATCH, PURGE_MARGIN_S
 from ..errors import ThirdPartyError
 from ..ledger import Channel, EventType, Ledger, NewEvent, StoredEvent, chain
 from ..ledger.tables import events
@@ -105,6 +112,22 @@ def named_tokens(text: str | None) -> list[str]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: An unconfirmed request is kept while its link works (LINK_MINUTES), plus a margin, then deleted.
+UNCONFIRMED_KEEP_S = LINK_MINUTES * 60 + PURGE_MARGIN_S
+
+
+def purge_unconfirmed(conn: Connection, *, now: datetime | None = None, limit: int = PURGE_BATCH) -> int:
+    """Delete requests never confirmed whose link has expired, at most `limit`
+    (in the caller's transaction). Their audit records stay: they hold the
+    reference and counts, no address or words. Returns how many went."""
+    t = third_party_objections
+    stale = (t.c.status == "unverified") & (t.c.received_us < to_micros(now or _now()) - UNCONFIRMED_KEEP_S * 1_000_000)
+    pick = select(t.c.id).where(stale).limit(limit)
+    if conn.dialect.name == "postgresql":  # concurrent sweeps skip each other's rows: no deadlock
+        pick = pick.with_for_update(skip_locked=True)
+    return int(conn.execute(delete(t).where(t.c.id.in_(pick), stale)).rowcount or 0)
 
 
 def _request(row) -> Request:  # noqa: ANN001
@@ -221,6 +244,7 @@ class ThirdParties:
             raise ThirdPartyError("Name at least one photo or account.")
         ref = secrets.token_hex(8)
         with self.ledger.transaction() as conn:
+            purge_unconfirmed(conn)
             conn.execute(insert(third_party_objections).values(
                 id=ref, email=email, handles=handles.strip() or None, items=items.strip() or None,
                 note=note.strip() or None, received_us=to_micros(_now()), status="unverified", language=language,
@@ -255,6 +279,7 @@ class ThirdParties:
             )
             if done.rowcount != 1:
                 raise ThirdPartyError("This request is already confirmed.")
+            purge_unconfirmed(conn)
             stored = self.ledger.append_in(conn, [
                 NewEvent(event_id=f"{_prefix(ref)}{secrets.token_hex(6)}", item_id=i,
                          type=EventType.third_party_objected, at=now, channel=Channel.web, actor=f"requester:{ref}")
