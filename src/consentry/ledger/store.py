@@ -196,6 +196,16 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(consentry_read=True)
 
 
+
+def _recorded_seq(data: str) -> int | None:
+    """The last event an audit record of a ledger event (`seq`) or of a group of them (`last_seq`) chains; None
+    when it cannot be read (`audit verify` names an edited record)."""
+    try:
+        d = json.loads(data)
+        return int(d["last_seq"] if "last_seq" in d else d["seq"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
 class Ledger:
     """The append-only record of what people said and were told (CONTRACT §2), on SQLite or
     PostgreSQL: every event durable before it is acknowledged, chained into the audit log."""
@@ -620,11 +630,19 @@ class Ledger:
 
     def numbering_problem(self) -> str | None:
         """Whether the events are numbered as consentry numbered them: the head
-        is the last event, and no number is missing below it (an event deleted
-        outside consentry, such as an objection, would silently stop counting).
-        Index-only, so cheap enough before every build; `audit verify` checks
-        the rest (content, against the audit chain). None when whole."""
+        is the last event, no number is missing below it (an event deleted
+        outside consentry, such as an objection, would silently stop counting),
+        and none the audit log records is gone from the end (deleted, with the
+        head lowered to match). Index-only, so cheap enough before every build;
+        `audit verify` checks the rest (content, against the audit chain). None
+        when whole."""
+        a = t.audit_log.c
         with self.reader.connect() as conn:
+            # The audit log's last event record first: the event it names was committed with it, so the head
+            # read after it is at least that event (a write in between cannot make a false alarm). By the
+            # primary key, newest first: every live event gets a record, an import one per group.
+            last_rec = conn.execute(select(a.seq, a.data).where(a.kind.in_(("ledger_event", "ledger_events")))
+                                    .order_by(a.seq.desc()).limit(1)).first()
             head_seq = int(conn.execute(select(t.head.c.last_seq).where(t.head.c.id == 1)).scalar_one())
             n, lo, hi = conn.execute(select(func.count(), func.min(t.events.c.seq), func.max(t.events.c.seq))).one()
             hi = int(hi or 0)
@@ -632,14 +650,22 @@ class Ledger:
                 return (f"the ledger's head says #{head_seq}, but its events go up to #{hi}: ledger_head.last_seq was "
                         "changed outside consentry (decisions read up to the head, so events after it were ignored); "
                         "set it back to the last event")
-            if n == hi and (not n or lo == 1):
-                return None
-            e2 = t.events.alias("e2")
-            gap = conn.execute(select(func.min(t.events.c.seq + 1)).where(
-                t.events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == t.events.c.seq + 1).exists())).scalar()
-        first_missing = 1 if lo != 1 else int(gap)
-        return (f"ledger event #{first_missing} is missing: the ledger holds {count(n, 'event', 'events')} numbered up to #{hi}, so "
-                "events were deleted outside consentry")
+            gap = None
+            if not (n == hi and (not n or lo == 1)):
+                e2 = t.events.alias("e2")
+                gap = conn.execute(select(func.min(t.events.c.seq + 1)).where(
+                    t.events.c.seq < hi, ~select(e2.c.seq).where(e2.c.seq == t.events.c.seq + 1).exists())).scalar()
+        if gap is not None or (n and lo != 1):
+            first_missing = 1 if lo != 1 else int(gap)
+            return (f"ledger event #{first_missing} is missing: the ledger holds {count(n, 'event', 'events')} numbered up to #{hi}, so "
+                    "events were deleted outside consentry")
+        recorded = _recorded_seq(last_rec[1]) if last_rec is not None else None
+        if recorded is not None and recorded > hi:
+            return (f"the audit log records ledger event #{recorded}, but the ledger's events and its head end at "
+                    f"#{hi}: the events after #{hi} were deleted outside consentry and ledger_head was lowered to match "
+                    f"(audit record {int(last_rec[0])} chains #{recorded}), so decisions would not count them (an "
+                    "objection among them would let its rows in)")
+        return None
 
     def require_numbered(self, what: str) -> None:
         """Refuse to decide (`what`: a snapshot, decisions) from a ledger whose

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from ..errors import SnapshotError
 from ..ledger import Ledger, chain
@@ -18,6 +20,24 @@ from .tables import models, purged_people, snapshot_purges, snapshots
 
 #: A model's name: anything printable (registries name models "team/llm:v2"), as long as the models table holds.
 MODEL_NAME_RE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?")
+
+
+def people_digest(people: Iterable[Mapping]) -> str:
+    """What a purge's `snapshot_purged` record holds of the people it removed
+    (its `purged_people` rows): the SHA-256 of one canonical line per person
+    (user_id, cause, rows, trigger_seq, purged_us), sorted, so `audit verify`
+    can tell a person swapped, or a cause, count, triggering event or time
+    edited in the table."""
+    lines = sorted(
+        json.dumps([str(p["user_id"]), str(p["cause"]), int(p["rows"]),
+                    None if p.get("trigger_seq") is None else int(p["trigger_seq"]), int(p["purged_us"])],
+                   ensure_ascii=False, separators=(",", ":"))
+        for p in people)
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -40,11 +60,39 @@ class ModelRecord:
     rows: int
     registered_at: datetime
     mlflow_run: str | None
-    rows_purged_since: int  # rows its snapshot lost after it was trained
+    rows_purged_since: int  # rows its snapshot lost after the version it was trained on
+    #: rows rewritten since for someone's sake (an @mention hidden, an erased id out of `tagged`): the model
+    #: saw that person's data in them
+    rows_rewritten_since: int = 0
 
     @property
     def flagged(self) -> bool:
-        return self.rows_purged_since > 0
+        return self.rows_purged_since > 0 or self.rows_rewritten_since > 0
+
+
+def rewritten(counts: Mapping[str, int]) -> int:
+    """Rows a purge kept but rewrote for someone's sake (its `counts`)."""
+    return int(counts.get("mentions_redacted", 0)) + int(counts.get("tagged_ids_removed", 0))
+
+
+def changes_since(conn, at_us: int | None = None) -> dict[str, tuple[int, int]]:  # noqa: ANN001 - a connection
+    """Per model: the rows its snapshot lost, and the rows rewritten for someone's
+    sake, in purges after the table version it was trained on (finished by
+    `at_us`, if given). By version, not by time: a model registered after a
+    purge but trained on a version before it saw the rows the purge removed.
+    The one home of what flags a model (`ModelRecord.flagged`, the report)."""
+    q = select(snapshot_purges.c.snapshot, snapshot_purges.c.table_version, snapshot_purges.c.rows_removed,
+               snapshot_purges.c.counts)
+    if at_us is not None:
+        q = q.where(snapshot_purges.c.finished_us <= at_us)
+    purges: dict[str, list[tuple[int, int, int]]] = {}
+    for snap, version, removed, counts in conn.execute(q):
+        purges.setdefault(snap, []).append((int(version), int(removed), rewritten(json.loads(counts or "{}"))))
+    out = {}
+    for name, snap, version in conn.execute(select(models.c.name, models.c.snapshot, models.c.table_version)):
+        later = [(r, w) for v, r, w in purges.get(snap, []) if v > version]
+        out[name] = (sum(r for r, _ in later), sum(w for _, w in later))
+    return out
 
 
 @dataclass(frozen=True)
@@ -134,12 +182,13 @@ class Registry:
                     table_version=purge.table_version, counts=json.dumps(purge.counts, sort_keys=True),
                 )
             ).inserted_primary_key[0]
-            if people:
-                conn.execute(insert(purged_people), [{**p, "snapshot": m.name, "purge_id": pid, "purged_us": to_micros(purge.at)} for p in people])
+            rows = [{**p, "snapshot": m.name, "purge_id": pid, "purged_us": to_micros(purge.at)} for p in people]
+            if rows:
+                conn.execute(insert(purged_people), rows)
             chain.append(conn, [chain.Record("snapshot_purged", {
                 "name": m.name, "purge_id": int(pid), "from_watermark": purge.from_watermark, "to_watermark": purge.to_watermark,
                 "people": purge.people, "rows_removed": purge.rows_removed, "files_removed": purge.files_removed,
-                "counts": purge.counts, "digest": m.digest}, subject=m.name)])
+                "counts": purge.counts, "digest": m.digest, "people_digest": people_digest(rows)}, subject=m.name)])
         return int(pid)
 
     def remove(self, name: str, *, why: str) -> None:
@@ -162,39 +211,47 @@ class Registry:
 
     # -- models ---------------------------------------------------------------------
 
-    def register_model(self, name: str, snap: SnapshotRecord, *, mlflow_run: str | None, actor: str | None) -> ModelRecord:
+    def register_model(self, name: str, snap: SnapshotRecord, *, mlflow_run: str | None, actor: str | None,
+                       version: int | None = None) -> ModelRecord:
+        """`version`: the table version the training read, when the snapshot
+        changed since (a purge while it trained); its rows are the build's less
+        what the purges up to it removed, its digest is known only for the
+        version now."""
         if not MODEL_NAME_RE.fullmatch(name):  # an empty name was registered, and listed as a blank
             raise SnapshotError(f"model name {name!r} is not allowed: give 1 to 128 printable characters, "
                                 "with no space at either end (e.g. llm-v1 or team/llm:2024-06)")
         m = snap.manifest
+        table_version, digest, rows = m.table_version, m.digest, m.rows
+        if version is not None and version != m.table_version:
+            if not 0 <= version < m.table_version:
+                raise SnapshotError(f"snapshot '{snap.name}' has no version {version}: its table is at version "
+                                    f"{m.table_version} now (pass the version the training read, 0 to {m.table_version})")
+            table_version, digest = version, f"unknown (version {version}; now {m.table_version}, {m.digest[:23]})"
+            rows = m.rows_built - sum(p.rows_removed for p in m.purges if p.table_version <= version)
         with self.engine.begin() as conn:
             if conn.execute(select(models.c.name).where(models.c.name == name)).first():
                 raise SnapshotError(f"a model named '{name}' is already registered; models are recorded once, pick a new name")
             conn.execute(
                 insert(models).values(
-                    name=name, snapshot=snap.name, table_version=m.table_version, digest=m.digest, rows=m.rows,
+                    name=name, snapshot=snap.name, table_version=table_version, digest=digest[:80], rows=rows,
                     registered_us=to_micros(datetime.now(UTC)), mlflow_run=mlflow_run, actor=actor,
                 )
             )
             chain.append(conn, [chain.Record("model_registered", {
-                "name": name, "snapshot": snap.name, "table_version": m.table_version, "digest": m.digest, "rows": m.rows,
+                "name": name, "snapshot": snap.name, "table_version": table_version, "digest": digest[:80], "rows": rows,
                 "mlflow_run": mlflow_run}, actor, name)])
         return self.model(name)  # type: ignore[return-value]
 
     def _model_rows(self, where=None) -> list[ModelRecord]:  # noqa: ANN001
-        purged = (
-            select(func.coalesce(func.sum(snapshot_purges.c.rows_removed), 0))
-            .where(snapshot_purges.c.snapshot == models.c.snapshot, snapshot_purges.c.finished_us > models.c.registered_us)
-            .scalar_subquery()
-        )
-        q = select(models, purged.label("purged")).order_by(models.c.registered_us)
+        q = select(models).order_by(models.c.registered_us)
         if where is not None:
             q = q.where(where)
         with self.reader.connect() as conn:
             rows = conn.execute(q).mappings().all()
+            since = changes_since(conn)
         return [
             ModelRecord(r["name"], r["snapshot"], r["table_version"], r["digest"], r["rows"], from_micros(r["registered_us"]),
-                        r["mlflow_run"], int(r["purged"]))
+                        r["mlflow_run"], *since.get(r["name"], (0, 0)))
             for r in rows
         ]
 
@@ -206,8 +263,12 @@ class Registry:
         return self._model_rows(models.c.snapshot == snapshot if snapshot else None)
 
     def purged_for(self, user_id: str) -> list[dict]:
+        """The person's `purged_people` rows, each with `purged_at` and the
+        `table_version` its purge left (a model trained on an earlier one saw them)."""
         with self.reader.connect() as conn:
             rows = conn.execute(
-                select(purged_people).where(purged_people.c.user_id == user_id).order_by(purged_people.c.purged_us)
+                select(purged_people, snapshot_purges.c.table_version)
+                .join(snapshot_purges, snapshot_purges.c.id == purged_people.c.purge_id, isouter=True)
+                .where(purged_people.c.user_id == user_id).order_by(purged_people.c.purged_us)
             ).mappings().all()
         return [dict(r, purged_at=from_micros(r["purged_us"])) for r in rows]

@@ -5,6 +5,7 @@ shared, so it reads one version whole and never one a purge is vacuuming."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +18,10 @@ from ..sources import Export
 from ..words import count
 from .checks import checks_sql, text_checks, unmentionable_sql
 from .images import metadata_left
-from .manifest import content_digest
+from .manifest import Manifest, content_digest
 from .mentions import handles_sql
 from .ondisk import changed_fix, drift, require_readable
+from .recovery import read_intent
 from .redact import install_sql
 from .registry import Registry, SnapshotRecord
 from .repair import recover
@@ -79,7 +81,7 @@ def verify(ledger: Ledger, name: str, *, data: str | Path | None = None, now: da
                 problems.append(Problem(item_id, user_id, f"its image {rel} is missing"))
             elif m.transforms_enabled.get("strip_exif", True) and (left := metadata_left(path)):
                 problems.append(Problem(item_id, user_id, f"its image {rel} still has metadata: {', '.join(left)}"))
-        table = _table_problems(rec, int(total))
+        table = _table_problems(rec, int(total)) + _manifest_problems(rec)
     return int(total), table + sorted(problems, key=lambda p: (p.item_id, p.why))
 
 
@@ -101,6 +103,66 @@ def _table_problems(rec: SnapshotRecord, total: int) -> list[Problem]:
                                     f"but consentry recorded {m.digest} (a data file or an image was rewritten "
                                     "outside consentry)", changed_fix(rec))]
     return []
+
+
+#: What a purge changes in the manifest: while its intent is on disk, the registry may already hold the new
+#: values and manifest.json not yet (`purge._complete` records the purge, then writes the file).
+_PURGE_LAGS = ("watermark", "rows", "digest", "table_version", "purges")
+
+
+def _manifest_problems(rec: SnapshotRecord) -> list[Problem]:
+    """manifest.json beside the table is consentry's record of the snapshot (the registry's copy, which
+    build and purge write it from): each field that differs is named. An auditor reads the file."""
+    folder = Path(rec.uri).parent
+    path = folder / "manifest.json"
+    fix = (f"find out who changed {path}; `consentry snapshot show {rec.name}` shows consentry's record, and "
+           f"`consentry snapshot purge {rec.name}` writes the file again from it")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        on_disk = Manifest.model_validate(raw).model_dump(mode="json")
+    except FileNotFoundError:
+        return [Problem(None, None, f"its manifest.json is missing from {folder}", fix)]
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, or not a manifest (pydantic's errors are ValueErrors)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return [Problem(None, None, f"its manifest.json ({path}) is not a consentry manifest: {first}", fix)]
+    ours = rec.manifest.model_dump(mode="json")
+    if isinstance(raw, dict):  # a field the model does not know is dropped by it, but is in the file for readers
+        on_disk.update({k: v for k, v in raw.items() if k not in ours})
+    lagging = _PURGE_LAGS if read_intent(folder) is not None else ()
+    diffs = [d for k in sorted(on_disk.keys() | ours.keys()) if k not in lagging
+             for d in _differences(on_disk.get(k, _ABSENT), ours.get(k, _ABSENT), k)]
+    if not diffs:
+        return []
+    shown = "; ".join(diffs[:10]) + (f"; and {len(diffs) - 10:,} more" if len(diffs) > 10 else "")
+    # A purge that found nothing records its new watermark, then rewrites the file: killed in between, the
+    # file says an older one (no intent marks that step). Said as either, not as an edit for certain.
+    behind = (len(diffs) == 1 and isinstance(on_disk.get("watermark"), int)
+              and on_disk["watermark"] < ours["watermark"] and diffs[0].startswith("watermark "))
+    why = ("a purge that was interrupted before it rewrote the file left it behind, or it was edited" if behind
+           else "the file was changed outside consentry, and whoever reads it is misled")
+    return [Problem(None, None, f"its manifest.json ({path}) is not consentry's record of this snapshot: {shown}: "
+                                f"{why}", fix)]
+
+
+_ABSENT = object()
+
+
+def _differences(disk: object, ours: object, path: str) -> list[str]:
+    """Each field where the file and consentry's record differ, by its dotted path."""
+    if isinstance(disk, dict) and isinstance(ours, dict):
+        return [d for k in sorted(disk.keys() | ours.keys(), key=str)
+                for d in _differences(disk.get(k, _ABSENT), ours.get(k, _ABSENT), f"{path}.{k}")]
+    if isinstance(disk, list) and isinstance(ours, list):
+        if len(disk) != len(ours):
+            return [f"{path} has {len(disk):,} entries in the file, {len(ours):,} in consentry's record"]
+        return [d for i, (a, b) in enumerate(zip(disk, ours)) for d in _differences(a, b, f"{path}[{i}]")]
+    if disk == ours and type(disk) is type(ours):
+        return []
+
+    def shown(v: object) -> str:
+        return "absent" if v is _ABSENT else repr(v)
+
+    return [f"{path} is {shown(disk)} in the file, {shown(ours)} in consentry's record"]
 
 
 def _verify_rows(export: Export, ledger: Ledger, rec: SnapshotRecord, policy: Policy, now: datetime,
