@@ -84,11 +84,12 @@ def fill(led: Ledger, export_dir: Path) -> dict:
              "from_watermark": 1, "to_watermark": 2, "people": 0, "rows_removed": 0, "files_removed": 0,
              "table_version": 2, "counts": "{}"},
         ])
-        # Models: trained on snap-a before its purge (flagged), after it (not), on snap-b (its purge removed nothing).
+        # Models: trained on snap-a before its purge (flagged), after it (not: on the version it left), on snap-b
+        # (its purge removed nothing).
         conn.execute(insert(models), [
-            {"name": n, "snapshot": s, "table_version": 1, "digest": "d", "rows": 100, "registered_us": r}
-            for n, s, r in [("m-before", "snap-a", to_micros(T) - 5 * 10**8), ("m-after", "snap-a", to_micros(T) - 10**7),
-                            ("m-b", "snap-b", to_micros(T) - 5 * 10**8)]
+            {"name": n, "snapshot": s, "table_version": v, "digest": "d", "rows": 100, "registered_us": r}
+            for n, s, r, v in [("m-before", "snap-a", to_micros(T) - 5 * 10**8, 1),
+                               ("m-after", "snap-a", to_micros(T) - 10**7, 2), ("m-b", "snap-b", to_micros(T) - 5 * 10**8, 1)]
         ])
     # The audit records consentry writes with those rows (`audit verify` checks the tables against them).
     with led.transaction() as conn:
@@ -99,9 +100,10 @@ def fill(led: Ledger, export_dir: Path) -> dict:
             chain.append(conn, [chain.Record("snapshot_purged", {
                 "name": name, "purge_id": pid, "from_watermark": 1, "to_watermark": 2, "people": people,
                 "rows_removed": removed, "files_removed": files, "counts": {}, "digest": "d"})], at=T - timedelta(seconds=100))
-        for name, snap, secs in (("m-before", "snap-a", 500), ("m-after", "snap-a", 10), ("m-b", "snap-b", 500)):
+        for name, snap, secs, version in (("m-before", "snap-a", 500, 1), ("m-after", "snap-a", 10, 2),
+                                          ("m-b", "snap-b", 500, 1)):
             chain.append(conn, [chain.Record("model_registered", {
-                "name": name, "snapshot": snap, "table_version": 1, "digest": "d", "rows": 100, "mlflow_run": None})],
+                "name": name, "snapshot": snap, "table_version": version, "digest": "d", "rows": 100, "mlflow_run": None})],
                 at=T - timedelta(seconds=secs))
     # Purged people: two set off by imported objections at or before T, one by a live objection (just now).
     with led.reader.connect() as conn:

@@ -357,3 +357,45 @@ def test_a_removal_is_timed_from_the_event_that_caused_it(world) -> None:
     got = {u: [(p["cause"], p["trigger_seq"]) for p in Registry(led).purged_for(u)] for u in ("ann", "dan", "eve")}
     assert got == {"ann": [("objected", first.seq)], "dan": [("objected", again.seq)],
                    "eve": [("third_party_objected", tp_seq)]}, got
+
+
+# -- models: flagged by the version they saw (ML engineer's trial) --------------------------------------------
+
+
+def test_a_model_trained_before_a_purge_and_registered_after_it_is_flagged(world) -> None:
+    """Registered when training ended, after a purge ran meanwhile, a model was recorded as trained
+    on the purged version and never flagged: `model list` said current, `impact` named no model.
+    `--version` says which version the training read, and flags follow versions, not times."""
+    from consentry.snapshots.lineage import impact, register_model
+
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    rec = Registry(led).require("s")
+    read_at = DeltaTable(rec.uri).version()  # the training starts here
+    led.record(NewEvent(user_id="ann", type="objected", at=datetime.now(UTC), channel="web"))
+    purge(led, "s", data=export.folder)
+    model = register_model(led, "late", "s", version=read_at)
+    assert model.table_version == read_at and model.rows == rec.manifest.rows and model.flagged, model
+    assert model.rows_purged_since == 2
+    assert [m.name for i in impact(led, "ann") for m in i.models] == ["late"]
+    now = register_model(led, "after", "s")  # trained on what is there now: current
+    assert not now.flagged and now.table_version == Registry(led).require("s").manifest.table_version
+    with pytest.raises(SnapshotError, match="has no version 99"):
+        register_model(led, "nope", "s", version=99)
+    listing = " ".join(CliRunner().invoke(app, ["model", "list", "--ledger", str(led.engine.url)]).stdout.split())
+    assert "late" in listing and "retrain or unlearn" in listing, listing
+
+
+def test_a_purge_that_only_hides_mentions_flags_the_models_that_saw_them(world) -> None:
+    """A purge that removed no row but hid an objector's @handle in 4 others' rows never flagged a
+    model trained on that text: `model list` said current."""
+    from consentry.snapshots.lineage import register_model
+
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    register_model(led, "m", "s")
+    led.record(NewEvent(user_id="cat", type="objected", at=datetime.now(UTC), channel="web"))  # t1 says "@cat"
+    r = purge(led, "s", data=export.folder)
+    assert r.counts.get("mentions_redacted") == 1, r.counts
+    model = Registry(led).model("m")
+    assert model.flagged and model.rows_rewritten_since == 1, model

@@ -24,15 +24,19 @@ def model_register(
     name: Annotated[str, typer.Argument(help="The model's name (once).")],
     snapshot: Annotated[str, typer.Option("--snapshot", help="The snapshot it was trained on.")],
     mlflow_run: Annotated[Optional[str], typer.Option("--mlflow-run", help="Also log the snapshot as this MLflow run's input.")] = None,
+    version: Annotated[Optional[int], typer.Option(
+        "--version", min=0, help="The table version the training read (DeltaTable(...).version() when it started), "
+                                 "if a purge changed the snapshot since; default: the version now.")] = None,
     ledger: LedgerOpt = None,
 ) -> None:
-    """Record that a model was trained on a snapshot as it is now."""
+    """Record that a model was trained on a snapshot as it is now, or as it was at --version."""
     import getpass
 
     from ..snapshots import register_model
 
     with open_ledger(ledger) as led:
-        rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}")
+        rec = register_model(led, name, snapshot, mlflow_run=mlflow_run, actor=f"cli:{getpass.getuser()}",
+                             version=version)
     out.print(f"model {rec.name}: trained on {rec.snapshot} version {rec.table_version} ({count(rec.rows, 'row', 'rows')}, {rec.digest})",
               highlight=False)
 
@@ -48,7 +52,8 @@ def model_list(ledger: LedgerOpt = None) -> None:
         table = Table("model", "snapshot", "version", "rows", "registered", "rows purged since", "status")
         for x in Registry(led).models():
             status = Text("retrain or unlearn", style="bold red") if x.flagged else Text("current", style="green")
-            table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), f"{x.rows_purged_since:,}", status)
+            since = f"{x.rows_purged_since:,}" + (f" (+{x.rows_rewritten_since:,} rewritten)" if x.rows_rewritten_since else "")
+            table.add_row(x.name, x.snapshot, str(x.table_version), f"{x.rows:,}", iso(x.registered_at), since, status)
     show(table, empty="no models registered yet; record one with `consentry model register NAME --snapshot SNAPSHOT`")
 
 

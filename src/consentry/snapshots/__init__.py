@@ -10,7 +10,7 @@ from .receipts import issue as issue_receipts
 from .receipts import verify_receipt
 from .redact import find_pii, redact_texts
 from .relocate import move
-from .registry import Backlog, ModelRecord, Registry, SnapshotError, SnapshotRecord, purge_backlog
+from .registry import Backlog, ModelRecord, Registry, SnapshotError, SnapshotRecord, changes_since, purge_backlog
 from .repair import recover
 from .verify import verify
 
@@ -25,6 +25,7 @@ __all__ = [
     "SnapshotRecord",
     "UncheckedSnapshot",
     "build",
+    "changes_since",
     "default_location",
     "find_pii",
     "impact",

@@ -98,10 +98,10 @@ def impact(ledger: Ledger, user_id: str, *, check_user: bool = False) -> Impact:
             continue
         if not rows and not tagged and not mine:
             continue
-        last_purge = max((p["purged_at"] for p in mine), default=None)
+        # A model saw the person's rows if they are there now, or a purge of them came after the version it read.
         models = [
             mod for mod in registry.models(rec.name)
-            if rows or tagged or (last_purge is not None and mod.registered_at < last_purge)
+            if rows or tagged or any(p["table_version"] is None or p["table_version"] > mod.table_version for p in mine)
         ]
         out.append(SnapshotImpact(rec.name, rec.manifest.built_at, rows, mine, models, tagged))
     if out or purged:
@@ -136,18 +136,23 @@ def _known(ledger: Ledger, registry: Registry, user_id: str) -> tuple[bool | Non
 
 
 def register_model(
-    ledger: Ledger, name: str, snapshot: str, *, mlflow_run: str | None = None, actor: str | None = None
+    ledger: Ledger, name: str, snapshot: str, *, mlflow_run: str | None = None, actor: str | None = None,
+    version: int | None = None,
 ) -> ModelRecord:
-    """Record that model `name` was trained on `snapshot` as consentry recorded it.
-    A snapshot that is missing, or whose table is not at the Delta version the
-    manifest records (changed outside consentry, or a purge not recorded yet),
-    is refused: the record would name rows and a version the model never saw."""
+    """Record that model `name` was trained on `snapshot` as consentry recorded it,
+    or as it was at table `version` (what the training read: `DeltaTable(uri).version()`
+    when it started), when a purge changed it since. A model is flagged by the
+    purges after the version it saw, so one registered after a purge but trained
+    before it is flagged. A snapshot that is missing, or whose table is not at the
+    Delta version the manifest records (changed outside consentry, or a purge not
+    recorded yet), is refused: the record would name rows and a version the model
+    never saw."""
     registry = Registry(ledger)
     rec = registry.require(snapshot)
     require_as_recorded(rec, doing=f"registering model '{name}'")
     if mlflow_run:
         log_to_mlflow(rec, mlflow_run)
-    return registry.register_model(name, rec, mlflow_run=mlflow_run, actor=actor)
+    return registry.register_model(name, rec, mlflow_run=mlflow_run, actor=actor, version=version)
 
 
 def log_to_mlflow(rec: SnapshotRecord, run_id: str) -> None:
