@@ -43,6 +43,7 @@ __all__ = [
     "as_text",
     "check_utc",
     "decided",
+    "in_nanos",
     "jdbc_jar",
     "ledger_source",
     "load_inputs",
@@ -50,6 +51,7 @@ __all__ = [
     "read_table",
     "register_export",
     "session",
+    "typed_column",
     "typed_sql",
     "utc_conf",
 ]
@@ -176,10 +178,13 @@ def check_utc(spark: SparkSession) -> None:
         raise InputError(f"the Spark session reads time in {zone}, not UTC", fix="run with spark.sql.session.timeZone=UTC")
 
 
-def typed_sql(col: Column, raw: bool) -> str:
-    """Spark SQL for a column in its contract type, as `Export.typed_expr` does it for DuckDB."""
+def typed_sql(col: Column, raw: bool, nanos: bool = False) -> str:
+    """Spark SQL for a column in its contract type, as `Export.typed_expr` does it for DuckDB.
+    (`nanos`: a Parquet TIMESTAMP(NANOS), which Spark reads as nanoseconds since 1970.)"""
     src = f"`{col.name}`"
     if col.kind == "timestamp":
+        if nanos:  # whole microseconds once validated (a finer time is refused)
+            return f"timestamp_micros(({src} - pmod({src}, 1000)) div 1000)"
         if not raw:
             return f"CAST({src} AS TIMESTAMP)"
         return _timestamp_text(f"trim({src})")
@@ -216,6 +221,17 @@ def as_text(tf: TableFile, column: str) -> bool:
     return tf.format != "parquet" or tf.columns[column].upper().startswith("VARCHAR")
 
 
+def in_nanos(read_type: str) -> bool:
+    """Whether a column DuckDB reads as `read_type` is a Parquet TIMESTAMP(NANOS)
+    (TIMESTAMP_NS, TIMESTAMPTZ_NS), which Spark reads as nanoseconds since 1970."""
+    return read_type.upper().startswith("TIMESTAMP") and read_type.upper().endswith("_NS")
+
+
+def typed_column(tf: TableFile, col: Column) -> str:
+    """`typed_sql` for a column of the table file, read as Spark reads it."""
+    return typed_sql(col, as_text(tf, col.name), in_nanos(tf.columns[col.name]))
+
+
 def _line_end(path: Path) -> str:
     """The record separator a CSV file uses, read from its header line. Told it,
     Spark keeps a line break inside a quoted field as written ("\\r\\n" stays
@@ -233,19 +249,27 @@ def read_table(spark: SparkSession, export: Export, name: str) -> DataFrame:
     JSONL as text columns. A malformed record fails the read (FAILFAST), as
     it fails DuckDB's: it is never turned into a row of NULLs."""
     tf = export.files[name]
+    if tf.part_types:  # parts that store a column in different types: each read by its own, as DuckDB does
+        from .spark_files import read_parts
+
+        return read_parts(spark, tf)
     if isinstance(tf.path, StorePath):  # no Hadoop connector: the executors read it with pyarrow
         from .spark_files import read_remote
 
         return read_remote(spark, tf)
     path = str(tf.path)
     if tf.format == "parquet":
-        return spark.read.parquet(path)
+        from .spark_files import read_parquet
+
+        return read_parquet(spark, [path])
     from pyspark.sql.types import StringType, StructField, StructType
 
     schema = StructType([StructField(c, StringType()) for c in tf.columns])
     if tf.format == "csv":
-        return spark.read.csv(path, header=True, schema=schema, multiLine=True, escape='"', mode="FAILFAST",
-                              lineSep=_line_end(tf.path))
+        # The delimiter, quote and escape DuckDB's sniffer found (a semicolon file, a tab file).
+        sep, quote, escape = tf.csv_dialect or (",", '"', '"')
+        return spark.read.csv(path, header=True, schema=schema, multiLine=True, sep=sep, quote=quote,
+                              escape=escape or quote or '"', mode="FAILFAST", lineSep=_line_end(tf.path))
     return spark.read.schema(schema).option("mode", "FAILFAST").json(path)
 
 
@@ -261,7 +285,7 @@ def register_export(spark: SparkSession, export: Export) -> None:
         tf = export.files[name := table.name]
         df = read_table(spark, export, name)
         cols = ", ".join(
-            (f"{typed_sql(c, as_text(tf, c.name))} AS `{c.name}`" if c.name in tf.columns else
+            (f"{typed_column(tf, c)} AS `{c.name}`" if c.name in tf.columns else
              f"CAST(NULL AS {'TIMESTAMP' if c.kind == 'timestamp' else 'DATE' if c.kind == 'date' else 'STRING'}) AS `{c.name}`")
             for c in table.columns)
         df.createOrReplaceTempView(f"{name}_raw")

@@ -10,6 +10,7 @@ a count of the rows before it. This runs only when a check fails.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
@@ -19,8 +20,8 @@ from ..sources.lines import text_problem
 from ..sources.store import StorePath
 from ..sources.validate import SPARK, Checker, ValidationReport, check
 from ..sqltext import spark_quote
-from .spark import as_text, read_table, register_export, typed_sql
-from .spark_files import FIX, read_remote, read_remote_lines, unreachable
+from .spark import in_nanos, read_table, register_export, typed_column
+from .spark_files import FIX, read_parts, read_remote, read_remote_lines, unreachable
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,7 +54,9 @@ class SparkChecker(Checker):
         if name not in self._views:
             from pyspark.sql import functions as F
 
-            if isinstance(tf.path, StorePath):  # the data source numbers the rows itself
+            if tf.part_types:  # parts read each by its own types, as DuckDB reads them
+                read_parts(self.spark, tf, positions=True).createOrReplaceTempView(name)
+            elif isinstance(tf.path, StorePath):  # the data source numbers the rows itself
                 read_remote(self.spark, tf, positions=True).createOrReplaceTempView(name)
             else:
                 df = read_table(self.spark, self.export, tf.table.name)
@@ -66,7 +69,7 @@ class SparkChecker(Checker):
         cols = []
         for col in tf.table.columns:
             if col.name in tf.columns:
-                cols += [f"`{col.name}` AS `raw__{col.name}`", f"{typed_sql(col, as_text(tf, col.name))} AS `{col.name}`"]
+                cols += [f"`{col.name}` AS `raw__{col.name}`", f"{typed_column(tf, col)} AS `{col.name}`"]
             else:
                 cols += [f"CAST(NULL AS STRING) AS `raw__{col.name}`",
                          f"CAST(NULL AS {_NULL_TYPES.get(col.kind, 'STRING')}) AS `{col.name}`"]
@@ -80,6 +83,7 @@ class SparkChecker(Checker):
         for file, pos, *values in found:
             f = spark_quote(file)
             before = self.count(f"SELECT count(*) FROM {self._source(tf)} WHERE __file < {f} OR (__file = {f} AND __pos < {int(pos)})")
+            values = [_as_duckdb_gives(v, tf.columns.get(c.removeprefix("raw__"), "")) for c, v in zip(columns, values)]
             out.append((tf.row_label(before + 1), tuple(values)))
         return out
 
@@ -100,12 +104,22 @@ class SparkChecker(Checker):
                if tf.format == "jsonl" else "false")
         flagged = self.count(f"""SELECT count(*) FROM consentry_check_lines
             WHERE contains(value, {spark_quote(chr(0xFFFD))}) OR octet_length(value) > {MAX_RECORD_BYTES} OR ({dup})""")
-        if flagged and text_problem(tf.path, tf.format) is not None:
+        if flagged and text_problem(tf.path, tf.format, tf.csv_dialect) is not None:
             raise tf.unreadable()
 
     def close(self) -> None:
         for name in self._views:
             self.spark.catalog.dropTempView(name)
+
+
+def _as_duckdb_gives(value: object, read_type: str) -> object:
+    """A value of an example row as DuckDB's validation shows it: Spark reads a Parquet
+    TIMESTAMP(NANOS) as nanoseconds since 1970, DuckDB hands it over as a datetime
+    (to the microsecond, toward zero; in UTC when zoned)."""
+    if not isinstance(value, int) or not in_nanos(read_type):
+        return value
+    micros = -(-value // 1000) if value < 0 else value // 1000
+    return datetime(1970, 1, 1, tzinfo=UTC if "TZ" in read_type.upper() else None) + timedelta(microseconds=micros)
 
 
 def validate_spark(spark: SparkSession, export: Export) -> ValidationReport:
