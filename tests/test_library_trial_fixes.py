@@ -323,3 +323,19 @@ def test_build_checks_again_an_export_the_caller_validated_before_it_changed(hom
         build(export, led, consentry.load_policy("recommended"), datetime(2024, 6, 26, tzinfo=UTC), "s",
               out=home / "s")
     assert not (home / "s").exists()
+
+
+@pytest.mark.parametrize("inside", ["snap", "media/x", "tags"])
+def test_a_snapshot_is_never_built_inside_the_export(home: Path, inside: str) -> None:
+    """ML engineer's trial: `snapshot build --out export6/tags` was accepted (as were export/snap and
+    export/media/x); the export then failed validation for a hidden file among its tag parts, and the
+    snapshot could never be purged. `evaluate` already refused such an --out."""
+    from consentry.snapshots import build
+
+    folder = write_export(home / "e", base_users(), base_content(), tags=[])
+    (folder / "tags.parquet").unlink(missing_ok=True)
+    with consentry.Ledger(_ledger(home)) as led, pytest.raises(InputError, match="snapshots never go into the export"):
+        build(folder, led, consentry.load_policy("recommended"), datetime(2024, 6, 26, tzinfo=UTC), "s",
+              out=folder / inside)
+    assert not (folder / inside).exists()
+    consentry.open_export(folder)  # the export is as it was

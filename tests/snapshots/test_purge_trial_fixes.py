@@ -161,6 +161,24 @@ def test_a_purge_against_an_export_without_most_of_the_rows_is_refused_before_an
     assert set(rows(led, "s")) == {"t2"} and verify(led, "s", data=other)[1] == []
 
 
+def test_a_purge_against_another_export_with_the_same_item_ids_is_refused(world, tmp_path) -> None:
+    """ML engineer's trial: another generated export shares most item ids (a generator numbers them
+    alike) but gives them other authors; only the missing ids were counted, and the purge removed 82%
+    of the snapshot and vacuumed it. Item ids never change hands: the same ids by other authors are
+    another platform's export."""
+    tmp, export, led = world
+    build(export, led, load_policy("recommended"), T, "s", out=tmp / "s")
+    rec = Registry(led).require("s")
+    n, version = rec.manifest.rows, DeltaTable(rec.uri).version()
+    swap = "CASE user_id WHEN 'ann' THEN 'dan' WHEN 'dan' THEN 'eve' WHEN 'eve' THEN 'ann' ELSE user_id END"
+    other = corrected(export.folder, tmp_path / "exportY", content=f"SELECT * REPLACE ({swap} AS user_id) FROM t")
+    with pytest.raises(SnapshotError) as e:
+        purge(led, "s", data=other)
+    said = str(e.value)
+    assert "have an item there by another author" in said and "nothing was removed" in said, said
+    assert DeltaTable(rec.uri).version() == version and len(rows(led, "s")) == n
+
+
 # -- 4: an erased person's id in `tagged` under meta-2024 -------------------------------------------------
 
 

@@ -83,10 +83,13 @@ def decisions_path(out: str | Path, *, parts: bool = False, export: Export | Non
     return out
 
 
-def outside_export(out: Path, export: Export) -> None:
+def outside_export(out: Path, export: Export, *, what_goes: str = "decisions",
+                   fix: str = "write them outside the export folder, e.g. decisions.parquet in the working folder") -> None:
     """Refuse `out` when it is one of the export's files or anywhere inside its
-    folder (through `..` or a symbolic link too), before anything is written.
-    An export in a bucket is not on this disk: nothing to compare."""
+    folder (through `..` or a symbolic link too), before anything is written:
+    `what_goes` (decisions, a snapshot) would replace the platform's files or
+    be read as part of the export. An export in a bucket is not on this disk:
+    nothing to compare."""
     if not isinstance(export.folder, Path):
         return
     root = Path(os.path.realpath(export.folder))
@@ -97,9 +100,9 @@ def outside_export(out: Path, export: Export) -> None:
                   if isinstance(tf.path, Path) and Path(os.path.realpath(tf.path)) in (target, *target.parents)), None)
     what = f"it is the export's {table} table" if table else "the export's files are the platform's, never replaced"
     raise InputError(
-        f"is inside the export folder {export.folder}: decisions are never written into the export ({what})",
+        f"is inside the export folder {export.folder}: {what_goes} never go into the export ({what})",
         where=str(out),
-        fix="write them outside the export folder, e.g. decisions.parquet in the working folder",
+        fix=fix,
     )
 
 

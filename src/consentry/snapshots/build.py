@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from .. import config
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
+from ..engine.evaluate import outside_export
 from ..errors import InputError, PolicyError
 from ..ledger import Ledger
 from ..paths import check_writable
@@ -133,6 +134,10 @@ def build(
     ledger.require_numbered("training rows")  # an objection deleted outside consentry must not let its rows in
     registry = Registry(ledger)
     final = (Path(out) if out is not None else default_location(name)).absolute()
+    # Inside the export, its files would be read as the platform's (a snapshot in export/tags/ made the export
+    # unreadable, and that snapshot could then never be purged).
+    outside_export(final, export, what_goes="snapshots",
+                   fix=f"build it outside the export folder (by default it goes to snapshots/{name} in $CONSENTRY_HOME)")
     if registry.get(name) is not None:
         raise SnapshotError(f"a snapshot named '{name}' exists already; snapshots are never overwritten, pick another name")
     if final.exists():

@@ -22,7 +22,7 @@ from .mentions import mentioned_sql
 from .pii import find_into
 from .redact import kinds_of
 
-__all__ = ["PERSON_CAUSE_RANK", "checks_sql", "drop_tagged_sql", "hits_sql", "leaving_sql", "text_checks", "unmentionable_sql", "untag_sql"]
+__all__ = ["OTHER_AUTHOR_SQL", "PERSON_CAUSE_RANK", "checks_sql", "drop_tagged_sql", "hits_sql", "leaving_sql", "text_checks", "unmentionable_sql", "untag_sql"]
 
 #: Causes ranked below this are about a person (the author or someone tagged): the
 #: rows of "people who may no longer be used". The others are about the item itself.
@@ -79,6 +79,11 @@ def leaving_sql(policy: Policy, now: datetime, explode: str = "unnest") -> str:
             + ") t JOIN later_fail lf ON lf.user_id = t.u"
         )
     return "\nUNION ALL\n".join(parts)
+
+
+#: The snapshot's rows whose item the export gives another author: an item id never changes hands, so
+#: these say the export is another platform's (a purge refuses one where they and the missing are most).
+OTHER_AUTHOR_SQL = "SELECT count(*) AS n FROM snap s JOIN content c ON c.item_id = s.item_id WHERE c.user_id <> s.user_id"
 
 
 def hits_sql(policy: Policy, now: datetime, explode: str = "unnest") -> str:

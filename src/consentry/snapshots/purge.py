@@ -37,6 +37,7 @@ from ..policy import Policy
 from ..sources import Export
 from ..words import count
 from .checks import (
+    OTHER_AUTHOR_SQL,
     PERSON_CAUSE_RANK,
     drop_tagged_sql,
     hits_sql,
@@ -153,21 +154,25 @@ def _find_duckdb(con: duckdb.DuckDBPyConnection, export: Export, ledger: Ledger,
     con.execute(f"CREATE TEMP TABLE triggers AS {triggers_sql(m.watermark)}")
 
 
-def _refuse_a_wrong_export(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, export: Export) -> None:
+def _refuse_a_wrong_export(con: duckdb.DuckDBPyConnection, rec: SnapshotRecord, export: Export, other_author: int) -> None:
     """Refuse, before anything is written, an export that lacks the items of
-    more than half the snapshot's rows: most likely not the current export of
-    the platform it was built from (another one, a test export, a partial
-    copy), whose purge would remove nearly everything for good."""
+    more than half the snapshot's rows, or gives them other authors (item ids
+    never change hands: the same ids with other authors are another
+    platform's, or a generator's, export): most likely not the current export
+    of the platform it was built from (another one, a test export, a partial
+    copy), whose purge would remove nearly everything for good.
+    `other_author`: the snapshot's rows whose item the export gives another author."""
     m = rec.manifest
     missing = int(con.execute("SELECT count(DISTINCT item_id) FROM hits WHERE cause = 'not_in_export'").fetchall()[0][0])
-    if missing == 0 or missing * 2 <= m.rows:
+    if (missing + other_author) == 0 or (missing + other_author) * 2 <= m.rows:
         return
     given = getattr(export, "folder", export)
     given = given.resolve() if isinstance(given, Path) else given
+    what = (f"{missing:,} of {count(m.rows, 'row', 'rows')} have no item in the export {given}"
+            + (f", and {other_author:,} have an item there by another author" if other_author else ""))
     raise SnapshotError(
-        f"snapshot '{m.name}' ({Path(rec.uri).parent}): {missing:,} of {count(m.rows, 'row', 'rows')} have no item in the "
-        f"export {given}: more than half, so it is most likely not the current export of the platform the snapshot was "
-        f"built from ({m.export}); nothing was removed\n"
+        f"snapshot '{m.name}' ({Path(rec.uri).parent}): {what}: more than half, so it is most likely not the current "
+        f"export of the platform the snapshot was built from ({m.export}); nothing was removed\n"
         f"  fix: pass that platform's current export: `consentry snapshot purge {m.name} --data FOLDER`; if the platform "
         f"really deleted these items, say so: `consentry snapshot purge {m.name} --data {given} --accept-missing-items`"
     )
@@ -291,13 +296,16 @@ def purge(
             install_sql(con)
             if spark is None:
                 _find_duckdb(con, export, ledger, rec, policy, now, new_wm, full)
+                # Only when the export's files changed since the last full check (another export always has)
+                other_author = int(con.execute(OTHER_AUTHOR_SQL).fetchall()[0][0]) if full else 0
             else:
                 from .spark_purge import SparkFind
 
                 found = SparkFind(spark, export, ledger, rec, policy, now, new_wm, full)
                 found.into(con)
+                other_author = found.other_author
             if not accept_missing_items:
-                _refuse_a_wrong_export(con, rec, export)
+                _refuse_a_wrong_export(con, rec, export, other_author)
             result = PurgeResult(name, m.watermark, new_wm, full=full)
             people, remention, retag = _tally(con, result)
             if result.rows_removed == 0 and not remention and not retag:

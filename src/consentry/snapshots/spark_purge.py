@@ -26,7 +26,7 @@ from ..engine.spark import decided
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from .checks import drop_tagged_sql, hits_sql, unmentionable_sql, untag_sql
+from .checks import OTHER_AUTHOR_SQL, drop_tagged_sql, hits_sql, unmentionable_sql, untag_sql
 from .mentions import hide_sql, mentioned_sql
 from .recovery import failpoint
 from .registry import SnapshotRecord
@@ -107,6 +107,7 @@ class SparkFind:
             self.hits = self.b.arrow(hits_sql(policy, now, explode="explode"))
         self.untag = self.b.arrow(untag_sql(policy, "users_all", "explode"))
         self.triggers = self.b.arrow(triggers_sql(m.watermark))
+        self.other_author = int(self.b.arrow(OTHER_AUTHOR_SQL).column(0)[0].as_py()) if full else 0
         self.found = self._mentions() if policy.transforms.mentions else _FOUND.empty_table()
 
     def _mentions(self) -> pa.Table:
