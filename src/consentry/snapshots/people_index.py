@@ -69,7 +69,6 @@ def counts(rec: SnapshotRecord, user_id: str, dt=None) -> tuple[int, int]:  # no
     """`rows_of`, answered from the index of the table's current version (written
     now if there is none). Where the snapshot's folder cannot be written (a
     read-only mount), the table is read as `rows_of` reads it."""
-    import duckdb
     from deltalake import DeltaTable
 
     dt = dt if dt is not None else DeltaTable(rec.uri)
@@ -82,13 +81,11 @@ def counts(rec: SnapshotRecord, user_id: str, dt=None) -> tuple[int, int]:  # no
     path = folder_of(rec) / INDEX_DIR / name
     if not path.is_file() and not _write(rec, dt, files, path):
         return rows_of(rec, user_id, dt)
-    con = duckdb.connect()
-    try:
-        row = con.execute(f"SELECT own, tagged FROM read_parquet('{_sql_path(path)}') WHERE user_id = $u",
-                          {"u": user_id}).fetchall()
-    finally:
-        con.close()
-    return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
+    # pyarrow, not DuckDB: a new DuckDB database costs some 12 ms, the read of one row group under 1 ms.
+    import pyarrow.parquet as pq
+
+    got = pq.read_table(path, columns=["own", "tagged"], filters=[("user_id", "=", user_id)])
+    return (int(got.column(0)[0].as_py()), int(got.column(1)[0].as_py())) if got.num_rows else (0, 0)
 
 
 def _sql_path(path: Path) -> str:
