@@ -276,13 +276,7 @@ def read_parts(spark: SparkSession, tf: TableFile, positions: bool = False) -> D
     from pyspark.sql import functions as F
 
     common = tf.common_types()
-    runs: list[tuple[list[str], dict[str, str]]] = []
-    for part in tf.parts():
-        types = tf.part_types[str(part)]
-        if runs and runs[-1][1] == types:
-            runs[-1][0].append(str(part))
-        else:
-            runs.append(([str(part)], types))
+    runs = tf.type_runs()
     remote = isinstance(tf.path, StorePath)
     frames = []
     for files, types in runs:

@@ -84,12 +84,10 @@ class TableFile:
             common[name] = seen.pop() if len(seen) == 1 else ("VARCHAR" if seen else None)
         return common
 
-    def _mixed_scan(self) -> str:
-        """The parts, each read by its own types, in path order: runs of parts with
-        the same types are read together, the runs one after the other (UNION ALL
-        keeps their order, so rows are numbered as for a single read)."""
-        common = self.common_types()
-        names = list(common)
+    def type_runs(self) -> list[tuple[list[str], dict[str, str]]]:
+        """The parts in path order, as runs of consecutive parts with the same
+        column types: (their paths, those types). Each run is read by its own
+        types (DuckDB here, Spark in `engine.spark_files.read_parts`)."""
         runs: list[tuple[list[str], dict[str, str]]] = []
         for part in self.parts():
             types = self.part_types[str(part)]
@@ -97,6 +95,15 @@ class TableFile:
                 runs[-1][0].append(str(part))
             else:
                 runs.append(([str(part)], types))
+        return runs
+
+    def _mixed_scan(self) -> str:
+        """The parts, each read by its own types, in path order: runs of parts with
+        the same types are read together, the runs one after the other (UNION ALL
+        keeps their order, so rows are numbered as for a single read)."""
+        common = self.common_types()
+        names = list(common)
+        runs = self.type_runs()
         selects = []
         for files, types in runs:
             cols = ", ".join(f"{_as_common(quote_ident(n), types.get(n, NULL_TYPE), common[n])} AS {quote_ident(n)}"
