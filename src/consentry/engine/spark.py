@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..ledger import Ledger
 from ..policy import Policy
 from ..sources import Export
-from ..sources.export import TIMESTAMP_RE, TableFile
+from ..sources.export import TIMESTAMP_RE, TableFile, in_nanos
 from ..sources.schema import TABLES, Column
 from ..sources.store import StorePath
 from ..sqltext import spark_quote
@@ -43,7 +43,6 @@ __all__ = [
     "as_text",
     "check_utc",
     "decided",
-    "in_nanos",
     "jdbc_jar",
     "ledger_source",
     "load_inputs",
@@ -219,12 +218,6 @@ def as_text(tf: TableFile, column: str) -> bool:
     """Whether a column is read as text and parsed (CSV, JSONL, a Parquet string
     column), as `Export.typed_expr` decides it for DuckDB."""
     return tf.format != "parquet" or tf.columns[column].upper().startswith("VARCHAR")
-
-
-def in_nanos(read_type: str) -> bool:
-    """Whether a column DuckDB reads as `read_type` is a Parquet TIMESTAMP(NANOS)
-    (TIMESTAMP_NS, TIMESTAMPTZ_NS), which Spark reads as nanoseconds since 1970."""
-    return read_type.upper().startswith("TIMESTAMP") and read_type.upper().endswith("_NS")
 
 
 def typed_column(tf: TableFile, col: Column) -> str:

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 
-from ..sources.export import NULL_TYPE, TableFile
+from ..sources.export import NULL_TYPE, TableFile, in_nanos
 from ..sources.store import StorePath
-from .spark import in_nanos
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..sources import Export
-from ..sources.export import MAX_RECORD_BYTES, TableFile
+from ..sources.export import MAX_RECORD_BYTES, TableFile, in_nanos
 from ..sources.lines import text_problem
 from ..sources.store import StorePath
 from ..sources.validate import SPARK, Checker, ValidationReport, check
 from ..sqltext import spark_quote
-from .spark import in_nanos, read_table, register_export, typed_column
+from .spark import read_table, register_export, typed_column
 from .spark_files import FIX, read_parts, read_remote, read_remote_lines, unreachable
 
 if TYPE_CHECKING:

@@ -159,6 +159,12 @@ class TableFile:
 NULL_TYPE = '"NULL"'
 
 
+def in_nanos(read_type: str) -> bool:
+    """Whether a column DuckDB reads as `read_type` is a Parquet TIMESTAMP(NANOS)
+    (TIMESTAMP_NS, TIMESTAMPTZ_NS), which Spark reads as nanoseconds since 1970."""
+    return read_type.upper().startswith("TIMESTAMP") and read_type.upper().endswith("_NS")
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
