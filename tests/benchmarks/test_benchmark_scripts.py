@@ -50,5 +50,7 @@ def test_impact_benchmark_finds_every_tagged_person_only_with_the_tagged_count(t
     done = run(["benchmarks/impact.py", "--users", "1000", "--people", "20", "--rounds", "1", "--work", str(tmp_path)])
     rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in done.stdout.splitlines()
             if line.startswith("| own rows")}
-    assert rows["own rows and tagged photos, every file (now)"] == "20 of 20", done.stdout
-    assert rows["own rows, one bucket (before)"] != "20 of 20", done.stdout  # someone only shown in others' photos
+    assert rows["own rows and tagged photos, the version's index (now)"] == "20 of 20", done.stdout
+    assert rows["own rows and tagged photos, every file (2026-12-05)"] == "20 of 20", done.stdout
+    assert rows["own rows, one bucket (2026-12-04)"] != "20 of 20", done.stdout  # someone only shown in others' photos
+    assert "writing the index of this version" in done.stdout

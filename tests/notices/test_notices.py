@@ -187,6 +187,7 @@ AUD_USERS = [
 AUD_CONTENT = [
     item("de-post", "de_adult"),
     item("de-photo", "de_adult", kind="photo"),
+    item("de-photo-kid", "de_adult", kind="photo"),  # tags a minor: never used (rule 14), so it tells nobody
     item("nl-comment", "nl_adult", kind="comment", parent_id="de-post"),
     item("fr-story", "fr_adult", kind="story"),
     item("gb-caption", "gb_adult", kind="caption", parent_id="de-photo"),
@@ -215,7 +216,7 @@ AUD_CONTENT = [
 AUD_TAGS = [
     {"item_id": "de-photo", "tagged_user_id": "de_tagged"},
     {"item_id": "us-photo", "tagged_user_id": "us_tagged"},
-    {"item_id": "de-photo", "tagged_user_id": "minor_tagged"},  # a minor tagged in a public photo
+    {"item_id": "de-photo-kid", "tagged_user_id": "minor_tagged"},  # a minor tagged in a public photo
     {"item_id": "friends-photo", "tagged_user_id": "tagged_in_private"},
     {"item_id": "dm", "tagged_user_id": "tagged_in_dm"},
 ]
