@@ -56,6 +56,8 @@ _NOT_PHONE = "|".join([
 # Counts with thousands separators (359.829.232) are no phone number, unless a word
 # before the run says one follows ("mój numer to 512.388.455": `pii.PHONE_CUE`).
 _COUNT = r"^\d{1,3}(\.\d{3}){2,}$"
+# What a WhatsApp link (`pii.WHATSAPP_LINK`) leaves before its number, at the end of what precedes the run's digits.
+_AFTER_LINK = r"(?i)(?:wa\.me/|whatsapp(?:\.com|:/)/send/?\?phone=)$"
 # Never a span holding a phone number: one with a date, an expiry, a year range,
 # a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other
 # separators. Checked on each span, so "+41 78 143 07 13 - (1895-1974)" keeps its number.
@@ -269,7 +271,8 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
       -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
       -- after it the run alternates groups of digits and what separates them: t[2i-1] is group i
       -- (the run ends with a digit, so its groups are every other token)
-      SELECT run, region, lead, pre <> lead AS cued, t[1:-1:2] AS g, t FROM (
+      -- after a WhatsApp link (wa.me/31612345678) a number is written with its country code, without "+"
+      SELECT run, region, lead, pre <> lead AS cued, regexp_matches(pre, {quote(_AFTER_LINK)}) AS link, t[1:-1:2] AS g, t FROM (
         SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead,
                regexp_extract_all(substr(run, length(pre) + 1), '[0-9]+|[^0-9]+') AS t FROM (
           SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre FROM cands))),
@@ -282,10 +285,10 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
         FROM parts)),
     spans AS (
       -- slices, no lambdas: a span's text is the run's tokens from its first group to its last
-      SELECT run, region, lead, cued, i, j, digits,
+      SELECT run, region, lead, cued, link, i, j, digits,
         CASE WHEN i = 1 THEN lead ELSE '' END || array_to_string(t[2 * i - 1:2 * j - 1], '') AS value,
-        i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%') AS plus,
-        i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND starts_with(g[1], '00') AS dial00
+        i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%' OR link) AS plus,
+        i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND NOT link AND starts_with(g[1], '00') AS dial00
       FROM (SELECT *, array_to_string(g[i:j], '') AS digits FROM ends
       -- a part of a run ends where the run has a space (an ASCII one: RE2's \\s is no wider, and the
       -- no-break spaces group digits): "617-653-3040 2", never inside "6448-6261-0000"

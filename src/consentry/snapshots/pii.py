@@ -10,6 +10,12 @@ comes out is `(key, kind, value)`: `value` is the exact text to replace.
 Why candidates then validation: a pattern alone cannot tell `02.27.2015` or an
 order number from a phone number, or a tracking number from an IBAN, and a
 pattern that stops at a fixed length swallows a card's expiry date.
+
+Numbers are found where people glue them to words (`ref4111111111111111`,
+`IBANDE89...`, `+31612345678abc`: a word boundary does not separate a digit from
+a letter), with dots or underscores between a card's or an IBAN's groups, after
+a WhatsApp link, and written in full-width characters (`０６１２３４５６７８`,
+`john＠example.com`: read in an ASCII copy of the text, reported as written).
 """
 
 from __future__ import annotations
@@ -25,6 +31,19 @@ PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card"
 
 # Characters people put between groups of digits: space, no-break spaces, thin and figure spaces, dash.
 _SP = r" \x{00A0}\x{2007}\x{2009}\x{202F}"
+# Between a card's or an IBAN's groups also a dot or an underscore ("4111.1111.1111.1111", "DE89_3704_...").
+_GROUP_SEP = rf"{_SP}\-._"
+
+# Full-width forms (U+FF01-FF5E: "０６１２", "＠", "．"), the ideographic space and the small commercial at
+# are, under NFKC, the ASCII characters they look like. Text that has one is read with each replaced by its
+# ASCII twin, one character for one ("translate"), so a value found in that copy is at the same place in the
+# text: the value reported is the text's own characters there (`find_into`).
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\ufe6b"
+FULL_WIDTH_ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + " @"
+# A text is read as its twin when it has a full-width digit or at sign: without one there is nothing to
+# find in full width. The rows `_any_like` lets through are tested with `contains`, one character at a
+# time: DuckDB runs that as a byte search, some ten times faster than RE2 reads a class of characters.
+_FULL_WIDTH_TRIGGERS = "０１２３４５６７８９＠﹫"
 # Letters, digits and combining marks of any script, as ranges: every non-ASCII block but
 # Latin-1's symbols, general punctuation, arrows to dingbats, CJK punctuation, specials and emoji.
 # RE2 compiles \p{L}\p{N}\p{M} into hundreds of ranges, 1-3 ms each time a class appears, per
@@ -49,12 +68,19 @@ _BRACKET_AT = r"\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*"
 _BRACKET_DOT = r"\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*"
 
 
+# The name before a spelled-out "at" may have its dots spelled out the same way: "john dot doe at ...",
+# "john [dot] doe [at] ..." are one address each.
+_LOCAL = rf"[{_W}._%+\-]+"
+_LOCAL_DOT = rf"{_LOCAL}(?:\s+dot\s+{_LOCAL})*"
+_LOCAL_BRACKET_DOT = rf"{_LOCAL}(?:{_BRACKET_DOT}{_LOCAL})*"
+
+
 def _spelled(label: str, tld: str) -> str:
     return (
         # "ana at example dot com": a plain " dot " only before a top-level domain that is not an English word
-        rf"(?i)\b[{_W}._%+\-]+{_AT}{label}(?:(?:{_DOT}|\.){label})*{_DOT}(?:{_TLDS})\b"
+        rf"(?i)\b{_LOCAL_DOT}{_AT}{label}(?:(?:{_DOT}|\.){label})*{_DOT}(?:{_TLDS})\b"
         # "ana [at] example [dot] it", "ana[at]example.com": brackets say it is an address, any domain
-        rf"|(?i)\b[{_W}._%+\-]+{_BRACKET_AT}{label}(?:(?:{_BRACKET_DOT}|\.){label})*(?:{_BRACKET_DOT}|\.){tld}\b"
+        rf"|(?i)\b{_LOCAL_BRACKET_DOT}{_BRACKET_AT}{label}(?:(?:{_BRACKET_DOT}|\.){label})*(?:{_BRACKET_DOT}|\.){tld}\b"
     )
 
 
@@ -63,6 +89,13 @@ EMAIL_SPELLED = _spelled(_LABEL, rf"[{_L}]{{2,}}")
 # letters of every script in the domain, is some 4 times slower), so it is
 # run on every row and the one above only where the domain after an "at" has a non-ASCII letter.
 EMAIL_SPELLED_ASCII = _spelled(r"[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?", "[a-z]{2,}")
+# "john.doe at gmail.com": a plain " at " before a domain written as in an address is an address only
+# when the name is not a word: a dot, underscore or plus inside it, between parts that each have a
+# letter ("look at example.com", "python 3.11 at python.org" are not addresses). Its own pattern, run
+# only where `_PLAIN_AT` finds one (as a branch of the pattern above it made RE2 a third slower on every row).
+_NAME_WITH_SEP = rf"[{_W}]*[{_L}][{_W}]*(?:[._+][{_W}]*[{_L}][{_W}]*)+"
+EMAIL_PLAIN_AT = rf"(?i)\b{_NAME_WITH_SEP}\s+at\s+{_LABEL}(?:\.{_LABEL})*\.(?:{_TLDS})\b"
+_PLAIN_AT = r"(?is)[._+][^\s.]*\s+at\s+\S+\.[a-z]"
 _NON_ASCII_AFTER_AT = (r"(?is)(?:\sat\s+|[\[\(\{<]\s*at\s*[\]\)\}>]\s*)"
                        r"(?:[^\s]|\s+dot\s+|\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*)*[^\x00-\x7F]")
 # "icon@2x.png" is a file name, not an address.
@@ -82,16 +115,23 @@ IBAN_LENGTHS = {
     "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
     "YE": 30,
 }
-# Countries with the same length share a branch (fewer branches: RE2 runs it as a DFA).
+# Countries with the same length share a branch (fewer branches: RE2 runs it as a DFA). At a word
+# boundary, or glued to the word "iban" ("IBANDE89...", "ibanNL91...": the match has the word, which
+# `find_into` cuts off). Not glued to any word: "amd64 origin of life on earth a" is IBAN-shaped and
+# passes the checksum by chance, and an IBAN may start at every character of a word (RE2 ran the
+# search without the boundary some 70% slower).
 _IBAN_BY_LENGTH: dict[int, list[str]] = {}
 for _cc, _n in sorted(IBAN_LENGTHS.items()):
     _IBAN_BY_LENGTH.setdefault(_n, []).append(_cc)
-IBAN = "(?i)\\b(?:" + "|".join(
-    f"(?:{'|'.join(ccs)})[0-9]{{2}}(?:[{_SP}\\-]?[A-Z0-9]){{{n - 4}}}" for n, ccs in sorted(_IBAN_BY_LENGTH.items())
+IBAN = "(?i)\\b(?:iban)?(?:" + "|".join(
+    f"(?:{'|'.join(ccs)})[0-9]{{2}}(?:[{_GROUP_SEP}]?[A-Z0-9]){{{n - 4}}}" for n, ccs in sorted(_IBAN_BY_LENGTH.items())
 ) + ")"
 
-# A run of digit groups; the card inside it is found by trying every span of groups.
-CARD_RUN = rf"[+＋]?\b[0-9]{{1,19}}(?:[{_SP}\-][0-9]{{1,19}}){{0,11}}\b"
+# A run of digit groups; the card inside it is found by trying every span of groups. No word
+# boundary around it ("card4111111111111111end", "ref4111 1111 1111 1111"): the letters it is glued
+# to come with it, for `_CARD_GLUE` to judge, those after it with the character after them (letters
+# followed by a digit are the next run's). A span longer than 19 digits is no card.
+CARD_RUN = rf"(?:[+＋]|[A-Za-z]*)[0-9]+(?:[{_GROUP_SEP}][0-9]+){{0,11}}(?:[A-Za-z]+(?:[^A-Za-z0-9]|$))?"
 # A run that may hold phone numbers, with what comes just before it: after an
 # order "#", a currency sign, "order", "invoice", "ts=" ... it is not a phone.
 _NOT_PHONE_BEFORE = (
@@ -108,7 +148,12 @@ PHONE_CUE = (
     r"|zadzwoń(?:\s+pod)?|chiamami(?:\s+al)?|chiama(?:\s+al)?|llámame(?:\s+al)?|ligue(?:\s+para)?|appelez(?:-moi)?"
     r"|anrufen|ruf(?:\s+mich)?(?:\s+an)?|unter|bel(?:\s+me)?(?:\s+op)?)(?:\s+(?:is|es|é|è|ist|est|to))?\.?:?\s*)"
 )
-PHONE_RUN = rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE})?(?:[+＋]\s?|\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b"
+# WhatsApp links: the number after them is written with its country code and no "+" (`phones.py`).
+WHATSAPP_LINK = r"(?:\bwa\.me/|\bwhatsapp(?:\.com|:/)/send/?\?phone=)"
+# A run written with "+" may have letters right after it ("+31612345678abc"): the "+" says it is a
+# number. Without one, a run glued to a letter is an identifier's, not a phone number.
+PHONE_RUN = (rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE}|{WHATSAPP_LINK})?"
+             rf"(?:[+＋]\s?[0-9][0-9{_SP}().\-/]*[0-9]|(?:\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b)")
 
 # Card numbers by issuer, as (first digits, lengths): Visa; Mastercard (51-55, 2221-2720);
 # Amex; Discover, JCB, UnionPay, Mir (6011, 65, 644-649, 3528-3589, 62, 2200-2204); Diners
@@ -134,12 +179,15 @@ CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
 -- Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir): `CARD_BRANDS`.
 CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (regexp_full_match(d, '{CARD_BRANDS}'));
 -- ISO 13616: check digits 02..98; move the first four to the end, letters become 10..35, the number mod 97 is 1.
+-- The rest after the first four is read in pieces, up to 9 digits or one letter each (separators skipped),
+-- then the first four (their number has 6 digits) after it: the lambda takes a few steps, not one per
+-- character (a quarter less time; the check was a third of the IBAN stage's).
 CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
-  regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98' AND list_reduce(
-    list_transform(string_split(substr(upper(regexp_replace(v, '[^A-Za-z0-9]', '', 'g')), 5)
-                                || left(upper(regexp_replace(v, '[^A-Za-z0-9]', '', 'g')), 4), ''),
-                   lambda c: CASE WHEN c BETWEEN '0' AND '9' THEN ascii(c) - 48 ELSE ascii(c) - 55 END),
-    lambda acc, x: (acc * CASE WHEN x > 9 THEN 100 ELSE 10 END + x) % 97, 0) = 1
+  regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98' AND coalesce((list_reduce(
+    regexp_extract_all(substr(v, 5), '[0-9]{1,9}|[A-Za-z]'),
+    lambda acc, x: CASE WHEN x >= 'A' THEN (acc * 100 + ascii(upper(x)) - 55) % 97
+                        ELSE (acc * CAST(10 ** length(x) AS BIGINT) + CAST(x AS BIGINT)) % 97 END, 0::BIGINT) * 1000000
+    + ((ascii(upper(v[1])) - 55) * 100 + ascii(upper(v[2])) - 55) * 100 + TRY_CAST(v[3:4] AS INTEGER)) % 97 = 1, false)
 );
 """.replace("{CARD_BRANDS}", CARD_BRANDS)
 
@@ -173,12 +221,22 @@ def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb co
 
 # Cheap tests a row must pass before a kind's pattern is run on it (necessary, not sufficient).
 _SPELLED_AT = r"(?is)[\[\(\{<]\s*at\s*[\]\)\}>]|\sat\s.*(?:\sdot\s|[\[\(\{<]\s*dot\s*[\]\)\}>])"
-_IBAN_LIKE = rf"(?i)[a-z]{{2}}[0-9]{{2}}(?:[{_SP}\-]?[a-z0-9]){{11}}"  # the shortest IBAN (Norway) has 15 characters
+_SPELLED_AT += "|" + _PLAIN_AT.removeprefix("(?is)")  # "john.doe at gmail.com"
+_IBAN_LIKE = rf"(?i)[a-z]{{2}}[0-9]{{2}}(?:[{_GROUP_SEP}]?[a-z0-9]){{11}}"  # the shortest IBAN (Norway) has 15 characters
 # Where IBANs can be: every match of IBAN lies inside one of these (same start, no end), so the
 # exact pattern, whose 30 lengths make RE2 slow, runs on these few characters instead of the text.
-_IBAN_REGION = rf"(?i)\b[a-z]{{2}}[0-9]{{2}}(?:[{_SP}\-]?[a-z0-9]){{11,}}"
-_CARD_LIKE = rf"[0-9](?:[{_SP}\-]?[0-9]){{12}}"  # 13 digits at least
+_IBAN_REGION = rf"(?i)\b(?:iban)?[a-z]{{2}}[0-9]{{2}}(?:[{_GROUP_SEP}]?[a-z0-9]){{11,}}"
+_CARD_LIKE = rf"[0-9](?:[{_GROUP_SEP}]?[0-9]){{12}}"  # 13 digits at least
 _PHONE_LIKE = rf"[0-9](?:[{_SP}().\-/]*[0-9]){{6}}"  # 7 digits at least
+
+
+# What a card number may be glued to: a word in lower case or capitalised ("ref4111...", "cardno4111 ...",
+# "Card4111...", "4111...x"), not letters in capitals (a tracking number's "JJD", the "C" of "1Z06C", the
+# "P" that ends an alphanumeric IBAN-shaped "...3956-38P"), nor, before it, a country code (the "ES" of
+# an IBAN-shaped "ES36 8932 ...", whose check digits would start a card-like run). A group glued to other
+# letters is left out of its run. An IBAN may be glued to the word "iban" only (`IBAN`).
+_CARD_GLUE = "[a-z]+|[A-Z][a-z]+"
+_IBAN_CODES = " " + " ".join(cc.lower() for cc in sorted(IBAN_LENGTHS)) + " "  # (a list literal took DuckDB 0.6 ms to plan)
 
 
 def _any_like(kinds: tuple[str, ...]) -> str:
@@ -190,8 +248,10 @@ def _any_like(kinds: tuple[str, ...]) -> str:
         alts += ["@", _SPELLED_AT]
     if "iban" in kinds:
         alts.append(_IBAN_LIKE)
-    if "card" in kinds or "phone" in kinds:  # 13 digits in a card's run are 7 in a phone's
-        alts.append(_PHONE_LIKE)
+    if "card" in kinds or "phone" in kinds:  # 13 digits in a card's run are 7 in a phone's (or an underscore's)
+        alts.append(_PHONE_LIKE.replace("/]", "/_]"))
+    if alts:  # what may be written in full width (`_FULL_WIDTH_TRIGGERS`)
+        alts.append(r"[\x{FF10}-\x{FF20}\x{FE6B}]")
     return "(?is)" + "|".join("(?:" + a.removeprefix("(?is)").removeprefix("(?i)") + ")" for a in alts) if alts else "$^"
 
 
@@ -214,13 +274,20 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
         ("phone_like", f"regexp_matches(text, {quote(_PHONE_LIKE)})", "phone" in kinds),
     ) if wanted}
     cols = "".join(f", {sql} AS {name}" for name, sql in tests.items())
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT k, text, region{cols} FROM (
-        SELECT {key} AS k, {text} AS text, {region} AS region
-        FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {quote(_any_like(kinds))}))""")
+    # `text` is what the patterns read: the text, or its ASCII twin where it has full-width forms
+    # (`orig` is then the text itself, else NULL).
+    fw = ("CASE WHEN strlen(text) = length(text) THEN false ELSE ("  # ASCII text (length counts characters) has none
+          + " OR ".join(f"contains(text, {quote(c)})" for c in _FULL_WIDTH_TRIGGERS) + ") END") if kinds else "false"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_src AS SELECT k, text, orig, region{cols} FROM (
+        SELECT k, CASE WHEN fw THEN translate(text, {quote(FULL_WIDTH)}, {quote(FULL_WIDTH_ASCII)}) ELSE text END AS text,
+               CASE WHEN fw THEN text END AS orig, region FROM (
+          SELECT *, {fw} AS fw FROM (
+            SELECT {key} AS k, {text} AS text, {region} AS region
+            FROM {src} WHERE {text} IS NOT NULL AND regexp_matches({text}, {quote(_any_like(kinds))}))))""")
     some = dict.fromkeys(tests, False)
-    if tests:
-        row = con.execute(f"SELECT {', '.join(f'bool_or({name})' for name in tests)} FROM {t}_src").fetchall()[0]
-        some.update({name: bool(v) for name, v in zip(tests, row)})
+    row = con.execute(f"SELECT {''.join(f'bool_or({name}), ' for name in tests)}bool_or(orig IS NOT NULL) FROM {t}_src").fetchall()[0]
+    some.update({name: bool(v) for name, v in zip(tests, row)})
+    full_width = bool(row[-1])
     con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_f AS SELECT k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value FROM {t}_src WHERE false")
     if some.get("has_at"):
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
@@ -228,17 +295,23 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
             WHERE NOT regexp_matches(value, {quote(FILE_NAME)})""")
     if some.get("spelled_at"):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_at AS
-            SELECT k, text, regexp_matches(text, {quote(_NON_ASCII_AFTER_AT)}) AS idn FROM {t}_src WHERE spelled_at""")
+            SELECT k, text, regexp_matches(text, {quote(_NON_ASCII_AFTER_AT)}) AS idn, regexp_matches(text, {quote(_PLAIN_AT)}) AS plain
+            FROM {t}_src WHERE spelled_at""")
         con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED_ASCII)}))
             FROM {t}_at""")
-        if con.execute(f"SELECT count(*) FROM {t}_at WHERE idn").fetchall()[0][0]:  # compiled only when needed
+        idn, plain = con.execute(f"SELECT bool_or(idn), bool_or(plain) FROM {t}_at").fetchall()[0]
+        if idn:  # compiled only when needed
             con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED)}))
                 FROM {t}_at WHERE idn""")
+        if plain:
+            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_PLAIN_AT)}))
+                FROM {t}_at WHERE plain""")
     if some.get("iban_like"):
         # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, value, consentry_iban_ok(value) AS ok FROM (
-              SELECT k, unnest(regexp_extract_all(region, {quote(IBAN)})) AS value FROM (
-                SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src WHERE iban_like))""")
+              SELECT k, CASE WHEN lower(left(v, 4)) = 'iban' THEN substr(v, 5) ELSE v END AS value FROM (  -- "IBANDE89...": the IBAN
+                SELECT k, unnest(regexp_extract_all(region, {quote(IBAN)})) AS v FROM (
+                  SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region FROM {t}_src WHERE iban_like)))""")
         if "iban" in kinds:
             con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
     elif some.get("phone_like"):
@@ -247,18 +320,33 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
         # Every span of groups is tried, but its digits are checked (length, issuer, Luhn) before its
         # text is taken. The run alternates groups and separators, so a span's text is a slice of
         # its tokens (t[2i-1] is group i): no lambdas, which DuckDB runs far slower than slices.
-        con.execute(f"""INSERT INTO {t}_f
-            SELECT k, 'card', array_to_string(t[2 * i - 1:2 * j - 1], '') AS value
+        con.execute(f"""INSERT INTO {t}_f SELECT k, 'card', value FROM (
+            SELECT k, array_to_string(t[2 * i - 1:2 * j - 1], '') AS value
             FROM (
               SELECT *, array_to_string(g[i:j], '') AS d FROM (
                 SELECT *, unnest(range(i, len(g) + 1)) AS j FROM (
-                  SELECT *, unnest(range(1, len(g) + 1)) AS i FROM (
-                    SELECT k, t[1:-1:2] AS g, t FROM (  -- a run starts and ends with digits: its groups are every other token
-                      SELECT k, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
-                      FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
-                      -- 13 digits or more: a run has nothing but digits and single separators after its "+"
-                      WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*')))))
-            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d)""")
+                  -- every issuer's numbers start with 2 to 6: a span starting with another digit is not tried
+                  SELECT * FROM (SELECT *, unnest(range(1, len(g) + 1)) AS i FROM (
+                    -- without the letters it is glued to, a run starts and ends with digits: its groups are every
+                    -- other token. A group glued to letters `_CARD_GLUE` does not allow is left out, with its separator.
+                    SELECT k, t[1:-1:2] AS g, t FROM (
+                      SELECT k, t[CASE WHEN t[1][1] BETWEEN '0' AND '9' THEN 1
+                                       WHEN regexp_full_match(t[1], {quote(_CARD_GLUE)})
+                                            AND NOT contains({quote(_IBAN_CODES)}, ' ' || lower(t[1]) || ' ') THEN 2 ELSE 4 END
+                                  :CASE WHEN t[-1][1] BETWEEN '0' AND '9' THEN -1
+                                        WHEN regexp_full_match(regexp_extract(t[-1], '^[A-Za-z]*'), {quote(_CARD_GLUE)}) THEN -2
+                                        ELSE -4 END] AS t
+                      FROM (
+                        SELECT k, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
+                        FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
+                        -- 13 digits or more: a run has nothing but digits and single separators after its "+"
+                        WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'))))
+                  WHERE g[i][1] BETWEEN '2' AND '6')))
+            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d))
+            -- groups split by dots or underscores are a card's only if each has 3 digits or more
+            -- (4111.1111.1111.1111; not a version or an OID, 1.2.840.113549.1)
+            WHERE NOT ((contains(value, '.') OR contains(value, '_'))
+                       AND regexp_matches(value, '(?:^|[^0-9])[0-9]{{1,2}}(?:[^0-9]|$)'))""")
     if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
@@ -276,14 +364,26 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
               AND NOT regexp_matches(run, {quote('(?i)^' + _NOT_PHONE_BEFORE)})""")
         phones_into(con, f"{t}_runs", f"{t}_phones")
         con.execute(f"INSERT INTO {t}_f SELECT k, 'phone', value FROM {t}_phones")
+    found, text_of = f"{t}_f", "s.text"
+    if full_width:
+        # A value found in a text's ASCII twin is, in the text, the characters at each place it occurs
+        # there (the twin has one character for each of the text's): "０６１２３４５６７８" for 0612345678.
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_fw AS
+            SELECT f.k, f.kind, f.value FROM {t}_f f ANTI JOIN (SELECT k FROM {t}_src WHERE orig IS NOT NULL) s ON s.k = f.k
+            UNION ALL
+            SELECT k, kind, substr(orig, unnest(list_transform(range(1, len(n)),  -- occurrence j starts after j parts
+                                                 lambda j: (list_sum(n[1:j]) + (j - 1) * length(value) + 1)::BIGINT)), length(value))
+            FROM (SELECT f.k, f.kind, f.value, s.orig, list_transform(string_split(s.text, f.value), lambda x: length(x)) AS n
+                  FROM {t}_f f JOIN {t}_src s ON s.k = f.k AND s.orig IS NOT NULL WHERE f.value <> '')""")
+        found, text_of = f"{t}_fw", "coalesce(s.orig, s.text)"
     rank = "CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS)) + " END"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-        WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM {t}_f WHERE value <> ''),
+        WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM {found} WHERE value <> ''),
         inside AS (
           SELECT f.k, f.kind, f.value FROM f JOIN f g ON g.k = f.k AND g.value <> f.value AND contains(g.value, f.value)
             AND (g.rk < f.rk OR (g.rk = f.rk AND length(g.value) > length(f.value)))
           JOIN {t}_src s ON s.k = f.k
-          WHERE NOT contains(replace(s.text, g.value, ''), f.value))
+          WHERE NOT contains(replace({text_of}, g.value, ''), f.value))
         SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)""")
-    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}_{stage}" for stage in ("src", "f", "at", "ibanish", "runs", "phones")))
+    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}_{stage}" for stage in ("src", "f", "fw", "at", "ibanish", "runs", "phones")))
 
