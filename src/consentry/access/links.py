@@ -41,6 +41,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def delete_some(conn: Connection, key, where, limit: int) -> int:  # noqa: ANN001 - a column, a condition
+    """Delete at most `limit` rows of `key`'s table where `where` holds, in the
+    caller's transaction; how many went. On PostgreSQL concurrent sweeps skip
+    each other's rows (no deadlock); `where` again on the DELETE, for a row
+    changed meanwhile."""
+    pick = select(key).where(where).limit(limit)
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return int(conn.execute(delete(key.table).where(key.in_(pick), where)).rowcount or 0)
+
+
 def normalise_address(raw: str) -> str:
     """One spelling per mailbox, for rate limits and look-ups: `A <v@x.org>`,
     `v@x.org (note)` and `V@X.ORG` are the same address. NFKC, then display
@@ -154,10 +165,7 @@ class Links:
         life_us = (max(self.max_age_s, LINK_MINUTES * 60) + PURGE_MARGIN_S) * 1_000_000
         spent = or_(signin_links.c.used_us.is_not(None), signin_links.c.created_us < now_us - life_us)
         with nullcontext(conn) if conn is not None else self.engine.begin() as conn:
-            pick = select(signin_links.c.nonce).where(spent).limit(limit)
-            if conn.dialect.name == "postgresql":  # concurrent sweeps skip each other's rows: no deadlock
-                pick = pick.with_for_update(skip_locked=True)
-            return int(conn.execute(delete(signin_links).where(signin_links.c.nonce.in_(pick), spent)).rowcount or 0)
+            return delete_some(conn, signin_links.c.nonce, spent, limit)
 
     def check(self, token: str, purpose: str = "signin") -> str:
         """The token's nonce if it is signed by us, unexpired and for

@@ -167,9 +167,8 @@ def signin_finish(request: Request, token: str, c: Center = Depends(center)) -> 
         link = c.links.use(token)
     except LinkError as exc:
         return c.render(request, "error.html", {"message": c.gettext(c.lang(request))(str(exc))}, status=400)
-    # The account the link names (a link from before links named one: the address's only account).
-    named = [c.directory.by_id(link.account)] if link.account is not None else c.directory.by_email(link.subject)
-    person = named[0] if len(named) == 1 else None
+    # The account the link's row names (every sign-in link is issued with one; tokens from before are refused).
+    person = c.directory.by_id(link.account) if link.account is not None else None
     if person is None:
         return c.render(request, "error.html", {"message": "This account no longer exists."}, status=400)
     if (person.email or "").strip().lower() != link.subject:  # the account's address changed since the mail

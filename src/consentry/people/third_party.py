@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from ..access.links import LINK_MINUTES, PURGE_BATCH, PURGE_MARGIN_S
+from ..access.links import LINK_MINUTES, PURGE_BATCH, PURGE_MARGIN_S, delete_some
 from ..errors import ThirdPartyError
 from ..ledger import Channel, EventType, Ledger, NewEvent, StoredEvent, chain
 from ..ledger.tables import events
@@ -124,10 +124,7 @@ def purge_unconfirmed(conn: Connection, *, now: datetime | None = None, limit: i
     reference and counts, no address or words. Returns how many went."""
     t = third_party_objections
     stale = (t.c.status == "unverified") & (t.c.received_us < to_micros(now or _now()) - UNCONFIRMED_KEEP_S * 1_000_000)
-    pick = select(t.c.id).where(stale).limit(limit)
-    if conn.dialect.name == "postgresql":  # concurrent sweeps skip each other's rows: no deadlock
-        pick = pick.with_for_update(skip_locked=True)
-    return int(conn.execute(delete(t).where(t.c.id.in_(pick), stale)).rowcount or 0)
+    return delete_some(conn, t.c.id, stale, limit)
 
 
 def _request(row) -> Request:  # noqa: ANN001

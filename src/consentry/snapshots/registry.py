@@ -75,21 +75,25 @@ def rewritten(counts: Mapping[str, int]) -> int:
     return int(counts.get("mentions_redacted", 0)) + int(counts.get("tagged_ids_removed", 0))
 
 
-def changes_since(conn, at_us: int | None = None) -> dict[str, tuple[int, int]]:  # noqa: ANN001 - a connection
+def changes_since(conn, at_us: int | None = None, snapshot: str | None = None) -> dict[str, tuple[int, int]]:  # noqa: ANN001
     """Per model: the rows its snapshot lost, and the rows rewritten for someone's
     sake, in purges after the table version it was trained on (finished by
-    `at_us`, if given). By version, not by time: a model registered after a
+    `at_us`, if given; of one `snapshot`'s models, if given: a person's page
+    asks per snapshot). By version, not by time: a model registered after a
     purge but trained on a version before it saw the rows the purge removed.
     The one home of what flags a model (`ModelRecord.flagged`, the report)."""
     q = select(snapshot_purges.c.snapshot, snapshot_purges.c.table_version, snapshot_purges.c.rows_removed,
                snapshot_purges.c.counts)
+    mq = select(models.c.name, models.c.snapshot, models.c.table_version)
     if at_us is not None:
         q = q.where(snapshot_purges.c.finished_us <= at_us)
+    if snapshot is not None:
+        q, mq = q.where(snapshot_purges.c.snapshot == snapshot), mq.where(models.c.snapshot == snapshot)
     purges: dict[str, list[tuple[int, int, int]]] = {}
     for snap, version, removed, counts in conn.execute(q):
         purges.setdefault(snap, []).append((int(version), int(removed), rewritten(json.loads(counts or "{}"))))
     out = {}
-    for name, snap, version in conn.execute(select(models.c.name, models.c.snapshot, models.c.table_version)):
+    for name, snap, version in conn.execute(mq):
         later = [(r, w) for v, r, w in purges.get(snap, []) if v > version]
         out[name] = (sum(r for r, _ in later), sum(w for _, w in later))
     return out
@@ -242,13 +246,13 @@ class Registry:
                 "mlflow_run": mlflow_run}, actor, name)])
         return self.model(name)  # type: ignore[return-value]
 
-    def _model_rows(self, where=None) -> list[ModelRecord]:  # noqa: ANN001
+    def _model_rows(self, where=None, snapshot: str | None = None) -> list[ModelRecord]:  # noqa: ANN001
         q = select(models).order_by(models.c.registered_us)
         if where is not None:
             q = q.where(where)
         with self.reader.connect() as conn:
             rows = conn.execute(q).mappings().all()
-            since = changes_since(conn)
+            since = changes_since(conn, snapshot=snapshot)
         return [
             ModelRecord(r["name"], r["snapshot"], r["table_version"], r["digest"], r["rows"], from_micros(r["registered_us"]),
                         r["mlflow_run"], *since.get(r["name"], (0, 0)))
@@ -260,7 +264,7 @@ class Registry:
         return found[0] if found else None
 
     def models(self, snapshot: str | None = None) -> list[ModelRecord]:
-        return self._model_rows(models.c.snapshot == snapshot if snapshot else None)
+        return self._model_rows(models.c.snapshot == snapshot if snapshot else None, snapshot=snapshot)
 
     def purged_for(self, user_id: str) -> list[dict]:
         """The person's `purged_people` rows, each with `purged_at` and the
