@@ -706,3 +706,35 @@ def test_one_text_instead_of_a_list_is_refused() -> None:
         with pytest.raises(TypeError, match="not one text: pass \\[text\\]"):
             call("mail ana@example.org")
     assert redact_texts(["mail ana@example.org"]) == ["mail [email]"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.text("0123456789", min_size=4, max_size=17), min_size=1, max_size=60),
+       st.sampled_from(["1", "33", "39", "44", "49", "91", "52", "57", "7", "81", "800"]), st.sampled_from(["valid", "general"]))
+def test_numpy_lookup_agrees_with_the_prefix_rows(digits: list[str], cc: str, kind: str) -> None:
+    """`phones._members` (digit strings held as integers, looked up in NumPy
+    and an Arrow hash set) says a string is a number of the country code
+    exactly when one of its prefixes is in `_prefix_rows`, leading zeros too."""
+    import numpy as np
+
+    from consentry.snapshots.phones import _codes, _key, _members, _prefix_rows
+
+    keys = set(_prefix_rows(kind, cc)[0])
+    code = np.full(len(digits), _codes()["at"][int(cc)])
+    got = _members(kind, frozenset({cc, "1"}), code, np.array([int(x) for x in digits], dtype=np.int64),
+                   np.array([len(x) for x in digits], dtype=np.int64))
+    assert got.tolist() == [any(_key(cc, len(x), x[:k]) in keys for k in range(len(x) + 1)) for x in digits]
+
+
+def test_a_span_inside_a_longer_valid_span_of_its_run_gives_way() -> None:
+    """`phones._outermost`: per run (and region), only the spans no other span
+    of the same run contains are kept; equal spans of other runs do not count."""
+    import numpy as np
+
+    from consentry.snapshots.phones import _outermost
+
+    group = np.array([1, 1, 1, 2, 2, 3])
+    i = np.array([1, 1, 3, 1, 2, 1])
+    j = np.array([2, 4, 4, 1, 3, 5])
+    assert _outermost(group, i, j).tolist() == [False, True, False, True, True, True]
+    assert _outermost(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []

@@ -1,5 +1,7 @@
-"""Which runs of digits are phone numbers, decided in SQL from libphonenumber's
-own metadata (the `phonenumbers` package): no Python call per candidate.
+"""Which runs of digits are phone numbers, decided from libphonenumber's own
+metadata (the `phonenumbers` package): no Python call per candidate. The runs
+are cut into spans in SQL; the spans are checked in NumPy, their digits held
+as integers.
 
 libphonenumber's metadata gives, for each region, its country code, national
 prefix and the patterns of its valid numbers (fixed line, mobile, toll free,
@@ -10,10 +12,12 @@ fully matches the general pattern and one type pattern of the same country.
 Country codes without a region (+800, +882) count too. Not done: the
 rewriting rules a few regions apply to short local numbers (San Marino's
 "0549", Norfolk Island's "3"). The patterns become tables of prefixes
-(`prefixes.py`): a number is checked by joins on integers, so no pattern is
-compiled per query and thread (DuckDB compiled some 23,000 characters of
+(`prefixes.py`): a number is checked by looking up integer keys, so no
+pattern is compiled per call (DuckDB compiled some 23,000 characters of
 patterns for the 19 regions a national number is tried in, about 30 ms of
-every call on each core).
+every call on each core). The lookups were SQL joins until 2026-12-06: on
+10,000 texts their planning and hash tables cost some 20 ms a call and core,
+the same lookups in NumPy about 5 ms.
 
 A run of digit groups may hold a number and more (`617-653-3040 2`, a number
 followed by a time, two numbers): the spans of groups that start or end the
@@ -27,6 +31,10 @@ a range not yet allocated.
 from __future__ import annotations
 
 from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..sqltext import quote
 from .prefixes import cover
@@ -106,13 +114,13 @@ def _by_cc() -> dict[str, tuple[str, str, list[int]]]:
     type pattern once: NANP's 25 regions repeat theirs (fixed line and mobile
     alike), 13,137 characters with the repeats, 5,415 without."""
     out: dict[str, tuple[str, set[int]]] = {}
-    for _, cc, np, lens in _meta():
-        got = out.setdefault(cc, (np, set()))
-        if got[0] != np:
-            raise RuntimeError(f"libphonenumber gives country code {cc} two national prefixes: {got[0]!r}, {np!r}")
+    for _, cc, prefix, lens in _meta():
+        got = out.setdefault(cc, (prefix, set()))
+        if got[0] != prefix:
+            raise RuntimeError(f"libphonenumber gives country code {cc} two national prefixes: {got[0]!r}, {prefix!r}")
         got[1].update(lens)
     parts = _cc_parts()
-    return {cc: (np, "(?:" + "|".join(parts[cc]) + ")", sorted(lens)) for cc, (np, lens) in out.items()}
+    return {cc: (prefix, "(?:" + "|".join(parts[cc]) + ")", sorted(lens)) for cc, (prefix, lens) in out.items()}
 
 
 def _cc_of(region: str) -> str:
@@ -154,31 +162,12 @@ def _dial_rules() -> tuple[tuple[bool, str, str], ...]:
     out = []
     for zero, regions in ((True, DEFAULT_REGIONS), (False, NO_TRUNK_ZERO)):
         for cc in dict.fromkeys(_cc_of(r) for r in regions):
-            np = _by_cc()[cc][0]
-            if len(np) > 1:
-                raise RuntimeError(f"a default region has the national prefix {np!r}; only one digit is supported")
-            drops = ["0"] if zero and np == "0" else ["", np] if np and np != "0" else [""]
+            prefix = _by_cc()[cc][0]
+            if len(prefix) > 1:
+                raise RuntimeError(f"a default region has the national prefix {prefix!r}; only one digit is supported")
+            drops = ["0"] if zero and prefix == "0" else ["", prefix] if prefix and prefix != "0" else [""]
             out += [(zero, cc, d) for d in drops]
     return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def _tables() -> dict:  # table name -> pyarrow.Table
-    """libphonenumber's metadata as the small tables the SQL reads: per
-    country code (national prefix, possible lengths), per region its country
-    code, and the national dialling rules (`_dial_rules`)."""
-    import pyarrow as pa
-
-    by_cc = _by_cc()
-    meta = _meta()
-    rules = _dial_rules()
-    return {
-        "consentry_phone_cc": pa.table({"cc": list(by_cc), "np": [v[0] for v in by_cc.values()],
-                                        "lengths": pa.array([v[2] for v in by_cc.values()], pa.list_(pa.int32()))}),
-        "consentry_phone_region": pa.table({"region": [r for r, *_ in meta], "cc": [c for _, c, *_ in meta]}),
-        "consentry_phone_dial": pa.table({"zero": [r[0] for r in rules], "cc": [r[1] for r in rules],
-                                          "drop": [r[2] for r in rules]}),
-    }
 
 
 #: The bounds of `_key`'s fields: a number has at most 17 digits, and
@@ -204,78 +193,193 @@ def _prefix_rows(kind: str, cc: str) -> tuple[tuple[int, ...], tuple[tuple[int, 
 
 
 @lru_cache(maxsize=64)
-def _prefix_tables(ccs: frozenset[str]) -> dict:  # table name -> pyarrow.Table
-    """Tables `consentry_phone_{valid,general}` (one `_key` per prefix) and
-    `..._ks` (the prefix lengths of each country code and length) for the
-    country codes `ccs`; the same few sets come back call after call."""
-    import pyarrow as pa
+def _prefix_arrays(kind: str, ccs: frozenset[str]) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The `valid` or `general` numbers of the country codes `ccs`: their
+    `_key`s; per (country code, length) key `cl` where its prefix lengths
+    start and how many there are; per prefix length its base key and divisor.
+    The same few sets come back call after call."""
+    parts = [_prefix_rows(kind, cc) for cc in sorted(ccs)]
+    keys = pa.array([k for part in parts for k in part[0]], pa.int64())
+    ks = sorted(r for part in parts for r in part[1])
+    cl, base, div = (np.array([r[n] for r in ks], dtype=np.int64).reshape(-1) for n in range(3))
+    size = 1000 * _LENGTHS
+    start = np.searchsorted(cl, np.arange(size), "left")
+    count = np.searchsorted(cl, np.arange(size), "right") - start
+    return keys, start, count, base, div
 
-    out = {}
-    for kind in ("valid", "general"):
-        parts = [_prefix_rows(kind, cc) for cc in sorted(ccs)]
-        ks = [r for p in parts for r in p[1]]
-        out[f"consentry_phone_{kind}"] = pa.table({"key": pa.array([k for p in parts for k in p[0]], pa.int64())})
-        out[f"consentry_phone_{kind}_ks"] = pa.table({
-            "cl": pa.array([r[0] for r in ks], pa.int64()), "base": pa.array([r[1] for r in ks], pa.int64()),
-            "div": pa.array([r[2] for r in ks], pa.int64())})
+
+@lru_cache(maxsize=1)
+def _codes() -> dict[str, np.ndarray]:
+    """Per country code, as arrays indexed by its position (`at` maps the code
+    to it, -1 where no code): the code as a number, its national prefix (number
+    and digits; 0 digits where none), and the possible lengths of its national
+    numbers as a bit mask."""
+    by_cc = _by_cc()
+    ccs = list(by_cc)
+    at = np.full(1000, -1, dtype=np.int64)
+    at[[int(c) for c in ccs]] = np.arange(len(ccs))
+    return {
+        "at": at, "cc": np.array([int(c) for c in ccs], dtype=np.int64),
+        "np": np.array([int(v[0] or 0) for v in by_cc.values()], dtype=np.int64),
+        "np_len": np.array([len(v[0]) for v in by_cc.values()], dtype=np.int64),
+        "lengths": np.array([sum(1 << n for n in v[2]) for v in by_cc.values()], dtype=np.int64),
+    }
+
+
+@lru_cache(maxsize=1)
+def _regions() -> dict[str, tuple[int, ...]]:
+    """Per region (ISO alpha-2; "001" for the codes without one), the positions of its country codes."""
+    at = _codes()["at"]
+    out: dict[str, list[int]] = {}
+    for region, cc, *_ in _meta():
+        out.setdefault(region, []).append(int(at[int(cc)]))
+    return {r: tuple(v) for r, v in out.items()}
+
+
+@lru_cache(maxsize=1)
+def _dial_ways() -> dict[tuple[bool, str], np.ndarray]:
+    """`_dial_rules` by (starts with 0, digits dropped): the positions of their country codes."""
+    out: dict[tuple[bool, str], list[int]] = {}
+    for zero, cc, dropped in _dial_rules():
+        out.setdefault((zero, dropped), []).append(int(_codes()["at"][int(cc)]))
+    return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
+
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _lead(val: np.ndarray, n: np.ndarray, k: np.ndarray | int) -> np.ndarray:
+    """The first `k` of the `n` digits of `val` (digit strings held as numbers and lengths), as a number."""
+    return val // _POW10[np.maximum(n - k, 0)]
+
+
+def _members(kind: str, ccs: frozenset[str], code: np.ndarray, val: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Which digit strings (`val`, `n` digits) are numbers of the country code at
+    position `code`, by `kind`'s prefix table: one starts with one of the
+    prefixes of its length. Each string is tried with every prefix length its
+    (code, length) has; a prefix of k digits is the number divided by 10 to the
+    power of the digits after it."""
+    keys, start, counts, ks_base, ks_div = _prefix_arrays(kind, ccs)
+    cl = _codes()["cc"][code] * _LENGTHS + n
+    lo, count = start[cl], counts[cl]
+    row = np.repeat(np.arange(len(cl)), count)
+    k = lo[row] + np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    key = ks_base[k] + val[row] // ks_div[k]
+    # A hash set (Arrow's, built per call) and not a binary search: the keys
+    # are some 30,000, the lookups 80,000 per 10,000 texts, in no order.
+    hit = pc.is_in(pa.array(key), value_set=keys).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(cl), dtype=bool)
+    out[row[hit]] = True
     return out
 
 
-def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
-    """libphonenumber's metadata on a connection (`_tables`): Arrow tables
-    built once per process and registered (no copy), or with `shared` copied
-    into tables of the database, which its cursors see."""
-    for name, table in _tables().items():
-        if shared:
-            con.register("_consentry_arrow", table)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _consentry_arrow")
-            con.unregister("_consentry_arrow")
-        else:
-            con.register(name, table)
+def _valid_spans(spans) -> np.ndarray:  # noqa: ANN001 - pyarrow.Table
+    """Which `spans` (columns d, plus, dial00, region) are valid phone numbers,
+    as libphonenumber decides (see the module's docstring): numbers written with
+    + or 00 are read after their country code; national ones in the author's
+    region and under the national dialling rules (`_dial_rules`)."""
+    codes = _codes()
+    d = spans.column("d").combine_chunks()
+    val, n = pc.cast(d, pa.int64()).to_numpy(), pc.utf8_length(d).to_numpy().astype(np.int64)
+    plus, dial00 = (spans.column(c).to_numpy(zero_copy_only=False).astype(bool) for c in ("plus", "dial00"))
+    zero = _lead(val, n, 1) == 0
+    national = ~(plus | dial00) & (n <= 15)
+    sids = np.arange(len(val))
+    # Pairs (span, country code) with the national number after the code:
+    # after "+" or "00", the code is the first 1-3 digits.
+    pair_sid, pair_code, pair_val, pair_n, possible = [], [], [], [], []
+    for k in (1, 2, 3):
+        c = _lead(val, n, k)
+        code = codes["at"][np.minimum(c, 999)]
+        ok = (plus | dial00) & (c >= _POW10[k - 1]) & (code >= 0)
+        rest = n[ok] - k
+        pair_sid.append(sids[ok]), pair_code.append(code[ok]), pair_n.append(rest)
+        pair_val.append(val[ok] % _POW10[rest])
+        possible.append(plus[ok] & ((codes["lengths"][code[ok]] >> rest) & 1).astype(bool))
+    # National numbers read in the author's region, when it is not one of those every national number is tried in.
+    region = spans.column("region").combine_chunks()
+    if region.null_count < len(region):
+        enc = pc.dictionary_encode(region)
+        names = enc.dictionary.to_pylist()
+        idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) if enc.indices.null_count else \
+            enc.indices.to_numpy().astype(np.int64)
+        for r, name in enumerate(names):
+            for code in _regions().get(name, ()):
+                ok = national & (idx == r) & ~np.where(zero, name in DEFAULT_REGIONS, name in NO_TRUNK_ZERO)
+                pair_sid.append(sids[ok]), pair_code.append(np.full(ok.sum(), code)), pair_val.append(val[ok])
+                pair_n.append(n[ok]), possible.append(np.zeros(ok.sum(), dtype=bool))
+    pair_sid, pair_code, pair_val, pair_n, possible = (np.concatenate(a) for a in
+                                                       (pair_sid, pair_code, pair_val, pair_n, possible))
+    rules = _dial_rules()
+    ccs = frozenset(str(c) for c in codes["cc"][np.unique(pair_code[~possible])]) | {cc for _, cc, _ in rules}
+    # The national prefix is dropped as libphonenumber drops it: when the number
+    # without it is a general number of the country, or the number with it is not
+    # ("+49 030 ...", "03-1234-5678" in Japan).
+    check = ~possible
+    c_sid, c_code, c_val, c_n = pair_sid[check], pair_code[check], pair_val[check], pair_n[check]
+    np_len = codes["np_len"][c_code]
+    has_np = (np_len > 0) & (c_n >= np_len) & (_lead(c_val, c_n, np_len) == codes["np"][c_code])
+    h = np.flatnonzero(has_np)
+    s_n = c_n[h] - np_len[h]
+    s_val = c_val[h] % _POW10[s_n]
+    drop = ~_members("general", ccs, c_code[h], c_val[h], c_n[h]) | _members("general", ccs, c_code[h], s_val, s_n)
+    c_val[h[drop]], c_n[h[drop]] = s_val[drop], s_n[drop]
+    checks = [(c_sid, c_code, c_val, c_n)]
+    # National numbers, read in the regions every one is tried in: per way of
+    # dialling (starts with 0 or not, a digit dropped or not), every country code it applies to.
+    for (z, dropped), codes_of in _dial_ways().items():
+        ok = national & (zero == z)
+        if dropped:
+            ok &= _lead(val, n, len(dropped)) == int(dropped)
+        rest = n[ok] - len(dropped)
+        m = len(codes_of)
+        checks.append((np.tile(sids[ok], m), np.repeat(codes_of, ok.sum()), np.tile(val[ok] % _POW10[rest], m), np.tile(rest, m)))
+    c_sid, c_code, c_val, c_n = (np.concatenate(a) for a in zip(*checks))
+    valid = np.zeros(len(val), dtype=bool)
+    valid[pair_sid[possible]] = True
+    valid[c_sid[_members("valid", ccs, c_code, c_val, c_n)]] = True
+    return valid
 
 
-def _cl(cc: str, length: int) -> int:
-    """A (country code, number length) as one integer: SQL's `cl` in `_member_ids`."""
-    return int(cc) * _LENGTHS + length
-
-
-def _key(cc: str, length: int, prefix: str) -> int:
-    """A (country code, number length, prefix) as one integer, for a join on
-    one column: DuckDB joined the four columns as strings 4 times slower."""
-    return (_cl(cc, length) * (_PREFIX_DIGITS + 1) + len(prefix)) * 10**_PREFIX_DIGITS + int(prefix or 0)
-
-
-def _member_ids(table: str, checks: str) -> str:
-    """SQL: the `id` of each row of `checks` (columns `id`, `cc`, `x`) whose
-    digits x are a number of country code cc in prefix table `table`
-    (`_prefix_tables`): x starts with one of the prefixes of its length. Two
-    joins on integers (`_key`), no pattern compiled; a prefix of k digits is
-    the number divided by 10 to the power of the digits after it."""
-    return (f"SELECT c.id FROM (SELECT id, CAST(cc AS BIGINT) * {_LENGTHS} + length(x) AS cl, CAST(x AS BIGINT) AS xv "
-            f"FROM ({checks})) c JOIN {table}_ks q ON q.cl = c.cl SEMI JOIN {table} v ON v.key = q.base + c.xv // q.div")
+def _outermost(group: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Which spans (groups i..j of a run; `group` names the run and region) lie
+    inside no other span of theirs: a valid span inside a longer valid one gives
+    way to it."""
+    order = np.argsort(group, kind="stable")
+    g, i, j = group[order], i[order], j[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    size = np.diff(np.r_[starts, len(g)])
+    size_of = np.repeat(size, size)
+    a = np.repeat(np.arange(len(g)), size_of)
+    b = np.repeat(np.repeat(starts, size), size_of) + np.arange(len(a)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
+    inside = (i[b] <= i[a]) & (j[a] <= j[b]) & ((i[b] != i[a]) | (j[b] != j[a]))
+    keep = np.ones(len(g), dtype=bool)
+    keep[a[inside]] = False
+    out = np.empty(len(g), dtype=bool)
+    out[order] = keep
+    return out
 
 
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
     """Create temp table `into(k, value)`: the phone numbers in `runs(k, run,
     region)`, where `region` is the author's country (ISO alpha-2) or NULL.
-    Staged: the spans of each distinct run first, then the prefix tables of
-    only the country codes they need, then one validity join over the spans'
-    ids."""
-    defaults = "[" + ", ".join(f"'{r}'" for r in DEFAULT_REGIONS) + "]"
-    no_zero = "[" + ", ".join(f"'{r}'" for r in NO_TRUNK_ZERO) + "]"
+    The spans of each distinct run are cut in SQL; which of them are numbers
+    is decided by NumPy over the spans' digits, held as integers (`_valid_spans`,
+    `_outermost`): a join in SQL cost some 20 ms of planning and hash tables
+    per call and core, before a number was read."""
     t = f"_{into}"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
-    SELECT row_number() OVER () AS sid, * FROM (
-    WITH cands AS (SELECT DISTINCT run, upper(region) AS region FROM {runs}),
+    SELECT row_number() OVER () AS sid, cid, run, region, i, j, value, plus, dial00, d FROM (
+    WITH cands AS (SELECT run, region, row_number() OVER () AS cid FROM (SELECT DISTINCT run, upper(region) AS region FROM {runs})),
     parts AS (
       -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
       -- after it the run alternates groups of digits and what separates them: t[2i-1] is group i
       -- (the run ends with a digit, so its groups are every other token)
       -- after a WhatsApp link (wa.me/31612345678) a number is written with its country code, without "+"
-      SELECT run, region, lead, pre <> lead AS cued, regexp_matches(pre, {quote(_AFTER_LINK)}) AS link, t[1:-1:2] AS g, t FROM (
+      SELECT run, region, cid, lead, pre <> lead AS cued, regexp_matches(pre, {quote(_AFTER_LINK)}) AS link, t[1:-1:2] AS g, t FROM (
         SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead,
                regexp_extract_all(substr(run, length(pre) + 1), '[0-9]+|[^0-9]+') AS t FROM (
-          SELECT run, region, regexp_extract(run, '^[^0-9]*') AS pre FROM cands))),
+          SELECT run, region, cid, regexp_extract(run, '^[^0-9]*') AS pre FROM cands))),
     ends AS (
       -- the spans of groups tried: those that start the run (1, m), and those that end it (m - n + 1, n),
       -- as one unnest; a run without a space has one span, itself
@@ -285,7 +389,7 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
         FROM parts)),
     spans AS (
       -- slices, no lambdas: a span's text is the run's tokens from its first group to its last
-      SELECT run, region, lead, cued, link, i, j, digits,
+      SELECT run, region, cid, lead, cued, link, i, j, digits,
         CASE WHEN i = 1 THEN lead ELSE '' END || array_to_string(t[2 * i - 1:2 * j - 1], '') AS value,
         i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%' OR link) AS plus,
         i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND NOT link AND starts_with(g[1], '00') AS dial00
@@ -300,56 +404,26 @@ def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb c
     WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
       AND (cued OR NOT regexp_matches(trim(value, '()'), {quote(_COUNT)}))
       AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)}))""")
-    # Pairs to check against one country code's patterns: numbers written with
-    # + or 00, and national numbers read in the author's region when that is
-    # not one of the regions every national number is tried in. Spans are
-    # carried by their id (`sid`) from here on: the checks are many (every
-    # national number in each default region), and their strings were most
-    # of what the steps below stored and grouped.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_pairs AS
-    SELECT s.sid, m.cc, m.np, substr(s.d, length(m.cc) + 1) AS nsn,
-           s.plus AND list_contains(m.lengths, length(s.d) - length(m.cc)) AS possible
-    FROM (SELECT *, unnest([left(d, 1), left(d, 2), left(d, 3)]) AS c FROM {t}_digits WHERE plus OR dial00) s
-    JOIN consentry_phone_cc m ON m.cc = s.c
-    UNION ALL
-    SELECT s.sid, m.cc, m.np, s.d, false
-    FROM {t}_digits s JOIN consentry_phone_region g ON g.region = s.region JOIN consentry_phone_cc m ON m.cc = g.cc
-    WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15
-      AND NOT list_contains(CASE WHEN s.d[1] = '0' THEN {defaults} ELSE {no_zero} END, s.region)""")
-    ccs = {r[0] for r in con.execute(f"SELECT DISTINCT cc FROM {t}_pairs WHERE NOT possible").fetchall()}
-    for name, table in _prefix_tables(frozenset(ccs | {cc for _, cc, _ in _dial_rules()})).items():
-        con.register(name, table)
-    # Pairs checked against a country code's numbers: the national prefix is
-    # dropped as libphonenumber drops it, when the number without it is a
-    # general number of the country, or the number with it is not ("+49 030
-    # ...", "03-1234-5678" in Japan). Each pair has an id stored with it: a
-    # row number taken twice over the same query may come in another order
-    # when DuckDB scans it on several threads.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_np AS
-    SELECT *, row_number() OVER () AS p, np <> '' AND starts_with(nsn, np) AS has_np FROM {t}_pairs WHERE NOT possible""")
-    with_np = (f"SELECT 2 * p AS id, cc, nsn AS x FROM {t}_np WHERE has_np "
-               f"UNION ALL SELECT 2 * p + 1, cc, substr(nsn, length(np) + 1) FROM {t}_np WHERE has_np")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_general AS {_member_ids('consentry_phone_general', with_np)}")
-    # The checks need no id of their own: a span is valid if any of its checks is.
-    checks = f"""
-      SELECT sid AS id, cc,
-             CASE WHEN has_np AND (2 * p NOT IN (SELECT id FROM {t}_general) OR 2 * p + 1 IN (SELECT id FROM {t}_general))
-                  THEN substr(nsn, length(np) + 1) ELSE nsn END AS x
-      FROM {t}_np
-      UNION ALL
-      -- national numbers, read in the regions every one is tried in
-      SELECT s.sid, m.cc, substr(s.d, length(m.drop) + 1)
-      FROM {t}_digits s JOIN consentry_phone_dial m ON m.zero = (s.d[1] = '0') AND starts_with(s.d, m.drop)
-      WHERE NOT (s.plus OR s.dial00) AND length(s.d) <= 15"""
+    spans = con.sql(f"SELECT cid, i, j, d, plus, dial00, region FROM {t}_digits ORDER BY sid").to_arrow_table()
+    valid = _valid_spans(spans)
+    sid = np.flatnonzero(valid)
+    keep = _outermost(*(spans.column(c).to_numpy()[sid] for c in ("cid", "i", "j")))
+    con.register(f"{t}_chosen", pa.table({"sid": pa.array(sid[keep] + 1, pa.int64())}))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-    WITH valid AS MATERIALIZED (
-      SELECT s.run, s.region, s.i, s.j, s.value FROM {t}_digits s SEMI JOIN (
-        SELECT sid FROM {t}_pairs WHERE possible
-        UNION ALL
-        {_member_ids('consentry_phone_valid', checks)}) v ON v.sid = s.sid),
-    chosen AS (
-      SELECT v.run, v.region, v.value FROM valid v
-      WHERE NOT EXISTS (SELECT 1 FROM valid w WHERE w.run = v.run AND w.region IS NOT DISTINCT FROM v.region
-                        AND w.i <= v.i AND v.j <= w.j AND (w.i, w.j) <> (v.i, v.j)))
-    SELECT r.k, c.value FROM {runs} r JOIN chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
-    con.execute(f"DROP TABLE {t}_digits; DROP TABLE {t}_pairs; DROP TABLE {t}_np; DROP TABLE {t}_general")
+    SELECT r.k, s.value FROM {runs} r JOIN {t}_digits s ON s.run = r.run AND s.region IS NOT DISTINCT FROM upper(r.region)
+    SEMI JOIN {t}_chosen c ON c.sid = s.sid""")
+    con.unregister(f"{t}_chosen")
+    con.execute(f"DROP TABLE {t}_digits")
+
+
+def _cl(cc: str, length: int) -> int:
+    """A (country code, number length) as one integer: `_members`' `cl`."""
+    return int(cc) * _LENGTHS + length
+
+
+def _key(cc: str, length: int, prefix: str) -> int:
+    """A (country code, number length, prefix) as one integer: one key to look
+    up (DuckDB joined the four columns as strings 4 times slower)."""
+    return (_cl(cc, length) * (_PREFIX_DIGITS + 1) + len(prefix)) * 10**_PREFIX_DIGITS + int(prefix or 0)
+
+

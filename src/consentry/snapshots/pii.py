@@ -1,10 +1,11 @@
-"""Finding personal data in text, as set operations in DuckDB.
+"""Finding personal data in text, as set operations over the whole column.
 
 Each kind has two halves: a pattern that finds *candidates* over the whole
 column (RE2 inside DuckDB, one pass, no Python per item), and a *validation*
 that keeps only real ones. Checksums run in SQL (IBAN mod 97, card Luhn and
 issuer ranges); phone numbers by libphonenumber's own metadata, turned into
-SQL (`phones.py`), read in the author's country first. What
+tables of integer keys looked up with NumPy (`phones.py`), read in the
+author's country first. What
 comes out is `(key, kind, value)`: `value` is the exact text to replace.
 
 Why candidates then validation: a pattern alone cannot tell `02.27.2015` or an
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 from ..sqltext import quote
 from .phones import DEFAULT_REGIONS, phones_into
-from .phones import install as install_phones
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install", "longest_first", "replace_each"]
 
@@ -213,10 +213,9 @@ def replace_each(x: str, values: str, by: str) -> str:
 
 
 def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
-    """The macros and libphonenumber's metadata, on one DuckDB connection
-    (`shared`: in the database's main schema, for all its cursors)."""
+    """The macros, on one DuckDB connection (`shared`: in the database's main
+    schema, for all its cursors)."""
     con.execute(MACROS.replace("TEMP MACRO", "MACRO") if shared else MACROS)
-    install_phones(con, shared=shared)
 
 
 # Cheap tests a row must pass before a kind's pattern is run on it (necessary, not sufficient).

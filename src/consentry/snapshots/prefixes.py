@@ -1,5 +1,5 @@
-"""libphonenumber's number patterns as tables of prefixes, so that SQL checks
-a number with a join instead of a regular expression.
+"""libphonenumber's number patterns as tables of prefixes, so that a number is
+checked by looking up keys instead of by a regular expression.
 
 A pattern of libphonenumber describes digit strings of a few lengths, and its
 constraints sit near the start of the number ("2[0-35-9]\\d{7}"). For each
