@@ -36,7 +36,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..sqltext import quote
 from .prefixes import cover
 
 #: Regions tried for a number written without a country code, after the author's own.
@@ -273,15 +272,14 @@ def _members(kind: str, ccs: frozenset[str], code: np.ndarray, val: np.ndarray, 
     return out
 
 
-def _valid_spans(spans) -> np.ndarray:  # noqa: ANN001 - pyarrow.Table
-    """Which `spans` (columns d, plus, dial00, region) are valid phone numbers,
-    as libphonenumber decides (see the module's docstring): numbers written with
-    + or 00 are read after their country code; national ones in the author's
-    region and under the national dialling rules (`_dial_rules`)."""
+def _valid_spans(val: np.ndarray, n: np.ndarray, plus: np.ndarray, dial00: np.ndarray, region: pa.Array) -> np.ndarray:
+    """Which spans are valid phone numbers, as libphonenumber decides (see the
+    module's docstring): their digits (`val`, `n` of them; after "00" where
+    `dial00`), written with "+" or not, the author's `region` (NULL if not
+    known). Numbers written with + or 00 are read after their country code;
+    national ones in the author's region and under the national dialling rules
+    (`_dial_rules`)."""
     codes = _codes()
-    d = spans.column("d").combine_chunks()
-    val, n = pc.cast(d, pa.int64()).to_numpy(), pc.utf8_length(d).to_numpy().astype(np.int64)
-    plus, dial00 = (spans.column(c).to_numpy(zero_copy_only=False).astype(bool) for c in ("plus", "dial00"))
     zero = _lead(val, n, 1) == 0
     national = ~(plus | dial00) & (n <= 15)
     sids = np.arange(len(val))
@@ -297,7 +295,6 @@ def _valid_spans(spans) -> np.ndarray:  # noqa: ANN001 - pyarrow.Table
         pair_val.append(val[ok] % _POW10[rest])
         possible.append(plus[ok] & ((codes["lengths"][code[ok]] >> rest) & 1).astype(bool))
     # National numbers read in the author's region, when it is not one of those every national number is tried in.
-    region = spans.column("region").combine_chunks()
     if region.null_count < len(region):
         enc = pc.dictionary_encode(region)
         names = enc.dictionary.to_pylist()
@@ -360,60 +357,132 @@ def _outermost(group: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return out
 
 
+def _slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
+    """The strings at bytes `start`..`end` of the UTF-8 bytes `data` (cut at
+    character boundaries), as an Arrow array: Arrow slices every row at the
+    same place, these are cut each at its own."""
+    size = end - start
+    offsets = np.zeros(len(size) + 1, dtype=np.int64)
+    np.cumsum(size, out=offsets[1:])
+    at = np.repeat(start - offsets[:-1], size) + np.arange(offsets[-1])
+    return pa.LargeStringArray.from_buffers(len(size), pa.py_buffer(offsets), pa.py_buffer(data[at].tobytes()))
+
+
+def _number(data: np.ndarray, start: np.ndarray, end: np.ndarray, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The digits at bytes `start`..`end` of `data` as a number and their count
+    (a number has at most 17), less each digit `skip` marks whose bytes before
+    and after are inside the span too."""
+    size = end - start
+    first = np.cumsum(size) - size
+    span = np.repeat(np.arange(len(size)), size)
+    at = np.repeat(start, size) + np.arange(size.sum()) - np.repeat(first, size)
+    dropped = skip[at] & (at - 1 >= start[span]) & (at + 1 < end[span])
+    keep = (data[at] >= 48) & (data[at] <= 57) & ~dropped
+    span, digit = span[keep], data[at[keep]].astype(np.int64) - 48
+    count = np.bincount(span, minlength=len(size))
+    pos = np.arange(len(span)) - np.repeat(np.cumsum(count) - count, count)
+    val = np.zeros(len(size), dtype=np.int64)
+    power = np.clip(count[span] - 1 - pos, 0, 18)
+    np.add.at(val, span, np.where(count[span] <= 17, digit * _POW10[power], 0))
+    return val, count
+
+
+_LEAD = "(?P<lead>(?:[+＋]\\s?|\\()?)$"  # what is left of "+", "+ " or "(" at the end of what comes before the digits
+
+
+def _spans(runs: pa.Array) -> dict[str, np.ndarray | pa.Array]:
+    """The spans of groups of digits tried in each run, as columns (`row`: the
+    run's position). What comes before a run's first digit is a cue word (it
+    stays in the text), then the lead ("+", "(") that the first span carries;
+    after a WhatsApp link (wa.me/31612345678) a number is written with its
+    country code, without "+". Tried are the spans that start the run and
+    those that end it, each cut where the run has a space (an ASCII one: RE2's
+    \\s is no wider, and the no-break spaces group digits): "617-653-3040 2",
+    never inside "6448-6261-0000". Spans with fewer than 7 or more than 17
+    digits, or that look like dates, times, IP addresses, versions, counts
+    (unless cued) or year ranges (`_NOT_PHONE`, `_COUNT`, `_NOT_PHONE_RUN`) are
+    left out."""
+    runs = runs.cast(pa.large_string())
+    offsets = np.frombuffer(runs.buffers()[1], dtype=np.int64)[runs.offset:runs.offset + len(runs) + 1]
+    data = np.frombuffer(runs.buffers()[2], dtype=np.uint8)[: offsets[-1]] if len(runs) else np.zeros(0, np.uint8)
+    data = np.r_[data, np.zeros(2, np.uint8)]  # two bytes past the end: a look at b + 1 stays inside
+    size = np.diff(offsets)
+    digit = (data >= 48) & (data <= 57)
+    row_of = np.repeat(np.arange(len(runs)), size)
+    edge = np.zeros(len(data) + 1, dtype=bool)
+    edge[offsets] = True  # a run starts (and the one before ends) here
+    body = np.arange(len(row_of)) + offsets[0]
+    starts = body[digit[body] & (edge[body] | ~np.r_[False, digit[:-1]][body])]
+    ends = body[digit[body] & (edge[body + 1] | ~digit[body + 1])] + 1
+    g_row = row_of[starts - offsets[0]]
+    groups = np.bincount(g_row, minlength=len(runs))
+    first = np.cumsum(groups) - groups
+    last = first + groups - 1
+    pre = _slices(data, offsets[:-1], starts[first])
+    lead = pc.struct_field(pc.extract_regex(pre, _LEAD), "lead")
+    lead_len = pc.binary_length(lead).to_numpy().astype(np.int64)
+    cued = pc.binary_length(pre).to_numpy() > lead_len
+    link = pc.match_substring_regex(pre, _AFTER_LINK).to_numpy(zero_copy_only=False)
+    has_plus = (lead_len > 0) & ~pc.equal(lead, "(").to_numpy(zero_copy_only=False)
+    spaces = np.r_[0, np.cumsum(data == 32)]
+    m = np.arange(len(starts))
+    inner = m < last[g_row]  # a group with a separator after it, in its run
+    space_after = np.zeros(len(starts), dtype=bool)
+    space_after[inner] = spaces[starts[m[inner] + 1]] > spaces[ends[m[inner]]]
+    # (1, j) for every j that ends the run or has a space after it; (i, last) for every i after a space
+    pre_j = m[(m == last[g_row]) | space_after]
+    suf_i = m[(m != first[g_row]) & np.r_[False, space_after[:-1]]]
+    gi = np.r_[first[g_row[pre_j]], suf_i]
+    gj = np.r_[pre_j, last[g_row[suf_i]]]
+    row = g_row[gi]
+    lengths = np.r_[0, np.cumsum(ends - starts)]
+    ok = lengths[gj + 1] - lengths[gi] >= 7
+    gi, gj, row = gi[ok], gj[ok], row[ok]
+    is_first = gi == first[row]
+    vstart = starts[gi] - np.where(is_first, lead_len[row], 0)
+    vend = ends[gj]
+    plus = is_first & (has_plus[row] | link[row])
+    dial00 = is_first & ~has_plus[row] & ~link[row] & (data[starts[gi]] == 48) & (data[starts[gi] + 1] == 48) & \
+        (ends[gi] - starts[gi] >= 2)
+    # "+49 (0)30 ...": a 0 in brackets is not dialled from abroad (when the brackets are in the span too)
+    zero_in_brackets = np.zeros(len(data), dtype=bool)
+    zero_in_brackets[1:-1] = (data[1:-1] == 48) & (data[:-2] == 40) & (data[2:] == 41)
+    val, n = _number(data, vstart, vend, zero_in_brackets)
+    ok = (n >= 7) & (n <= 17)
+    value = _slices(data, vstart[ok], vend[ok])
+    trimmed = pc.utf8_trim(value, "()")
+    looks = pc.or_(pc.match_substring_regex(trimmed, _NOT_PHONE), pc.match_substring_regex(value, _NOT_PHONE_RUN))
+    looks = looks.to_numpy(zero_copy_only=False) | (
+        ~cued[row[ok]] & pc.match_substring_regex(trimmed, _COUNT).to_numpy(zero_copy_only=False))
+    keep = ~looks
+    idx = np.flatnonzero(ok)[keep]
+    val, n, dial00 = val[idx], n[idx], dial00[idx]
+    return {"row": row[idx], "i": gi[idx] - first[row[idx]] + 1, "j": gj[idx] - first[row[idx]] + 1,
+            "value": value.filter(pa.array(keep)), "plus": plus[idx], "dial00": dial00,
+            "val": np.where(dial00, val % _POW10[np.maximum(n - 2, 0)], val), "n": np.where(dial00, n - 2, n)}
+
+
 def phones_into(con, runs: str, into: str) -> None:  # noqa: ANN001 - a duckdb connection
     """Create temp table `into(k, value)`: the phone numbers in `runs(k, run,
     region)`, where `region` is the author's country (ISO alpha-2) or NULL.
-    The spans of each distinct run are cut in SQL; which of them are numbers
-    is decided by NumPy over the spans' digits, held as integers (`_valid_spans`,
-    `_outermost`): a join in SQL cost some 20 ms of planning and hash tables
-    per call and core, before a number was read."""
+    Each distinct run is cut into spans (`_spans`) and its spans checked
+    (`_valid_spans`) in NumPy over the runs' bytes, digits held as integers;
+    a valid span inside a longer valid one gives way to it (`_outermost`).
+    In SQL, with joins, this cost some 40 ms of planning and hash tables per
+    call and core, before a number was read."""
     t = f"_{into}"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_digits AS
-    SELECT row_number() OVER () AS sid, cid, run, region, i, j, value, plus, dial00, d FROM (
-    WITH cands AS (SELECT run, region, row_number() OVER () AS cid FROM (SELECT DISTINCT run, upper(region) AS region FROM {runs})),
-    parts AS (
-      -- what comes before the first digit: a cue word (it stays in the text), then the lead ("+", "(");
-      -- after it the run alternates groups of digits and what separates them: t[2i-1] is group i
-      -- (the run ends with a digit, so its groups are every other token)
-      -- after a WhatsApp link (wa.me/31612345678) a number is written with its country code, without "+"
-      SELECT run, region, cid, lead, pre <> lead AS cued, regexp_matches(pre, {quote(_AFTER_LINK)}) AS link, t[1:-1:2] AS g, t FROM (
-        SELECT *, regexp_extract(pre, '(?:[+＋]\\s?|\\()?$') AS lead,
-               regexp_extract_all(substr(run, length(pre) + 1), '[0-9]+|[^0-9]+') AS t FROM (
-          SELECT run, region, cid, regexp_extract(run, '^[^0-9]*') AS pre FROM cands))),
-    ends AS (
-      -- the spans of groups tried: those that start the run (1, m), and those that end it (m - n + 1, n),
-      -- as one unnest; a run without a space has one span, itself
-      SELECT *, CASE WHEN m <= len(g) THEN 1 ELSE m - len(g) + 1 END AS i,
-                CASE WHEN m <= len(g) THEN m ELSE len(g) END AS j FROM (
-        SELECT *, unnest(CASE WHEN contains(array_to_string(t, ''), ' ') THEN range(1, 2 * len(g)) ELSE [len(g)] END) AS m
-        FROM parts)),
-    spans AS (
-      -- slices, no lambdas: a span's text is the run's tokens from its first group to its last
-      SELECT run, region, cid, lead, cued, link, i, j, digits,
-        CASE WHEN i = 1 THEN lead ELSE '' END || array_to_string(t[2 * i - 1:2 * j - 1], '') AS value,
-        i = 1 AND (lead LIKE '%+%' OR lead LIKE '%＋%' OR link) AS plus,
-        i = 1 AND lead NOT LIKE '%+%' AND lead NOT LIKE '%＋%' AND NOT link AND starts_with(g[1], '00') AS dial00
-      FROM (SELECT *, array_to_string(g[i:j], '') AS digits FROM ends
-      -- a part of a run ends where the run has a space (an ASCII one: RE2's \\s is no wider, and the
-      -- no-break spaces group digits): "617-653-3040 2", never inside "6448-6261-0000"
-            WHERE (i = 1 OR contains(t[2 * i - 2], ' ')) AND (j = len(g) OR contains(t[2 * j], ' ')))
-      WHERE length(digits) >= 7)
-    SELECT *, CASE WHEN dial00 THEN substr(d0, 3) ELSE d0 END AS d FROM (
-      SELECT *, CASE WHEN contains(value, '(0)') THEN regexp_replace(replace(value, '(0)', ''), '[^0-9]', '', 'g')
-                     ELSE digits END AS d0 FROM spans)
-    WHERE length(d0) BETWEEN 7 AND 17 AND NOT regexp_matches(trim(value, '()'), {quote(_NOT_PHONE)})
-      AND (cued OR NOT regexp_matches(trim(value, '()'), {quote(_COUNT)}))
-      AND NOT regexp_matches(value, {quote(_NOT_PHONE_RUN)}))""")
-    spans = con.sql(f"SELECT cid, i, j, d, plus, dial00, region FROM {t}_digits ORDER BY sid").to_arrow_table()
-    valid = _valid_spans(spans)
-    sid = np.flatnonzero(valid)
-    keep = _outermost(*(spans.column(c).to_numpy()[sid] for c in ("cid", "i", "j")))
-    con.register(f"{t}_chosen", pa.table({"sid": pa.array(sid[keep] + 1, pa.int64())}))
+    cands = con.sql(f"SELECT DISTINCT run, upper(region) AS region FROM {runs}").to_arrow_table()
+    region = cands.column("region").combine_chunks()
+    cut = _spans(cands.column("run").combine_chunks())
+    valid = _valid_spans(cut["val"], cut["n"], cut["plus"], cut["dial00"], region.take(pa.array(cut["row"], pa.int64())))
+    at = np.flatnonzero(valid)
+    keep = at[_outermost(cut["row"][at], cut["i"][at], cut["j"][at])]
+    rows = pa.array(cut["row"][keep], pa.int64())
+    con.register(f"{t}_chosen", pa.table({"run": cands.column("run").take(rows), "region": region.take(rows),
+                                          "value": cut["value"].take(pa.array(keep, pa.int64()))}))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-    SELECT r.k, s.value FROM {runs} r JOIN {t}_digits s ON s.run = r.run AND s.region IS NOT DISTINCT FROM upper(r.region)
-    SEMI JOIN {t}_chosen c ON c.sid = s.sid""")
+    SELECT r.k, c.value FROM {runs} r JOIN {t}_chosen c ON c.run = r.run AND c.region IS NOT DISTINCT FROM upper(r.region)""")
     con.unregister(f"{t}_chosen")
-    con.execute(f"DROP TABLE {t}_digits")
 
 
 def _cl(cc: str, length: int) -> int:
