@@ -613,10 +613,14 @@ def _py_luhn_ok(d: str) -> bool:
                           st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=13, max_size=32)),
                 min_size=1, max_size=40),
        st.lists(st.text(alphabet="0123456789", min_size=1, max_size=19), min_size=1, max_size=40))
-def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[str, str]], numbers: list[str]) -> None:
-    """The mod-97 and Luhn checks are SQL macros. Property: they agree with the
-    arithmetic done in Python on every IBAN-shaped string (valid ones made so
-    by their check digits) and every string of digits."""
+def test_the_iban_check_in_sql_and_the_luhn_check_are_the_arithmetic(ibans: list[tuple[str, str]], numbers: list[str]) -> None:
+    """The mod-97 check is an SQL macro, Luhn a NumPy function over a matrix of
+    digits. Property: they agree with the arithmetic done in Python on every
+    IBAN-shaped string (valid ones made so by their check digits) and every
+    string of digits."""
+    import numpy as np
+
+    from consentry.snapshots.cards import luhn_ok
     from consentry.snapshots.pii import MACROS
 
     values = []
@@ -630,10 +634,12 @@ def test_the_iban_and_luhn_checks_in_sql_are_the_arithmetic(ibans: list[tuple[st
                          FROM (SELECT unnest(?) AS v, unnest(range(?)) AS i)""", [values, len(values)]).fetchall()[0][0]
     assert got == [_py_iban_ok(v) for v in values]
     assert any(got)
-    luhn = con.execute("SELECT list(consentry_luhn_ok(d) ORDER BY i) FROM (SELECT unnest(?) AS d, unnest(range(?)) AS i)",
-                       [numbers, len(numbers)]).fetchall()[0][0]
     con.close()
-    assert luhn == [_py_luhn_ok(d) for d in numbers]
+    digits = np.zeros((len(numbers), 19), dtype=np.int64)
+    for r, d in enumerate(numbers):
+        digits[r, :len(d)] = [int(c) for c in d]
+    luhn = luhn_ok(digits, np.array([len(d) for d in numbers]))
+    assert luhn.tolist() == [_py_luhn_ok(d) for d in numbers]
 
 
 def _py_brand_ok(d: str) -> bool:
@@ -648,22 +654,24 @@ def _py_brand_ok(d: str) -> bool:
             or (13 <= n <= 19 and (p2 == "50" or "56" <= p2 <= "69")))
 
 
-def test_the_issuer_check_in_sql_is_the_issuer_table() -> None:
-    """The issuer check is one pattern over the digits (`pii.CARD_BRANDS`). It
-    depends only on the first four digits and the length, so every one of
-    those is compared with the table written out in Python."""
-    from consentry.snapshots.pii import MACROS
+def test_the_issuer_check_is_the_issuer_table() -> None:
+    """The issuer check (`cards.brand_ok`) reads only the first four digits
+    and the length, so every one of those is compared with the table written
+    out in Python."""
+    import numpy as np
 
-    con = duckdb.connect()
-    con.execute(MACROS)
-    rows = con.execute("""SELECT d, consentry_card_brand_ok(d) FROM (
-        SELECT lpad(p::VARCHAR, 4, '0') || repeat('7', (n - 4)::INT) AS d FROM range(10000) a(p), range(4, 21) b(n)
-        UNION ALL SELECT right(lpad(p::VARCHAR, 3, '0'), n::INT) FROM range(1000) a(p), range(1, 4) b(n))""").fetchall()
-    con.close()
-    assert len(rows) == 173_000
-    wrong = [d for d, ok in rows if ok != _py_brand_ok(d)]
+    from consentry.snapshots.cards import brand_ok
+
+    cases = [f"{p:04d}" + "7" * (n - 4) for p in range(10000) for n in range(4, 21)]
+    cases += [f"{p:03d}"[-n:] for p in range(1000) for n in range(1, 4)]
+    digits = np.zeros((len(cases), 20), dtype=np.int64)
+    for r, d in enumerate(cases):
+        digits[r, :len(d)] = [int(c) for c in d]
+    got = brand_ok(digits, np.array([len(d) for d in cases]))
+    assert len(cases) == 173_000
+    wrong = [d for d, ok in zip(cases, got) if ok != _py_brand_ok(d)]
     assert wrong == []
-    assert sum(ok for _, ok in rows) > 10_000
+    assert got.sum() > 10_000
 
 
 @pytest.mark.parametrize("texts", [
@@ -738,3 +746,25 @@ def test_a_span_inside_a_longer_valid_span_of_its_run_gives_way() -> None:
     j = np.array([2, 4, 4, 1, 3, 5])
     assert _outermost(group, i, j).tolist() == [False, True, False, True, True, True]
     assert _outermost(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_strings_cut_at_their_own_bytes() -> None:
+    """`strbytes`: the groups of digits of each string, and strings cut each
+    at its own byte positions, multi-byte characters, empty strings, strings
+    without digits and a sliced array included."""
+    import numpy as np
+
+    from consentry.snapshots.strbytes import digit_groups, slices, view
+
+    arr = pa.array(["x", "tél 06\u00a012 34", "", "12", "no digits", "+33 6 ０７ 8"]).slice(1)
+    offsets, data = view(arr)
+    g = digit_groups(offsets, data)
+    assert g.count.tolist() == [3, 0, 1, 0, 3]
+    got = slices(data, g.start, g.end).to_pylist()
+    assert got == ["06", "12", "34", "12", "33", "6", "8"]
+    first = g.first[[0, 4]]
+    assert slices(data, offsets[[0, 4]], g.start[first]).to_pylist() == ["tél ", "+"]
+    assert slices(data, g.start[first], g.end[g.last[[0, 4]]]).to_pylist() == ["06\u00a012 34", "33 6 ０７ 8"]
+    empty_offsets, empty_data = view(pa.array([], pa.string()))
+    assert digit_groups(empty_offsets, empty_data).count.tolist() == []
+    assert slices(empty_data, np.zeros(0, np.int64), np.zeros(0, np.int64)).to_pylist() == []

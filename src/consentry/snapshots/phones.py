@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .prefixes import cover
+from .strbytes import digit_groups, slices, view
 
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL",
@@ -357,17 +358,6 @@ def _outermost(group: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return out
 
 
-def _slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
-    """The strings at bytes `start`..`end` of the UTF-8 bytes `data` (cut at
-    character boundaries), as an Arrow array: Arrow slices every row at the
-    same place, these are cut each at its own."""
-    size = end - start
-    offsets = np.zeros(len(size) + 1, dtype=np.int64)
-    np.cumsum(size, out=offsets[1:])
-    at = np.repeat(start - offsets[:-1], size) + np.arange(offsets[-1])
-    return pa.LargeStringArray.from_buffers(len(size), pa.py_buffer(offsets), pa.py_buffer(data[at].tobytes()))
-
-
 def _number(data: np.ndarray, start: np.ndarray, end: np.ndarray, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The digits at bytes `start`..`end` of `data` as a number and their count
     (a number has at most 17), less each digit `skip` marks whose bytes before
@@ -380,10 +370,13 @@ def _number(data: np.ndarray, start: np.ndarray, end: np.ndarray, skip: np.ndarr
     keep = (data[at] >= 48) & (data[at] <= 57) & ~dropped
     span, digit = span[keep], data[at[keep]].astype(np.int64) - 48
     count = np.bincount(span, minlength=len(size))
-    pos = np.arange(len(span)) - np.repeat(np.cumsum(count) - count, count)
-    val = np.zeros(len(size), dtype=np.int64)
+    begin = np.cumsum(count) - count
+    pos = np.arange(len(span)) - np.repeat(begin, count)
     power = np.clip(count[span] - 1 - pos, 0, 18)
-    np.add.at(val, span, np.where(count[span] <= 17, digit * _POW10[power], 0))
+    val = np.zeros(len(size), dtype=np.int64)
+    has = count > 0
+    if len(span):
+        val[has] = np.add.reduceat(np.where(count[span] <= 17, digit * _POW10[power], 0), begin[has])
     return val, count
 
 
@@ -402,23 +395,10 @@ def _spans(runs: pa.Array) -> dict[str, np.ndarray | pa.Array]:
     digits, or that look like dates, times, IP addresses, versions, counts
     (unless cued) or year ranges (`_NOT_PHONE`, `_COUNT`, `_NOT_PHONE_RUN`) are
     left out."""
-    runs = runs.cast(pa.large_string())
-    offsets = np.frombuffer(runs.buffers()[1], dtype=np.int64)[runs.offset:runs.offset + len(runs) + 1]
-    data = np.frombuffer(runs.buffers()[2], dtype=np.uint8)[: offsets[-1]] if len(runs) else np.zeros(0, np.uint8)
-    data = np.r_[data, np.zeros(2, np.uint8)]  # two bytes past the end: a look at b + 1 stays inside
-    size = np.diff(offsets)
-    digit = (data >= 48) & (data <= 57)
-    row_of = np.repeat(np.arange(len(runs)), size)
-    edge = np.zeros(len(data) + 1, dtype=bool)
-    edge[offsets] = True  # a run starts (and the one before ends) here
-    body = np.arange(len(row_of)) + offsets[0]
-    starts = body[digit[body] & (edge[body] | ~np.r_[False, digit[:-1]][body])]
-    ends = body[digit[body] & (edge[body + 1] | ~digit[body + 1])] + 1
-    g_row = row_of[starts - offsets[0]]
-    groups = np.bincount(g_row, minlength=len(runs))
-    first = np.cumsum(groups) - groups
-    last = first + groups - 1
-    pre = _slices(data, offsets[:-1], starts[first])
+    offsets, data = view(runs)
+    g = digit_groups(offsets, data)
+    starts, ends, g_row, first, last = g.start, g.end, g.row, g.first, g.last
+    pre = slices(data, offsets[:-1], starts[first])
     lead = pc.struct_field(pc.extract_regex(pre, _LEAD), "lead")
     lead_len = pc.binary_length(lead).to_numpy().astype(np.int64)
     cued = pc.binary_length(pre).to_numpy() > lead_len
@@ -449,13 +429,20 @@ def _spans(runs: pa.Array) -> dict[str, np.ndarray | pa.Array]:
     zero_in_brackets[1:-1] = (data[1:-1] == 48) & (data[:-2] == 40) & (data[2:] == 41)
     val, n = _number(data, vstart, vend, zero_in_brackets)
     ok = (n >= 7) & (n <= 17)
-    value = _slices(data, vstart[ok], vend[ok])
-    trimmed = pc.utf8_trim(value, "()")
-    looks = pc.or_(pc.match_substring_regex(trimmed, _NOT_PHONE), pc.match_substring_regex(value, _NOT_PHONE_RUN))
-    looks = looks.to_numpy(zero_copy_only=False) | (
-        ~cued[row[ok]] & pc.match_substring_regex(trimmed, _COUNT).to_numpy(zero_copy_only=False))
+    idx = np.flatnonzero(ok)
+    value = slices(data, vstart[idx], vend[idx])
+    # Look-alikes: every pattern of them needs a dot, a slash or a dash, or a leading 0 ("000...").
+    marks = np.r_[0, np.cumsum((data == 46) | (data == 47) | (data == 45))]
+    maybe = np.flatnonzero((marks[vend[idx]] > marks[vstart[idx]]) | (data[starts[gi[idx]]] == 48))
+    looks = np.zeros(len(idx), dtype=bool)
+    if len(maybe):
+        some = value.take(pa.array(maybe, pa.int64()))
+        trimmed = pc.utf8_trim(some, "()")
+        looks[maybe] = pc.or_(pc.match_substring_regex(trimmed, _NOT_PHONE), pc.match_substring_regex(some, _NOT_PHONE_RUN)
+                              ).to_numpy(zero_copy_only=False) | (
+            ~cued[row[idx[maybe]]] & pc.match_substring_regex(trimmed, _COUNT).to_numpy(zero_copy_only=False))
     keep = ~looks
-    idx = np.flatnonzero(ok)[keep]
+    idx = idx[keep]
     val, n, dial00 = val[idx], n[idx], dial00[idx]
     return {"row": row[idx], "i": gi[idx] - first[row[idx]] + 1, "j": gj[idx] - first[row[idx]] + 1,
             "value": value.filter(pa.array(keep)), "plus": plus[idx], "dial00": dial00,

@@ -2,11 +2,12 @@
 
 Each kind has two halves: a pattern that finds *candidates* over the whole
 column (RE2 inside DuckDB, one pass, no Python per item), and a *validation*
-that keeps only real ones. Checksums run in SQL (IBAN mod 97, card Luhn and
-issuer ranges); phone numbers by libphonenumber's own metadata, turned into
-tables of integer keys looked up with NumPy (`phones.py`), read in the
-author's country first. What
-comes out is `(key, kind, value)`: `value` is the exact text to replace.
+that keeps only real ones: the IBAN mod-97 check in SQL; card issuer ranges
+and Luhn over every span of a run's digit groups (`cards.py`), and phone
+numbers by libphonenumber's own metadata, turned into tables of integer keys
+and read in the author's country first (`phones.py`), both in NumPy over the
+runs' bytes. What comes out is `(key, kind, value)`: `value` is the exact text
+to replace.
 
 Why candidates then validation: a pattern alone cannot tell `02.27.2015` or an
 order number from a phone number, or a tracking number from an IBAN, and a
@@ -21,7 +22,10 @@ a WhatsApp link, and written in full-width characters (`０６１２３４５６
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from ..sqltext import quote
+from .cards import card_spans
 from .phones import DEFAULT_REGIONS, phones_into
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install", "longest_first", "replace_each"]
@@ -129,7 +133,7 @@ IBAN = "(?i)\\b(?:iban)?(?:" + "|".join(
 
 # A run of digit groups; the card inside it is found by trying every span of groups. No word
 # boundary around it ("card4111111111111111end", "ref4111 1111 1111 1111"): the letters it is glued
-# to come with it, for `_CARD_GLUE` to judge, those after it with the character after them (letters
+# to come with it, for `cards.py` to judge, those after it with the character after them (letters
 # followed by a digit are the next run's). A span longer than 19 digits is no card.
 CARD_RUN = rf"(?:[+＋]|[A-Za-z]*)[0-9]+(?:[{_GROUP_SEP}][0-9]+){{0,11}}(?:[A-Za-z]+(?:[^A-Za-z0-9]|$))?"
 # A run that may hold phone numbers, with what comes just before it: after an
@@ -155,29 +159,7 @@ WHATSAPP_LINK = r"(?:\bwa\.me/|\bwhatsapp(?:\.com|:/)/send/?\?phone=)"
 PHONE_RUN = (rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE}|{WHATSAPP_LINK})?"
              rf"(?:[+＋]\s?[0-9][0-9{_SP}().\-/]*[0-9]|(?:\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b)")
 
-# Card numbers by issuer, as (first digits, lengths): Visa; Mastercard (51-55, 2221-2720);
-# Amex; Discover, JCB, UnionPay, Mir (6011, 65, 644-649, 3528-3589, 62, 2200-2204); Diners
-# (300-305, 36, 38, 39); Maestro (50, 56-69). One pattern over the digits: as a chain of
-# prefix and length tests, DuckDB copied the span's digits expression into every test (the
-# cards' statement took 46 ms of CPU on 10,000 texts, 33 ms with this and the Luhn below).
-CARD_BRANDS = "^(?:" + "|".join([
-    "4(?:[0-9]{12}|[0-9]{15}|[0-9]{18})",
-    "5[1-5][0-9]{14}", "(?:222[1-9]|22[3-9][0-9]|2[3-6][0-9]{2}|27[01][0-9]|2720)[0-9]{12}",
-    "3[47][0-9]{13}",
-    "6011[0-9]{12,15}", "65[0-9]{14,17}", "64[4-9][0-9]{13,16}", "35(?:2[89]|[3-8][0-9])[0-9]{12,15}", "62[0-9]{14,17}",
-    "220[0-4][0-9]{12,15}",
-    "30[0-5][0-9]{11,16}", "3[689][0-9]{12,17}",
-    "(?:50|5[6-9]|6[0-9])[0-9]{11,17}",
-]) + ")$"
-
 MACROS = r"""
--- Luhn: from the right, every second digit doubled (its digit sum: 0246813579 by digit), the total a multiple of 10.
-CREATE OR REPLACE TEMP MACRO consentry_luhn_ok(d) AS (
-  list_sum(list_transform(string_split(reverse(d), ''), lambda c, i:
-    CASE WHEN i % 2 = 0 THEN ascii(substr('0246813579', ascii(c) - 47, 1)) - 48 ELSE ascii(c) - 48 END)) % 10 = 0
-);
--- Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir): `CARD_BRANDS`.
-CREATE OR REPLACE TEMP MACRO consentry_card_brand_ok(d) AS (regexp_full_match(d, '{CARD_BRANDS}'));
 -- ISO 13616: check digits 02..98; move the first four to the end, letters become 10..35, the number mod 97 is 1.
 -- The rest after the first four is read in pieces, up to 9 digits or one letter each (separators skipped),
 -- then the first four (their number has 6 digits) after it: the lambda takes a few steps, not one per
@@ -189,7 +171,7 @@ CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
                         ELSE (acc * CAST(10 ** length(x) AS BIGINT) + CAST(x AS BIGINT)) % 97 END, 0::BIGINT) * 1000000
     + ((ascii(upper(v[1])) - 55) * 100 + ascii(upper(v[2])) - 55) * 100 + TRY_CAST(v[3:4] AS INTEGER)) % 97 = 1, false)
 );
-""".replace("{CARD_BRANDS}", CARD_BRANDS)
+"""
 
 
 
@@ -229,13 +211,8 @@ _CARD_LIKE = rf"[0-9](?:[{_GROUP_SEP}]?[0-9]){{12}}"  # 13 digits at least
 _PHONE_LIKE = rf"[0-9](?:[{_SP}().\-/]*[0-9]){{6}}"  # 7 digits at least
 
 
-# What a card number may be glued to: a word in lower case or capitalised ("ref4111...", "cardno4111 ...",
-# "Card4111...", "4111...x"), not letters in capitals (a tracking number's "JJD", the "C" of "1Z06C", the
-# "P" that ends an alphanumeric IBAN-shaped "...3956-38P"), nor, before it, a country code (the "ES" of
-# an IBAN-shaped "ES36 8932 ...", whose check digits would start a card-like run). A group glued to other
-# letters is left out of its run. An IBAN may be glued to the word "iban" only (`IBAN`).
-_CARD_GLUE = "[a-z]+|[A-Z][a-z]+"
-_IBAN_CODES = " " + " ".join(cc.lower() for cc in sorted(IBAN_LENGTHS)) + " "  # (a list literal took DuckDB 0.6 ms to plan)
+# The countries an IBAN starts with: a card is not glued to one (`cards.py`).
+IBAN_CODES = frozenset(cc.lower() for cc in IBAN_LENGTHS)
 
 
 def _any_like(kinds: tuple[str, ...]) -> str:
@@ -316,36 +293,15 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     elif some.get("phone_like"):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, NULL::VARCHAR AS value FROM {t}_src WHERE false")
     if some.get("card_like"):
-        # Every span of groups is tried, but its digits are checked (length, issuer, Luhn) before its
-        # text is taken. The run alternates groups and separators, so a span's text is a slice of
-        # its tokens (t[2i-1] is group i): no lambdas, which DuckDB runs far slower than slices.
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'card', value FROM (
-            SELECT k, array_to_string(t[2 * i - 1:2 * j - 1], '') AS value
-            FROM (
-              SELECT *, array_to_string(g[i:j], '') AS d FROM (
-                SELECT *, unnest(range(i, len(g) + 1)) AS j FROM (
-                  -- every issuer's numbers start with 2 to 6: a span starting with another digit is not tried
-                  SELECT * FROM (SELECT *, unnest(range(1, len(g) + 1)) AS i FROM (
-                    -- without the letters it is glued to, a run starts and ends with digits: its groups are every
-                    -- other token. A group glued to letters `_CARD_GLUE` does not allow is left out, with its separator.
-                    SELECT k, t[1:-1:2] AS g, t FROM (
-                      SELECT k, t[CASE WHEN t[1][1] BETWEEN '0' AND '9' THEN 1
-                                       WHEN regexp_full_match(t[1], {quote(_CARD_GLUE)})
-                                            AND NOT contains({quote(_IBAN_CODES)}, ' ' || lower(t[1]) || ' ') THEN 2 ELSE 4 END
-                                  :CASE WHEN t[-1][1] BETWEEN '0' AND '9' THEN -1
-                                        WHEN regexp_full_match(regexp_extract(t[-1], '^[A-Za-z]*'), {quote(_CARD_GLUE)}) THEN -2
-                                        ELSE -4 END] AS t
-                      FROM (
-                        SELECT k, regexp_extract_all(run, '[0-9]+|[^0-9]+') AS t
-                        FROM (SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
-                        -- 13 digits or more: a run has nothing but digits and single separators after its "+"
-                        WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'))))
-                  WHERE g[i][1] BETWEEN '2' AND '6')))
-            WHERE length(d) BETWEEN 13 AND 19 AND consentry_card_brand_ok(d) AND consentry_luhn_ok(d))
-            -- groups split by dots or underscores are a card's only if each has 3 digits or more
-            -- (4111.1111.1111.1111; not a version or an OID, 1.2.840.113549.1)
-            WHERE NOT ((contains(value, '.') OR contains(value, '_'))
-                       AND regexp_matches(value, '(?:^|[^0-9])[0-9]{{1,2}}(?:[^0-9]|$)'))""")
+        # Runs of digit groups, glued letters and all; the spans that are card numbers are found in NumPy (`cards.py`).
+        runs = con.sql(f"""SELECT k, run FROM (
+              SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
+            -- 13 digits or more: a run has nothing but digits and single separators after its "+"
+            WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'""").to_arrow_table()
+        row, value = card_spans(runs.column("run").combine_chunks(), IBAN_CODES)
+        con.register(f"{t}_cards", pa.table({"k": runs.column("k").take(pa.array(row, pa.int64())), "value": value}))
+        con.execute(f"INSERT INTO {t}_f SELECT k, 'card', value FROM {t}_cards")
+        con.unregister(f"{t}_cards")
     if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their

@@ -1,0 +1,75 @@
+"""Strings as their UTF-8 bytes in NumPy, for the checks that cut runs of
+digits into spans (`phones.py`, `cards.py`).
+
+Arrow's kernels slice every string of an array at the same place, and SQL
+needs a list per run (DuckDB copied those lists into every row an unnest
+made). Here an array of runs is one byte buffer and its offsets: a group of
+digits is a pair of byte positions, and a span of groups is cut out by
+gathering its bytes. Digits, separators and letters that matter here are
+ASCII; any other character is only ever carried whole between two of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["Groups", "digit_groups", "slices", "view"]
+
+
+def view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """`arr`'s offsets (int64, one more than its rows; a null row is empty)
+    and its bytes, with two zero bytes past the end so that a look one byte
+    ahead stays inside."""
+    arr = arr.cast(pa.large_string())
+    if len(arr) == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.uint8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[: offsets[-1]] if arr.buffers()[2] else np.zeros(0, np.uint8)
+    return offsets, np.r_[data, np.zeros(2, np.uint8)]
+
+
+def slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
+    """The strings at bytes `start`..`end` of `data` (cut at character
+    boundaries), as an Arrow array."""
+    size = end - start
+    offsets = np.zeros(len(size) + 1, dtype=np.int64)
+    np.cumsum(size, out=offsets[1:])
+    at = np.repeat(start - offsets[:-1], size) + np.arange(offsets[-1])
+    return pa.LargeStringArray.from_buffers(len(size), pa.py_buffer(offsets), pa.py_buffer(data[at].tobytes()))
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The groups of ASCII digits of each string: group g is bytes
+    `start[g]`..`end[g]` of string `row[g]`; a string's groups are
+    `first[r]`..`first[r] + count[r] - 1`, in order."""
+
+    start: np.ndarray
+    end: np.ndarray
+    row: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+
+    @property
+    def last(self) -> np.ndarray:
+        return self.first + self.count - 1
+
+
+def digit_groups(offsets: np.ndarray, data: np.ndarray) -> Groups:
+    """The groups of digits of the strings `view` gave."""
+    rows = len(offsets) - 1
+    digit = (data >= 48) & (data <= 57)
+    body = np.arange(offsets[0], offsets[-1])
+    row_of = np.repeat(np.arange(rows), np.diff(offsets))
+    edge = np.zeros(len(data) + 1, dtype=bool)
+    edge[offsets] = True  # a string starts (and the one before ends) here
+    before = np.r_[False, digit[:-1]]
+    is_start = digit[body] & (edge[body] | ~before[body])
+    is_end = digit[body] & (edge[body + 1] | ~digit[body + 1])
+    start, end = body[is_start], body[is_end] + 1
+    row = row_of[is_start]
+    count = np.bincount(row, minlength=rows)
+    return Groups(start, end, row, np.cumsum(count) - count, count)
