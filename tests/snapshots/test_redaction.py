@@ -768,3 +768,63 @@ def test_strings_cut_at_their_own_bytes() -> None:
     empty_offsets, empty_data = view(pa.array([], pa.string()))
     assert digit_groups(empty_offsets, empty_data).count.tolist() == []
     assert slices(empty_data, np.zeros(0, np.int64), np.zeros(0, np.int64)).to_pylist() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.sampled_from(["", "IBAN", "iban", "Iban", "x ", "IBAN: "]),
+    st.sampled_from(sorted(IBAN_LENGTHS) + ["XX", "ib", "de", "Zz"]),
+    st.integers(-3, 4), st.text("0123456789ABCDEFghij", min_size=0, max_size=40),
+    st.sampled_from([" ", "-", ".", "_", "\u00a0", "\u2007", "\u2009", "\u202f", ""]), st.sampled_from([3, 4, 5, 40]),
+    st.booleans(), st.sampled_from(["", " end", "X", "_1", " DE12"])), min_size=1, max_size=30))
+def test_ibans_in_numpy_are_what_the_pattern_and_the_sql_check_take(items) -> None:
+    """`ibans.iban_matches` reads the IBAN-shaped regions as
+    `regexp_extract_all(region, pii.IBAN)` does (leftmost first, word
+    boundaries, the length of each country's IBAN, "iban" glued before it),
+    and its mod-97 check is the SQL macro's, on made-up regions with valid
+    and invalid check digits."""
+    from consentry.snapshots.ibans import iban_matches
+    from consentry.snapshots.pii import IBAN, MACROS, _IBAN_REGION
+    from consentry.sqltext import quote
+
+    texts = []
+    for lead, cc, off, body, sep, size, valid, tail in items:
+        n = IBAN_LENGTHS.get(cc.upper(), 22) + off
+        body = (body * 3)[: max(0, n - 4)]
+        check = "00"
+        if valid and cc.upper() in IBAN_LENGTHS:
+            check = f"{98 - int(''.join(str(int(ch, 36)) for ch in body + cc.upper() + '00')) % 97:02d}"
+        texts.append(lead + cc + check + sep + sep.join(body[i:i + size] for i in range(0, len(body), size)) + tail)
+    con = duckdb.connect()
+    con.execute(MACROS)
+    regions = [r for (r,) in con.execute(f"SELECT unnest(regexp_extract_all(t, {quote(_IBAN_REGION)})) FROM (SELECT unnest(?) AS t)",
+                                         [texts]).fetchall()]
+    want = con.execute(f"""SELECT i, v, consentry_iban_ok(v) FROM (
+        SELECT i, CASE WHEN lower(left(v, 4)) = 'iban' THEN substr(v, 5) ELSE v END AS v FROM (
+          SELECT i, unnest(regexp_extract_all(r, {quote(IBAN)})) AS v FROM (SELECT unnest(?) AS r, unnest(range(?)) AS i)))""",
+                       [regions, len(regions)]).fetchall()
+    con.close()
+    row, value, ok = iban_matches(pa.array(regions, pa.string()), IBAN_LENGTHS)
+    assert sorted(zip(row.tolist(), value.to_pylist(), ok.tolist())) == sorted(tuple(w) for w in want)
+
+
+def test_check_digits_outside_02_to_98_fail_even_when_mod_97_holds() -> None:
+    """ISO 13616 check digits are 02..98: 99 is 2 and 00 is 97 and 01 is 98
+    modulo 97, and an IBAN written with them passes the sum but is no IBAN."""
+    from consentry.snapshots.ibans import iban_matches
+
+    def check_of(body: str) -> int:
+        return 98 - int("".join(str(int(ch, 36)) for ch in body + "DE00")) % 97
+
+    made = {}
+    for i in range(100_000):
+        body = f"{i:018d}"
+        c = check_of(body)
+        if c in (2, 97, 98) and c not in made:
+            made[c] = body
+        if len(made) == 3:
+            break
+    regions = [f"DE{c:02d}{b}" for c, b in made.items()] + [f"DE{(c + 97) % 100:02d}{b}" for c, b in made.items()]
+    _, value, ok = iban_matches(pa.array(regions), IBAN_LENGTHS)
+    assert value.to_pylist() == regions
+    assert ok.tolist() == [True, True, True, False, False, False]
