@@ -187,9 +187,16 @@ def redact_texts(
         found_lists(con, "texts_in", "k", "text", "country", kinds)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
         inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
-        return con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)}) ORDER BY k").to_arrow_table()
+        return con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)})").to_arrow_table()
 
     changed = _side_by_side(arr, countries, work)
-    mask = np.zeros(len(arr), dtype=bool)
-    mask[changed.column("k").to_numpy()] = True
-    return pc.replace_with_mask(arr, pa.array(mask), changed.column("text").combine_chunks()).to_pylist()
+    if isinstance(texts, pa.Array | pa.ChunkedArray):
+        order = pc.sort_indices(changed.column("k"))
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[changed.column("k").to_numpy()] = True
+        return pc.replace_with_mask(arr, pa.array(mask), changed.column("text").take(order).combine_chunks()).to_pylist()
+    # A list in, a list out: the texts that did not change are handed back as they came, not copied through Arrow.
+    out = np.empty(len(arr), dtype=object)
+    out[:] = texts
+    out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
+    return out.tolist()
