@@ -579,7 +579,7 @@ def render_md(args, items, n, n_chars, lab, neg, langs, clean, runs, in_source, 
     if "consentry" in runs:
         out.append(goals_md(runs, n))
     out.append(f"Timing: fastest of {max(1, args.repeat)} run(s) each, after a warm-up on a few texts outside the corpus; "
-               "consentry's in-process caches, if any, are emptied before every timed run (phones are validated in SQL, without one).\n")
+               "consentry's in-process caches, if any, are emptied before every timed run (libphonenumber's metadata, turned into tables of keys once per process, is kept, as Presidio keeps its compiled patterns).\n")
     out.append("| run | seconds | texts/s | × Presidio (default regions) | other processes' CPU | false positives: look-alike / other kind / real text | over-long hits |")
     out.append("|---|---:|---:|---:|---:|---:|---:|")
     base = runs["presidio"]["cpu"]["wall"]
