@@ -11,7 +11,6 @@ build can count the rows each step changed.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +20,7 @@ from ..policy import Transforms
 from ..sqltext import quote
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, find_into, install, longest_first, replace_each
+from .pii import KINDS, PLACEHOLDERS, cuts, find_into, install, longest_first, replace_each, shared_cursor
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -87,42 +86,15 @@ def _as_array(texts: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Ar
     return texts if isinstance(texts, pa.Array) else pa.array(list(texts), pa.string())
 
 
-#: Rows per part at the least when a column is cut in parts that run side by side.
-MIN_PART = 4096
-
-
 def _parts(n: int) -> list[tuple[int, int]]:
-    """Row ranges run side by side, one per core. DuckDB parallelises a scan by
-    row groups of 122,880 rows, so a smaller column would run on one core; each
-    part gets its own connection and thread (DuckDB releases the GIL)."""
-    p = max(1, min(os.cpu_count() or 1, n // MIN_PART))
-    return [(i * n // p, (i + 1) * n // p) for i in range(p)]
+    """Row ranges run side by side, one per core (`pii.cuts`)."""
+    return cuts(n, os.cpu_count() or 1)
 
 
-_READY: dict[int, object] = {}
-_READY_LOCK = threading.Lock()
-
-
-def _cursor(threads: int):  # noqa: ANN202 - a duckdb connection
-    """A fresh connection (its own temp tables) to an in-memory database that has
-    the macros and the phone metadata already: made once per process and thread
-    count, as Presidio keeps its recognizers. A cursor costs about 1 ms; a new
-    database with everything installed cost 25-40 ms per call and part."""
-    import duckdb
-
-    with _READY_LOCK:
-        db = _READY.get(threads)
-        if db is None:
-            db = duckdb.connect(config={"threads": threads})
-            install_sql(db, shared=True)
-            _READY[threads] = db
-        return db.cursor()
-
-
-def _connect_with(arr: pa.Array, ctry: pa.Array, lo: int, hi: int, threads: int):  # noqa: ANN202
+def _connect_with(arr: pa.Array, ctry: pa.Array, lo: int, hi: int):  # noqa: ANN202
     import numpy as np
 
-    con = _cursor(threads)
+    con = shared_cursor()
     con.register("texts_in", pa.table({"k": pa.array(np.arange(lo, hi, dtype=np.int64)), "text": arr.slice(lo, hi - lo),
                                        "country": ctry.slice(lo, hi - lo)}))
     return con
@@ -139,7 +111,7 @@ def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
     parts = _parts(n)
 
     def one(lo_hi: tuple[int, int]) -> pa.Table:
-        con = _connect_with(arr, ctry, *lo_hi, threads=1 if len(parts) > 1 else os.cpu_count() or 1)
+        con = _connect_with(arr, ctry, *lo_hi)
         try:
             return work(con)
         finally:
