@@ -34,7 +34,8 @@ from .cards import card_spans
 from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phones_into
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "PLACEHOLDERS", "find_into", "install", "longest_first", "replace_each"]
+__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "install", "longest_first",
+           "replace_each", "shared_cursor"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -237,7 +238,7 @@ def _any_like(kinds: tuple[str, ...]) -> str:
     return "(?is)" + "|".join("(?:" + a.removeprefix("(?is)").removeprefix("(?i)") + ")" for a in alts) if alts else "$^"
 
 
-#: Each stage's cheap test, a column of `candidates` (a kind not asked for has none).
+#: Each stage's cheap test, a column of `load_candidates`' table (a kind not asked for has none).
 TESTS = ("has_at", "spelled_at", "idn", "plain", "iban_like", "card_like", "phone_like")
 #: Rows read from the engine and tested at a time.
 _BATCH = 100_000
@@ -246,7 +247,8 @@ _BATCH = 100_000
 def _tested(batch: pa.RecordBatch, kinds: tuple[str, ...], twins) -> pa.Table:  # noqa: ANN001 - text -> ASCII twin
     """The rows of `batch(k, text, region)` that may hold what `kinds` names
     (`_any_like`), with `orig` and each stage's test (`TESTS`)."""
-    rows = pa.Table.from_batches([batch]).filter(pc.fill_null(pc.match_substring_regex(batch.column("text"), _any_like(kinds)), False))
+    maybe = pc.fill_null(pc.match_substring_regex(batch.column("text"), _any_like(kinds)), False)
+    rows = pa.Table.from_batches([batch]).filter(maybe)
     text = rows.column("text").combine_chunks()
     orig = pa.nulls(len(rows), text.type)
     # The ASCII twin, where a text has a full-width digit or at sign (among the non-ASCII texts: few).
@@ -286,16 +288,14 @@ def load_candidates(con, src: str, key: str, text: str, country: str | None, kin
     patterns read (the ASCII twin where the text has full-width forms, the
     text itself then in `orig`); each stage's cheap test (`TESTS`) is a
     column. Returns, per test and for `full_width`, whether any row has it.
-    The tests run in Arrow, whose RE2 reads these texts about twice as fast
-    as DuckDB's, without holding Python's lock: a batch at a time, as many
-    side by side as the connection has threads."""
+    The tests run in Arrow, a batch at a time: its RE2 reads these texts
+    about twice as fast as DuckDB's, and without holding Python's lock."""
     region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
-    threads = int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
     reader = con.sql(f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} "
                      f"WHERE {text} IS NOT NULL").to_arrow_reader(_BATCH)
 
     def twins(wide: pa.Array) -> pa.Array:
-        cur = con.cursor()
+        cur = con.cursor()  # the reader holds `con`
         try:
             cur.register("_consentry_wide", pa.table({"text": wide}))
             return cur.sql(f"SELECT translate(text, {quote(FULL_WIDTH)}, {quote(FULL_WIDTH_ASCII)}) FROM _consentry_wide"
@@ -303,36 +303,19 @@ def load_candidates(con, src: str, key: str, text: str, country: str | None, kin
         finally:
             cur.close()
 
-    some: dict[str, bool] = {}
-    made = False
-
-    def store(part: pa.Table) -> None:
-        nonlocal made
+    # The reader holds the connection: the batches are tested as they come, and stored once it is drained.
+    parts = [_tested(batch, kinds, twins) for batch in reader] or [
+        _tested(pa.RecordBatch.from_pylist([], schema=reader.schema), kinds, twins)]
+    some: dict[str, bool] = {"full_width": False}
+    for i, part in enumerate(parts):
         for name in part.column_names[4:]:
             some[name] = some.get(name, False) or pc.any(part.column(name)).as_py() is True
-        some["full_width"] = some.get("full_width", False) or part.column("orig").null_count < len(part)
+        some["full_width"] |= part.column("orig").null_count < len(part)
         con.register("_consentry_part", part)
-        con.execute(f"INSERT INTO {into} SELECT * FROM _consentry_part" if made else
+        con.execute(f"INSERT INTO {into} SELECT * FROM _consentry_part" if i else
                     f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM _consentry_part")
         con.unregister("_consentry_part")
-        made = True
-
-    def test(batch: pa.RecordBatch) -> pa.Table:
-        return _tested(batch, kinds, twins)
-
-    # The reader holds the connection: the parts are tested as batches arrive, and stored once it is drained.
-    parts: list[pa.Table] = []
-    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="consentry-pii") as pool:
-        jobs = []
-        for batch in reader:
-            jobs.append(pool.submit(test, batch))
-            if len(jobs) > threads:  # a few batches in memory at a time, not the column
-                parts.append(jobs.pop(0).result())
-        parts += [job.result() for job in jobs]
-    while parts:
-        store(parts.pop(0))
-    if not made:
-        store(_tested(pa.RecordBatch.from_pylist([], schema=reader.schema), kinds, twins))
+        parts[i] = None
     return some
 
 
