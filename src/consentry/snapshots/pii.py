@@ -2,11 +2,11 @@
 
 Each kind has two halves: a pattern that finds *candidates* over the whole
 column (RE2 inside DuckDB, one pass, no Python per item), and a *validation*
-that keeps only real ones: the IBAN mod-97 check in SQL; card issuer ranges
-and Luhn over every span of a run's digit groups (`cards.py`), and phone
-numbers by libphonenumber's own metadata, turned into tables of integer keys
-and read in the author's country first (`phones.py`), both in NumPy over the
-runs' bytes. What comes out is `(key, kind, value)`: `value` is the exact text
+that keeps only real ones, in NumPy over the candidates' bytes: IBANs by
+their country's length and mod 97 (`ibans.py`), cards by the issuer ranges and
+Luhn over every span of a run's digit groups (`cards.py`), phone numbers by
+libphonenumber's own metadata, turned into tables of integer keys and read in
+the author's country first (`phones.py`). What comes out is `(key, kind, value)`: `value` is the exact text
 to replace.
 
 Why candidates then validation: a pattern alone cannot tell `02.27.2015` or an
@@ -34,8 +34,8 @@ from .cards import card_spans
 from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phones_into
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "install", "longest_first",
-           "replace_each", "shared_cursor"]
+__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "longest_first", "replace_each",
+           "shared_cursor"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -166,23 +166,6 @@ WHATSAPP_LINK = r"(?:\bwa\.me/|\bwhatsapp(?:\.com|:/)/send/?\?phone=)"
 PHONE_RUN = (rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE}|{WHATSAPP_LINK})?"
              rf"(?:[+＋]\s?[0-9][0-9{_SP}().\-/]*[0-9]|(?:\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b)")
 
-MACROS = r"""
--- ISO 13616: check digits 02..98; move the first four to the end, letters become 10..35, the number mod 97 is 1.
--- The rest after the first four is read in pieces, up to 9 digits or one letter each (separators skipped),
--- then the first four (their number has 6 digits) after it: the lambda takes a few steps, not one per
--- character (a quarter less time; the check was a third of the IBAN stage's).
-CREATE OR REPLACE TEMP MACRO consentry_iban_ok(v) AS (
-  regexp_extract(v, '^..([0-9]{2})', 1) BETWEEN '02' AND '98' AND coalesce((list_reduce(
-    regexp_extract_all(substr(v, 5), '[0-9]{1,9}|[A-Za-z]'),
-    lambda acc, x: CASE WHEN x >= 'A' THEN (acc * 100 + ascii(upper(x)) - 55) % 97
-                        ELSE (acc * CAST(10 ** length(x) AS BIGINT) + CAST(x AS BIGINT)) % 97 END, 0::BIGINT) * 1000000
-    + ((ascii(upper(v[1])) - 55) * 100 + ascii(upper(v[2])) - 55) * 100 + TRY_CAST(v[3:4] AS INTEGER)) % 97 = 1, false)
-);
-"""
-
-
-
-
 def longest_first(value: str, where: str | None = None) -> str:
     """SQL aggregate: the group's values (those where `where` holds; NULL if
     none) as a list, longest first, then in text order, so that a value inside
@@ -199,12 +182,6 @@ def replace_each(x: str, values: str, by: str) -> str:
     2.0 it runs faster than the nested `replace` calls it replaced, and its
     plan is a third of theirs."""
     return f"CASE WHEN {values} IS NULL THEN {x} ELSE list_reduce({values}, lambda acc, e: replace(acc, e.v, {by}), {x}) END"
-
-
-def install(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
-    """The macros, on one DuckDB connection (`shared`: in the database's main
-    schema, for all its cursors)."""
-    con.execute(MACROS.replace("TEMP MACRO", "MACRO") if shared else MACROS)
 
 
 # Cheap tests a row must pass before a kind's pattern is run on it (necessary, not sufficient).
@@ -329,16 +306,13 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_cursor():  # noqa: ANN201 - a duckdb connection
     """A fresh connection (its own temp tables, one thread) to an in-memory
-    database that has the macros already, made once per process: a part of a
-    column is found on one. A cursor costs about 1 ms; a database with the
-    macros installed cost 25-40 ms per call and part."""
+    database made once per process: a part of a column is found on one. A
+    cursor costs about 1 ms, a new database some 25 ms."""
     import duckdb
 
     with _SHARED_LOCK:
         if not _SHARED:
-            db = duckdb.connect(config={"threads": 1})
-            install(db, shared=True)
-            _SHARED.append(db)
+            _SHARED.append(duckdb.connect(config={"threads": 1}))
         return _SHARED[0].cursor()
 
 

@@ -20,7 +20,7 @@ from ..policy import Transforms
 from ..sqltext import quote
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, cuts, find_into, install, longest_first, replace_each, shared_cursor
+from .pii import KINDS, PLACEHOLDERS, cuts, find_into, longest_first, replace_each, shared_cursor
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -34,9 +34,8 @@ def kinds_of(t: Transforms) -> tuple[str, ...]:
 
 
 def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckdb connection
-    """Everything redaction needs on a connection: macros and the phone validator.
+    """Everything redaction needs on a connection: the @mention macros.
     `shared`: into the database's main schema, for every cursor of it to use."""
-    install(con, shared=shared)
     con.execute(MENTION_MACROS.replace("TEMP MACRO", "MACRO") if shared else MENTION_MACROS)
 
 
