@@ -840,3 +840,29 @@ def test_check_digits_outside_02_to_98_fail_even_when_mod_97_holds() -> None:
     _, value, ok = iban_matches(pa.array(regions), IBAN_LENGTHS)
     assert value.to_pylist() == regions
     assert ok.tolist() == [True, True, True, False, False, False]
+
+
+def test_a_connection_with_threads_finds_in_parts_what_one_thread_finds() -> None:
+    """Builds and `snapshot verify` call `find_into` on a connection with
+    several threads: the texts are read in chunks and each chunk found in
+    parts side by side (`pii.cuts`). Keys, countries and findings at the
+    parts' edges come out as on one thread."""
+    from consentry.snapshots.pii import MIN_PART, cuts, find_into
+
+    texts = [f"post {i}" for i in range(2 * MIN_PART + 11)]
+    edges = [0, MIN_PART - 1, MIN_PART, MIN_PART + 5, len(texts) - 1]
+    for i, value in zip(edges, ["ana@example.com", "030 1234567", "DE89 3704 0044 0532 0130 00", "4111 1111 1111 1111",
+                                "bo [at] example [dot] org"]):
+        texts[i] = f"post {i}: {value}"
+    table = pa.table({"item_id": [f"i{i}" for i in range(len(texts))], "text": texts,
+                      "country": ["DE" if i % 2 else None for i in range(len(texts))]})
+    assert len(cuts(len(texts), 2)) == 2
+    got = {}
+    for threads in (1, 2):
+        con = duckdb.connect(config={"threads": threads})
+        con.register("kept", table)
+        find_into(con, "(SELECT * FROM kept)", "item_id", "text", "country", ("email", "iban", "card", "phone"), into="f")
+        got[threads] = sorted(con.execute("SELECT k, kind, value FROM f").fetchall())
+        con.close()
+    assert got[1] == got[2]
+    assert sorted(int(k[1:]) for k, _, _ in got[2]) == edges

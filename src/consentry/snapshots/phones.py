@@ -30,6 +30,7 @@ a range not yet allocated.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -192,8 +193,18 @@ def _prefix_rows(kind: str, cc: str) -> tuple[tuple[int, ...], tuple[tuple[int, 
             tuple((_cl(cc, n), _key(cc, n, "0" * k), 10 ** (n - k)) for n, k in ks))
 
 
-@lru_cache(maxsize=64)
+_MAKING = threading.Lock()
+
+
 def _prefix_arrays(kind: str, ccs: frozenset[str]) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_made_prefix_arrays`, made once when parts side by side ask at once
+    (a country code's prefixes take up to a second to make, the first time)."""
+    with _MAKING:
+        return _made_prefix_arrays(kind, ccs)
+
+
+@lru_cache(maxsize=64)
+def _made_prefix_arrays(kind: str, ccs: frozenset[str]) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The `valid` or `general` numbers of the country codes `ccs`: their
     `_key`s; per (country code, length) key `cl` where its prefix lengths
     start and how many there are; per prefix length its base key and divisor.

@@ -258,21 +258,26 @@ def _tested(batch: pa.RecordBatch, kinds: tuple[str, ...], twins) -> pa.Table:  
     return pa.table(cols)
 
 
-def load_candidates(con, src: str, key: str, text: str, country: str | None, kinds: tuple[str, ...],  # noqa: ANN001
-                    into: str) -> dict[str, bool]:
+def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
+                    kinds: tuple[str, ...], into: str) -> dict[str, bool]:
     """Create temp table `into(k, text, orig, region, <tests>)`: the rows of
-    relation `src` that may hold what `kinds` names. `text` is what the
-    patterns read (the ASCII twin where the text has full-width forms, the
-    text itself then in `orig`); each stage's cheap test (`TESTS`) is a
-    column. Returns, per test and for `full_width`, whether any row has it.
-    The tests run in Arrow, a batch at a time: its RE2 reads these texts
-    about twice as fast as DuckDB's, and without holding Python's lock."""
-    region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
-    reader = con.sql(f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} "
-                     f"WHERE {text} IS NOT NULL").to_arrow_reader(_BATCH)
+    relation `src` (or of the batch `src(k, text, region)`) that may hold
+    what `kinds` names. `text` is what the patterns read (the ASCII twin
+    where the text has full-width forms, the text itself then in `orig`);
+    each stage's cheap test (`TESTS`) is a column. Returns, per test and for
+    `full_width`, whether any row has it. The tests run in Arrow, a batch at a
+    time: its RE2 reads these texts about twice as fast as DuckDB's, and
+    without holding Python's lock."""
+    if isinstance(src, pa.RecordBatch):
+        batches, schema = [src], src.schema
+    else:
+        region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
+        batches = con.sql(f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} "
+                          f"WHERE {text} IS NOT NULL").to_arrow_reader(_BATCH)
+        schema = batches.schema
 
     def twins(wide: pa.Array) -> pa.Array:
-        cur = con.cursor()  # the reader holds `con`
+        cur = con.cursor()  # a reader holds `con`
         try:
             cur.register("_consentry_wide", pa.table({"text": wide}))
             return cur.sql(f"SELECT translate(text, {quote(FULL_WIDTH)}, {quote(FULL_WIDTH_ASCII)}) FROM _consentry_wide"
@@ -280,9 +285,9 @@ def load_candidates(con, src: str, key: str, text: str, country: str | None, kin
         finally:
             cur.close()
 
-    # The reader holds the connection: the batches are tested as they come, and stored once it is drained.
-    parts = [_tested(batch, kinds, twins) for batch in reader] or [
-        _tested(pa.RecordBatch.from_pylist([], schema=reader.schema), kinds, twins)]
+    # A reader holds the connection: the batches are tested as they come, and stored once it is drained.
+    parts = [_tested(batch, kinds, twins) for batch in batches] or [
+        _tested(pa.RecordBatch.from_pylist([], schema=schema), kinds, twins)]
     some: dict[str, bool] = {"full_width": False}
     for i, part in enumerate(parts):
         for name in part.column_names[4:]:
@@ -329,8 +334,7 @@ def _find_part(rows: pa.RecordBatch, kinds: tuple[str, ...]) -> pa.Table:
     """`find_into` over `rows(k, text, region)` on a connection of its own: (k, kind, value)."""
     cur = shared_cursor()
     try:
-        cur.register("texts_in", rows)
-        _find_here(cur, "texts_in", "k", "text", "region", kinds, "pii_found")
+        _find_here(cur, rows, "k", "text", "region", kinds, "pii_found")
         return cur.sql("SELECT k, kind, value FROM pii_found").to_arrow_table()
     finally:
         cur.close()
@@ -362,9 +366,10 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     con.unregister(f"_{into}_parts")
 
 
-def _find_here(con, src: str, key: str, text: str, country: str | None, kinds: tuple[str, ...],  # noqa: ANN001
-               into: str) -> None:
-    """`find_into` on this connection. Each stage is a set operation over the
+def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
+               kinds: tuple[str, ...], into: str) -> None:
+    """`find_into` on this connection (`src`: a relation, or a batch of
+    `(k, text, region)`). Each stage is a set operation over the
     whole column and is computed once; a finding inside a finding of an
     earlier kind (a phone-like run inside an IBAN) is dropped."""
     t = f"_{into}"
