@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .strbytes import digit_groups, slices, view
+from .strbytes import digit_groups, slices, spread, view
 
 __all__ = ["brand_ok", "card_spans", "luhn_ok"]
 
@@ -101,20 +101,17 @@ def card_spans(runs: pa.Array, iban_codes: frozenset[str]) -> tuple[np.ndarray, 
     row_of_group = np.repeat(np.arange(len(rows)), g.count[rows])
     gi = np.arange(len(g.start))
     gi = gi[(gi >= lo[row_of_group]) & (gi <= hi[row_of_group]) & (data[g.start[gi]] >= 50) & (data[g.start[gi]] <= 54)]
-    n_j = hi[row_of_group[gi]] - gi + 1
-    i = np.repeat(gi, n_j)
-    j = i + np.arange(n_j.sum()) - np.repeat(np.cumsum(n_j) - n_j, n_j)
+    owner, j = spread(gi, hi[row_of_group[gi]] - gi + 1)
+    i = gi[owner]
     digits_before = np.r_[0, np.cumsum(g.end - g.start)]
     n = digits_before[j + 1] - digits_before[i]
     ok = (n >= 13) & (n <= LONGEST)
     i, j, n = i[ok], j[ok], n[ok]
     # The span's digits as a matrix, a row per span.
-    size = g.end[j] - g.start[i]
-    at = np.repeat(g.start[i], size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
-    span = np.repeat(np.arange(len(i)), size)
+    span, at = spread(g.start[i], g.end[j] - g.start[i])
     is_digit = (data[at] >= 48) & (data[at] <= 57)
     span, at = span[is_digit], at[is_digit]
-    pos = np.arange(len(span)) - np.repeat(np.cumsum(n) - n, n)
+    _, pos = spread(np.zeros_like(n), n)
     digits = np.zeros((len(i), LONGEST), dtype=np.int64)
     digits[span, pos] = data[at] - 48
     ok = brand_ok(digits, n) & luhn_ok(digits, n)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .strbytes import slices, view
+from .strbytes import slices, spread, view
 
 __all__ = ["iban_matches"]
 
@@ -35,8 +35,7 @@ def iban_matches(regions: pa.Array, lengths: dict[str, int]) -> tuple[np.ndarray
     """(row, value, ok) for each IBAN-shaped match in `regions`: its region's
     position, the text (without a leading "iban"), and whether its check
     digits hold. `lengths`: the IBAN length of each country code."""
-    offsets, data = view(regions)
-    data = np.r_[data, np.zeros(8, np.uint8)]  # a look up to 8 bytes past a region's start stays inside
+    offsets, data = view(regions, pad=10)  # a look up to 8 bytes past a region's start stays inside
     digit, letter, alnum = _classes(data)
     word = alnum | (data == 95)  # RE2's \b: letters, digits and "_"
     rows = len(offsets) - 1
@@ -96,17 +95,15 @@ def iban_matches(regions: pa.Array, lengths: dict[str, int]) -> tuple[np.ndarray
 def _check_ok(data: np.ndarray, alnum: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """ISO 13616 on each IBAN at bytes `start`..`end` (its first four are the
     country code and check digits, with no separator)."""
-    size = end - start
-    at = np.repeat(start, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
-    iban = np.repeat(np.arange(len(size)), size)
-    keep = alnum[at] & (at >= np.repeat(start + 4, size))
+    iban, at = spread(start, end - start)
+    keep = alnum[at] & (at >= start[iban] + 4)
     at, iban = at[keep], iban[keep]
-    count = np.bincount(iban, minlength=len(size))
-    pos = np.arange(len(at)) - np.repeat(np.cumsum(count) - count, count)
+    count = np.bincount(iban, minlength=len(start))
+    _, pos = spread(np.zeros_like(count), count)
     ch = data[at].astype(np.int64)
     value = np.where(ch <= 57, ch - 48, (ch | 32) - 87)  # 0-9, then a/A = 10 ... z/Z = 35
     width = np.where(ch <= 57, 10, 100)
-    acc = np.zeros(len(size), dtype=np.int64)
+    acc = np.zeros(len(start), dtype=np.int64)
     for k in range(int(count.max()) if len(count) else 0):
         now = pos == k
         i = iban[now]

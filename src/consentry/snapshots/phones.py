@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .prefixes import cover
-from .strbytes import digit_groups, slices, view
+from .strbytes import digit_groups, slices, spread, view
 
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL",
@@ -272,9 +272,7 @@ def _members(kind: str, ccs: frozenset[str], code: np.ndarray, val: np.ndarray, 
     power of the digits after it."""
     keys, start, counts, ks_base, ks_div = _prefix_arrays(kind, ccs)
     cl = _codes()["cc"][code] * _LENGTHS + n
-    lo, count = start[cl], counts[cl]
-    row = np.repeat(np.arange(len(cl)), count)
-    k = lo[row] + np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    row, k = spread(start[cl], counts[cl])
     key = ks_base[k] + val[row] // ks_div[k]
     # A hash set (Arrow's, built per call) and not a binary search: the keys
     # are some 30,000, the lookups 80,000 per 10,000 texts, in no order.
@@ -358,9 +356,7 @@ def _outermost(group: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     g, i, j = group[order], i[order], j[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     size = np.diff(np.r_[starts, len(g)])
-    size_of = np.repeat(size, size)
-    a = np.repeat(np.arange(len(g)), size_of)
-    b = np.repeat(np.repeat(starts, size), size_of) + np.arange(len(a)) - np.repeat(np.cumsum(size_of) - size_of, size_of)
+    a, b = spread(np.repeat(starts, size), np.repeat(size, size))  # every span beside every span of its run
     inside = (i[b] <= i[a]) & (j[a] <= j[b]) & ((i[b] != i[a]) | (j[b] != j[a]))
     keep = np.ones(len(g), dtype=bool)
     keep[a[inside]] = False
@@ -373,18 +369,15 @@ def _number(data: np.ndarray, start: np.ndarray, end: np.ndarray, skip: np.ndarr
     """The digits at bytes `start`..`end` of `data` as a number and their count
     (a number has at most 17), less each digit `skip` marks whose bytes before
     and after are inside the span too."""
-    size = end - start
-    first = np.cumsum(size) - size
-    span = np.repeat(np.arange(len(size)), size)
-    at = np.repeat(start, size) + np.arange(size.sum()) - np.repeat(first, size)
+    span, at = spread(start, end - start)
     dropped = skip[at] & (at - 1 >= start[span]) & (at + 1 < end[span])
     keep = (data[at] >= 48) & (data[at] <= 57) & ~dropped
     span, digit = span[keep], data[at[keep]].astype(np.int64) - 48
-    count = np.bincount(span, minlength=len(size))
+    count = np.bincount(span, minlength=len(start))
     begin = np.cumsum(count) - count
-    pos = np.arange(len(span)) - np.repeat(begin, count)
+    _, pos = spread(np.zeros_like(count), count)
     power = np.clip(count[span] - 1 - pos, 0, 18)
-    val = np.zeros(len(size), dtype=np.int64)
+    val = np.zeros(len(start), dtype=np.int64)
     has = count > 0
     if len(span):
         val[has] = np.add.reduceat(np.where(count[span] <= 17, digit * _POW10[power], 0), begin[has])

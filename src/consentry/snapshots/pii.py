@@ -258,6 +258,12 @@ def _tested(batch: pa.RecordBatch, kinds: tuple[str, ...], twins) -> pa.Table:  
     return pa.table(cols)
 
 
+def _rows_sql(src: str, key: str, text: str, country: str | None) -> str:
+    """The rows of `src` with a text, as `(k, text, region)`."""
+    region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
+    return f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} WHERE {text} IS NOT NULL"
+
+
 def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
                     kinds: tuple[str, ...], into: str) -> dict[str, bool]:
     """Create temp table `into(k, text, orig, region, <tests>)`: the rows of
@@ -271,9 +277,7 @@ def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country
     if isinstance(src, pa.RecordBatch):
         batches, schema = [src], src.schema
     else:
-        region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
-        batches = con.sql(f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} "
-                          f"WHERE {text} IS NOT NULL").to_arrow_reader(_BATCH)
+        batches = con.sql(_rows_sql(src, key, text, country)).to_arrow_reader(_BATCH)
         schema = batches.schema
 
     def twins(wide: pa.Array) -> pa.Array:
@@ -351,9 +355,7 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     if threads <= 1:
         _find_here(con, src, key, text, country, kinds, into)
         return
-    region = f"{country}::VARCHAR" if country else "NULL::VARCHAR"
-    reader = con.sql(f"SELECT {key} AS k, {text}::VARCHAR AS text, {region} AS region FROM {src} "
-                     f"WHERE {text} IS NOT NULL").to_arrow_reader(_CHUNK)
+    reader = con.sql(_rows_sql(src, key, text, country)).to_arrow_reader(_CHUNK)
     found: list[pa.Table] = []
     with ThreadPoolExecutor(threads, thread_name_prefix="consentry-pii") as pool:
         for batch in reader:

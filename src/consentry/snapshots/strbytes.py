@@ -16,19 +16,27 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["Groups", "digit_groups", "slices", "view"]
+__all__ = ["Groups", "digit_groups", "slices", "spread", "view"]
 
 
-def view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def view(arr: pa.Array, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """`arr`'s offsets (int64, one more than its rows; a null row is empty)
-    and its bytes, with two zero bytes past the end so that a look one byte
-    ahead stays inside."""
+    and its bytes, with `pad` zero bytes past the end so that a look that
+    many bytes ahead stays inside."""
     arr = arr.cast(pa.large_string())
     if len(arr) == 0:
-        return np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.uint8)
+        return np.zeros(1, dtype=np.int64), np.zeros(pad, dtype=np.uint8)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[: offsets[-1]] if arr.buffers()[2] else np.zeros(0, np.uint8)
-    return offsets, np.r_[data, np.zeros(2, np.uint8)]
+    return offsets, np.r_[data, np.zeros(pad, np.uint8)]
+
+
+def spread(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the integers `start[i]` .. `start[i] + size[i] - 1`, one
+    after another, with i beside each: (owner, value). The ragged ranges the
+    span checks walk (a span's bytes, a run's spans, a key's prefix lengths)."""
+    owner = np.repeat(np.arange(len(size)), size)
+    return owner, np.repeat(start - (np.cumsum(size) - size), size) + np.arange(len(owner))
 
 
 def slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
@@ -37,7 +45,7 @@ def slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
     size = end - start
     offsets = np.zeros(len(size) + 1, dtype=np.int64)
     np.cumsum(size, out=offsets[1:])
-    at = np.repeat(start - offsets[:-1], size) + np.arange(offsets[-1])
+    _, at = spread(start, size)
     return pa.LargeStringArray.from_buffers(len(size), pa.py_buffer(offsets), pa.py_buffer(data[at].tobytes()))
 
 
