@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from ..sqltext import quote
 from .cards import card_spans
 from .ibans import iban_matches
-from .phones import DEFAULT_REGIONS, phones_into
+from .phones import DEFAULT_REGIONS, phone_values
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "longest_first", "replace_each",
            "shared_cursor"]
@@ -193,6 +193,10 @@ _IBAN_LIKE = rf"(?i)[a-z]{{2}}[0-9]{{2}}(?:[{_GROUP_SEP}]?[a-z0-9]){{11}}"  # th
 _IBAN_REGION = rf"(?i)\b(?:iban)?[a-z]{{2}}[0-9]{{2}}(?:[{_GROUP_SEP}]?[a-z0-9]){{11,}}"
 _CARD_LIKE = rf"[0-9](?:[{_GROUP_SEP}]?[0-9]){{12}}"  # 13 digits at least
 _PHONE_LIKE = rf"[0-9](?:[{_SP}().\-/]*[0-9]){{6}}"  # 7 digits at least
+# A run that starts with "+" (RE2's "." stops at a line break: what SQL's `SIMILAR TO '[+＋].*'` said).
+_PLUS_RUN = r"\A[+＋][^\n]*\z"
+# What, at a run's start, says its number is no phone number (`_NOT_PHONE_BEFORE`).
+_NOT_PHONE_AT_START = "(?i)^" + _NOT_PHONE_BEFORE
 
 
 # The countries an IBAN starts with: a card is not glued to one (`cards.py`).
@@ -240,7 +244,7 @@ def _tested(batch: pa.RecordBatch, kinds: tuple[str, ...], twins) -> pa.Table:  
     cols = {"k": rows.column("k"), "text": text, "orig": orig, "region": rows.column("region")}
     none = pa.array(np.zeros(len(rows), dtype=bool))
     if "email" in kinds:
-        cols["has_at"] = pc.match_substring(text, "@")
+        cols["has_at"] = pc.match_substring_regex(text, "@")  # RE2 looks for one byte with memchr: 3x `match_substring`
         spelled = cols["spelled_at"] = pc.match_substring_regex(text, _SPELLED_AT)
         at = pc.indices_nonzero(spelled)
         for name, pattern in (("idn", _NON_ASCII_AFTER_AT), ("plain", _PLAIN_AT)):
@@ -265,15 +269,15 @@ def _rows_sql(src: str, key: str, text: str, country: str | None) -> str:
 
 
 def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
-                    kinds: tuple[str, ...], into: str) -> dict[str, bool]:
+                    kinds: tuple[str, ...], into: str) -> tuple[dict[str, bool], pa.DataType]:
     """Create temp table `into(k, text, orig, region, <tests>)`: the rows of
     relation `src` (or of the batch `src(k, text, region)`) that may hold
     what `kinds` names. `text` is what the patterns read (the ASCII twin
     where the text has full-width forms, the text itself then in `orig`);
     each stage's cheap test (`TESTS`) is a column. Returns, per test and for
-    `full_width`, whether any row has it. The tests run in Arrow, a batch at a
-    time: its RE2 reads these texts about twice as fast as DuckDB's, and
-    without holding Python's lock."""
+    `full_width`, whether any row has it, and the type of `k`. The tests run
+    in Arrow, a batch at a time: its RE2 reads these texts about twice as
+    fast as DuckDB's, and without holding Python's lock."""
     if isinstance(src, pa.RecordBatch):
         batches, schema = [src], src.schema
     else:
@@ -302,7 +306,7 @@ def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country
                     f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM _consentry_part")
         con.unregister("_consentry_part")
         parts[i] = None
-    return some
+    return some, schema.field("k").type
 
 
 #: Rows per part at the least when a column is cut in parts that run side by side.
@@ -368,73 +372,102 @@ def find_into(con, src: str, key: str, text: str, country: str | None, kinds: tu
     con.unregister(f"_{into}_parts")
 
 
+def _pairs(k: pa.Array, lists: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """(k, value) for each element of a list column (a null list has none)."""
+    lists = lists.combine_chunks()
+    return k.take(pc.list_parent_indices(lists)), pc.list_flatten(lists)
+
+
+def _found(kind: str, k: pa.Array, value: pa.Array) -> pa.Table:
+    return pa.table({"k": k, "kind": pa.repeat(kind, len(value)).cast(pa.string()), "value": value.cast(pa.string())})
+
+
 def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
                kinds: tuple[str, ...], into: str) -> None:
     """`find_into` on this connection (`src`: a relation, or a batch of
     `(k, text, region)`). Each stage is a set operation over the
     whole column and is computed once; a finding inside a finding of an
-    earlier kind (a phone-like run inside an IBAN) is dropped."""
+    earlier kind (a phone-like run inside an IBAN) is dropped.
+
+    Two queries read the text: one extracts the emails, IBAN-shaped regions
+    and card runs (each pattern only on the rows its test let through), one
+    the phone runs, in the text with what the first found blanked out. What
+    comes between is Arrow and NumPy: each statement cost DuckDB some 0.5 ms
+    before it read a row (there were twenty a call and core)."""
     t = f"_{into}"
     # Stored once: each stage reads it again, and DuckDB reads its own table faster than an Arrow one.
-    some = load_candidates(con, src, key, text, country, kinds, f"{t}_src")
-    full_width = some["full_width"]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_f AS SELECT k, NULL::VARCHAR AS kind, NULL::VARCHAR AS value FROM {t}_src WHERE false")
+    some, k_type = load_candidates(con, src, key, text, country, kinds, f"{t}_src")
+    no_k = pa.array([], k_type)
+    found: list[pa.Table] = [_found("email", no_k, pa.array([], pa.string()))]
+    blank: list[tuple[pa.Array, pa.Array]] = []  # (k, value) blanked out before phone runs are read
+    extract = []  # (column, the test that lets a row through, pattern)
     if some.get("has_at"):
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', value FROM (
-              SELECT k, unnest(regexp_extract_all(text, {quote(EMAIL)})) AS value FROM {t}_src WHERE has_at)
-            WHERE NOT regexp_matches(value, {quote(FILE_NAME)})""")
+        extract.append(("email_at", "has_at", EMAIL))
     if some.get("spelled_at"):
-        con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED_ASCII)}))
-            FROM {t}_src WHERE spelled_at""")
+        extract.append(("email_spelled", "spelled_at", EMAIL_SPELLED_ASCII))
         if some["idn"]:  # compiled only when needed
-            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_SPELLED)}))
-                FROM {t}_src WHERE idn""")
+            extract.append(("email_idn", "idn", EMAIL_SPELLED))
         if some["plain"]:
-            con.execute(f"""INSERT INTO {t}_f SELECT k, 'email', unnest(regexp_extract_all(text, {quote(EMAIL_PLAIN_AT)}))
-                FROM {t}_src WHERE plain""")
+            extract.append(("email_plain", "plain", EMAIL_PLAIN_AT))
     if some.get("iban_like"):
-        # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
-        # The regions are found here, the IBANs in them and their check digits in NumPy (`ibans.py`).
-        regions = con.sql(f"SELECT k, unnest(regexp_extract_all(text, {quote(_IBAN_REGION)})) AS region "
-                          f"FROM {t}_src WHERE iban_like").to_arrow_table()
-        row, value, ok = iban_matches(regions.column("region").combine_chunks(), IBAN_LENGTHS)
-        con.register(f"{t}_ibans", pa.table({"k": regions.column("k").take(pa.array(row, pa.int64())), "value": value,
-                                             "ok": pa.array(ok, pa.bool_())}))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT * FROM {t}_ibans")
-        con.unregister(f"{t}_ibans")
-        if "iban" in kinds:
-            con.execute(f"INSERT INTO {t}_f SELECT k, 'iban', value FROM {t}_ibanish WHERE ok")
-    elif some.get("phone_like"):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {t}_ibanish AS SELECT k, NULL::VARCHAR AS value FROM {t}_src WHERE false")
+        extract.append(("iban_region", "iban_like", _IBAN_REGION))
     if some.get("card_like"):
-        # Runs of digit groups, glued letters and all; the spans that are card numbers are found in NumPy (`cards.py`).
-        runs = con.sql(f"""SELECT k, run FROM (
-              SELECT k, unnest(regexp_extract_all(text, {quote(CARD_RUN)})) AS run FROM {t}_src WHERE card_like)
-            -- 13 digits or more: a run has nothing but digits and single separators after its "+"
-            WHERE regexp_matches(run, {quote(_CARD_LIKE)}) AND run NOT SIMILAR TO '[+＋].*'""").to_arrow_table()
-        row, value = card_spans(runs.column("run").combine_chunks(), IBAN_CODES)
-        con.register(f"{t}_cards", pa.table({"k": runs.column("k").take(pa.array(row, pa.int64())), "value": value}))
-        con.execute(f"INSERT INTO {t}_f SELECT k, 'card', value FROM {t}_cards")
-        con.unregister(f"{t}_cards")
+        extract.append(("card_run", "card_like", CARD_RUN))
+    if extract:
+        got = con.sql("SELECT k, " + ", ".join(f"CASE WHEN {test} THEN regexp_extract_all(text, {quote(pattern)}) END AS {name}"
+                                               for name, test, pattern in extract)
+                      + f" FROM {t}_src WHERE " + " OR ".join(test for _, test, _ in extract)).to_arrow_table()
+        gk = got.column("k").combine_chunks()
+        cols = set(got.column_names)
+        for name in ("email_at", "email_spelled", "email_idn", "email_plain"):
+            if name in cols:
+                k, value = _pairs(gk, got.column(name))
+                if name == "email_at":  # "icon@2x.png" is a file name
+                    keep = pc.invert(pc.match_substring_regex(value, FILE_NAME))
+                    k, value = k.filter(keep), value.filter(keep)
+                found.append(_found("email", k, value))
+                blank.append((k, value))
+        if "iban_region" in cols:
+            # IBAN-shaped text, valid or not: a valid one is an IBAN; either way its digits are no phone number.
+            # The regions are found here, the IBANs in them and their check digits in NumPy (`ibans.py`).
+            k, region = _pairs(gk, got.column("iban_region"))
+            row, value, ok = iban_matches(region, IBAN_LENGTHS)
+            k = k.take(pa.array(row, pa.int64()))
+            if "iban" in kinds:
+                ok = pa.array(ok, pa.bool_())
+                found.append(_found("iban", k.filter(ok), value.filter(ok)))
+                blank.append((found[-1].column("k").combine_chunks(), found[-1].column("value").combine_chunks()))
+            blank.append((k, value))
+        if "card_run" in cols:
+            # Runs of digit groups, glued letters and all; the spans that are card numbers are found in NumPy (`cards.py`).
+            k, run = _pairs(gk, got.column("card_run"))
+            # 13 digits or more: a run has nothing but digits and single separators after its "+"
+            keep = pc.and_(pc.match_substring_regex(run, _CARD_LIKE), pc.invert(pc.match_substring_regex(run, _PLUS_RUN)))
+            k, run = k.filter(keep), run.filter(keep)
+            row, value = card_spans(run, IBAN_CODES)
+            found.append(_found("card", k.take(pa.array(row, pa.int64())), value))
+            blank.append((found[-1].column("k").combine_chunks(), found[-1].column("value").combine_chunks()))
     if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
         # digits are not phone numbers.
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_runs AS
-            SELECT k, run, region FROM (
-              SELECT k, unnest(regexp_extract_all(text, {quote(PHONE_RUN)})) AS run, region FROM (
+        con.register(f"{t}_blank", pa.table({"k": pa.concat_arrays([no_k] + [k.cast(k_type) for k, _ in blank]),
+                                             "value": pa.concat_arrays([pa.array([], pa.string())]
+                                                                       + [v.cast(pa.string()) for _, v in blank])}))
+        runs = con.sql(f"""SELECT k, unnest(regexp_extract_all(text, {quote(PHONE_RUN)})) AS run, region FROM (
                 SELECT s.k, {replace_each("s.text", "e.vals", "' '")} AS text, s.region
-                FROM {t}_src s LEFT JOIN (
-                  SELECT k, {longest_first('value')} AS vals FROM (SELECT k, value FROM {t}_f UNION ALL SELECT k, value FROM {t}_ibanish)
-                  GROUP BY k) e ON e.k = s.k
-                WHERE s.phone_like))
-            -- 7 digits or more: the cue and lead before a run's first digit have none
-            WHERE regexp_matches(run, {quote(_PHONE_LIKE)})
-              AND NOT regexp_matches(run, {quote('(?i)^' + _NOT_PHONE_BEFORE)})""")
-        phones_into(con, f"{t}_runs", f"{t}_phones")
-        con.execute(f"INSERT INTO {t}_f SELECT k, 'phone', value FROM {t}_phones")
-    found, text_of = f"{t}_f", "s.text"
-    if full_width:
+                FROM {t}_src s LEFT JOIN (SELECT k, {longest_first('value')} AS vals FROM {t}_blank GROUP BY k) e ON e.k = s.k
+                WHERE s.phone_like)""").to_arrow_table()
+        con.unregister(f"{t}_blank")
+        run = runs.column("run").combine_chunks()
+        # 7 digits or more: the cue and lead before a run's first digit have none
+        keep = pc.and_(pc.match_substring_regex(run, _PHONE_LIKE), pc.invert(pc.match_substring_regex(run, _NOT_PHONE_AT_START)))
+        runs = runs.filter(keep)
+        row, value = phone_values(runs.column("run").combine_chunks(), runs.column("region").combine_chunks())
+        found.append(_found("phone", runs.column("k").combine_chunks().take(pa.array(row, pa.int64())), value))
+    con.register(f"{t}_f", pa.concat_tables([f.cast(found[0].schema) for f in found]))
+    found_rel, text_of = f"{t}_f", "s.text"
+    if some["full_width"]:
         # A value found in a text's ASCII twin is, in the text, the characters at each place it occurs
         # there (the twin has one character for each of the text's): "０６１２３４５６７８" for 0612345678.
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {t}_fw AS
@@ -444,15 +477,15 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
                                                  lambda j: (list_sum(n[1:j]) + (j - 1) * length(value) + 1)::BIGINT)), length(value))
             FROM (SELECT f.k, f.kind, f.value, s.orig, list_transform(string_split(s.text, f.value), lambda x: length(x)) AS n
                   FROM {t}_f f JOIN {t}_src s ON s.k = f.k AND s.orig IS NOT NULL WHERE f.value <> '')""")
-        found, text_of = f"{t}_fw", "coalesce(s.orig, s.text)"
+        found_rel, text_of = f"{t}_fw", "coalesce(s.orig, s.text)"
     rank = "CASE kind " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS)) + " END"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-        WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM {found} WHERE value <> ''),
+        WITH f AS (SELECT DISTINCT k, kind, value, {rank} AS rk FROM {found_rel} WHERE value <> ''),
         inside AS (
           SELECT f.k, f.kind, f.value FROM f JOIN f g ON g.k = f.k AND g.value <> f.value AND contains(g.value, f.value)
             AND (g.rk < f.rk OR (g.rk = f.rk AND length(g.value) > length(f.value)))
           JOIN {t}_src s ON s.k = f.k
           WHERE NOT contains(replace({text_of}, g.value, ''), f.value))
         SELECT k, kind, value FROM f ANTI JOIN inside USING (k, kind, value)""")
-    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}_{stage}" for stage in ("src", "f", "fw", "ibanish", "runs", "phones")))
-
+    con.unregister(f"{t}_f")
+    con.execute(f"DROP TABLE IF EXISTS {t}_src; DROP TABLE IF EXISTS {t}_fw")
