@@ -34,7 +34,8 @@ from .cards import card_spans
 from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phone_values
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "longest_first", "replace_each",
+__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "find_rows_into", "longest_first",
+           "replace_each",
            "shared_cursor"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
@@ -338,11 +339,19 @@ def cuts(n: int, cores: int) -> list[tuple[int, int]]:
     return [(i * n // p, (i + 1) * n // p) for i in range(p)]
 
 
+def find_rows_into(con, rows: pa.RecordBatch, kinds: tuple[str, ...], into: str = "pii_found") -> None:  # noqa: ANN001
+    """`find_into` over rows already in memory, a batch of `(k, text,
+    region)`, on this connection and thread (one part of a column). Read from
+    a registered Arrow table instead, through DuckDB and back, they cost some
+    10 ms more per 10,000 texts."""
+    _find_here(con, rows, "k", "text", "region", kinds, into)
+
+
 def _find_part(rows: pa.RecordBatch, kinds: tuple[str, ...]) -> pa.Table:
     """`find_into` over `rows(k, text, region)` on a connection of its own: (k, kind, value)."""
     cur = shared_cursor()
     try:
-        _find_here(cur, rows, "k", "text", "region", kinds, "pii_found")
+        find_rows_into(cur, rows, kinds)
         return cur.sql("SELECT k, kind, value FROM pii_found").to_arrow_table()
     finally:
         cur.close()

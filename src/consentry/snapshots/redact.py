@@ -20,7 +20,7 @@ from ..policy import Transforms
 from ..sqltext import quote
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, cuts, find_into, longest_first, replace_each, shared_cursor
+from .pii import KINDS, PLACEHOLDERS, cuts, find_into, find_rows_into, longest_first, replace_each, shared_cursor
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -39,12 +39,17 @@ def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckd
     con.execute(MENTION_MACROS.replace("TEMP MACRO", "MACRO") if shared else MENTION_MACROS)
 
 
-def found_lists(con, src: str, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
+def found_lists(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
                 into: str = "found") -> None:
     """Create temp view `into` (over temp table `into`_pii): one row per key
     with a finding, `k` and a list column `f_<kind>` per kind (`pii.longest_first`,
-    so a value inside another is replaced after it)."""
-    find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
+    so a value inside another is replaced after it). `src` is a relation, or a
+    batch of `(k, text, region)` in memory (`pii.find_rows_into`; `key`,
+    `text` and `country` are then its columns')."""
+    if isinstance(src, pa.RecordBatch):
+        find_rows_into(con, src, tuple(kinds), into=f"{into}_pii")
+    else:
+        find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
     cols = ", ".join(f"{longest_first('value', where=f'kind = {quote(k)}')} AS f_{k}" for k in KINDS)
     # A view, read once by the query that replaces: DuckDB took 12 ms per 10,000 texts to store list columns.
     con.execute(f"CREATE OR REPLACE TEMP VIEW {into} AS SELECT k, {cols} FROM {into}_pii GROUP BY k")
@@ -90,18 +95,17 @@ def _parts(n: int) -> list[tuple[int, int]]:
     return cuts(n, os.cpu_count() or 1)
 
 
-def _connect_with(arr: pa.Array, ctry: pa.Array, lo: int, hi: int):  # noqa: ANN202
+def _rows(arr: pa.Array, ctry: pa.Array, lo: int, hi: int) -> pa.RecordBatch:
+    """Rows `lo`..`hi` as a batch of `(k, text, region)`, `k` their row number in the whole column."""
     import numpy as np
 
-    con = shared_cursor()
-    con.register("texts_in", pa.table({"k": pa.array(np.arange(lo, hi, dtype=np.int64)), "text": arr.slice(lo, hi - lo),
-                                       "country": ctry.slice(lo, hi - lo)}))
-    return con
+    return pa.RecordBatch.from_pydict({"k": pa.array(np.arange(lo, hi, dtype=np.int64)), "text": arr.slice(lo, hi - lo),
+                                       "region": ctry.slice(lo, hi - lo)})
 
 
 def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
-    """`work(con)` on a connection per part of `texts` (keys `k` are row
-    numbers in the whole column); their tables, concatenated."""
+    """`work(con, rows)` on a connection per part of `texts` (`_rows`;
+    registered there as `texts_in` too); their tables, concatenated."""
     arr = _as_array(texts)
     n = len(arr)
     ctry = pa.array(list(countries), pa.string()) if countries is not None else pa.nulls(n, pa.string())
@@ -110,9 +114,11 @@ def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
     parts = _parts(n)
 
     def one(lo_hi: tuple[int, int]) -> pa.Table:
-        con = _connect_with(arr, ctry, *lo_hi)
+        rows = _rows(arr, ctry, *lo_hi)
+        con = shared_cursor()
         try:
-            return work(con)
+            con.register("texts_in", rows)
+            return work(con, rows)
         finally:
             con.close()
 
@@ -132,8 +138,8 @@ def find_pii(
     author's) is where a number written without a country code is read first."""
     kinds = kinds_of(transforms or Transforms())
 
-    def work(con) -> pa.Table:  # noqa: ANN001
-        find_into(con, "texts_in", "k", "text", "country", kinds)
+    def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
+        find_rows_into(con, rows, kinds)
         return con.sql("SELECT k AS row, kind, value FROM pii_found ORDER BY 1, 2, 3").to_arrow_table()
 
     return _side_by_side(texts, countries, work)
@@ -154,8 +160,8 @@ def redact_texts(
     if not kinds:
         return arr.to_pylist()
 
-    def work(con) -> pa.Table:  # noqa: ANN001
-        found_lists(con, "texts_in", "k", "text", "country", kinds)
+    def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
+        found_lists(con, rows, "k", "text", "region", kinds)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
         inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
         return con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)})").to_arrow_table()
