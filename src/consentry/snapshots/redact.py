@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 
 from ..policy import Transforms
-from ..sqltext import quote
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
 from .pii import KINDS, PLACEHOLDERS, cuts, find_into, find_rows_into, longest_first, replace_each, shared_cursor
@@ -41,18 +40,25 @@ def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckd
 
 def found_lists(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
                 into: str = "found") -> None:
-    """Create temp view `into` (over temp table `into`_pii): one row per key
-    with a finding, `k` and a list column `f_<kind>` per kind (`pii.longest_first`,
-    so a value inside another is replaced after it). `src` is a relation, or a
-    batch of `(k, text, region)` in memory (`pii.find_rows_into`; `key`,
-    `text` and `country` are then its columns')."""
+    """Register `into` (the findings are in temp table `into`_pii): one row
+    per key with a finding, `k` and a list column `f_<kind>` per kind
+    (`pii.longest_first`, so a value inside another is replaced after it).
+    `src` is a relation, or a batch of `(k, text, region)` in memory
+    (`pii.find_rows_into`; `key`, `text` and `country` are then its columns')."""
+    import pyarrow.compute as pc
+
     if isinstance(src, pa.RecordBatch):
         find_rows_into(con, src, tuple(kinds), into=f"{into}_pii")
     else:
         find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
-    cols = ", ".join(f"{longest_first('value', where=f'kind = {quote(k)}')} AS f_{k}" for k in KINDS)
-    # A view, read once by the query that replaces: DuckDB took 12 ms per 10,000 texts to store list columns.
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {into} AS SELECT k, {cols} FROM {into}_pii GROUP BY k")
+    found = con.sql(f"SELECT k, kind, value FROM {into}_pii").to_arrow_table()
+    k, kind, value = (found.column(c).combine_chunks() for c in ("k", "kind", "value"))
+    keys = pc.unique(k)
+    cols = {"k": keys}
+    for c in KINDS:
+        of = pc.equal(kind, c)
+        cols[f"f_{c}"] = longest_first(k.filter(of), value.filter(of), keys)
+    con.register(into, pa.table(cols))
 
 
 def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> list[tuple[str, str]]:
