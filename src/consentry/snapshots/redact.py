@@ -166,20 +166,25 @@ def redact_texts(
     if not kinds:
         return arr.to_pylist()
 
+    # A list in, a list out: the texts that did not change are handed back as they came, not copied
+    # through Arrow; those that did are written in by each part, beside the other parts' work.
+    out = None if isinstance(texts, pa.Array | pa.ChunkedArray) else np.empty(len(arr), dtype=object)
+    if out is not None:
+        out[:] = texts
+
     def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
         found_lists(con, rows, "k", "text", "region", kinds)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
         inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
-        return con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)})").to_arrow_table()
+        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)})").to_arrow_table()
+        if out is not None:
+            out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
+        return changed
 
     changed = _side_by_side(arr, countries, work)
-    if isinstance(texts, pa.Array | pa.ChunkedArray):
+    if out is None:
         order = pc.sort_indices(changed.column("k"))
         mask = np.zeros(len(arr), dtype=bool)
         mask[changed.column("k").to_numpy()] = True
         return pc.replace_with_mask(arr, pa.array(mask), changed.column("text").take(order).combine_chunks()).to_pylist()
-    # A list in, a list out: the texts that did not change are handed back as they came, not copied through Arrow.
-    out = np.empty(len(arr), dtype=object)
-    out[:] = texts
-    out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
     return out.tolist()
