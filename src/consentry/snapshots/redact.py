@@ -39,12 +39,13 @@ def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckd
 
 
 def found_lists(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
-                into: str = "found") -> None:
+                into: str = "found") -> pa.Table:
     """Register `into` (the findings are in temp table `into`_pii): one row
     per key with a finding, `k` and a list column `f_<kind>` per kind
     (`pii.longest_first`, so a value inside another is replaced after it).
     `src` is a relation, or a batch of `(k, text, region)` in memory
-    (`pii.find_rows_into`; `key`, `text` and `country` are then its columns')."""
+    (`pii.find_rows_into`; `key`, `text` and `country` are then its columns').
+    Returns the table registered."""
     import pyarrow.compute as pc
 
     if isinstance(src, pa.RecordBatch):
@@ -58,7 +59,9 @@ def found_lists(con, src: str | pa.RecordBatch, key: str, text: str, country: st
     for c in KINDS:
         of = pc.equal(kind, c)
         cols[f"f_{c}"] = longest_first(k.filter(of), value.filter(of), keys)
-    con.register(into, pa.table(cols))
+    lists = pa.table(cols)
+    con.register(into, lists)
+    return lists
 
 
 def text_steps(t: Transforms, bad_mentions: str | None, found: bool = True) -> list[tuple[str, str]]:
@@ -110,8 +113,8 @@ def _rows(arr: pa.Array, ctry: pa.Array, lo: int, hi: int) -> pa.RecordBatch:
 
 
 def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
-    """`work(con, rows)` on a connection per part of `texts` (`_rows`;
-    registered there as `texts_in` too); their tables, concatenated."""
+    """`work(con, rows)` on a connection per part of `texts` (`_rows`);
+    their tables, concatenated."""
     arr = _as_array(texts)
     n = len(arr)
     ctry = pa.array(list(countries), pa.string()) if countries is not None else pa.nulls(n, pa.string())
@@ -123,7 +126,6 @@ def _side_by_side(texts, countries, work: Callable) -> pa.Table:  # noqa: ANN001
         rows = _rows(arr, ctry, *lo_hi)
         con = shared_cursor()
         try:
-            con.register("texts_in", rows)
             return work(con, rows)
         finally:
             con.close()
@@ -173,10 +175,11 @@ def redact_texts(
         out[:] = texts
 
     def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
-        found_lists(con, rows, "k", "text", "region", kinds)
+        lists = found_lists(con, rows, "k", "text", "region", kinds)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
-        inner = "SELECT f.*, s.text AS x0 FROM found f JOIN texts_in s ON s.k = f.k"
-        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql(inner, steps)})").to_arrow_table()
+        con.register("found_x", lists.append_column("x0", rows.column("text").take(
+            pc.index_in(lists.column("k"), value_set=rows.column("k")))))  # each one's text, beside its lists: no join
+        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql('SELECT * FROM found_x', steps)})").to_arrow_table()
         if out is not None:
             out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
         return changed
