@@ -866,3 +866,55 @@ def test_a_connection_with_threads_finds_in_parts_what_one_thread_finds() -> Non
         con.close()
     assert got[1] == got[2]
     assert sorted(int(k[1:]) for k, _, _ in got[2]) == edges
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.text(alphabet="ab1é😀 ", min_size=1, max_size=6)), max_size=30))
+def test_lists_of_values_to_replace_are_the_sql_aggregates_lists(pairs: list[tuple[int, str]]) -> None:
+    """The values to replace (and to blank before phone runs are read) are put
+    in lists in Arrow (`pii.longest_first`): per key, longest first in
+    characters, then by value; null for a key without one. Held to the SQL
+    aggregate it replaced (list_sort of {n: -length, v: value})."""
+    from consentry.snapshots.pii import longest_first
+
+    keys = pa.array([0, 1, 2, 3, 4, 5], pa.int64())
+    k = pa.array([p[0] for p in pairs], pa.int64())
+    v = pa.array([p[1] for p in pairs], pa.string())
+    got = longest_first(k, v, keys).to_pylist()
+    con = duckdb.connect()
+    con.register("f", pa.table({"k": k, "value": v}))
+    want = dict(con.execute("SELECT k, list_sort(list({'n': -length(value), 'v': value})) FROM f GROUP BY k").fetchall())
+    assert got == [want.get(key) for key in keys.to_pylist()]
+
+
+def test_phone_numbers_of_repeated_runs_come_back_to_every_run() -> None:
+    """`phones.phone_values` reads each distinct (run, country) once and gives
+    its numbers to every run that is it: the same run twice, in another
+    country, in none, and in an empty one come out as each alone does."""
+    from consentry.snapshots.phones import phone_values
+
+    runs = ["030 1234567", "tel 617-653-3040", "030 1234567", "030 1234567", "030 1234567", "12.03.2020", "617-653-3040"]
+    regions = ["DE", None, "de", None, "", None, "US"]
+    row, value = phone_values(pa.array(runs), pa.array(regions, pa.string()))
+    together = sorted(zip(row.tolist(), value.to_pylist()))
+    alone = []
+    for i, (run, region) in enumerate(zip(runs, regions)):
+        r, v = phone_values(pa.array([run]), pa.array([region], pa.string()))
+        alone += [(i, x) for x in v.to_pylist()]
+    assert together == sorted(alone)
+    assert (0, "030 1234567") in together and (2, "030 1234567") in together and (1, "617-653-3040") in together
+    assert not any(i == 5 for i, _ in together)
+
+
+def test_a_run_after_a_plus_is_told_as_the_sql_told_it() -> None:
+    """Card runs that start with "+" are a phone's (`pii._PLUS_RUN`, in Arrow
+    since 2026-12-06): the same runs as SQL's `SIMILAR TO '[+＋].*'`, whose
+    "." stops at a line break."""
+    from consentry.snapshots.pii import _PLUS_RUN
+    import pyarrow.compute as pc
+
+    runs = ["+4111111111111111", "＋4111111111111111abc", "+4111111111111111abc\n", "4111+1111", " +41", "+41\nx", ""]
+    con = duckdb.connect()
+    con.register("r", pa.table({"run": runs}))
+    want = [x for (x,) in con.execute("SELECT run SIMILAR TO '[+＋].*' FROM r").fetchall()]
+    assert pc.match_substring_regex(pa.array(runs), _PLUS_RUN).to_pylist() == want
