@@ -35,8 +35,7 @@ from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phone_values
 
 __all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "find_rows_into", "longest_first",
-           "replace_each",
-           "shared_cursor"]
+           "replace_each", "shared_cursor"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -399,7 +398,8 @@ def _pairs(k: pa.Array, lists: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
 
 
 def _found(kind: str, k: pa.Array, value: pa.Array) -> pa.Table:
-    return pa.table({"k": k, "kind": pa.repeat(kind, len(value)).cast(pa.string()), "value": value.cast(pa.string())})
+    """Findings of one kind as `(k, kind, value)` rows."""
+    return pa.table({"k": k, "kind": pa.repeat(kind, len(value)), "value": value.cast(pa.string())})
 
 
 def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
@@ -415,7 +415,7 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
     comes between is Arrow and NumPy: each statement cost DuckDB some 0.5 ms
     before it read a row (there were twenty a call and core)."""
     t = f"_{into}"
-    # Stored once: each stage reads it again, and DuckDB reads its own table faster than an Arrow one.
+    # Stored once: the queries below read it, and DuckDB reads its own table faster than an Arrow one.
     some, rows = load_candidates(con, src, key, text, country, kinds, f"{t}_src")
     k_type = rows.schema.field("k").type
     no_k = pa.array([], k_type)
@@ -457,8 +457,7 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
             if "iban" in kinds:
                 ok = pa.array(ok, pa.bool_())
                 found.append(_found("iban", k.filter(ok), value.filter(ok)))
-                blank.append((found[-1].column("k").combine_chunks(), found[-1].column("value").combine_chunks()))
-            blank.append((k, value))
+            blank.append((k, value))  # the valid ones among them
         if "card_run" in cols:
             # Runs of digit groups, glued letters and all; the spans that are card numbers are found in NumPy (`cards.py`).
             k, run = _pairs(gk, got.column("card_run"))
@@ -466,8 +465,9 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
             keep = pc.and_(pc.match_substring_regex(run, _CARD_LIKE), pc.invert(pc.match_substring_regex(run, _PLUS_RUN)))
             k, run = k.filter(keep), run.filter(keep)
             row, value = card_spans(run, IBAN_CODES)
-            found.append(_found("card", k.take(pa.array(row, pa.int64())), value))
-            blank.append((found[-1].column("k").combine_chunks(), found[-1].column("value").combine_chunks()))
+            k = k.take(pa.array(row, pa.int64()))
+            found.append(_found("card", k, value))
+            blank.append((k, value))
     if some.get("phone_like"):
         # Runs are read in the text with the emails, IBANs and cards found above
         # blanked out, and IBAN-shaped text that fails its checksum too: their
