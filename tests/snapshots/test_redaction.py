@@ -918,3 +918,27 @@ def test_a_run_after_a_plus_is_told_as_the_sql_told_it() -> None:
     con.register("r", pa.table({"run": runs}))
     want = [x for (x,) in con.execute("SELECT run SIMILAR TO '[+＋].*' FROM r").fetchall()]
     assert pc.match_substring_regex(pa.array(runs), _PLUS_RUN).to_pylist() == want
+
+
+def test_rows_in_memory_and_rows_of_a_relation_give_the_same_findings() -> None:
+    """`redact_texts` hands its rows to the finder as an Arrow batch
+    (`pii.find_rows_into`); builds and `snapshot verify` give a relation
+    (`pii.find_into`). Both are the same finder: the same findings, full-width
+    forms, nesting and the author's country included."""
+    from consentry.snapshots.pii import find_into, find_rows_into
+
+    texts = ([f"call me on {n} tonight" for n in PHONES] + NOT_PHONES + [f"write to {e}, thanks" for e in EMAILS]
+             + ["IBAN DE89 3704 0044 0532 0130 00 and 4111 1111 1111 1111 03/27", "０６１２３４５６７８ or john＠example.com",
+                "030 1234567", None, "", "ref4111111111111111 and +31612345678abc"])
+    countries = ["DE" if i % 3 == 0 else None for i in range(len(texts))]
+    rows = pa.RecordBatch.from_pydict({"k": pa.array(range(len(texts)), pa.int64()), "text": pa.array(texts, pa.string()),
+                                       "region": pa.array(countries, pa.string())})
+    kinds = ("email", "iban", "card", "phone")
+    con = duckdb.connect(config={"threads": 1})
+    find_rows_into(con, rows, kinds, into="in_memory")
+    con.register("posts", pa.table({"item_id": rows.column("k"), "text": rows.column("text"), "country": rows.column("region")}))
+    find_into(con, "posts", "item_id", "text", "country", kinds, into="of_relation")
+    got = {name: sorted(con.execute(f"SELECT k, kind, value FROM {name}").fetchall()) for name in ("in_memory", "of_relation")}
+    assert got["in_memory"] == got["of_relation"]
+    assert {kind for _, kind, _ in got["in_memory"]} == set(kinds)
+    assert any(value == "０６１２３４５６７８" for _, _, value in got["in_memory"])
