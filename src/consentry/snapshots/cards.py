@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .strbytes import digit_groups, slices, spread, view
+from .strbytes import digit_groups, owners, slices, spread, view
 
 __all__ = ["brand_ok", "card_spans", "luhn_ok"]
 
@@ -98,7 +98,7 @@ def card_spans(runs: pa.Array, iban_codes: frozenset[str]) -> tuple[np.ndarray, 
     keep_last = (offsets[rows + 1] == s_start) | _glued_word(lower, upper, s_start, s_letters)
     lo, hi = first + (~keep_first).astype(np.int64), last - (~keep_last).astype(np.int64)
     # Every span (i, j) of the groups lo..hi whose first digit is 2 to 6 (every issuer's numbers start so).
-    row_of_group = np.repeat(np.arange(len(rows)), g.count[rows])
+    row_of_group = owners(g.count[rows])
     gi = np.arange(len(g.start))
     gi = gi[(gi >= lo[row_of_group]) & (gi <= hi[row_of_group]) & (data[g.start[gi]] >= 50) & (data[g.start[gi]] <= 54)]
     owner, j = spread(gi, hi[row_of_group[gi]] - gi + 1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .strbytes import slices, spread, view
+from .strbytes import owners, slices, spread, view
 
 __all__ = ["iban_matches"]
 
@@ -38,8 +38,7 @@ def iban_matches(regions: pa.Array, lengths: dict[str, int]) -> tuple[np.ndarray
     offsets, data = view(regions, pad=10)  # a look up to 8 bytes past a region's start stays inside
     digit, letter, alnum = _classes(data)
     word = alnum | (data == 95)  # RE2's \b: letters, digits and "_"
-    rows = len(offsets) - 1
-    region_of = np.repeat(np.arange(rows), np.diff(offsets))
+    region_of = owners(np.diff(offsets))
     body = np.arange(offsets[0], offsets[-1])
     first_byte = np.zeros(len(data) + 1, dtype=bool)
     first_byte[offsets[:-1]] = True

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .prefixes import cover
-from .strbytes import digit_groups, slices, spread, view
+from .strbytes import digit_groups, owners, slices, spread, view
 
 #: Regions tried for a number written without a country code, after the author's own.
 DEFAULT_REGIONS = ("US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "PL", "PT", "AT", "CH", "SE", "IE", "IN", "BR", "IL",
@@ -356,7 +356,8 @@ def _outermost(group: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     g, i, j = group[order], i[order], j[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     size = np.diff(np.r_[starts, len(g)])
-    a, b = spread(np.repeat(starts, size), np.repeat(size, size))  # every span beside every span of its run
+    each = owners(size)
+    a, b = spread(starts[each], size[each])  # every span beside every span of its run
     inside = (i[b] <= i[a]) & (j[a] <= j[b]) & ((i[b] != i[a]) | (j[b] != j[a]))
     keep = np.ones(len(g), dtype=bool)
     keep[a[inside]] = False

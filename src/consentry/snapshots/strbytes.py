@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["Groups", "digit_groups", "slices", "spread", "view"]
+__all__ = ["Groups", "digit_groups", "owners", "slices", "spread", "view"]
 
 
 def view(arr: pa.Array, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -31,11 +31,17 @@ def view(arr: pa.Array, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
     return offsets, np.r_[data, np.zeros(pad, np.uint8)]
 
 
+def owners(size: np.ndarray) -> np.ndarray:
+    """Each i, `size[i]` times, one after another: the row of each byte of a
+    string, of each group of a run, of each item of a ragged range."""
+    return np.repeat(np.arange(len(size)), size)
+
+
 def spread(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each i, the integers `start[i]` .. `start[i] + size[i] - 1`, one
     after another, with i beside each: (owner, value). The ragged ranges the
     span checks walk (a span's bytes, a run's spans, a key's prefix lengths)."""
-    owner = np.repeat(np.arange(len(size)), size)
+    owner = owners(size)
     return owner, np.repeat(start - (np.cumsum(size) - size), size) + np.arange(len(owner))
 
 
@@ -71,7 +77,7 @@ def digit_groups(offsets: np.ndarray, data: np.ndarray) -> Groups:
     rows = len(offsets) - 1
     digit = (data >= 48) & (data <= 57)
     body = np.arange(offsets[0], offsets[-1])
-    row_of = np.repeat(np.arange(rows), np.diff(offsets))
+    row_of = owners(np.diff(offsets))
     edge = np.zeros(len(data) + 1, dtype=bool)
     edge[offsets] = True  # a string starts (and the one before ends) here
     before = np.r_[False, digit[:-1]]
