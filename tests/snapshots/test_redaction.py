@@ -728,6 +728,14 @@ def test_one_text_instead_of_a_list_is_refused() -> None:
     assert redact_texts(["mail ana@example.org"]) == ["mail [email]"]
 
 
+def test_a_country_per_text_or_none() -> None:
+    """`countries` gives one country per text: a list of another length is
+    refused, naming both lengths, before anything is read."""
+    for call in (redact_texts, find_pii):
+        with pytest.raises(ValueError, match="countries has 1 values for 2 texts"):
+            call(["call 030 1234567", "mail ana@example.org"], countries=["DE"])
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.text("0123456789", min_size=4, max_size=17), min_size=1, max_size=60),
        st.sampled_from(["1", "33", "39", "44", "49", "91", "52", "57", "7", "81", "800"]), st.sampled_from(["valid", "general"]))
