@@ -928,6 +928,26 @@ def test_a_run_after_a_plus_is_told_as_the_sql_told_it() -> None:
     assert pc.match_substring_regex(pa.array(runs), _PLUS_RUN).to_pylist() == want
 
 
+@pytest.mark.parametrize("name", ["EMAIL", "EMAIL_SPELLED", "CARD_RUN", "PHONE_RUN", "_IBAN_REGION"])
+def test_a_pattern_written_in_ascii_finds_what_it_found_as_written(name: str) -> None:
+    """The patterns go into SQL as ASCII (`sqltext.quote_regex`: non-ASCII
+    characters as RE2's `\\x{...}`): the same matches as the pattern as
+    written, full-width plus, accented cue words in upper case and
+    non-ASCII names included."""
+    from consentry.snapshots import pii
+    from consentry.sqltext import quote, quote_regex
+
+    pattern = getattr(pii, name)
+    texts = ["TÉL. ＋33 6 12 34 56 78", "móvil es 612 345 678", "ZADZWOŃ POD 512-134-034", "josé@exämple.com",
+             "zoë at exämple dot com", "card ＋4111 1111 1111 1111", "iban de89 3704 0044 0532 0130 00", "numero è 312 345 2718"]
+    assert quote_regex(pattern).isascii()
+    con = duckdb.connect()
+    con.register("t", pa.table({"text": texts}))
+    got = [con.execute(f"SELECT regexp_extract_all(text, {q}) FROM t").fetchall() for q in (quote(pattern), quote_regex(pattern))]
+    assert got[0] == got[1]
+    assert any(row[0] for row in got[1])
+
+
 def test_rows_in_memory_and_rows_of_a_relation_give_the_same_findings() -> None:
     """`redact_texts` hands its rows to the finder as an Arrow batch
     (`pii.find_rows_into`); builds and `snapshot verify` give a relation

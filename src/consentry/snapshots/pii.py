@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..sqltext import quote
+from ..sqltext import quote, quote_regex
 from .cards import card_spans
 from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phone_values
@@ -435,7 +435,7 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
     if some.get("card_like"):
         extract.append(("card_run", "card_like", CARD_RUN))
     if extract:
-        got = con.sql("SELECT k, " + ", ".join(f"CASE WHEN {test} THEN regexp_extract_all(text, {quote(pattern)}) END AS {name}"
+        got = con.sql("SELECT k, " + ", ".join(f"CASE WHEN {test} THEN regexp_extract_all(text, {quote_regex(pattern)}) END AS {name}"
                                                for name, test, pattern in extract)
                       + f" FROM {t}_src WHERE " + " OR ".join(test for _, test, _ in extract)).to_arrow_table()
         gk = got.column("k").combine_chunks()
@@ -478,7 +478,7 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
                              phone.column("k").combine_chunks())
         con.register(f"{t}_phone", pa.table({"k": phone.column("k"), "text": phone.column("text"),
                                              "region": phone.column("region"), "vals": vals}))
-        runs = con.sql(f"""SELECT k, unnest(regexp_extract_all({replace_each("text", "vals", "' '")}, {quote(PHONE_RUN)})) AS run,
+        runs = con.sql(f"""SELECT k, unnest(regexp_extract_all({replace_each("text", "vals", "' '")}, {quote_regex(PHONE_RUN)})) AS run,
                 region FROM {t}_phone""").to_arrow_table()
         con.unregister(f"{t}_phone")
         run = runs.column("run").combine_chunks()
