@@ -10,6 +10,8 @@ literal that may hold one (a regex, a Windows path) goes to Spark through
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 __all__ = ["quote", "quote_regex", "spark_quote"]
 
 
@@ -23,10 +25,13 @@ def spark_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+@lru_cache(maxsize=256)
 def quote_regex(pattern: str) -> str:
     """A regular expression as an ASCII SQL literal: each non-ASCII character
     written as `\\x{hex}`, which RE2 (DuckDB) and Java (Spark) read as that
     character, in a class or out of it and under `(?i)`. DuckDB's Python client
     maps the tokens of a non-ASCII SQL text back to characters one character
-    at a time, holding Python's lock: some 2 ms for a 10-KB query of patterns."""
+    at a time, holding Python's lock: some 2 ms for a 10-KB query of patterns.
+    Kept per pattern: a query's patterns are the same few constants, call
+    after call, and rewriting them costs as much as the walk it saves."""
     return quote("".join(c if c.isascii() else f"\\x{{{ord(c):X}}}" for c in pattern))
