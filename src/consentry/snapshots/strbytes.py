@@ -42,7 +42,8 @@ def spread(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     after another, with i beside each: (owner, value). The ragged ranges the
     span checks walk (a span's bytes, a run's spans, a key's prefix lengths)."""
     owner = owners(size)
-    return owner, np.repeat(start - (np.cumsum(size) - size), size) + np.arange(len(owner))
+    # The second repeat is a gather: NumPy's repeat holds Python's lock, its gathers do not.
+    return owner, (start - (np.cumsum(size) - size))[owner] + np.arange(len(owner))
 
 
 def slices(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> pa.Array:
