@@ -91,25 +91,30 @@ def iban_matches(regions: pa.Array, lengths: dict[str, int]) -> tuple[np.ndarray
     return row, slices(data, start, end), _check_ok(data, alnum, start, end)
 
 
+#: 10 to the power k, mod 97 (the digits an IBAN stands for number at most 2 x 34 + 6).
+_POW10_MOD97 = np.array([pow(10, k, 97) for k in range(128)], dtype=np.int64)
+
+
 def _check_ok(data: np.ndarray, alnum: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """ISO 13616 on each IBAN at bytes `start`..`end` (its first four are the
-    country code and check digits, with no separator)."""
+    country code and check digits, with no separator): the number it stands
+    for (letters as 10-35, the first four moved to the end) mod 97, summed at
+    once as each character's value times 10 to the power of the digits after
+    it (a loop over the characters' positions, one NumPy pass each, took
+    twice as long)."""
     iban, at = spread(start, end - start)
     keep = alnum[at] & (at >= start[iban] + 4)
     at, iban = at[keep], iban[keep]
-    count = np.bincount(iban, minlength=len(start))
-    _, pos = spread(np.zeros_like(count), count)
     ch = data[at].astype(np.int64)
     value = np.where(ch <= 57, ch - 48, (ch | 32) - 87)  # 0-9, then a/A = 10 ... z/Z = 35
-    width = np.where(ch <= 57, 10, 100)
-    acc = np.zeros(len(start), dtype=np.int64)
-    for k in range(int(count.max()) if len(count) else 0):
-        now = pos == k
-        i = iban[now]
-        acc[i] = (acc[i] * width[now] + value[now]) % 97
+    digits = np.cumsum(np.where(ch <= 57, 1, 2))  # the digits up to each character, through the last IBAN
+    count = np.bincount(iban, minlength=len(start))
+    last = np.cumsum(count) - 1
+    through = np.where(count > 0, digits[np.maximum(last, 0)] if len(digits) else 0, 0)
+    after = through[iban] - digits + 6  # its IBAN's digits after it, the 6 of the moved four included
+    body = np.bincount(iban, weights=value * _POW10_MOD97[after], minlength=len(start)).astype(np.int64)
     c0 = (data[start] | 32).astype(np.int64) - 87
     c1 = (data[start + 1] | 32).astype(np.int64) - 87
     check = (data[start + 2].astype(np.int64) - 48) * 10 + data[start + 3].astype(np.int64) - 48
-    acc = ((acc * 100 + c0) * 100 + c1) % 97
-    acc = (acc * 100 + check) % 97
+    acc = (body + c0 * _POW10_MOD97[4] + c1 * _POW10_MOD97[2] + check) % 97
     return (acc == 1) & (check >= 2) & (check <= 98)
