@@ -895,6 +895,37 @@ def test_lists_of_values_to_replace_are_the_sql_aggregates_lists(pairs: list[tup
     assert got == [want.get(key) for key in keys.to_pylist()]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["email", "iban", "card", "phone"]),
+                          st.text(alphabet="ab1é😀 ", min_size=1, max_size=4)), max_size=30),
+       st.lists(st.text(alphabet="ab1é😀 [", max_size=12), min_size=4, max_size=4))
+def test_one_list_in_redaction_order_gives_the_text_of_a_step_per_kind(found: list[tuple[int, str, str]],
+                                                                       texts: list[str]) -> None:
+    """`redact_texts` replaces every kind's values in one step
+    (`pii.in_redaction_order`, `pii.replace_all`); a build does it a step per
+    kind (`text_steps`, `chain_sql`). Property: the same texts, with values
+    inside values of the same and of other kinds, and placeholders that a
+    later value could match."""
+    from consentry.snapshots.pii import in_redaction_order, longest_first, replace_all
+    from consentry.snapshots.redact import chain_sql, text_steps
+
+    keys = pa.array([0, 1, 2, 3], pa.int64())
+    k = pa.array([f[0] for f in found], pa.int64())
+    kind = pa.array([f[1] for f in found], pa.string())
+    v = pa.array([f[2] for f in found], pa.string())
+    cols = {"k": keys, "x0": pa.array(texts, pa.string())}
+    for c in ("email", "iban", "card", "phone"):
+        of = pa.array([f[1] == c for f in found], pa.bool_())
+        cols[f"f_{c}"] = longest_first(k.filter(of), v.filter(of), keys)
+    cols["f"] = in_redaction_order(k, kind, v, keys)
+    con = duckdb.connect()
+    con.register("found_x", pa.table(cols))
+    steps = text_steps(Transforms(), None)
+    want = con.execute(f"SELECT x{len(steps)} FROM ({chain_sql('SELECT * FROM found_x', steps)}) ORDER BY k").fetchall()
+    got = con.execute(f"SELECT {replace_all('x0', 'f')} FROM found_x ORDER BY k").fetchall()
+    assert got == want
+
+
 def test_phone_numbers_of_repeated_runs_come_back_to_every_run() -> None:
     """`phones.phone_values` reads each distinct (run, country) once and gives
     its numbers to every run that is it: the same run twice, in another

@@ -34,8 +34,8 @@ from .cards import card_spans
 from .ibans import iban_matches
 from .phones import DEFAULT_REGIONS, phone_values
 
-__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "find_rows_into", "longest_first",
-           "replace_each", "shared_cursor"]
+__all__ = ["DEFAULT_REGIONS", "KINDS", "MIN_PART", "PLACEHOLDERS", "cuts", "find_into", "find_rows_into",
+           "in_redaction_order", "longest_first", "replace_all", "replace_each", "shared_cursor"]
 
 KINDS = ("email", "iban", "card", "phone")  # also the order in which overlaps are settled
 PLACEHOLDERS = {"email": "[email]", "phone": "[phone]", "iban": "[iban]", "card": "[card]"}
@@ -166,6 +166,18 @@ WHATSAPP_LINK = r"(?:\bwa\.me/|\bwhatsapp(?:\.com|:/)/send/?\?phone=)"
 PHONE_RUN = (rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE}|{WHATSAPP_LINK})?"
              rf"(?:[+＋]\s?[0-9][0-9{_SP}().\-/]*[0-9]|(?:\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b)")
 
+def _lists(keys: pa.Array, t: pa.Table, order: list[str], fields: list[str]) -> pa.ListArray:
+    """For each of `keys`, the rows of `t` whose `pos` is its position, sorted
+    by `order`, as a list of structs of `fields`; null where there is none."""
+    t = t.filter(pc.is_valid(t.column("pos")))
+    t = t.take(pc.sort_indices(t, sort_keys=[("pos", "ascending")] + [(c, "ascending") for c in order]))
+    count = np.bincount(t.column("pos").to_numpy(), minlength=len(keys))
+    offsets = np.zeros(len(keys) + 1, dtype=np.int32)
+    np.cumsum(count, out=offsets[1:])
+    items = pa.StructArray.from_arrays([t.column(f).combine_chunks() for f in fields], names=fields)
+    return pa.ListArray.from_arrays(pa.array(offsets), items, mask=pa.array(count == 0))
+
+
 def longest_first(k: pa.Array, value: pa.Array, keys: pa.Array) -> pa.ListArray:
     """For each of `keys` (distinct), the values whose `k` it is, as a list
     longest first, then by value, so that a value inside another is replaced
@@ -173,15 +185,29 @@ def longest_first(k: pa.Array, value: pa.Array, keys: pa.Array) -> pa.ListArray:
     `{n, v}`: minus the length in characters, the value. Built in Arrow: the
     SQL aggregate this replaced, a GROUP BY and its join back to the rows, cost
     DuckDB some 8 ms per 10,000 texts."""
-    pos = pc.index_in(k, value_set=keys)
-    t = pa.table({"pos": pos, "n": pc.negate(pc.utf8_length(value)).cast(pa.int64()), "v": value.cast(pa.string())})
-    t = t.filter(pc.is_valid(pos))
-    t = t.take(pc.sort_indices(t, sort_keys=[("pos", "ascending"), ("n", "ascending"), ("v", "ascending")]))
-    count = np.bincount(t.column("pos").to_numpy(), minlength=len(keys))
-    offsets = np.zeros(len(keys) + 1, dtype=np.int32)
-    np.cumsum(count, out=offsets[1:])
-    items = pa.StructArray.from_arrays([t.column("n").combine_chunks(), t.column("v").combine_chunks()], names=["n", "v"])
-    return pa.ListArray.from_arrays(pa.array(offsets), items, mask=pa.array(count == 0))
+    t = pa.table({"pos": pc.index_in(k, value_set=keys), "n": pc.negate(pc.utf8_length(value)).cast(pa.int64()),
+                  "v": value.cast(pa.string())})
+    return _lists(keys, t, ["n", "v"], ["n", "v"])
+
+
+def in_redaction_order(k: pa.Array, kind: pa.Array, value: pa.Array, keys: pa.Array) -> pa.ListArray:
+    """For each of `keys`, every kind's values in the order redaction replaces
+    them: kind after kind as in `KINDS`, each kind's longest first (as
+    `longest_first`), as structs `{n, v, by}` with `by` the kind's
+    placeholder; null where there is none. `replace_all` applies such a list:
+    the same text as a step per kind, in one step (each step cost DuckDB some
+    1 ms per 10,000 texts, even where its lists were null)."""
+    rank = pc.index_in(kind, value_set=pa.array(KINDS))
+    t = pa.table({"pos": pc.index_in(k, value_set=keys), "r": rank,
+                  "n": pc.negate(pc.utf8_length(value)).cast(pa.int64()), "v": value.cast(pa.string()),
+                  "by": pa.array([PLACEHOLDERS[x] for x in KINDS]).take(rank)})
+    return _lists(keys, t, ["r", "n", "v"], ["n", "v", "by"])
+
+
+def replace_all(x: str, values: str) -> str:
+    """SQL: text `x` with each value of `values` (an `in_redaction_order`
+    list column) replaced by its placeholder, in list order (NULL: none)."""
+    return f"CASE WHEN {values} IS NULL THEN {x} ELSE list_reduce({values}, lambda acc, e: replace(acc, e.v, e.by), {x}) END"
 
 
 def replace_each(x: str, values: str, by: str) -> str:

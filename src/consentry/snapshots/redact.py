@@ -19,7 +19,8 @@ import pyarrow as pa
 from ..policy import Transforms
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import KINDS, PLACEHOLDERS, cuts, find_into, find_rows_into, longest_first, replace_each, shared_cursor
+from .pii import (KINDS, PLACEHOLDERS, cuts, find_into, find_rows_into, in_redaction_order, longest_first, replace_all,
+                  replace_each, shared_cursor)
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -162,8 +163,7 @@ def redact_texts(
     import numpy as np
     import pyarrow.compute as pc
 
-    t = transforms or Transforms()
-    steps, kinds = text_steps(t, None), kinds_of(t)
+    kinds = kinds_of(transforms or Transforms())
     arr = _as_array(texts)
     if not kinds:
         return arr.to_pylist()
@@ -175,11 +175,16 @@ def redact_texts(
         out[:] = texts
 
     def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
-        lists = found_lists(con, rows, "k", "text", "region", kinds)
+        # The values a build replaces step by step (`text_steps`, without mentions), in one list a row.
+        find_rows_into(con, rows, kinds, into="found_pii")
+        found = con.sql("SELECT k, kind, value FROM found_pii").to_arrow_table()
+        k = found.column("k").combine_chunks()
+        keys = pc.unique(k)
+        values = in_redaction_order(k, found.column("kind").combine_chunks(), found.column("value").combine_chunks(), keys)
         # Only the rows with a finding are rewritten; the others are handed back as they came.
-        con.register("found_x", lists.append_column("x0", rows.column("text").take(
-            pc.index_in(lists.column("k"), value_set=rows.column("k")))))  # each one's text, beside its lists: no join
-        changed = con.sql(f"SELECT k, x{len(steps)} AS text FROM ({chain_sql('SELECT * FROM found_x', steps)})").to_arrow_table()
+        con.register("found_x", pa.table({"k": keys, "f": values, "x0": rows.column("text").take(
+            pc.index_in(keys, value_set=rows.column("k")))}))  # each one's text, beside its list: no join
+        changed = con.sql(f"SELECT k, {replace_all('x0', 'f')} AS text FROM found_x").to_arrow_table()
         if out is not None:
             out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
         return changed
