@@ -981,10 +981,10 @@ def test_a_pattern_written_in_ascii_finds_what_it_found_as_written(name: str) ->
 
 def test_rows_in_memory_and_rows_of_a_relation_give_the_same_findings() -> None:
     """`redact_texts` hands its rows to the finder as an Arrow batch
-    (`pii.find_rows_into`); builds and `snapshot verify` give a relation
+    (`pii.find_rows`); builds and `snapshot verify` give a relation
     (`pii.find_into`). Both are the same finder: the same findings, full-width
     forms, nesting and the author's country included."""
-    from consentry.snapshots.pii import find_into, find_rows_into
+    from consentry.snapshots.pii import find_into, find_rows
 
     texts = ([f"call me on {n} tonight" for n in PHONES] + NOT_PHONES + [f"write to {e}, thanks" for e in EMAILS]
              + ["IBAN DE89 3704 0044 0532 0130 00 and 4111 1111 1111 1111 03/27", "０６１２３４５６７８ or john＠example.com",
@@ -994,10 +994,11 @@ def test_rows_in_memory_and_rows_of_a_relation_give_the_same_findings() -> None:
                                        "region": pa.array(countries, pa.string())})
     kinds = ("email", "iban", "card", "phone")
     con = duckdb.connect(config={"threads": 1})
-    find_rows_into(con, rows, kinds, into="in_memory")
+    in_memory = find_rows(con, rows, kinds)
     con.register("posts", pa.table({"item_id": rows.column("k"), "text": rows.column("text"), "country": rows.column("region")}))
     find_into(con, "posts", "item_id", "text", "country", kinds, into="of_relation")
-    got = {name: sorted(con.execute(f"SELECT k, kind, value FROM {name}").fetchall()) for name in ("in_memory", "of_relation")}
+    got = {"in_memory": sorted(zip(*(in_memory.column(c).to_pylist() for c in ("k", "kind", "value")))),
+           "of_relation": sorted(con.execute("SELECT k, kind, value FROM of_relation").fetchall())}
     assert got["in_memory"] == got["of_relation"]
     assert {kind for _, kind, _ in got["in_memory"]} == set(kinds)
     assert any(value == "０６１２３４５６７８" for _, _, value in got["in_memory"])

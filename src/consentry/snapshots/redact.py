@@ -19,7 +19,7 @@ import pyarrow as pa
 from ..policy import Transforms
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import (KINDS, PLACEHOLDERS, cuts, find_into, find_rows_into, in_redaction_order, longest_first, replace_all,
+from .pii import (KINDS, PLACEHOLDERS, cuts, find_into, find_rows, in_redaction_order, longest_first, replace_all,
                   replace_each, shared_cursor)
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
@@ -39,20 +39,15 @@ def install_sql(con, *, shared: bool = False) -> None:  # noqa: ANN001 - a duckd
     con.execute(MENTION_MACROS.replace("TEMP MACRO", "MACRO") if shared else MENTION_MACROS)
 
 
-def found_lists(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
+def found_lists(con, src: str, key: str, text: str, country: str | None, kinds: Sequence[str],  # noqa: ANN001
                 into: str = "found") -> pa.Table:
     """Register `into` (the findings are in temp table `into`_pii): one row
     per key with a finding, `k` and a list column `f_<kind>` per kind
-    (`pii.longest_first`, so a value inside another is replaced after it).
-    `src` is a relation, or a batch of `(k, text, region)` in memory
-    (`pii.find_rows_into`; `key`, `text` and `country` are then its columns').
-    Returns the table registered."""
+    (`pii.longest_first`, so a value inside another is replaced after it),
+    for the rows of relation `src`. Returns the table registered."""
     import pyarrow.compute as pc
 
-    if isinstance(src, pa.RecordBatch):
-        find_rows_into(con, src, tuple(kinds), into=f"{into}_pii")
-    else:
-        find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
+    find_into(con, src, key, text, country, tuple(kinds), into=f"{into}_pii")
     found = con.sql(f"SELECT k, kind, value FROM {into}_pii").to_arrow_table()
     k, kind, value = (found.column(c).combine_chunks() for c in ("k", "kind", "value"))
     keys = pc.unique(k)
@@ -148,8 +143,8 @@ def find_pii(
     kinds = kinds_of(transforms or Transforms())
 
     def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
-        find_rows_into(con, rows, kinds)
-        return con.sql("SELECT k AS row, kind, value FROM pii_found ORDER BY 1, 2, 3").to_arrow_table()
+        found = find_rows(con, rows, kinds).rename_columns(["row", "kind", "value"])
+        return found.sort_by([("row", "ascending"), ("kind", "ascending"), ("value", "ascending")])
 
     return _side_by_side(texts, countries, work)
 
@@ -176,8 +171,7 @@ def redact_texts(
 
     def work(con, rows: pa.RecordBatch) -> pa.Table:  # noqa: ANN001
         # The values a build replaces step by step (`text_steps`, without mentions), in one list a row.
-        find_rows_into(con, rows, kinds, into="found_pii")
-        found = con.sql("SELECT k, kind, value FROM found_pii").to_arrow_table()
+        found = find_rows(con, rows, kinds)
         k = found.column("k").combine_chunks()
         keys = pc.unique(k)
         values = in_redaction_order(k, found.column("kind").combine_chunks(), found.column("value").combine_chunks(), keys)
