@@ -304,7 +304,7 @@ def _rows_sql(src: str, key: str, text: str, country: str | None) -> str:
 
 def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country: str | None,  # noqa: ANN001
                     kinds: tuple[str, ...], into: str) -> tuple[dict[str, bool], pa.Table]:
-    """Create temp table `into(k, text, orig, region, <tests>)`: the rows of
+    """Register `into(k, text, orig, region, <tests>)` (the caller unregisters it): the rows of
     relation `src` (or of the batch `src(k, text, region)`) that may hold
     what `kinds` names. `text` is what the patterns read (the ASCII twin
     where the text has full-width forms, the text itself then in `orig`);
@@ -328,22 +328,19 @@ def load_candidates(con, src: str | pa.RecordBatch, key: str, text: str, country
         finally:
             cur.close()
 
-    # A reader holds the connection: the batches are tested as they come, and stored once it is drained.
+    # A reader holds the connection: the batches are tested as they come, and registered once it is drained.
     parts = [_tested(batch, kinds, twins) for batch in batches] or [
         _tested(pa.RecordBatch.from_pylist([], schema=schema), kinds, twins)]
     some: dict[str, bool] = {"full_width": False}
-    kept = [part.select(["k", "text", "region", "phone_like"]) if "phone_like" in part.column_names else
-            part.select(["k"]) for part in parts]
-    for i, part in enumerate(parts):
+    for part in parts:
         for name in part.column_names[4:]:
             some[name] = some.get(name, False) or pc.any(part.column(name)).as_py() is True
         some["full_width"] |= part.column("orig").null_count < len(part)
-        con.register("_consentry_part", part)
-        con.execute(f"INSERT INTO {into} SELECT * FROM _consentry_part" if i else
-                    f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM _consentry_part")
-        con.unregister("_consentry_part")
-        parts[i] = None
-    return some, pa.concat_tables(kept)
+    # Registered, not stored: DuckDB's copy into a table of its own cost more (some 2 ms per 10,000
+    # texts) than the queries gained from reading it.
+    table = pa.concat_tables(parts)
+    con.register(into, table)
+    return some, table.select(["k", "text", "region", "phone_like"] if "phone_like" in table.column_names else ["k"])
 
 
 #: Rows per part at the least when a column is cut in parts that run side by side.
@@ -442,7 +439,6 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
     comes between is Arrow and NumPy: each statement cost DuckDB some 0.5 ms
     before it read a row (there were twenty a call and core)."""
     t = f"_{into or 'pii_rows'}"
-    # Stored once: the queries below read it, and DuckDB reads its own table faster than an Arrow one.
     some, rows = load_candidates(con, src, key, text, country, kinds, f"{t}_src")
     k_type = rows.schema.field("k").type
     no_k = pa.array([], k_type)
@@ -542,5 +538,6 @@ def _find_here(con, src: str | pa.RecordBatch, key: str, text: str, country: str
     else:
         found = con.sql(settled).to_arrow_table()
     con.unregister(f"{t}_f")
-    con.execute(f"DROP TABLE IF EXISTS {t}_src; DROP TABLE IF EXISTS {t}_fw")
+    con.unregister(f"{t}_src")
+    con.execute(f"DROP TABLE IF EXISTS {t}_fw")
     return found
