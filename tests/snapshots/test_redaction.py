@@ -1002,3 +1002,20 @@ def test_rows_in_memory_and_rows_of_a_relation_give_the_same_findings() -> None:
     assert got["in_memory"] == got["of_relation"]
     assert {kind for _, kind, _ in got["in_memory"]} == set(kinds)
     assert any(value == "０６１２３４５６７８" for _, _, value in got["in_memory"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**62), max_size=300), st.lists(st.integers(0, 2**62), max_size=300), st.integers(0, 10))
+def test_a_key_set_answers_as_a_set_does(keys: list[int], others: list[int], near: int) -> None:
+    """The prefix tables are looked up in a hash table built once
+    (`phones._KeySet`, linear probing in NumPy). Property: it finds exactly
+    the keys, with keys crowded into neighbouring slots and values next to
+    keys looked up too."""
+    import numpy as np
+
+    from consentry.snapshots.phones import _KeySet
+
+    crowded = keys + [k + i for k in keys[:5] for i in range(near)]
+    ks = _KeySet(np.array(crowded, dtype=np.int64))
+    probe = np.array(crowded + others + [k + 1 for k in crowded], dtype=np.int64)
+    assert ks.contains(probe).tolist() == [int(p) in set(crowded) for p in probe]
