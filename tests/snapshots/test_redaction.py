@@ -1019,3 +1019,33 @@ def test_a_key_set_answers_as_a_set_does(keys: list[int], others: list[int], nea
     ks = _KeySet(np.array(crowded, dtype=np.int64))
     probe = np.array(crowded + others + [k + 1 for k in crowded], dtype=np.int64)
     assert ks.contains(probe).tolist() == [int(p) in set(crowded) for p in probe]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789 ()+-.", min_size=1, max_size=40), min_size=1, max_size=8), st.data())
+def test_a_spans_number_is_its_digits_less_a_bracketed_zero(runs: list[str], data: st.DataObject) -> None:
+    """`phones._number` reads a span of digit groups as a number from its
+    groups' values. Property: the digits between the span's bytes, read one
+    by one, less a lone "(0)" whose brackets are inside the span; a count
+    over 17 digits gives no number."""
+    import numpy as np
+
+    from consentry.snapshots.phones import _number
+    from consentry.snapshots.strbytes import digit_groups, view
+
+    offsets, buf = view(pa.array(runs))
+    g = digit_groups(offsets, buf)
+    gi, gj, start, end = [], [], [], []
+    for r in range(len(runs)):
+        if g.count[r]:
+            i = data.draw(st.integers(int(g.first[r]), int(g.last[r])))
+            j = data.draw(st.integers(i, int(g.last[r])))
+            gi.append(i), gj.append(j), end.append(int(g.end[j]))
+            before = int(g.end[i - 1]) if i > g.first[r] else int(offsets[r])  # a span starts with its lead ("+", "(")
+            start.append(int(g.start[i]) - data.draw(st.integers(0, min(2, int(g.start[i]) - before))))
+    val, n = _number(buf, g, *(np.array(a, dtype=np.int64) for a in (gi, gj, start, end)))
+    for s, e, v, c in zip(start, end, val.tolist(), n.tolist()):
+        digits = [chr(buf[k]) for k in range(s, e) if 48 <= buf[k] <= 57
+                  and not (buf[k] == 48 and k - 1 >= s and k + 1 < e and buf[k - 1] == 40 and buf[k + 1] == 41)]
+        assert c == len(digits)
+        assert v == (int("".join(digits)) if 0 < len(digits) <= 17 else 0)
