@@ -52,16 +52,19 @@ _TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "p
           "voicemail")
 
 # Never a phone number, whatever libphonenumber says of the digits.
-_NOT_PHONE = "|".join([
+# Each a pair of patterns, the anchored ones joined apart from the others: RE2 reads the spans (a
+# dozen bytes each) so in about half the time it took one pattern of them all (`_any_match`).
+_NOT_PHONE = ("|".join([
     r"^\(?\d{1,2}[./\-]\d{1,2}[./\-](\d{4}|\d{2})\)?$",  # dates
     r"^\(?\d{4}[./\-]\d{1,2}[./\-]\d{1,2}\)?$",
-    r"(^|[^0-9])((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])|(0?[1-9]|[12]\d|3[01])[./\-](0?[1-9]|1[0-2])[./\-](19|20)\d\d|(0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])[./\-](19|20)\d\d)([^0-9]|$)",
     r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$",  # IPv4 addresses
     r"^[1-9]\d{0,2}\.\d+$",  # decimals: 161.9607 (not 0800.152994 or 01512.3467129)
     r"^\d+(\.\d+)*\.\d(\.\d+)*$",  # versions: a one-digit group after a dot (10.0.19041.1)
     r"^\(?(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)\d\d\)?$",  # year ranges: (1694-1778)
     r"^000",  # order numbers padded with zeros
-])
+]), "|".join([
+    r"(^|[^0-9])((19|20)\d\d[./\-](0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])|(0?[1-9]|[12]\d|3[01])[./\-](0?[1-9]|1[0-2])[./\-](19|20)\d\d|(0?[1-9]|1[0-2])[./\-](0?[1-9]|[12]\d|3[01])[./\-](19|20)\d\d)([^0-9]|$)",
+]))
 # Counts with thousands separators (359.829.232) are no phone number, unless a word
 # before the run says one follows ("mój numer to 512.388.455": `pii.PHONE_CUE`).
 _COUNT = r"^\d{1,3}(\.\d{3}){2,}$"
@@ -70,15 +73,14 @@ _AFTER_LINK = r"(?i)(?:wa\.me/|whatsapp(?:\.com|:/)/send/?\?phone=)$"
 # Never a span holding a phone number: one with a date, an expiry, a year range,
 # a year-numbered reference (1997-12358, 1984/675598) or dots mixed with other
 # separators. Checked on each span, so "+41 78 143 07 13 - (1895-1974)" keeps its number.
-_NOT_PHONE_RUN = "|".join([
+_NOT_PHONE_RUN = ("|".join([
     r"(^|[^0-9.])((0?[1-9]|[12]\d|3[01])[./](0?[1-9]|1[0-2])|(0?[1-9]|1[0-2])[./](0?[1-9]|[12]\d|3[01]))[./](\d{2}|\d{4})([^0-9.]|$)",
     r"(^|[^0-9])(0?[1-9]|1[0-2])/(\d{2}|(19|20)\d\d)([^0-9]|$)",
     r"(^|[\s(])(1[5-9]|20)\d\d\s?[\-/]\s?(1[5-9]|20)?\d\d([^0-9]|$)",
+]), "|".join([
     r"^\(?(19|20)\d\d\s?[\-/]\s?\d{4,}",
     r"^[^+＋].*(\d\.\d.*[ \-/]\d|\d[ \-/]\d.*\d\.\d)",  # (with "+", "+687 75.12.34" is a number)
-])
-
-
+]))
 
 
 def _metadata():  # noqa: ANN202 - (region, PhoneMetadata) pairs
@@ -436,6 +438,14 @@ def _number(data: np.ndarray, g: Groups, gi: np.ndarray, gj: np.ndarray, start: 
     return np.add.reduceat(term, begin), count
 
 
+def _any_match(strings: pa.Array, patterns: tuple[str, ...]) -> pa.Array:
+    """Whether each string matches one of `patterns`."""
+    out = pc.match_substring_regex(strings, patterns[0])
+    for p in patterns[1:]:
+        out = pc.or_(out, pc.match_substring_regex(strings, p))
+    return out
+
+
 _LEAD = "(?P<lead>(?:[+＋]\\s?|\\()?)$"  # what is left of "+", "+ " or "(" at the end of what comes before the digits
 
 
@@ -491,8 +501,7 @@ def _spans(runs: pa.Array) -> dict[str, np.ndarray | pa.Array]:
     if len(maybe):
         some = value.take(pa.array(maybe, pa.int64()))
         trimmed = pc.utf8_trim(some, "()")
-        looks[maybe] = pc.or_(pc.match_substring_regex(trimmed, _NOT_PHONE), pc.match_substring_regex(some, _NOT_PHONE_RUN)
-                              ).to_numpy(zero_copy_only=False) | (
+        looks[maybe] = pc.or_(_any_match(trimmed, _NOT_PHONE), _any_match(some, _NOT_PHONE_RUN)).to_numpy(zero_copy_only=False) | (
             ~cued[row[idx[maybe]]] & pc.match_substring_regex(trimmed, _COUNT).to_numpy(zero_copy_only=False))
     keep = ~looks
     idx = idx[keep]
