@@ -232,7 +232,7 @@ def main() -> None:
     data = (args.data or ROOT / "bench-data" / f"u{args.users}").resolve()
     gen_s = ensure_data(args.users, data)
     ledger, import_s = ensure_ledger(data)
-    scratch = data / "bench-out"
+    scratch = data.parent / f"{data.name}-out"  # beside the export: decisions never go into it
     scratch.mkdir(exist_ok=True)
 
     extracts = str(scratch / "extracts")

@@ -129,7 +129,7 @@ def main() -> None:
     data = ROOT / "bench-data" / f"u{args.users}"
     ensure_data(args.users, data)
     ledger, _ = ensure_ledger(data)
-    out_dir = data / "bench-out"
+    out_dir = data.parent / f"{data.name}-out"  # beside the export: decisions never go into it
     out_dir.mkdir(exist_ok=True)
     kinds = args.contenders.split(",")
     best: dict[str, dict] = {}

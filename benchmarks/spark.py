@@ -473,7 +473,7 @@ def main() -> None:
     data = (args.out_dir / (f"u{args.users}" if args.seed == 1 else f"u{args.users}-s{args.seed}")).resolve()
     ensure_data(args.users, args.seed, data)
     ledger = ensure_ledger(data)
-    outs = data / "bench-out"
+    outs = data.parent / f"{data.name}-out"  # beside the export: decisions never go into it
     outs.mkdir(exist_ok=True)
     conf = dict(pair.split("=", 1) for pair in args.conf)
     kinds = [k.strip() for k in args.contenders.split(",") if k.strip()]

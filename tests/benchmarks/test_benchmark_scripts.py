@@ -54,3 +54,25 @@ def test_impact_benchmark_finds_every_tagged_person_only_with_the_tagged_count(t
     assert rows["own rows and tagged photos, every file (2026-12-05)"] == "20 of 20", done.stdout
     assert rows["own rows, one bucket (2026-12-04)"] != "20 of 20", done.stdout  # someone only shown in others' photos
     assert "writing the index of this version" in done.stdout
+
+
+def test_eligibility_benchmark_decides_with_every_contender_and_they_agree(tmp_path) -> None:
+    """It once wrote its decisions into the export's folder, which `evaluate`
+    refuses since 2026-12-06 (02:06): the script failed and nothing noticed."""
+    data = tmp_path / "u1500"
+    done = run(["benchmarks/eligibility.py", "--users", "1500", "--data", str(data), "--pandas-max-users", "1500"])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["items"] > 0
+    assert all(r["ok"] for name, r in result.items() if isinstance(r, dict) and "ok" in r), done.stdout
+    assert result["polars"]["mismatches"] == 0 and result["pandas"]["mismatches"] == 0
+    assert "decisions differing from the engine's: 0" in done.stdout
+    assert not any(p.suffix == ".parquet" and "engine" in p.name for p in data.rglob("*")), "decisions in the export"
+
+
+def test_spark_benchmark_decides_as_duckdb_does(tmp_path) -> None:
+    """The same guard: its decisions went into the export's folder too."""
+    done = run(["benchmarks/spark.py", "--users", "1000", "--out-dir", str(tmp_path), "--contenders", "duckdb,local2"])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["duckdb"]["ok"] and result["local2"]["ok"], done.stdout
+    assert result["local2"]["same"] == {"same": True, "only_here": 0, "only_duckdb": 0}
+    assert not list((tmp_path / "u1000").rglob("*-out")), "outputs in the export"
