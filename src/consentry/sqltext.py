@@ -27,8 +27,8 @@ def spark_quote(value: str) -> str:
 
 @lru_cache(maxsize=256)
 def quote_regex(pattern: str) -> str:
-    """A regular expression as an ASCII SQL literal: each non-ASCII character
-    written as `\\x{hex}`, which RE2 (DuckDB) and Java (Spark) read as that
+    """A regular expression as an ASCII SQL literal for DuckDB (`quote`):
+    each non-ASCII character written as `\\x{hex}`, which RE2 reads as that
     character, in a class or out of it and under `(?i)`. DuckDB's Python client
     maps the tokens of a non-ASCII SQL text back to characters one character
     at a time, holding Python's lock: some 2 ms for a 10-KB query of patterns.

@@ -166,6 +166,7 @@ WHATSAPP_LINK = r"(?:\bwa\.me/|\bwhatsapp(?:\.com|:/)/send/?\?phone=)"
 PHONE_RUN = (rf"(?i)(?:{_NOT_PHONE_BEFORE}|{PHONE_CUE}|{WHATSAPP_LINK})?"
              rf"(?:[+＋]\s?[0-9][0-9{_SP}().\-/]*[0-9]|(?:\(|\b)[0-9][0-9{_SP}().\-/]*[0-9]\b)")
 
+
 def _lists(keys: pa.Array, t: pa.Table, order: list[str], fields: list[str]) -> pa.ListArray:
     """For each of `keys`, the rows of `t` whose `pos` is its position, sorted
     by `order`, as a list of structs of `fields`; null where there is none."""
