@@ -902,11 +902,12 @@ def test_lists_of_values_to_replace_are_the_sql_aggregates_lists(pairs: list[tup
 def test_one_list_in_redaction_order_gives_the_text_of_a_step_per_kind(found: list[tuple[int, str, str]],
                                                                        texts: list[str]) -> None:
     """`redact_texts` replaces every kind's values in one step
-    (`pii.in_redaction_order`, `pii.replace_all`); a build does it a step per
+    (`pii.in_redaction_order`, `pii.replace_each` with each element's own
+    placeholder); a build does it a step per
     kind (`text_steps`, `chain_sql`). Property: the same texts, with values
     inside values of the same and of other kinds, and placeholders that a
     later value could match."""
-    from consentry.snapshots.pii import in_redaction_order, longest_first, replace_all
+    from consentry.snapshots.pii import in_redaction_order, longest_first, replace_each
     from consentry.snapshots.redact import chain_sql, text_steps
 
     keys = pa.array([0, 1, 2, 3], pa.int64())
@@ -922,7 +923,7 @@ def test_one_list_in_redaction_order_gives_the_text_of_a_step_per_kind(found: li
     con.register("found_x", pa.table(cols))
     steps = text_steps(Transforms(), None)
     want = con.execute(f"SELECT x{len(steps)} FROM ({chain_sql('SELECT * FROM found_x', steps)}) ORDER BY k").fetchall()
-    got = con.execute(f"SELECT {replace_all('x0', 'f')} FROM found_x ORDER BY k").fetchall()
+    got = con.execute(f"SELECT {replace_each('x0', 'f', 'e.by')} FROM found_x ORDER BY k").fetchall()
     assert got == want
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .strbytes import owners, slices, spread, view
+from .strbytes import row_of, slices, spread, view
 
 __all__ = ["iban_matches"]
 
@@ -38,14 +38,13 @@ def iban_matches(regions: pa.Array, lengths: dict[str, int]) -> tuple[np.ndarray
     offsets, data = view(regions, pad=10)  # a look up to 8 bytes past a region's start stays inside
     digit, letter, alnum = _classes(data)
     word = alnum | (data == 95)  # RE2's \b: letters, digits and "_"
-    region_of = owners(np.diff(offsets))
     body = np.arange(offsets[0], offsets[-1])
     first_byte = np.zeros(len(data) + 1, dtype=bool)
     first_byte[offsets[:-1]] = True
     # Candidate starts: an ASCII letter at a word boundary.
     prev_word = np.r_[False, word[:-1]]
     cand = body[letter[body] & (first_byte[body] | ~prev_word[body])]
-    cand_region = region_of[cand - offsets[0]]
+    cand_region = row_of(offsets, cand)
     end_of = offsets[1:][cand_region]
     # Letters and digits before each byte, and where the k-th of them is.
     before = np.r_[0, np.cumsum(alnum)]
@@ -108,9 +107,7 @@ def _check_ok(data: np.ndarray, alnum: np.ndarray, start: np.ndarray, end: np.nd
     ch = data[at].astype(np.int64)
     value = np.where(ch <= 57, ch - 48, (ch | 32) - 87)  # 0-9, then a/A = 10 ... z/Z = 35
     digits = np.cumsum(np.where(ch <= 57, 1, 2))  # the digits up to each character, through the last IBAN
-    count = np.bincount(iban, minlength=len(start))
-    last = np.cumsum(count) - 1
-    through = np.where(count > 0, digits[np.maximum(last, 0)] if len(digits) else 0, 0)
+    through = np.r_[0, digits][np.cumsum(np.bincount(iban, minlength=len(start)))]  # through each IBAN's last character
     after = through[iban] - digits + 6  # its IBAN's digits after it, the 6 of the moved four included
     body = np.bincount(iban, weights=value * _POW10_MOD97[after], minlength=len(start)).astype(np.int64)
     c0 = (data[start] | 32).astype(np.int64) - 87

@@ -19,8 +19,8 @@ import pyarrow as pa
 from ..policy import Transforms
 from .mentions import MACROS as MENTION_MACROS
 from .mentions import hide_sql
-from .pii import (KINDS, PLACEHOLDERS, cuts, find_into, find_rows, in_redaction_order, longest_first, replace_all,
-                  replace_each, shared_cursor)
+from .pii import (KINDS, PLACEHOLDERS, cuts, find_into, find_rows, in_redaction_order, longest_first, replace_each,
+                  shared_cursor)
 
 __all__ = ["chain_sql", "find_pii", "redact_texts", "text_steps", "found_lists", "kinds_of", "install_sql"]
 
@@ -178,7 +178,7 @@ def redact_texts(
         # Only the rows with a finding are rewritten; the others are handed back as they came.
         con.register("found_x", pa.table({"k": keys, "f": values, "x0": rows.column("text").take(
             pc.index_in(keys, value_set=rows.column("k")))}))  # each one's text, beside its list: no join
-        changed = con.sql(f"SELECT k, {replace_all('x0', 'f')} AS text FROM found_x").to_arrow_table()
+        changed = con.sql(f"SELECT k, {replace_each('x0', 'f', 'e.by')} AS text FROM found_x").to_arrow_table()
         if out is not None:
             out[changed.column("k").to_numpy()] = changed.column("text").to_pylist()
         return changed

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["Groups", "digit_groups", "owners", "slices", "spread", "view"]
+__all__ = ["Groups", "digit_groups", "owners", "row_of", "slices", "spread", "view"]
 
 
 def view(arr: pa.Array, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -32,9 +32,16 @@ def view(arr: pa.Array, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def owners(size: np.ndarray) -> np.ndarray:
-    """Each i, `size[i]` times, one after another: the row of each byte of a
-    string, of each group of a run, of each item of a ragged range."""
+    """Each i, `size[i]` times, one after another: the run of each group, the
+    owner of each item of a ragged range."""
     return np.repeat(np.arange(len(size)), size)
+
+
+def row_of(offsets: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The string each byte position `at` lies in, by a binary search over
+    `view`'s offsets: a row number for every byte (`owners`) cost a repeat
+    over all of them, with Python's lock held."""
+    return np.searchsorted(offsets, at, side="right") - 1
 
 
 def spread(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +82,7 @@ class Groups:
 
 def digit_groups(offsets: np.ndarray, data: np.ndarray) -> Groups:
     """The groups of digits of the strings `view` gave. The bytes are read as
-    one slice (not gathered), and each group's string found by a binary
-    search over the offsets (not by a row number for every byte)."""
+    one slice (not gathered), and each group's string found by `row_of`."""
     rows = len(offsets) - 1
     lo, hi = int(offsets[0]), int(offsets[-1])
     digit = (data >= 48) & (data <= 57)
@@ -87,6 +93,6 @@ def digit_groups(offsets: np.ndarray, data: np.ndarray) -> Groups:
     before[1:] = d[:-1]
     start = np.flatnonzero(d & (edge[lo:hi] | ~before)) + lo
     end = np.flatnonzero(d & (edge[lo + 1:hi + 1] | ~digit[lo + 1:hi + 1])) + lo + 1
-    row = np.searchsorted(offsets, start, side="right") - 1
+    row = row_of(offsets, start)
     count = np.bincount(row, minlength=rows)
     return Groups(start, end, row, np.cumsum(count) - count, count)
