@@ -25,7 +25,7 @@ from consentry.engine.evaluate import evaluate_spark  # noqa: E402
 from consentry.engine.spark import SPLITS_CONF, UTC_CONF, decided, load_inputs, session, utc_conf  # noqa: E402
 from consentry.errors import InputError  # noqa: E402
 from consentry.ledger import Ledger  # noqa: E402
-from consentry.policy import load_policy  # noqa: E402
+from consentry.policy import load_policy, parse_policy, preset_text  # noqa: E402
 from consentry.sources import Export  # noqa: E402
 from test_properties import T, _engine, _policies, worlds  # noqa: E402
 from test_snapshots import world  # noqa: E402, F401 - the fixture
@@ -717,3 +717,22 @@ def test_a_rerun_on_spark_replaces_its_own_decisions_and_nothing_else(spark, gen
         with pytest.raises(InputError, match="holds more than Parquet parts; it is not replaced"):
             evaluate_spark(Export(folder), led, load_policy("recommended"), AT, other, spark)
     assert (other / "notes.txt").read_text() == "not decisions"
+
+
+def test_an_export_with_no_items_is_counted_as_nothing_decided(spark, generated, tmp_path) -> None:
+    """Spark's parts are counted by DuckDB on the driver; an export with no
+    content gives a folder with no rows (or no parts), counted as nothing."""
+    import pyarrow.parquet as pq
+
+    folder, url = generated
+    empty = tmp_path / "empty"
+    shutil.copytree(folder, empty, ignore=shutil.ignore_patterns("media"))
+    content = pq.read_table(folder / "content.parquet")
+    pq.write_table(content.slice(0, 0), empty / "content.parquet")
+    with Ledger(url) as led:
+        blur = parse_policy(preset_text("recommended").replace("tagged_people: require", "tagged_people: blur"))
+        for policy in (load_policy("recommended"), blur):
+            ev = evaluate_spark(Export(empty), led, policy, AT, tmp_path / "d.parquet", spark)
+            assert ev.counts == {} and ev.items == 0
+            assert ev.blurred == (0 if policy.tagged_people == "blur" else None)
+            assert rows(tmp_path / "d.parquet") == []

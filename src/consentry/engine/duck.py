@@ -62,3 +62,14 @@ def load_inputs(
     con.execute("CREATE OR REPLACE TEMP TABLE ledger_events AS SELECT * FROM ledger_events_arrow")
     con.unregister("ledger_events_arrow")
     return wm
+
+
+def counted(con: duckdb.DuckDBPyConnection, files: list[str], *, blur: bool = False) -> tuple[dict[str, int], int | None]:
+    """The decisions written to `files` (Parquet) counted by reason, and under
+    `blur` how many are to be blurred: read back from what was written, so the
+    counts recorded are those of the file, one column read."""
+    if not files:  # nothing written: nothing decided
+        return {}, (0 if blur else None)
+    flag = "count(*) FILTER (WHERE blur_faces)" if blur else "0"
+    rows = con.execute(f"SELECT reason, count(*), {flag} FROM read_parquet(?) GROUP BY reason", [files]).fetchall()
+    return {str(r): int(n) for r, n, _ in rows}, (sum(int(b) for _, _, b in rows) if blur else None)

@@ -17,7 +17,7 @@ from ..policy import Policy
 from ..sources import Export
 from ..sqltext import quote
 from .compile import Compiler
-from .duck import connect, load_inputs, reason_type
+from .duck import connect, counted, load_inputs, reason_type
 from .rules import ORDER, Reason
 
 
@@ -144,11 +144,7 @@ def evaluate(
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             con.execute(f"COPY ({sql}) TO {quote(str(tmp))} ({DECISIONS_PARQUET})")  # any path: quoted
-            blur = policy.tagged_people == "blur"
-            flag = "count(*) FILTER (WHERE blur_faces)" if blur else "0"
-            rows = con.execute(f"SELECT reason, count(*), {flag} FROM read_parquet(?) GROUP BY reason", [str(tmp)]).fetchall()
-            counts = {r: n for r, n, _ in rows}
-            blurred = sum(int(b) for _, _, b in rows) if blur else None
+            counts, blurred = counted(con, [str(tmp)], blur=policy.tagged_people == "blur")
             os.replace(tmp, out)
             _record(ledger, policy, at, wm, counts, out, {})
         finally:
