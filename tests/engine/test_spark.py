@@ -736,3 +736,34 @@ def test_an_export_with_no_items_is_counted_as_nothing_decided(spark, generated,
             assert ev.counts == {} and ev.items == 0
             assert ev.blurred == (0 if policy.tagged_people == "blur" else None)
             assert rows(tmp_path / "d.parquet") == []
+
+
+def test_spark_reads_the_ledgers_kept_extract_cut_at_the_watermark(spark, generated, tmp_path) -> None:
+    """With a ledger that keeps its events per watermark (as the CLI's does),
+    Spark reads the kept file itself. That file may hold events past the
+    watermark asked for: they must not decide (nor may events after the
+    cut-off, which the rules' own SQL also leaves out)."""
+    from consentry.ledger import NewEvent
+
+    folder, url = generated
+    export = Export(folder)
+    policy = load_policy("recommended")
+    db = tmp_path / "ledger.db"
+    shutil.copyfile(url.removeprefix("sqlite:///"), db)
+    people = [r[0] for r in duckdb.sql(f"SELECT user_id FROM '{folder}/users.parquet' ORDER BY user_id").fetchall()]
+    with Ledger(f"sqlite:///{db}", extract_dir=tmp_path / "kept") as led:
+        before = led.watermark()
+        # After the watermark that will be asked for: objections before the cut-off. And events
+        # the cut-off hides: objections after it.
+        led.append([NewEvent(user_id=u, type="objected", at="2024-06-01T00:00:00Z") for u in people[:300]])
+        led.append([NewEvent(user_id=u, type="objected", at="2024-07-01T00:00:00Z") for u in people[300:600]])
+        kept = led.events_parquet(led.watermark())  # kept through every event, past `before`
+        assert kept is not None and duckdb.sql(f"SELECT max(seq) FROM '{kept}'").fetchall()[0][0] > before
+        for wm in (before, None):
+            ev = evaluate_spark(export, led, policy, AT, tmp_path / "spark.parquet", spark, watermark=wm)
+            with Ledger(f"sqlite:///{db}") as plain:  # no extract: read from the database
+                want = evaluate(export, plain, policy, AT, tmp_path / "duck.parquet", watermark=wm)
+            assert rows(tmp_path / "spark.parquet") == rows(tmp_path / "duck.parquet"), wm
+            assert ev.counts == want.counts
+        objected_at_first = want.counts.get("objected", 0)
+    assert objected_at_first > 0

@@ -33,6 +33,7 @@ from ..sources.export import TIMESTAMP_RE, TableFile, in_nanos
 from ..sources.schema import TABLES, Column
 from ..sources.store import StorePath
 from ..sqltext import spark_quote
+from ..timeutil import to_micros
 from .compile import Compiler
 
 if TYPE_CHECKING:
@@ -303,8 +304,6 @@ def ledger_source(spark: SparkSession, ledger: Ledger) -> str:
 def _jdbc_events(spark: SparkSession, ledger: Ledger, at: datetime, wm: int) -> DataFrame:
     """The events up to the watermark, read by the executors over JDBC in
     ranges of seq; pinned by `seq <= watermark`, so every read sees the same rows."""
-    from ..timeutil import to_micros
-
     url = ledger.engine.url
     query = (f"SELECT seq, user_id, item_id, type, at_us FROM ledger_events "
              f"WHERE seq <= {int(wm)} AND at_us <= {int(to_micros(at))}")
@@ -324,18 +323,36 @@ def load_inputs(spark: SparkSession, export: Export, ledger: Ledger, at: datetim
                 watermark: int | None = None) -> int:
     """Views users/content/tags and `ledger_events`: the events visible at `at`
     up to a watermark read first, read over JDBC from a PostgreSQL ledger, or
-    else from a Parquet extract written in `scratch`. Read once and kept."""
+    else from a Parquet extract in `scratch`: the ledger's kept extract when it
+    keeps one (`Ledger(extract_dir=...)`, as the CLI's does), else one written
+    now. Read once and kept."""
     register_export(spark, export)
     wm = ledger.pinned(watermark)
     if ledger_source(spark, ledger) == "jdbc":
         events = _jdbc_events(spark, ledger, at, wm)
     else:
         extract = scratch / f"ledger-{wm}.parquet"
-        pq.write_table(ledger.events_arrow(upto=at, upto_seq=wm), extract)
+        kept = ledger.events_parquet(wm)
+        if kept is not None:  # the events the ledger keeps per watermark, cut at it and at `at` by Spark
+            _place(kept, extract)
+        else:
+            pq.write_table(ledger.events_arrow(upto=at, upto_seq=wm), extract)
         events = spark.read.parquet(str(extract)).selectExpr(
             "seq", "user_id", "item_id", "type", "CAST(event_at AS TIMESTAMP) AS event_at")
+        if kept is not None:
+            events = events.where(f"seq <= {int(wm)} AND unix_micros(event_at) <= {int(to_micros(at))}")
     materialised(events).createOrReplaceTempView("ledger_events")
     return wm
+
+
+def _place(kept: Path, at: Path) -> None:
+    """The kept extract at `at` in the scratch folder (the folder the executors
+    read): a hard link, else a copy. A later extension replaces the kept file
+    by another; the link keeps this one."""
+    try:
+        os.link(kept, at)
+    except OSError:
+        shutil.copyfile(kept, at)
 
 
 def scratch_dir() -> Path:
