@@ -7,7 +7,10 @@ cluster of one and of two one-core workers on this machine.
 The export is generated once with `consentry generate --seed S --media 0` into
 `<out-dir>/u<users>` (`u<users>-s<seed>` for a seed other than 1, so seed 1
 shares eligibility.py's data) and its ledger imported into SQLite there; both
-are reused when present. Every contender runs in its own process, one after
+are reused when present. The ledger is read as the CLI reads it: through
+the events kept per watermark in `<export>-out/extracts` (made by the first
+evaluate that needs them, shared with eligibility.py), unless `--no-extract`
+says to read the database on every evaluate. Every contender runs in its own process, one after
 the other; the standalone clusters are started by that process with
 tests/spark_cluster.py (`standalone_cluster`), so the master, the workers and
 their executors are all its descendants.
@@ -268,14 +271,14 @@ def memory_scaling(seconds: float = 4.0) -> dict:
 
 
 def child(kind: str, data: Path, ledger: str, out: Path, policy: str, mem: str, conf: dict[str, str],
-          runs: int) -> dict:
+          runs: int, extracts: Path | None = None) -> dict:
     from consentry import Platform
     from consentry.timeutil import parse_instant
 
     at = parse_instant(T)
     result: dict = {"kind": kind}
     if kind == "duckdb":
-        with Platform(export=data, ledger=ledger, policy=policy, engine="duckdb") as p:
+        with Platform(export=data, ledger=ledger, policy=policy, engine="duckdb", extracts=extracts) as p:
             with CpuWindow() as w:
                 r = p.evaluate(at, out)
             result.update(w.as_dict(), counts=r.counts, watermark=r.watermark)
@@ -298,7 +301,7 @@ def child(kind: str, data: Path, ledger: str, out: Path, policy: str, mem: str, 
             result["cluster_start"] = cluster.started
         started = time.perf_counter()
         with Platform(export=data, ledger=ledger, policy=policy, engine="spark", spark_master=master,
-                      spark_conf=conf) as p:
+                      spark_conf=conf, extracts=extracts) as p:
             spark = p.spark
             spark.sql("SELECT 1").collect()
             sc = spark.sparkContext
@@ -460,14 +463,17 @@ def main() -> None:
     ap.add_argument("--memory-per-core", default="2g", help="Spark memory per core (local[2] gets twice it)")
     ap.add_argument("--conf", action="append", default=[], help="a Spark setting KEY=VALUE for every Spark contender")
     ap.add_argument("--runs", type=int, default=1, help="evaluate N times per session: the first, and the best warm one")
+    ap.add_argument("--no-extract", action="store_true",
+                    help="read the ledger from its database on every evaluate, instead of through the events it "
+                         "keeps per watermark (the CLI's way; kept in <export>-out/extracts)")
     ap.add_argument("--write-md", type=Path, help="also write the tables (and the plans) to this Markdown file")
     ap.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child is not None:
-        kind, data, ledger, out, policy, mem, conf, runs = args.child
-        print(json.dumps(child(kind, Path(data), ledger, Path(out), policy, mem, json.loads(conf), int(runs)),
-                         default=str))
+        kind, data, ledger, out, policy, mem, conf, runs, extracts = args.child
+        print(json.dumps(child(kind, Path(data), ledger, Path(out), policy, mem, json.loads(conf), int(runs),
+                               Path(extracts) if extracts else None), default=str))
         return
 
     data = (args.out_dir / (f"u{args.users}" if args.seed == 1 else f"u{args.users}-s{args.seed}")).resolve()
@@ -496,7 +502,7 @@ def main() -> None:
             out.unlink()
         print(f"running {kind} ...", file=sys.stderr)
         r = run_child([kind, str(data), ledger, str(out), args.policy, args.memory_per_core, json.dumps(conf),
-                       str(args.runs)])
+                       str(args.runs), "" if args.no_extract else str(outs / "extracts")])
         if r["ok"] and kind != "duckdb":
             r["same"] = same_as(outs / "duckdb.parquet", out)
         results[kind] = r
@@ -508,7 +514,8 @@ def main() -> None:
     marks = {r.get("watermark") for r in results.values() if r.get("ok")}
     head = (f"## evaluate on DuckDB and Spark: {args.users:,} users, {items:,} items, policy {args.policy}\n\n"
             f"Machine: {os.cpu_count()} cores; Spark memory {args.memory_per_core} per core; ledger watermark "
-            f"{', '.join(map(str, sorted(m for m in marks if m is not None)))}. Streaming through memory "
+            f"{', '.join(map(str, sorted(m for m in marks if m is not None)))}, "
+            f"{'read from the database on every evaluate' if args.no_extract else 'read through the events kept per watermark, as the CLI reads it'}. Streaming through memory "
             f"(a 512 MB sum, each process pinned to its CPU): one core {mem['alone_gbs']:.1f} GB/s alone, "
             f"{mem['cores']} together {mem['together_gbs']:.1f} GB/s, **{mem['ratio']:.2f}×** one core: the most "
             f"that work bound by memory bandwidth can gain from the second worker here.\n")
