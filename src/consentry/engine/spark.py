@@ -345,14 +345,14 @@ def load_inputs(spark: SparkSession, export: Export, ledger: Ledger, at: datetim
     return wm
 
 
-def _place(kept: Path, at: Path) -> None:
-    """The kept extract at `at` in the scratch folder (the folder the executors
-    read): a hard link, else a copy. A later extension replaces the kept file
-    by another; the link keeps this one."""
+def _place(kept: Path, dest: Path) -> None:
+    """The kept extract at `dest` in the scratch folder (the folder the
+    executors read): a hard link, else (another file system) a copy. A later
+    extension replaces the kept file with another; the link keeps this one."""
     try:
-        os.link(kept, at)
+        os.link(kept, dest)
     except OSError:
-        shutil.copyfile(kept, at)
+        shutil.copyfile(kept, dest)
 
 
 def scratch_dir() -> Path:
@@ -422,12 +422,10 @@ def write_counting(decisions: DataFrame, path: Path, *, blur: bool = False) -> t
     Spark's generated code: 8-15 s for 20M items on local[2]), and so was a
     Spark job reading the reasons back (1.0-1.4 s, about 0.05 s here); on a
     cluster that job's latency is time no worker can share."""
-    import duckdb
-
-    from .duck import counted
+    from .duck import connect, counted
 
     decisions.write.mode("overwrite").parquet(str(path), compression="zstd")
-    with duckdb.connect() as con:
+    with connect() as con:
         return counted(con, sorted(str(p) for p in path.glob("*.parquet")), blur=blur)
 
 
