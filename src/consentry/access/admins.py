@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -104,6 +105,10 @@ class Admins:
         return Admin(row["username"], row["role"]) if row else None
 
 
+#: Keys looked up in one statement at most (a SQLite statement takes at most 999 parameters).
+_VERIFY_CHUNK = 100
+
+
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -114,17 +119,24 @@ class ApiClients:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         # verify() runs on every API request, on the server's event loop: one
-        # indexed SELECT straight through the DB-API (compiled once here), not
-        # SQLAlchemy's Connection machinery with its BEGIN and ROLLBACK.
-        stmt = select(api_clients.c.client_id, api_clients.c.scopes).where(
-            api_clients.c.key_hash == bindparam("key_hash"), api_clients.c.revoked_us.is_(None)
-        )
-        self._verify_sql = str(stmt.compile(dialect=engine.dialect))
+        # indexed SELECT straight through the DB-API (compiled once per number of
+        # keys asked together), not SQLAlchemy's Connection machinery with its
+        # BEGIN and ROLLBACK.
+        self._verify_sql: dict[int, str] = {}
         self._verify_positional = engine.dialect.paramstyle in ("qmark", "numeric", "format")
         # SQLite's connections are already in autocommit (store._sqlite_pragmas): a
         # lone SELECT is its own read transaction. Others (psycopg) are switched to
         # autocommit for the query, so it needs no transaction to end.
         self._switch_autocommit = engine.dialect.name != "sqlite"
+
+    def _verify_sql_for(self, n: int) -> str:
+        """The lookup of `n` key hashes, compiled once for this database's dialect."""
+        if n not in self._verify_sql:
+            stmt = select(api_clients.c.key_hash, api_clients.c.client_id, api_clients.c.scopes).where(
+                api_clients.c.key_hash.in_([bindparam(f"h{i}") for i in range(n)]), api_clients.c.revoked_us.is_(None)
+            )
+            self._verify_sql[n] = str(stmt.compile(dialect=self.engine.dialect))
+        return self._verify_sql[n]
 
     def create(self, name: str, scopes: tuple[str, ...] | list[str] = SCOPES) -> tuple[str, str]:
         wanted = sorted(set(scopes), key=SCOPES.index) if set(scopes) <= set(SCOPES) else None
@@ -158,8 +170,15 @@ class ApiClients:
         """(client id, scopes) for a valid, unrevoked key. Asks the database on every
         call (never cached), so a revoked key is refused from the next request on,
         in every process."""
-        key_hash = _key_hash(key)
-        params = (key_hash,) if self._verify_positional else {"key_hash": key_hash}
+        return self.verify_clients([key]).get(key)
+
+    def verify_clients(self, keys: Collection[str]) -> dict[str, tuple[str, frozenset[str]]]:
+        """`verify_client` for several keys in one question to the database (the
+        server asks once for the requests that arrived together, center/keychecks.py):
+        key -> (client id, scopes), for the valid, unrevoked ones only."""
+        by_hash = {_key_hash(k): k for k in keys}
+        hashes = list(by_hash)
+        rows: list[tuple] = []
         raw = self.engine.raw_connection()  # pooled; returned below
         try:
             dbapi = raw.dbapi_connection
@@ -167,8 +186,11 @@ class ApiClients:
                 dbapi.autocommit = True
             cur = dbapi.cursor()
             try:
-                cur.execute(self._verify_sql, params)
-                row = cur.fetchone()
+                for i in range(0, len(hashes), _VERIFY_CHUNK):
+                    chunk = hashes[i : i + _VERIFY_CHUNK]
+                    params = tuple(chunk) if self._verify_positional else {f"h{j}": h for j, h in enumerate(chunk)}
+                    cur.execute(self._verify_sql_for(len(chunk)), params)
+                    rows += cur.fetchall()
             finally:
                 cur.close()
             if self._switch_autocommit:
@@ -178,7 +200,7 @@ class ApiClients:
             raise
         finally:
             raw.close()
-        return (row[0], frozenset(str(row[1]).split(","))) if row else None
+        return {by_hash[h]: (str(client), frozenset(str(scopes).split(","))) for h, client, scopes in rows}
 
     def revoke(self, client_id: str) -> bool:
         with self.engine.begin() as conn:

@@ -65,10 +65,11 @@ async def client(
                                               "user_id's UTF-8 bytes; nothing was recorded.")
     if creds is None or creds.scheme.lower() != "bearer":
         raise refusal(401, "missing_api_key", "Missing API key", headers={"WWW-Authenticate": "Bearer"})
-    # Checked on every request (one indexed lookup): a revoked key stops at once.
-    # Called inline: the query takes tens of microseconds, far less than a hop to
-    # the thread pool, where a thread waits for the GIL behind the event loop.
-    found = c.clients.verify_client(creds.credentials)
+    # Checked on every request (one indexed lookup for the requests that came
+    # together, keychecks.py): a revoked key stops at once. On the event loop:
+    # the query is far shorter than a hop to the thread pool, where a thread
+    # waits for the GIL behind the event loop.
+    found = await c.key_checks.verify_client(creds.credentials)
     if found is None:
         raise refusal(401, "unknown_api_key", "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     client_id, scopes = found

@@ -19,6 +19,7 @@ from ..people import Directory, Person
 from ..policy import Policy, load_policy
 from ..sources import Export, ValidationMemo, open_export
 from . import i18n
+from .keychecks import KeyChecks
 from .mail import CenterMail
 from .security import SECURITY_HEADERS, csrf_token
 from .settings import CenterSettings
@@ -36,6 +37,7 @@ class Center:
     limiter: RateLimiter
     admins: Admins
     clients: ApiClients
+    key_checks: KeyChecks  # the clients' keys, checked in batches by the API
     outbox: CenterMail  # the mail outbox and this worker's sender
     templates: Jinja2Templates
     mail_templates: Environment  # plain text: no HTML escaping in mails
@@ -59,7 +61,8 @@ class Center:
             links=Links(ledger.engine, settings.secret_key.get_secret_value()),
             limiter=RateLimiter(ledger.engine),
             admins=Admins(ledger.engine),
-            clients=ApiClients(ledger.engine),
+            clients=(clients := ApiClients(ledger.engine)),
+            key_checks=KeyChecks(clients),
             outbox=CenterMail(ledger, settings),
             templates=templates,
             mail_templates=mail_templates,

@@ -72,7 +72,7 @@ class ObjectionFastPath:
         body, read, error = await _read_body(receive)
         # A body is read as JSON only when it says it is (FastAPI reads one without a type as no JSON).
         note = _note(body) if body is not None and (not body or ctype is not None) else _REFUSED
-        client = self.center.clients.verify_client(key) if note is not _REFUSED else None
+        client = await self.center.key_checks.verify_client(key) if note is not _REFUSED else None
         if client is None or "write" not in client[1]:
             await self.app(scope, _replaying(read, error, receive), send)
             return
