@@ -220,13 +220,9 @@ people AS (
         With `third_party`, the items of `third_party` (rule 15) are folded in
         with `tp_objected`, so that every item meets one join instead of two
         (a probe of all items costs as much for 5,000 objections as for a
-        million tags). They are folded in by a full join on the few objected
-        items, not by a union grouped again: a second grouping of a million
-        tagged items cost DuckDB a twentieth of a whole evaluation. With
-        `broadcast` (Spark, `tagged` sent whole to every task) they stay a
-        union: Spark cannot broadcast a full join, and would sort both sides."""
+        million tags)."""
         hint = "/*+ BROADCAST(tp) */ " if broadcast else ""
-        flag = ", false AS tp_objected" if third_party and broadcast else ""
+        flag = ", false AS tp_objected" if third_party else ""
         facts = f"""
   SELECT {hint}t.item_id,
     max(CASE WHEN tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL THEN 1 ELSE 0 END) = 1 AS fails_now,
@@ -235,8 +231,7 @@ people AS (
   GROUP BY t.item_id"""
         if not third_party:
             return f"\ntagged AS ({facts}\n)"
-        if broadcast:
-            return f"""
+        return f"""
 tagged AS (
   SELECT item_id, max(fails_now) AS fails_now, max(youngest_adult_from) AS youngest_adult_from,
     max(tp_objected) AS tp_objected
@@ -245,13 +240,6 @@ tagged AS (
     SELECT item_id, false, CAST(NULL AS TIMESTAMP), true FROM third_party
   ) f
   GROUP BY item_id
-)"""
-        return f"""
-tagged AS (
-  SELECT COALESCE(f.item_id, o.item_id) AS item_id, f.fails_now, f.youngest_adult_from,
-    o.item_id IS NOT NULL AS tp_objected
-  FROM ({facts}
-  ) f FULL JOIN third_party o ON o.item_id = f.item_id
 )"""
 
     @property
