@@ -5,10 +5,12 @@ arrived, and a failing database fails every waiter. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import text
 
+from center_kit import center_factory, export_dir, smtp  # noqa: F401  (fixtures)
 from consentry.access import ApiClients
 from consentry.center.keychecks import KeyChecks
 from consentry.ledger import Ledger
@@ -108,3 +110,64 @@ def test_many_different_keys_are_asked_in_chunks_a_sqlite_statement_can_take(cli
     keys = [k for _, k in made] + [f"csk_unknown-{i}" for i in range(250)]
     found = clients.verify_clients(keys)
     assert found == {k: (cid, frozenset({"read"})) for cid, k in made}
+
+
+def test_a_real_server_answers_each_request_of_a_shared_lookup_by_its_own_key(center_factory, ledger_url: str) -> None:  # noqa: ANN001, F811
+    """Through uvicorn, on kept-alive connections (as a platform's client
+    keeps them): while one lookup is held, twenty requests arrive with a
+    writing key, a reading key and a key never issued. They share a lookup or
+    two, and each gets its own key's answer: 201 and recorded, 403 or 401 and
+    nothing written."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from browser_kit import AppServer
+
+    kit = center_factory(ledger_url=ledger_url)
+    _, write_key = ApiClients(kit.ledger.engine).create("writer", ["write"])
+    _, read_key = ApiClients(kit.ledger.engine).create("reader", ["read"])
+    center = kit.app.state.center
+    lookup, held, asked = center.clients.verify_clients, threading.Event(), []
+
+    def holding(keys):  # noqa: ANN001, ANN202
+        asked.append(len(keys))
+        if len(asked) == 1:
+            held.wait(10)  # the event loop waits here: the others queue up behind it
+        return lookup(keys)
+
+    center.clients.verify_clients = holding
+    server = AppServer().start(kit.app)
+    keys = {"first-in": write_key} | {f"w{i}": write_key for i in range(10)} | \
+        {f"r{i}": read_key for i in range(5)} | {f"x{i}": "csk_never-issued" for i in range(5)}
+    clients = {u: httpx.Client(base_url=server.base_url, timeout=20) for u in keys}
+
+    def post(user_id: str) -> tuple[str, int]:
+        r = clients[user_id].post(f"/api/v1/people/{user_id}/objection",
+                                  headers={"Authorization": f"Bearer {keys[user_id]}"})
+        return user_id, r.status_code
+
+    try:
+        for c in clients.values():  # each connection opened and kept alive
+            assert c.get("/static/site.css").status_code == 200
+        with ThreadPoolExecutor(len(keys)) as pool:
+            first = pool.submit(post, "first-in")
+            deadline = time.monotonic() + 10
+            while not asked and time.monotonic() < deadline:
+                time.sleep(0.01)
+            rest = [pool.submit(post, u) for u in keys if u != "first-in"]
+            time.sleep(0.5)  # all twenty sent while the first lookup is held
+            held.set()
+            answers = dict(f.result() for f in [first, *rest])
+    finally:
+        held.set()
+        for c in clients.values():
+            c.close()
+        server.stop()
+    assert answers == {u: 201 if k == write_key else 403 if k == read_key else 401 for u, k in keys.items()}
+    # The twenty shared a few lookups, not one each (the refused ones are asked
+    # again by the documented route, which writes their error).
+    assert len(asked) <= 6, asked
+    recorded = {e.user_id for e in kit.events() if e.type == "objected"}
+    assert recorded == {u for u, k in keys.items() if k == write_key}
