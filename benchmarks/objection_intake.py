@@ -33,7 +33,7 @@ counter = 0
 request = function()
   counter = counter + 1
   local path = string.format("/api/v1/people/b%%d-%%d/objection", math.random(1, 1000000000), counter)
-  return wrk.format("POST", path, {["Authorization"] = "Bearer %s", ["Content-Type"] = "application/json"}, "{}")
+  return wrk.format("POST", path, {["Authorization"] = "Bearer %s", ["Content-Type"] = "application/json"%s}, "{}")
 end
 """
 
@@ -143,7 +143,7 @@ def run_backend(name: str, ledger_url: str, data: Path, args: argparse.Namespace
         base = f"http://127.0.0.1:{port}"
         wait_up(base + "/static/site.css")
         script = work / f"{name}.lua"
-        script.write_text(LUA % key)
+        script.write_text(LUA % (key, ', ["Connection"] = "close"' if args.new_connections else ""))
         wrk(base + "/static/site.css", 2, args.connections, args.threads, None)  # warm up
         floor = wrk(base + "/static/site.css", args.seconds, args.connections, args.threads, None, server.pid)
         intake = wrk(base, args.seconds, args.connections, args.threads, script, server.pid)
@@ -162,6 +162,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--new-connections", action="store_true",
+                    help="each objection on a new connection (Connection: close), as clients that keep none open")
     ap.add_argument("--postgres", help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -190,7 +192,8 @@ def main() -> None:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
     shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n== objection intake: {args.workers} workers, {args.connections} connections, {args.seconds}s each ==")
+    print(f"\n== objection intake: {args.workers} workers, {args.connections} connections"
+          f"{' (a new one per objection)' if args.new_connections else ''}, {args.seconds}s each ==")
     if args.postgres:
         print("PostgreSQL server: " + ", ".join(f"{k}={v}" for k, v in durability.items()))
         if durability["fsync"] != "on" or durability["synchronous_commit"] != "on":
