@@ -420,8 +420,8 @@ def write_counting(decisions: DataFrame, path: Path, *, blur: bool = False) -> t
     a folder it reads: it renames them into place). Counting while writing
     was slower (an observation's 17 conditional counts run row by row outside
     Spark's generated code: 8-15 s for 20M items on local[2]), and so was a
-    Spark job reading the reasons back (1.0-1.4 s, about 0.05 s here); on a
-    cluster that job's latency is time no worker can share."""
+    Spark job reading the reasons back (0.9-1.4 s against 0.1-0.2 s here); on
+    a cluster that job's latency is time no worker can share."""
     from .duck import connect, counted
 
     decisions.write.mode("overwrite").parquet(str(path), compression="zstd")
