@@ -801,10 +801,16 @@ class Ledger:
             if upto_seq is not None:
                 touched = touched.where(t.events.c.seq <= upto_seq)
             q = q.where(t.events.c.user_id.in_(touched.distinct()) | third_party)
-        schema = EVENTS_SCHEMA
         table = self._events_adbc(upto, upto_seq, after_seq) if users is None and touched_after is None else None
         if table is not None:
             return table
+        if self.is_sqlite:
+            return self._events_sqlite(q, after_seq or 0, upto_seq)
+        return self._events_cursor(q)
+
+    def _events_cursor(self, q) -> pa.Table:  # noqa: ANN001
+        """Events of `q` as Arrow through a DB-API cursor: the portable read."""
+        schema = EVENTS_SCHEMA
         sql, params = _compiled(q, self.engine)
         batches = []
         # A raw DB-API cursor: SQLAlchemy Row objects cost 5x more per event,
@@ -830,6 +836,47 @@ class Ledger:
             finally:
                 cur.close()
         return pa.Table.from_batches(batches, schema=schema)
+
+    def _events_sqlite(self, q, after_seq: int, upto_seq: int | None) -> pa.Table:  # noqa: ANN001
+        """Events of `q` as Arrow, read from SQLite as JSON lines: SQLite writes
+        them (in C) and pyarrow parses them (in C, on every core), where a
+        Python cursor made five objects an event. The seq range is read in
+        parts on two connections at once when it is long: 711k events in
+        0.55 s against 1.64 s. Each part is one statement, and the events up
+        to a watermark never change, so the parts agree (`upto_seq` is read
+        first when none is given)."""
+        import pyarrow.json as pj  # here: only a read from SQLite needs it
+
+        sql, params = _compiled(q, self.engine)
+        lines = (f"SELECT CAST(group_concat(json_object('seq', seq, 'user_id', user_id, 'item_id', item_id, "
+                 f"'type', type, 'at_us', at_us), char(10)) AS BLOB) FROM ({sql}) WHERE seq > ? AND seq <= ?")
+        if upto_seq is None:
+            with self.reader.connect() as conn:
+                upto_seq = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
+        parts = _seq_parts(after_seq, upto_seq, _JSON_PART if self._lock_path else None)
+        opts = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="error")
+
+        def read(part: tuple[int, int]) -> pa.Table | None:
+            with self.reader.connect() as conn:
+                cur = conn.connection.dbapi_connection.cursor()
+                try:
+                    (blob,) = cur.execute(lines, (*params, *part)).fetchone()
+                finally:
+                    cur.close()
+            return pj.read_json(pa.BufferReader(blob), parse_options=opts) if blob else None
+
+        if len(parts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2) as pool:
+                tables = [tb for tb in pool.map(read, parts) if tb is not None]
+        else:
+            tables = [tb for tb in map(read, parts) if tb is not None]
+        if not tables:
+            return EVENTS_SCHEMA.empty_table()
+        raw = pa.concat_tables(tables)
+        return pa.table([raw.column("seq"), raw.column("user_id"), raw.column("item_id"), raw.column("type"),
+                         raw.column("at_us").cast(pa.timestamp("us"))], schema=EVENTS_SCHEMA)
 
     def _events_adbc(self, upto: datetime | None, upto_seq: int | None, after_seq: int | None = None) -> pa.Table | None:
         """Read events straight into Arrow with ADBC (PostgreSQL only, 5x faster
@@ -881,6 +928,21 @@ EVENTS_SCHEMA = pa.schema(
     [("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
      ("event_at", pa.timestamp("us"))]
 )
+
+
+#: Events a part of a read from SQLite spans (by seq), when read on two connections.
+_JSON_PART = 250_000
+
+_JSON_SCHEMA = pa.schema([("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()),
+                          ("type", pa.string()), ("at_us", pa.int64())])
+
+
+def _seq_parts(after: int, upto: int, size: int | None) -> list[tuple[int, int]]:
+    """(after, upto] cut into spans of `size` seqs; one span when `size` is None
+    (an in-memory database: another connection would see another database)."""
+    if size is None or upto - after <= size:
+        return [(after, upto)]
+    return [(lo, min(lo + size, upto)) for lo in range(after, upto, size)]
 
 
 def _compiled(q, engine: Engine) -> tuple[str, tuple | dict]:  # noqa: ANN001
