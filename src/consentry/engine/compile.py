@@ -216,28 +216,25 @@ people AS (
 
     def tagged_cte(self, broadcast: bool = False, third_party: bool = False) -> str:
         """Per tagged item: does any tagged person fail a person rule at T, and the
-        latest coming-of-age among them (for rule 9 at the item's creation time).
-        With `third_party`, the items of `third_party` (rule 15) are folded in
-        with `tp_objected`, so that every item meets one join instead of two
-        (a probe of all items costs as much for 5,000 objections as for a
-        million tags)."""
+        latest coming-of-age among them (for rule 9 at the item's creation time),
+        and `tp_objected`. With `third_party`, the items of `third_party` (rule
+        15) are folded in, so that every item meets one join instead of two (a
+        probe of all items costs as much for 5,000 objections as for a million
+        tags); tags and objections are grouped together, once."""
         hint = "/*+ BROADCAST(tp) */ " if broadcast else ""
-        flag = ", false AS tp_objected" if third_party else ""
+        # One row per tag (and, with `third_party`, per objected item), grouped once.
         facts = f"""
-  SELECT {hint}t.item_id,
-    max(CASE WHEN tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL THEN 1 ELSE 0 END) = 1 AS fails_now,
-    max(tp.adult_from) AS youngest_adult_from{flag}
-  FROM tags t JOIN people tp ON tp.user_id = t.tagged_user_id
-  GROUP BY t.item_id"""
-        if not third_party:
-            return f"\ntagged AS ({facts}\n)"
+    SELECT {hint}t.item_id, tp.reason_a IS NOT NULL OR tp.reason_b IS NOT NULL AS fails,
+      tp.adult_from, false AS tp_objected
+    FROM tags t JOIN people tp ON tp.user_id = t.tagged_user_id"""
+        if third_party:
+            facts += """
+    UNION ALL
+    SELECT item_id, false, CAST(NULL AS TIMESTAMP), true FROM third_party"""
         return f"""
 tagged AS (
-  SELECT item_id, max(fails_now) AS fails_now, max(youngest_adult_from) AS youngest_adult_from,
-    max(tp_objected) AS tp_objected
+  SELECT item_id, max(fails) AS fails_now, max(adult_from) AS youngest_adult_from, max(tp_objected) AS tp_objected
   FROM ({facts}
-    UNION ALL
-    SELECT item_id, false, CAST(NULL AS TIMESTAMP), true FROM third_party
   ) f
   GROUP BY item_id
 )"""
