@@ -845,8 +845,9 @@ class Ledger:
         the range is read in parts of `_JSON_PART` events (each one statement,
         its text well under SQLite's 1 GB limit, on the seq index: `q` must
         not bound seq itself, or SQLite ranges over its bound instead and
-        reads to the end of the ledger for every part), two at a time on two
-        connections but in memory: 711k events in 0.55 s against 1.64 s. The
+        reads to the end of the ledger for every part), several at a time on
+        their own connections but in memory: 711k events in 0.55 s against
+        1.64 s, 3.56M in 2.5-2.6 s against 8.1 s. The
         events up to a watermark never change, so the parts agree (upto is
         read first when None). Without `seqs`, `q` is read in one statement."""
         import pyarrow.json as pj  # here: only a read from SQLite needs it
@@ -877,7 +878,8 @@ class Ledger:
         if len(parts) > 1 and self._lock_path:  # a file: another connection sees the same database
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(2) as pool:
+            # A connection per core, and one more: a part is parsed while the others are read.
+            with ThreadPoolExecutor(min(len(parts), (os.cpu_count() or 1) + 1)) as pool:
                 tables = [tb for tb in pool.map(read, parts) if tb is not None]
         else:
             tables = [tb for tb in map(read, parts) if tb is not None]
