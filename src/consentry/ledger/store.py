@@ -878,8 +878,9 @@ class Ledger:
         if len(parts) > 1 and self._lock_path:  # a file: another connection sees the same database
             from concurrent.futures import ThreadPoolExecutor
 
-            # A connection per core, and one more: a part is parsed while the others are read.
-            with ThreadPoolExecutor(min(len(parts), (os.cpu_count() or 1) + 1)) as pool:
+            # A connection per core and one more (a part is parsed while others are read), within the
+            # pool SQLAlchemy keeps (5, and 10 more on demand).
+            with ThreadPoolExecutor(min(len(parts), (os.cpu_count() or 1) + 1, 8)) as pool:
                 tables = [tb for tb in pool.map(read, parts) if tb is not None]
         else:
             tables = [tb for tb in map(read, parts) if tb is not None]
