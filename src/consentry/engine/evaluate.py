@@ -24,8 +24,10 @@ from .rules import ORDER, Reason
 #: How decisions are written. ZSTD at level 1, and dictionaries only for columns
 #: with few values (the reasons): every item_id is unique, so a dictionary for
 #: it was built per row group and then thrown away. Both cut the write of 20M
-#: decisions by about a third, for a file no larger.
-DECISIONS_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, DICTIONARY_SIZE_LIMIT 1000, ROW_GROUP_SIZE 1000000"
+#: decisions by about a third, for a file no larger. Row groups of 250k rows,
+#: not 1M: each writing thread holds one, and at 100M items the peak fell by
+#: 110 MiB at the same speed (the file of 20M decisions 16 MB, not 19).
+DECISIONS_PARQUET = "FORMAT PARQUET, COMPRESSION ZSTD, COMPRESSION_LEVEL 1, DICTIONARY_SIZE_LIMIT 1000, ROW_GROUP_SIZE 250000"
 
 
 @dataclass
