@@ -193,3 +193,19 @@ def test_duckdb_reads_the_kept_extract_itself_cut_at_the_watermark_and_the_insta
         led.append([ev(12, "objected", day=2)])
         assert _duck_events(led, folder, at, 13) == _duck_events(plain, folder, at, 13)
         assert [c.get("after_seq") for c in calls] == [10]  # only the events after the file's watermark
+
+
+def test_the_extract_is_kept_in_row_groups_that_every_core_can_read(tmp_path: Path, monkeypatch) -> None:
+    """DuckDB reads one row group to a thread: an extract written as one group
+    was read by one core while the other idled. In groups, and the same events."""
+    import pyarrow.parquet as pq
+
+    from consentry.ledger import extract
+
+    monkeypatch.setattr(extract, "_ROW_GROUP", 4)
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url, extract_dir=tmp_path / "x") as led:
+        led.append([ev(i, TYPES[i % len(TYPES)]) for i in range(10)])
+        path = led.events_parquet(10)
+        assert path is not None and pq.ParquetFile(path).metadata.num_row_groups == 3
+        assert led.events_arrow(upto_seq=10).sort_by("seq").equals(direct(url, None, 10))

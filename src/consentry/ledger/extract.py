@@ -53,6 +53,12 @@ _WATERMARK = b"consentry.watermark"
 _AUDIT_SEQ = b"consentry.audit_seq"
 _AUDIT_HASH = b"consentry.audit_hash"
 
+#: Rows in a row group of the extract. Snappy, not zstd: twice as fast both
+#: ways. Row groups of DuckDB's own size, not one for the whole file: DuckDB
+#: reads a Parquet file one row group to a thread, so one group of 900k events
+#: was read by one core while the other idled.
+_ROW_GROUP = 122_880
+
 
 def extract_path(ledger: Ledger, directory: Path) -> Path:
     """One file per ledger, named by its URL (hashed: the URL may hold a password)."""
@@ -102,7 +108,7 @@ def _keep(path: Path, table: pa.Table, wm: int, audit: tuple[int, str]) -> None:
     _tidy(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     meta = {_WATERMARK: str(wm).encode(), _AUDIT_SEQ: str(audit[0]).encode(), _AUDIT_HASH: audit[1].encode()}
-    pq.write_table(table.replace_schema_metadata(meta), tmp, compression="snappy")  # twice as fast as zstd both ways
+    pq.write_table(table.replace_schema_metadata(meta), tmp, compression="snappy", row_group_size=_ROW_GROUP)
     os.replace(tmp, path)
 
 
