@@ -136,22 +136,23 @@ def evaluate(
     """Write one decision per item to `out` (Parquet), atomically: a crash leaves
     no half-written file behind."""
     out = decisions_path(out, export=export)
-    ledger.require_numbered("decisions")
     started = time.perf_counter()
     own = con is None
     con = con or connect()
     try:
-        wm = load_inputs(con, export, ledger, at, watermark)
-        sql = Compiler(policy, at, reason_type=reason_type(con)).decisions_sql()
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            con.execute(f"COPY ({sql}) TO {quote(str(tmp))} ({DECISIONS_PARQUET})")  # any path: quoted
-            counts, blurred = counted(con, [str(tmp)], blur=policy.tagged_people == "blur")
-            os.replace(tmp, out)
-            _record(ledger, policy, at, wm, counts, out, {})
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with ledger.numbered_beside("decisions") as require_numbered:
+            wm = load_inputs(con, export, ledger, at, watermark)
+            sql = Compiler(policy, at, reason_type=reason_type(con)).decisions_sql()
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            try:
+                con.execute(f"COPY ({sql}) TO {quote(str(tmp))} ({DECISIONS_PARQUET})")  # any path: quoted
+                require_numbered()  # before anything is published
+                counts, blurred = counted(con, [str(tmp)], blur=policy.tagged_people == "blur")
+                os.replace(tmp, out)
+                _record(ledger, policy, at, wm, counts, out, {})
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
     finally:
         if own:
             con.close()

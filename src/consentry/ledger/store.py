@@ -670,9 +670,26 @@ class Ledger:
     def require_numbered(self, what: str) -> None:
         """Refuse to decide (`what`: a snapshot, decisions) from a ledger whose
         numbering shows events deleted outside consentry (`numbering_problem`)."""
-        if (problem := self.numbering_problem()) is not None:
-            raise LedgerError(f"{problem}. No {what} were made: they would not count the events that are gone. "
-                              "`consentry audit verify` names every change; restore the ledger from a copy that verifies")
+        _refuse_unnumbered(self.numbering_problem(), what)
+
+    @contextmanager
+    def numbered_beside(self, what: str) -> Iterator[Callable[[], None]]:
+        """`require_numbered`, run beside the block's own work where another
+        connection sees the same database (a file, a server): its count of
+        every event grows with the ledger (0.3 s warm, 1.4 s cold at 4.5M
+        events), and the decisions need not wait for it. Yields `check`, which
+        waits for the answer and raises as `require_numbered` does: call it
+        before anything is published. In memory it runs first, as before.
+        Leaving the block waits for the read, so none outlives it."""
+        if self.is_sqlite and self._lock_path is None:
+            self.require_numbered(what)
+            yield lambda: None
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="consentry-numbering") as pool:
+            answer = pool.submit(self.numbering_problem)
+            yield lambda: _refuse_unnumbered(answer.result(), what)
 
     def pinned(self, watermark: int | None = None) -> int:
         """The watermark a decision reads up to: the head now, or `watermark`,
@@ -933,6 +950,12 @@ class Ledger:
         with self.reader.connect() as conn:
             for row in conn.execution_options(stream_results=True, yield_per=10_000).execute(q).mappings():
                 yield _row_to_stored(row)
+
+
+def _refuse_unnumbered(problem: str | None, what: str) -> None:
+    if problem is not None:
+        raise LedgerError(f"{problem}. No {what} were made: they would not count the events that are gone. "
+                          "`consentry audit verify` names every change; restore the ledger from a copy that verifies")
 
 
 #: The ledger as the decision engines read it.
