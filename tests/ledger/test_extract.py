@@ -209,3 +209,36 @@ def test_the_extract_is_kept_in_row_groups_that_every_core_can_read(tmp_path: Pa
         path = led.events_parquet(10)
         assert path is not None and pq.ParquetFile(path).metadata.num_row_groups == 3
         assert led.events_arrow(upto_seq=10).sort_by("seq").equals(direct(url, None, 10))
+
+
+def test_a_decision_whose_extract_fits_never_loads_pyarrow(tmp_path: Path) -> None:
+    """pyarrow and numpy take 0.15-0.2 s to load. A re-run whose extract fits
+    reads its footer with DuckDB and lets DuckDB read the rows, so a whole
+    `evaluate` runs without them, and decides as the first run did."""
+    import subprocess
+    import sys
+
+    from exportkit import base_content, base_tags, base_users, write_export
+
+    folder = write_export(tmp_path / "exp", base_users(), base_content(), base_tags())
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url) as led:
+        led.append([ev(i, TYPES[i % len(TYPES)], day=1 + i) for i in range(12)])
+    code = f"""
+import sys
+from pathlib import Path
+from consentry.engine import evaluate
+from consentry.ledger import Ledger
+from consentry.policy import load_policy
+from consentry.sources import Export
+from consentry.timeutil import parse_instant
+with Ledger({url!r}, extract_dir=Path({str(tmp_path / 'x')!r})) as led:
+    r = evaluate(Export(Path({str(folder)!r})), led, load_policy("recommended"),
+                 parse_instant("2024-06-26T00:00:00Z"), Path({str(tmp_path / 'd.parquet')!r}))
+print(sorted(r.counts.items()), "pyarrow" in sys.modules, "numpy" in sys.modules)
+"""
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]
+    first, again = (r.rsplit(" ", 2) for r in runs)
+    assert first[1:] == ["True", "True"]  # the first run reads the ledger into Arrow, and keeps it
+    assert again == [first[0], "False", "False"], runs

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..ledger import Ledger
 from ..sources import Export
+
+if TYPE_CHECKING:  # a decision through the ledger's extract never loads pyarrow (0.15-0.2 s)
+    import pyarrow as pa
 
 __all__ = ["Backend", "DuckBackend", "SparkBackend"]
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
-import pyarrow as pa
 
 from ..errors import InputError
 from ..ledger import Ledger
@@ -319,8 +318,10 @@ def _since(b: Backend, policy: Policy, at: datetime, now: datetime, row: dict, t
 def _actors(b: Backend, ledger: Ledger, item_id: str) -> bool:
     """Who wrote each third-party event about the item (the engine's events
     carry no actor); False when there are none."""
-    from ..ledger.tables import events
+    import pyarrow as pa  # here: a decision that explains nothing never loads it
     from sqlalchemy import select
+
+    from ..ledger.tables import events
 
     with ledger.reader.connect() as conn:
         rows = conn.execute(select(events.c.seq, events.c.actor).where(events.c.item_id == item_id)).all()

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
@@ -33,6 +32,9 @@ from . import tables as t
 from .prepared import Prepared, Sent, pipeline, run
 from .events import CONSENT_TYPES, OBJECTION_TYPES, THIRD_PARTY_TYPES, EventType, NewEvent, StoredEvent, one_event, some_events
 from .state import PersonState
+
+if TYPE_CHECKING:  # loaded where events are read into Arrow: a re-run through the extract never needs it
+    import pyarrow as pa
 
 CHUNK = 5_000
 _HEAD = Prepared(select(t.head.c.last_seq).where(t.head.c.id == 1).with_for_update())
@@ -828,7 +830,9 @@ class Ledger:
 
     def _events_cursor(self, q) -> pa.Table:  # noqa: ANN001
         """Events of `q` as Arrow through a DB-API cursor: the portable read."""
-        schema = EVENTS_SCHEMA
+        import pyarrow as pa
+
+        schema = events_schema()
         sql, params = _compiled(q, self.engine)
         batches = []
         # A raw DB-API cursor: SQLAlchemy Row objects cost 5x more per event,
@@ -868,6 +872,7 @@ class Ledger:
         events up to a watermark never change, so the parts agree (upto is
         read first when None: the events stored, not the head, as the cursor
         read them). Without `seqs`, `q` is read in one statement."""
+        import pyarrow as pa
         import pyarrow.json as pj  # here: only a read from SQLite needs it
 
         sql, params = _compiled(q, self.engine)
@@ -882,7 +887,7 @@ class Ledger:
                     upto_seq = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
             lines += " WHERE seq > ? AND seq <= ?"
             parts = _seq_parts(after_seq, upto_seq, _JSON_PART)
-        opts = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="error")
+        opts = pj.ParseOptions(explicit_schema=_json_schema(), unexpected_field_behavior="error")
 
         def read(part: tuple[int, ...]) -> pa.Table | None:
             with self.reader.connect() as conn:
@@ -903,13 +908,15 @@ class Ledger:
         else:
             tables = [tb for tb in map(read, parts) if tb is not None]
         if not tables:
-            return EVENTS_SCHEMA.empty_table()
+            return events_schema().empty_table()
         raw = pa.concat_tables(tables)
         return raw.set_column(4, "event_at", raw.column("at_us").cast(pa.timestamp("us")))
 
     def _events_adbc(self, upto: datetime | None, upto_seq: int | None, after_seq: int | None = None) -> pa.Table | None:
         """Read events straight into Arrow with ADBC (PostgreSQL only, 5x faster
         than a Python cursor); None when no driver fits this ledger."""
+        import pyarrow as pa
+
         url = self.engine.url
         try:
             # Never for SQLite: the ADBC driver carries its own copy of SQLite,
@@ -958,18 +965,26 @@ def _refuse_unnumbered(problem: str | None, what: str) -> None:
                           "`consentry audit verify` names every change; restore the ledger from a copy that verifies")
 
 
-#: The ledger as the decision engines read it.
-EVENTS_SCHEMA = pa.schema(
-    [("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
-     ("event_at", pa.timestamp("us"))]
-)
+@functools.cache
+def events_schema() -> pa.Schema:
+    """The ledger as the decision engines read it."""
+    import pyarrow as pa
+
+    return pa.schema([("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
+                      ("event_at", pa.timestamp("us"))])
 
 
 #: Events a part of a read from SQLite spans (by seq).
 _JSON_PART = 250_000
 
-_JSON_SCHEMA = pa.schema([("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()),
-                          ("type", pa.string()), ("at_us", pa.int64())])
+
+@functools.cache
+def _json_schema() -> pa.Schema:
+    """The events as SQLite writes them as JSON lines (`_events_sqlite`)."""
+    import pyarrow as pa
+
+    return pa.schema([("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
+                      ("at_us", pa.int64())])
 
 
 def _seq_parts(after: int, upto: int, size: int) -> list[tuple[int, int]]:
