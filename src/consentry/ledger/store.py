@@ -980,11 +980,10 @@ _JSON_PART = 250_000
 
 @functools.cache
 def _json_schema() -> pa.Schema:
-    """The events as SQLite writes them as JSON lines (`_events_sqlite`)."""
+    """`events_schema` as SQLite writes it in JSON lines (`_events_sqlite`): the instant in microseconds."""
     import pyarrow as pa
 
-    return pa.schema([("seq", pa.int64()), ("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
-                      ("at_us", pa.int64())])
+    return events_schema().set(4, pa.field("at_us", pa.int64()))
 
 
 def _seq_parts(after: int, upto: int, size: int) -> list[tuple[int, int]]:
