@@ -669,6 +669,13 @@ class Ledger:
                     "objection among them would let its rows in)")
         return None
 
+    @property
+    def _shared(self) -> bool:
+        """Whether another connection sees this same database (a file, a
+        server), so work can be read beside the caller's; a second connection
+        to an in-memory SQLite ledger opens another, empty database."""
+        return not self.is_sqlite or self._lock_path is not None
+
     def require_numbered(self, what: str) -> None:
         """Refuse to decide (`what`: a snapshot, decisions) from a ledger whose
         numbering shows events deleted outside consentry (`numbering_problem`)."""
@@ -683,7 +690,7 @@ class Ledger:
         waits for the answer and raises as `require_numbered` does: call it
         before anything is published. In memory it runs first, as before.
         Leaving the block waits for the read, so none outlives it."""
-        if self.is_sqlite and self._lock_path is None:
+        if not self._shared:
             self.require_numbered(what)
             yield lambda: None
             return
@@ -898,7 +905,7 @@ class Ledger:
                     cur.close()
             return pj.read_json(pa.BufferReader(blob), parse_options=opts) if blob else None
 
-        if len(parts) > 1 and self._lock_path:  # a file: another connection sees the same database
+        if len(parts) > 1 and self._shared:
             from concurrent.futures import ThreadPoolExecutor
 
             # A connection per core and one more (a part is parsed while others are read), within the
