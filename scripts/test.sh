@@ -40,4 +40,7 @@ if [ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]; then
 fi
 echo "PostgreSQL for tests: ${CONSENTRY_TEST_POSTGRES_URL:-none (those tests will skip)}"
 if [ -n "${fast:-}" ]; then exec .venv/bin/python -m pytest -m "not slow" -q "$@"; fi
-exec .venv/bin/python -m pytest "$@"
+# One worker a core, at most 4 (each may start Spark, a browser or a server); a test file stays on
+# one worker, so its module fixtures are made once. CONSENTRY_TEST_WORKERS=0 runs in this process.
+workers=${CONSENTRY_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
+exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 HERE = Path(__file__).parent
 # The kits (exportkit.py, center_kit.py, smtp_server.py, ...) live here, beside this file, and the
@@ -39,6 +40,24 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@functools.cache
+def _worker_database(url: str, worker: str | None) -> str:
+    """The database of this pytest-xdist worker (`consentry_test_gw0`, ...), made on first use: every
+    PostgreSQL test drops and remakes the schema, so two workers must never share one."""
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def pg_url() -> str:
     url = os.environ.get("CONSENTRY_TEST_POSTGRES_URL")
@@ -46,6 +65,7 @@ def pg_url() -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests: CONSENTRY_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)")
         pytest.skip("no PostgreSQL: set CONSENTRY_TEST_POSTGRES_URL or run scripts/test.sh, which starts one")
+    url = _worker_database(url, os.environ.get("PYTEST_XDIST_WORKER"))
     _reset_postgres(url)
     return url
 
