@@ -22,6 +22,15 @@ HERE = Path(__file__).parent
 # test_malformed_exports' cases), whichever folder pytest is asked to run.
 sys.path[:0] = [str(HERE), *(str(d) for d in sorted(HERE.iterdir()) if d.is_dir() and any(d.glob("test_*.py")))]
 
+# rich fixes a console's width for good when COLUMNS is set as the console is made, and the CLI's
+# consoles are made when it is imported: under pytest-xdist a worker's first import happened inside
+# a test that had set COLUMNS=80, and later tests' wider COLUMNS were ignored (tables wrapped, 3
+# tests failed). Made here with COLUMNS unset, they read it at every print.
+_columns = os.environ.pop("COLUMNS", None)
+import consentry.commands._common  # noqa: E402, F401
+if _columns is not None:
+    os.environ["COLUMNS"] = _columns
+
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.timeutil import parse_instant  # noqa: E402
 
