@@ -23,9 +23,9 @@ HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), *(str(d) for d in sorted(HERE.iterdir()) if d.is_dir() and any(d.glob("test_*.py")))]
 
 # rich fixes a console's width for good when COLUMNS is set as the console is made, and the CLI's
-# consoles are made when it is imported: under pytest-xdist a worker's first import happened inside
-# a test that had set COLUMNS=80, and later tests' wider COLUMNS were ignored (tables wrapped, 3
-# tests failed). Made here with COLUMNS unset, they read it at every print.
+# consoles are made when it is imported. In a pytest-xdist run, 3 tests that set COLUMNS=200 got
+# tables wrapped at 80 (as a serial run does with COLUMNS=80 exported). Made here with COLUMNS
+# unset, the consoles read it at every print, whatever imported the CLI first.
 _columns = os.environ.pop("COLUMNS", None)
 import consentry.commands._common  # noqa: E402, F401
 if _columns is not None:
