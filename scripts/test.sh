@@ -42,5 +42,7 @@ echo "PostgreSQL for tests: ${CONSENTRY_TEST_POSTGRES_URL:-none (those tests wil
 if [ -n "${fast:-}" ]; then exec .venv/bin/python -m pytest -m "not slow" -q "$@"; fi
 # One worker a core, at most 4 (each may start Spark, a browser or a server); a test file stays on
 # one worker, so its module fixtures are made once. CONSENTRY_TEST_WORKERS=0 runs in this process.
+# Files are handed out slowest first, in the order tests/conftest.py gives them (from
+# tests/file_seconds.json), not reordered by xdist by their number of tests.
 workers=${CONSENTRY_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
-exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
+exec .venv/bin/python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
