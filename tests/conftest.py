@@ -138,10 +138,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.fast)
     seconds = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
-    root = Path(__file__).parent.parent
-    where = {item: item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else str(item.path)
-             for item in items}
-    items.sort(key=lambda item: -seconds.get(where[item], 0.0))  # stable: same-file tests stay in order
+    root = HERE.parent
+    # sort calls the key once an item; stable, so a file's tests stay together and in order
+    items.sort(key=lambda item: -seconds.get(item.path.relative_to(root).as_posix()
+                                             if item.path.is_relative_to(root) else str(item.path), 0.0))
 
 
 @pytest.fixture(scope="session")
