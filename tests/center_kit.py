@@ -378,7 +378,7 @@ class CenterKit:
     def close(self) -> None:
         for c in self._clients:
             c.close()
-        self.app.state.center.ledger.close()  # type: ignore[attr-defined]
+        self.app.state.center.close()  # type: ignore[attr-defined]  # its mail sender too
         self.ledger.close()
 
 

@@ -4,6 +4,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,20 @@ if TYPE_CHECKING:
     from smtp_server import SmtpTestServer
 
 T = parse_instant("2024-06-26T00:00:00Z")
+
+
+@pytest.fixture(autouse=True)
+def _no_mail_sender_left_running() -> Iterator[None]:
+    """A test that leaves a mail sender running fails. The sender lives until its
+    center is garbage-collected, and on the worker's PostgreSQL database (the same
+    for every test of a worker) it claims the next test's mails and holds them for
+    its 300 s lease: CI once failed that way ("timed out ... re-delivered after the
+    lease"). Close the center (`Center.close`, or the app's shutdown) or stop the sender."""
+    before = {t for t in threading.enumerate() if t.name == "mail-sender"}
+    yield
+    left = [t for t in threading.enumerate() if t.name == "mail-sender" and t not in before and t.is_alive()]
+    if left:
+        pytest.fail(f"{len(left)} mail sender thread(s) still running after the test: close its center or stop it")
 
 
 def _reset_postgres(url: str) -> None:

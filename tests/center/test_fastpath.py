@@ -75,7 +75,7 @@ class Pair:
 
     def close(self) -> None:
         self.route.close()
-        self.route_only_app.state.center.ledger.close()
+        self.route_only_app.state.center.close()  # its mail sender too
 
 
 def _normalised(r, user: str) -> tuple:  # noqa: ANN001

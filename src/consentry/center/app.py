@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 
 from fastapi import Depends, FastAPI, Request
@@ -9,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..access import Lifetimes, Sessions
@@ -55,9 +58,17 @@ class _CenterApp(FastAPI):
                                hsts=settings.secure_cookies)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown the center stops its mail sender (the pass under way ends first), off the event loop."""
+    yield
+    await run_in_threadpool(app.state.center.close)
+
+
 def create_app(settings: CenterSettings) -> FastAPI:
     c = Center.build(settings)
     app = _CenterApp(
+        lifespan=_lifespan,
         dependencies=[Depends(refuse_invalid_text)],
         title="consentry privacy center API",
         version="1",

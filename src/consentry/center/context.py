@@ -68,6 +68,14 @@ class Center:
             mail_templates=mail_templates,
         )
 
+    def close(self) -> None:
+        """Stop this worker's mail sender (a pass under way finishes first) and
+        release the ledger's connections. The app calls it at shutdown: a
+        sender left running would go on claiming the outbox's mails, and
+        holding them for its lease, after its center was gone."""
+        self.outbox.close()
+        self.ledger.close()
+
     def platform(self, lang: str) -> str:
         """The platform's name; not given, the catalog's placeholder for it
         ("[numele platformei]"), never the English words inside a Romanian sentence."""
