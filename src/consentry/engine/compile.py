@@ -284,11 +284,14 @@ third_party AS (
             whens.append(f"WHEN {tp}.item_id IS NOT NULL THEN {p} || {quote(Reason.third_party_objected)}")
         return f"CASE {' '.join(whens)} END"
 
-    def tagged_fail_sql(self, c: str, tg: str) -> str:
-        cond = f"COALESCE({tg}.fails_now, false)"
-        if self.policy.minimum_age_at_posting:
-            cond = f"({cond} OR COALESCE({c}.created_at < {tg}.youngest_adult_from, false))"
-        return cond
+    def tagged_fail_sql(self, c: str, tg: str, *, when: bool = False) -> str:
+        """A tagged person fails a person rule for item `c` (`tg`: its `tagged` row, NULL when no one is
+        tagged). `when`: the test of a CASE WHEN, where NULL already counts as false, so it goes without
+        the COALESCEs a value needs: they cost DuckDB's CASE 0.3 of its 1.3 CPU s over 20M items."""
+        fails, young = f"{tg}.fails_now", f"{c}.created_at < {tg}.youngest_adult_from"
+        if not when:
+            fails, young = f"COALESCE({fails}, false)", f"COALESCE({young}, false)"
+        return f"({fails} OR {young})" if self.policy.minimum_age_at_posting else fails
 
     def tagged_passes_sql(self, c: str, p: str) -> str:
         """One tagged person `p` (a `people` row) passes the person rules at T
@@ -299,7 +302,8 @@ third_party AS (
         return cond
 
     def reason_sql(self, tp_objected: str, c: str = "c", p: str = "p", tg: str = "tg") -> str:
-        """The CASE giving each item its reason; `tp_objected` says whether a third party objected (rule 15)."""
+        """The CASE giving each item its reason; `tp_objected` says whether a third party objected (rule 15):
+        a test of a WHEN, so it may be NULL for no."""
         whens = [f"WHEN {cond} THEN {self.reason_lit(r)}" for r, cond in self.item_conditions(c).items()]
         whens.append(f"WHEN {p}.reason_a IS NOT NULL THEN {p}.reason_a")
         person = self.person_conditions(p, f"{c}.created_at")
@@ -309,7 +313,7 @@ third_party AS (
         if (bw := self.before_window_sql(c)) is not None:
             whens.append(f"WHEN {bw} THEN {self.reason_lit(Reason.before_window)}")
         if self.policy.tagged_people is TaggedPeople.require:
-            whens.append(f"WHEN {self.tagged_fail_sql(c, tg)} THEN {self.reason_lit(Reason.tagged_person)}")
+            whens.append(f"WHEN {self.tagged_fail_sql(c, tg, when=True)} THEN {self.reason_lit(Reason.tagged_person)}")
         if self.honours_third_parties and self.policy.tagged_people is not TaggedPeople.blur:
             whens.append(f"WHEN {tp_objected} THEN {self.reason_lit(Reason.third_party_objected)}")
         return f"CASE {' '.join(whens)} ELSE {self.reason_lit(Reason.eligible)} END"
@@ -338,7 +342,9 @@ third_party AS (
         tag_join = "LEFT JOIN tagged tg ON tg.item_id = c.item_id" if checks_tags else ""
         if tp and not folded:
             tag_join += "\n  LEFT JOIN third_party tp ON tp.item_id = c.item_id"
-        tp_objected = "COALESCE(tg.tp_objected, false)" if folded else "tp.item_id IS NOT NULL"
+        # NULL (no tag, no objection) is no: enough for the CASE's WHEN, not for the blur flag's value.
+        tp_when = "tg.tp_objected" if folded else "tp.item_id IS NOT NULL"
+        tp_objected = "COALESCE(tg.tp_objected, false)" if folded else tp_when
         blur = self.policy.tagged_people is TaggedPeople.blur
         # Under blur, rules 14 and 15 keep the item on condition that faces are blurred.
         blur_if = [self.tagged_fail_sql("c", "tg")] + ([tp_objected] if tp else [])
@@ -348,7 +354,7 @@ third_party AS (
         hints = ("/*+ BROADCAST(p)" + (", BROADCAST(tg)" if checks_tags else "") + " */ ") if broadcast else ""
         return f"""WITH {ctes},
 decided AS (
-  SELECT {hints}c.item_id, c.user_id, {self.reason_sql(tp_objected=tp_objected)} AS reason{inner_extra}
+  SELECT {hints}c.item_id, c.user_id, {self.reason_sql(tp_objected=tp_when)} AS reason{inner_extra}
   FROM content c
   JOIN people p ON p.user_id = c.user_id
   {tag_join}
