@@ -28,7 +28,7 @@ Every contender runs in its own subprocess, so its peak RSS is its own
               same kept extract the engine's re-run reads.
 
 The floor and the engine write with the same Parquet settings
-(`consentry.engine.evaluate.DECISIONS_PARQUET`).
+(`consentry.engine.evaluation.DECISIONS_PARQUET`).
 
 Ratios are printed against the floors measured in the same run. "other" is
 the share of the machine's CPU that other processes used while a contender
@@ -57,7 +57,7 @@ T = "2024-06-26T00:00:00Z"
 def child_scan(data: Path, out: Path | None, columns: str = "read") -> None:
     import duckdb
 
-    from consentry.engine.evaluate import DECISIONS_PARQUET  # the floor writes as the engine does
+    from consentry.engine.evaluation import DECISIONS_PARQUET  # the floor writes as the engine does
 
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")

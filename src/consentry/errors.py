@@ -106,7 +106,7 @@ class _Problem(Protocol):
 
 class ExportInvalid(InputError):
     """The export was refused; `problems` lists every distinct problem found
-    (each a `sources.validate.Problem`: file, column, example row and fix)."""
+    (each a `sources.validation.Problem`: file, column, example row and fix)."""
 
     def __init__(self, problems: Sequence[_Problem]) -> None:
         self.problems = list(problems)

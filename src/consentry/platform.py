@@ -132,7 +132,7 @@ class Platform:
 
     def evaluate(self, at: datetime | str, out: str | Path, *, watermark: int | None = None) -> Evaluation:
         """Decide every item at `at` and write the decisions to `out` (Parquet)."""
-        from .engine.evaluate import decisions_path, evaluate, evaluate_spark
+        from .engine.evaluation import decisions_path, evaluate, evaluate_spark
 
         at = parse_instant(at, what="cut-off")
         assert isinstance(self.export, Export)

@@ -21,7 +21,7 @@ if shutil.which("java") is None:
 
 from consentry import Platform  # noqa: E402
 from consentry.engine import decide, evaluate  # noqa: E402
-from consentry.engine.evaluate import evaluate_spark  # noqa: E402
+from consentry.engine.evaluation import evaluate_spark  # noqa: E402
 from consentry.engine.spark import SPLITS_CONF, UTC_CONF, decided, load_inputs, session, utc_conf  # noqa: E402
 from consentry.errors import InputError  # noqa: E402
 from consentry.ledger import Ledger  # noqa: E402
@@ -641,7 +641,7 @@ def test_the_cli_and_platform_validate_on_spark_when_told(spark, tmp_path, monke
     bad = tm.make(tmp_path / "bad", "jsonl", users=base_users() + [user("u4", country="ZZ"), user("u1", handle="again")])
     good = tm.make(tmp_path / "good", "csv")
     duck_says = _refusal_text(lambda: duck_validate(Export(bad)))
-    validate_mod = sys.modules["consentry.sources.validate"]  # (the package's `validate` is the function)
+    validate_mod = sys.modules["consentry.sources.validation"]  # (the package's `validate` is the function)
 
     def not_duckdb(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("validated on DuckDB")

@@ -1,4 +1,4 @@
-"""The export's validation as Spark jobs: the checks of `sources.validate`, the
+"""The export's validation as Spark jobs: the checks of `sources.validation`, the
 same SQL text in Spark's dialect, over the tables Spark reads itself, so a
 cluster validates an export that one machine could not scan.
 
@@ -18,7 +18,7 @@ from ..sources import Export
 from ..sources.export import MAX_RECORD_BYTES, TableFile, in_nanos
 from ..sources.lines import text_problem
 from ..sources.store import StorePath
-from ..sources.validate import SPARK, Checker, ValidationReport, check
+from ..sources.validation import SPARK, Checker, ValidationReport, check
 from ..sqltext import spark_quote
 from .spark import read_table, register_export, typed_column
 from .spark_files import FIX, read_parts, read_remote, read_remote_lines, unreachable
@@ -123,7 +123,7 @@ def _as_duckdb_gives(value: object, read_type: str) -> object:
 
 
 def validate_spark(spark: SparkSession, export: Export) -> ValidationReport:
-    """`sources.validate` as Spark jobs: the same problems, named the same way."""
+    """`sources.validation` as Spark jobs: the same problems, named the same way."""
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 

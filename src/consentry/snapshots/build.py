@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from .. import config
 from ..engine.compile import Compiler
 from ..engine.duck import connect, load_inputs
-from ..engine.evaluate import outside_export
+from ..engine.evaluation import outside_export
 from ..errors import InputError, PolicyError
 from ..ledger import Ledger
 from ..paths import check_writable
