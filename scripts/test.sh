@@ -39,6 +39,13 @@ if [ -z "${CONSENTRY_TEST_POSTGRES_URL:-}" ]; then
   export CONSENTRY_TEST_POSTGRES_URL
 fi
 echo "PostgreSQL for tests: ${CONSENTRY_TEST_POSTGRES_URL:-none (those tests will skip)}"
+# The tests' Spark JVMs start from a class-data archive, made once per pyspark and Java (about a
+# minute): a session starts in half the time. Nothing made, the tests run without it.
+if [ -z "${fast:-}" ] && [ -z "${CONSENTRY_TEST_SPARK_CLASSES:-}" ] && command -v java >/dev/null; then
+  CONSENTRY_TEST_SPARK_CLASSES=$(.venv/bin/python scripts/spark_classes.py || true)
+  export CONSENTRY_TEST_SPARK_CLASSES
+fi
+echo "Spark's classes for tests: ${CONSENTRY_TEST_SPARK_CLASSES:-none}"
 if [ -n "${fast:-}" ]; then exec .venv/bin/python -m pytest -m "not slow" -q "$@"; fi
 # One worker a core, at most 4 (each may start Spark, a browser or a server); a test file stays on
 # one worker, so its module fixtures are made once. CONSENTRY_TEST_WORKERS=0 runs in this process.

@@ -59,3 +59,33 @@ def test_the_seconds_are_summed_per_file_from_junit_xml(tmp_path: Path) -> None:
 </testsuite></testsuites>""")
     assert file_seconds(str(xml)) == {"tests/engine/test_spark.py": 4.0, "tests/test_words.py": 0.5}
     assert list(file_seconds(str(xml))) == ["tests/engine/test_spark.py", "tests/test_words.py"]
+
+
+def test_the_spark_drivers_start_from_the_class_archive_when_there_is_one() -> None:
+    """scripts/test.sh hands the archive's path on; the conftest gives it to every driver JVM
+    (unless SPARK_SUBMIT_OPTS was set before the run: a developer's own options win)."""
+    archive = os.environ.get("CONSENTRY_TEST_SPARK_CLASSES", "")
+    opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    if not opts.startswith("-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"):
+        pytest.skip(f"SPARK_SUBMIT_OPTS was set before the run: {opts!r}")
+    assert ("-XX:SharedArchiveFile=" in opts) == bool(archive and Path(archive).is_file()), (archive, opts)
+    if archive:
+        assert opts.endswith(f" -XX:SharedArchiveFile={archive}")
+
+
+@pytest.mark.slow
+def test_a_broken_class_archive_is_never_handed_on(tmp_path: Path) -> None:
+    """A JVM given a truncated archive crashes (SIGBUS), so scripts/spark_classes.py tries each
+    new archive with `-Xshare:on` before it keeps it: a truncated one fails that try."""
+    if subprocess.run(["sh", "-c", "command -v java"], capture_output=True).returncode != 0:
+        pytest.skip("no Java: the Spark tests do not run either")
+    import spark_classes
+
+    whole = os.environ.get("CONSENTRY_TEST_SPARK_CLASSES", "")
+    if not (whole and Path(whole).is_file()):
+        pytest.skip("no archive was made for this run (scripts/test.sh makes one)")
+    truncated = tmp_path / "truncated.jsa"
+    with open(whole, "rb") as src:
+        truncated.write_bytes(src.read(1_000_000))
+    assert not spark_classes.run(spark_classes.TRY, f"{spark_classes.QUICK} -XX:SharedArchiveFile={truncated} -Xshare:on")
+    assert spark_classes.run(spark_classes.TRY, f"{spark_classes.QUICK} -XX:SharedArchiveFile={whole} -Xshare:on")
