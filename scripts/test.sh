@@ -3,7 +3,7 @@
 # Chromium (Debian's, never a downloaded browser), exiftool and axe-core, then pytest.
 #
 #   bash scripts/test.sh            everything (what CI runs)
-#   bash scripts/test.sh --fast     the tests not marked slow, in under a minute, on what is
+#   bash scripts/test.sh --fast     the tests not marked slow (about half; minutes, not seconds), on what is
 #                                   installed already (the first run on a fresh machine sets up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
