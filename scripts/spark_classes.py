@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 QUICK = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"  # as tests/conftest.py's SPARK_SUBMIT_OPTS
@@ -76,8 +77,9 @@ def archive_path() -> Path | None:
 
 def run(code: str, opts: str) -> bool:
     env = {**os.environ, "SPARK_SUBMIT_OPTS": opts}
-    try:
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    try:  # in the temp folder: a JVM that crashes on a bad archive leaves its hs_err_pid*.log there
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
+                              cwd=tempfile.gettempdir())
     except subprocess.SubprocessError:
         return False
     return done.returncode == 0

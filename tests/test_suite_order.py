@@ -84,6 +84,7 @@ def test_a_broken_class_archive_is_never_handed_on(tmp_path: Path) -> None:
     whole = os.environ.get("CONSENTRY_TEST_SPARK_CLASSES", "")
     if not (whole and Path(whole).is_file()):
         pytest.skip("no archive was made for this run (scripts/test.sh makes one)")
+    whole = str(Path(whole).resolve())  # the tries run in the temp folder
     truncated = tmp_path / "truncated.jsa"
     with open(whole, "rb") as src:
         truncated.write_bytes(src.read(1_000_000))
