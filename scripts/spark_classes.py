@@ -23,7 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-QUICK = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"  # as tests/conftest.py's SPARK_SUBMIT_OPTS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from spark_cluster import QUICK_JVM as QUICK  # noqa: E402 - the tests' JVM options, as the conftest gives them
 
 #: What a test's Spark session does, so that its classes are in the archive.
 WORKLOAD = r"""

@@ -35,6 +35,7 @@ if _columns is not None:
 
 from consentry.ledger import Ledger  # noqa: E402
 from consentry.timeutil import parse_instant  # noqa: E402
+from spark_cluster import QUICK_JVM  # noqa: E402 - the one home of the tests' JVM options
 
 # The tests' Spark JVMs read kilobytes and most live for one CLI command: the C1 compiler alone
 # (and the serial collector) start them faster than the tiered C2 a long job wants. Measured:
@@ -45,7 +46,7 @@ from consentry.timeutil import parse_instant  # noqa: E402
 # Spark's classes instead of loading them: a session starts in 6 s instead of 13 s here, one
 # `consentry evaluate --engine spark` of a bucket takes 37 s instead of 45 s; a run starts about 90.
 SPARK_CLASSES = os.environ.get("CONSENTRY_TEST_SPARK_CLASSES", "")
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" + (
+os.environ.setdefault("SPARK_SUBMIT_OPTS", QUICK_JVM + (
     f" -XX:SharedArchiveFile={SPARK_CLASSES}" if SPARK_CLASSES and Path(SPARK_CLASSES).is_file() else ""))
 
 if TYPE_CHECKING:
